@@ -1,0 +1,512 @@
+//! The catalog: what a vendor sells and at what price.
+//!
+//! A catalog is a human-edited TOML file (see `catalog/default.toml`). It is read in two steps:
+//! serde reads the shape (unknown fields are refused, so a typo is named with its line), then
+//! [`Catalog::validate`] checks the meaning and names the field of each problem, for example
+//! `plans.essentials.items.user.unit_price.annual: no price in USD`.
+//!
+//! Products are what a subscription holds quantities of: user, number and team licences,
+//! add-ons (Analytics+) and call bundles (N included minutes a month for given usage metrics).
+//! A plan prices its products per billing frequency and currency: `included` units for a flat
+//! `included_price` (the dashboard's B and C columns), each further unit at `unit_price` (the
+//! extras, D and E), with minimums and limits (Essentials: at most 3 teams). Usage metrics
+//! (call minutes by zone and direction) are priced by charge models in [`crate::charge`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Frequency;
+use crate::charge::ChargeModel;
+use crate::decimal::Decimal;
+use crate::money::Currency;
+
+/// A name in the languages documents are issued in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Text {
+    pub en: String,
+    pub fr: String,
+}
+
+impl Text {
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => &self.en,
+            Lang::Fr => &self.fr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    En,
+    Fr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProductKind {
+    User,
+    Number,
+    Team,
+    Addon,
+    CallBundle {
+        /// Units of the listed metrics included each usage period, per bundle held.
+        included_units: i64,
+        /// Metrics the bundle covers, consumed in this order.
+        metrics: Vec<String>,
+    },
+}
+
+impl ProductKind {
+    pub fn is_licence(&self) -> bool {
+        matches!(
+            self,
+            ProductKind::User | ProductKind::Number | ProductKind::Team
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawProduct")]
+pub struct Product {
+    pub name: Text,
+    #[serde(flatten)]
+    pub kind: ProductKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindTag {
+    User,
+    Number,
+    Team,
+    Addon,
+    CallBundle,
+}
+
+/// A product as written in the file; bundle fields are checked against the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProduct {
+    name: Text,
+    kind: KindTag,
+    included_units: Option<i64>,
+    metrics: Option<Vec<String>>,
+}
+
+impl TryFrom<RawProduct> for Product {
+    type Error = String;
+    fn try_from(raw: RawProduct) -> Result<Self, Self::Error> {
+        let kind = match (raw.kind, raw.included_units, raw.metrics) {
+            (KindTag::CallBundle, Some(included_units), Some(metrics)) => ProductKind::CallBundle {
+                included_units,
+                metrics,
+            },
+            (KindTag::CallBundle, _, _) => {
+                return Err("a call_bundle needs included_units and metrics".into())
+            }
+            (_, Some(_), _) | (_, _, Some(_)) => {
+                return Err("included_units and metrics apply to call bundles only".into())
+            }
+            (KindTag::User, ..) => ProductKind::User,
+            (KindTag::Number, ..) => ProductKind::Number,
+            (KindTag::Team, ..) => ProductKind::Team,
+            (KindTag::Addon, ..) => ProductKind::Addon,
+        };
+        Ok(Product {
+            name: raw.name,
+            kind,
+        })
+    }
+}
+
+/// The unit a usage metric counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageUnit {
+    #[default]
+    Minute,
+    Unit,
+    /// An amount in minor units (for percentage fees on a volume).
+    MinorUnits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: Text,
+    #[serde(default)]
+    pub unit: UsageUnit,
+    /// The charge model per currency.
+    pub price: BTreeMap<Currency, ChargeModel>,
+}
+
+/// When a recurring item is billed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    /// On the first day of the period, for the period ahead (licences).
+    #[default]
+    Advance,
+    /// The day after the period ends, for the period just over (some fees).
+    Arrears,
+}
+
+/// Prices by billing frequency, then currency.
+pub type PriceTable = BTreeMap<Frequency, BTreeMap<Currency, Decimal>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanItem {
+    /// Units covered by `included_price` (the dashboard's B column).
+    #[serde(default)]
+    pub included: i64,
+    /// Flat price of the included units (C). Absent: the included units are free.
+    #[serde(default)]
+    pub included_price: PriceTable,
+    /// Price of each unit beyond `included` (the extras' E column).
+    #[serde(default)]
+    pub unit_price: PriceTable,
+    /// The fewest units a subscription may hold.
+    #[serde(default)]
+    pub minimum: i64,
+    /// The most units a subscription may hold (Essentials: 3 teams). Absent: unlimited.
+    #[serde(default)]
+    pub maximum: Option<i64>,
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: Text,
+    /// Orders plans: moving to a higher rank is an upgrade, to a lower one a downgrade.
+    pub rank: u32,
+    #[serde(default)]
+    pub trial_days: u32,
+    pub frequencies: Vec<Frequency>,
+    pub items: BTreeMap<String, PlanItem>,
+    /// Optional features shown under "special features" (seed 003), e.g. Analytics+.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// When a plan change between two plans takes effect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanChangePolicy {
+    /// On the day asked for, prorated.
+    #[default]
+    Immediate,
+    /// At the next renewal date, with nothing to prorate.
+    EndOfTerm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChangeRule {
+    pub from: String,
+    pub to: String,
+    pub policy: PlanChangePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub name: String,
+    pub currencies: Vec<Currency>,
+    pub products: BTreeMap<String, Product>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, Metric>,
+    pub plans: BTreeMap<String, Plan>,
+    #[serde(default)]
+    pub plan_changes: Vec<PlanChangeRule>,
+}
+
+/// A problem with a catalog: the field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+/// All the problems found in a catalog, so one edit can fix them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogErrors(pub Vec<CatalogError>);
+
+impl fmt::Display for CatalogErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CatalogErrors {}
+
+impl Catalog {
+    /// Reads and validates a catalog from TOML text.
+    pub fn from_toml(text: &str) -> Result<Catalog, CatalogErrors> {
+        let catalog: Catalog = toml::from_str(text)
+            .map_err(|e| CatalogErrors(vec![CatalogError::Syntax(e.to_string())]))?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
+    pub fn product(&self, code: &str) -> Option<&Product> {
+        self.products.get(code)
+    }
+
+    pub fn plan(&self, code: &str) -> Option<&Plan> {
+        self.plans.get(code)
+    }
+
+    pub fn plan_change_policy(&self, from: &str, to: &str) -> PlanChangePolicy {
+        self.plan_changes
+            .iter()
+            .find(|r| r.from == from && r.to == to)
+            .map(|r| r.policy)
+            .unwrap_or_default()
+    }
+
+    /// Checks everything serde cannot: references, prices for every currency and frequency,
+    /// sane quantities and tiers.
+    pub fn validate(&self) -> Result<(), CatalogErrors> {
+        let mut errors = Vec::new();
+        let mut bad = |path: String, problem: String| {
+            errors.push(CatalogError::Invalid { path, problem });
+        };
+        let currencies = || {
+            self.currencies
+                .iter()
+                .map(|c| c.code())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.currencies.is_empty() {
+            bad("currencies".into(), "list at least one currency".into());
+        }
+        for code in self
+            .products
+            .keys()
+            .chain(self.metrics.keys())
+            .chain(self.plans.keys())
+        {
+            if !valid_code(code) {
+                bad(
+                    code.clone(),
+                    "codes use lowercase letters, digits and '_' only".into(),
+                );
+            }
+        }
+        for (code, product) in &self.products {
+            if let ProductKind::CallBundle {
+                included_units,
+                metrics,
+            } = &product.kind
+            {
+                if *included_units <= 0 {
+                    bad(
+                        format!("products.{code}.included_units"),
+                        "must be a positive number of units".into(),
+                    );
+                }
+                if metrics.is_empty() {
+                    bad(
+                        format!("products.{code}.metrics"),
+                        "list the usage metrics the bundle covers".into(),
+                    );
+                }
+                for m in metrics {
+                    if !self.metrics.contains_key(m) {
+                        bad(
+                            format!("products.{code}.metrics"),
+                            format!("no metric named {m:?} in [metrics]"),
+                        );
+                    }
+                }
+            }
+        }
+        for (code, metric) in &self.metrics {
+            for c in &self.currencies {
+                match metric.price.get(c) {
+                    None => bad(
+                        format!("metrics.{code}.price"),
+                        format!("no price in {c} (the catalog bills in {})", currencies()),
+                    ),
+                    Some(model) => {
+                        if let Err(problem) = model.validate() {
+                            bad(format!("metrics.{code}.price.{c}"), problem);
+                        }
+                    }
+                }
+            }
+        }
+        if self.plans.is_empty() {
+            bad("plans".into(), "define at least one plan".into());
+        }
+        for (code, plan) in &self.plans {
+            let path = format!("plans.{code}");
+            if plan.frequencies.is_empty() {
+                bad(
+                    format!("{path}.frequencies"),
+                    "list at least one billing frequency".into(),
+                );
+            }
+            for (product, item) in &plan.items {
+                let ipath = format!("{path}.items.{product}");
+                if !self.products.contains_key(product) {
+                    bad(
+                        ipath.clone(),
+                        format!("no product named {product:?} in [products]"),
+                    );
+                }
+                if item.included < 0 || item.minimum < 0 {
+                    bad(
+                        ipath.clone(),
+                        "included and minimum cannot be negative".into(),
+                    );
+                }
+                if let Some(max) = item.maximum {
+                    if max < item.minimum {
+                        bad(
+                            format!("{ipath}.maximum"),
+                            format!("{max} is below the minimum {}", item.minimum),
+                        );
+                    }
+                }
+                for (field, table) in [
+                    ("unit_price", &item.unit_price),
+                    ("included_price", &item.included_price),
+                ] {
+                    // An empty table means free; a partly filled one must be complete.
+                    if table.is_empty() {
+                        continue;
+                    }
+                    for f in &plan.frequencies {
+                        let Some(by_currency) = table.get(f) else {
+                            bad(
+                                format!("{ipath}.{field}"),
+                                format!("no {f} price (the plan is sold {f})"),
+                            );
+                            continue;
+                        };
+                        for c in &self.currencies {
+                            match by_currency.get(c) {
+                                None => bad(
+                                    format!("{ipath}.{field}.{f}"),
+                                    format!(
+                                        "no price in {c} (the catalog bills in {})",
+                                        currencies()
+                                    ),
+                                ),
+                                Some(p) if p.is_negative() => bad(
+                                    format!("{ipath}.{field}.{f}.{c}"),
+                                    "a price cannot be negative".into(),
+                                ),
+                                Some(_) => {}
+                            }
+                        }
+                    }
+                }
+                if !item.included_price.is_empty() && item.included == 0 {
+                    bad(
+                        format!("{ipath}.included"),
+                        "included_price is set but no unit is included".into(),
+                    );
+                }
+            }
+        }
+        for (i, rule) in self.plan_changes.iter().enumerate() {
+            for (field, plan) in [("from", &rule.from), ("to", &rule.to)] {
+                if !self.plans.contains_key(plan) {
+                    bad(
+                        format!("plan_changes[{i}].{field}"),
+                        format!("no plan named {plan:?}"),
+                    );
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CatalogErrors(errors))
+        }
+    }
+}
+
+fn valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../../../catalog/default.toml");
+
+    #[test]
+    fn the_shipped_default_catalog_is_valid() {
+        let c = Catalog::from_toml(DEFAULT);
+        assert!(
+            c.is_ok(),
+            "{}",
+            c.err().map(|e| e.to_string()).unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn a_missing_currency_price_names_the_field() {
+        let text = DEFAULT.replacen(", GBP = \"25.00\" }", " }", 1);
+        let err = Catalog::from_toml(&text).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e
+                    .contains("plans.essentials.items.user.unit_price.monthly: no price in GBP")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_or_kind_is_refused_with_its_line() {
+        let text = DEFAULT.replacen("kind = \"user\"", "kind = \"usr\"", 1);
+        let err = Catalog::from_toml(&text).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("line") && e.contains("usr")),
+            "{err:?}"
+        );
+        let text = DEFAULT.replacen("rank = 1", "rank = 1\nrnak = 2", 1);
+        let err = Catalog::from_toml(&text).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("rnak")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_reference_to_an_unknown_product_is_named() {
+        let text = format!("{DEFAULT}\n[plans.essentials.items.fax]\nminimum = 0\n");
+        let err = Catalog::from_toml(&text).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("plans.essentials.items.fax: no product named \"fax\"")),
+            "{err:?}"
+        );
+    }
+}

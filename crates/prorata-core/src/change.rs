@@ -1,0 +1,315 @@
+//! Contract-change rules (seed 001): what a customer or account manager may change, and when.
+//!
+//! - Upgrades (more units, an add-on, a higher-ranked plan) are accepted any time and take
+//!   effect on the day asked; billing picks them up as a prorated invoice.
+//! - Downgrades (fewer units, an add-on removed, a lower-ranked plan) and cancellations are
+//!   accepted only when submitted at least `notice_days` (30) before the next renewal date
+//!   (T&C 13.1.b); otherwise they are refused with that deadline, and the contract renews on
+//!   its terms. An accepted downgrade effective inside a billed period yields a prorated
+//!   credit note.
+//! - During the trial everything may change: nothing has been billed and no term has begun.
+//! - Catalog limits hold whatever the direction: minimums, maximums (Essentials: 3 teams), and
+//!   products the plan offers.
+//!
+//! [`decide`] is pure: it returns the event to append, or a [`Refusal`] that says why.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, PlanChangePolicy};
+use crate::timeline::{start_of, Change, Event, Subscription};
+
+/// What is asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    SetQuantity {
+        product: String,
+        quantity: i64,
+    },
+    AddAddon {
+        product: String,
+    },
+    RemoveAddon {
+        product: String,
+    },
+    ChangePlan {
+        plan: String,
+    },
+    /// Do not renew: the contract ends at the next renewal date.
+    Cancel,
+    /// End now, outside the notice rule (billing team, dunning).
+    CancelImmediately,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Upgrade,
+    Downgrade,
+    Cancellation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub direction: Direction,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Refusal {
+    #[error(
+        "too late: changes that reduce the contract must be submitted at least {notice_days} days \
+         before the renewal date {renewal}, that is by {deadline}; the contract renews on its \
+         terms on {renewal} (the next deadline is {next_deadline})"
+    )]
+    NoticePeriodMissed {
+        notice_days: u32,
+        renewal: NaiveDate,
+        deadline: NaiveDate,
+        next_deadline: NaiveDate,
+    },
+    #[error("{product}: {quantity} is below the plan's minimum of {minimum}")]
+    BelowMinimum {
+        product: String,
+        quantity: i64,
+        minimum: i64,
+    },
+    #[error("{product}: {quantity} is above the {plan} plan's limit of {maximum}")]
+    AboveMaximum {
+        product: String,
+        quantity: i64,
+        maximum: i64,
+        plan: String,
+    },
+    #[error("the {plan} plan does not offer {product}")]
+    NotInPlan { product: String, plan: String },
+    #[error("no plan named {plan:?} in the catalog")]
+    UnknownPlan { plan: String },
+    #[error("{product} is not an add-on")]
+    NotAnAddon { product: String },
+    #[error("the {plan} plan is not sold {frequency}")]
+    FrequencyNotOffered { plan: String, frequency: String },
+    #[error("nothing to change: {what}")]
+    NoChange { what: String },
+    #[error("the subscription has ended or will end on {end}")]
+    Ended { end: NaiveDate },
+    #[error("a change cannot take effect before the subscription starts ({start})")]
+    BeforeStart { start: NaiveDate },
+}
+
+/// Decides on `request`, submitted on `on`, to take effect at `effective` (the submission day
+/// when `None`). Returns the event to append to the subscription's timeline.
+pub fn decide(
+    sub: &Subscription,
+    catalog: &Catalog,
+    request: &Request,
+    on: NaiveDate,
+    effective: Option<NaiveDateTime>,
+) -> Result<Accepted, Refusal> {
+    let effective = effective.unwrap_or_else(|| start_of(on));
+    if effective.date() < sub.start {
+        return Err(Refusal::BeforeStart { start: sub.start });
+    }
+    if let Some(end) = sub.end(on) {
+        // Before the end, upgrades and an immediate cancellation remain possible.
+        if effective >= end || matches!(request, Request::Cancel) {
+            return Err(Refusal::Ended { end: end.date() });
+        }
+    }
+    let current = sub.state_at(effective, on);
+    let plan_code = current.plan.clone();
+    let plan = catalog
+        .plan(&plan_code)
+        .ok_or_else(|| Refusal::UnknownPlan {
+            plan: plan_code.clone(),
+        })?;
+    let event = |change| Event {
+        recorded_on: on,
+        effective,
+        change,
+    };
+
+    let (direction, event) = match request {
+        Request::SetQuantity { product, quantity } => {
+            check_quantity(catalog, &plan_code, product, *quantity)?;
+            let now = current.quantity(product);
+            let direction = match quantity.cmp(&now) {
+                std::cmp::Ordering::Greater => Direction::Upgrade,
+                std::cmp::Ordering::Less => Direction::Downgrade,
+                std::cmp::Ordering::Equal => {
+                    return Err(Refusal::NoChange {
+                        what: format!("{product} is already {now}"),
+                    })
+                }
+            };
+            (
+                direction,
+                event(Change::Quantity {
+                    product: product.clone(),
+                    quantity: *quantity,
+                }),
+            )
+        }
+        Request::AddAddon { product } | Request::RemoveAddon { product } => {
+            let is_addon = catalog
+                .product(product)
+                .is_some_and(|p| !p.kind.is_licence());
+            if !is_addon {
+                return Err(Refusal::NotAnAddon {
+                    product: product.clone(),
+                });
+            }
+            let quantity = i64::from(matches!(request, Request::AddAddon { .. }));
+            return decide(
+                sub,
+                catalog,
+                &Request::SetQuantity {
+                    product: product.clone(),
+                    quantity,
+                },
+                on,
+                Some(effective),
+            );
+        }
+        Request::ChangePlan { plan: target } => {
+            let to = catalog.plan(target).ok_or_else(|| Refusal::UnknownPlan {
+                plan: target.clone(),
+            })?;
+            if target == &plan_code {
+                return Err(Refusal::NoChange {
+                    what: format!("already on {target}"),
+                });
+            }
+            if !to.frequencies.contains(&sub.frequency) {
+                return Err(Refusal::FrequencyNotOffered {
+                    plan: target.clone(),
+                    frequency: sub.frequency.to_string(),
+                });
+            }
+            for (product, quantity) in &current.quantities {
+                if *quantity != 0 {
+                    check_quantity(catalog, target, product, *quantity)?;
+                }
+            }
+            let direction = if to.rank >= plan.rank {
+                Direction::Upgrade
+            } else {
+                Direction::Downgrade
+            };
+            let mut e = event(Change::Plan {
+                plan: target.clone(),
+            });
+            if catalog.plan_change_policy(&plan_code, target) == PlanChangePolicy::EndOfTerm {
+                if let Some(renewal) = sub.next_renewal_after(on) {
+                    e.effective = start_of(renewal);
+                }
+            }
+            (direction, e)
+        }
+        Request::Cancel => {
+            let renewal = sub
+                .next_renewal_after(on)
+                .ok_or(Refusal::Ended { end: on })?;
+            let mut e = event(Change::CancellationRequested);
+            e.effective = start_of(renewal);
+            (Direction::Cancellation, e)
+        }
+        Request::CancelImmediately => {
+            return Ok(Accepted {
+                direction: Direction::Cancellation,
+                event: event(Change::Cancelled),
+            })
+        }
+    };
+
+    if direction != Direction::Upgrade && !sub.in_trial_on(on) {
+        check_notice(sub, on)?;
+    }
+    Ok(Accepted { direction, event })
+}
+
+/// The notice rule: `on` must be no later than `notice_days` before the next renewal.
+pub fn check_notice(sub: &Subscription, on: NaiveDate) -> Result<(), Refusal> {
+    let Some((deadline, renewal)) = sub.notice_deadline_after(on) else {
+        return Ok(());
+    };
+    if on <= deadline {
+        return Ok(());
+    }
+    let next_deadline = sub
+        .notice_deadline_after(renewal)
+        .map(|(d, _)| d)
+        .unwrap_or(deadline);
+    Err(Refusal::NoticePeriodMissed {
+        notice_days: sub.notice_days,
+        renewal,
+        deadline,
+        next_deadline,
+    })
+}
+
+fn check_quantity(
+    catalog: &Catalog,
+    plan_code: &str,
+    product: &str,
+    quantity: i64,
+) -> Result<(), Refusal> {
+    let plan = catalog
+        .plan(plan_code)
+        .ok_or_else(|| Refusal::UnknownPlan {
+            plan: plan_code.into(),
+        })?;
+    let item = plan.items.get(product).ok_or_else(|| Refusal::NotInPlan {
+        product: product.into(),
+        plan: plan_code.into(),
+    })?;
+    if quantity < item.minimum || quantity < 0 {
+        return Err(Refusal::BelowMinimum {
+            product: product.into(),
+            quantity,
+            minimum: item.minimum.max(0),
+        });
+    }
+    if let Some(maximum) = item.maximum {
+        if quantity > maximum {
+            return Err(Refusal::AboveMaximum {
+                product: product.into(),
+                quantity,
+                maximum,
+                plan: plan_code.into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a new subscription's quantities fit its plan.
+pub fn check_initial(catalog: &Catalog, sub: &Subscription) -> Result<(), Refusal> {
+    let plan = catalog
+        .plan(&sub.plan)
+        .ok_or_else(|| Refusal::UnknownPlan {
+            plan: sub.plan.clone(),
+        })?;
+    if !plan.frequencies.contains(&sub.frequency) {
+        return Err(Refusal::FrequencyNotOffered {
+            plan: sub.plan.clone(),
+            frequency: sub.frequency.to_string(),
+        });
+    }
+    for (product, item) in &plan.items {
+        let q = sub.quantities.get(product).copied().unwrap_or(0);
+        if q < item.minimum {
+            return Err(Refusal::BelowMinimum {
+                product: product.clone(),
+                quantity: q,
+                minimum: item.minimum,
+            });
+        }
+    }
+    for (product, q) in &sub.quantities {
+        check_quantity(catalog, &sub.plan, product, *q)?;
+    }
+    Ok(())
+}

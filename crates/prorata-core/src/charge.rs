@@ -1,0 +1,347 @@
+//! Charge models for usage: how a quantity of a metric (call minutes, messages, a volume)
+//! becomes an amount.
+//!
+//! Tier bounds are *cumulative and inclusive*: `up_to = 1000` then `up_to = 5000` means units
+//! 1–1000 and 1001–5000. The last tier has no `up_to`. Every model computes the exact amount
+//! first and rounds it once, half-up, to the minor unit: one rounding per line.
+//!
+//! | model | 1,500 units with tiers (≤1000 at 0.10, above at 0.05) |
+//! |---|---|
+//! | `per_unit` (0.10) | 1500 × 0.10 = 150.00 |
+//! | `graduated` | 1000 × 0.10 + 500 × 0.05 = 125.00 |
+//! | `volume` | all 1500 at the tier reached: 1500 × 0.05 = 75.00 |
+//! | `package` (size 100 at 4.00) | ⌈1500/100⌉ = 15 packages × 4.00 = 60.00 |
+//! | `percentage` (1.5 %, quantity in minor units) | 150000 × 1.5 % = 22.50 |
+
+use serde::{Deserialize, Serialize};
+
+use crate::decimal::Decimal;
+use crate::money::{round_half_up, Currency, Money};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Last unit of the tier, counted from the first unit of the period (inclusive).
+    #[serde(default)]
+    pub up_to: Option<i64>,
+    pub unit_price: Decimal,
+    /// Charged once when the tier is reached.
+    #[serde(default = "zero")]
+    pub flat_fee: Decimal,
+}
+
+fn zero() -> Decimal {
+    Decimal::ZERO
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChargeModel {
+    PerUnit {
+        unit_price: Decimal,
+    },
+    Graduated {
+        tiers: Vec<Tier>,
+    },
+    Volume {
+        tiers: Vec<Tier>,
+    },
+    Package {
+        size: i64,
+        price: Decimal,
+    },
+    /// `percent` of a quantity counted in minor units.
+    Percentage {
+        percent: Decimal,
+    },
+}
+
+/// One part of a rated quantity, for the invoice line's explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatedPart {
+    pub units: i64,
+    pub unit_price: Decimal,
+    pub flat_fee: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    pub amount: Money,
+    /// The unit price when one price applies to every unit (per-unit, volume).
+    pub unit_price: Option<Decimal>,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RatingError {
+    #[error("negative usage quantity {0}")]
+    Negative(i64),
+    #[error("amount overflow while rating")]
+    Overflow,
+}
+
+/// Exact amounts are kept at 18 decimals of the major unit while summing tiers.
+const EXACT_SCALE: u32 = 18;
+
+fn exact(units: i64, price: Decimal) -> Option<i128> {
+    i128::from(units)
+        .checked_mul(price.mantissa())?
+        .checked_mul(10_i128.pow(EXACT_SCALE - price.scale()))
+}
+
+fn to_money(exact_major: i128, currency: Currency) -> Option<Money> {
+    let minor = round_half_up(
+        exact_major.checked_mul(10_i128.pow(currency.exponent()))?,
+        10_i128.pow(EXACT_SCALE),
+    )?;
+    i64::try_from(minor)
+        .ok()
+        .map(|m| Money::from_minor(m, currency))
+}
+
+impl ChargeModel {
+    /// Checks tiers and parameters; the error is the problem, the caller names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            ChargeModel::PerUnit { unit_price } if unit_price.is_negative() => {
+                Err("unit_price cannot be negative".into())
+            }
+            ChargeModel::Graduated { tiers } | ChargeModel::Volume { tiers } => {
+                if tiers.is_empty() {
+                    return Err("tiers: list at least one tier".into());
+                }
+                let mut previous = 0;
+                for (i, t) in tiers.iter().enumerate() {
+                    let last = i + 1 == tiers.len();
+                    match (t.up_to, last) {
+                        (None, false) => {
+                            return Err(format!("tiers[{i}]: only the last tier may omit up_to"))
+                        }
+                        (Some(_), true) => {
+                            return Err(format!(
+                                "tiers[{i}]: the last tier must omit up_to (it has no end)"
+                            ))
+                        }
+                        (Some(up), false) if up <= previous => {
+                            return Err(format!(
+                                "tiers[{i}].up_to: {up} must be above the previous bound {previous} (bounds are cumulative)"
+                            ))
+                        }
+                        (Some(up), false) => previous = up,
+                        (None, true) => {}
+                    }
+                    if t.unit_price.is_negative() || t.flat_fee.is_negative() {
+                        return Err(format!("tiers[{i}]: prices cannot be negative"));
+                    }
+                }
+                Ok(())
+            }
+            ChargeModel::Package { size, .. } if *size <= 0 => {
+                Err("size: a package holds at least one unit".into())
+            }
+            ChargeModel::Package { price, .. } if price.is_negative() => {
+                Err("price cannot be negative".into())
+            }
+            ChargeModel::Percentage { percent }
+                if percent.is_negative() || percent.cmp_value(Decimal::from_int(100)).is_gt() =>
+            {
+                Err("percent must be between 0 and 100".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Rates `quantity` units in `currency`.
+    pub fn rate(&self, quantity: i64, currency: Currency) -> Result<Rating, RatingError> {
+        if quantity < 0 {
+            return Err(RatingError::Negative(quantity));
+        }
+        let overflow = || RatingError::Overflow;
+        match self {
+            ChargeModel::PerUnit { unit_price } => {
+                let amount = to_money(exact(quantity, *unit_price).ok_or_else(overflow)?, currency)
+                    .ok_or_else(overflow)?;
+                Ok(Rating {
+                    amount,
+                    unit_price: Some(*unit_price),
+                    explanation: format!("{quantity} × {unit_price}"),
+                })
+            }
+            ChargeModel::Graduated { tiers } => {
+                let mut total: i128 = 0;
+                let mut parts = Vec::new();
+                let mut floor = 0;
+                for t in tiers {
+                    if quantity <= floor {
+                        break;
+                    }
+                    let ceiling = t.up_to.unwrap_or(i64::MAX).min(quantity);
+                    let units = ceiling - floor;
+                    total = total
+                        .checked_add(exact(units, t.unit_price).ok_or_else(overflow)?)
+                        .and_then(|s| s.checked_add(exact(1, t.flat_fee)?))
+                        .ok_or_else(overflow)?;
+                    parts.push(explain_tier(units, t));
+                    floor = ceiling;
+                }
+                Ok(Rating {
+                    amount: to_money(total, currency).ok_or_else(overflow)?,
+                    unit_price: None,
+                    explanation: if parts.is_empty() {
+                        "0".into()
+                    } else {
+                        parts.join(" + ")
+                    },
+                })
+            }
+            ChargeModel::Volume { tiers } => {
+                let tier = tiers
+                    .iter()
+                    .find(|t| t.up_to.is_none_or(|up| quantity <= up));
+                let Some(t) = tier.filter(|_| quantity > 0) else {
+                    return Ok(Rating {
+                        amount: Money::zero(currency),
+                        unit_price: None,
+                        explanation: "0".into(),
+                    });
+                };
+                let total = exact(quantity, t.unit_price)
+                    .and_then(|a| a.checked_add(exact(1, t.flat_fee)?))
+                    .ok_or_else(overflow)?;
+                Ok(Rating {
+                    amount: to_money(total, currency).ok_or_else(overflow)?,
+                    unit_price: Some(t.unit_price),
+                    explanation: explain_tier(quantity, t),
+                })
+            }
+            ChargeModel::Package { size, price } => {
+                // Partial packages are rounded up: 101 minutes in packages of 100 is 2.
+                let packages = quantity / size + i64::from(quantity % size != 0);
+                let amount = to_money(exact(packages, *price).ok_or_else(overflow)?, currency)
+                    .ok_or_else(overflow)?;
+                Ok(Rating {
+                    amount,
+                    unit_price: None,
+                    explanation: format!("⌈{quantity}/{size}⌉ = {packages} × {price}"),
+                })
+            }
+            ChargeModel::Percentage { percent } => {
+                // The quantity is already in minor units: amount = quantity × percent / 100.
+                let minor = round_half_up(
+                    i128::from(quantity)
+                        .checked_mul(percent.mantissa())
+                        .ok_or_else(overflow)?,
+                    100 * percent.denominator(),
+                )
+                .and_then(|m| i64::try_from(m).ok())
+                .ok_or_else(overflow)?;
+                Ok(Rating {
+                    amount: Money::from_minor(minor, currency),
+                    unit_price: None,
+                    explanation: format!(
+                        "{} × {percent} %",
+                        Money::from_minor(quantity, currency).amount_text()
+                    ),
+                })
+            }
+        }
+    }
+}
+
+fn explain_tier(units: i64, t: &Tier) -> String {
+    if t.flat_fee.is_zero() {
+        format!("{units} × {}", t.unit_price)
+    } else {
+        format!("{units} × {} + {}", t.unit_price, t.flat_fee)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap_or(Decimal::ZERO)
+    }
+
+    fn tiers() -> Vec<Tier> {
+        vec![
+            Tier {
+                up_to: Some(1000),
+                unit_price: dec("0.10"),
+                flat_fee: Decimal::ZERO,
+            },
+            Tier {
+                up_to: None,
+                unit_price: dec("0.05"),
+                flat_fee: Decimal::ZERO,
+            },
+        ]
+    }
+
+    fn minor(model: &ChargeModel, q: i64) -> i64 {
+        model
+            .rate(q, Currency::EUR)
+            .map(|r| r.amount.minor())
+            .unwrap_or(-1)
+    }
+
+    #[test]
+    fn per_unit_rounds_the_line_once() {
+        let m = ChargeModel::PerUnit {
+            unit_price: dec("0.0150"),
+        };
+        // 333 × 0.015 = 4.995 -> 5.00
+        assert_eq!(minor(&m, 333), 500);
+    }
+
+    #[test]
+    fn graduated_prices_each_tier_with_inclusive_cumulative_bounds() {
+        let m = ChargeModel::Graduated { tiers: tiers() };
+        assert_eq!(minor(&m, 1000), 10000); // 1000 × 0.10, all in the first tier
+        assert_eq!(minor(&m, 1001), 10005); // + 1 × 0.05
+        assert_eq!(minor(&m, 1500), 12500); // 1000 × 0.10 + 500 × 0.05
+        assert_eq!(minor(&m, 0), 0);
+    }
+
+    #[test]
+    fn volume_prices_every_unit_at_the_tier_reached() {
+        let m = ChargeModel::Volume { tiers: tiers() };
+        assert_eq!(minor(&m, 1000), 10000); // 1000 is inside the first tier (inclusive)
+        assert_eq!(minor(&m, 1500), 7500); // 1500 × 0.05
+    }
+
+    #[test]
+    fn package_rounds_partial_blocks_up() {
+        let m = ChargeModel::Package {
+            size: 100,
+            price: dec("4.00"),
+        };
+        assert_eq!(minor(&m, 100), 400);
+        assert_eq!(minor(&m, 101), 800);
+        assert_eq!(minor(&m, 0), 0);
+    }
+
+    #[test]
+    fn percentage_applies_to_a_quantity_in_minor_units() {
+        let m = ChargeModel::Percentage {
+            percent: dec("1.5"),
+        };
+        assert_eq!(minor(&m, 150_000), 2250); // 1500.00 × 1.5 %
+        assert_eq!(minor(&m, 33), 0); // 0.495 cents -> 0
+        assert_eq!(minor(&m, 34), 1); // 0.51 cents -> 1
+    }
+
+    #[test]
+    fn tiers_must_be_increasing_and_end_open() {
+        let mut t = tiers();
+        t[0].up_to = Some(0);
+        assert!(ChargeModel::Graduated { tiers: t }.validate().is_err());
+        let mut t = tiers();
+        t[1].up_to = Some(5000);
+        let e = ChargeModel::Volume { tiers: t }.validate();
+        assert!(e.is_err_and(|e| e.contains("last tier")));
+        assert!(ChargeModel::Graduated { tiers: tiers() }.validate().is_ok());
+    }
+}

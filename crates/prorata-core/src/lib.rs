@@ -1,0 +1,38 @@
+//! # prorata-core: the rules of billing, as pure functions of data and a date
+//!
+//! This crate owns money, the catalog, subscription timelines, billing periods, proration,
+//! usage rating, VAT, contract-change rules and the reconciliation that turns all of them into
+//! invoices and credit notes. It does no I/O, is not async and never reads a clock: every
+//! function that depends on time takes the date as an argument (chrono is built without its
+//! `clock` feature, so `Utc::now()` does not even exist here). Storage, HTTP and the terminal
+//! live in other crates and call into this one.
+//!
+//! The central call is [`reconcile::reconcile`]: for a subscription, its usage, the documents
+//! already issued and a date, it returns the documents now due — and nothing when run again on
+//! its own output. A preview is the same call without saving.
+//!
+//! Invariants held throughout: amounts are integer minor units with checked arithmetic
+//! ([`money`]); sub-cent prices are exact [`decimal::Decimal`]s; every line is rounded once,
+//! half-up ([`money::round_half_up`]); documents never change once issued.
+
+pub mod calendar;
+pub mod catalog;
+pub mod change;
+pub mod charge;
+pub mod decimal;
+pub mod document;
+pub mod money;
+pub mod proration;
+pub mod reconcile;
+pub mod scenario;
+pub mod tax;
+pub mod timeline;
+
+pub use calendar::{Frequency, Period, Schedule};
+pub use catalog::{Catalog, Lang};
+pub use decimal::Decimal;
+pub use document::{Document, DocumentKind, Draft, Line, Section};
+pub use money::{Currency, Money};
+pub use proration::DayCount;
+pub use reconcile::{reconcile, Settings};
+pub use timeline::Subscription;

@@ -1,0 +1,729 @@
+//! Billing as reconciliation: everything owed up to a date, minus everything already billed,
+//! is what the next documents say.
+//!
+//! ## Recurring charges: unit profiles
+//!
+//! For every billing period that is due (advance items: on its first day; arrears items: the
+//! day after it ends), each charge key — product, plan, price tier, unit price and period —
+//! gets an *expected profile*: how many units are owed at each moment of the period, derived
+//! from the timeline as known on the knowledge date. The lines already issued with the same
+//! key give the *billed profile*. Where the two differ, each maximal run of constant
+//! difference becomes one line: `+2 users, 10 Jul – 5 Aug` (an upgrade) or `−4 users,
+//! 10 Jul – 5 Aug` (the seed's downgrade, a credit). Hence:
+//!
+//! - re-running on its own output emits nothing (the profiles then agree);
+//! - no unit is billed twice for a moment (billed never exceeds expected after a run);
+//! - a credit never exceeds what was billed for that key and slice;
+//! - a back-dated change repairs itself on the next run.
+//!
+//! ## Usage: re-rating
+//!
+//! For each usage period that is over, each metric's quantity (less bundle allowances) is
+//! rated; the difference with what was billed for that metric and period is a line. Usage
+//! recorded after its period was invoiced comes out as a *late* line with its own period.
+//!
+//! ## When changes are billed
+//!
+//! `proration_billing = immediate` sees every event recorded up to `as_of`, so an upgrade is
+//! invoiced the day it is recorded. `next_invoice` sees only what was recorded by the last
+//! invoice day, so additions appear on the next invoice under "Prorata – past period", as
+//! seed 002 describes. Where credits go is [`CreditPolicy`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{Frequency, Period};
+use crate::catalog::{Catalog, Lang, PriceTable, ProductKind, Timing};
+use crate::charge::RatingError;
+use crate::decimal::Decimal;
+use crate::document::{
+    Document, DocumentKind, Draft, Line, LineKey, PriceTier, RecurringKey, Section,
+};
+use crate::money::{Currency, Money, MoneyError};
+use crate::proration::DayCount;
+use crate::tax::{Buyer, TaxRules, TaxTreatment};
+use crate::timeline::{start_of, Subscription};
+
+/// When prorated changes are billed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProrationBilling {
+    /// On the day the change is recorded (seed 001: "a new invoice will be issued").
+    #[default]
+    Immediate,
+    /// On the next invoice day, in the prorata section (seed 002).
+    NextInvoice,
+}
+
+/// Where credits go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditPolicy {
+    /// A credit note, issued as soon as the credit is known (seed 001).
+    #[default]
+    CreditNote,
+    /// Credit lines carried on the next invoice, reducing it.
+    AccountCredit,
+}
+
+/// A tenant's billing rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub day_count: DayCount,
+    pub proration_billing: ProrationBilling,
+    pub credit_policy: CreditPolicy,
+    pub tax: TaxRules,
+}
+
+/// Units of a usage metric consumed on a day, learnt on `recorded_on`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub metric: String,
+    pub date: NaiveDate,
+    pub quantity: i64,
+    pub recorded_on: NaiveDate,
+}
+
+/// What reconciliation needs besides the subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub catalog: &'a Catalog,
+    pub settings: &'a Settings,
+    pub buyer: &'a Buyer,
+    pub lang: Lang,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+    #[error(transparent)]
+    Rating(#[from] RatingError),
+    #[error("the catalog has no plan {0:?}")]
+    UnknownPlan(String),
+    #[error("the catalog has no usage metric {0:?}")]
+    UnknownMetric(String),
+    #[error("{plan}.{product}: no {frequency} price in {currency}")]
+    MissingPrice {
+        plan: String,
+        product: String,
+        frequency: Frequency,
+        currency: Currency,
+    },
+}
+
+/// One run of a profile: `units` from `from` (inclusive) to `to` (exclusive).
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    units: i64,
+}
+
+/// The date of the run, what it may know, when the subscription ends, and the VAT that applies.
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    as_of: NaiveDate,
+    knowledge: NaiveDate,
+    end: Option<NaiveDateTime>,
+    tax: TaxTreatment,
+}
+
+/// What was billed so far for one metric and usage period.
+#[derive(Debug, Clone)]
+struct BilledUsage {
+    quantity: i64,
+    included: i64,
+    amount: Money,
+    documents: Vec<String>,
+}
+
+struct Billed<'a> {
+    runs: Vec<Run>,
+    /// Positive runs with the document that billed them, to name what a credit corrects.
+    sources: Vec<(Run, &'a str)>,
+}
+
+/// The documents due for `sub` at `as_of`, given everything already issued for it (`billed`)
+/// and its usage. Pure: a preview is this call without saving the result.
+pub fn reconcile(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    usage: &[UsageRecord],
+    billed: &[Document],
+    as_of: NaiveDate,
+) -> Result<Vec<Draft>, ReconcileError> {
+    let knowledge = knowledge_date(ctx.settings, sub, as_of);
+    let scope = Scope {
+        as_of,
+        knowledge,
+        end: sub.end(knowledge),
+        tax: ctx.settings.tax.treatment(ctx.buyer),
+    };
+    let mut lines = recurring_lines(ctx, sub, billed, scope)?;
+    lines.extend(usage_lines(ctx, sub, usage, billed, scope)?);
+    lines.sort_by_cached_key(|l| {
+        (
+            l.section,
+            display_rank(ctx.catalog, &l.key),
+            l.key.clone(),
+            l.from,
+        )
+    });
+    assemble(ctx.settings, sub, lines, as_of)
+}
+
+/// Lines print in the dashboard's order: users, numbers, teams, add-ons, bundles.
+fn display_rank(catalog: &Catalog, key: &LineKey) -> u8 {
+    let LineKey::Recurring(k) = key else {
+        return 0;
+    };
+    match catalog.product(&k.product).map(|p| &p.kind) {
+        Some(ProductKind::User) => 0,
+        Some(ProductKind::Number) => 1,
+        Some(ProductKind::Team) => 2,
+        Some(ProductKind::Addon) => 3,
+        Some(ProductKind::CallBundle { .. }) | None => 4,
+    }
+}
+
+/// The last day whose events billing at `as_of` may see.
+pub fn knowledge_date(settings: &Settings, sub: &Subscription, as_of: NaiveDate) -> NaiveDate {
+    match settings.proration_billing {
+        ProrationBilling::Immediate => as_of,
+        ProrationBilling::NextInvoice => sub
+            .invoice_schedule()
+            .last_start_on_or_before(as_of)
+            .unwrap_or(as_of),
+    }
+}
+
+/// The days after `after` and up to `until` on which something falls due for `sub`
+/// (invoice days and the end of the subscription), as known on `known_on`. Changes billed
+/// immediately are due on the day they are recorded, which the caller knows.
+pub fn due_dates(
+    sub: &Subscription,
+    after: NaiveDate,
+    until: NaiveDate,
+    known_on: NaiveDate,
+) -> Vec<NaiveDate> {
+    let end = sub.end(known_on).map(|e| e.date());
+    let mut out: BTreeSet<NaiveDate> = sub
+        .invoice_schedule()
+        .periods()
+        .map(|p| p.start)
+        .skip_while(|d| *d <= after)
+        .take_while(|d| *d <= until && end.is_none_or(|e| *d <= e))
+        .collect();
+    if let Some(e) = end.filter(|e| *e > after && *e <= until) {
+        out.insert(e);
+    }
+    out.into_iter().collect()
+}
+
+fn normalize(day_count: DayCount, t: NaiveDateTime) -> NaiveDateTime {
+    if day_count.uses_time_of_day() {
+        t
+    } else {
+        t.date().and_time(NaiveTime::MIN)
+    }
+}
+
+fn price_of(
+    table: &PriceTable,
+    sub: &Subscription,
+    plan: &str,
+    product: &str,
+) -> Result<Option<Decimal>, ReconcileError> {
+    if table.is_empty() {
+        return Ok(None);
+    }
+    let price = table
+        .get(&sub.frequency)
+        .and_then(|m| m.get(&sub.currency))
+        .ok_or_else(|| ReconcileError::MissingPrice {
+            plan: plan.into(),
+            product: product.into(),
+            frequency: sub.frequency,
+            currency: sub.currency,
+        })?;
+    Ok((!price.is_zero()).then_some(*price))
+}
+
+fn recurring_lines(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    billed: &[Document],
+    scope: Scope,
+) -> Result<Vec<Line>, ReconcileError> {
+    let Scope {
+        as_of,
+        knowledge,
+        end,
+        tax,
+    } = scope;
+    let dc = ctx.settings.day_count;
+    let mut expected: BTreeMap<RecurringKey, Vec<Run>> = BTreeMap::new();
+    for period in sub.licence_schedule().periods() {
+        let p_start = start_of(period.start);
+        if period.start > as_of || end.is_some_and(|e| p_start >= e) {
+            break;
+        }
+        let p_end = end.map_or(start_of(period.next_start()), |e| {
+            e.min(start_of(period.next_start()))
+        });
+        let segments = sub.segments(p_start, p_end, knowledge);
+        for (i, (t, state)) in segments.iter().enumerate() {
+            let from = normalize(dc, *t);
+            let to = normalize(dc, segments.get(i + 1).map_or(p_end, |s| s.0));
+            if from >= to {
+                continue;
+            }
+            let plan = ctx
+                .catalog
+                .plan(&state.plan)
+                .ok_or_else(|| ReconcileError::UnknownPlan(state.plan.clone()))?;
+            for (product, item) in &plan.items {
+                let due = match item.timing {
+                    Timing::Advance => period.start <= as_of,
+                    Timing::Arrears => p_end.date() <= as_of,
+                };
+                if !due {
+                    continue;
+                }
+                let q = state.quantity(product);
+                let mut push = |tier, price: Decimal, units: i64| {
+                    let key = RecurringKey {
+                        product: product.clone(),
+                        plan: state.plan.clone(),
+                        tier,
+                        unit_price: price,
+                        period,
+                    };
+                    expected
+                        .entry(key)
+                        .or_default()
+                        .push(Run { from, to, units });
+                };
+                if item.included > 0 {
+                    if let Some(price) = price_of(&item.included_price, sub, &state.plan, product)?
+                    {
+                        push(PriceTier::Included, price, 1);
+                    }
+                }
+                let extras = (q - item.included).max(0);
+                if extras > 0 {
+                    if let Some(price) = price_of(&item.unit_price, sub, &state.plan, product)? {
+                        push(PriceTier::Extra, price, extras);
+                    }
+                }
+            }
+        }
+    }
+
+    let mut already: BTreeMap<RecurringKey, Billed<'_>> = BTreeMap::new();
+    for doc in billed {
+        for line in &doc.lines {
+            if let LineKey::Recurring(key) = &line.key {
+                let run = Run {
+                    from: line.from,
+                    to: line.to,
+                    units: line.quantity,
+                };
+                let b = already.entry(key.clone()).or_insert_with(|| Billed {
+                    runs: Vec::new(),
+                    sources: Vec::new(),
+                });
+                b.runs.push(run);
+                if run.units > 0 {
+                    b.sources.push((run, doc.number.as_str()));
+                }
+            }
+        }
+    }
+
+    let keys: BTreeSet<&RecurringKey> = expected.keys().chain(already.keys()).collect();
+    let mut lines = Vec::new();
+    for key in keys {
+        let exp = expected.get(key).map_or(&[][..], Vec::as_slice);
+        let bil = already.get(key);
+        let diff = difference(exp, bil.map_or(&[][..], |b| b.runs.as_slice()));
+        for run in diff {
+            lines.push(recurring_line(ctx, sub, key, run, bil, tax)?);
+        }
+    }
+    Ok(lines)
+}
+
+/// Runs of `expected − billed`, merged where adjacent runs carry the same difference.
+fn difference(expected: &[Run], billed: &[Run]) -> Vec<Run> {
+    let mut cuts: BTreeSet<NaiveDateTime> = BTreeSet::new();
+    for r in expected.iter().chain(billed) {
+        cuts.insert(r.from);
+        cuts.insert(r.to);
+    }
+    let cuts: Vec<NaiveDateTime> = cuts.into_iter().collect();
+    let units_at = |runs: &[Run], t: NaiveDateTime| -> i64 {
+        runs.iter()
+            .filter(|r| r.from <= t && t < r.to)
+            .map(|r| r.units)
+            .sum()
+    };
+    let mut out: Vec<Run> = Vec::new();
+    for w in cuts.windows(2) {
+        let (from, to) = (w[0], w[1]);
+        let d = units_at(expected, from) - units_at(billed, from);
+        if d == 0 {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.to == from && last.units == d => last.to = to,
+            _ => out.push(Run { from, to, units: d }),
+        }
+    }
+    out
+}
+
+fn inclusive(from: NaiveDateTime, to: NaiveDateTime) -> Period {
+    // `to` is exclusive; the last day covered is the day before it (or its own day when the
+    // slice ends during a day, under the seconds convention).
+    let last = if to.time() == NaiveTime::MIN {
+        to.date().pred_opt().unwrap_or(to.date())
+    } else {
+        to.date()
+    };
+    Period {
+        start: from.date(),
+        end: last.max(from.date()),
+    }
+}
+
+fn recurring_line(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    key: &RecurringKey,
+    run: Run,
+    billed: Option<&Billed<'_>>,
+    tax: TaxTreatment,
+) -> Result<Line, ReconcileError> {
+    let RecurringKey {
+        product,
+        plan,
+        tier,
+        unit_price,
+        period,
+    } = key;
+    let dc = ctx.settings.day_count;
+    let n = dc.length(*period);
+    let (a, b) = (dc.position(*period, run.from), dc.position(*period, run.to));
+    let amount = dc
+        .slice_amount(*unit_price, run.units, (a, b, n), sub.currency)
+        .ok_or(MoneyError::Overflow)?;
+    let whole = a == 0 && b == n;
+    let proration = (!whole).then(|| dc.fraction((a, b, n)));
+    let product_name = ctx
+        .catalog
+        .product(product)
+        .map_or(product.as_str(), |p| p.name.get(ctx.lang));
+    let plan_name = ctx
+        .catalog
+        .plan(plan)
+        .map_or(plan.as_str(), |p| p.name.get(ctx.lang));
+    let included = ctx
+        .catalog
+        .plan(plan)
+        .and_then(|p| p.items.get(product))
+        .map_or(0, |i| i.included);
+    let description = match (tier, ctx.lang) {
+        (PriceTier::Included, Lang::En) => {
+            format!("{product_name} – {plan_name} ({included} included)")
+        }
+        (PriceTier::Included, Lang::Fr) => {
+            format!("{product_name} – {plan_name} ({included} inclus)")
+        }
+        (PriceTier::Extra, _) if included == 0 => format!("{product_name} – {plan_name}"),
+        (PriceTier::Extra, Lang::En) => {
+            format!("{product_name} – {plan_name} (beyond {included} included)")
+        }
+        (PriceTier::Extra, Lang::Fr) => {
+            format!("{product_name} – {plan_name} (au-delà de {included} inclus)")
+        }
+    };
+    // The arithmetic reads in positive figures, as a credit note prints them; the sign is the
+    // line's (and the document's) to carry.
+    let mut explanation = format!("{} × {unit_price} {}", run.units.abs(), sub.currency);
+    if let Some(f) = proration {
+        explanation.push_str(&format!(" × {f} ({}%)", f.percent()));
+    }
+    let shown = if amount.is_negative() {
+        amount.checked_neg()?
+    } else {
+        amount
+    };
+    explanation.push_str(&format!(" = {shown}"));
+    let corrects = if run.units < 0 {
+        let mut numbers: Vec<String> = Vec::new();
+        for (src, number) in billed.map_or(&[][..], |b| b.sources.as_slice()) {
+            if src.from < run.to && run.from < src.to && !numbers.iter().any(|n| n == number) {
+                numbers.push((*number).to_string());
+            }
+        }
+        numbers
+    } else {
+        Vec::new()
+    };
+    Ok(Line {
+        section: if whole && run.units > 0 {
+            Section::Recurring
+        } else {
+            Section::Prorata
+        },
+        key: LineKey::Recurring(key.clone()),
+        description,
+        quantity: run.units,
+        unit_price: Some(*unit_price),
+        from: run.from,
+        to: run.to,
+        service: inclusive(run.from, run.to),
+        proration,
+        included_used: None,
+        late: false,
+        amount,
+        tax,
+        explanation,
+        corrects,
+    })
+}
+
+fn usage_lines(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    usage: &[UsageRecord],
+    billed: &[Document],
+    scope: Scope,
+) -> Result<Vec<Line>, ReconcileError> {
+    let Scope {
+        as_of,
+        knowledge,
+        end,
+        tax,
+    } = scope;
+    let schedule = sub.invoice_schedule();
+    // Quantities per (usage period, metric) known by the knowledge date.
+    let mut totals: BTreeMap<(Period, &str), i64> = BTreeMap::new();
+    for r in usage.iter().filter(|r| r.recorded_on <= knowledge) {
+        let Some(period) = schedule.period_containing(r.date) else {
+            continue; // usage during the trial is not billed
+        };
+        if end.is_some_and(|e| start_of(r.date) >= e) {
+            continue;
+        }
+        if !ctx.catalog.metrics.contains_key(&r.metric) {
+            return Err(ReconcileError::UnknownMetric(r.metric.clone()));
+        }
+        *totals.entry((period, r.metric.as_str())).or_default() += r.quantity;
+    }
+    // What was billed per (usage period, metric).
+    let mut already: BTreeMap<(Period, String), BilledUsage> = BTreeMap::new();
+    for doc in billed {
+        for line in &doc.lines {
+            if let LineKey::Usage { metric, period } = &line.key {
+                let e = already
+                    .entry((*period, metric.clone()))
+                    .or_insert_with(|| BilledUsage {
+                        quantity: 0,
+                        included: 0,
+                        amount: Money::zero(sub.currency),
+                        documents: Vec::new(),
+                    });
+                e.quantity += line.quantity;
+                e.included += line.included_used.unwrap_or(0);
+                e.amount = e.amount.checked_add(line.amount)?;
+                if !e.documents.contains(&doc.number) {
+                    e.documents.push(doc.number.clone());
+                }
+            }
+        }
+    }
+    let periods: BTreeSet<Period> = totals
+        .keys()
+        .map(|(p, _)| *p)
+        .chain(already.keys().map(|(p, _)| *p))
+        .collect();
+    let mut lines = Vec::new();
+    for period in periods {
+        let p_end = end.map_or(start_of(period.next_start()), |e| {
+            e.min(start_of(period.next_start()))
+        });
+        if p_end.date() > as_of {
+            continue; // not over yet
+        }
+        let included = bundle_allowance(ctx, sub, period, knowledge, &totals);
+        let metrics: BTreeSet<&str> = totals
+            .keys()
+            .filter(|(p, _)| *p == period)
+            .map(|(_, m)| *m)
+            .chain(
+                already
+                    .keys()
+                    .filter(|(p, _)| *p == period)
+                    .map(|(_, m)| m.as_str()),
+            )
+            .collect();
+        for metric_code in metrics {
+            let metric = ctx
+                .catalog
+                .metrics
+                .get(metric_code)
+                .ok_or_else(|| ReconcileError::UnknownMetric(metric_code.into()))?;
+            let quantity = totals.get(&(period, metric_code)).copied().unwrap_or(0);
+            let inc = included.get(metric_code).copied().unwrap_or(0);
+            let model = metric.price.get(&sub.currency).ok_or_else(|| {
+                ReconcileError::UnknownMetric(format!("{metric_code} in {}", sub.currency))
+            })?;
+            let rating = model.rate(quantity - inc, sub.currency)?;
+            let BilledUsage {
+                quantity: b_qty,
+                included: b_inc,
+                amount: b_amount,
+                documents: b_docs,
+            } = already
+                .get(&(period, metric_code.to_string()))
+                .cloned()
+                .unwrap_or(BilledUsage {
+                    quantity: 0,
+                    included: 0,
+                    amount: Money::zero(sub.currency),
+                    documents: Vec::new(),
+                });
+            let d_amount = rating.amount.checked_sub(b_amount)?;
+            if quantity == b_qty && inc == b_inc && d_amount.is_zero() {
+                continue;
+            }
+            let late = !b_docs.is_empty();
+            let name = metric.name.get(ctx.lang);
+            let mut explanation = if inc > 0 {
+                format!("{quantity} − {inc} included = {}", rating.explanation)
+            } else {
+                rating.explanation.clone()
+            };
+            explanation.push_str(&format!(" = {}", rating.amount));
+            if late {
+                explanation.push_str(&format!(" − {b_amount} already billed = {d_amount}"));
+            }
+            lines.push(Line {
+                section: Section::Usage,
+                key: LineKey::Usage {
+                    metric: metric_code.into(),
+                    period,
+                },
+                description: if late {
+                    match ctx.lang {
+                        Lang::En => format!("{name} (late usage)"),
+                        Lang::Fr => format!("{name} (consommation tardive)"),
+                    }
+                } else {
+                    name.to_string()
+                },
+                quantity: quantity - b_qty,
+                unit_price: rating.unit_price,
+                from: start_of(period.start),
+                to: p_end,
+                service: inclusive(start_of(period.start), p_end),
+                proration: None,
+                included_used: (inc != b_inc || inc > 0).then_some(inc - b_inc),
+                late,
+                amount: d_amount,
+                tax,
+                explanation,
+                corrects: if d_amount.is_negative() {
+                    b_docs
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+    }
+    Ok(lines)
+}
+
+/// Units of each metric covered by the call bundles held at the start of `period`, consumed
+/// bundle by bundle, and within a bundle in the order it lists its metrics.
+fn bundle_allowance<'a>(
+    ctx: &Context<'a>,
+    sub: &Subscription,
+    period: Period,
+    knowledge: NaiveDate,
+    totals: &BTreeMap<(Period, &str), i64>,
+) -> BTreeMap<&'a str, i64> {
+    let state = sub.state_at(start_of(period.start), knowledge);
+    let mut left: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut used: BTreeMap<&'a str, i64> = BTreeMap::new();
+    for (code, product) in &ctx.catalog.products {
+        let ProductKind::CallBundle {
+            included_units,
+            metrics,
+        } = &product.kind
+        else {
+            continue;
+        };
+        let mut allowance = state.quantity(code).max(0).saturating_mul(*included_units);
+        for m in metrics {
+            let q = left
+                .entry(m.as_str())
+                .or_insert_with(|| totals.get(&(period, m.as_str())).copied().unwrap_or(0));
+            let take = allowance.min(*q).max(0);
+            *q -= take;
+            allowance -= take;
+            *used.entry(m.as_str()).or_default() += take;
+        }
+    }
+    used
+}
+
+/// Groups lines into documents according to the credit policy.
+fn assemble(
+    settings: &Settings,
+    sub: &Subscription,
+    mut lines: Vec<Line>,
+    as_of: NaiveDate,
+) -> Result<Vec<Draft>, ReconcileError> {
+    let is_credit = |l: &Line| l.amount.is_negative() || (l.amount.is_zero() && l.quantity < 0);
+    let draft = |kind, lines: Vec<Line>| Draft {
+        kind,
+        currency: sub.currency,
+        lines,
+    };
+    let mut out = Vec::new();
+    match settings.credit_policy {
+        CreditPolicy::CreditNote => {
+            let (credits, charges): (Vec<Line>, Vec<Line>) = lines.into_iter().partition(is_credit);
+            if !charges.is_empty() {
+                out.push(draft(DocumentKind::Invoice, charges));
+            }
+            if !credits.is_empty() {
+                out.push(draft(DocumentKind::CreditNote, credits));
+            }
+        }
+        CreditPolicy::AccountCredit => {
+            // Credits wait for the next invoice day, where they reduce the invoice.
+            let invoice_day = sub.invoice_schedule().last_start_on_or_before(as_of) == Some(as_of);
+            if !invoice_day {
+                lines.retain(|l| !is_credit(l));
+            }
+            if !lines.is_empty() {
+                let d = draft(DocumentKind::Invoice, lines);
+                let kind = if d.net_total()?.is_negative() {
+                    DocumentKind::CreditNote
+                } else {
+                    DocumentKind::Invoice
+                };
+                out.push(Draft { kind, ..d });
+            }
+        }
+    }
+    Ok(out)
+}

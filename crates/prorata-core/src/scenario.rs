@@ -1,0 +1,366 @@
+//! Scenarios: a subscription and dated actions, played through a clock in memory.
+//!
+//! A scenario file (TOML) names a catalog, the tenant's settings, an account, a subscription
+//! and actions on given days: contract changes, usage, payments. [`run`] moves the clock from
+//! the start to `until`, stopping on every day something is due (invoice days, the end of the
+//! subscription) or an action happens. On each stop it applies the day's actions, then
+//! reconciles and issues what is due, numbered without gaps per series, with the previous
+//! balance read from the ledger. It is the same sequence the engine runs against a database;
+//! here everything stays in memory, so the rules can be tried from files.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Frequency;
+use crate::catalog::{Catalog, Lang};
+use crate::change::{check_initial, decide, Direction, Refusal, Request};
+use crate::document::{Document, DocumentKind};
+use crate::money::{Currency, Money, MoneyError};
+use crate::reconcile::{due_dates, reconcile, Context, ReconcileError, Settings, UsageRecord};
+use crate::tax::Buyer;
+use crate::timeline::{Subscription, DEFAULT_NOTICE_DAYS};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub name: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    #[serde(default)]
+    pub vat_number: Option<String>,
+    #[serde(default)]
+    pub language: Lang,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    pub plan: String,
+    pub frequency: Frequency,
+    pub currency: Currency,
+    pub start: NaiveDate,
+    /// Defaults to the plan's trial.
+    #[serde(default)]
+    pub trial_days: Option<u32>,
+    #[serde(default = "default_term")]
+    pub term_months: u32,
+    #[serde(default = "default_notice")]
+    pub notice_days: u32,
+    pub quantities: std::collections::BTreeMap<String, i64>,
+}
+
+fn default_term() -> u32 {
+    12
+}
+
+fn default_notice() -> u32 {
+    DEFAULT_NOTICE_DAYS
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSpec {
+    pub metric: String,
+    pub quantity: i64,
+    /// The day the usage happened; the action's day when absent.
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub on: NaiveDate,
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// When a request takes effect; the action's day when absent.
+    #[serde(default)]
+    pub effective: Option<NaiveDateTime>,
+    #[serde(default)]
+    pub usage: Option<UsageSpec>,
+    /// A payment received, in major units ("300.00").
+    #[serde(default)]
+    pub payment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub title: String,
+    /// Path of the catalog file, relative to the scenario file.
+    pub catalog: String,
+    pub until: NaiveDate,
+    #[serde(default)]
+    pub settings: Settings,
+    pub account: Account,
+    pub subscription: SubscriptionSpec,
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+/// What happened on a day of the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    Accepted {
+        on: NaiveDate,
+        request: Request,
+        direction: Direction,
+        effective: NaiveDateTime,
+    },
+    Refused {
+        on: NaiveDate,
+        request: Request,
+        reason: String,
+        refusal: Refusal,
+    },
+    Usage {
+        on: NaiveDate,
+        metric: String,
+        date: NaiveDate,
+        quantity: i64,
+    },
+    Payment {
+        on: NaiveDate,
+        amount: Money,
+        balance_after: Money,
+    },
+    Document(Box<Document>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub title: String,
+    pub account: Account,
+    pub subscription: Subscription,
+    pub entries: Vec<Entry>,
+    /// What the customer owes at the end (negative: a credit in their favour).
+    pub balance: Money,
+}
+
+impl Outcome {
+    pub fn documents(&self) -> impl Iterator<Item = &Document> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::Document(d) => Some(d.as_ref()),
+            _ => None,
+        })
+    }
+}
+
+impl Scenario {
+    pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
+        toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))
+    }
+}
+
+fn invalid(path: impl Into<String>, problem: impl ToString) -> ScenarioError {
+    ScenarioError::Invalid {
+        path: path.into(),
+        problem: problem.to_string(),
+    }
+}
+
+/// Document numbers without gaps, one series per kind: `INV-000001`, `CN-000001`.
+#[derive(Debug, Default)]
+pub struct Numbering {
+    invoices: u64,
+    credit_notes: u64,
+}
+
+impl Numbering {
+    pub fn next(&mut self, kind: DocumentKind) -> String {
+        match kind {
+            DocumentKind::Invoice => {
+                self.invoices += 1;
+                format!("INV-{:06}", self.invoices)
+            }
+            DocumentKind::CreditNote => {
+                self.credit_notes += 1;
+                format!("CN-{:06}", self.credit_notes)
+            }
+        }
+    }
+}
+
+/// Builds the subscription a scenario starts with, checked against the catalog.
+pub fn subscription(
+    spec: &SubscriptionSpec,
+    catalog: &Catalog,
+) -> Result<Subscription, ScenarioError> {
+    let plan = catalog.plan(&spec.plan).ok_or_else(|| {
+        invalid(
+            "subscription.plan",
+            format!("no plan named {:?} in the catalog", spec.plan),
+        )
+    })?;
+    if !catalog.currencies.contains(&spec.currency) {
+        return Err(invalid(
+            "subscription.currency",
+            format!("the catalog does not bill in {}", spec.currency),
+        ));
+    }
+    let sub = Subscription {
+        plan: spec.plan.clone(),
+        frequency: spec.frequency,
+        currency: spec.currency,
+        start: spec.start,
+        trial_days: spec.trial_days.unwrap_or(plan.trial_days),
+        term_months: spec.term_months,
+        notice_days: spec.notice_days,
+        quantities: spec.quantities.clone(),
+        events: Vec::new(),
+    };
+    check_initial(catalog, &sub).map_err(|r| invalid("subscription", r))?;
+    Ok(sub)
+}
+
+/// Plays the scenario against `catalog`.
+pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioError> {
+    let mut sub = subscription(&scenario.subscription, catalog)?;
+    let currency = sub.currency;
+    for (i, a) in scenario.actions.iter().enumerate() {
+        let count = usize::from(a.request.is_some())
+            + usize::from(a.usage.is_some())
+            + usize::from(a.payment.is_some());
+        if count != 1 {
+            return Err(invalid(
+                format!("actions[{i}]"),
+                "give exactly one of request, usage or payment",
+            ));
+        }
+        if let Some(u) = &a.usage {
+            if !catalog.metrics.contains_key(&u.metric) {
+                return Err(invalid(
+                    format!("actions[{i}].usage.metric"),
+                    format!("no metric named {:?} in the catalog", u.metric),
+                ));
+            }
+            if u.quantity < 0 {
+                return Err(invalid(
+                    format!("actions[{i}].usage.quantity"),
+                    "cannot be negative",
+                ));
+            }
+        }
+        if let Some(p) = &a.payment {
+            Money::parse(p, currency).map_err(|e| invalid(format!("actions[{i}].payment"), e))?;
+        }
+        if a.on < sub.start || a.on > scenario.until {
+            return Err(invalid(
+                format!("actions[{i}].on"),
+                format!(
+                    "{} is outside the scenario ({} to {})",
+                    a.on, sub.start, scenario.until
+                ),
+            ));
+        }
+    }
+    let mut actions: Vec<&Action> = scenario.actions.iter().collect();
+    actions.sort_by_key(|a| a.on);
+
+    let buyer = Buyer {
+        country: scenario.account.country.clone(),
+        vat_number: scenario.account.vat_number.clone(),
+    };
+    let ctx = Context {
+        catalog,
+        settings: &scenario.settings,
+        buyer: &buyer,
+        lang: scenario.account.language,
+    };
+    let mut numbering = Numbering::default();
+    let mut documents: Vec<Document> = Vec::new();
+    let mut usage: Vec<UsageRecord> = Vec::new();
+    let mut entries = Vec::new();
+    let mut balance = Money::zero(currency);
+    let mut next_action = 0;
+    let mut today = sub.start;
+    loop {
+        while let Some(a) = actions.get(next_action).filter(|a| a.on == today) {
+            next_action += 1;
+            if let Some(request) = &a.request {
+                match decide(&sub, catalog, request, today, a.effective) {
+                    Ok(accepted) => {
+                        entries.push(Entry::Accepted {
+                            on: today,
+                            request: request.clone(),
+                            direction: accepted.direction,
+                            effective: accepted.event.effective,
+                        });
+                        sub.events.push(accepted.event);
+                    }
+                    Err(refusal) => entries.push(Entry::Refused {
+                        on: today,
+                        request: request.clone(),
+                        reason: refusal.to_string(),
+                        refusal,
+                    }),
+                }
+            } else if let Some(u) = &a.usage {
+                let date = u.date.unwrap_or(today);
+                usage.push(UsageRecord {
+                    metric: u.metric.clone(),
+                    date,
+                    quantity: u.quantity,
+                    recorded_on: today,
+                });
+                entries.push(Entry::Usage {
+                    on: today,
+                    metric: u.metric.clone(),
+                    date,
+                    quantity: u.quantity,
+                });
+            } else if let Some(p) = &a.payment {
+                let amount = Money::parse(p, currency)?;
+                balance = balance.checked_sub(amount)?;
+                entries.push(Entry::Payment {
+                    on: today,
+                    amount,
+                    balance_after: balance,
+                });
+            }
+        }
+        for draft in reconcile(&ctx, &sub, &usage, &documents, today)? {
+            let number = numbering.next(draft.kind);
+            let doc = draft.issue(number, today, balance)?;
+            balance = doc.balance_after;
+            entries.push(Entry::Document(Box::new(doc.clone())));
+            documents.push(doc);
+        }
+        let next_due = due_dates(&sub, today, scenario.until, today)
+            .into_iter()
+            .next();
+        let next_act = actions.get(next_action).map(|a| a.on);
+        let next = match (next_due, next_act) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(d) => d,
+                None => break,
+            },
+        };
+        if next > scenario.until {
+            break;
+        }
+        today = next;
+    }
+    Ok(Outcome {
+        title: scenario.title.clone(),
+        account: scenario.account.clone(),
+        subscription: sub,
+        entries,
+        balance,
+    })
+}

@@ -1,0 +1,290 @@
+//! A subscription as a timeline of dated events.
+//!
+//! The subscription holds what was sold (plan, frequency, currency, start, quantities, the
+//! contract's term and notice) and the events that changed it since. Each event has two dates:
+//! `recorded_on`, the day the engine learnt of it, and `effective`, the moment it changes what
+//! is owed. Billing at a date only sees events recorded by then ([`Subscription::state_at`]
+//! takes a `known_on`), so an invoice issued on 6 July is reproduced exactly later, and a
+//! change recorded on 10 July yields a correction (credit note or invoice) rather than a
+//! silent rewrite. Billable intervals are derived from the events, never stored or edited.
+//!
+//! Trial, renewals and billing days are derived too: the first paid day is `start +
+//! trial_days` (a trial counts from the original start; a plan change never restarts it), and
+//! both billing periods and contract terms are anchored on it.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{add_months_clamped, Frequency, Schedule};
+use crate::money::Currency;
+
+/// A change to a subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Change {
+    /// The number of units of a product (licences, numbers, teams; add-ons on with 1, off with 0).
+    Quantity { product: String, quantity: i64 },
+    /// Another plan of the same catalog.
+    Plan { plan: String },
+    /// The contract will not renew: it ends at the `effective` renewal date.
+    CancellationRequested,
+    /// The subscription ends at `effective` (billing team, or dunning's cancellation).
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub recorded_on: NaiveDate,
+    pub effective: NaiveDateTime,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// What a subscription is at a moment: its plan and quantities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub plan: String,
+    pub quantities: BTreeMap<String, i64>,
+}
+
+impl State {
+    pub fn quantity(&self, product: &str) -> i64 {
+        self.quantities.get(product).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub plan: String,
+    pub frequency: Frequency,
+    pub currency: Currency,
+    pub start: NaiveDate,
+    /// Copied from the plan when sold.
+    #[serde(default)]
+    pub trial_days: u32,
+    /// Contract term in months; 0 renews with every billing period.
+    #[serde(default)]
+    pub term_months: u32,
+    /// Days before a renewal by which a downgrade or cancellation must be submitted.
+    #[serde(default = "default_notice_days")]
+    pub notice_days: u32,
+    pub quantities: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// T&C 13.1.b of seed 001: 30 days.
+pub const DEFAULT_NOTICE_DAYS: u32 = 30;
+
+fn default_notice_days() -> u32 {
+    DEFAULT_NOTICE_DAYS
+}
+
+/// Midnight at the start of `date`.
+pub fn start_of(date: NaiveDate) -> NaiveDateTime {
+    date.and_time(NaiveTime::MIN)
+}
+
+impl Subscription {
+    /// The first paid day, on which billing periods and contract terms are anchored.
+    pub fn billing_anchor(&self) -> NaiveDate {
+        self.start
+            .checked_add_days(Days::new(u64::from(self.trial_days)))
+            .unwrap_or(self.start)
+    }
+
+    pub fn in_trial_on(&self, date: NaiveDate) -> bool {
+        date < self.billing_anchor()
+    }
+
+    /// Periods of the recurring (licence) charges.
+    pub fn licence_schedule(&self) -> Schedule {
+        Schedule::new(self.billing_anchor(), self.frequency)
+    }
+
+    /// Invoice days: every licence period start, and monthly in between for annual and
+    /// quarterly plans (usage and prorated additions, seed 002).
+    pub fn invoice_schedule(&self) -> Schedule {
+        Schedule::new(self.billing_anchor(), self.frequency.usage_cadence())
+    }
+
+    /// Renewal date `k` (k = 1 is the end of the first term).
+    fn renewal(&self, k: u32) -> Option<NaiveDate> {
+        if self.term_months == 0 {
+            self.licence_schedule().start_of(k)
+        } else {
+            add_months_clamped(self.billing_anchor(), k.checked_mul(self.term_months)?)
+        }
+    }
+
+    /// The first renewal date strictly after `date`.
+    pub fn next_renewal_after(&self, date: NaiveDate) -> Option<NaiveDate> {
+        (1..).map_while(|k| self.renewal(k)).find(|r| *r > date)
+    }
+
+    /// The renewal following `date` and the last day a change that reduces the contract can be
+    /// submitted for it: `(deadline, renewal)`.
+    pub fn notice_deadline_after(&self, date: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        let renewal = self.next_renewal_after(date)?;
+        let deadline = renewal.checked_sub_days(Days::new(u64::from(self.notice_days)))?;
+        Some((deadline, renewal))
+    }
+
+    /// Events recorded on or before `known_on`, in the order they take effect (ties keep the
+    /// order they were recorded in).
+    pub fn events_known_on(&self, known_on: NaiveDate) -> Vec<&Event> {
+        let mut events: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|e| e.recorded_on <= known_on)
+            .collect();
+        events.sort_by_key(|e| e.effective);
+        events
+    }
+
+    /// When the subscription ends (exclusive), as known on `known_on`.
+    pub fn end(&self, known_on: NaiveDate) -> Option<NaiveDateTime> {
+        self.events_known_on(known_on)
+            .into_iter()
+            .filter(|e| matches!(e.change, Change::Cancelled | Change::CancellationRequested))
+            .map(|e| e.effective)
+            .min()
+    }
+
+    fn initial_state(&self) -> State {
+        State {
+            plan: self.plan.clone(),
+            quantities: self.quantities.clone(),
+        }
+    }
+
+    /// The state at `at`, as known on `known_on`.
+    pub fn state_at(&self, at: NaiveDateTime, known_on: NaiveDate) -> State {
+        let mut state = self.initial_state();
+        for e in self.events_known_on(known_on) {
+            if e.effective > at {
+                break;
+            }
+            apply(&mut state, &e.change);
+        }
+        state
+    }
+
+    /// The states in force from `from` (inclusive) to `to` (exclusive): each with the moment it
+    /// starts. The first starts at `from`; a state ends where the next begins, or at `to`.
+    pub fn segments(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        known_on: NaiveDate,
+    ) -> Vec<(NaiveDateTime, State)> {
+        let mut state = self.initial_state();
+        let mut out: Vec<(NaiveDateTime, State)> = Vec::new();
+        let events = self.events_known_on(known_on);
+        let mut rest = events.as_slice();
+        while let Some((e, tail)) = rest.split_first() {
+            if e.effective > from {
+                break;
+            }
+            apply(&mut state, &e.change);
+            rest = tail;
+        }
+        out.push((from, state.clone()));
+        for e in rest {
+            if e.effective >= to {
+                break;
+            }
+            apply(&mut state, &e.change);
+            match out.last_mut() {
+                Some(last) if last.0 == e.effective => last.1 = state.clone(),
+                _ => out.push((e.effective, state.clone())),
+            }
+        }
+        out
+    }
+}
+
+fn apply(state: &mut State, change: &Change) {
+    match change {
+        Change::Quantity { product, quantity } => {
+            state.quantities.insert(product.clone(), *quantity);
+        }
+        Change::Plan { plan } => state.plan = plan.clone(),
+        Change::CancellationRequested | Change::Cancelled => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap_or(NaiveDate::MIN)
+    }
+
+    fn sub() -> Subscription {
+        Subscription {
+            plan: "essentials".into(),
+            frequency: Frequency::Monthly,
+            currency: Currency::EUR,
+            start: d(2024, 1, 6),
+            trial_days: 0,
+            term_months: 12,
+            notice_days: 30,
+            quantities: BTreeMap::from([("user".into(), 10)]),
+            events: vec![Event {
+                recorded_on: d(2024, 7, 10),
+                effective: start_of(d(2024, 7, 10)),
+                change: Change::Quantity {
+                    product: "user".into(),
+                    quantity: 6,
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn a_change_is_invisible_before_it_is_recorded() {
+        let s = sub();
+        let at = start_of(d(2024, 7, 20));
+        assert_eq!(s.state_at(at, d(2024, 7, 9)).quantity("user"), 10);
+        assert_eq!(s.state_at(at, d(2024, 7, 10)).quantity("user"), 6);
+    }
+
+    #[test]
+    fn segments_split_at_each_effective_change() {
+        let s = sub();
+        let segs = s.segments(
+            start_of(d(2024, 7, 6)),
+            start_of(d(2024, 8, 6)),
+            d(2024, 8, 6),
+        );
+        let seen: Vec<_> = segs
+            .iter()
+            .map(|(t, st)| (t.date(), st.quantity("user")))
+            .collect();
+        assert_eq!(seen, vec![(d(2024, 7, 6), 10), (d(2024, 7, 10), 6)]);
+    }
+
+    #[test]
+    fn the_renewal_and_notice_deadline_follow_the_term() {
+        let s = sub();
+        assert_eq!(s.next_renewal_after(d(2024, 7, 10)), Some(d(2025, 1, 6)));
+        // 30 days before 6 January 2025 is 7 December 2024.
+        assert_eq!(
+            s.notice_deadline_after(d(2024, 7, 10)),
+            Some((d(2024, 12, 7), d(2025, 1, 6)))
+        );
+    }
+
+    #[test]
+    fn a_trial_delays_the_anchor_and_is_counted_from_the_start() {
+        let mut s = sub();
+        s.trial_days = 14;
+        assert_eq!(s.billing_anchor(), d(2024, 1, 20));
+        assert!(s.in_trial_on(d(2024, 1, 19)));
+        assert!(!s.in_trial_on(d(2024, 1, 20)));
+    }
+}

@@ -1,0 +1,189 @@
+//! Plain-text rendering of a scenario's outcome: each document as a table in the seed's
+//! sections, in the account's language, with each line's arithmetic beside its amount.
+
+use std::fmt::Write as _;
+
+use prorata_core::catalog::Lang;
+use prorata_core::document::{Document, DocumentKind, Section};
+use prorata_core::scenario::{Entry, Outcome};
+use prorata_core::tax::TaxCategory;
+
+fn t(lang: Lang, en: &'static str, fr: &'static str) -> &'static str {
+    match lang {
+        Lang::En => en,
+        Lang::Fr => fr,
+    }
+}
+
+fn section_title(lang: Lang, s: Section) -> &'static str {
+    match s {
+        Section::Recurring => t(
+            lang,
+            "Recurring items – upcoming period",
+            "Éléments récurrents – période à venir",
+        ),
+        Section::Prorata => t(lang, "Prorata – past period", "Prorata – période écoulée"),
+        Section::Usage => t(lang, "Minutes – past period", "Minutes – période écoulée"),
+    }
+}
+
+pub fn outcome(o: &Outcome) -> String {
+    let lang = o.account.language;
+    let mut out = String::new();
+    if !o.title.is_empty() {
+        let _ = writeln!(out, "{}\n", o.title);
+    }
+    for e in &o.entries {
+        match e {
+            Entry::Accepted {
+                on,
+                request,
+                direction,
+                effective,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{on}  accepted {direction:?}: {} (effective {})\n",
+                    request_text(request),
+                    effective.date()
+                );
+            }
+            Entry::Refused {
+                on,
+                request,
+                reason,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{on}  REFUSED: {}\n      {reason}\n",
+                    request_text(request)
+                );
+            }
+            Entry::Usage {
+                on,
+                metric,
+                date,
+                quantity,
+            } => {
+                let _ = writeln!(out, "{on}  usage recorded: {quantity} {metric} on {date}\n");
+            }
+            Entry::Payment {
+                on,
+                amount,
+                balance_after,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{on}  payment received: {amount} (balance {balance_after})\n"
+                );
+            }
+            Entry::Document(d) => out.push_str(&document(d, lang, &o.account.name)),
+        }
+    }
+    let _ = writeln!(out, "{}: {}", t(lang, "Balance", "Solde"), o.balance);
+    out
+}
+
+fn request_text(r: &prorata_core::change::Request) -> String {
+    use prorata_core::change::Request::*;
+    match r {
+        SetQuantity { product, quantity } => format!("{product} → {quantity}"),
+        AddAddon { product } => format!("add {product}"),
+        RemoveAddon { product } => format!("remove {product}"),
+        ChangePlan { plan } => format!("plan → {plan}"),
+        Cancel => "cancel at renewal".into(),
+        CancelImmediately => "cancel now".into(),
+    }
+}
+
+pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
+    let mut out = String::new();
+    let kind = match d.kind {
+        DocumentKind::Invoice => t(lang, "INVOICE", "FACTURE"),
+        DocumentKind::CreditNote => t(lang, "CREDIT NOTE", "NOTE DE CRÉDIT"),
+    };
+    // Credit notes print positive figures: the document itself says it is a credit.
+    let sign = if d.kind == DocumentKind::CreditNote {
+        -1
+    } else {
+        1
+    };
+    let fix = |m: prorata_core::Money| m.checked_mul(sign).unwrap_or(m);
+    let _ = writeln!(out, "{}", "═".repeat(96));
+    let _ = writeln!(out, "{kind} {}  ·  {}  ·  {buyer}", d.number, d.issued_on);
+    if !d.corrects.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            t(lang, "Corrects invoice", "Corrige la facture"),
+            d.corrects.join(", ")
+        );
+    }
+    let mut current = None;
+    for l in &d.lines {
+        if current != Some(l.section) {
+            current = Some(l.section);
+            let _ = writeln!(out, "\n  {}", section_title(lang, l.section));
+        }
+        let _ = writeln!(
+            out,
+            "    {:<44} {} – {}  {:>14}",
+            l.description,
+            l.service.start,
+            l.service.end,
+            fix(l.amount).amount_text()
+        );
+        let mut why = l.explanation.clone();
+        if let Some(p) = l.proration {
+            let _ = write!(why, "  [{} {}/{}]", t(lang, "days", "jours"), p.num, p.den);
+        }
+        let _ = writeln!(out, "      {why}");
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:<72} {:>14}",
+        t(lang, "Total excl. VAT", "Total HT"),
+        fix(d.net_total).amount_text()
+    );
+    for tax in &d.taxes {
+        let label = match tax.category {
+            TaxCategory::Standard => format!("{} {} %", t(lang, "VAT", "TVA"), tax.rate),
+            TaxCategory::ReverseCharge => t(
+                lang,
+                "VAT 0 % – reverse charge",
+                "TVA 0 % – autoliquidation",
+            )
+            .to_string(),
+            TaxCategory::OutOfScope => t(
+                lang,
+                "VAT 0 % – not subject to EU VAT",
+                "TVA non applicable",
+            )
+            .to_string(),
+        };
+        let _ = writeln!(out, "  {label:<72} {:>14}", fix(tax.tax).amount_text());
+    }
+    let _ = writeln!(
+        out,
+        "  {:<72} {:>14}",
+        t(lang, "Total incl. VAT", "Total TTC"),
+        fix(d.total).amount_text()
+    );
+    if let Some(prev) = d.previous_balance {
+        let _ = writeln!(
+            out,
+            "  {:<72} {:>14}",
+            t(lang, "Previous unpaid balance", "Solde impayé précédent"),
+            prev.amount_text()
+        );
+        let _ = writeln!(
+            out,
+            "  {:<72} {:>14}",
+            t(lang, "Amount due", "Montant dû"),
+            d.balance_after.amount_text()
+        );
+    }
+    let _ = writeln!(out, "  {} {}\n", t(lang, "Currency", "Devise"), d.currency);
+    out
+}
