@@ -56,8 +56,10 @@ pub struct Buyer {
     pub vat_number: Option<String>,
 }
 
-/// The seller's country and the rates it charges (a tenant setting).
+/// The seller's country and the rates it charges (a tenant setting). Omitted fields keep the
+/// defaults: a French seller and the EU standard rates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TaxRules {
     pub seller_country: String,
     /// Standard rate by country, in percent.
