@@ -15,6 +15,16 @@
 //! ([`money`]); sub-cent prices are exact [`decimal::Decimal`]s; every line is rounded once,
 //! half-up ([`money::round_half_up`]); documents never change once issued.
 
+// No floats on any amount path, and no panics on any input: errors are values.
+#![deny(
+    clippy::float_arithmetic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo
+)]
+
 pub mod calendar;
 pub mod catalog;
 pub mod change;

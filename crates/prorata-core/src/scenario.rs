@@ -18,7 +18,7 @@ use crate::document::{Document, DocumentKind};
 use crate::money::{Currency, Money, MoneyError};
 use crate::reconcile::{due_dates, reconcile, Context, ReconcileError, Settings, UsageRecord};
 use crate::tax::Buyer;
-use crate::timeline::{Subscription, DEFAULT_NOTICE_DAYS};
+use crate::timeline::{start_of, Subscription, DEFAULT_NOTICE_DAYS};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,14 +73,31 @@ pub struct Action {
     pub on: NaiveDate,
     #[serde(default)]
     pub request: Option<Request>,
-    /// When a request takes effect; the action's day when absent.
-    #[serde(default)]
+    /// When a request takes effect: a date (`2024-07-10`) or a date and time
+    /// (`2024-07-10T12:00:00`); the action's day when absent.
+    #[serde(default, deserialize_with = "date_or_datetime")]
     pub effective: Option<NaiveDateTime>,
     #[serde(default)]
     pub usage: Option<UsageSpec>,
     /// A payment received, in major units ("300.00").
     #[serde(default)]
     pub payment: Option<String>,
+}
+
+fn date_or_datetime<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<NaiveDateTime>, D::Error> {
+    let text = String::deserialize(d)?;
+    if let Ok(date) = NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+        return Ok(Some(start_of(date)));
+    }
+    NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S")
+        .map(Some)
+        .map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{text:?} is neither a date (2024-07-10) nor a date and time (2024-07-10T12:00:00)"
+            ))
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +247,15 @@ pub fn subscription(
 /// Plays the scenario against `catalog`.
 pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioError> {
     let mut sub = subscription(&scenario.subscription, catalog)?;
+    if scenario.until < sub.start {
+        return Err(invalid(
+            "until",
+            format!(
+                "{} is before the subscription starts ({})",
+                scenario.until, sub.start
+            ),
+        ));
+    }
     let currency = sub.currency;
     for (i, a) in scenario.actions.iter().enumerate() {
         let count = usize::from(a.request.is_some())

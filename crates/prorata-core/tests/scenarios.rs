@@ -726,7 +726,7 @@ fn a_back_dated_change_recorded_late_repairs_itself() {
         r#"
 [[actions]]
 on = "2024-07-20"
-effective = "2024-07-10T00:00:00"
+effective = "2024-07-10"
 request = { type = "set_quantity", product = "user", quantity = 6 }
 "#,
     ));
