@@ -33,6 +33,35 @@ pub fn outcome(o: &Outcome) -> String {
     if !o.title.is_empty() {
         let _ = writeln!(out, "{}\n", o.title);
     }
+    let sub = &o.subscription;
+    let _ = write!(
+        out,
+        "{}: {} {} {}, {} {}",
+        o.account.name,
+        sub.plan,
+        sub.frequency,
+        sub.currency,
+        t(lang, "from", "depuis le"),
+        sub.start
+    );
+    if sub.trial_days > 0 {
+        let _ = write!(
+            out,
+            " ({} {} {})",
+            t(lang, "trial of", "essai de"),
+            sub.trial_days,
+            t(lang, "days", "jours")
+        );
+    }
+    if let Some((deadline, renewal)) = sub.notice_deadline_after(sub.start) {
+        let _ = write!(
+            out,
+            "; {} {renewal} ({} {deadline})",
+            t(lang, "first renewal", "premier renouvellement"),
+            t(lang, "notice deadline", "préavis au plus tard le")
+        );
+    }
+    let _ = writeln!(out, "\n");
     for e in &o.entries {
         match e {
             Entry::Accepted {
