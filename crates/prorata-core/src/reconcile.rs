@@ -272,9 +272,7 @@ fn recurring_lines(
         if period.start > as_of || end.is_some_and(|e| p_start >= e) {
             break;
         }
-        let p_end = end.map_or(start_of(period.next_start()), |e| {
-            e.min(start_of(period.next_start()))
-        });
+        let p_end = period_end(period, end);
         let segments = sub.segments(p_start, p_end, knowledge);
         for (i, (t, state)) in segments.iter().enumerate() {
             let from = normalize(dc, *t);
@@ -356,6 +354,12 @@ fn recurring_lines(
         }
     }
     Ok(lines)
+}
+
+/// The end (exclusive) of `period`, or of the subscription when it ends first.
+fn period_end(period: Period, end: Option<NaiveDateTime>) -> NaiveDateTime {
+    let natural = start_of(period.next_start());
+    end.map_or(natural, |e| e.min(natural))
 }
 
 /// Runs of `expected − billed`, merged where adjacent runs carry the same difference.
@@ -505,12 +509,7 @@ fn usage_lines(
     billed: &[Document],
     scope: Scope,
 ) -> Result<Vec<Line>, ReconcileError> {
-    let Scope {
-        as_of,
-        knowledge,
-        end,
-        tax,
-    } = scope;
+    let (as_of, knowledge, end) = (scope.as_of, scope.knowledge, scope.end);
     let schedule = sub.invoice_schedule();
     // Quantities per (usage period, metric) known by the knowledge date.
     let mut totals: BTreeMap<(Period, &str), i64> = BTreeMap::new();
@@ -555,9 +554,7 @@ fn usage_lines(
         .collect();
     let mut lines = Vec::new();
     for period in periods {
-        let p_end = end.map_or(start_of(period.next_start()), |e| {
-            e.min(start_of(period.next_start()))
-        });
+        let p_end = period_end(period, end);
         if p_end.date() > as_of {
             continue; // not over yet
         }
@@ -637,7 +634,7 @@ fn usage_lines(
                 included_used: (inc != b_inc || inc > 0).then_some(inc - b_inc),
                 late,
                 amount: d_amount,
-                tax,
+                tax: scope.tax,
                 explanation,
                 corrects: if d_amount.is_negative() {
                     b_docs
