@@ -83,6 +83,8 @@ pub enum Refusal {
         maximum: i64,
         plan: String,
     },
+    #[error("{field}: {value} is above the largest value accepted, {max}")]
+    OutOfRange { field: String, value: u64, max: u64 },
     #[error("the {plan} plan does not offer {product}")]
     NotInPlan { product: String, plan: String },
     #[error("no plan named {plan:?} in the catalog")]
@@ -250,6 +252,26 @@ pub fn check_notice(sub: &Subscription, on: NaiveDate) -> Result<(), Refusal> {
     })
 }
 
+/// The most units of one product a subscription may hold: far beyond any real contract, and
+/// small enough that no amount computed from it can overflow.
+pub const MAX_UNITS: i64 = 1_000_000_000;
+/// Bounds on a contract's durations, in days or months: ten years, a century of term.
+pub const MAX_TRIAL_DAYS: u32 = 3_650;
+pub const MAX_NOTICE_DAYS: u32 = 3_650;
+pub const MAX_TERM_MONTHS: u32 = 1_200;
+
+fn out_of_range(field: &str, value: u64, max: u64) -> Result<(), Refusal> {
+    if value > max {
+        Err(Refusal::OutOfRange {
+            field: field.into(),
+            value,
+            max,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 fn check_quantity(
     catalog: &Catalog,
     plan_code: &str,
@@ -265,6 +287,11 @@ fn check_quantity(
         product: product.into(),
         plan: plan_code.into(),
     })?;
+    out_of_range(
+        product,
+        quantity.max(0).unsigned_abs(),
+        MAX_UNITS.unsigned_abs(),
+    )?;
     if quantity < item.minimum || quantity < 0 {
         return Err(Refusal::BelowMinimum {
             product: product.into(),
@@ -285,8 +312,19 @@ fn check_quantity(
     Ok(())
 }
 
-/// Checks that a new subscription's quantities fit its plan.
+/// Checks that a new subscription's quantities fit its plan and its durations are sane.
 pub fn check_initial(catalog: &Catalog, sub: &Subscription) -> Result<(), Refusal> {
+    out_of_range("trial_days", sub.trial_days.into(), MAX_TRIAL_DAYS.into())?;
+    out_of_range(
+        "notice_days",
+        sub.notice_days.into(),
+        MAX_NOTICE_DAYS.into(),
+    )?;
+    out_of_range(
+        "term_months",
+        sub.term_months.into(),
+        MAX_TERM_MONTHS.into(),
+    )?;
     let plan = catalog
         .plan(&sub.plan)
         .ok_or_else(|| Refusal::UnknownPlan {

@@ -35,7 +35,7 @@ fn zero() -> Decimal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "model", rename_all = "snake_case", try_from = "RawChargeModel")]
 pub enum ChargeModel {
     PerUnit {
         unit_price: Decimal,
@@ -54,6 +54,78 @@ pub enum ChargeModel {
     Percentage {
         percent: Decimal,
     },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ModelTag {
+    PerUnit,
+    Graduated,
+    Volume,
+    Package,
+    Percentage,
+}
+
+/// A charge model as written in a file. It is read as one flat table (not serde's internally
+/// tagged enum, which buffers the table and loses the position of a bad value), so an error
+/// such as a float price points at the value's own line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChargeModel {
+    model: ModelTag,
+    unit_price: Option<Decimal>,
+    tiers: Option<Vec<Tier>>,
+    size: Option<i64>,
+    price: Option<Decimal>,
+    percent: Option<Decimal>,
+}
+
+impl TryFrom<RawChargeModel> for ChargeModel {
+    type Error = String;
+    fn try_from(raw: RawChargeModel) -> Result<Self, Self::Error> {
+        let RawChargeModel {
+            model,
+            unit_price,
+            tiers,
+            size,
+            price,
+            percent,
+        } = raw;
+        let fields = [
+            ("unit_price", unit_price.is_some()),
+            ("tiers", tiers.is_some()),
+            ("size", size.is_some()),
+            ("price", price.is_some()),
+            ("percent", percent.is_some()),
+        ];
+        let (parsed, wanted): (Option<ChargeModel>, &[&str]) = match model {
+            ModelTag::PerUnit => (
+                unit_price.map(|unit_price| ChargeModel::PerUnit { unit_price }),
+                &["unit_price"],
+            ),
+            ModelTag::Graduated => (
+                tiers.map(|tiers| ChargeModel::Graduated { tiers }),
+                &["tiers"],
+            ),
+            ModelTag::Volume => (tiers.map(|tiers| ChargeModel::Volume { tiers }), &["tiers"]),
+            ModelTag::Package => (
+                size.zip(price)
+                    .map(|(size, price)| ChargeModel::Package { size, price }),
+                &["size", "price"],
+            ),
+            ModelTag::Percentage => (
+                percent.map(|percent| ChargeModel::Percentage { percent }),
+                &["percent"],
+            ),
+        };
+        if let Some((extra, _)) = fields.iter().find(|(f, set)| *set && !wanted.contains(f)) {
+            return Err(format!(
+                "{extra} does not apply to this model (it takes {})",
+                wanted.join(" and ")
+            ));
+        }
+        parsed.ok_or_else(|| format!("this model needs {}", wanted.join(" and ")))
+    }
 }
 
 /// One part of a rated quantity, for the invoice line's explanation.

@@ -100,8 +100,14 @@ pub struct Context<'a> {
 pub enum ReconcileError {
     #[error(transparent)]
     Money(#[from] MoneyError),
-    #[error(transparent)]
-    Rating(#[from] RatingError),
+    #[error("{metric} for {period}: {source}")]
+    Rating {
+        metric: String,
+        period: Period,
+        source: RatingError,
+    },
+    #[error("amount overflow on {what}")]
+    Overflow { what: String },
     #[error("the catalog has no plan {0:?}")]
     UnknownPlan(String),
     #[error("the catalog has no usage metric {0:?}")]
@@ -425,7 +431,9 @@ fn recurring_line(
     let (a, b) = (dc.position(*period, run.from), dc.position(*period, run.to));
     let amount = dc
         .slice_amount(*unit_price, run.units, (a, b, n), sub.currency)
-        .ok_or(MoneyError::Overflow)?;
+        .ok_or_else(|| ReconcileError::Overflow {
+            what: format!("{product} ({} units for {period})", run.units),
+        })?;
     let whole = a == 0 && b == n;
     let proration = (!whole).then(|| dc.fraction((a, b, n)));
     let product_name = ctx
@@ -581,7 +589,13 @@ fn usage_lines(
             let model = metric.price.get(&sub.currency).ok_or_else(|| {
                 ReconcileError::UnknownMetric(format!("{metric_code} in {}", sub.currency))
             })?;
-            let rating = model.rate(quantity - inc, sub.currency)?;
+            let rating = model.rate(quantity - inc, sub.currency).map_err(|source| {
+                ReconcileError::Rating {
+                    metric: metric_code.into(),
+                    period,
+                    source,
+                }
+            })?;
             let BilledUsage {
                 quantity: b_qty,
                 included: b_inc,

@@ -11,13 +11,13 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::Frequency;
+use crate::calendar::{add_months_clamped, Frequency};
 use crate::catalog::{Catalog, Lang};
 use crate::change::{check_initial, decide, Direction, Refusal, Request};
 use crate::document::{Document, DocumentKind};
 use crate::money::{Currency, Money, MoneyError};
 use crate::reconcile::{due_dates, reconcile, Context, ReconcileError, Settings, UsageRecord};
-use crate::tax::Buyer;
+use crate::tax::{self, Buyer};
 use crate::timeline::{start_of, Subscription, DEFAULT_NOTICE_DAYS};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +183,11 @@ impl Scenario {
     }
 }
 
+/// The longest scenario: a century of billing.
+const MAX_SCENARIO_MONTHS: u32 = 1_200;
+/// The most units of usage one action may record.
+pub const MAX_USAGE_QUANTITY: i64 = 1_000_000_000_000;
+
 fn invalid(path: impl Into<String>, problem: impl ToString) -> ScenarioError {
     ScenarioError::Invalid {
         path: path.into(),
@@ -240,14 +245,22 @@ pub fn subscription(
         quantities: spec.quantities.clone(),
         events: Vec::new(),
     };
-    check_initial(catalog, &sub).map_err(|r| invalid("subscription", r))?;
+    check_initial(catalog, &sub).map_err(|r| match &r {
+        Refusal::OutOfRange { field, .. } => invalid(format!("subscription.{field}"), &r),
+        Refusal::BelowMinimum { product, .. } | Refusal::AboveMaximum { product, .. } => {
+            invalid(format!("subscription.quantities.{product}"), &r)
+        }
+        _ => invalid("subscription", &r),
+    })?;
     Ok(sub)
 }
 
 /// Plays the scenario against `catalog`.
 pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioError> {
     let mut sub = subscription(&scenario.subscription, catalog)?;
-    if scenario.until < sub.start {
+    if scenario.until < sub.start
+        || scenario.until > add_months_clamped(sub.start, MAX_SCENARIO_MONTHS).unwrap_or(sub.start)
+    {
         return Err(invalid(
             "until",
             format!(
@@ -257,6 +270,13 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         ));
     }
     let currency = sub.currency;
+    let country =
+        tax::country_code(&scenario.account.country).map_err(|e| invalid("account.country", e))?;
+    scenario
+        .settings
+        .tax
+        .validate()
+        .map_err(|(path, e)| invalid(format!("settings.{path}"), e))?;
     for (i, a) in scenario.actions.iter().enumerate() {
         let count = usize::from(a.request.is_some())
             + usize::from(a.usage.is_some())
@@ -274,10 +294,19 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                     format!("no metric named {:?} in the catalog", u.metric),
                 ));
             }
-            if u.quantity < 0 {
+            if !(0..=MAX_USAGE_QUANTITY).contains(&u.quantity) {
                 return Err(invalid(
                     format!("actions[{i}].usage.quantity"),
-                    "cannot be negative",
+                    format!("must be between 0 and {MAX_USAGE_QUANTITY}"),
+                ));
+            }
+            if let Some(date) = u.date.filter(|d| *d < sub.start || *d > a.on) {
+                return Err(invalid(
+                    format!("actions[{i}].usage.date"),
+                    format!(
+                        "{date} is not between the subscription's start ({}) and the day it is recorded ({})",
+                        sub.start, a.on
+                    ),
                 ));
             }
         }
@@ -298,7 +327,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
     actions.sort_by_key(|a| a.on);
 
     let buyer = Buyer {
-        country: scenario.account.country.clone(),
+        country,
         vat_number: scenario.account.vat_number.clone(),
     };
     let ctx = Context {

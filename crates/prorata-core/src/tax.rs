@@ -98,6 +98,17 @@ const EU_STANDARD_RATES: [(&str, &str); 27] = [
     ("SK", "23"),
 ];
 
+/// Reads an ISO 3166-1 alpha-2 country code ("FR", "de"), returned in capitals.
+pub fn country_code(text: &str) -> Result<String, String> {
+    if text.len() == 2 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(text.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "{text:?} is not an ISO 3166-1 alpha-2 country code (such as FR, DE, US)"
+        ))
+    }
+}
+
 pub fn is_eu(country: &str) -> bool {
     EU_STANDARD_RATES.iter().any(|(c, _)| *c == country)
 }
@@ -115,6 +126,21 @@ impl Default for TaxRules {
 }
 
 impl TaxRules {
+    /// Checks the country codes and rates; the error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        country_code(&self.seller_country).map_err(|e| ("tax.seller_country".to_string(), e))?;
+        for (country, rate) in &self.rates {
+            country_code(country).map_err(|e| (format!("tax.rates.{country}"), e))?;
+            if rate.is_negative() || rate.cmp_value(Decimal::from_int(100)).is_gt() {
+                return Err((
+                    format!("tax.rates.{country}"),
+                    format!("{rate} is not a percentage between 0 and 100"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn rate_of(&self, country: &str) -> Decimal {
         self.rates.get(country).copied().unwrap_or(Decimal::ZERO)
     }

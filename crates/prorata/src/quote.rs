@@ -80,6 +80,12 @@ fn parse_lang(s: &str) -> Result<Lang, String> {
 pub fn run(args: QuoteArgs) -> Result<()> {
     let catalog = crate::load_catalog(&args.catalog)?;
     let currency: Currency = args.currency.parse()?;
+    let mut quantities = BTreeMap::new();
+    for (product, n) in args.quantities {
+        if quantities.insert(product.clone(), n).is_some() {
+            bail!("--quantity {product}=… is given more than once");
+        }
+    }
     let until = args.until.unwrap_or(args.start);
     if until < args.start {
         bail!("--until {until} is before --start {}", args.start);
@@ -106,7 +112,7 @@ pub fn run(args: QuoteArgs) -> Result<()> {
             trial_days: args.trial_days,
             term_months: 12,
             notice_days: 30,
-            quantities: args.quantities.into_iter().collect::<BTreeMap<_, _>>(),
+            quantities,
         },
         actions: Vec::new(),
     };
