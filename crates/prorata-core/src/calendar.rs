@@ -173,20 +173,54 @@ impl Schedule {
         }
     }
 
+    /// The first period start on or after `date`.
+    pub fn first_start_on_or_after(self, date: NaiveDate) -> Option<NaiveDate> {
+        match self.index_of(date) {
+            None => Some(self.anchor),
+            Some(i) => {
+                let start = self.start_of(i)?;
+                if start == date {
+                    Some(start)
+                } else {
+                    self.start_of(i.checked_add(1)?)
+                }
+            }
+        }
+    }
+
     /// The last period start on or before `date`.
     pub fn last_start_on_or_before(self, date: NaiveDate) -> Option<NaiveDate> {
         self.start_of(self.index_of(date)?)
     }
 }
 
-/// Days from `from` to `to` under the 30/360 convention (every month counts 30 days; the 31st
-/// counts as the 30th), used by the `thirty-day-months` proration.
+/// Days from `from` to `to` under 30/360 US with its end-of-month rule (every month counts 30
+/// days; the 31st counts as the 30th, and so does the last day of February when the count
+/// starts on it), used by the `thirty-day-months` proration.
 pub fn days_360(from: NaiveDate, to: NaiveDate) -> i64 {
-    let d1 = i64::from(from.day().min(30));
-    let d2 = i64::from(to.day().min(30));
+    let last_of_february =
+        |d: NaiveDate| d.month() == 2 && d.succ_opt().is_some_and(|n| n.month() == 3);
+    let (mut d1, mut d2) = (from.day(), to.day());
+    if last_of_february(from) && last_of_february(to) {
+        d2 = 30;
+    }
+    if last_of_february(from) {
+        d1 = 30;
+    }
+    if d2 == 31 && d1 >= 30 {
+        d2 = 30;
+    }
+    if d1 == 31 {
+        d1 = 30;
+    }
     let months =
         i64::from(to.year() - from.year()) * 12 + i64::from(to.month()) - i64::from(from.month());
-    months * 30 + (d2 - d1)
+    months * 30 + (i64::from(d2) - i64::from(d1))
+}
+
+/// Whole calendar months from `from` to `to` (by month number, ignoring days).
+pub fn months_between(from: NaiveDate, to: NaiveDate) -> i64 {
+    i64::from(to.year() - from.year()) * 12 + i64::from(to.month()) - i64::from(from.month())
 }
 
 #[cfg(test)]
@@ -265,5 +299,8 @@ mod tests {
         assert_eq!(days_360(d(2024, 7, 10), d(2024, 8, 6)), 26);
         assert_eq!(days_360(d(2024, 1, 31), d(2024, 2, 29)), 29);
         assert_eq!(days_360(d(2024, 1, 6), d(2025, 1, 6)), 360);
+        // End of February counts as the 30th when the count starts on it.
+        assert_eq!(days_360(d(2023, 2, 28), d(2023, 3, 31)), 30);
+        assert_eq!(days_360(d(2023, 2, 28), d(2023, 3, 15)), 15);
     }
 }

@@ -13,6 +13,10 @@
 //! the cuts. A slice's amount equals `round_half_up(q × u × (b − a) / N)` except when the
 //! cumulative amounts fall on exact halves, where it may differ by one minor unit.
 //!
+//! Reconciliation goes one step further and values a charge's whole unit profile with one
+//! rounding ([`DayCount::profile_amount`]), each line being the change in that value, so lines
+//! of different quantities also add up and a credit never exceeds what was charged.
+//!
 //! `actual-days` reproduces Kill Bill to the cent instead: the ratio is rounded to 9 decimals
 //! half-up, then the amount is rounded half-up; its pieces may differ from the full price by
 //! a minor unit, as Kill Bill's do.
@@ -32,7 +36,7 @@ use std::fmt;
 use chrono::{NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{days_360, Period};
+use crate::calendar::{days_360, months_between, Period};
 use crate::decimal::Decimal;
 use crate::money::{round_half_up, Currency, Money};
 
@@ -46,8 +50,8 @@ pub enum DayCount {
     /// Days from the change to the period end (exclusive) over the period's days; ratio kept
     /// to 9 decimals half-up, then the amount rounded (Kill Bill).
     ActualDays,
-    /// Every month counts 30 days (30/360). Weekly periods, which 30/360 would distort, are
-    /// measured in calendar days.
+    /// Every month counts 30 days (30/360 US, end-of-month rule): a monthly period is always
+    /// 30, a year 360. Weekly periods, which 30/360 would distort, are measured in calendar days.
     ThirtyDayMonths,
     /// Seconds between instants (Stripe).
     Seconds,
@@ -77,7 +81,7 @@ impl DayCount {
         match self {
             DayCount::InclusiveDays | DayCount::ActualDays => period.days(),
             DayCount::ThirtyDayMonths if self.thirty_360_applies(period) => {
-                days_360(period.start, period.next_start())
+                30 * months_between(period.start, period.next_start())
             }
             DayCount::ThirtyDayMonths => period.days(),
             DayCount::Seconds => period.days() * 86_400,
@@ -122,6 +126,37 @@ impl DayCount {
                 let start =
                     unit_price.times_rounded(q, i128::from(from), i128::from(n), currency)?;
                 end.checked_sub(start).ok()
+            }
+        }
+    }
+
+    /// The value of a whole unit profile of one charge key: `runs` are `(from, to, units)` in
+    /// positions of a period `n` long, the maximal runs of the net profile.
+    ///
+    /// Reconciliation makes every line the change in this value, so a key's lines always add
+    /// up to the value of what is owed, rounded once, and credits can never exceed charges.
+    /// Cumulative conventions round the exact sum once; `actual-days` rounds each run as Kill
+    /// Bill rounds each item (its 9-decimal ratio, then the amount).
+    pub fn profile_amount(
+        self,
+        unit_price: Decimal,
+        runs: &[(i64, i64, i64)],
+        n: i64,
+        currency: Currency,
+    ) -> Option<Money> {
+        match self {
+            DayCount::ActualDays => {
+                runs.iter()
+                    .try_fold(Money::zero(currency), |acc, &(a, b, u)| {
+                        acc.checked_add(self.slice_amount(unit_price, u, (a, b, n), currency)?)
+                            .ok()
+                    })
+            }
+            _ => {
+                let unit_positions = runs.iter().try_fold(0_i128, |acc, &(a, b, u)| {
+                    acc.checked_add(i128::from(u).checked_mul(i128::from(b - a))?)
+                })?;
+                unit_price.times_rounded(1, unit_positions, i128::from(n), currency)
             }
         }
     }

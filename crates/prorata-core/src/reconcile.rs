@@ -149,6 +149,8 @@ struct BilledUsage {
 
 struct Billed<'a> {
     runs: Vec<Run>,
+    /// What the issued lines of the key add up to.
+    amount: Money,
     /// Positive runs with the document that billed them, to name what a credit corrects.
     sources: Vec<(Run, &'a str)>,
 }
@@ -210,19 +212,34 @@ pub fn knowledge_date(settings: &Settings, sub: &Subscription, as_of: NaiveDate)
 /// The days after `after` and up to `until` on which something falls due for `sub`
 /// (invoice days and the end of the subscription), as known on `known_on`. Changes billed
 /// immediately are due on the day they are recorded, which the caller knows.
+///
+/// Once the subscription has ended one more invoice day falls due: the first on or after the
+/// end and after the last input recorded (timeline events, and `last_usage_recorded`, the
+/// latest day usage was recorded), where whatever waits for an invoice day (changes billed
+/// `next_invoice`, credits carried as `account_credit`, late usage) is settled.
 pub fn due_dates(
     sub: &Subscription,
     after: NaiveDate,
     until: NaiveDate,
     known_on: NaiveDate,
+    last_usage_recorded: Option<NaiveDate>,
 ) -> Vec<NaiveDate> {
+    let schedule = sub.invoice_schedule();
     let end = sub.end(known_on).map(|e| e.date());
-    let mut out: BTreeSet<NaiveDate> = sub
-        .invoice_schedule()
+    let last_recorded = sub
+        .events
+        .iter()
+        .map(|e| e.recorded_on)
+        .chain(last_usage_recorded)
+        .filter(|d| *d <= known_on)
+        .max();
+    let final_day =
+        end.and_then(|e| schedule.first_start_on_or_after(last_recorded.map_or(e, |r| r.max(e))));
+    let mut out: BTreeSet<NaiveDate> = schedule
         .periods()
         .map(|p| p.start)
         .skip_while(|d| *d <= after)
-        .take_while(|d| *d <= until && end.is_none_or(|e| *d <= e))
+        .take_while(|d| *d <= until && final_day.is_none_or(|f| *d <= f))
         .collect();
     if let Some(e) = end.filter(|e| *e > after && *e <= until) {
         out.insert(e);
@@ -339,9 +356,11 @@ fn recurring_lines(
                 };
                 let b = already.entry(key.clone()).or_insert_with(|| Billed {
                     runs: Vec::new(),
+                    amount: Money::zero(sub.currency),
                     sources: Vec::new(),
                 });
                 b.runs.push(run);
+                b.amount = b.amount.checked_add(line.amount)?;
                 if run.units > 0 {
                     b.sources.push((run, doc.number.as_str()));
                 }
@@ -354,12 +373,43 @@ fn recurring_lines(
     for key in keys {
         let exp = expected.get(key).map_or(&[][..], Vec::as_slice);
         let bil = already.get(key);
-        let diff = difference(exp, bil.map_or(&[][..], |b| b.runs.as_slice()));
-        for run in diff {
-            lines.push(recurring_line(ctx, sub, key, run, bil, tax)?);
+        // Each line is the change in the value of the key's whole profile as it is brought,
+        // run by run, from what was billed to what is owed.
+        let mut profile: Vec<Run> = bil.map_or_else(Vec::new, |b| b.runs.clone());
+        let mut value_before = bil.map_or(Money::zero(sub.currency), |b| b.amount);
+        for run in difference(exp, bil.map_or(&[][..], |b| b.runs.as_slice())) {
+            profile.push(run);
+            let value_after = profile_value(ctx.settings.day_count, key, &profile, sub.currency)?;
+            let amount = value_after.checked_sub(value_before)?;
+            value_before = value_after;
+            lines.push(recurring_line(ctx, sub, key, run, amount, bil, tax)?);
         }
     }
     Ok(lines)
+}
+
+/// The value of a key's unit profile (runs that may overlap), rounded once by the convention.
+fn profile_value(
+    dc: DayCount,
+    key: &RecurringKey,
+    profile: &[Run],
+    currency: Currency,
+) -> Result<Money, ReconcileError> {
+    let n = dc.length(key.period);
+    let runs: Vec<(i64, i64, i64)> = difference(profile, &[])
+        .into_iter()
+        .map(|r| {
+            (
+                dc.position(key.period, r.from),
+                dc.position(key.period, r.to),
+                r.units,
+            )
+        })
+        .collect();
+    dc.profile_amount(key.unit_price, &runs, n, currency)
+        .ok_or_else(|| ReconcileError::Overflow {
+            what: format!("{} for {}", key.product, key.period),
+        })
 }
 
 /// The end (exclusive) of `period`, or of the subscription when it ends first.
@@ -416,6 +466,7 @@ fn recurring_line(
     sub: &Subscription,
     key: &RecurringKey,
     run: Run,
+    amount: Money,
     billed: Option<&Billed<'_>>,
     tax: TaxTreatment,
 ) -> Result<Line, ReconcileError> {
@@ -429,11 +480,6 @@ fn recurring_line(
     let dc = ctx.settings.day_count;
     let n = dc.length(*period);
     let (a, b) = (dc.position(*period, run.from), dc.position(*period, run.to));
-    let amount = dc
-        .slice_amount(*unit_price, run.units, (a, b, n), sub.currency)
-        .ok_or_else(|| ReconcileError::Overflow {
-            what: format!("{product} ({} units for {period})", run.units),
-        })?;
     let whole = a == 0 && b == n;
     let proration = (!whole).then(|| dc.fraction((a, b, n)));
     let product_name = ctx

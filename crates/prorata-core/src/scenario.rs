@@ -395,7 +395,8 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
             entries.push(Entry::Document(Box::new(doc.clone())));
             documents.push(doc);
         }
-        let next_due = due_dates(&sub, today, scenario.until, today)
+        let last_usage = usage.iter().map(|u| u.recorded_on).max();
+        let next_due = due_dates(&sub, today, scenario.until, today, last_usage)
             .into_iter()
             .next();
         let next_act = actions.get(next_action).map(|a| a.on);

@@ -1,0 +1,866 @@
+//! Property tests of the billing rules.
+//!
+//! The first property checks proration's remainder rule on its own; the others play random
+//! scenarios (plans, quantities, plan changes, cancellations, usage and payments over about
+//! fourteen months) against the default catalog under random tenant settings, and check the
+//! promises of the reconciliation module: re-running emits nothing, a credit never exceeds what
+//! was billed, and no unit is billed twice for a moment.
+//!
+//! Failure persistence is off (no `proptest-regressions` files are written): a failing case
+//! prints its scenario as JSON, field for field what a scenario file holds. `PROPTEST_CASES`
+//! overrides every case count below, for a longer hunt. The regression tests at the end
+//! reproduce the bugs these properties found, now fixed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use prorata_core::calendar::{Frequency, Period, Schedule};
+use prorata_core::catalog::{Catalog, Lang, PriceTable, Timing};
+use prorata_core::change::Request;
+use prorata_core::decimal::Decimal;
+use prorata_core::document::{Draft, LineKey, PriceTier, RecurringKey};
+use prorata_core::money::{Currency, Money};
+use prorata_core::proration::DayCount;
+use prorata_core::reconcile::{
+    self, reconcile, Context, CreditPolicy, ProrationBilling, Settings, UsageRecord,
+};
+use prorata_core::scenario::{
+    self, Account, Action, Entry, Outcome, Scenario, SubscriptionSpec, UsageSpec,
+};
+use prorata_core::tax::{self, Buyer};
+use prorata_core::timeline::start_of;
+
+const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::from_toml(DEFAULT_CATALOG).expect("default catalog"))
+}
+
+/// `cases` cases, and no regression files written next to the sources.
+fn config(cases: u32) -> ProptestConfig {
+    // PROPTEST_CASES, when set, overrides the count (for a longer hunt).
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+fn plus_days(d: NaiveDate, n: u64) -> NaiveDate {
+    d.checked_add_days(Days::new(n)).expect("date in range")
+}
+
+fn minus_days(d: NaiveDate, n: u64) -> NaiveDate {
+    d.checked_sub_days(Days::new(n)).expect("date in range")
+}
+
+// ------------------------------------------------------------------ 1. the remainder rule
+
+/// A cut of a period: a position given directly, or the position of an instant (seconds after
+/// the period's first midnight) under the convention.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    Position(u32),
+    Instant(u32),
+}
+
+fn cut() -> impl Strategy<Value = Cut> {
+    prop_oneof![
+        any::<u32>().prop_map(Cut::Position),
+        any::<u32>().prop_map(Cut::Instant),
+    ]
+}
+
+/// A unit price of 0 to 1,000,000 in the mantissa with 0 to 4 decimals (0 to 1,000,000.0000).
+fn unit_price() -> impl Strategy<Value = Decimal> {
+    (0_i128..=1_000_000, 0_u32..=4).prop_map(|(m, s)| Decimal::new(m, s).expect("scale <= 18"))
+}
+
+/// A billing period: period `index` of a schedule anchored on a day of 2020–2030.
+fn period() -> impl Strategy<Value = Period> {
+    (
+        0_u64..=(365 * 11),
+        prop::sample::select(Frequency::ALL.to_vec()),
+        0_u32..30,
+    )
+        .prop_map(|(offset, frequency, index)| {
+            Schedule::new(plus_days(date(2020, 1, 1), offset), frequency)
+                .period(index)
+                .expect("period in range")
+        })
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The remainder rule (proration.rs): for `inclusive-days`, `thirty-day-months` and
+    /// `seconds`, the slice of positions `a..b` of a period `N` long costs `R(b) − R(a)` with
+    /// `R(k) = round_half_up(q × u × k / N)`. The sum over any split of the period telescopes
+    /// to `R(N) − R(0) = round_half_up(q × u)`: the pieces add up to the full price, rounded
+    /// once, to the minor unit, whatever the cuts.
+    #[test]
+    fn prorated_pieces_of_a_period_add_up_to_the_full_price(
+        price in unit_price(),
+        units in 1_i64..50,
+        period in period(),
+        cuts in prop::collection::vec(cut(), 0..12),
+        currency in prop::sample::select(Currency::ALL.to_vec()),
+    ) {
+        let once = price.times_rounded(i128::from(units), 1, 1, currency);
+        prop_assert!(once.is_some());
+        for dc in [DayCount::InclusiveDays, DayCount::ThirtyDayMonths, DayCount::Seconds] {
+            let n = dc.length(period);
+            prop_assert!(n > 0, "{dc}: empty period {period}");
+            let mut positions: Vec<i64> = cuts
+                .iter()
+                .map(|c| match *c {
+                    Cut::Position(p) => i64::from(p) % (n + 1),
+                    Cut::Instant(s) => {
+                        let secs = i64::from(s) % (period.days() * 86_400);
+                        let at = start_of(period.start) + TimeDelta::seconds(secs);
+                        dc.position(period, at)
+                    }
+                })
+                .collect();
+            positions.extend([0, n]);
+            positions.sort_unstable();
+            prop_assert!(positions.iter().all(|p| (0..=n).contains(p)));
+            let mut sum = Money::zero(currency);
+            for w in positions.windows(2) {
+                let piece = dc.slice_amount(price, units, (w[0], w[1], n), currency);
+                prop_assert!(piece.is_some(), "{dc}: no amount for {}..{} of {n}", w[0], w[1]);
+                let piece = piece.expect("checked");
+                prop_assert!(!piece.is_negative(), "{dc}: negative piece {piece}");
+                sum = sum.checked_add(piece).expect("same currency, no overflow");
+            }
+            let whole = dc.slice_amount(price, units, (0, n, n), currency);
+            prop_assert_eq!(whole, once, "{}: the whole period is not the price rounded once", dc);
+            prop_assert_eq!(
+                Some(sum), once,
+                "{}: {} × {} over {} cut at {:?}", dc, units, price, period, positions
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ random scenarios
+
+const METRICS: [&str; 6] = [
+    "outbound_fr_fixed",
+    "outbound_fr_mobile",
+    "outbound_eu",
+    "outbound_us_ca",
+    "outbound_world",
+    "inbound_toll_free",
+];
+
+/// What an action does, before it is dated.
+#[derive(Debug, Clone)]
+enum Act {
+    Request(Request),
+    Usage {
+        metric: &'static str,
+        quantity: i64,
+        days_before: u64,
+    },
+    Payment(i64),
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let set = |product: &'static str, q: std::ops::RangeInclusive<i64>| {
+        q.prop_map(move |quantity| Request::SetQuantity {
+            product: product.into(),
+            quantity,
+        })
+    };
+    prop_oneof![
+        6 => set("user", 3..=40),
+        3 => set("number", 0..=10),
+        1 => set("team", 0..=4),
+        1 => set("bundle_europe", 0..=1),
+        1 => Just(Request::AddAddon { product: "analytics_plus".into() }),
+        1 => Just(Request::RemoveAddon { product: "analytics_plus".into() }),
+        2 => prop::sample::select(vec!["essentials", "professional"])
+            .prop_map(|p| Request::ChangePlan { plan: p.into() }),
+        1 => Just(Request::Cancel),
+        2 => Just(Request::CancelImmediately),
+    ]
+}
+
+fn act() -> impl Strategy<Value = Act> {
+    prop_oneof![
+        6 => request().prop_map(Act::Request),
+        3 => (prop::sample::select(METRICS.to_vec()), 0_i64..=3000, 0_u64..=40)
+            .prop_map(|(metric, quantity, days_before)| {
+                Act::Usage { metric, quantity, days_before }
+            }),
+        1 => (1_i64..=200_000).prop_map(Act::Payment),
+    ]
+}
+
+/// When a request takes effect.
+#[derive(Debug, Clone, Copy)]
+enum Effective {
+    /// The action's day, at midnight (no `effective` given).
+    OnTheDay,
+    /// Some days before or after the action's day, at a second of the day.
+    FromTheDay(i64, u32),
+    /// Some days after the subscription's start (often the first paid day, that is the start
+    /// of the first period, so that a change can undo a whole period), at a second of the day.
+    FromTheStart(i64, u32),
+}
+
+/// Midnight half of the time, else any second of the day.
+fn second_of_day() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(0_u32), 0_u32..86_400]
+}
+
+fn effective() -> impl Strategy<Value = Effective> {
+    prop_oneof![
+        2 => Just(Effective::OnTheDay),
+        1 => (-45_i64..=45, second_of_day()).prop_map(|(d, s)| Effective::FromTheDay(d, s)),
+        2 => (prop_oneof![Just(7_i64), 0_i64..=45], second_of_day())
+            .prop_map(|(d, s)| Effective::FromTheStart(d, s)),
+    ]
+}
+
+/// The day of an action, as an offset from the start: anywhere in the first 400 days, or, half
+/// of the time, in the first 45 (around the trial and the first period), so that changes pile
+/// up on the same periods.
+fn action_day() -> impl Strategy<Value = u64> {
+    prop_oneof![0_u64..=400, 0_u64..=45]
+}
+
+/// An action: its day (offset from the start), what it does and, for a request, an effective
+/// moment.
+type RawAction = (u64, Act, Effective);
+
+fn dated(start: NaiveDate, (day, act, eff): RawAction) -> Action {
+    let on = plus_days(start, day);
+    let mut a = Action {
+        on,
+        request: None,
+        effective: None,
+        usage: None,
+        payment: None,
+    };
+    match act {
+        Act::Request(r) => {
+            a.request = Some(r);
+            let at = |day: NaiveDate, days: i64, secs: u32| {
+                start_of(day) + TimeDelta::days(days) + TimeDelta::seconds(i64::from(secs))
+            };
+            a.effective = match eff {
+                Effective::OnTheDay => None,
+                Effective::FromTheDay(days, secs) => Some(at(on, days, secs)),
+                Effective::FromTheStart(days, secs) => Some(at(start, days, secs)),
+            };
+        }
+        Act::Usage {
+            metric,
+            quantity,
+            days_before,
+        } => {
+            a.usage = Some(UsageSpec {
+                metric: metric.into(),
+                quantity,
+                // Late usage, but not before the subscription started.
+                date: (days_before > 0).then(|| minus_days(on, days_before).max(start)),
+            });
+        }
+        Act::Payment(cents) => a.payment = Some(format!("{}.{:02}", cents / 100, cents % 100)),
+    }
+    a
+}
+
+fn settings(
+    day_counts: &[DayCount],
+    billings: &[ProrationBilling],
+    credits: &[CreditPolicy],
+) -> impl Strategy<Value = Settings> {
+    (
+        prop::sample::select(day_counts.to_vec()),
+        prop::sample::select(billings.to_vec()),
+        prop::sample::select(credits.to_vec()),
+    )
+        .prop_map(|(day_count, proration_billing, credit_policy)| Settings {
+            day_count,
+            proration_billing,
+            credit_policy,
+            ..Settings::default()
+        })
+}
+
+const ALL_DAY_COUNTS: [DayCount; 4] = [
+    DayCount::InclusiveDays,
+    DayCount::ActualDays,
+    DayCount::ThirtyDayMonths,
+    DayCount::Seconds,
+];
+const ALL_BILLINGS: [ProrationBilling; 2] =
+    [ProrationBilling::Immediate, ProrationBilling::NextInvoice];
+const ALL_CREDITS: [CreditPolicy; 2] = [CreditPolicy::CreditNote, CreditPolicy::AccountCredit];
+
+/// A subscription to Essentials or Professional, monthly or annual, in EUR, USD or GBP,
+/// starting between 2023 and 2026 (trial of the plan or of 0 to 20 days, term of 0, 1, 3 or 12
+/// months, notice of 0, 7 or 30 days), with 3 to 30 users, 0 to 5 numbers, perhaps the call
+/// bundle and Analytics+, and 0 to 10 actions over its first 400 days (half of them in the
+/// first 45): quantity changes, add-ons, plan changes, cancellations (some back-dated or
+/// post-dated, at any second of a day), usage (some of it late) and payments. The scenario runs
+/// for 400 to 460 days (about fourteen months).
+fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = Scenario> {
+    let subscription = (
+        prop::sample::select(vec!["essentials", "professional"]),
+        prop::sample::select(vec![Frequency::Monthly, Frequency::Annual]),
+        prop::sample::select(vec![Currency::EUR, Currency::USD, Currency::GBP]),
+        0_u64..(365 * 4),
+        prop_oneof![Just(None), (0_u32..=20).prop_map(Some)],
+        prop::sample::select(vec![0_u32, 1, 3, 12]),
+        prop::sample::select(vec![0_u32, 7, 30]),
+        (3_i64..=30, 0_i64..=5, 0_i64..=1, any::<bool>()),
+    );
+    (
+        subscription,
+        400_u64..=460,
+        settings,
+        prop::collection::vec((action_day(), act(), effective()), 0..=10),
+    )
+        .prop_map(
+            |(
+                (plan, frequency, currency, offset, trial_days, term_months, notice_days, q),
+                length,
+                settings,
+                actions,
+            )| {
+                let start = plus_days(date(2023, 1, 1), offset);
+                let (users, numbers, bundle, analytics) = q;
+                let mut quantities =
+                    BTreeMap::from([("user".to_string(), users), ("number".to_string(), numbers)]);
+                if bundle > 0 {
+                    quantities.insert("bundle_europe".into(), bundle);
+                }
+                if analytics && plan == "professional" {
+                    quantities.insert("analytics_plus".into(), 1);
+                }
+                Scenario {
+                    title: "random".into(),
+                    catalog: "default.toml".into(),
+                    until: plus_days(start, length),
+                    settings,
+                    account: Account {
+                        name: "Random SAS".into(),
+                        country: "FR".into(),
+                        vat_number: None,
+                        language: Lang::En,
+                    },
+                    subscription: SubscriptionSpec {
+                        plan: plan.into(),
+                        frequency,
+                        currency,
+                        start,
+                        trial_days,
+                        term_months,
+                        notice_days,
+                        quantities,
+                    },
+                    actions: actions.into_iter().map(|a| dated(start, a)).collect(),
+                }
+            },
+        )
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| format!("<not serialisable: {e}>"))
+}
+
+fn play(s: &Scenario) -> Result<Outcome, TestCaseError> {
+    scenario::run(s, catalog())
+        .map_err(|e| TestCaseError::fail(format!("the scenario does not run: {e}\n{}", json(s))))
+}
+
+/// The usage the scenario recorded, as reconciliation received it.
+fn usage_of(o: &Outcome) -> Vec<UsageRecord> {
+    o.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Usage {
+                on,
+                metric,
+                date,
+                quantity,
+            } => Some(UsageRecord {
+                metric: metric.clone(),
+                date: *date,
+                quantity: *quantity,
+                recorded_on: *on,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Drafts, a text line per document line: `+2 user (essentials, Extra, <period>) <from>..<to>
+/// = 12.34 EUR`.
+fn describe(drafts: &[Draft]) -> String {
+    let mut out = String::new();
+    for d in drafts {
+        out.push_str(&format!("{:?}:\n", d.kind));
+        for l in &d.lines {
+            let what = match &l.key {
+                LineKey::Recurring(k) => {
+                    format!("{} ({}, {:?}, {})", k.product, k.plan, k.tier, k.period)
+                }
+                LineKey::Usage { metric, period } => format!("{metric} ({period})"),
+            };
+            out.push_str(&format!(
+                "  {:+} {what} {}..{} = {}\n",
+                l.quantity, l.from, l.to, l.amount
+            ));
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ 2. idempotence
+
+/// Reconciles once more at `until`, with the final timeline, the usage as recorded (each
+/// record learnt on its action's day) and every document issued; fails if anything is emitted.
+fn check_idempotent(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
+    let usage = usage_of(o);
+    let documents: Vec<_> = o.documents().cloned().collect();
+    let buyer = Buyer {
+        country: tax::country_code(&s.account.country).expect("a country code"),
+        vat_number: s.account.vat_number.clone(),
+    };
+    let ctx = Context {
+        catalog: catalog(),
+        settings: &s.settings,
+        buyer: &buyer,
+        lang: s.account.language,
+    };
+    let drafts = reconcile(&ctx, &o.subscription, &usage, &documents, s.until);
+    prop_assert!(drafts.is_ok(), "reconcile failed: {:?}", drafts.err());
+    let drafts = drafts.expect("checked");
+    prop_assert!(
+        drafts.is_empty(),
+        "reconciling again on {} emits:\n{}scenario: {}",
+        s.until,
+        describe(&drafts),
+        json(s)
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// After a scenario has run to `until`, reconciling once more at `until` — with the final
+    /// timeline, the same usage and every document issued — emits nothing: everything that
+    /// was due has been billed. Under the account-credit policy, credits found on a day that
+    /// is not an invoice day are held, so nothing is emitted then either; under
+    /// `next_invoice` the knowledge date is the last invoice day, which the run has already
+    /// reconciled.
+    #[test]
+    fn reconciliation_is_idempotent(
+        s in scenario(settings(&ALL_DAY_COUNTS, &ALL_BILLINGS, &ALL_CREDITS)),
+    ) {
+        let o = play(&s)?;
+        check_idempotent(&s, &o)?;
+    }
+}
+
+// ------------------------------------------------------------------ 3. credits
+
+/// `(from, to, units)` of the lines billed so far for one key.
+type Profile = Vec<(NaiveDateTime, NaiveDateTime, i64)>;
+
+fn units_at(profile: &Profile, t: NaiveDateTime) -> i64 {
+    profile
+        .iter()
+        .filter(|(from, to, _)| *from <= t && t < *to)
+        .map(|(_, _, u)| u)
+        .sum()
+}
+
+/// Walks the documents in the order they were issued. Each credit line (negative quantity)
+/// of a recurring charge must take back, at every moment of its slice, no more units than
+/// the documents before it had billed there, and the net amount of each charge must stay at or
+/// above zero after every document.
+fn check_credits(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
+    let mut profiles: BTreeMap<RecurringKey, Profile> = BTreeMap::new();
+    let mut nets: BTreeMap<RecurringKey, (i64, i64)> = BTreeMap::new();
+    for doc in o.documents() {
+        for line in &doc.lines {
+            let LineKey::Recurring(key) = &line.key else {
+                continue;
+            };
+            if line.quantity >= 0 {
+                continue;
+            }
+            let profile = profiles.get(key).cloned().unwrap_or_default();
+            let mut cuts: BTreeSet<NaiveDateTime> = BTreeSet::from([line.from]);
+            cuts.extend(
+                profile
+                    .iter()
+                    .flat_map(|(f, t, _)| [*f, *t])
+                    .filter(|c| line.from < *c && *c < line.to),
+            );
+            for c in cuts {
+                let had = units_at(&profile, c);
+                prop_assert!(
+                    had + line.quantity >= 0,
+                    "{} ({}) credits {} units of {} ({}, {}) at {c} where {had} were billed\n\
+                     scenario: {}",
+                    doc.number,
+                    doc.issued_on,
+                    -line.quantity,
+                    key.product,
+                    key.plan,
+                    key.period,
+                    json(s)
+                );
+            }
+        }
+        let mut touched: BTreeSet<&RecurringKey> = BTreeSet::new();
+        for line in &doc.lines {
+            let LineKey::Recurring(key) = &line.key else {
+                continue;
+            };
+            profiles
+                .entry(key.clone())
+                .or_default()
+                .push((line.from, line.to, line.quantity));
+            let (charged, credited) = nets.entry(key.clone()).or_default();
+            if line.amount.is_negative() {
+                *credited -= line.amount.minor();
+            } else {
+                *charged += line.amount.minor();
+            }
+            touched.insert(key);
+        }
+        for key in touched {
+            let (charged, credited) = nets.get(key).copied().unwrap_or_default();
+            prop_assert!(
+                credited <= charged,
+                "after {} ({}): {} ({}, {:?} at {}, period {}) charged {charged}, credited \
+                 {credited} (minor units)\nscenario: {}",
+                doc.number,
+                doc.issued_on,
+                key.product,
+                key.plan,
+                key.tier,
+                key.unit_price,
+                key.period,
+                json(s)
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    // Regression guard for the rounding of lines of different quantities (fixed by pricing
+    // each key's whole profile once): about one scenario in 500 hit it, so 2048 cases.
+    #![proptest_config(config(2048))]
+
+    /// Under the credit-note policy, for every recurring charge (product, plan, tier, unit
+    /// price, period): a credit line takes back, at every moment of its slice, no more units
+    /// than the documents before it had billed there; and after every document the credits
+    /// (absolute amounts) add up to no more than the charges, so the net amount billed for
+    /// the charge is never negative.
+    #[test]
+    fn a_credit_never_exceeds_what_was_billed_for_that_item_and_period(
+        s in scenario(settings(&ALL_DAY_COUNTS, &ALL_BILLINGS, &[CreditPolicy::CreditNote])),
+    ) {
+        let o = play(&s)?;
+        check_credits(&s, &o)?;
+    }
+}
+
+// ------------------------------------------------------------------ 4. no double billing
+
+/// The price of one unit in the subscription's frequency and currency; `None` when free.
+fn price_in(table: &PriceTable, frequency: Frequency, currency: Currency) -> Option<Decimal> {
+    table
+        .get(&frequency)
+        .and_then(|m| m.get(&currency))
+        .copied()
+        .filter(|p| !p.is_zero())
+}
+
+/// The last day the run reconciled on. The run stops on the start, on every action's day and
+/// on every day `reconcile::due_dates` names up to `until` (invoice days while the
+/// subscription lives, its end, and the invoice day that settles what waited after it). This
+/// is the stopping rule only; what is owed on each day is computed independently below.
+fn last_run_day(s: &Scenario, o: &Outcome) -> NaiveDate {
+    let sub = &o.subscription;
+    let last_usage = usage_of(o).iter().map(|u| u.recorded_on).max();
+    let due = prorata_core::reconcile::due_dates(sub, sub.start, s.until, s.until, last_usage);
+    s.actions
+        .iter()
+        .map(|a| a.on)
+        .chain(due)
+        .fold(sub.start, NaiveDate::max)
+}
+
+/// The units owed for each charge on each day, from the timeline as known on `known_on`, for
+/// the licence periods that start on or before `as_of` (and before the end of the
+/// subscription).
+///
+/// With a day-based convention a day counts in full under the state in force at its end: a
+/// change effective at 12:00 applies to its whole day, as reconciliation sees it, and the day
+/// the subscription ends (at any time of it) is not owed.
+fn owed(
+    o: &Outcome,
+    as_of: NaiveDate,
+    known_on: NaiveDate,
+) -> BTreeMap<(RecurringKey, NaiveDate), i64> {
+    let sub = &o.subscription;
+    let end_day = sub.end(known_on).map(|e| e.date());
+    let last_second = NaiveTime::from_hms_opt(23, 59, 59).expect("time");
+    let mut owed = BTreeMap::new();
+    for period in sub.licence_schedule().periods() {
+        if period.start > as_of || end_day.is_some_and(|e| period.start >= e) {
+            break;
+        }
+        let over = end_day.map_or(period.next_start(), |e| e.min(period.next_start()));
+        let mut day = period.start;
+        while day < over {
+            let state = sub.state_at(day.and_time(last_second), known_on);
+            let plan = catalog().plan(&state.plan).expect("plan of the catalog");
+            for (product, item) in &plan.items {
+                let due = match item.timing {
+                    Timing::Advance => true,
+                    Timing::Arrears => over <= as_of,
+                };
+                if !due {
+                    continue;
+                }
+                let mut put = |tier, table: &PriceTable, units: i64| {
+                    let price = price_in(table, sub.frequency, sub.currency);
+                    if let Some(unit_price) = price.filter(|_| units > 0) {
+                        let key = RecurringKey {
+                            product: product.clone(),
+                            plan: state.plan.clone(),
+                            tier,
+                            unit_price,
+                            period,
+                        };
+                        owed.insert((key, day), units);
+                    }
+                };
+                if item.included > 0 {
+                    put(PriceTier::Included, &item.included_price, 1);
+                }
+                let extras = (state.quantity(product) - item.included).max(0);
+                put(PriceTier::Extra, &item.unit_price, extras);
+            }
+            day = day.succ_opt().expect("date in range");
+        }
+    }
+    owed
+}
+
+/// The net units billed for each charge on each day, from every recurring line issued (whose
+/// slices must fall on midnights, inside the line's period).
+fn billed(
+    o: &Outcome,
+    s: &Scenario,
+) -> Result<BTreeMap<(RecurringKey, NaiveDate), i64>, TestCaseError> {
+    let mut billed: BTreeMap<(RecurringKey, NaiveDate), i64> = BTreeMap::new();
+    for doc in o.documents() {
+        for line in &doc.lines {
+            let LineKey::Recurring(key) = &line.key else {
+                continue;
+            };
+            prop_assert!(
+                line.from.time() == NaiveTime::MIN && line.to.time() == NaiveTime::MIN,
+                "{}: a {} line from {} to {} is not on midnights",
+                doc.number,
+                s.settings.day_count,
+                line.from,
+                line.to
+            );
+            prop_assert!(
+                line.from < line.to
+                    && key.period.start <= line.from.date()
+                    && line.to.date() <= key.period.next_start(),
+                "{}: the line {}..{} is not a slice of its period {}",
+                doc.number,
+                line.from,
+                line.to,
+                key.period
+            );
+            let mut day = line.from.date();
+            while day < line.to.date() {
+                *billed.entry((key.clone(), day)).or_default() += line.quantity;
+                day = day.succ_opt().expect("date in range");
+            }
+        }
+    }
+    Ok(billed)
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// For every recurring charge and every day, with a day-based convention: the net units
+    /// billed (the quantities of all the lines covering that day) are never negative and never
+    /// more than the units owed — `max(0, quantity − included)` under the plan in force that
+    /// day, nothing under another plan or after the end — for the periods started by the last
+    /// day the run reconciled (`L`), on the timeline as known on its knowledge date (`L`
+    /// itself when changes are billed immediately, the last invoice day under `next_invoice`;
+    /// with immediate billing that is the final timeline). Under the credit-note policy they
+    /// are exactly the units owed: nothing is left unbilled or uncredited. Under the
+    /// account-credit policy, credits found on a day that is not an invoice day are held, so
+    /// there the billed units are at least those owed instead.
+    #[test]
+    fn no_item_is_billed_twice_for_a_period(
+        s in scenario(settings(
+            &[DayCount::InclusiveDays, DayCount::ActualDays, DayCount::ThirtyDayMonths],
+            &ALL_BILLINGS,
+            &ALL_CREDITS,
+        )),
+    ) {
+        let o = play(&s)?;
+        let last = last_run_day(&s, &o);
+        let known_on = reconcile::knowledge_date(&s.settings, &o.subscription, last);
+        let owed = owed(&o, last, known_on);
+        let billed = billed(&o, &s)?;
+        let keys: BTreeSet<&(RecurringKey, NaiveDate)> =
+            owed.keys().chain(billed.keys()).collect();
+        for k in keys {
+            let (key, day) = k;
+            let b = billed.get(k).copied().unwrap_or(0);
+            let w = owed.get(k).copied().unwrap_or(0);
+            let what = format!(
+                "{} ({}, {:?} at {}, period {}) on {day}: billed {b}, owed {w} (last run day \
+                 {last}, known on {known_on})",
+                key.product, key.plan, key.tier, key.unit_price, key.period
+            );
+            prop_assert!(b >= 0, "negative: {}\nscenario: {}", what, json(&s));
+            match s.settings.credit_policy {
+                CreditPolicy::CreditNote => {
+                    prop_assert!(b <= w, "billed twice: {}\nscenario: {}", what, json(&s));
+                    prop_assert!(b == w, "not billed: {}\nscenario: {}", what, json(&s));
+                }
+                CreditPolicy::AccountCredit => {
+                    prop_assert!(b >= w, "not billed: {}\nscenario: {}", what, json(&s));
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ regressions
+
+/// Plays a scenario written in TOML (without the `catalog` key) on the default catalog.
+fn play_toml(body: &str) -> Outcome {
+    let text = format!("catalog = \"default.toml\"\n{body}");
+    let s = Scenario::from_toml(&text).expect("scenario parses");
+    scenario::run(&s, catalog()).expect("scenario runs")
+}
+
+/// Net amount of all the recurring lines issued, in minor units.
+fn recurring_net(o: &Outcome) -> i64 {
+    o.documents()
+        .flat_map(|d| &d.lines)
+        .filter(|l| matches!(l.key, LineKey::Recurring(_)))
+        .map(|l| l.amount.minor())
+        .sum()
+}
+
+/// 3 users at 30.00 EUR a month from 8 January 2023, cancelled on 9 January with effect that
+/// day: 30 of the 31 days billed on 8 January are owed back, 3 × 30.00 × 30/31 = 87.10 EUR,
+/// leaving 2.90 EUR. `until` is well past the next invoice day (8 February).
+const CANCELLED_THE_DAY_AFTER: &str = r#"
+until = "2023-03-31"
+
+[account]
+name = "Repro"
+country = "FR"
+
+[subscription]
+plan = "essentials"
+frequency = "monthly"
+currency = "EUR"
+start = "2023-01-08"
+trial_days = 0
+quantities = { user = 3 }
+
+[[actions]]
+on = "2023-01-09"
+request = { type = "cancel_immediately" }
+"#;
+
+#[test]
+fn an_immediate_cancellation_is_credited_when_changes_are_billed_immediately() {
+    let o = play_toml(CANCELLED_THE_DAY_AFTER);
+    assert_eq!(recurring_net(&o), 9000 - 8710);
+}
+
+#[test]
+fn an_immediate_cancellation_is_credited_under_next_invoice_billing() {
+    let o = play_toml(&format!(
+        "settings = {{ proration_billing = \"next_invoice\" }}\n{CANCELLED_THE_DAY_AFTER}"
+    ));
+    assert_eq!(recurring_net(&o), 9000 - 8710);
+}
+
+#[test]
+fn an_immediate_cancellation_is_credited_under_the_account_credit_policy() {
+    let o = play_toml(&format!(
+        "settings = {{ credit_policy = \"account_credit\" }}\n{CANCELLED_THE_DAY_AFTER}"
+    ));
+    assert_eq!(recurring_net(&o), 9000 - 8710);
+}
+
+/// Default settings (inclusive days, immediate, credit notes). 3 users at 30.00 EUR for 6 Jul –
+/// 5 Aug 2024 (31 days): INV-000001 90.00. A 4th user from 8 July: INV-000002 1 × 30.00 ×
+/// 29/31 = R1(31) − R1(2) = 30.00 − 1.94 = 28.06. On 10 July the subscription is cancelled
+/// with effect from 6 July, so nothing at all is owed: CN-000001 credits 3 users × 2/31 =
+/// R3(2) = 5.81 and 4 users × 29/31 = R4(31) − R4(2) = 120.00 − 7.74 = 112.26, that is 118.07
+/// against 118.06 charged (R4(2) = 7.74 < R1(2) + R3(2) = 1.94 + 5.81).
+#[test]
+fn a_back_dated_cancellation_credits_exactly_what_was_charged() {
+    let o = play_toml(
+        r#"
+until = "2024-07-10"
+
+[account]
+name = "Repro"
+country = "FR"
+
+[subscription]
+plan = "essentials"
+frequency = "monthly"
+currency = "EUR"
+start = "2024-07-06"
+trial_days = 0
+quantities = { user = 3 }
+
+[[actions]]
+on = "2024-07-08"
+request = { type = "set_quantity", product = "user", quantity = 4 }
+
+[[actions]]
+on = "2024-07-10"
+request = { type = "cancel_immediately" }
+effective = "2024-07-06"
+"#,
+    );
+    assert_eq!(recurring_net(&o), 0);
+}
