@@ -17,6 +17,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+use crate::account::BuyerSnapshot;
 use crate::calendar::Period;
 use crate::decimal::Decimal;
 use crate::money::{Currency, Money, MoneyError};
@@ -157,6 +158,10 @@ pub struct Document {
     /// Invoices a credit note corrects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrects: Vec<String>,
+    /// The buyer as it was when the document was issued: later edits show on later documents
+    /// only (seed 004).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer: Option<BuyerSnapshot>,
 }
 
 impl Draft {
@@ -183,6 +188,7 @@ impl Draft {
             previous_balance: (self.kind == DocumentKind::Invoice).then_some(previous_balance),
             balance_after: previous_balance.checked_add(total)?,
             corrects,
+            buyer: None,
             lines: self.lines,
         })
     }

@@ -25,6 +25,7 @@
     clippy::todo
 )]
 
+pub mod account;
 pub mod calendar;
 pub mod catalog;
 pub mod change;

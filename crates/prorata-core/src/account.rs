@@ -1,0 +1,309 @@
+//! Customer accounts and who may change what (seed 003, seed 004).
+//!
+//! - During the trial the owner may change every billing detail.
+//! - After the trial the owner may change the address, postcode and city only; the state,
+//!   country and VAT number go through the billing team, because they change the VAT.
+//! - Only the owner (and the billing team) see invoices and the billing tab.
+//! - A changed buyer address shows on future documents only: documents copy the buyer when
+//!   they are issued ([`Account::buyer_snapshot`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Lang;
+use crate::money::Currency;
+use crate::tax::{self, Buyer};
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[serde(default)]
+    pub line1: String,
+    #[serde(default)]
+    pub line2: String,
+    #[serde(default)]
+    pub postcode: String,
+    #[serde(default)]
+    pub city: String,
+    /// State or region (shown for the United States).
+    #[serde(default)]
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    #[serde(default)]
+    pub website: String,
+    #[serde(default)]
+    pub address: Address,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    #[serde(default)]
+    pub vat_number: Option<String>,
+    pub currency: Currency,
+    #[serde(default)]
+    pub language: Lang,
+    /// IANA zone name; billing dates are local dates in it.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Who receives invoices by e-mail (seed 004's billing-contact list).
+    #[serde(default)]
+    pub billing_contacts: Vec<String>,
+}
+
+fn default_time_zone() -> String {
+    "Europe/Paris".into()
+}
+
+/// What a document copies of its buyer when issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyerSnapshot {
+    pub name: String,
+    pub address: Address,
+    pub country: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_number: Option<String>,
+}
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// The customer's account owner.
+    Owner,
+    /// The vendor's billing team (or its API).
+    BillingTeam,
+}
+
+/// A change to an account: absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub website: Option<String>,
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub postcode: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    /// `Some("")` removes the VAT number.
+    pub vat_number: Option<String>,
+    pub language: Option<Lang>,
+    pub billing_contacts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("{field}: only the billing team can change it after the trial (seed 003: contact the billing team)")]
+    BillingTeamOnly { field: &'static str },
+    #[error("{field}: {problem}")]
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+}
+
+impl Account {
+    /// Checks the fields a person types; the error names the field.
+    pub fn validate(&self) -> Result<(), AccountError> {
+        let invalid = |field, problem: &str| AccountError::Invalid {
+            field,
+            problem: problem.into(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "cannot be empty"));
+        }
+        if self.name.len() > 200 {
+            return Err(invalid("name", "is longer than 200 characters"));
+        }
+        tax::country_code(&self.country).map_err(|p| AccountError::Invalid {
+            field: "country",
+            problem: p,
+        })?;
+        if let Some(v) = &self.vat_number {
+            let ok = v.len() >= 4
+                && v.len() <= 16
+                && v.bytes().all(|b| b.is_ascii_alphanumeric())
+                && v.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic);
+            if !ok {
+                return Err(invalid(
+                    "vat_number",
+                    "expected a country prefix and digits, e.g. FR40303265045",
+                ));
+            }
+        }
+        for c in &self.billing_contacts {
+            let at = c.find('@');
+            if !at.is_some_and(|i| i > 0 && i + 1 < c.len()) || c.len() > 254 {
+                return Err(invalid(
+                    "billing_contacts",
+                    "each contact must be an e-mail address",
+                ));
+            }
+        }
+        if self.billing_contacts.len() > 50 {
+            return Err(invalid("billing_contacts", "at most 50 contacts"));
+        }
+        Ok(())
+    }
+
+    /// The buyer as tax rules see it.
+    pub fn buyer(&self) -> Buyer {
+        Buyer {
+            country: self.country.clone(),
+            vat_number: self.vat_number.clone(),
+        }
+    }
+
+    pub fn buyer_snapshot(&self) -> BuyerSnapshot {
+        BuyerSnapshot {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            country: self.country.clone(),
+            vat_number: self.vat_number.clone(),
+        }
+    }
+
+    /// Applies `patch` as `actor`, with the seed's rules on who may change what.
+    pub fn patched(
+        &self,
+        patch: &AccountPatch,
+        actor: Actor,
+        in_trial: bool,
+    ) -> Result<Account, AccountError> {
+        let restricted = actor == Actor::Owner && !in_trial;
+        if restricted {
+            for (field, set) in [
+                ("state", patch.state.is_some()),
+                ("country", patch.country.is_some()),
+                ("vat_number", patch.vat_number.is_some()),
+            ] {
+                if set {
+                    return Err(AccountError::BillingTeamOnly { field });
+                }
+            }
+        }
+        let mut a = self.clone();
+        let set = |target: &mut String, value: &Option<String>| {
+            if let Some(v) = value {
+                target.clone_from(v);
+            }
+        };
+        set(&mut a.name, &patch.name);
+        set(&mut a.website, &patch.website);
+        set(&mut a.address.line1, &patch.line1);
+        set(&mut a.address.line2, &patch.line2);
+        set(&mut a.address.postcode, &patch.postcode);
+        set(&mut a.address.city, &patch.city);
+        set(&mut a.address.state, &patch.state);
+        if let Some(c) = &patch.country {
+            a.country = tax::country_code(c).map_err(|p| AccountError::Invalid {
+                field: "country",
+                problem: p,
+            })?;
+        }
+        if let Some(v) = &patch.vat_number {
+            a.vat_number = (!v.is_empty()).then(|| v.clone());
+        }
+        if let Some(l) = patch.language {
+            a.language = l;
+        }
+        if let Some(c) = &patch.billing_contacts {
+            a.billing_contacts.clone_from(c);
+        }
+        a.validate()?;
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            name: "Lumen Conseil SAS".into(),
+            website: String::new(),
+            address: Address::default(),
+            country: "FR".into(),
+            vat_number: Some("FR40303265045".into()),
+            currency: Currency::EUR,
+            language: Lang::Fr,
+            time_zone: default_time_zone(),
+            billing_contacts: vec!["compta@lumen.example".into()],
+        }
+    }
+
+    #[test]
+    fn after_the_trial_the_owner_may_change_address_postcode_and_city_only() {
+        let a = account();
+        let ok = AccountPatch {
+            line1: Some("3 rue de la Paix".into()),
+            postcode: Some("75002".into()),
+            city: Some("Paris".into()),
+            ..AccountPatch::default()
+        };
+        assert!(a.patched(&ok, Actor::Owner, false).is_ok());
+        for patch in [
+            AccountPatch {
+                country: Some("BE".into()),
+                ..AccountPatch::default()
+            },
+            AccountPatch {
+                vat_number: Some("BE0403170701".into()),
+                ..AccountPatch::default()
+            },
+            AccountPatch {
+                state: Some("CA".into()),
+                ..AccountPatch::default()
+            },
+        ] {
+            let e = a.patched(&patch, Actor::Owner, false);
+            assert!(
+                matches!(e, Err(AccountError::BillingTeamOnly { .. })),
+                "{e:?}"
+            );
+            assert!(a.patched(&patch, Actor::BillingTeam, false).is_ok());
+            assert!(
+                a.patched(&patch, Actor::Owner, true).is_ok(),
+                "anything goes in trial"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_country_or_contact_names_the_field() {
+        let a = account();
+        let e = a.patched(
+            &AccountPatch {
+                country: Some("France".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert!(matches!(
+            e,
+            Err(AccountError::Invalid {
+                field: "country",
+                ..
+            })
+        ));
+        let e = a.patched(
+            &AccountPatch {
+                billing_contacts: Some(vec!["nobody".into()]),
+                ..AccountPatch::default()
+            },
+            Actor::Owner,
+            false,
+        );
+        assert!(matches!(
+            e,
+            Err(AccountError::Invalid {
+                field: "billing_contacts",
+                ..
+            })
+        ));
+    }
+}
