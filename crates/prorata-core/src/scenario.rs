@@ -195,25 +195,34 @@ fn invalid(path: impl Into<String>, problem: impl ToString) -> ScenarioError {
     }
 }
 
-/// Document numbers without gaps, one series per kind: `INV-000001`, `CN-000001`.
+/// The series a document kind is numbered in.
+pub fn series(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Invoice => "INV",
+        DocumentKind::CreditNote => "CN",
+    }
+}
+
+/// The printed number of the `n`-th document of its series: `INV-000001`, `CN-000001`.
+pub fn document_number(kind: DocumentKind, n: i64) -> String {
+    format!("{}-{n:06}", series(kind))
+}
+
+/// Document numbers without gaps, one series per kind.
 #[derive(Debug, Default)]
 pub struct Numbering {
-    invoices: u64,
-    credit_notes: u64,
+    invoices: i64,
+    credit_notes: i64,
 }
 
 impl Numbering {
     pub fn next(&mut self, kind: DocumentKind) -> String {
-        match kind {
-            DocumentKind::Invoice => {
-                self.invoices += 1;
-                format!("INV-{:06}", self.invoices)
-            }
-            DocumentKind::CreditNote => {
-                self.credit_notes += 1;
-                format!("CN-{:06}", self.credit_notes)
-            }
-        }
+        let n = match kind {
+            DocumentKind::Invoice => &mut self.invoices,
+            DocumentKind::CreditNote => &mut self.credit_notes,
+        };
+        *n += 1;
+        document_number(kind, *n)
     }
 }
 

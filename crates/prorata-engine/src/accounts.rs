@@ -1,0 +1,95 @@
+//! Customer accounts: creation and edits under seed 003's rules (checked by the core).
+
+use prorata_core::account::{Account, AccountError, AccountPatch, Actor};
+use prorata_store::{AccountRow, LedgerEntry, Page, Tenant};
+
+use crate::{invalid, Engine, EngineError, Result};
+
+fn account_error(e: AccountError) -> EngineError {
+    match e {
+        AccountError::BillingTeamOnly { .. } => EngineError::Forbidden(e.to_string()),
+        AccountError::Invalid { field, problem } => invalid(field, problem),
+    }
+}
+
+impl Engine {
+    pub async fn create_account(&self, tenant: &Tenant, account: &Account) -> Result<i64> {
+        let mut account = account.clone();
+        account.country =
+            prorata_core::tax::country_code(&account.country).map_err(|p| invalid("country", p))?;
+        account.validate().map_err(account_error)?;
+        let mut tx = self.store.begin().await?;
+        let id = tx.insert_account(tenant.id, &account).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn account(&self, tenant: &Tenant, id: i64) -> Result<Account> {
+        let mut tx = self.store.begin().await?;
+        tx.account(tenant.id, id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))
+    }
+
+    pub async fn list_accounts(
+        &self,
+        tenant: &Tenant,
+        after: i64,
+        limit: i64,
+    ) -> Result<Page<AccountRow>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.list_accounts(tenant.id, after, limit).await?)
+    }
+
+    /// Applies `patch` as `actor`. The account is in trial while all its subscriptions are.
+    pub async fn update_account(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        patch: &AccountPatch,
+        actor: Actor,
+    ) -> Result<Account> {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.begin().await?;
+        let account = tx
+            .account(tenant.id, id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        let subs = tx.subscriptions_of_account(tenant.id, id).await?;
+        let in_trial = subs.iter().all(|s| s.subscription.in_trial_on(today));
+        let updated = account
+            .patched(patch, actor, in_trial)
+            .map_err(account_error)?;
+        tx.update_account(tenant.id, id, &updated).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// The account's balance: the sum of its ledger entries, in minor units.
+    pub async fn balance(&self, tenant: &Tenant, id: i64) -> Result<i64> {
+        let mut tx = self.store.begin().await?;
+        tx.account(tenant.id, id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        Ok(tx
+            .balances(tenant.id, &[id])
+            .await?
+            .get(&id)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    pub async fn ledger(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Page<LedgerEntry>> {
+        let mut tx = self.store.begin().await?;
+        tx.account(tenant.id, id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        Ok(tx.ledger(tenant.id, id, after, limit).await?)
+    }
+}

@@ -1,0 +1,69 @@
+//! API keys: random secrets shown once; only their SHA-256 is stored. A key is 32 random
+//! bytes, so a fast hash is enough (there is nothing to brute-force, unlike a password).
+
+use prorata_store::{ApiKey, Tenant};
+use sha2::{Digest, Sha256};
+
+use crate::{Engine, EngineError, Result};
+
+/// A new key: its id and the secret, which is never shown again.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewKey {
+    pub id: i64,
+    pub secret: String,
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn new_secret(tenant: &Tenant) -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| EngineError::Conflict(format!("no randomness for a key: {e}")))?;
+    let body: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mode = match tenant.mode {
+        prorata_store::TenantMode::Live => "live",
+        prorata_store::TenantMode::Sandbox => "test",
+    };
+    Ok(format!("pk_{mode}_{body}"))
+}
+
+impl Engine {
+    pub async fn create_api_key(&self, tenant: &Tenant) -> Result<NewKey> {
+        let secret = new_secret(tenant)?;
+        let prefix: String = secret.chars().take(16).collect();
+        let mut tx = self.store.begin().await?;
+        let id = tx
+            .insert_api_key(tenant.id, &prefix, &hash_secret(&secret))
+            .await?;
+        tx.commit().await?;
+        Ok(NewKey { id, secret })
+    }
+
+    /// The tenant a secret belongs to, if the key exists and is not revoked.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Tenant>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx
+            .tenant_by_key_hash(&hash_secret(secret))
+            .await?
+            .map(|(t, _)| t))
+    }
+
+    pub async fn api_keys(&self, tenant: &Tenant) -> Result<Vec<ApiKey>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.api_keys(tenant.id).await?)
+    }
+
+    pub async fn revoke_api_key(&self, tenant: &Tenant, id: i64) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        if !tx.revoke_api_key(tenant.id, id).await? {
+            return Err(EngineError::NotFound("api key"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! # prorata-engine: the use cases
+//!
+//! One function per thing a caller does — run billing, create a subscription, request a
+//! contract change, advance a sandbox clock, create an API key — each owning its transaction:
+//! the core decides, the store persists, and documents, ledger entries and outbox rows are
+//! written together or not at all. Nothing here knows about HTTP or the terminal.
+//!
+//! The engine is where the wall clock may be read ([`Engine::today`]): a live tenant bills on
+//! the calendar's date, a sandbox tenant on its test clock. The core below never reads a clock.
+
+mod accounts;
+mod billing;
+mod clock;
+mod keys;
+mod subscriptions;
+mod tenants;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use prorata_core::catalog::Catalog;
+use prorata_core::change::Refusal;
+use prorata_core::reconcile::ReconcileError;
+use prorata_store::{Store, StoreError, Tenant, TenantMode, Tx};
+
+pub use billing::*;
+pub use keys::*;
+pub use subscriptions::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field}: {problem}")]
+    Invalid { field: String, problem: String },
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("billing: {0}")]
+    Reconcile(#[from] ReconcileError),
+    #[error("amount: {0}")]
+    Money(#[from] prorata_core::money::MoneyError),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+pub(crate) fn invalid(field: impl Into<String>, problem: impl ToString) -> EngineError {
+    EngineError::Invalid {
+        field: field.into(),
+        problem: problem.to_string(),
+    }
+}
+
+/// The use cases over one store, with parsed catalogs cached by version (versions never
+/// change once stored).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    catalogs: Arc<Mutex<HashMap<i64, Arc<Catalog>>>>,
+}
+
+impl Engine {
+    pub fn new(store: Store) -> Engine {
+        Engine {
+            store,
+            catalogs: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The date billing uses for `tenant` now: its test clock in a sandbox, else the calendar
+    /// (UTC) date.
+    pub fn today(tenant: &Tenant) -> NaiveDate {
+        match (tenant.mode, tenant.clock) {
+            (TenantMode::Sandbox, Some(clock)) => clock,
+            _ => calendar_today(),
+        }
+    }
+
+    /// A catalog version of `tenant`, parsed once.
+    pub(crate) async fn catalog(&self, tx: &mut Tx, tenant: i64, id: i64) -> Result<Arc<Catalog>> {
+        if let Some(c) = self.catalogs.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(c);
+        }
+        let version = tx
+            .catalog(tenant, id)
+            .await?
+            .ok_or(EngineError::NotFound("catalog version"))?;
+        let catalog = Catalog::from_toml(&version.source)
+            .map_err(|e| StoreError::Corrupt(format!("stored catalog {id}: {e}")))?;
+        let catalog = Arc::new(catalog);
+        if let Ok(mut m) = self.catalogs.lock() {
+            m.insert(id, catalog.clone());
+        }
+        Ok(catalog)
+    }
+}
+
+/// Today's date in UTC, from the system clock.
+pub fn calendar_today() -> NaiveDate {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive()
+}

@@ -1,0 +1,216 @@
+//! Subscriptions: creation, contract changes (seed 001's rules, decided by the core) and
+//! previews. An accepted change is reconciled at once, so an upgrade billed `immediate` or a
+//! downgrade's credit note is issued in the same transaction that records the change.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use prorata_core::change::{check_initial, decide, Direction, Request};
+use prorata_core::document::{Document, Draft};
+use prorata_core::reconcile::{reconcile, Context};
+use prorata_core::scenario::SubscriptionSpec;
+use prorata_core::timeline::Subscription;
+use prorata_store::{SubscriptionRow, Tenant, Tx};
+use serde::Serialize;
+
+use crate::billing::{issue, next_due_after, Pending, RunSummary};
+use crate::{invalid, Engine, EngineError, Result};
+
+/// What a change request came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeOutcome {
+    pub direction: Direction,
+    pub effective: NaiveDateTime,
+    /// Documents issued because of it (an invoice for an upgrade, a credit note for a
+    /// downgrade), possibly none when billing waits for the next invoice day.
+    pub documents: Vec<Document>,
+}
+
+impl Engine {
+    /// Creates a subscription on `catalog_version_id` for `account_id` and bills what is due
+    /// today.
+    pub async fn create_subscription(
+        &self,
+        tenant: &Tenant,
+        account_id: i64,
+        catalog_version_id: i64,
+        spec: &SubscriptionSpec,
+    ) -> Result<(i64, Vec<Document>)> {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.begin().await?;
+        let account = tx
+            .account(tenant.id, account_id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        let catalog = self.catalog(&mut tx, tenant.id, catalog_version_id).await?;
+        let sub = prorata_core::scenario::subscription(spec, &catalog).map_err(|e| match e {
+            prorata_core::scenario::ScenarioError::Invalid { path, problem } => {
+                invalid(path, problem)
+            }
+            other => invalid("subscription", other),
+        })?;
+        if sub.currency != account.currency {
+            return Err(invalid(
+                "currency",
+                format!("the account bills in {}", account.currency),
+            ));
+        }
+        check_initial(&catalog, &sub).map_err(EngineError::Refused)?;
+        let next_due = next_due_after(&sub, sub.start.pred_opt().unwrap_or(sub.start));
+        let id = tx
+            .insert_subscription(tenant.id, account_id, catalog_version_id, &sub, next_due)
+            .await?;
+        let row = tx
+            .subscription(tenant.id, id, true)
+            .await?
+            .ok_or(EngineError::NotFound("subscription"))?;
+        let docs = self.bill_one(&mut tx, tenant, &row, today).await?;
+        tx.commit().await?;
+        Ok((id, docs))
+    }
+
+    pub async fn subscription(&self, tenant: &Tenant, id: i64) -> Result<SubscriptionRow> {
+        let mut tx = self.store.begin().await?;
+        tx.subscription(tenant.id, id, false)
+            .await?
+            .ok_or(EngineError::NotFound("subscription"))
+    }
+
+    /// Decides on `request` submitted today and, when accepted, records it and issues what it
+    /// causes. A refusal (for instance a downgrade past the notice deadline) is an error
+    /// carrying the reason.
+    pub async fn request_change(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        request: &Request,
+        effective: Option<NaiveDateTime>,
+    ) -> Result<ChangeOutcome> {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.begin().await?;
+        let mut row = tx
+            .subscription(tenant.id, id, true)
+            .await?
+            .ok_or(EngineError::NotFound("subscription"))?;
+        let catalog = self
+            .catalog(&mut tx, tenant.id, row.catalog_version_id)
+            .await?;
+        let accepted = decide(&row.subscription, &catalog, request, today, effective)
+            .map_err(EngineError::Refused)?;
+        row.subscription.events.push(accepted.event.clone());
+        let documents = self.bill_one(&mut tx, tenant, &row, today).await?;
+        tx.commit().await?;
+        Ok(ChangeOutcome {
+            direction: accepted.direction,
+            effective: accepted.event.effective,
+            documents,
+        })
+    }
+
+    /// Reconciles one subscription at `today`, issues what is due, and saves its timeline and
+    /// next due day.
+    async fn bill_one(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        row: &SubscriptionRow,
+        today: NaiveDate,
+    ) -> Result<Vec<Document>> {
+        let drafts = self
+            .drafts(tx, tenant, row, &row.subscription, today)
+            .await?;
+        let account = tx
+            .account(tenant.id, row.account_id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        let mut balances = tx.balances(tenant.id, &[row.account_id]).await?;
+        let mut summary = RunSummary::default();
+        let docs = issue(
+            tx,
+            tenant,
+            vec![Pending {
+                row,
+                account: &account,
+                drafts,
+            }],
+            today,
+            &mut balances,
+            &mut summary,
+        )
+        .await?;
+        let next_due = next_due_after(&row.subscription, today);
+        tx.update_subscription(tenant.id, row.id, &row.subscription, next_due)
+            .await?;
+        Ok(docs)
+    }
+
+    async fn drafts(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        row: &SubscriptionRow,
+        timeline: &Subscription,
+        as_of: NaiveDate,
+    ) -> Result<Vec<Draft>> {
+        let catalog = self.catalog(tx, tenant.id, row.catalog_version_id).await?;
+        let account = tx
+            .account(tenant.id, row.account_id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        let billed = tx
+            .documents_of_subscriptions(tenant.id, row.id, row.id)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
+        let buyer = account.buyer();
+        let ctx = Context {
+            catalog: &catalog,
+            settings: &tenant.settings,
+            buyer: &buyer,
+            lang: account.language,
+        };
+        Ok(reconcile(&ctx, timeline, &[], &billed, as_of)?)
+    }
+
+    /// What billing would issue for the subscription at `as_of` (today when `None`), without
+    /// saving anything.
+    pub async fn preview(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        as_of: Option<NaiveDate>,
+    ) -> Result<Vec<Draft>> {
+        let as_of = as_of.unwrap_or_else(|| Engine::today(tenant));
+        let mut tx = self.store.begin().await?;
+        let row = tx
+            .subscription(tenant.id, id, false)
+            .await?
+            .ok_or(EngineError::NotFound("subscription"))?;
+        self.drafts(&mut tx, tenant, &row, &row.subscription, as_of)
+            .await
+    }
+
+    /// What a change would cause today, without recording it: the decision (or its refusal)
+    /// and the documents.
+    pub async fn preview_change(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        request: &Request,
+        effective: Option<NaiveDateTime>,
+    ) -> Result<(Direction, Vec<Draft>)> {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.begin().await?;
+        let row = tx
+            .subscription(tenant.id, id, false)
+            .await?
+            .ok_or(EngineError::NotFound("subscription"))?;
+        let catalog = self
+            .catalog(&mut tx, tenant.id, row.catalog_version_id)
+            .await?;
+        let accepted = decide(&row.subscription, &catalog, request, today, effective)
+            .map_err(EngineError::Refused)?;
+        let mut changed = row.subscription.clone();
+        changed.events.push(accepted.event);
+        let drafts = self.drafts(&mut tx, tenant, &row, &changed, today).await?;
+        Ok((accepted.direction, drafts))
+    }
+}

@@ -1,0 +1,59 @@
+//! Tenants (the vendors using Prorata) and their catalog versions.
+
+use chrono::NaiveDate;
+use prorata_core::catalog::Catalog;
+use prorata_core::reconcile::Settings;
+use prorata_store::{CatalogVersion, Tenant, TenantMode};
+
+use crate::{invalid, Engine, EngineError, Result};
+
+impl Engine {
+    /// Creates a tenant; a sandbox starts its test clock at `clock`.
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        mode: TenantMode,
+        clock: Option<NaiveDate>,
+        settings: &Settings,
+    ) -> Result<Tenant> {
+        if name.trim().is_empty() {
+            return Err(invalid("name", "cannot be empty"));
+        }
+        settings
+            .tax
+            .validate()
+            .map_err(|(field, problem)| invalid(field, problem))?;
+        let clock = match mode {
+            TenantMode::Sandbox => Some(clock.unwrap_or_else(crate::calendar_today)),
+            TenantMode::Live => None,
+        };
+        let mut tx = self.store.begin().await?;
+        let id = tx.create_tenant(name, mode, clock, settings).await?;
+        let tenant = tx
+            .tenant(id)
+            .await?
+            .ok_or(EngineError::NotFound("tenant"))?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    pub async fn tenant(&self, id: i64) -> Result<Tenant> {
+        let mut tx = self.store.begin().await?;
+        tx.tenant(id).await?.ok_or(EngineError::NotFound("tenant"))
+    }
+
+    /// Validates and stores a new catalog version. Subscriptions keep the version they were
+    /// sold on, so a price change never rewrites history.
+    pub async fn import_catalog(&self, tenant: &Tenant, source: &str) -> Result<CatalogVersion> {
+        Catalog::from_toml(source).map_err(|e| invalid("catalog", e))?;
+        let mut tx = self.store.begin().await?;
+        let v = tx.insert_catalog(tenant.id, source).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    pub async fn catalogs(&self, tenant: &Tenant) -> Result<Vec<CatalogVersion>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.catalogs(tenant.id).await?)
+    }
+}

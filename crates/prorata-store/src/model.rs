@@ -1,0 +1,181 @@
+//! What the store reads and writes: domain values from `prorata-core` with their ids.
+
+use chrono::NaiveDate;
+use prorata_core::account::Account;
+use prorata_core::document::{Document, DocumentKind};
+use prorata_core::reconcile::Settings;
+use prorata_core::timeline::Subscription;
+use prorata_core::Money;
+use serde::{Deserialize, Serialize};
+
+/// Whether a tenant bills for real or in a sandbox with a movable clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantMode {
+    Live,
+    Sandbox,
+}
+
+impl TenantMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantMode::Live => "live",
+            TenantMode::Sandbox => "sandbox",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> crate::Result<TenantMode> {
+        match s {
+            "live" => Ok(TenantMode::Live),
+            "sandbox" => Ok(TenantMode::Sandbox),
+            other => Err(crate::StoreError::Corrupt(format!("tenant mode {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: i64,
+    pub name: String,
+    pub mode: TenantMode,
+    /// The sandbox's test clock; `None` for live tenants, which use the calendar.
+    pub clock: Option<NaiveDate>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub prefix: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogVersion {
+    pub id: i64,
+    pub version: i64,
+    pub source: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRow {
+    pub id: i64,
+    pub account: Account,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub catalog_version_id: i64,
+    pub subscription: Subscription,
+    pub next_due: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub subscription_id: i64,
+    pub document: Document,
+}
+
+/// A document to store, with what it belongs to.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub account_id: i64,
+    pub subscription_id: i64,
+    pub document: Document,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    Invoice,
+    CreditNote,
+    Payment,
+    Refund,
+    WriteOff,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Invoice => "invoice",
+            LedgerKind::CreditNote => "credit_note",
+            LedgerKind::Payment => "payment",
+            LedgerKind::Refund => "refund",
+            LedgerKind::WriteOff => "write_off",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> crate::Result<LedgerKind> {
+        Ok(match s {
+            "invoice" => LedgerKind::Invoice,
+            "credit_note" => LedgerKind::CreditNote,
+            "payment" => LedgerKind::Payment,
+            "refund" => LedgerKind::Refund,
+            "write_off" => LedgerKind::WriteOff,
+            other => return Err(crate::StoreError::Corrupt(format!("ledger kind {other:?}"))),
+        })
+    }
+
+    pub fn of_document(kind: DocumentKind) -> LedgerKind {
+        match kind {
+            DocumentKind::Invoice => LedgerKind::Invoice,
+            DocumentKind::CreditNote => LedgerKind::CreditNote,
+        }
+    }
+}
+
+/// A ledger entry; a positive amount is owed by the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub account_id: i64,
+    pub entry_date: NaiveDate,
+    pub kind: LedgerKind,
+    pub amount: Money,
+    pub reference: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewLedgerEntry {
+    pub account_id: i64,
+    pub entry_date: NaiveDate,
+    pub kind: LedgerKind,
+    pub amount: Money,
+    pub reference: String,
+}
+
+/// Something that must leave the system (an e-mail, a charge, a webhook), written with the
+/// change that caused it.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub topic: String,
+    pub payload: serde_json::Value,
+}
+
+/// One page of a list, and the cursor of the next page when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<i64>,
+}
+
+/// A stored response to a POST, replayed for a repeated `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+pub fn document_kind_str(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Invoice => "invoice",
+        DocumentKind::CreditNote => "credit_note",
+    }
+}

@@ -1,0 +1,955 @@
+//! A transaction on either store, and every query the engine needs.
+//!
+//! Reads that serve many accounts at once (the billing run's chunks) take id lists or id
+//! ranges and return maps, so a chunk costs a handful of statements, never one per account.
+//! Bulk writes are multi-row `INSERT`s, split to stay under each backend's bind limit.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use prorata_core::account::Account;
+use prorata_core::document::{Document, DocumentKind};
+use prorata_core::reconcile::Settings;
+use prorata_core::timeline::Subscription;
+use prorata_core::{Currency, Money};
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
+
+use crate::model::*;
+use crate::{now_text, Db, Result, StoreError};
+
+enum Inner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// An open transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    inner: Inner,
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection, once per backend.
+macro_rules! on_tx {
+    ($self:expr, $conn:ident => $body:expr) => {
+        match &mut $self.inner {
+            Inner::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            Inner::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 binds.
+const ROWS_PER_INSERT: usize = 1000;
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    Ok(serde_json::to_string(value)?)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    Ok(serde_json::from_str(text)?)
+}
+
+fn tenant_from(
+    id: i64,
+    name: String,
+    mode: String,
+    clock: Option<NaiveDate>,
+    settings: String,
+) -> Result<Tenant> {
+    Ok(Tenant {
+        id,
+        name,
+        mode: TenantMode::parse(&mode)?,
+        clock,
+        settings: from_json::<Settings>(&settings)?,
+    })
+}
+
+impl Tx {
+    pub(crate) async fn begin(db: &Db) -> Result<Tx> {
+        let inner = match db {
+            Db::Sqlite(pool) => Inner::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Inner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(t) => t.commit().await?,
+            Inner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- tenants and keys
+
+    pub async fn create_tenant(
+        &mut self,
+        name: &str,
+        mode: TenantMode,
+        clock: Option<NaiveDate>,
+        settings: &Settings,
+    ) -> Result<i64> {
+        let settings = json(settings)?;
+        let now = now_text();
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "INSERT INTO tenants (name, mode, clock, settings, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(name)
+            .bind(mode.as_str())
+            .bind(clock)
+            .bind(&settings)
+            .bind(&now)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    pub async fn tenant(&mut self, id: i64) -> Result<Option<Tenant>> {
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "SELECT id, name, mode, clock, settings FROM tenants WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(|r| {
+                tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)
+            })
+            .transpose()
+        })
+    }
+
+    /// Every tenant's id, in creation order.
+    pub async fn tenant_ids(&mut self) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> = on_tx!(self, conn => {
+            sqlx::query_as("SELECT id FROM tenants ORDER BY id").fetch_all(&mut *conn).await?
+        });
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn set_clock(&mut self, tenant: i64, clock: NaiveDate) -> Result<()> {
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE tenants SET clock = $1 WHERE id = $2")
+                .bind(clock)
+                .bind(tenant)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn insert_api_key(
+        &mut self,
+        tenant: i64,
+        prefix: &str,
+        secret_hash: &str,
+    ) -> Result<i64> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "INSERT INTO api_keys (tenant_id, prefix, secret_hash, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(tenant)
+            .bind(prefix)
+            .bind(secret_hash)
+            .bind(&now)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    /// The tenant of a live (not revoked) key, by the key's hash, and the key's id.
+    pub async fn tenant_by_key_hash(&mut self, secret_hash: &str) -> Result<Option<(Tenant, i64)>> {
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "SELECT t.id, t.name, t.mode, t.clock, t.settings, k.id \
+                 FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+                 WHERE k.secret_hash = $1 AND k.revoked_at IS NULL",
+            )
+            .bind(secret_hash)
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(|r| {
+                let t = tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)?;
+                Ok((t, r.try_get(5)?))
+            })
+            .transpose()
+        })
+    }
+
+    pub async fn api_keys(&mut self, tenant: i64) -> Result<Vec<ApiKey>> {
+        on_tx!(self, conn => {
+            let rows = sqlx::query(
+                "SELECT id, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY id",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|r| Ok(ApiKey {
+                    id: r.try_get(0)?,
+                    prefix: r.try_get(1)?,
+                    created_at: r.try_get(2)?,
+                    revoked_at: r.try_get(3)?,
+                }))
+                .collect()
+        })
+    }
+
+    /// Revokes a key of `tenant`; false when it has no such live key.
+    pub async fn revoke_api_key(&mut self, tenant: i64, id: i64) -> Result<bool> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
+            )
+            .bind(&now)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    // ---------------------------------------------------------------- catalogs
+
+    /// Stores a new catalog version (already validated by the caller).
+    pub async fn insert_catalog(&mut self, tenant: i64, source: &str) -> Result<CatalogVersion> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "INSERT INTO catalog_versions (tenant_id, version, source, created_at) \
+                 VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM catalog_versions WHERE tenant_id = $1), $2, $3) \
+                 RETURNING id, version",
+            )
+            .bind(tenant)
+            .bind(source)
+            .bind(&now)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(CatalogVersion {
+                id: row.try_get(0)?,
+                version: row.try_get(1)?,
+                source: source.to_string(),
+                created_at: now,
+            })
+        })
+    }
+
+    pub async fn catalog(&mut self, tenant: i64, id: i64) -> Result<Option<CatalogVersion>> {
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "SELECT id, version, source, created_at FROM catalog_versions WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(|r| Ok(CatalogVersion {
+                id: r.try_get(0)?,
+                version: r.try_get(1)?,
+                source: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+            }))
+            .transpose()
+        })
+    }
+
+    pub async fn catalogs(&mut self, tenant: i64) -> Result<Vec<CatalogVersion>> {
+        on_tx!(self, conn => {
+            let rows = sqlx::query(
+                "SELECT id, version, source, created_at FROM catalog_versions WHERE tenant_id = $1 ORDER BY version",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?;
+            rows.iter()
+                .map(|r| Ok(CatalogVersion {
+                    id: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                }))
+                .collect()
+        })
+    }
+
+    // ---------------------------------------------------------------- accounts
+
+    pub async fn insert_account(&mut self, tenant: i64, account: &Account) -> Result<i64> {
+        let body = json(account)?;
+        let now = now_text();
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "INSERT INTO accounts (tenant_id, body, created_at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(tenant)
+            .bind(&body)
+            .bind(&now)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    /// Many accounts at once (imports, the demo, the benchmark); their ids in the same order.
+    pub async fn insert_accounts(&mut self, tenant: i64, accounts: &[Account]) -> Result<Vec<i64>> {
+        let now = now_text();
+        let bodies: Vec<String> = accounts.iter().map(json).collect::<Result<_>>()?;
+        let mut ids = Vec::with_capacity(accounts.len());
+        for chunk in bodies.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64,)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("INSERT INTO accounts (tenant_id, body, created_at) ");
+                q.push_values(chunk, |mut b, body| {
+                    b.push_bind(tenant).push_bind(body).push_bind(now.clone());
+                });
+                // Both backends return the rows of a multi-row VALUES in the order given.
+                q.push(" RETURNING id");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            ids.extend(rows.into_iter().map(|r| r.0));
+        }
+        Ok(ids)
+    }
+
+    pub async fn account(&mut self, tenant: i64, id: i64) -> Result<Option<Account>> {
+        on_tx!(self, conn => {
+            let row = sqlx::query("SELECT body FROM accounts WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            row.map(|r| from_json(&r.try_get::<String, _>(0)?)).transpose()
+        })
+    }
+
+    pub async fn update_account(&mut self, tenant: i64, id: i64, account: &Account) -> Result<()> {
+        let body = json(account)?;
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE accounts SET body = $1 WHERE tenant_id = $2 AND id = $3")
+                .bind(&body)
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn list_accounts(
+        &mut self,
+        tenant: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Page<AccountRow>> {
+        let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, body FROM accounts WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(tenant)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        page(
+            rows,
+            limit,
+            |(id, body)| {
+                Ok(AccountRow {
+                    id,
+                    account: from_json(&body)?,
+                })
+            },
+            |r| r.id,
+        )
+    }
+
+    /// Accounts by id, for a chunk of the billing run.
+    pub async fn accounts(&mut self, tenant: i64, ids: &[i64]) -> Result<BTreeMap<i64, Account>> {
+        let mut out = BTreeMap::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("SELECT id, body FROM accounts WHERE tenant_id = ");
+                q.push_bind(tenant).push(" AND id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            for (id, body) in rows {
+                out.insert(id, from_json(&body)?);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- subscriptions
+
+    pub async fn insert_subscription(
+        &mut self,
+        tenant: i64,
+        account_id: i64,
+        catalog_version_id: i64,
+        subscription: &Subscription,
+        next_due: Option<NaiveDate>,
+    ) -> Result<i64> {
+        let body = json(subscription)?;
+        on_tx!(self, conn => {
+            let row = sqlx::query(
+                "INSERT INTO subscriptions (tenant_id, account_id, catalog_version_id, body, next_due) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(tenant)
+            .bind(account_id)
+            .bind(catalog_version_id)
+            .bind(&body)
+            .bind(next_due)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    /// Many subscriptions at once (imports, the demo and the benchmark).
+    pub async fn insert_subscriptions(
+        &mut self,
+        tenant: i64,
+        rows: &[(i64, i64, Subscription, Option<NaiveDate>)],
+    ) -> Result<()> {
+        let bodies: Vec<String> = rows.iter().map(|r| json(&r.2)).collect::<Result<_>>()?;
+        for (chunk, bodies) in rows
+            .chunks(ROWS_PER_INSERT)
+            .zip(bodies.chunks(ROWS_PER_INSERT))
+        {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO subscriptions (tenant_id, account_id, catalog_version_id, body, next_due) ",
+                );
+                q.push_values(chunk.iter().zip(bodies), |mut b, (r, body)| {
+                    b.push_bind(tenant).push_bind(r.0).push_bind(r.1).push_bind(body).push_bind(r.3);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// A subscription of `tenant`; with `lock`, the row is locked until the transaction ends
+    /// (PostgreSQL; SQLite serializes writers anyway).
+    pub async fn subscription(
+        &mut self,
+        tenant: i64,
+        id: i64,
+        lock: bool,
+    ) -> Result<Option<SubscriptionRow>> {
+        let row: Option<SubRowRaw> = match &mut self.inner {
+            Inner::Sqlite(t) => {
+                sqlx::query_as(SUB_BY_ID)
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+            Inner::Postgres(t) => {
+                let sql = if lock {
+                    format!("{SUB_BY_ID} FOR UPDATE")
+                } else {
+                    SUB_BY_ID.to_string()
+                };
+                sqlx::query_as(&sql)
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut **t)
+                    .await?
+            }
+        };
+        row.map(sub_row).transpose()
+    }
+
+    pub async fn subscriptions_of_account(
+        &mut self,
+        tenant: i64,
+        account_id: i64,
+    ) -> Result<Vec<SubscriptionRow>> {
+        let rows: Vec<SubRowRaw> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, account_id, catalog_version_id, body, next_due FROM subscriptions \
+                 WHERE tenant_id = $1 AND account_id = $2 ORDER BY id",
+            )
+            .bind(tenant)
+            .bind(account_id)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter().map(sub_row).collect()
+    }
+
+    pub async fn update_subscription(
+        &mut self,
+        tenant: i64,
+        id: i64,
+        subscription: &Subscription,
+        next_due: Option<NaiveDate>,
+    ) -> Result<()> {
+        let body = json(subscription)?;
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE subscriptions SET body = $1, next_due = $2, revision = revision + 1 \
+                 WHERE tenant_id = $3 AND id = $4",
+            )
+            .bind(&body)
+            .bind(next_due)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Claims up to `limit` subscriptions due on or before `as_of`, after id `after`, in id
+    /// order. On PostgreSQL the rows stay locked until commit and rows another worker holds are
+    /// skipped, so workers share the run without waiting on each other.
+    pub async fn claim_due(
+        &mut self,
+        tenant: i64,
+        as_of: NaiveDate,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SubscriptionRow>> {
+        const SQL: &str = "SELECT id, account_id, catalog_version_id, body, next_due FROM subscriptions \
+                           WHERE tenant_id = $1 AND next_due <= $2 AND id > $3 ORDER BY id LIMIT $4";
+        let rows: Vec<SubRowRaw> = match &mut self.inner {
+            Inner::Sqlite(t) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .bind(as_of)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+            Inner::Postgres(t) => {
+                sqlx::query_as(&format!("{SQL} FOR UPDATE SKIP LOCKED"))
+                    .bind(tenant)
+                    .bind(as_of)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+        };
+        rows.into_iter().map(sub_row).collect()
+    }
+
+    /// The earliest day anything is due for `tenant`.
+    pub async fn earliest_due(&mut self, tenant: i64) -> Result<Option<NaiveDate>> {
+        on_tx!(self, conn => {
+            let row = sqlx::query("SELECT MIN(next_due) FROM subscriptions WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(row.try_get::<Option<NaiveDate>, _>(0)?)
+        })
+    }
+
+    /// Sets the next due day of many subscriptions (one statement per distinct day).
+    pub async fn set_next_due(
+        &mut self,
+        tenant: i64,
+        updates: &[(i64, Option<NaiveDate>)],
+    ) -> Result<()> {
+        let mut by_day: BTreeMap<Option<NaiveDate>, Vec<i64>> = BTreeMap::new();
+        for (id, day) in updates {
+            by_day.entry(*day).or_default().push(*id);
+        }
+        for (day, ids) in by_day {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                on_tx!(self, conn => {
+                    let mut q = QueryBuilder::new("UPDATE subscriptions SET next_due = ");
+                    q.push_bind(day).push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *conn).await?;
+                });
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- documents
+
+    /// Every document of the subscriptions with ids in `first..=last`, in issue order.
+    pub async fn documents_of_subscriptions(
+        &mut self,
+        tenant: i64,
+        first: i64,
+        last: i64,
+    ) -> Result<BTreeMap<i64, Vec<Document>>> {
+        let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT subscription_id, body FROM documents \
+                 WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3 ORDER BY id",
+            )
+            .bind(tenant)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        let mut out: BTreeMap<i64, Vec<Document>> = BTreeMap::new();
+        for (sub, body) in rows {
+            out.entry(sub).or_default().push(from_json(&body)?);
+        }
+        Ok(out)
+    }
+
+    pub async fn insert_documents(&mut self, tenant: i64, docs: &[NewDocument]) -> Result<()> {
+        let bodies: Vec<String> = docs
+            .iter()
+            .map(|d| json(&d.document))
+            .collect::<Result<_>>()?;
+        for (chunk, bodies) in docs
+            .chunks(ROWS_PER_INSERT)
+            .zip(bodies.chunks(ROWS_PER_INSERT))
+        {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO documents (tenant_id, account_id, subscription_id, kind, number, \
+                     issued_on, currency, total, body) ",
+                );
+                q.push_values(chunk.iter().zip(bodies), |mut b, (d, body)| {
+                    b.push_bind(tenant)
+                        .push_bind(d.account_id)
+                        .push_bind(d.subscription_id)
+                        .push_bind(document_kind_str(d.document.kind))
+                        .push_bind(d.document.number.clone())
+                        .push_bind(d.document.issued_on)
+                        .push_bind(d.document.currency.code())
+                        .push_bind(d.document.total.minor())
+                        .push_bind(body);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn document(&mut self, tenant: i64, id: i64) -> Result<Option<DocumentRow>> {
+        let row: Option<(i64, i64, i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, account_id, subscription_id, body FROM documents WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        row.map(doc_row).transpose()
+    }
+
+    /// Documents of `tenant`, optionally of one kind and one account, in issue order.
+    pub async fn list_documents(
+        &mut self,
+        tenant: i64,
+        kind: Option<DocumentKind>,
+        account: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Page<DocumentRow>> {
+        let rows: Vec<(i64, i64, i64, String)> = on_tx!(self, conn => {
+            let mut q = QueryBuilder::new(
+                "SELECT id, account_id, subscription_id, body FROM documents WHERE tenant_id = ",
+            );
+            q.push_bind(tenant);
+            if let Some(k) = kind {
+                q.push(" AND kind = ").push_bind(document_kind_str(k));
+            }
+            if let Some(a) = account {
+                q.push(" AND account_id = ").push_bind(a);
+            }
+            q.push(" AND id > ").push_bind(after).push(" ORDER BY id LIMIT ").push_bind(limit + 1);
+            q.build_query_as().fetch_all(&mut *conn).await?
+        });
+        page(rows, limit, doc_row, |d| d.id)
+    }
+
+    /// Documents of `tenant` by kind and currency: how many, and their total in minor units.
+    pub async fn count_documents(
+        &mut self,
+        tenant: i64,
+    ) -> Result<BTreeMap<(String, String), (i64, i64)>> {
+        let rows: Vec<(String, String, i64, i64)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT kind, currency, COUNT(*), CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM documents \
+                 WHERE tenant_id = $1 GROUP BY kind, currency ORDER BY kind, currency",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(k, c, n, t)| ((k, c), (n, t)))
+            .collect())
+    }
+
+    // ---------------------------------------------------------------- numbering
+
+    /// Takes `count` consecutive numbers of `series`; returns the first. Taken inside the
+    /// issuing transaction, so a rolled-back run leaves no gap. On PostgreSQL the `UPDATE`
+    /// holds the series' row lock until commit, serializing concurrent issuers.
+    pub async fn take_numbers(&mut self, tenant: i64, series: &str, count: i64) -> Result<i64> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO number_series (tenant_id, series, next) VALUES ($1, $2, 1) \
+                 ON CONFLICT (tenant_id, series) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(series)
+            .execute(&mut *conn)
+            .await?;
+            let row = sqlx::query(
+                "UPDATE number_series SET next = next + $1 WHERE tenant_id = $2 AND series = $3 RETURNING next",
+            )
+            .bind(count)
+            .bind(tenant)
+            .bind(series)
+            .fetch_one(&mut *conn)
+            .await?;
+            let next: i64 = row.try_get(0)?;
+            Ok(next - count)
+        })
+    }
+
+    // ---------------------------------------------------------------- ledger and outbox
+
+    pub async fn insert_ledger(&mut self, tenant: i64, entries: &[NewLedgerEntry]) -> Result<()> {
+        for chunk in entries.chunks(ROWS_PER_INSERT) {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO ledger_entries (tenant_id, account_id, entry_date, kind, amount, currency, reference) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(tenant)
+                        .push_bind(e.account_id)
+                        .push_bind(e.entry_date)
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.amount.minor())
+                        .push_bind(e.amount.currency().code())
+                        .push_bind(e.reference.clone());
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Balances (sum of entries, in minor units) of the given accounts; absent means zero.
+    pub async fn balances(&mut self, tenant: i64, accounts: &[i64]) -> Result<BTreeMap<i64, i64>> {
+        let mut out = BTreeMap::new();
+        for chunk in accounts.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64, i64)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "SELECT account_id, CAST(SUM(amount) AS BIGINT) FROM ledger_entries WHERE tenant_id = ",
+                );
+                q.push_bind(tenant).push(" AND account_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") GROUP BY account_id");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    pub async fn ledger(
+        &mut self,
+        tenant: i64,
+        account: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Page<LedgerEntry>> {
+        let rows: Vec<(i64, i64, NaiveDate, String, i64, String, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, account_id, entry_date, kind, amount, currency, reference FROM ledger_entries \
+                 WHERE tenant_id = $1 AND account_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+            )
+            .bind(tenant)
+            .bind(account)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        page(
+            rows,
+            limit,
+            |(id, account_id, entry_date, kind, amount, currency, reference)| {
+                let currency: Currency =
+                    currency
+                        .parse()
+                        .map_err(|e: prorata_core::money::MoneyError| {
+                            StoreError::Corrupt(e.to_string())
+                        })?;
+                Ok(LedgerEntry {
+                    id,
+                    account_id,
+                    entry_date,
+                    kind: LedgerKind::parse(&kind)?,
+                    amount: Money::from_minor(amount, currency),
+                    reference,
+                })
+            },
+            |e| e.id,
+        )
+    }
+
+    pub async fn insert_outbox(&mut self, tenant: i64, rows: &[NewOutbox]) -> Result<()> {
+        let now = now_text();
+        let payloads: Vec<String> = rows
+            .iter()
+            .map(|r| json(&r.payload))
+            .collect::<Result<_>>()?;
+        for (chunk, payloads) in rows
+            .chunks(ROWS_PER_INSERT)
+            .zip(payloads.chunks(ROWS_PER_INSERT))
+        {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("INSERT INTO outbox (tenant_id, topic, payload, created_at) ");
+                q.push_values(chunk.iter().zip(payloads), |mut b, (r, p)| {
+                    b.push_bind(tenant).push_bind(r.topic.clone()).push_bind(p).push_bind(now.clone());
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn outbox_count(&mut self, tenant: i64) -> Result<i64> {
+        on_tx!(self, conn => {
+            let row = sqlx::query("SELECT COUNT(*) FROM outbox WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    // ---------------------------------------------------------------- idempotency
+
+    pub async fn idempotent_response(
+        &mut self,
+        tenant: i64,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>> {
+        let row: Option<(String, i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT request_hash, status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2",
+            )
+            .bind(tenant)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        row.map(|(request_hash, status, body)| {
+            Ok(IdempotentResponse {
+                request_hash,
+                status: u16::try_from(status).map_err(|_| StoreError::Corrupt("status".into()))?,
+                body,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records the response to a POST; a concurrent twin that recorded first wins (the
+    /// caller's transaction then fails on the key and rolls back its effects).
+    pub async fn save_idempotent_response(
+        &mut self,
+        tenant: i64,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<()> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant)
+            .bind(key)
+            .bind(&response.request_hash)
+            .bind(i64::from(response.status))
+            .bind(&response.body)
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+const SUB_BY_ID: &str =
+    "SELECT id, account_id, catalog_version_id, body, next_due FROM subscriptions \
+                         WHERE tenant_id = $1 AND id = $2";
+
+type SubRowRaw = (i64, i64, i64, String, Option<NaiveDate>);
+
+fn sub_row(
+    (id, account_id, catalog_version_id, body, next_due): SubRowRaw,
+) -> Result<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        id,
+        account_id,
+        catalog_version_id,
+        subscription: from_json(&body)?,
+        next_due,
+    })
+}
+
+fn doc_row(
+    (id, account_id, subscription_id, body): (i64, i64, i64, String),
+) -> Result<DocumentRow> {
+    Ok(DocumentRow {
+        id,
+        account_id,
+        subscription_id,
+        document: from_json(&body)?,
+    })
+}
+
+/// Turns `limit + 1` fetched rows into a page and the cursor of the next one.
+fn page<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    map: impl Fn(R) -> Result<T>,
+    id: impl Fn(&T) -> i64,
+) -> Result<Page<T>> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let items: Vec<T> = rows.into_iter().map(map).collect::<Result<_>>()?;
+    let next = if more { items.last().map(&id) } else { None };
+    Ok(Page { items, next })
+}

@@ -1,0 +1,239 @@
+//! `prorata bench billing-run`: times one billing run over N monthly subscriptions (each
+//! invoice carries three lines: users, extra numbers, Analytics+) and, for comparison, a plain
+//! bulk insert of the same rows into the same store, so the engine's overhead is a ratio.
+//! Peak memory is measured for the billing run alone (the kernel's high-water mark is reset
+//! just before it), to show that it stays flat as N grows.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::NaiveDate;
+use prorata_core::account::{Account, Address};
+use prorata_core::catalog::Lang;
+use prorata_core::reconcile::Settings;
+use prorata_core::timeline::Subscription;
+use prorata_core::{Currency, Frequency};
+use prorata_store::{LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, TenantMode};
+
+use crate::db::open;
+
+const SETUP_BATCH: usize = 10_000;
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn reset_peak_rss() {
+    // Linux: writing 5 to clear_refs resets VmHWM to the current resident size.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A fresh database for the benchmark, and what to drop afterwards.
+async fn fresh_url(
+    store: &str,
+    database_url: Option<String>,
+) -> Result<(String, Option<(String, String)>)> {
+    match store {
+        "sqlite" => {
+            let dir = std::env::temp_dir().join(format!("prorata-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            Ok((format!("sqlite://{}/bench.db", dir.display()), None))
+        }
+        "postgres" => {
+            let base = database_url
+                .or_else(|| std::env::var("DATABASE_URL").ok())
+                .context("--store postgres needs --database-url postgres://… (or DATABASE_URL)")?;
+            let name = format!("prorata_bench_{}", std::process::id());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await?;
+            let url = with_database(&base, &name);
+            Ok((url, Some((base, name))))
+        }
+        other => bail!("--store {other}: use sqlite or postgres"),
+    }
+}
+
+/// `base` with its database name replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (head, query) = base
+        .split_once('?')
+        .map_or((base, None), |(h, q)| (h, Some(q)));
+    let scheme_end = head.find("://").map_or(0, |i| i + 3);
+    let path_start = head[scheme_end..]
+        .find('/')
+        .map_or(head.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &head[..path_start]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+pub async fn billing_run(store: &str, accounts: usize, database_url: Option<String>) -> Result<()> {
+    let (url, cleanup) = fresh_url(store, database_url).await?;
+    let result = run(&url, store, accounts).await;
+    if let Some((base, name)) = cleanup {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    result
+}
+
+async fn run(url: &str, store: &str, n: usize) -> Result<()> {
+    let engine = open(url).await?;
+    let as_of = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default();
+    let tenant = engine
+        .create_tenant("bench", TenantMode::Live, None, &Settings::default())
+        .await?;
+    let catalog = engine
+        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
+        .await?;
+
+    let setup = Instant::now();
+    let sub = Subscription {
+        plan: "professional".into(),
+        frequency: Frequency::Monthly,
+        currency: Currency::EUR,
+        start: as_of,
+        trial_days: 0,
+        term_months: 12,
+        notice_days: 30,
+        // 5 users, 3 numbers (2 included: 1 extra) and Analytics+: three lines an invoice.
+        quantities: BTreeMap::from([
+            ("user".to_string(), 5),
+            ("number".to_string(), 3),
+            ("analytics_plus".to_string(), 1),
+        ]),
+        events: Vec::new(),
+    };
+    let mut done = 0;
+    while done < n {
+        let batch = SETUP_BATCH.min(n - done);
+        let accounts: Vec<Account> = (done..done + batch)
+            .map(|i| Account {
+                name: format!("Bench customer {i}"),
+                website: String::new(),
+                address: Address::default(),
+                country: "FR".into(),
+                vat_number: None,
+                currency: Currency::EUR,
+                language: Lang::Fr,
+                time_zone: "Europe/Paris".into(),
+                billing_contacts: Vec::new(),
+            })
+            .collect();
+        let mut tx = engine.store.begin().await?;
+        let ids = tx.insert_accounts(tenant.id, &accounts).await?;
+        let rows: Vec<_> = ids
+            .iter()
+            .map(|id| (*id, catalog.id, sub.clone(), Some(as_of)))
+            .collect();
+        tx.insert_subscriptions(tenant.id, &rows).await?;
+        tx.commit().await?;
+        done += batch;
+    }
+    eprintln!(
+        "setup: {n} accounts and subscriptions in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    reset_peak_rss();
+    let started = Instant::now();
+    let summary = engine
+        .run_billing(&tenant, as_of, &mut |k| {
+            crate::db::progress_line("billing run", k)
+        })
+        .await?;
+    let run_secs = started.elapsed().as_secs_f64();
+    let run_peak = peak_rss_kib();
+    eprintln!();
+
+    // The same rows, inserted plainly into another tenant, chunk by chunk as the run writes.
+    let other = engine
+        .create_tenant("bench-plain", TenantMode::Live, None, &Settings::default())
+        .await?;
+    let mut insert_secs = 0.0;
+    let mut rows = 0u64;
+    let mut after = 0;
+    loop {
+        let page = {
+            let mut tx = engine.store.begin().await?;
+            tx.list_documents(tenant.id, None, None, after, prorata_engine::CHUNK)
+                .await?
+        };
+        let docs: Vec<NewDocument> = page
+            .items
+            .iter()
+            .map(|d| NewDocument {
+                account_id: d.account_id,
+                subscription_id: d.subscription_id,
+                document: d.document.clone(),
+            })
+            .collect();
+        let ledger: Vec<NewLedgerEntry> = docs
+            .iter()
+            .map(|d| NewLedgerEntry {
+                account_id: d.account_id,
+                entry_date: as_of,
+                kind: LedgerKind::of_document(d.document.kind),
+                amount: d.document.total,
+                reference: d.document.number.clone(),
+            })
+            .collect();
+        let outbox: Vec<NewOutbox> = docs
+            .iter()
+            .map(|d| NewOutbox {
+                topic: "invoice.finalized".into(),
+                payload: serde_json::json!({"number": d.document.number, "account_id": d.account_id,
+                    "subscription_id": d.subscription_id, "total": d.document.total.minor(),
+                    "currency": d.document.currency.code()}),
+            })
+            .collect();
+        let t = Instant::now();
+        let mut tx = engine.store.begin().await?;
+        tx.insert_documents(other.id, &docs).await?;
+        tx.insert_ledger(other.id, &ledger).await?;
+        tx.insert_outbox(other.id, &outbox).await?;
+        tx.commit().await?;
+        insert_secs += t.elapsed().as_secs_f64();
+        rows += docs.len() as u64;
+        match page.next {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    engine.store.close().await;
+
+    let rate = summary.invoices as f64 / run_secs;
+    let plain = rows as f64 / insert_secs;
+    println!(
+        "store: {store}; subscriptions: {n}; invoices: {} (3 lines each)",
+        summary.invoices
+    );
+    println!("billing run: {run_secs:.2} s, {rate:.0} invoices/s");
+    println!(
+        "plain insert of the same rows (document + ledger entry + outbox row each): {insert_secs:.2} s, {plain:.0} invoices/s"
+    );
+    println!("engine / plain insert: {:.2}", rate / plain);
+    match run_peak {
+        Some(kib) => println!("peak memory during the run: {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("peak memory during the run: unavailable (no /proc)"),
+    }
+    Ok(())
+}

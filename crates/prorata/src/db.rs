@@ -1,0 +1,78 @@
+//! Commands on a database: `migrate`, `bill`, `clock advance`.
+
+use anyhow::{bail, Result};
+use chrono::NaiveDate;
+use prorata_engine::Engine;
+use prorata_store::Store;
+
+/// Opens the store at `url` and applies pending migrations.
+pub async fn open(url: &str) -> Result<Engine> {
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    Ok(Engine::new(store))
+}
+
+pub async fn migrate(url: &str) -> Result<()> {
+    let engine = open(url).await?;
+    println!("{}: migrations applied ({})", url, engine.store.backend());
+    Ok(())
+}
+
+async fn tenants(engine: &Engine, tenant: Option<i64>) -> Result<Vec<prorata_store::Tenant>> {
+    let ids = match tenant {
+        Some(id) => vec![id],
+        None => engine.store.begin().await?.tenant_ids().await?,
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(engine.tenant(id).await?);
+    }
+    Ok(out)
+}
+
+/// Progress on stderr, rewritten in place.
+pub fn progress_line(label: &str, n: u64) {
+    eprint!("\r{label}: {n} subscriptions billed");
+}
+
+pub async fn bill(url: &str, as_of: NaiveDate, tenant: Option<i64>) -> Result<()> {
+    let engine = open(url).await?;
+    for t in tenants(&engine, tenant).await? {
+        let label = format!("tenant {} ({})", t.id, t.name);
+        let started = std::time::Instant::now();
+        let s = engine
+            .run_billing(&t, as_of, &mut |n| progress_line(&label, n))
+            .await?;
+        eprintln!();
+        println!(
+            "{label}: {} due, {} invoices, {} credit notes as of {as_of} in {:.2} s",
+            s.subscriptions,
+            s.invoices,
+            s.credit_notes,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+pub async fn advance(url: &str, tenant: i64, to: NaiveDate) -> Result<()> {
+    let engine = open(url).await?;
+    let t = engine.tenant(tenant).await?;
+    if t.mode != prorata_store::TenantMode::Sandbox {
+        bail!("tenant {tenant} is live: only sandbox tenants have a test clock");
+    }
+    let (t, s) = engine
+        .advance_clock(&t, to, &mut |day, n| {
+            eprint!("\r{day}: {n} subscriptions billed   ")
+        })
+        .await?;
+    eprintln!();
+    println!(
+        "tenant {}: clock at {}; {} invoices, {} credit notes issued on the way",
+        t.id,
+        t.clock.map(|c| c.to_string()).unwrap_or_default(),
+        s.invoices,
+        s.credit_notes
+    );
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! `prorata demo`: a sandbox tenant with the default catalog and about fifty companies (both
+//! plans, monthly and annual, varied seats, numbers, teams and add-ons), whose clock is moved
+//! week by week through fourteen months of upgrades, downgrades (some refused by the notice
+//! rule), plan changes, cancellations and renewals. Everything is deterministic: the same
+//! command prints the same summary.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use chrono::{Days, NaiveDate};
+use prorata_core::account::{Account, Address};
+use prorata_core::catalog::Lang;
+use prorata_core::change::{Direction, Request};
+use prorata_core::reconcile::Settings;
+use prorata_core::scenario::SubscriptionSpec;
+use prorata_core::{Currency, Frequency};
+use prorata_engine::{Engine, EngineError};
+use prorata_store::{Tenant, TenantMode};
+
+/// A small deterministic generator (xorshift64*), so the demo needs no randomness crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `lo..=hi`.
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        let span = u64::try_from(hi - lo + 1).unwrap_or(1);
+        lo + i64::try_from(self.next() % span).unwrap_or(0)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const NAMES: [&str; 25] = [
+    "Lumen Conseil",
+    "Nordlicht Telefonie",
+    "Harbour Lights",
+    "Atelier Vauban",
+    "Brightline Support",
+    "Casa Azul Viajes",
+    "Delta Logistique",
+    "Eikenhout Advies",
+    "Fjord Analytics",
+    "Garnet Health",
+    "Helios Énergie",
+    "Iris Assurances",
+    "Juniper Legal",
+    "Kestrel Mobility",
+    "Lagune Immobilier",
+    "Meridian Freight",
+    "Nimbus Hosting",
+    "Orchard Dental",
+    "Pampa Foods",
+    "Quartz Recruiting",
+    "Riviera Hôtels",
+    "Sable Studio",
+    "Tamarin Écoles",
+    "Umbra Security",
+    "Verdant Gardens",
+];
+
+/// (country, currency, language, VAT number prefix or none)
+const MARKETS: [(&str, Currency, Lang, Option<&str>); 7] = [
+    ("FR", Currency::EUR, Lang::Fr, Some("FR40303265")),
+    ("FR", Currency::EUR, Lang::Fr, None),
+    ("DE", Currency::EUR, Lang::En, Some("DE13669597")),
+    ("BE", Currency::EUR, Lang::Fr, Some("BE04031707")),
+    ("ES", Currency::EUR, Lang::En, None),
+    ("GB", Currency::GBP, Lang::En, None),
+    ("US", Currency::USD, Lang::En, None),
+];
+
+pub struct DemoResult {
+    #[allow(dead_code)] // read by `serve` once the demo keeps serving
+    pub tenant: Tenant,
+    pub api_key: String,
+}
+
+pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<DemoResult> {
+    use std::fmt::Write as _;
+    let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default();
+    let tenant = engine
+        .create_tenant(
+            "Demo telephony (sandbox)",
+            TenantMode::Sandbox,
+            Some(start),
+            &Settings::default(),
+        )
+        .await?;
+    let key = engine.create_api_key(&tenant).await?;
+    let catalog = engine
+        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
+        .await?;
+    let mut rng = Rng(0x5EED_CAFE_F00D_0001);
+    let mut subs = Vec::new();
+    for i in 0..companies {
+        let (country, currency, language, vat) = MARKETS[i % MARKETS.len()];
+        let name = format!(
+            "{} {}",
+            NAMES[i % NAMES.len()],
+            match country {
+                "FR" | "BE" => "SAS",
+                "DE" => "GmbH",
+                "ES" => "SL",
+                "GB" => "Ltd",
+                _ => "Inc.",
+            }
+        );
+        let name = if i >= NAMES.len() {
+            format!("{name} ({})", i / NAMES.len() + 1)
+        } else {
+            name
+        };
+        let account = Account {
+            name,
+            website: String::new(),
+            address: Address {
+                line1: format!("{} rue de l'Exemple", i + 1),
+                postcode: format!("{:05}", 75001 + i),
+                city: "Paris".into(),
+                ..Address::default()
+            },
+            country: country.into(),
+            vat_number: vat.map(|p| format!("{p}{:03}", i % 1000)),
+            currency,
+            language,
+            time_zone: "Europe/Paris".into(),
+            billing_contacts: vec![format!("billing{i}@example.com")],
+        };
+        let account_id = engine.create_account(&tenant, &account).await?;
+        let professional = rng.chance(40);
+        let annual = rng.chance(25);
+        let mut quantities = BTreeMap::from([
+            ("user".to_string(), rng.range(3, 25)),
+            ("number".to_string(), rng.range(1, 8)),
+            ("team".to_string(), rng.range(0, 3)),
+        ]);
+        if professional && rng.chance(50) {
+            quantities.insert("analytics_plus".into(), 1);
+        }
+        if rng.chance(40) {
+            quantities.insert("bundle_europe".into(), 1);
+        }
+        let spec = SubscriptionSpec {
+            plan: if professional {
+                "professional"
+            } else {
+                "essentials"
+            }
+            .into(),
+            frequency: if annual {
+                Frequency::Annual
+            } else {
+                Frequency::Monthly
+            },
+            currency,
+            start: start
+                .checked_add_days(Days::new((i as u64 * 3) % 28))
+                .unwrap_or(start),
+            trial_days: if rng.chance(50) { Some(0) } else { None },
+            term_months: 12,
+            notice_days: 30,
+            quantities,
+        };
+        let (id, _) = engine
+            .create_subscription(&tenant, account_id, catalog.id, &spec)
+            .await?;
+        subs.push(id);
+    }
+
+    let mut refused: Vec<String> = Vec::new();
+    let mut accepted: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let end = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or(start);
+    let mut day = start;
+    let mut tenant = tenant;
+    while day < end {
+        day = day.checked_add_days(Days::new(7)).unwrap_or(end).min(end);
+        let (t, _) = engine.advance_clock(&tenant, day, &mut |_, _| {}).await?;
+        tenant = t;
+        for _ in 0..rng.range(0, 4) {
+            let id = subs[usize::try_from(rng.range(0, subs.len() as i64 - 1)).unwrap_or(0)];
+            let row = engine.subscription(&tenant, id).await?;
+            let state = row
+                .subscription
+                .state_at(prorata_core::timeline::start_of(day), day);
+            let users = state.quantity("user");
+            let roll = rng.range(0, 99);
+            let request = match roll {
+                0..=34 => Request::SetQuantity {
+                    product: "user".into(),
+                    quantity: users + rng.range(1, 4),
+                },
+                35..=59 => Request::SetQuantity {
+                    product: "user".into(),
+                    quantity: (users - rng.range(1, 3)).max(3),
+                },
+                60..=69 if state.quantity("bundle_europe") == 0 => Request::AddAddon {
+                    product: "bundle_europe".into(),
+                },
+                60..=69 => Request::RemoveAddon {
+                    product: "bundle_europe".into(),
+                },
+                70..=79 if state.plan == "essentials" => Request::ChangePlan {
+                    plan: "professional".into(),
+                },
+                70..=79 => Request::ChangePlan {
+                    plan: "essentials".into(),
+                },
+                80..=84 => Request::Cancel,
+                _ => continue,
+            };
+            match engine.request_change(&tenant, id, &request, None).await {
+                Ok(o) => {
+                    *accepted
+                        .entry(match o.direction {
+                            Direction::Upgrade => "upgrades",
+                            Direction::Downgrade => "downgrades",
+                            Direction::Cancellation => "cancellations",
+                        })
+                        .or_default() += 1;
+                }
+                Err(EngineError::Refused(r)) => {
+                    refused.push(format!("{day} subscription {id}: {r}"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    let mut tx = engine.store.begin().await?;
+    let counts = tx.count_documents(tenant.id).await?;
+    let outbox = tx.outbox_count(tenant.id).await?;
+    drop(tx);
+    let _ = writeln!(
+        out,
+        "Demo tenant {} ({}), clock {} — {} companies",
+        tenant.id, tenant.name, day, companies
+    );
+    let _ = writeln!(
+        out,
+        "changes accepted: {}",
+        accepted
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(out, "changes refused: {}", refused.len());
+    // Show the notice rule at work first: it is the refusal the seeds are about.
+    refused.sort_by_key(|r| !r.contains("too late"));
+    for r in refused.iter().take(3) {
+        let _ = writeln!(out, "  {r}");
+    }
+    for ((kind, currency), (n, total)) in &counts {
+        let amount = currency
+            .parse::<Currency>()
+            .map(|c| prorata_core::Money::from_minor(*total, c).to_string())
+            .unwrap_or_else(|_| format!("{total} {currency}"));
+        let _ = writeln!(
+            out,
+            "{kind} in {currency}: {n} documents, total {amount} (VAT included)"
+        );
+    }
+    let _ = writeln!(out, "outbox: {outbox} messages waiting for delivery");
+    Ok(DemoResult {
+        tenant,
+        api_key: key.secret,
+    })
+}
