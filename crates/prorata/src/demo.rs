@@ -15,7 +15,7 @@ use prorata_core::reconcile::Settings;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Currency, Frequency};
 use prorata_engine::{Engine, EngineError};
-use prorata_store::{Tenant, TenantMode};
+use prorata_store::TenantMode;
 
 /// A small deterministic generator (xorshift64*), so the demo needs no randomness crate.
 struct Rng(u64);
@@ -79,8 +79,6 @@ const MARKETS: [(&str, Currency, Lang, Option<&str>); 7] = [
 ];
 
 pub struct DemoResult {
-    #[allow(dead_code)] // read by `serve` once the demo keeps serving
-    pub tenant: Tenant,
     pub api_key: String,
 }
 
@@ -271,7 +269,6 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     }
     let _ = writeln!(out, "outbox: {outbox} messages waiting for delivery");
     Ok(DemoResult {
-        tenant,
         api_key: key.secret,
     })
 }

@@ -61,10 +61,24 @@ enum Command {
         #[command(subcommand)]
         command: ClockCommand,
     },
-    /// Create a sandbox tenant with about fifty companies and play fourteen months of billing.
+    /// Create a sandbox tenant with about fifty companies, play fourteen months of billing,
+    /// print a summary, then keep serving the API with the demo's key.
     Demo {
         #[arg(long, default_value_t = 50)]
         companies: usize,
+        /// Exit after the summary instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Serve the REST API (/v1, /openapi.json) and bill live tenants in the background.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Seconds between two passes of the billing worker.
+        #[arg(long, default_value_t = 60)]
+        worker_interval: u64,
     },
     /// Benchmarks.
     Bench {
@@ -148,14 +162,37 @@ fn run(cli: Cli) -> Result<()> {
         Command::Clock {
             command: ClockCommand::Advance { tenant, to },
         } => runtime()?.block_on(db::advance(&url, tenant, to)),
-        Command::Demo { companies } => runtime()?.block_on(async {
+        Command::Demo {
+            companies,
+            no_serve,
+            listen,
+        } => runtime()?.block_on(async {
             let engine = db::open(&url).await?;
             let mut out = String::new();
             let result = demo::run(&engine, companies, &mut out).await?;
             print!("{out}");
             println!("store: {url}");
             println!("API key (shown once): {}", result.api_key);
-            Ok(())
+            if no_serve {
+                return Ok(());
+            }
+            println!(
+                "try: curl -H 'Authorization: Bearer {}' http://{listen}/v1/invoices?limit=2",
+                result.api_key
+            );
+            serve(engine, &listen, None).await
+        }),
+        Command::Serve {
+            listen,
+            worker_interval,
+        } => runtime()?.block_on(async {
+            let engine = db::open(&url).await?;
+            serve(
+                engine,
+                &listen,
+                Some(std::time::Duration::from_secs(worker_interval)),
+            )
+            .await
         }),
         Command::Bench {
             command: BenchCommand::BillingRun { accounts, store },
@@ -164,6 +201,31 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(bench::billing_run(&store, accounts, explicit))
         }
     }
+}
+
+/// Serves the API on `listen` until Ctrl-C, with the billing worker when `worker` is set.
+async fn serve(
+    engine: prorata_engine::Engine,
+    listen: &str,
+    worker: Option<std::time::Duration>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(every) = worker {
+        prorata_server::worker::spawn(engine.clone(), every);
+    }
+    println!(
+        "serving http://{}/v1 (OpenAPI at /openapi.json); Ctrl-C stops",
+        listener.local_addr()?
+    );
+    let app = prorata_server::app(prorata_server::AppState { engine });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }
 
 pub fn load_catalog(path: &Path) -> Result<Catalog> {

@@ -1,0 +1,210 @@
+//! API errors as RFC 9457 `application/problem+json`, each with a stable `code`, the field
+//! concerned when there is one, and a status derived from the kind of error — never a blanket
+//! 400, never an internal cause sent to the caller (those are logged once, here).
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prorata_engine::EngineError;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+    /// Machine-readable details (a refusal's deadline, for instance).
+    pub extra: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+            extra: None,
+        }
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send a valid API key as `Authorization: Bearer <key>`",
+        )
+    }
+
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let body = Problem {
+            kind: format!("https://prorata.dev/problems/{}", self.code),
+            title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            field: self.field.as_deref(),
+            refusal: self.extra.as_ref(),
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::NotFound(what) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
+            EngineError::Invalid { field, problem } => ApiError::invalid(field, problem),
+            EngineError::Refused(refusal) => ApiError {
+                extra: serde_json::to_value(&refusal).ok(),
+                ..ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "change_refused",
+                    refusal.to_string(),
+                )
+            },
+            EngineError::Forbidden(detail) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            }
+            EngineError::Conflict(detail) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+            }
+            other => {
+                // The cause is for the operator's log, not for the caller.
+                eprintln!("internal error: {other}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the server failed to handle this request; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+/// JSON body whose errors are problems: a syntax error is a 400, a well-formed body with a
+/// wrong or missing field a 422 naming it, a wrong content type a 415, a body over the limit a
+/// 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::invalid(field_of(&e.body_text()), e.body_text()))
+            }
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(e.body_text())),
+            Err(JsonRejection::MissingJsonContentType(e)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                e.body_text(),
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is over the limit",
+            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// The field serde names in "Failed to deserialize the JSON body into the target type:
+/// quantities.user: invalid type …".
+fn field_of(message: &str) -> String {
+    let tail = message.rsplit("target type: ").next().unwrap_or(message);
+    match tail.split_once(": ") {
+        Some((path, _)) if !path.contains(' ') => path.to_string(),
+        _ => tail
+            .split('`')
+            .nth(1)
+            .filter(|_| tail.starts_with("missing field"))
+            .unwrap_or("body")
+            .to_string(),
+    }
+}
+
+/// Path parameters whose errors are problems (a non-numeric id is a 400, not a panic).
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// Query strings whose errors are problems.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::bad_request(e.body_text()))
+    }
+}

@@ -1,0 +1,100 @@
+//! # prorata-server: the REST API
+//!
+//! axum handlers under `/v1`, thin by rule: extract, call one engine use case, map the result
+//! to a response. Routes and the OpenAPI 3.1 document come from the same `utoipa-axum` router,
+//! so a route cannot exist undocumented (and a test checks every documented operation
+//! answers). Errors are RFC 9457 problems with a status derived from their kind
+//! ([`error::ApiError`]). Conventions: `Authorization: Bearer <key>`, `Idempotency-Key` on
+//! POSTs, cursor pagination (`?limit=&cursor=`, answered with `next_cursor`), amounts as
+//! integer minor units with their currency.
+
+pub mod auth;
+pub mod error;
+mod routes;
+pub mod worker;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use prorata_engine::Engine;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest request body accepted (a catalog file is the largest thing sent).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks."),
+    components(schemas()),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        api.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "api_key",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The API router and its OpenAPI document, built from the same route table.
+pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::catalogs::list, routes::catalogs::create))
+        .routes(routes!(routes::accounts::list, routes::accounts::create))
+        .routes(routes!(routes::accounts::get, routes::accounts::update))
+        .routes(routes!(routes::accounts::balance))
+        .routes(routes!(routes::accounts::ledger))
+        .routes(routes!(routes::subscriptions::create))
+        .routes(routes!(routes::subscriptions::get))
+        .routes(routes!(routes::subscriptions::change))
+        .routes(routes!(routes::subscriptions::preview_change))
+        .routes(routes!(routes::subscriptions::preview))
+        .routes(routes!(routes::documents::list_invoices))
+        .routes(routes!(routes::documents::get_invoice))
+        .routes(routes!(routes::documents::list_credit_notes))
+        .routes(routes!(routes::documents::get_credit_note))
+        .routes(routes!(routes::clock::get, routes::clock::advance))
+        .routes(routes!(routes::keys::list, routes::keys::create))
+        .routes(routes!(routes::keys::revoke))
+        .split_for_parts();
+    let v1 = v1.layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
+    (v1.with_state(state), openapi)
+}
+
+/// The whole application: `/v1`, `/openapi.json` and `/health`.
+pub fn app(state: AppState) -> Router {
+    let (v1, openapi) = api(state);
+    let openapi = std::sync::Arc::new(openapi);
+    Router::new()
+        .merge(v1)
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}

@@ -1,0 +1,134 @@
+//! Customer accounts, their balance and ledger.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use prorata_core::account::{Account, AccountPatch, Actor};
+use serde::Serialize;
+
+use super::{ListResponse, PageQuery};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct AccountOut {
+    pub id: i64,
+    #[serde(flatten)]
+    pub account: Account,
+}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(PageQuery),
+    responses((status = 200, description = "Accounts, by id", body = Value)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<ListResponse<AccountOut>>, ApiError> {
+    let (after, limit) = q.bounds()?;
+    let page = s.engine.list_accounts(&caller.tenant, after, limit).await?;
+    let data = page
+        .items
+        .into_iter()
+        .map(|r| AccountOut {
+            id: r.id,
+            account: r.account,
+        })
+        .collect();
+    Ok(Json(ListResponse::new(data, page.next)))
+}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Value,
+    responses((status = 201, description = "The account with its id", body = Value),
+              (status = 422, description = "A field is invalid; `field` names it")))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(account): ApiJson<Account>,
+) -> Result<(StatusCode, Json<AccountOut>), ApiError> {
+    let id = s.engine.create_account(&caller.tenant, &account).await?;
+    let account = s.engine.account(&caller.tenant, id).await?;
+    Ok((StatusCode::CREATED, Json(AccountOut { id, account })))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    responses((status = 200, body = Value), (status = 404, description = "No such account for this tenant")))]
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<AccountOut>, ApiError> {
+    let account = s.engine.account(&caller.tenant, id).await?;
+    Ok(Json(AccountOut { id, account }))
+}
+
+/// Who the change is made for: `X-Prorata-Actor: owner` applies the account owner's rules
+/// (after the trial: address, postcode and city only); the default is the billing team.
+fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
+    match headers
+        .get("x-prorata-actor")
+        .map(|v| v.to_str().unwrap_or("?"))
+    {
+        None | Some("billing_team") => Ok(Actor::BillingTeam),
+        Some("owner") => Ok(Actor::Owner),
+        Some(_) => Err(ApiError::invalid(
+            "X-Prorata-Actor",
+            "use owner or billing_team",
+        )),
+    }
+}
+
+#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+    request_body = Value,
+    responses((status = 200, body = Value),
+              (status = 403, description = "The owner may not change this field after the trial"),
+              (status = 422, description = "A field is invalid")))]
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(patch): ApiJson<AccountPatch>,
+) -> Result<Json<AccountOut>, ApiError> {
+    let account = s
+        .engine
+        .update_account(&caller.tenant, id, &patch, actor(&headers)?)
+        .await?;
+    Ok(Json(AccountOut { id, account }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct BalanceOut {
+    /// What the customer owes, in minor units (negative: a credit in their favour).
+    pub balance: i64,
+    pub currency: String,
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/balance", tag = "accounts", params(("id" = i64, Path)),
+    responses((status = 200, description = "The sum of the account's ledger entries", body = Value)))]
+pub async fn balance(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<BalanceOut>, ApiError> {
+    let account = s.engine.account(&caller.tenant, id).await?;
+    let balance = s.engine.balance(&caller.tenant, id).await?;
+    Ok(Json(BalanceOut {
+        balance,
+        currency: account.currency.code().into(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/ledger", tag = "accounts",
+    params(("id" = i64, Path), PageQuery),
+    responses((status = 200, description = "Ledger entries, oldest first", body = Value)))]
+pub async fn ledger(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<ListResponse<prorata_store::LedgerEntry>>, ApiError> {
+    let (after, limit) = q.bounds()?;
+    let page = s.engine.ledger(&caller.tenant, id, after, limit).await?;
+    Ok(Json(ListResponse::new(page.items, page.next)))
+}

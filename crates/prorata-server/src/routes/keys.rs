@@ -1,0 +1,47 @@
+//! API keys: created (the secret is shown once), listed, revoked.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use prorata_engine::NewKey;
+use prorata_store::ApiKey;
+
+use super::ListResponse;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiPath};
+use crate::AppState;
+
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api keys",
+    responses((status = 200, description = "Keys, without their secrets", body = Value)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ListResponse<ApiKey>>, ApiError> {
+    Ok(Json(ListResponse::new(
+        s.engine.api_keys(&caller.tenant).await?,
+        None,
+    )))
+}
+
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api keys",
+    responses((status = 201, description = "The key and its secret, shown this once", body = Value)))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.engine.create_api_key(&caller.tenant).await?),
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api keys", params(("id" = i64, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such live key")))]
+pub async fn revoke(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.engine.revoke_api_key(&caller.tenant, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

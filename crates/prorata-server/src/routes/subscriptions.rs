@@ -1,0 +1,173 @@
+//! Subscriptions, contract changes and previews.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{NaiveDate, NaiveDateTime};
+use prorata_core::change::{Direction, Request};
+use prorata_core::document::{Document, Draft};
+use prorata_core::scenario::SubscriptionSpec;
+use prorata_core::timeline::{start_of, Subscription};
+use prorata_engine::{ChangeOutcome, Engine};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct NewSubscription {
+    pub account_id: i64,
+    pub catalog_version_id: i64,
+    #[serde(flatten)]
+    pub spec: SubscriptionSpec,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub id: i64,
+    /// Documents issued at creation (the first invoice when the start is today or past).
+    pub documents: Vec<Document>,
+}
+
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = Value,
+    responses((status = 201, description = "Created, with the documents issued", body = Value),
+              (status = 404, description = "No such account or catalog version"),
+              (status = 422, description = "Invalid, or refused by the plan's limits")))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewSubscription>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let (id, documents) = s
+        .engine
+        .create_subscription(
+            &caller.tenant,
+            body.account_id,
+            body.catalog_version_id,
+            &body.spec,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(Created { id, documents })))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionOut {
+    pub id: i64,
+    pub account_id: i64,
+    pub catalog_version_id: i64,
+    pub today: NaiveDate,
+    pub in_trial: bool,
+    pub next_due: Option<NaiveDate>,
+    pub next_renewal: Option<NaiveDate>,
+    /// The last day a downgrade or cancellation can be submitted for the next renewal.
+    pub notice_deadline: Option<NaiveDate>,
+    pub ends: Option<NaiveDateTime>,
+    pub subscription: Subscription,
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = i64, Path)),
+    responses((status = 200, description = "The timeline and its derived dates", body = Value),
+              (status = 404, description = "No such subscription for this tenant")))]
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SubscriptionOut>, ApiError> {
+    let row = s.engine.subscription(&caller.tenant, id).await?;
+    let today = Engine::today(&caller.tenant);
+    let sub = row.subscription;
+    let deadline = sub.notice_deadline_after(today);
+    Ok(Json(SubscriptionOut {
+        id: row.id,
+        account_id: row.account_id,
+        catalog_version_id: row.catalog_version_id,
+        today,
+        in_trial: sub.in_trial_on(today),
+        next_due: row.next_due,
+        next_renewal: deadline.map(|(_, r)| r),
+        notice_deadline: deadline.map(|(d, _)| d),
+        ends: sub.end(today),
+        subscription: sub,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeBody {
+    /// `{"type": "set_quantity", "product": "user", "quantity": 6}`, `add_addon`,
+    /// `remove_addon`, `change_plan`, `cancel`, `cancel_immediately`.
+    pub request: Request,
+    /// When it takes effect; today when absent.
+    pub effective: Option<NaiveDateTime>,
+}
+
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/changes", tag = "subscriptions",
+    params(("id" = i64, Path)), request_body = Value,
+    responses((status = 200, description = "Accepted, with the documents it caused", body = Value),
+              (status = 422, description = "Refused: `refusal` says why, e.g. the notice deadline")))]
+pub async fn change(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> Result<Json<ChangeOutcome>, ApiError> {
+    let outcome = s
+        .engine
+        .request_change(&caller.tenant, id, &body.request, body.effective)
+        .await?;
+    Ok(Json(outcome))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangePreview {
+    pub direction: Direction,
+    pub documents: Vec<Draft>,
+}
+
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/changes/preview", tag = "subscriptions",
+    params(("id" = i64, Path)), request_body = Value,
+    responses((status = 200, description = "What the change would issue; nothing is saved", body = Value),
+              (status = 422, description = "It would be refused")))]
+pub async fn preview_change(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> Result<Json<ChangePreview>, ApiError> {
+    let (direction, documents) = s
+        .engine
+        .preview_change(&caller.tenant, id, &body.request, body.effective)
+        .await?;
+    Ok(Json(ChangePreview {
+        direction,
+        documents,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PreviewQuery {
+    /// Bill as of this day (YYYY-MM-DD); today when absent.
+    pub as_of: Option<NaiveDate>,
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/preview", tag = "subscriptions",
+    params(("id" = i64, Path), PreviewQuery),
+    responses((status = 200, description = "The documents billing would issue on that day", body = Value)))]
+pub async fn preview(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+) -> Result<Json<Vec<Draft>>, ApiError> {
+    if let Some(d) = q.as_of {
+        let today = Engine::today(&caller.tenant);
+        if start_of(d) < start_of(today) {
+            return Err(ApiError::invalid(
+                "as_of",
+                format!("{d} is before today ({today})"),
+            ));
+        }
+    }
+    Ok(Json(s.engine.preview(&caller.tenant, id, q.as_of).await?))
+}
