@@ -235,10 +235,14 @@ pub fn due_dates(
         .max();
     let final_day =
         end.and_then(|e| schedule.first_start_on_or_after(last_recorded.map_or(e, |r| r.max(e))));
-    let mut out: BTreeSet<NaiveDate> = schedule
-        .periods()
-        .map(|p| p.start)
-        .skip_while(|d| *d <= after)
+    // Start from the period containing `after` rather than from the anchor: the cost stays
+    // constant however old the subscription is.
+    let first = schedule
+        .index_of(after)
+        .map_or(Some(0), |i| i.checked_add(1));
+    let mut out: BTreeSet<NaiveDate> = first
+        .into_iter()
+        .flat_map(|first| (first..).map_while(move |i| schedule.start_of(i)))
         .take_while(|d| *d <= until && final_day.is_none_or(|f| *d <= f))
         .collect();
     if let Some(e) = end.filter(|e| *e > after && *e <= until) {

@@ -62,9 +62,13 @@ impl RunSummary {
     }
 }
 
-/// The next day something falls due for `sub` after `day`, if any in the next 50 years.
+/// The next day something falls due for `sub` after `day`. Invoice days are at most a month
+/// (or a week) apart from the first paid day on, so two years past the later of `day` and that
+/// day always holds the next one while the subscription lives.
 pub fn next_due_after(sub: &Subscription, day: NaiveDate) -> Option<NaiveDate> {
-    let horizon = day.checked_add_months(Months::new(600))?;
+    let horizon = day
+        .max(sub.billing_anchor())
+        .checked_add_months(Months::new(24))?;
     due_dates(sub, day, horizon, day, None).into_iter().next()
 }
 

@@ -57,12 +57,14 @@ pub(crate) fn invalid(field: impl Into<String>, problem: impl ToString) -> Engin
     }
 }
 
-/// The use cases over one store, with parsed catalogs cached by version (versions never
-/// change once stored).
+/// The use cases over one store, with parsed catalogs cached by tenant and version (versions
+/// never change once stored).
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub store: Store,
-    catalogs: Arc<Mutex<HashMap<i64, Arc<Catalog>>>>,
+    /// Keyed by (tenant, version id): a cache hit must never skip the tenant check the store
+    /// makes on a read.
+    catalogs: Arc<Mutex<HashMap<(i64, i64), Arc<Catalog>>>>,
 }
 
 impl Engine {
@@ -84,7 +86,12 @@ impl Engine {
 
     /// A catalog version of `tenant`, parsed once.
     pub(crate) async fn catalog(&self, tx: &mut Tx, tenant: i64, id: i64) -> Result<Arc<Catalog>> {
-        if let Some(c) = self.catalogs.lock().ok().and_then(|m| m.get(&id).cloned()) {
+        if let Some(c) = self
+            .catalogs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(tenant, id)).cloned())
+        {
             return Ok(c);
         }
         let version = tx
@@ -95,7 +102,7 @@ impl Engine {
             .map_err(|e| StoreError::Corrupt(format!("stored catalog {id}: {e}")))?;
         let catalog = Arc::new(catalog);
         if let Ok(mut m) = self.catalogs.lock() {
-            m.insert(id, catalog.clone());
+            m.insert((tenant, id), catalog.clone());
         }
         Ok(catalog)
     }

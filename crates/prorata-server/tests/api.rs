@@ -26,13 +26,24 @@ async fn spawn_app(url: &str) -> TestApp {
     store.migrate().await.expect("migrate");
     let engine = Engine::new(store);
     let tenant = engine
-        .create_tenant("Vendor", TenantMode::Sandbox, NaiveDate::from_ymd_opt(2024, 6, 6), &Settings::default())
+        .create_tenant(
+            "Vendor",
+            TenantMode::Sandbox,
+            NaiveDate::from_ymd_opt(2024, 6, 6),
+            &Settings::default(),
+        )
         .await
         .expect("tenant");
     let key = engine.create_api_key(&tenant).await.expect("key").secret;
-    let catalog = engine.import_catalog(&tenant, CATALOG).await.expect("catalog").id;
+    let catalog = engine
+        .import_catalog(&tenant, CATALOG)
+        .await
+        .expect("catalog")
+        .id;
     TestApp {
-        router: app(AppState { engine: engine.clone() }),
+        router: app(AppState {
+            engine: engine.clone(),
+        }),
         key,
         catalog,
         engine,
@@ -46,7 +57,13 @@ struct Reply {
 }
 
 impl TestApp {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path);
         req = req.header("authorization", format!("Bearer {}", self.key));
         for (k, v) in headers {
@@ -76,8 +93,13 @@ async fn send(router: &Router, req: Request<Body>) -> Reply {
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-    Reply { status, headers, body }
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn account(name: &str) -> Value {
@@ -119,10 +141,18 @@ async fn requests_without_a_valid_key_are_401_problems(url: &str) {
     // A revoked key stops working.
     let keys = t.get("/v1/api-keys").await;
     let id = keys.body["data"][0]["id"].as_i64().expect("key id");
-    assert_eq!(t.call(Method::DELETE, &format!("/v1/api-keys/{id}"), None, &[]).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.call(Method::DELETE, &format!("/v1/api-keys/{id}"), None, &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(t.get("/v1/accounts").await.status, StatusCode::UNAUTHORIZED);
 }
-both_stores!(unauthenticated, requests_without_a_valid_key_are_401_problems);
+both_stores!(
+    unauthenticated,
+    requests_without_a_valid_key_are_401_problems
+);
 
 async fn bad_input_gets_400_or_422_naming_the_field(url: &str) {
     let t = spawn_app(url).await;
@@ -131,22 +161,59 @@ async fn bad_input_gets_400_or_422_naming_the_field(url: &str) {
     let mut bad = account("Lumen");
     bad["country"] = json!("France");
     let r = t.post("/v1/accounts", bad).await;
-    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("country")));
-    let r = t.post("/v1/accounts", json!({"country": "FR", "currency": "EUR"})).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("country"))
+    );
+    let r = t
+        .post("/v1/accounts", json!({"country": "FR", "currency": "EUR"}))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.body["detail"].as_str().is_some_and(|d| d.contains("name")), "{:?}", r.body);
-    let r = t.post("/v1/accounts", json!({"name": "X", "country": "FR", "currency": "EUR", "colour": 1})).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused: {:?}", r.body);
-    let r = t.call(Method::POST, "/v1/accounts", None, &[("content-type", "application/json")]).await;
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("name")),
+        "{:?}",
+        r.body
+    );
+    let r = t
+        .post(
+            "/v1/accounts",
+            json!({"name": "X", "country": "FR", "currency": "EUR", "colour": 1}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused: {:?}",
+        r.body
+    );
+    let r = t
+        .call(
+            Method::POST,
+            "/v1/accounts",
+            None,
+            &[("content-type", "application/json")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = t.get("/v1/accounts/abc").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = t.get("/v1/accounts?limit=0").await;
-    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("limit")));
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+    );
     let huge = json!({"source": "x".repeat(2 * 1024 * 1024)});
-    assert_eq!(t.post("/v1/catalogs", huge).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        t.post("/v1/catalogs", huge).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     let r = t.post("/v1/catalogs", json!({"source": "name = 1"})).await;
-    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("catalog")));
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("catalog"))
+    );
 }
 both_stores!(bad_input, bad_input_gets_400_or_422_naming_the_field);
 
@@ -155,17 +222,31 @@ async fn another_tenant_cannot_see_an_account_or_its_documents(url: &str) {
     let r = a.post("/v1/accounts", account("Lumen")).await;
     let id = r.body["id"].as_i64().expect("id");
     let sub = a
-        .post("/v1/subscriptions", json!({"account_id": id, "catalog_version_id": a.catalog, "plan": "essentials",
+        .post(
+            "/v1/subscriptions",
+            json!({"account_id": id, "catalog_version_id": a.catalog, "plan": "essentials",
             "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0,
-            "quantities": {"user": 3}}))
+            "quantities": {"user": 3}}),
+        )
         .await;
     assert_eq!(sub.status, StatusCode::CREATED, "{:?}", sub.body);
-    let invoice = a.get("/v1/invoices").await.body["data"][0]["id"].as_i64().expect("invoice");
+    let invoice = a.get("/v1/invoices").await.body["data"][0]["id"]
+        .as_i64()
+        .expect("invoice");
     // A second tenant on the same store.
     let b = spawn_app(url).await;
-    let b = TestApp { router: a.router.clone(), ..b };
-    assert_eq!(b.get(&format!("/v1/accounts/{id}")).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(b.get(&format!("/v1/invoices/{invoice}")).await.status, StatusCode::NOT_FOUND);
+    let b = TestApp {
+        router: a.router.clone(),
+        ..b
+    };
+    assert_eq!(
+        b.get(&format!("/v1/accounts/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        b.get(&format!("/v1/invoices/{invoice}")).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(b.get("/v1/invoices").await.body["data"], json!([]));
     let r = b
         .post("/v1/subscriptions", json!({"account_id": id, "catalog_version_id": a.catalog, "plan": "essentials",
@@ -173,21 +254,44 @@ async fn another_tenant_cannot_see_an_account_or_its_documents(url: &str) {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
 }
-both_stores!(isolation, another_tenant_cannot_see_an_account_or_its_documents);
+both_stores!(
+    isolation,
+    another_tenant_cannot_see_an_account_or_its_documents
+);
 
 async fn an_idempotency_key_replays_the_response_and_refuses_another_body(url: &str) {
     let t = spawn_app(url).await;
     let key = [("idempotency-key", "create-lumen-1")];
-    let first = t.call(Method::POST, "/v1/accounts", Some(account("Lumen")), &key).await;
-    let again = t.call(Method::POST, "/v1/accounts", Some(account("Lumen")), &key).await;
+    let first = t
+        .call(Method::POST, "/v1/accounts", Some(account("Lumen")), &key)
+        .await;
+    let again = t
+        .call(Method::POST, "/v1/accounts", Some(account("Lumen")), &key)
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
-    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body));
+    assert_eq!(
+        (again.status, &again.body),
+        (StatusCode::CREATED, &first.body)
+    );
     assert_eq!(again.headers["idempotent-replayed"], "true");
-    assert_eq!(t.get("/v1/accounts").await.body["data"].as_array().map(Vec::len), Some(1));
-    let other = t.call(Method::POST, "/v1/accounts", Some(account("Other")), &key).await;
-    assert_eq!((other.status, other.body["code"].as_str()), (StatusCode::CONFLICT, Some("idempotency_key_reused")));
+    assert_eq!(
+        t.get("/v1/accounts").await.body["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let other = t
+        .call(Method::POST, "/v1/accounts", Some(account("Other")), &key)
+        .await;
+    assert_eq!(
+        (other.status, other.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
 }
-both_stores!(idempotency, an_idempotency_key_replays_the_response_and_refuses_another_body);
+both_stores!(
+    idempotency,
+    an_idempotency_key_replays_the_response_and_refuses_another_body
+);
 
 async fn lists_page_with_a_cursor(url: &str) {
     let t = spawn_app(url).await;
@@ -208,33 +312,64 @@ async fn lists_page_with_a_cursor(url: &str) {
     }
     assert_eq!(names, vec!["A0", "A1", "A2", "A3", "A4"]);
     let r = t.get("/v1/accounts?cursor=zz").await;
-    assert_eq!((r.status, r.body["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor")));
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("cursor"))
+    );
 }
 both_stores!(pagination, lists_page_with_a_cursor);
 
 async fn the_seed_downgrade_through_the_api(url: &str) {
     let t = spawn_app(url).await;
-    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"].as_i64().expect("id");
+    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("id");
     let r = t
-        .post("/v1/subscriptions", json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
+        .post(
+            "/v1/subscriptions",
+            json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
             "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0,
-            "quantities": {"user": 10, "number": 1}}))
+            "quantities": {"user": 10, "number": 1}}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     // 10 × 30.00 = 300.00 + 20 % VAT
     assert_eq!(r.body["documents"][0]["total"]["minor"], 36000);
     let sub = r.body["id"].as_i64().expect("sub");
-    let r = t.post("/v1/clock/advance", json!({"to": "2024-07-10"})).await;
-    assert_eq!((r.status, r.body["billed"]["invoices"].as_i64()), (StatusCode::OK, Some(1)), "{:?}", r.body);
+    let r = t
+        .post("/v1/clock/advance", json!({"to": "2024-07-10"}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["billed"]["invoices"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{:?}",
+        r.body
+    );
     let change = json!({"request": {"type": "set_quantity", "product": "user", "quantity": 6}});
-    let preview = t.post(&format!("/v1/subscriptions/{sub}/changes/preview"), change.clone()).await;
-    assert_eq!(preview.body["documents"][0]["lines"][0]["amount"]["minor"], -10452);
-    let r = t.post(&format!("/v1/subscriptions/{sub}/changes"), change).await;
+    let preview = t
+        .post(
+            &format!("/v1/subscriptions/{sub}/changes/preview"),
+            change.clone(),
+        )
+        .await;
+    assert_eq!(
+        preview.body["documents"][0]["lines"][0]["amount"]["minor"],
+        -10452
+    );
+    let r = t
+        .post(&format!("/v1/subscriptions/{sub}/changes"), change)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let line = &r.body["documents"][0]["lines"][0];
     // 4 × 30.00 × 27/31 = 104.52
     assert_eq!(line["amount"]["minor"], -10452);
-    assert_eq!((line["proration"]["num"].as_i64(), line["proration"]["den"].as_i64()), (Some(27), Some(31)));
+    assert_eq!(
+        (
+            line["proration"]["num"].as_i64(),
+            line["proration"]["den"].as_i64()
+        ),
+        (Some(27), Some(31))
+    );
     assert_eq!(r.body["documents"][0]["corrects"], json!(["INV-000002"]));
     let cn = t.get("/v1/credit-notes").await;
     assert_eq!(cn.body["data"][0]["number"], "CN-000001");
@@ -242,9 +377,18 @@ async fn the_seed_downgrade_through_the_api(url: &str) {
     let b = t.get(&format!("/v1/accounts/{id}/balance")).await;
     assert_eq!(b.body["balance"], 59458);
     // Renewal on 6 June 2025: a cancellation on 20 May 2025 is past the 7 May deadline.
-    t.post("/v1/clock/advance", json!({"to": "2025-05-20"})).await;
-    let r = t.post(&format!("/v1/subscriptions/{sub}/changes"), json!({"request": {"type": "cancel"}})).await;
-    assert_eq!((r.status, r.body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("change_refused")));
+    t.post("/v1/clock/advance", json!({"to": "2025-05-20"}))
+        .await;
+    let r = t
+        .post(
+            &format!("/v1/subscriptions/{sub}/changes"),
+            json!({"request": {"type": "cancel"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("change_refused"))
+    );
     assert_eq!(r.body["refusal"]["reason"], "notice_period_missed");
     assert_eq!(r.body["refusal"]["deadline"], "2025-05-07");
 }
@@ -252,20 +396,49 @@ both_stores!(seed_downgrade, the_seed_downgrade_through_the_api);
 
 async fn after_the_trial_only_the_billing_team_changes_the_vat_number(url: &str) {
     let t = spawn_app(url).await;
-    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"].as_i64().expect("id");
+    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("id");
     t.post("/v1/subscriptions", json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
         "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0, "quantities": {"user": 3}}))
         .await;
     let path = format!("/v1/accounts/{id}");
     let owner = [("x-prorata-actor", "owner")];
-    let r = t.call(Method::PATCH, &path, Some(json!({"vat_number": "FR12345678901"})), &owner).await;
+    let r = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"vat_number": "FR12345678901"})),
+            &owner,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
-    let r = t.call(Method::PATCH, &path, Some(json!({"city": "Lyon", "postcode": "69001"})), &owner).await;
-    assert_eq!((r.status, r.body["address"]["city"].as_str()), (StatusCode::OK, Some("Lyon")));
-    let r = t.call(Method::PATCH, &path, Some(json!({"vat_number": "FR12345678901"})), &[]).await;
+    let r = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"city": "Lyon", "postcode": "69001"})),
+            &owner,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["address"]["city"].as_str()),
+        (StatusCode::OK, Some("Lyon"))
+    );
+    let r = t
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"vat_number": "FR12345678901"})),
+            &[],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
 }
-both_stores!(address_rules, after_the_trial_only_the_billing_team_changes_the_vat_number);
+both_stores!(
+    address_rules,
+    after_the_trial_only_the_billing_team_changes_the_vat_number
+);
 
 /// Every operation the OpenAPI document lists exists and demands a key; and the document lists
 /// every resource this API is meant to have (so neither side drifts from the other).
@@ -273,7 +446,10 @@ both_stores!(address_rules, after_the_trial_only_the_billing_team_changes_the_va
 async fn the_openapi_document_matches_the_routes() {
     let (url, _guard) = prorata_testkit::sqlite_url();
     let t = spawn_app(&url).await;
-    let req = Request::builder().uri("/openapi.json").body(Body::empty()).expect("req");
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
     let doc = send(&t.router, req).await.body;
     assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
     let paths = doc["paths"].as_object().expect("paths");
@@ -291,17 +467,37 @@ async fn the_openapi_document_matches_the_routes() {
                 .body(Body::empty())
                 .expect("req");
             let r = send(&t.router, req).await;
-            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path} should exist and need a key");
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} should exist and need a key"
+            );
         }
     }
     for expected in [
-        "/v1/catalogs", "/v1/accounts", "/v1/accounts/{id}", "/v1/accounts/{id}/balance",
-        "/v1/accounts/{id}/ledger", "/v1/subscriptions", "/v1/subscriptions/{id}",
-        "/v1/subscriptions/{id}/changes", "/v1/subscriptions/{id}/changes/preview",
-        "/v1/subscriptions/{id}/preview", "/v1/invoices", "/v1/invoices/{id}", "/v1/credit-notes",
-        "/v1/credit-notes/{id}", "/v1/clock", "/v1/clock/advance", "/v1/api-keys", "/v1/api-keys/{id}",
+        "/v1/catalogs",
+        "/v1/accounts",
+        "/v1/accounts/{id}",
+        "/v1/accounts/{id}/balance",
+        "/v1/accounts/{id}/ledger",
+        "/v1/subscriptions",
+        "/v1/subscriptions/{id}",
+        "/v1/subscriptions/{id}/changes",
+        "/v1/subscriptions/{id}/changes/preview",
+        "/v1/subscriptions/{id}/preview",
+        "/v1/invoices",
+        "/v1/invoices/{id}",
+        "/v1/credit-notes",
+        "/v1/credit-notes/{id}",
+        "/v1/clock",
+        "/v1/clock/advance",
+        "/v1/api-keys",
+        "/v1/api-keys/{id}",
     ] {
-        assert!(paths.contains_key(expected), "{expected} is missing from /openapi.json");
+        assert!(
+            paths.contains_key(expected),
+            "{expected} is missing from /openapi.json"
+        );
     }
     assert_eq!(operations, 22);
     // A route outside the document does not exist.

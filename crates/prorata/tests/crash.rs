@@ -1,0 +1,469 @@
+//! The billing run is crash-safe: a run killed with SIGKILL at any point and started again
+//! ends in exactly the state of an uninterrupted run — no duplicate document, no gap in
+//! numbering.
+//!
+//! For each store (a SQLite file; a fresh PostgreSQL database) the same setup is made twice,
+//! in database A and database B: one live tenant with the default catalog and [`N`] accounts,
+//! each with a Professional monthly subscription (5 users, 3 numbers, Analytics+) starting and
+//! due on 2025-01-06, inserted in bulk as `prorata bench billing-run` does. Then the real
+//! binary runs `prorata --database-url <url> bill --as-of 2025-01-06`:
+//!
+//! - on A it is killed with SIGKILL ([`std::process::Child::kill`]) several times: once early
+//!   (before or while the first chunk commits), then three times each after the run has
+//!   committed a chunk more than before, at increasing delays after that commit, so the kills
+//!   land at different points of a chunk (reading, reconciling, writing, committing). Each
+//!   time the test asserts the process was still running when killed. Then it is run again
+//!   to completion;
+//! - on B it runs once, uninterrupted.
+//!
+//! Committed progress is watched through a separate connection (the count of documents).
+//!
+//! Afterwards A must hold exactly N invoices numbered INV-000001 … INV-N (no gap, no
+//! duplicate), one per subscription, N ledger entries and N outbox rows; and A must equal B.
+//!
+//! What "equal" means, and why it can be exact: the run claims due subscriptions in id order,
+//! a chunk at a time, and takes numbers in that order inside the chunk's transaction. A killed
+//! chunk leaves nothing; the restarted run claims what is still due, again in id order, and
+//! continues the series from the committed counter. With one worker the order is the same as
+//! in an uninterrupted run, so each subscription must get the *same* number in A and B. The
+//! test therefore compares, row for row: every document (subscription, account, kind, number,
+//! issue date, total and the whole stored JSON body, which holds the lines, VAT and balances),
+//! every ledger entry (account, date, kind, amount, reference), every outbox row (topic and
+//! payload), every subscription's next due day and the number series' counters. (Were the
+//! order allowed to differ — several workers — only the multiset of (subscription, total) and
+//! the set of numbers could be compared; this test checks those too, as a first, clearer
+//! failure.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use prorata_core::account::{Account, Address};
+use prorata_core::catalog::Lang;
+use prorata_core::reconcile::Settings;
+use prorata_core::timeline::Subscription;
+use prorata_core::{Currency, Frequency};
+use prorata_engine::Engine;
+use prorata_store::{Store, TenantMode};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+/// Subscriptions billed. The run commits chunks of 2,000 (`prorata_engine::CHUNK`); with a
+/// debug build a chunk takes about a second, so the run lasts long enough to be killed
+/// several times mid-run.
+const N: i64 = 30_000;
+const AS_OF: &str = "2025-01-06";
+/// Extra delays after a new chunk is seen committed, one kill each.
+const KILL_DELAYS_MS: [u64; 3] = [0, 250, 600];
+/// The early kill: this long after the start, before or while the first chunk commits.
+const EARLY_KILL_MS: u64 = 400;
+/// How long one attempt may take to show progress before the test gives up.
+const PROGRESS_TIMEOUT: Duration = Duration::from_secs(300);
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    // Two SQLite files, each in a directory removed when its guard drops.
+                    let (a, _guard_a) = prorata_testkit::sqlite_url();
+                    let (b, _guard_b) = prorata_testkit::sqlite_url();
+                    super::$name(&a, &b).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let a = prorata_testkit::fresh_database().await;
+                    let b = prorata_testkit::fresh_database().await;
+                    super::$name(&a, &b).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly_like_an_uninterrupted_run,
+);
+
+// ------------------------------------------------------------------------------ the database
+
+/// A plain connection to either store, for reading what the binary committed.
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// One document as stored.
+type DocRow = (i64, i64, String, String, String, i64, String);
+
+impl Db {
+    async fn connect(url: &str) -> Db {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .expect("a SQLite URL")
+                .busy_timeout(Duration::from_secs(30));
+            Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .expect("SQLite opens"),
+            )
+        } else {
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .expect("PostgreSQL connects"),
+            )
+        }
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let (n,): (i64,) = on_db!(self, p => sqlx::query_as(&sql).fetch_one(p).await)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        n
+    }
+
+    /// Every document, in number order.
+    async fn documents(&self) -> Vec<DocRow> {
+        const SQL: &str = "SELECT subscription_id, account_id, kind, number, \
+                           CAST(issued_on AS TEXT), total, body FROM documents ORDER BY number";
+        on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL)
+    }
+
+    /// Every ledger entry, by reference.
+    async fn ledger(&self) -> Vec<(i64, String, String, i64, String, String)> {
+        const SQL: &str = "SELECT account_id, CAST(entry_date AS TEXT), kind, amount, currency, \
+                           reference FROM ledger_entries ORDER BY reference";
+        on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL)
+    }
+
+    /// Every outbox row (topic, payload), sorted.
+    async fn outbox(&self) -> Vec<(String, String)> {
+        const SQL: &str = "SELECT topic, payload FROM outbox ORDER BY payload";
+        let mut rows: Vec<(String, String)> =
+            on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL);
+        rows.sort();
+        rows
+    }
+
+    /// Every subscription's id and next due day.
+    async fn next_due(&self) -> Vec<(i64, Option<String>)> {
+        const SQL: &str = "SELECT id, CAST(next_due AS TEXT) FROM subscriptions ORDER BY id";
+        on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL)
+    }
+
+    async fn number_series(&self) -> Vec<(String, i64)> {
+        const SQL: &str = "SELECT series, next FROM number_series ORDER BY series";
+        on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL)
+    }
+
+    async fn close(&self) {
+        on_db!(self, p => p.close().await);
+    }
+}
+
+// ------------------------------------------------------------------------------ setup
+
+fn as_of() -> NaiveDate {
+    NaiveDate::from_str(AS_OF).expect("a date")
+}
+
+/// One live tenant, the default catalog, and `N` accounts with one subscription each, all due
+/// on 2025-01-06, inserted in bulk (as `prorata bench billing-run` does).
+async fn set_up(store_name: &str, url: &str) {
+    let started = Instant::now();
+    let store = Store::connect(url).await.expect("the store opens");
+    store.migrate().await.expect("migrations apply");
+    let engine = Engine::new(store);
+    let tenant = engine
+        .create_tenant("crash", TenantMode::Live, None, &Settings::default())
+        .await
+        .expect("tenant");
+    let catalog = engine
+        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
+        .await
+        .expect("catalog");
+    let sub = Subscription {
+        plan: "professional".into(),
+        frequency: Frequency::Monthly,
+        currency: Currency::EUR,
+        start: as_of(),
+        trial_days: 0,
+        term_months: 12,
+        notice_days: 30,
+        quantities: BTreeMap::from([
+            ("user".to_string(), 5),
+            ("number".to_string(), 3),
+            ("analytics_plus".to_string(), 1),
+        ]),
+        events: Vec::new(),
+    };
+    let mut done = 0;
+    while done < N {
+        let batch = 10_000.min(N - done);
+        let accounts: Vec<Account> = (done..done + batch)
+            .map(|i| Account {
+                name: format!("Crash customer {i}"),
+                website: String::new(),
+                address: Address::default(),
+                country: "FR".into(),
+                vat_number: None,
+                currency: Currency::EUR,
+                language: Lang::Fr,
+                time_zone: "Europe/Paris".into(),
+                billing_contacts: Vec::new(),
+            })
+            .collect();
+        let mut tx = engine.store.begin().await.expect("begin");
+        let ids = tx
+            .insert_accounts(tenant.id, &accounts)
+            .await
+            .expect("accounts");
+        let rows: Vec<_> = ids
+            .iter()
+            .map(|id| (*id, catalog.id, sub.clone(), Some(as_of())))
+            .collect();
+        tx.insert_subscriptions(tenant.id, &rows)
+            .await
+            .expect("subscriptions");
+        tx.commit().await.expect("commit");
+        done += batch;
+    }
+    engine.store.close().await;
+    eprintln!(
+        "{store_name}: setup of {N} subscriptions in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+// ------------------------------------------------------------------------------ the binary
+
+/// Starts `prorata --database-url <url> bill --as-of 2025-01-06`, its output in `log`.
+fn start_bill(url: &str, log: &Path) -> Child {
+    let out = File::create(log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_prorata"))
+        .args(["--database-url", url, "bill", "--as-of", AS_OF])
+        .env_remove("PRORATA_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("the prorata binary starts")
+}
+
+fn log_text(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// Kills `child` with SIGKILL, asserting it was still running, and reaps it.
+fn kill_running(child: &mut Child, log: &Path, what: &str) {
+    let status = child.try_wait().expect("try_wait");
+    assert!(
+        status.is_none(),
+        "{what}: the run had already ended ({status:?}) when it was to be killed; raise N\n{}",
+        log_text(log)
+    );
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("wait");
+    // Killed by a signal: no exit code.
+    assert_eq!(status.code(), None, "{what}: {status:?}");
+}
+
+/// Waits until more than `above` documents are committed, while `child` runs.
+async fn wait_for_documents_above(db: &Db, child: &mut Child, log: &Path, above: i64) -> i64 {
+    let deadline = Instant::now() + PROGRESS_TIMEOUT;
+    loop {
+        let n = db.count("documents").await;
+        if n > above {
+            return n;
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!(
+                "the run ended ({status:?}) before committing past {above} documents\n{}",
+                log_text(log)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no progress past {above} documents"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Runs the binary to completion and returns its output.
+fn bill_to_completion(url: &str, log: &Path) -> String {
+    let mut child = start_bill(url, log);
+    let status = child.wait().expect("wait");
+    let text = log_text(log);
+    assert!(status.success(), "prorata bill failed: {status:?}\n{text}");
+    text
+}
+
+// ------------------------------------------------------------------------------ the test
+
+async fn a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly_like_an_uninterrupted_run(
+    url_a: &str,
+    url_b: &str,
+) {
+    let store = if url_a.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let logs = prorata_testkit::TempDirGuard::new("prorata-crash-logs");
+    let log = logs.path().join("bill.log");
+    set_up(store, url_a).await;
+    set_up(store, url_b).await;
+    let a = Db::connect(url_a).await;
+    let b = Db::connect(url_b).await;
+    assert_eq!(a.count("subscriptions").await, N);
+    assert_eq!(a.count("documents").await, 0);
+
+    // The early kill: EARLY_KILL_MS after the start, whatever the run is doing.
+    let started = Instant::now();
+    let mut child = start_bill(url_a, &log);
+    tokio::time::sleep(Duration::from_millis(EARLY_KILL_MS)).await;
+    kill_running(&mut child, &log, "early kill");
+    let mut committed = a.count("documents").await;
+    eprintln!(
+        "{store}: kill 1 at {:.2} s after the start: {committed} documents committed",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(committed % 2000, 0, "only whole chunks are committed");
+
+    // Three kills, each once the run has committed past what was there before, plus a delay.
+    for (i, delay) in KILL_DELAYS_MS.into_iter().enumerate() {
+        let started = Instant::now();
+        let mut child = start_bill(url_a, &log);
+        let seen = wait_for_documents_above(&a, &mut child, &log, committed).await;
+        let seen_after = started.elapsed();
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        kill_running(&mut child, &log, &format!("kill {}", i + 2));
+        let at_kill = started.elapsed();
+        committed = a.count("documents").await;
+        eprintln!(
+            "{store}: kill {} at {:.2} s after the restart ({seen} documents seen at {:.2} s, then \
+             {delay} ms): {committed} documents committed",
+            i + 2,
+            at_kill.as_secs_f64(),
+            seen_after.as_secs_f64()
+        );
+        assert!(committed < N, "the run had finished before kill {}", i + 2);
+        assert_eq!(committed % 2000, 0, "only whole chunks are committed");
+        // No partial chunk: every committed document has its ledger entry and outbox row.
+        assert_eq!(a.count("ledger_entries").await, committed);
+        assert_eq!(a.count("outbox").await, committed);
+    }
+
+    // Started again, to the end.
+    let started = Instant::now();
+    let text = bill_to_completion(url_a, &log);
+    eprintln!(
+        "{store}: restarted run to completion in {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        text.lines().last().unwrap_or_default()
+    );
+    let remaining = N - committed;
+    assert!(
+        text.contains(&format!(
+            ": {remaining} due, {remaining} invoices, 0 credit notes"
+        )),
+        "the last run billed the {remaining} subscriptions left\n{text}"
+    );
+
+    // The uninterrupted reference.
+    let started = Instant::now();
+    let text = bill_to_completion(url_b, &log);
+    eprintln!(
+        "{store}: uninterrupted run in {:.2} s: {}",
+        started.elapsed().as_secs_f64(),
+        text.lines().last().unwrap_or_default()
+    );
+    assert!(
+        text.contains(&format!(": {N} due, {N} invoices, 0 credit notes")),
+        "{text}"
+    );
+
+    // A holds N invoices, INV-000001 … INV-N, one per subscription.
+    let docs_a = a.documents().await;
+    let docs_b = b.documents().await;
+    assert_eq!(docs_a.len() as i64, N, "invoices in A");
+    assert!(docs_a.iter().all(|d| d.2 == "invoice"));
+    let numbers: Vec<&str> = docs_a.iter().map(|d| d.3.as_str()).collect();
+    let expected: Vec<String> = (1..=N).map(|i| format!("INV-{i:06}")).collect();
+    assert!(
+        numbers == expected,
+        "numbers are not exactly INV-000001 … INV-{N:06}: first difference at {:?}",
+        numbers
+            .iter()
+            .zip(&expected)
+            .find(|(got, want)| **got != want.as_str())
+    );
+    let per_sub: BTreeMap<i64, usize> = docs_a.iter().fold(BTreeMap::new(), |mut m, d| {
+        *m.entry(d.0).or_default() += 1;
+        m
+    });
+    let subs: BTreeSet<i64> = a.next_due().await.into_iter().map(|s| s.0).collect();
+    assert_eq!(per_sub.len() as i64, N, "every subscription was invoiced");
+    assert!(
+        per_sub.values().all(|n| *n == 1),
+        "no subscription invoiced twice"
+    );
+    assert_eq!(per_sub.keys().copied().collect::<BTreeSet<_>>(), subs);
+    // 5 × 50.00 + 1 extra number × 6.00 + Analytics+ 150.00 = 406.00; × 1.2 = 487.20.
+    assert!(docs_a.iter().all(|d| d.5 == 48720));
+    assert_eq!(a.count("ledger_entries").await, N);
+    assert_eq!(a.count("outbox").await, N);
+
+    // A equals B. First the order-free view: the multiset of (subscription, total) and the
+    // set of numbers.
+    let multiset = |docs: &[DocRow]| {
+        let mut v: Vec<(i64, i64)> = docs.iter().map(|d| (d.0, d.5)).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(multiset(&docs_a), multiset(&docs_b));
+    let number_set = |docs: &[DocRow]| docs.iter().map(|d| d.3.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(number_set(&docs_a), number_set(&docs_b));
+    // Then row for row (see the module comment for why the numbers must match too).
+    for (da, db) in docs_a.iter().zip(&docs_b) {
+        assert_eq!(da, db, "document {} differs between A and B", da.3);
+    }
+    assert_eq!(a.ledger().await, b.ledger().await, "ledger entries");
+    assert_eq!(a.outbox().await, b.outbox().await, "outbox rows");
+    let due = a.next_due().await;
+    assert_eq!(due, b.next_due().await, "next due days");
+    // Every subscription moved on to its next invoice day, 2025-01-06 + 1 month.
+    assert!(due.iter().all(|(_, d)| d.as_deref() == Some("2025-02-06")));
+    let series = a.number_series().await;
+    assert_eq!(series, b.number_series().await);
+    assert_eq!(series, [("INV".to_string(), N + 1)]);
+
+    a.close().await;
+    b.close().await;
+}
