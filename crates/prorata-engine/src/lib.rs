@@ -64,8 +64,11 @@ pub struct Engine {
     pub store: Store,
     /// Keyed by (tenant, version id): a cache hit must never skip the tenant check the store
     /// makes on a read.
-    catalogs: Arc<Mutex<HashMap<(i64, i64), Arc<Catalog>>>>,
+    catalogs: Arc<Mutex<CatalogCache>>,
 }
+
+/// Parsed catalogs by (tenant, version id).
+type CatalogCache = HashMap<(i64, i64), Arc<Catalog>>;
 
 impl Engine {
     pub fn new(store: Store) -> Engine {
