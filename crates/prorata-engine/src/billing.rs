@@ -149,9 +149,25 @@ pub(crate) async fn issue(
     Ok(issued)
 }
 
+/// A chunk read and reconciled, waiting to be numbered and written.
+struct Prepared {
+    rows: Vec<SubscriptionRow>,
+    accounts: BTreeMap<i64, Account>,
+    /// Aligned with `rows`.
+    drafts: Vec<Vec<Draft>>,
+    next_due: Vec<Option<NaiveDate>>,
+}
+
 impl Engine {
     /// Bills every subscription of `tenant` due on or before `as_of`. `progress` is called
     /// after each committed chunk with the subscriptions done so far.
+    ///
+    /// The run is a two-stage pipeline: a reader reads and reconciles chunk k+1 (on its own
+    /// connection, in a read-only transaction) while the writer numbers, writes and commits
+    /// chunk k. The writer locks the chunk's rows and compares each one's revision with what
+    /// the reader saw: a subscription changed in between (by an API call) is reconciled again
+    /// inside the writing transaction, one no longer due (billed by another worker) is skipped.
+    /// So correctness never depends on the reader's snapshot being current.
     pub async fn run_billing(
         &self,
         tenant: &Tenant,
@@ -162,58 +178,170 @@ impl Engine {
             as_of: Some(as_of),
             ..RunSummary::default()
         };
-        let mut after = 0;
-        loop {
-            let mut tx = self.store.begin().await?;
-            let subs = tx.claim_due(tenant.id, as_of, after, CHUNK).await?;
-            let (Some(first), Some(last)) = (subs.first(), subs.last()) else {
-                break;
-            };
-            after = last.id;
-            let billed = tx
-                .documents_of_subscriptions(tenant.id, first.id, last.id)
-                .await?;
-            let account_ids: Vec<i64> = subs
-                .iter()
-                .map(|s| s.account_id)
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let accounts = tx.accounts(tenant.id, &account_ids).await?;
-            let mut balances = tx.balances(tenant.id, &account_ids).await?;
-            let mut pending = Vec::with_capacity(subs.len());
-            let mut next_due = Vec::with_capacity(subs.len());
-            for row in &subs {
-                let catalog = self
-                    .catalog(&mut tx, tenant.id, row.catalog_version_id)
-                    .await?;
-                let account = accounts
-                    .get(&row.account_id)
-                    .ok_or(EngineError::NotFound("account"))?;
-                let buyer = account.buyer();
-                let ctx = Context {
-                    catalog: &catalog,
-                    settings: &tenant.settings,
-                    buyer: &buyer,
-                    lang: account.language,
-                };
-                let docs = billed.get(&row.id).map_or(&[][..], Vec::as_slice);
-                let drafts = reconcile(&ctx, &row.subscription, &[], docs, as_of)?;
-                next_due.push((row.id, next_due_after(&row.subscription, as_of)));
-                if !drafts.is_empty() {
-                    pending.push(Pending {
-                        row,
-                        account,
-                        drafts,
-                    });
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Prepared>>(1);
+        let reader = {
+            let engine = self.clone();
+            let tenant = tenant.clone();
+            tokio::spawn(async move {
+                let mut after = 0;
+                loop {
+                    let chunk = engine.prepare_chunk(&tenant, as_of, after).await;
+                    let done = match &chunk {
+                        Ok(Some(p)) => {
+                            after = p.rows.last().map_or(after, |r| r.id);
+                            false
+                        }
+                        Ok(None) | Err(_) => true,
+                    };
+                    let chunk = match chunk {
+                        Ok(Some(p)) => Ok(p),
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    if sender.send(chunk).await.is_err() || done {
+                        break;
+                    }
                 }
-            }
-            summary.subscriptions += subs.len() as u64;
-            issue(&mut tx, tenant, pending, as_of, &mut balances, &mut summary).await?;
-            tx.set_next_due(tenant.id, &next_due).await?;
-            tx.commit().await?;
+            })
+        };
+        while let Some(chunk) = receiver.recv().await {
+            summary.subscriptions += self
+                .write_chunk(tenant, as_of, chunk?, &mut summary)
+                .await?;
             progress(summary.subscriptions);
         }
+        reader
+            .await
+            .map_err(|e| EngineError::Conflict(format!("billing reader stopped: {e}")))?;
         Ok(summary)
+    }
+
+    /// Reads the next chunk of due subscriptions after id `after` and reconciles each.
+    async fn prepare_chunk(
+        &self,
+        tenant: &Tenant,
+        as_of: NaiveDate,
+        after: i64,
+    ) -> Result<Option<Prepared>> {
+        let mut tx = self.store.begin().await?;
+        let rows = tx.claim_due(tenant.id, as_of, after, CHUNK, false).await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(None);
+        };
+        let billed = tx
+            .documents_of_subscriptions(tenant.id, first.id, last.id)
+            .await?;
+        let account_ids: Vec<i64> = rows
+            .iter()
+            .map(|s| s.account_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let accounts = tx.accounts(tenant.id, &account_ids).await?;
+        let mut drafts = Vec::with_capacity(rows.len());
+        let mut next_due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let catalog = self
+                .catalog(&mut tx, tenant.id, row.catalog_version_id)
+                .await?;
+            let account = accounts
+                .get(&row.account_id)
+                .ok_or(EngineError::NotFound("account"))?;
+            let buyer = account.buyer();
+            let ctx = Context {
+                catalog: &catalog,
+                settings: &tenant.settings,
+                buyer: &buyer,
+                lang: account.language,
+            };
+            let docs = billed.get(&row.id).map_or(&[][..], Vec::as_slice);
+            drafts.push(reconcile(&ctx, &row.subscription, &[], docs, as_of)?);
+            next_due.push(next_due_after(&row.subscription, as_of));
+        }
+        Ok(Some(Prepared {
+            rows,
+            accounts,
+            drafts,
+            next_due,
+        }))
+    }
+
+    /// Numbers, writes and commits a prepared chunk; returns how many subscriptions it billed.
+    async fn write_chunk(
+        &self,
+        tenant: &Tenant,
+        as_of: NaiveDate,
+        chunk: Prepared,
+        summary: &mut RunSummary,
+    ) -> Result<u64> {
+        let Prepared {
+            rows,
+            accounts,
+            drafts,
+            next_due,
+        } = chunk;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(0);
+        };
+        let mut tx = self.store.begin().await?;
+        let current = tx.lock_due(tenant.id, as_of, first.id, last.id).await?;
+        let mut fresh_rows = Vec::new();
+        let mut kept = Vec::new();
+        for ((row, drafts), next) in rows.iter().zip(drafts).zip(next_due) {
+            match current.get(&row.id) {
+                None => {} // no longer due: billed by another worker in the meantime
+                Some(revision) if *revision == row.revision => kept.push((row, drafts, next)),
+                Some(_) => {
+                    if let Some(fresh) = tx.subscription(tenant.id, row.id, true).await? {
+                        fresh_rows.push(fresh);
+                    }
+                }
+            }
+        }
+        let mut refreshed = Vec::with_capacity(fresh_rows.len());
+        for row in &fresh_rows {
+            let drafts = self
+                .drafts(&mut tx, tenant, row, &row.subscription, as_of)
+                .await?;
+            refreshed.push((row, drafts, next_due_after(&row.subscription, as_of)));
+        }
+        let account_ids: Vec<i64> = kept
+            .iter()
+            .chain(&refreshed)
+            .map(|(r, _, _)| r.account_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut balances = tx.balances(tenant.id, &account_ids).await?;
+        let mut fresh_accounts = BTreeMap::new();
+        for (row, _, _) in &refreshed {
+            if !accounts.contains_key(&row.account_id) {
+                if let Some(a) = tx.account(tenant.id, row.account_id).await? {
+                    fresh_accounts.insert(row.account_id, a);
+                }
+            }
+        }
+        let mut pending = Vec::new();
+        let mut due = Vec::new();
+        let billed = (kept.len() + refreshed.len()) as u64;
+        for (row, drafts, next) in kept.into_iter().chain(refreshed) {
+            due.push((row.id, next));
+            if drafts.is_empty() {
+                continue;
+            }
+            let account = accounts
+                .get(&row.account_id)
+                .or_else(|| fresh_accounts.get(&row.account_id))
+                .ok_or(EngineError::NotFound("account"))?;
+            pending.push(Pending {
+                row,
+                account,
+                drafts,
+            });
+        }
+        issue(&mut tx, tenant, pending, as_of, &mut balances, summary).await?;
+        tx.set_next_due(tenant.id, &due).await?;
+        tx.commit().await?;
+        Ok(billed)
     }
 }

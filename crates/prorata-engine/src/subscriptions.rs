@@ -93,8 +93,14 @@ impl Engine {
         let catalog = self
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
-        let accepted = decide(&row.subscription, &catalog, request, today, effective)
-            .map_err(EngineError::Refused)?;
+        let accepted = match decide(&row.subscription, &catalog, request, today, effective) {
+            Ok(a) => a,
+            Err(refusal) => {
+                // Release the row lock now rather than when the connection is next used.
+                tx.rollback().await?;
+                return Err(EngineError::Refused(refusal));
+            }
+        };
         row.subscription.events.push(accepted.event.clone());
         let documents = self.bill_one(&mut tx, tenant, &row, today).await?;
         tx.commit().await?;
@@ -142,7 +148,7 @@ impl Engine {
         Ok(docs)
     }
 
-    async fn drafts(
+    pub(crate) async fn drafts(
         &self,
         tx: &mut Tx,
         tenant: &Tenant,

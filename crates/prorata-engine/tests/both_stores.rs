@@ -66,6 +66,7 @@ on_both_stores!(
     an_idempotent_response_is_saved_and_read_back_and_a_second_save_of_the_same_key_fails,
     a_second_catalog_version_with_a_higher_user_price_does_not_change_what_a_version_1_subscription_renews_at,
     a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_once_each_with_3_lines,
+    a_subscription_locked_by_another_transaction_is_waited_for_not_skipped,
 );
 
 /// 2024-06-06 is `d(2024, 6, 6)`.
@@ -914,7 +915,7 @@ async fn a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_o
         // Every subscription is due on 2025-01-06; read their ids without keeping the claim.
         let mut tx = engine.store.begin().await.unwrap();
         let due = tx
-            .claim_due(tenant.id, as_of, 0, 2 * BULK as i64)
+            .claim_due(tenant.id, as_of, 0, 2 * BULK as i64, false)
             .await
             .unwrap();
         due.iter().map(|s| s.id).collect()
@@ -974,5 +975,48 @@ async fn a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_o
         documents(&engine, tenant.id, None).await.len(),
         BULK,
         "the second run issued nothing"
+    );
+}
+
+/// Regression: the billing run once claimed rows with `SKIP LOCKED`, so a row still locked by a
+/// transaction that had not finished (or whose rollback was still queued) was silently left
+/// unbilled. The writer now waits for the lock.
+async fn a_subscription_locked_by_another_transaction_is_waited_for_not_skipped(url: &str) {
+    let engine = open(url).await;
+    let (tenant, catalog) = tenant_with_catalog(&engine, d(2024, 6, 6)).await;
+    let account = engine
+        .create_account(&tenant, &french_account("Locked SAS"))
+        .await
+        .unwrap();
+    let (id, docs) = engine
+        .create_subscription(&tenant, account, catalog.id, &essentials(d(2024, 6, 6), 3))
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1, "June is billed at creation");
+    // Another transaction holds the subscription's row (on PostgreSQL a real row lock).
+    let mut holder = engine.store.begin().await.unwrap();
+    assert!(holder
+        .subscription(tenant.id, id, true)
+        .await
+        .unwrap()
+        .is_some());
+    let run = {
+        let engine = engine.clone();
+        let tenant = tenant.clone();
+        tokio::spawn(async move {
+            engine
+                .run_billing(&tenant, d(2024, 7, 6), &mut |_| {})
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    holder.rollback().await.unwrap();
+    let summary = run.await.unwrap().unwrap();
+    // July: 3 × 30.00 = 90.00, billed once the lock is released.
+    assert_eq!((summary.subscriptions, summary.invoices), (1, 1));
+    let july = documents(&engine, tenant.id, Some(DocumentKind::Invoice)).await;
+    assert_eq!(
+        july.last().map(|r| r.document.net_total.minor()),
+        Some(9000)
     );
 }

@@ -72,6 +72,9 @@ pub struct SubscriptionRow {
     pub catalog_version_id: i64,
     pub subscription: Subscription,
     pub next_due: Option<NaiveDate>,
+    /// Bumped by every change of the timeline: a billing run that read the row earlier knows
+    /// to reconcile it again.
+    pub revision: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -79,6 +79,16 @@ impl Tx {
         Ok(Tx { inner })
     }
 
+    /// Rolls back now (dropping a transaction also rolls it back, but only when its
+    /// connection is next used: locks would linger until then).
+    pub async fn rollback(self) -> Result<()> {
+        match self.inner {
+            Inner::Sqlite(t) => t.rollback().await?,
+            Inner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             Inner::Sqlite(t) => t.commit().await?,
@@ -489,7 +499,7 @@ impl Tx {
     ) -> Result<Vec<SubscriptionRow>> {
         let rows: Vec<SubRowRaw> = on_tx!(self, conn => {
             sqlx::query_as(
-                "SELECT id, account_id, catalog_version_id, body, next_due FROM subscriptions \
+                "SELECT id, account_id, catalog_version_id, body, next_due, revision FROM subscriptions \
                  WHERE tenant_id = $1 AND account_id = $2 ORDER BY id",
             )
             .bind(tenant)
@@ -523,17 +533,18 @@ impl Tx {
         })
     }
 
-    /// Claims up to `limit` subscriptions due on or before `as_of`, after id `after`, in id
-    /// order. On PostgreSQL the rows stay locked until commit and rows another worker holds are
-    /// skipped, so workers share the run without waiting on each other.
+    /// Up to `limit` subscriptions due on or before `as_of`, after id `after`, in id order.
+    /// With `lock` (PostgreSQL), the rows stay locked until commit and rows another worker
+    /// holds are skipped, so workers share a run without waiting on each other.
     pub async fn claim_due(
         &mut self,
         tenant: i64,
         as_of: NaiveDate,
         after: i64,
         limit: i64,
+        lock: bool,
     ) -> Result<Vec<SubscriptionRow>> {
-        const SQL: &str = "SELECT id, account_id, catalog_version_id, body, next_due FROM subscriptions \
+        const SQL: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision FROM subscriptions \
                            WHERE tenant_id = $1 AND next_due <= $2 AND id > $3 ORDER BY id LIMIT $4";
         let rows: Vec<SubRowRaw> = match &mut self.inner {
             Inner::Sqlite(t) => {
@@ -546,7 +557,12 @@ impl Tx {
                     .await?
             }
             Inner::Postgres(t) => {
-                sqlx::query_as(&format!("{SQL} FOR UPDATE SKIP LOCKED"))
+                let sql = if lock {
+                    format!("{SQL} FOR UPDATE SKIP LOCKED")
+                } else {
+                    SQL.to_string()
+                };
+                sqlx::query_as(&sql)
                     .bind(tenant)
                     .bind(as_of)
                     .bind(after)
@@ -556,6 +572,43 @@ impl Tx {
             }
         };
         rows.into_iter().map(sub_row).collect()
+    }
+
+    /// The revision of each subscription with id in `first..=last` still due on or before
+    /// `as_of`, locking those rows in id order. A row another transaction holds is waited for,
+    /// never skipped: PostgreSQL re-checks that it is still due once the lock is granted, so a
+    /// row billed meanwhile drops out, and one merely held (say by a request being refused)
+    /// is billed. (`SKIP LOCKED` here once left rows unbilled behind a lingering lock.)
+    pub async fn lock_due(
+        &mut self,
+        tenant: i64,
+        as_of: NaiveDate,
+        first: i64,
+        last: i64,
+    ) -> Result<BTreeMap<i64, i64>> {
+        const SQL: &str = "SELECT id, revision FROM subscriptions \
+                           WHERE tenant_id = $1 AND next_due <= $2 AND id BETWEEN $3 AND $4 ORDER BY id";
+        let rows: Vec<(i64, i64)> = match &mut self.inner {
+            Inner::Sqlite(t) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .bind(as_of)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+            Inner::Postgres(t) => {
+                sqlx::query_as(&format!("{SQL} FOR UPDATE"))
+                    .bind(tenant)
+                    .bind(as_of)
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut **t)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().collect())
     }
 
     /// The earliest day anything is due for `tenant`.
@@ -911,14 +964,13 @@ impl Tx {
     }
 }
 
-const SUB_BY_ID: &str =
-    "SELECT id, account_id, catalog_version_id, body, next_due FROM subscriptions \
-                         WHERE tenant_id = $1 AND id = $2";
+const SUB_BY_ID: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision \
+                         FROM subscriptions WHERE tenant_id = $1 AND id = $2";
 
-type SubRowRaw = (i64, i64, i64, String, Option<NaiveDate>);
+type SubRowRaw = (i64, i64, i64, String, Option<NaiveDate>, i64);
 
 fn sub_row(
-    (id, account_id, catalog_version_id, body, next_due): SubRowRaw,
+    (id, account_id, catalog_version_id, body, next_due, revision): SubRowRaw,
 ) -> Result<SubscriptionRow> {
     Ok(SubscriptionRow {
         id,
@@ -926,6 +978,7 @@ fn sub_row(
         catalog_version_id,
         subscription: from_json(&body)?,
         next_due,
+        revision,
     })
 }
 
