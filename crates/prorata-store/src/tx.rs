@@ -821,23 +821,38 @@ impl Tx {
     pub async fn balances(&mut self, tenant: i64, accounts: &[i64]) -> Result<BTreeMap<i64, i64>> {
         let mut out = BTreeMap::new();
         for chunk in accounts.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(i64, i64)> = on_tx!(self, conn => {
-                let mut q = QueryBuilder::new(
-                    "SELECT account_id, CAST(SUM(amount) AS BIGINT) FROM ledger_entries WHERE tenant_id = ",
-                );
-                q.push_bind(tenant).push(" AND account_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
+            let rows: Vec<(i64, i64)> = match &mut self.inner {
+                Inner::Sqlite(t) => {
+                    let mut q = QueryBuilder::new(
+                        "SELECT account_id, CAST(SUM(amount) AS BIGINT) FROM ledger_entries WHERE tenant_id = ",
+                    );
+                    q.push_bind(tenant).push(" AND account_id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    q.push(") GROUP BY account_id");
+                    q.build_query_as().fetch_all(&mut **t).await?
                 }
-                q.push(") GROUP BY account_id");
-                q.build_query_as().fetch_all(&mut *conn).await?
-            });
+                // One index lookup per account, equality on both index columns. An `IN` list
+                // let the planner, on a ledger not yet analyzed, scan every entry of the
+                // tenant for each chunk of a billing run (quadratic in the ledger's size).
+                Inner::Postgres(t) => {
+                    sqlx::query_as(
+                        "SELECT a.id, (SELECT CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) FROM ledger_entries l \
+                         WHERE l.tenant_id = $1 AND l.account_id = a.id) \
+                         FROM UNNEST($2::BIGINT[]) AS a(id)",
+                    )
+                    .bind(tenant)
+                    .bind(chunk)
+                    .fetch_all(&mut **t)
+                    .await?
+                }
+            };
             out.extend(rows);
         }
         Ok(out)
     }
-
     pub async fn ledger(
         &mut self,
         tenant: i64,
