@@ -839,9 +839,9 @@ impl Tx {
                 // tenant for each chunk of a billing run (quadratic in the ledger's size).
                 Inner::Postgres(t) => {
                     sqlx::query_as(
-                        "SELECT a.id, (SELECT CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) FROM ledger_entries l \
-                         WHERE l.tenant_id = $1 AND l.account_id = a.id) \
-                         FROM UNNEST($2::BIGINT[]) AS a(id)",
+                        "SELECT a.id, s.total FROM UNNEST($2::BIGINT[]) AS a(id) CROSS JOIN LATERAL \
+                         (SELECT CAST(SUM(l.amount) AS BIGINT) AS total, COUNT(*) AS n FROM ledger_entries l \
+                          WHERE l.tenant_id = $1 AND l.account_id = a.id) AS s WHERE s.n > 0",
                     )
                     .bind(tenant)
                     .bind(chunk)
