@@ -260,41 +260,28 @@ impl Tx {
     }
 
     pub async fn catalog(&mut self, tenant: i64, id: i64) -> Result<Option<CatalogVersion>> {
-        on_tx!(self, conn => {
-            let row = sqlx::query(
+        let row: Option<CatalogRaw> = on_tx!(self, conn => {
+            sqlx::query_as(
                 "SELECT id, version, source, created_at FROM catalog_versions WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant)
             .bind(id)
             .fetch_optional(&mut *conn)
-            .await?;
-            row.map(|r| Ok(CatalogVersion {
-                id: r.try_get(0)?,
-                version: r.try_get(1)?,
-                source: r.try_get(2)?,
-                created_at: r.try_get(3)?,
-            }))
-            .transpose()
-        })
+            .await?
+        });
+        Ok(row.map(catalog_row))
     }
 
     pub async fn catalogs(&mut self, tenant: i64) -> Result<Vec<CatalogVersion>> {
-        on_tx!(self, conn => {
-            let rows = sqlx::query(
+        let rows: Vec<CatalogRaw> = on_tx!(self, conn => {
+            sqlx::query_as(
                 "SELECT id, version, source, created_at FROM catalog_versions WHERE tenant_id = $1 ORDER BY version",
             )
             .bind(tenant)
             .fetch_all(&mut *conn)
-            .await?;
-            rows.iter()
-                .map(|r| Ok(CatalogVersion {
-                    id: r.try_get(0)?,
-                    version: r.try_get(1)?,
-                    source: r.try_get(2)?,
-                    created_at: r.try_get(3)?,
-                }))
-                .collect()
-        })
+            .await?
+        });
+        Ok(rows.into_iter().map(catalog_row).collect())
     }
 
     // ---------------------------------------------------------------- accounts
@@ -981,6 +968,17 @@ impl Tx {
 
 const SUB_BY_ID: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision \
                          FROM subscriptions WHERE tenant_id = $1 AND id = $2";
+
+type CatalogRaw = (i64, i64, String, String);
+
+fn catalog_row((id, version, source, created_at): CatalogRaw) -> CatalogVersion {
+    CatalogVersion {
+        id,
+        version,
+        source,
+        created_at,
+    }
+}
 
 type SubRowRaw = (i64, i64, i64, String, Option<NaiveDate>, i64);
 
