@@ -1,11 +1,15 @@
 //! Authentication (API keys, one tenant each) and idempotency keys.
 //!
 //! Every `/v1` request carries `Authorization: Bearer <key>`; the key's hash finds the tenant,
-//! and every query after that is scoped to it. A POST may carry `Idempotency-Key`: the first
-//! response to a key is stored (status and body) and replayed for the same key and the same
-//! request; the same key with another request is a 409. The response is stored after the
-//! handler's own transaction commits, so a crash between the two lets a retry run the request
-//! again — the billing it causes is reconciliation, so a repeat issues nothing twice.
+//! and every query after that is scoped to it. A POST may carry `Idempotency-Key`:
+//!
+//! 1. the key is reserved (committed) before the request runs; a concurrent twin finds it
+//!    reserved and gets a 409 instead of running too;
+//! 2. the response is stored with the key and replayed for the same key and the same request;
+//!    the same key with another request is a 409;
+//! 3. a request interrupted between its own commit and step 2 (a crash) leaves the key pending:
+//!    a retry gets a 409 saying the outcome is unknown, never a second execution. A request
+//!    that fails with a server error frees its key, since it committed nothing.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, Request, State};
@@ -99,6 +103,23 @@ fn stored_response(r: &IdempotentResponse) -> Response {
     response
 }
 
+fn problem(status: StatusCode, code: &'static str, detail: &str) -> Response {
+    ApiError {
+        field: Some("Idempotency-Key".into()),
+        ..ApiError::new(status, code, detail)
+    }
+    .into_response()
+}
+
+fn in_progress() -> Response {
+    problem(
+        StatusCode::CONFLICT,
+        "idempotency_key_in_progress",
+        "a request with this Idempotency-Key is running, or was interrupted and its outcome is \
+         unknown: check its effect before retrying with a new key",
+    )
+}
+
 async fn idempotent(
     state: AppState,
     tenant: Tenant,
@@ -116,25 +137,32 @@ async fn idempotent(
         .into_response();
     };
     let hash = request_hash(&parts, &bytes);
-    let earlier = async {
-        let mut tx = state.engine.store.begin().await?;
-        tx.idempotent_response(tenant.id, &key).await
+    let store = &state.engine.store;
+    let reserved = async {
+        let mut tx = store.begin().await?;
+        let reserved = tx.reserve_idempotency_key(tenant.id, &key, &hash).await?;
+        let earlier = if reserved {
+            None
+        } else {
+            tx.idempotent_response(tenant.id, &key).await?
+        };
+        tx.commit().await?;
+        Ok::<_, prorata_store::StoreError>((reserved, earlier))
     }
     .await;
-    match earlier {
-        Ok(Some(r)) if r.request_hash == hash => return stored_response(&r),
-        Ok(Some(_)) => {
-            return ApiError {
-                field: Some("Idempotency-Key".into()),
-                ..ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with a different request",
-                )
-            }
-            .into_response()
+    match reserved {
+        Ok((true, _)) => {}
+        // While the first request is pending nothing else can be said, whatever the body.
+        Ok((false, None)) => return in_progress(),
+        Ok((false, Some(r))) if r.status == 0 => return in_progress(),
+        Ok((false, Some(r))) if r.request_hash != hash => {
+            return problem(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            )
         }
-        Ok(None) => {}
+        Ok((false, Some(r))) => return stored_response(&r),
         Err(e) => return ApiError::from(prorata_engine::EngineError::from(e)).into_response(),
     }
     let response = next
@@ -142,7 +170,13 @@ async fn idempotent(
         .await;
     let status = response.status();
     if status.is_server_error() {
-        return response; // not stored: a retry may succeed
+        // Nothing was committed: free the key so a retry can run.
+        if let Ok(mut tx) = store.begin().await {
+            if tx.release_idempotency_key(tenant.id, &key).await.is_ok() {
+                let _ = tx.commit().await;
+            }
+        }
+        return response;
     }
     let (parts, body) = response.into_parts();
     let Ok(body) = to_bytes(body, usize::MAX).await else {
@@ -151,19 +185,18 @@ async fn idempotent(
         ))
         .into_response();
     };
-    let stored = IdempotentResponse {
-        request_hash: hash,
-        status: status.as_u16(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
+    let text = String::from_utf8_lossy(&body).into_owned();
     let saved = async {
-        let mut tx = state.engine.store.begin().await?;
-        tx.save_idempotent_response(tenant.id, &key, &stored)
+        let mut tx = store.begin().await?;
+        tx.complete_idempotency_key(tenant.id, &key, status.as_u16(), &text)
             .await?;
         tx.commit().await
     }
     .await;
-    // When saving fails, a concurrent twin stored its response first; ours stands as it is.
-    drop(saved);
+    if let Err(e) = saved {
+        // The request's effect stands; the key stays pending, so a retry is refused rather
+        // than run twice.
+        eprintln!("idempotency key {key}: response not stored: {e}");
+    }
     Response::from_parts(parts, Body::from(body))
 }

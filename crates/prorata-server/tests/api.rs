@@ -287,6 +287,39 @@ async fn an_idempotency_key_replays_the_response_and_refuses_another_body(url: &
         (other.status, other.body["code"].as_str()),
         (StatusCode::CONFLICT, Some("idempotency_key_reused"))
     );
+    // A request interrupted after its effect but before its response was stored leaves its
+    // key pending: a retry is refused (outcome unknown), never run a second time.
+    let tenant = t
+        .engine
+        .authenticate(&t.key)
+        .await
+        .expect("auth")
+        .expect("tenant");
+    let mut tx = t.engine.store.begin().await.expect("tx");
+    assert!(tx
+        .reserve_idempotency_key(tenant.id, "interrupted", "hash-of-a-request")
+        .await
+        .expect("reserve"));
+    tx.commit().await.expect("commit");
+    let pending = [("idempotency-key", "interrupted")];
+    let r = t
+        .call(
+            Method::POST,
+            "/v1/accounts",
+            Some(account("Retry")),
+            &pending,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_in_progress"))
+    );
+    assert_eq!(
+        t.get("/v1/accounts").await.body["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 }
 both_stores!(
     idempotency,

@@ -939,6 +939,64 @@ impl Tx {
         .transpose()
     }
 
+    /// Reserves `key` for a request about to run (status 0: pending). False when the key is
+    /// already there, pending or done: the caller must not run the request.
+    pub async fn reserve_idempotency_key(
+        &mut self,
+        tenant: i64,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<bool> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            let done = sqlx::query(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status, response, created_at) \
+                 VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(key)
+            .bind(request_hash)
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Stores the response of a reserved key.
+    pub async fn complete_idempotency_key(
+        &mut self,
+        tenant: i64,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE idempotency_keys SET status = $1, response = $2 WHERE tenant_id = $3 AND key = $4",
+            )
+            .bind(i64::from(status))
+            .bind(body)
+            .bind(tenant)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Frees a reserved key whose request failed before doing anything (a retry may run it).
+    pub async fn release_idempotency_key(&mut self, tenant: i64, key: &str) -> Result<()> {
+        on_tx!(self, conn => {
+            sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status = 0")
+                .bind(tenant)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Records the response to a POST; a concurrent twin that recorded first wins (the
     /// caller's transaction then fails on the key and rolls back its effects).
     pub async fn save_idempotent_response(
