@@ -598,6 +598,18 @@ impl Tx {
         Ok(rows.into_iter().collect())
     }
 
+    /// How many subscriptions of `tenant` are due on or before `as_of` (for progress bars).
+    pub async fn count_due(&mut self, tenant: i64, as_of: NaiveDate) -> Result<i64> {
+        on_tx!(self, conn => {
+            let row = sqlx::query("SELECT COUNT(*) FROM subscriptions WHERE tenant_id = $1 AND next_due <= $2")
+                .bind(tenant)
+                .bind(as_of)
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
     /// The earliest day anything is due for `tenant`.
     pub async fn earliest_due(&mut self, tenant: i64) -> Result<Option<NaiveDate>> {
         on_tx!(self, conn => {

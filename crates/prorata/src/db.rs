@@ -35,13 +35,31 @@ pub fn progress_line(label: &str, n: u64) {
     eprint!("\r{label}: {n} subscriptions billed");
 }
 
+/// A progress bar on stderr, rewritten in place: `[#####-----]  50% 1000/2000`.
+pub fn progress_bar(label: &str, done: u64, total: u64) {
+    const WIDTH: u64 = 30;
+    let filled = (done * WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    eprint!(
+        "\r{label} [{}{}] {percent:>3}% {done}/{total}",
+        "#".repeat(filled as usize),
+        "-".repeat((WIDTH - filled) as usize)
+    );
+}
+
 pub async fn bill(url: &str, as_of: NaiveDate, tenant: Option<i64>) -> Result<()> {
     let engine = open(url).await?;
     for t in tenants(&engine, tenant).await? {
         let label = format!("tenant {} ({})", t.id, t.name);
+        let total =
+            u64::try_from(engine.store.begin().await?.count_due(t.id, as_of).await?).unwrap_or(0);
         let started = std::time::Instant::now();
+        progress_bar(&label, 0, total);
         let s = engine
-            .run_billing(&t, as_of, &mut |n| progress_line(&label, n))
+            .run_billing(&t, as_of, &mut |n| progress_bar(&label, n, total.max(n)))
             .await?;
         eprintln!();
         println!(
