@@ -103,7 +103,6 @@ pub(crate) async fn issue(
     let mut docs = Vec::new();
     let mut ledger = Vec::new();
     let mut outbox = Vec::new();
-    let mut issued = Vec::new();
     for p in pending {
         for draft in p.drafts {
             let n = next.entry(draft.kind).or_insert(1);
@@ -138,15 +137,15 @@ pub(crate) async fn issue(
             docs.push(NewDocument {
                 account_id: p.row.account_id,
                 subscription_id: p.row.id,
-                document: doc.clone(),
+                document: doc,
             });
-            issued.push(doc);
         }
     }
     tx.insert_documents(tenant.id, &docs).await?;
     tx.insert_ledger(tenant.id, &ledger).await?;
     tx.insert_outbox(tenant.id, &outbox).await?;
-    Ok(issued)
+    // The documents move back out of the rows written: no copy of each document is kept.
+    Ok(docs.into_iter().map(|d| d.document).collect())
 }
 
 /// A chunk read and reconciled, waiting to be numbered and written.
