@@ -18,7 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Frequency;
-use crate::charge::ChargeModel;
+use crate::charge::{ChargeModel, Scale};
 use crate::decimal::Decimal;
 use crate::money::Currency;
 
@@ -131,6 +131,8 @@ impl TryFrom<RawProduct> for Product {
 pub enum UsageUnit {
     #[default]
     Minute,
+    /// Counted in seconds, priced per minute (call zones whose rounding is per second).
+    Second,
     Unit,
     /// An amount in minor units (for percentage fees on a volume).
     MinorUnits,
@@ -144,6 +146,67 @@ pub struct Metric {
     pub unit: UsageUnit,
     /// The charge model per currency.
     pub price: BTreeMap<Currency, ChargeModel>,
+}
+
+impl UsageUnit {
+    /// How quantities of this unit relate to the unit prices are quoted in.
+    pub fn scale(self) -> Scale {
+        match self {
+            UsageUnit::Second => Scale::SECONDS_PER_MINUTE,
+            _ => Scale::UNIT,
+        }
+    }
+}
+
+impl Metric {
+    pub fn scale(&self) -> Scale {
+        self.unit.scale()
+    }
+}
+
+/// How a call's duration becomes billable seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallRounding {
+    /// Each call rounded up to the whole minute: 61 s bills 120 s.
+    #[default]
+    PerMinute,
+    /// The first minute is billed whole, then by the second: 10 s bills 60 s, 61 s bills 61 s.
+    PerSecondAfterFirstMinute,
+    /// By the second from the first.
+    PerSecond,
+}
+
+/// A destination zone for outbound calls: the callee's E.164 prefixes it covers, the metric
+/// (and so the per-minute rate) its minutes are billed under, and its rounding rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub metric: String,
+    /// E.164 prefixes with their `+`, e.g. `"+336"`; the longest match wins. `"+"` alone
+    /// matches every number (a rest-of-world zone).
+    pub prefixes: Vec<String>,
+    #[serde(default)]
+    pub rounding: CallRounding,
+}
+
+/// Inbound calls to the customer's toll-free numbers, rated at their own rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TollFree {
+    pub metric: String,
+    #[serde(default)]
+    pub rounding: CallRounding,
+}
+
+/// How call records become usage (issue #4). Inbound calls to ordinary numbers are free.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calls {
+    #[serde(default)]
+    pub zones: BTreeMap<String, Zone>,
+    #[serde(default)]
+    pub toll_free: Option<TollFree>,
 }
 
 /// When a recurring item is billed.
@@ -227,6 +290,8 @@ pub struct Catalog {
     pub plans: BTreeMap<String, Plan>,
     #[serde(default)]
     pub plan_changes: Vec<PlanChangeRule>,
+    #[serde(default)]
+    pub calls: Calls,
 }
 
 /// A problem with a catalog: the field, and what is wrong with it.
@@ -337,6 +402,19 @@ impl Catalog {
                         );
                     }
                 }
+                // The allowance is counted in one unit: minutes of seconds-counted metrics
+                // cannot be mixed with units of another metric.
+                let units: std::collections::BTreeSet<_> = metrics
+                    .iter()
+                    .filter_map(|m| self.metrics.get(m))
+                    .map(|m| m.scale().per)
+                    .collect();
+                if units.len() > 1 {
+                    bad(
+                        format!("products.{code}.metrics"),
+                        "a bundle's metrics must count the same unit".into(),
+                    );
+                }
             }
         }
         for (code, metric) in &self.metrics {
@@ -353,6 +431,38 @@ impl Catalog {
                     }
                 }
             }
+        }
+        let mut call_metric = |path: String, metric: &str| match self.metrics.get(metric) {
+            None => bad(path, format!("no metric named {metric:?} in [metrics]")),
+            Some(m) if m.unit != UsageUnit::Second => bad(
+                path,
+                format!("metric {metric:?} must have unit = \"second\" to rate calls"),
+            ),
+            Some(_) => {}
+        };
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut prefix_problems = Vec::new();
+        for (code, zone) in &self.calls.zones {
+            call_metric(format!("calls.zones.{code}.metric"), &zone.metric);
+            if zone.prefixes.is_empty() {
+                prefix_problems.push((code.as_str(), "list at least one prefix".to_string()));
+            }
+            for p in &zone.prefixes {
+                if !crate::calls::valid_prefix(p) {
+                    prefix_problems.push((
+                        code.as_str(),
+                        format!("{p:?} is not an E.164 prefix ('+' then up to 15 digits)"),
+                    ));
+                } else if let Some(other) = seen.insert(p, code) {
+                    prefix_problems.push((code.as_str(), format!("{p:?} is also in zone {other}")));
+                }
+            }
+        }
+        if let Some(tf) = &self.calls.toll_free {
+            call_metric("calls.toll_free.metric".into(), &tf.metric);
+        }
+        for (code, problem) in prefix_problems {
+            bad(format!("calls.zones.{code}.prefixes"), problem);
         }
         if self.plans.is_empty() {
             bad("plans".into(), "define at least one plan".into());
@@ -506,6 +616,26 @@ mod tests {
         assert!(
             err.as_deref()
                 .is_some_and(|e| e.contains("plans.essentials.items.fax: no product named \"fax\"")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn call_zones_are_checked() {
+        let text = DEFAULT.replacen("prefixes = [\"+1\"]", "prefixes = [\"+336\", \"1\"]", 1);
+        let err = Catalog::from_toml(&text).err().map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(
+            err.contains("calls.zones.us_ca.prefixes: \"+336\" is also in zone"),
+            "{err}"
+        );
+        assert!(err.contains("\"1\" is not an E.164 prefix"), "{err}");
+        let text = DEFAULT.replacen("metric = \"outbound_eu\"", "metric = \"outbound_mars\"", 1);
+        let err = Catalog::from_toml(&text).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(
+                |e| e.contains("calls.zones.eu.metric: no metric named \"outbound_mars\"")
+            ),
             "{err:?}"
         );
     }

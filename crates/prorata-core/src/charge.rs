@@ -161,10 +161,13 @@ fn exact(units: i64, price: Decimal) -> Option<i128> {
         .checked_mul(10_i128.pow(EXACT_SCALE - price.scale()))
 }
 
-fn to_money(exact_major: i128, currency: Currency) -> Option<Money> {
+/// Rounds an exact amount, counted in `1/per` of the major unit at [`EXACT_SCALE`], once,
+/// half-up, to the minor unit. `per` is 60 when seconds are priced per minute: dividing first
+/// would not be exact (1/60 has no finite decimal form).
+fn to_money(exact_major: i128, per: i64, currency: Currency) -> Option<Money> {
     let minor = round_half_up(
         exact_major.checked_mul(10_i128.pow(currency.exponent()))?,
-        10_i128.pow(EXACT_SCALE),
+        10_i128.pow(EXACT_SCALE).checked_mul(i128::from(per))?,
     )?;
     i64::try_from(minor)
         .ok()
@@ -225,18 +228,31 @@ impl ChargeModel {
 
     /// Rates `quantity` units in `currency`.
     pub fn rate(&self, quantity: i64, currency: Currency) -> Result<Rating, RatingError> {
+        self.rate_in(quantity, Scale::UNIT, currency)
+    }
+
+    /// Rates `quantity` counted in `scale`'s sub-units (seconds of a per-minute price): tier
+    /// bounds and package sizes stay in priced units, and the amount is rounded once.
+    pub fn rate_in(
+        &self,
+        quantity: i64,
+        scale: Scale,
+        currency: Currency,
+    ) -> Result<Rating, RatingError> {
         if quantity < 0 {
             return Err(RatingError::Negative(quantity));
         }
+        let per = scale.per;
+        let show = |q: i64| scale.show(q);
         let overflow = || RatingError::Overflow;
+        let to_money = |total: i128| to_money(total, per, currency).ok_or_else(overflow);
         match self {
             ChargeModel::PerUnit { unit_price } => {
-                let amount = to_money(exact(quantity, *unit_price).ok_or_else(overflow)?, currency)
-                    .ok_or_else(overflow)?;
+                let amount = to_money(exact(quantity, *unit_price).ok_or_else(overflow)?)?;
                 Ok(Rating {
                     amount,
                     unit_price: Some(*unit_price),
-                    explanation: format!("{quantity} × {unit_price}"),
+                    explanation: format!("{} × {unit_price}", show(quantity)),
                 })
             }
             ChargeModel::Graduated { tiers } => {
@@ -247,17 +263,20 @@ impl ChargeModel {
                     if quantity <= floor {
                         break;
                     }
-                    let ceiling = t.up_to.unwrap_or(i64::MAX).min(quantity);
+                    let ceiling = t
+                        .up_to
+                        .map_or(i64::MAX, |u| u.saturating_mul(per))
+                        .min(quantity);
                     let units = ceiling - floor;
                     total = total
                         .checked_add(exact(units, t.unit_price).ok_or_else(overflow)?)
-                        .and_then(|s| s.checked_add(exact(1, t.flat_fee)?))
+                        .and_then(|s| s.checked_add(exact(per, t.flat_fee)?))
                         .ok_or_else(overflow)?;
-                    parts.push(explain_tier(units, t));
+                    parts.push(explain_tier(&show(units), t));
                     floor = ceiling;
                 }
                 Ok(Rating {
-                    amount: to_money(total, currency).ok_or_else(overflow)?,
+                    amount: to_money(total)?,
                     unit_price: None,
                     explanation: if parts.is_empty() {
                         "0".into()
@@ -269,7 +288,7 @@ impl ChargeModel {
             ChargeModel::Volume { tiers } => {
                 let tier = tiers
                     .iter()
-                    .find(|t| t.up_to.is_none_or(|up| quantity <= up));
+                    .find(|t| t.up_to.is_none_or(|up| quantity <= up.saturating_mul(per)));
                 let Some(t) = tier.filter(|_| quantity > 0) else {
                     return Ok(Rating {
                         amount: Money::zero(currency),
@@ -278,23 +297,31 @@ impl ChargeModel {
                     });
                 };
                 let total = exact(quantity, t.unit_price)
-                    .and_then(|a| a.checked_add(exact(1, t.flat_fee)?))
+                    .and_then(|a| a.checked_add(exact(per, t.flat_fee)?))
                     .ok_or_else(overflow)?;
                 Ok(Rating {
-                    amount: to_money(total, currency).ok_or_else(overflow)?,
+                    amount: to_money(total)?,
                     unit_price: Some(t.unit_price),
-                    explanation: explain_tier(quantity, t),
+                    explanation: explain_tier(&show(quantity), t),
                 })
             }
             ChargeModel::Package { size, price } => {
                 // Partial packages are rounded up: 101 minutes in packages of 100 is 2.
-                let packages = quantity / size + i64::from(quantity % size != 0);
-                let amount = to_money(exact(packages, *price).ok_or_else(overflow)?, currency)
-                    .ok_or_else(overflow)?;
+                let size_in = size.checked_mul(per).ok_or_else(overflow)?;
+                let packages = quantity / size_in + i64::from(quantity % size_in != 0);
+                let amount = to_money(
+                    exact(packages, *price)
+                        .and_then(|a| a.checked_mul(i128::from(per)))
+                        .ok_or_else(overflow)?,
+                )?;
                 Ok(Rating {
                     amount,
                     unit_price: None,
-                    explanation: format!("⌈{quantity}/{size}⌉ = {packages} × {price}"),
+                    explanation: format!(
+                        "⌈{}/{}⌉ = {packages} × {price}",
+                        show(quantity),
+                        show(size_in)
+                    ),
                 })
             }
             ChargeModel::Percentage { percent } => {
@@ -320,7 +347,32 @@ impl ChargeModel {
     }
 }
 
-fn explain_tier(units: i64, t: &Tier) -> String {
+/// How a quantity relates to the unit its price is quoted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// Sub-units per priced unit: 1, or 60 for seconds priced per minute.
+    pub per: i64,
+}
+
+impl Scale {
+    pub const UNIT: Scale = Scale { per: 1 };
+    pub const SECONDS_PER_MINUTE: Scale = Scale { per: 60 };
+
+    /// A quantity as an invoice prints it: `754` → `12 min 34 s` for seconds.
+    pub fn show(self, quantity: i64) -> String {
+        if self.per == 1 {
+            return quantity.to_string();
+        }
+        let (m, s) = (quantity / 60, quantity % 60);
+        if s == 0 {
+            format!("{m} min")
+        } else {
+            format!("{m} min {} s", s.abs())
+        }
+    }
+}
+
+fn explain_tier(units: &str, t: &Tier) -> String {
     if t.flat_fee.is_zero() {
         format!("{units} × {}", t.unit_price)
     } else {
@@ -403,6 +455,34 @@ mod tests {
         assert_eq!(minor(&m, 150_000), 2250); // 1500.00 × 1.5 %
         assert_eq!(minor(&m, 33), 0); // 0.495 cents -> 0
         assert_eq!(minor(&m, 34), 1); // 0.51 cents -> 1
+    }
+
+    #[test]
+    fn seconds_priced_per_minute_round_once_on_the_exact_fraction() {
+        let m = ChargeModel::PerUnit {
+            unit_price: dec("0.0150"),
+        };
+        let rate = |q| {
+            m.rate_in(q, Scale::SECONDS_PER_MINUTE, Currency::EUR)
+                .map(|r| (r.amount.minor(), r.explanation))
+                .unwrap_or((-1, String::new()))
+        };
+        // 754 s = 12.5666… min × 0.015 = 0.1885 -> 0.19
+        assert_eq!(rate(754), (19, "12 min 34 s × 0.0150".to_string()));
+        // 1 s × 0.015 / 60 = 0.00025 -> 0.00
+        assert_eq!(rate(1).0, 0);
+        // 2,000 s = 33 min 20 s = 0.50 exactly
+        assert_eq!(rate(2000).0, 50);
+        // Tier bounds stay in minutes: the first 1,000 minutes at 0.10, then 0.05.
+        let g = ChargeModel::Graduated { tiers: tiers() };
+        let r = g.rate_in(1000 * 60 + 30, Scale::SECONDS_PER_MINUTE, Currency::EUR);
+        assert_eq!(r.map(|r| r.amount.minor()).ok(), Some(10003)); // 100.00 + 0.5 × 0.05
+        let p = ChargeModel::Package {
+            size: 100,
+            price: dec("4.00"),
+        };
+        let r = p.rate_in(100 * 60 + 1, Scale::SECONDS_PER_MINUTE, Currency::EUR);
+        assert_eq!(r.map(|r| r.amount.minor()).ok(), Some(800));
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct Line {
     pub service: Period,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proration: Option<Fraction>,
+    /// For usage: the calls (events) the quantity sums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<i64>,
     /// For usage: units consumed from bundles before rating.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub included_used: Option<i64>,

@@ -27,6 +27,7 @@
 
 pub mod account;
 pub mod calendar;
+pub mod calls;
 pub mod catalog;
 pub mod change;
 pub mod charge;

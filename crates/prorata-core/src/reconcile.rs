@@ -78,13 +78,18 @@ pub struct Settings {
     pub tax: TaxRules,
 }
 
-/// Units of a usage metric consumed on a day, learnt on `recorded_on`.
+/// Units of a usage metric consumed on a day (in the account's time zone), learnt on
+/// `recorded_on`: the daily total the usage store keeps, so invoicing never rescans events.
+/// `quantity` is in the metric's counted unit (seconds for call metrics).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
     pub metric: String,
     pub date: NaiveDate,
     pub quantity: i64,
     pub recorded_on: NaiveDate,
+    /// How many events (calls) the quantity sums; 0 when not counted.
+    #[serde(default)]
+    pub events: i64,
 }
 
 /// What reconciliation needs besides the subscription.
@@ -142,6 +147,7 @@ struct Scope {
 #[derive(Debug, Clone)]
 struct BilledUsage {
     quantity: i64,
+    events: i64,
     included: i64,
     amount: Money,
     documents: Vec<String>,
@@ -551,6 +557,7 @@ fn recurring_line(
         to: run.to,
         service: inclusive(run.from, run.to),
         proration,
+        events: None,
         included_used: None,
         late: false,
         amount,
@@ -569,8 +576,10 @@ fn usage_lines(
 ) -> Result<Vec<Line>, ReconcileError> {
     let (as_of, knowledge, end) = (scope.as_of, scope.knowledge, scope.end);
     let schedule = sub.invoice_schedule();
-    // Quantities per (usage period, metric) known by the knowledge date.
-    let mut totals: BTreeMap<(Period, &str), i64> = BTreeMap::new();
+    // Quantities and events per (usage period, metric), and per day for the bundles, known by
+    // the knowledge date.
+    let mut totals: BTreeMap<(Period, &str), (i64, i64)> = BTreeMap::new();
+    let mut daily: BTreeMap<(Period, NaiveDate, &str), i64> = BTreeMap::new();
     for r in usage.iter().filter(|r| r.recorded_on <= knowledge) {
         let Some(period) = schedule.period_containing(r.date) else {
             continue; // usage during the trial is not billed
@@ -581,7 +590,12 @@ fn usage_lines(
         if !ctx.catalog.metrics.contains_key(&r.metric) {
             return Err(ReconcileError::UnknownMetric(r.metric.clone()));
         }
-        *totals.entry((period, r.metric.as_str())).or_default() += r.quantity;
+        let t = totals.entry((period, r.metric.as_str())).or_default();
+        t.0 += r.quantity;
+        t.1 += r.events;
+        *daily
+            .entry((period, r.date, r.metric.as_str()))
+            .or_default() += r.quantity;
     }
     // What was billed per (usage period, metric).
     let mut already: BTreeMap<(Period, String), BilledUsage> = BTreeMap::new();
@@ -592,11 +606,13 @@ fn usage_lines(
                     .entry((*period, metric.clone()))
                     .or_insert_with(|| BilledUsage {
                         quantity: 0,
+                        events: 0,
                         included: 0,
                         amount: Money::zero(sub.currency),
                         documents: Vec::new(),
                     });
                 e.quantity += line.quantity;
+                e.events += line.events.unwrap_or(0);
                 e.included += line.included_used.unwrap_or(0);
                 e.amount = e.amount.checked_add(line.amount)?;
                 if !e.documents.contains(&doc.number) {
@@ -616,7 +632,7 @@ fn usage_lines(
         if p_end.date() > as_of {
             continue; // not over yet
         }
-        let included = bundle_allowance(ctx, sub, period, knowledge, &totals);
+        let included = bundle_allowance(ctx, sub, period, knowledge, &daily);
         let metrics: BTreeSet<&str> = totals
             .keys()
             .filter(|(p, _)| *p == period)
@@ -634,20 +650,25 @@ fn usage_lines(
                 .metrics
                 .get(metric_code)
                 .ok_or_else(|| ReconcileError::UnknownMetric(metric_code.into()))?;
-            let quantity = totals.get(&(period, metric_code)).copied().unwrap_or(0);
+            let scale = metric.scale();
+            let (quantity, events) = totals
+                .get(&(period, metric_code))
+                .copied()
+                .unwrap_or((0, 0));
             let inc = included.get(metric_code).copied().unwrap_or(0);
             let model = metric.price.get(&sub.currency).ok_or_else(|| {
                 ReconcileError::UnknownMetric(format!("{metric_code} in {}", sub.currency))
             })?;
-            let rating = model.rate(quantity - inc, sub.currency).map_err(|source| {
-                ReconcileError::Rating {
+            let rating = model
+                .rate_in(quantity - inc, scale, sub.currency)
+                .map_err(|source| ReconcileError::Rating {
                     metric: metric_code.into(),
                     period,
                     source,
-                }
-            })?;
+                })?;
             let BilledUsage {
                 quantity: b_qty,
+                events: b_events,
                 included: b_inc,
                 amount: b_amount,
                 documents: b_docs,
@@ -656,21 +677,32 @@ fn usage_lines(
                 .cloned()
                 .unwrap_or(BilledUsage {
                     quantity: 0,
+                    events: 0,
                     included: 0,
                     amount: Money::zero(sub.currency),
                     documents: Vec::new(),
                 });
             let d_amount = rating.amount.checked_sub(b_amount)?;
-            if quantity == b_qty && inc == b_inc && d_amount.is_zero() {
+            if quantity == b_qty && inc == b_inc && events == b_events && d_amount.is_zero() {
                 continue;
             }
             let late = !b_docs.is_empty();
             let name = metric.name.get(ctx.lang);
-            let mut explanation = if inc > 0 {
-                format!("{quantity} − {inc} included = {}", rating.explanation)
-            } else {
-                rating.explanation.clone()
-            };
+            let mut explanation = String::new();
+            if events > 0 {
+                explanation.push_str(&match ctx.lang {
+                    Lang::En => format!("{events} calls, "),
+                    Lang::Fr => format!("{events} appels, "),
+                });
+            }
+            if inc > 0 {
+                let (q, i) = (scale.show(quantity), scale.show(inc));
+                explanation.push_str(&match ctx.lang {
+                    Lang::En => format!("{q} − {i} included = "),
+                    Lang::Fr => format!("{q} − {i} inclus = "),
+                });
+            }
+            explanation.push_str(&rating.explanation);
             explanation.push_str(&format!(" = {}", rating.amount));
             if late {
                 explanation.push_str(&format!(" − {b_amount} already billed = {d_amount}"));
@@ -690,6 +722,7 @@ fn usage_lines(
                     name.to_string()
                 },
                 quantity: quantity - b_qty,
+                events: (events != b_events || events > 0).then_some(events - b_events),
                 unit_price: rating.unit_price,
                 from: start_of(period.start),
                 to: p_end,
@@ -711,18 +744,19 @@ fn usage_lines(
     Ok(lines)
 }
 
-/// Units of each metric covered by the call bundles held at the start of `period`, consumed
-/// bundle by bundle, and within a bundle in the order it lists its metrics.
+/// Units of each metric covered by the call bundles held at the start of `period`. Bundles
+/// are consumed in call order at the resolution of the day the usage store keeps: day by day,
+/// and within a day bundle by bundle, each in the order it lists its metrics. A bundle of
+/// `included_units` minutes covers `included_units × 60` seconds of seconds-counted metrics.
 fn bundle_allowance<'a>(
     ctx: &Context<'a>,
     sub: &Subscription,
     period: Period,
     knowledge: NaiveDate,
-    totals: &BTreeMap<(Period, &str), i64>,
+    daily: &BTreeMap<(Period, NaiveDate, &str), i64>,
 ) -> BTreeMap<&'a str, i64> {
     let state = sub.state_at(start_of(period.start), knowledge);
-    let mut left: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut used: BTreeMap<&'a str, i64> = BTreeMap::new();
+    let mut bundles: Vec<(i64, &'a [String])> = Vec::new();
     for (code, product) in &ctx.catalog.products {
         let ProductKind::CallBundle {
             included_units,
@@ -731,15 +765,41 @@ fn bundle_allowance<'a>(
         else {
             continue;
         };
-        let mut allowance = state.quantity(code).max(0).saturating_mul(*included_units);
-        for m in metrics {
-            let q = left
-                .entry(m.as_str())
-                .or_insert_with(|| totals.get(&(period, m.as_str())).copied().unwrap_or(0));
-            let take = allowance.min(*q).max(0);
-            *q -= take;
-            allowance -= take;
-            *used.entry(m.as_str()).or_default() += take;
+        let per = metrics
+            .first()
+            .and_then(|m| ctx.catalog.metrics.get(m))
+            .map_or(1, |m| m.scale().per);
+        let allowance = state
+            .quantity(code)
+            .max(0)
+            .saturating_mul(*included_units)
+            .saturating_mul(per);
+        if allowance > 0 {
+            bundles.push((allowance, metrics.as_slice()));
+        }
+    }
+    let mut used: BTreeMap<&'a str, i64> = BTreeMap::new();
+    if bundles.is_empty() {
+        return used;
+    }
+    let in_period = daily
+        .range((period, NaiveDate::MIN, "")..)
+        .take_while(|((p, _, _), _)| *p == period);
+    let mut days: BTreeMap<NaiveDate, BTreeMap<&str, i64>> = BTreeMap::new();
+    for ((_, day, metric), q) in in_period {
+        days.entry(*day).or_default().insert(metric, *q);
+    }
+    for day in days.values_mut() {
+        for (allowance, metrics) in bundles.iter_mut() {
+            for m in metrics.iter() {
+                let Some(q) = day.get_mut(m.as_str()) else {
+                    continue;
+                };
+                let take = (*allowance).min(*q).max(0);
+                *q -= take;
+                *allowance -= take;
+                *used.entry(m.as_str()).or_default() += take;
+            }
         }
     }
     used

@@ -61,6 +61,7 @@ fn default_notice() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct UsageSpec {
     pub metric: String,
+    /// In the unit the metric is priced in: minutes for call metrics counted in seconds.
     pub quantity: i64,
     /// The day the usage happened; the action's day when absent.
     #[serde(default)]
@@ -375,11 +376,13 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                 }
             } else if let Some(u) = &a.usage {
                 let date = u.date.unwrap_or(today);
+                let per = catalog.metrics.get(&u.metric).map_or(1, |m| m.scale().per);
                 usage.push(UsageRecord {
                     metric: u.metric.clone(),
                     date,
-                    quantity: u.quantity,
+                    quantity: u.quantity.saturating_mul(per),
                     recorded_on: today,
+                    events: 0,
                 });
                 entries.push(Entry::Usage {
                     on: today,

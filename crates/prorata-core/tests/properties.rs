@@ -404,8 +404,10 @@ fn usage_of(o: &Outcome) -> Vec<UsageRecord> {
             } => Some(UsageRecord {
                 metric: metric.clone(),
                 date: *date,
-                quantity: *quantity,
+                // The scenario speaks in priced units (minutes); the record counts seconds.
+                quantity: quantity * catalog().metrics.get(metric).map_or(1, |m| m.scale().per),
                 recorded_on: *on,
+                events: 0,
             }),
             _ => None,
         })

@@ -534,10 +534,11 @@ usage = { metric = "outbound_eu", quantity = 50, date = "2024-03-30" }
     let april = doc(&o, "INV-000002");
     // The bundle's 1,000 minutes go to France fixed first (700), then Europe (300 of 500).
     let fr = line(april, "outbound_fr_fixed");
-    assert_eq!((fr.included_used, fr.amount.minor()), (Some(700), 0));
+    // Call metrics count seconds: the bundle's minutes are 60,000 seconds.
+    assert_eq!((fr.included_used, fr.amount.minor()), (Some(700 * 60), 0));
     let eu = line(april, "outbound_eu");
     // 200 × 0.0400 = 8.00
-    assert_eq!((eu.included_used, eu.amount.minor()), (Some(300), 800));
+    assert_eq!((eu.included_used, eu.amount.minor()), (Some(300 * 60), 800));
     // Toll-free inbound at its own rate: 61 × 0.0350 = 2.135 -> 2.14
     assert_eq!(line(april, "inbound_toll_free").amount.minor(), 214);
     // 50 more minutes for March arrive on 10 April, after March was invoiced: the May invoice
@@ -546,7 +547,44 @@ usage = { metric = "outbound_eu", quantity = 50, date = "2024-03-30" }
     let late = line(may, "outbound_eu");
     assert!(late.late);
     assert_eq!(late.service.start.to_string(), "2024-03-01");
-    assert_eq!((late.quantity, late.amount.minor()), (50, 200));
+    assert_eq!((late.quantity, late.amount.minor()), (50 * 60, 200));
+}
+
+#[test]
+fn bundles_are_consumed_in_call_order_day_by_day() {
+    // Europe calls on 5 March use up the bundle before the France fixed calls of 20 March,
+    // although the bundle lists France fixed first.
+    let o = play(
+        r#"until = "2024-04-01"
+[account]
+name = "Calls Co"
+country = "FR"
+[subscription]
+plan = "essentials"
+frequency = "monthly"
+currency = "EUR"
+start = "2024-03-01"
+trial_days = 0
+quantities = { user = 3, bundle_europe = 1 }
+[[actions]]
+on = "2024-03-05"
+usage = { metric = "outbound_eu", quantity = 900 }
+[[actions]]
+on = "2024-03-20"
+usage = { metric = "outbound_fr_fixed", quantity = 300 }
+"#,
+    );
+    let april = doc(&o, "INV-000002");
+    let eu = line(april, "outbound_eu");
+    assert_eq!((eu.included_used, eu.amount.minor()), (Some(900 * 60), 0));
+    // 100 of France fixed's 300 minutes are left in the bundle; 200 × 0.0150 = 3.00.
+    let fr = line(april, "outbound_fr_fixed");
+    assert_eq!((fr.included_used, fr.amount.minor()), (Some(100 * 60), 300));
+    assert!(
+        fr.explanation.contains("300 min − 100 min included"),
+        "{}",
+        fr.explanation
+    );
 }
 
 #[test]
