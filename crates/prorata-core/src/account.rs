@@ -134,6 +134,12 @@ impl Account {
                 ));
             }
         }
+        if crate::calls::time_zone(&self.time_zone).is_none() {
+            return Err(invalid(
+                "time_zone",
+                "expected an IANA time zone name, e.g. Europe/Paris",
+            ));
+        }
         for c in &self.billing_contacts {
             let at = c.find('@');
             if !at.is_some_and(|i| i > 0 && i + 1 < c.len()) || c.len() > 254 {

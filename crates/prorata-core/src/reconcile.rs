@@ -190,6 +190,33 @@ pub fn reconcile(
     assemble(ctx.settings, sub, lines, as_of)
 }
 
+/// The usage lines of the invoice period containing `date`, rated as if the period ended with
+/// the usage known now: what a customer sees of the running month's minutes before its
+/// invoice. Nothing is issued; `None` when `date` is in no billed period (the trial).
+pub fn usage_in_period(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    usage: &[UsageRecord],
+    date: NaiveDate,
+) -> Result<Option<(Period, Vec<Line>)>, ReconcileError> {
+    let Some(period) = sub.invoice_schedule().period_containing(date) else {
+        return Ok(None);
+    };
+    let in_period: Vec<UsageRecord> = usage
+        .iter()
+        .filter(|r| period.contains(r.date))
+        .cloned()
+        .collect();
+    let scope = Scope {
+        as_of: NaiveDate::MAX,
+        knowledge: NaiveDate::MAX,
+        end: sub.end(NaiveDate::MAX),
+        tax: ctx.settings.tax.treatment(ctx.buyer),
+    };
+    let lines = usage_lines(ctx, sub, &in_period, &[], scope)?;
+    Ok(Some((period, lines)))
+}
+
 /// Lines print in the dashboard's order: users, numbers, teams, add-ons, bundles.
 fn display_rank(catalog: &Catalog, key: &LineKey) -> u8 {
     let LineKey::Recurring(k) = key else {

@@ -230,6 +230,9 @@ impl Engine {
         let billed = tx
             .documents_of_subscriptions(tenant.id, first.id, last.id)
             .await?;
+        let usage = tx
+            .usage_of_subscriptions(tenant.id, first.id, last.id)
+            .await?;
         let account_ids: Vec<i64> = rows
             .iter()
             .map(|s| s.account_id)
@@ -254,7 +257,8 @@ impl Engine {
                 lang: account.language,
             };
             let docs = billed.get(&row.id).map_or(&[][..], Vec::as_slice);
-            drafts.push(reconcile(&ctx, &row.subscription, &[], docs, as_of)?);
+            let used = usage.get(&row.id).map_or(&[][..], Vec::as_slice);
+            drafts.push(reconcile(&ctx, &row.subscription, used, docs, as_of)?);
             next_due.push(next_due_after(&row.subscription, as_of));
         }
         Ok(Some(Prepared {

@@ -14,6 +14,7 @@ mod clock;
 mod keys;
 mod subscriptions;
 mod tenants;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use prorata_store::{Store, StoreError, Tenant, TenantMode, Tx};
 pub use billing::*;
 pub use keys::*;
 pub use subscriptions::*;
+pub use usage::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -65,6 +67,8 @@ pub struct Engine {
     /// Keyed by (tenant, version id): a cache hit must never skip the tenant check the store
     /// makes on a read.
     catalogs: Arc<Mutex<CatalogCache>>,
+    /// What usage ingestion knows of accounts, by (tenant, account id).
+    usage_accounts: Arc<Mutex<usage::AccountCache>>,
 }
 
 /// Parsed catalogs by (tenant, version id).
@@ -75,6 +79,7 @@ impl Engine {
         Engine {
             store,
             catalogs: Arc::new(Mutex::new(HashMap::new())),
+            usage_accounts: Arc::default(),
         }
     }
 

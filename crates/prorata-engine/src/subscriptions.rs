@@ -166,6 +166,11 @@ impl Engine {
             .await?
             .remove(&row.id)
             .unwrap_or_default();
+        let usage = tx
+            .usage_of_subscriptions(tenant.id, row.id, row.id)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
         let buyer = account.buyer();
         let ctx = Context {
             catalog: &catalog,
@@ -173,7 +178,7 @@ impl Engine {
             buyer: &buyer,
             lang: account.language,
         };
-        Ok(reconcile(&ctx, timeline, &[], &billed, as_of)?)
+        Ok(reconcile(&ctx, timeline, &usage, &billed, as_of)?)
     }
 
     /// What billing would issue for the subscription at `as_of` (today when `None`), without

@@ -21,8 +21,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Largest request body accepted (a catalog file is the largest thing sent).
-pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest request body accepted: a usage batch of 10,000 call records (about 2 MB).
+pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,7 +31,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks."),
+    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records)."),
     components(schemas()),
     modifiers(&Security)
 )]
@@ -74,6 +74,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::clock::get, routes::clock::advance))
         .routes(routes!(routes::keys::list, routes::keys::create))
         .routes(routes!(routes::keys::revoke))
+        .routes(routes!(routes::usage::ingest))
+        .routes(routes!(routes::usage::summary))
         .split_for_parts();
     let v1 = v1.layer(middleware::from_fn_with_state(
         state.clone(),

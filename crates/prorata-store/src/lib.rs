@@ -16,7 +16,11 @@
 //! numbers, write documents, ledger entries and outbox rows, and move each subscription's
 //! next due day — all committed together or not at all.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Datelike, Months, NaiveDate};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -27,7 +31,7 @@ mod model;
 mod tx;
 
 pub use model::*;
-pub use tx::Tx;
+pub use tx::{DailyUsage, NewCall, Tx};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool (or transaction).
 #[macro_export]
@@ -72,6 +76,8 @@ pub enum Db {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// Months whose usage partition is known to exist (PostgreSQL).
+    partitions: Arc<Mutex<BTreeSet<NaiveDate>>>,
 }
 
 impl Store {
@@ -109,7 +115,10 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            partitions: Arc::default(),
+        })
     }
 
     /// Applies the migrations of this backend that are not applied yet.
@@ -131,6 +140,42 @@ impl Store {
     /// Starts a transaction.
     pub async fn begin(&self) -> Result<Tx> {
         Tx::begin(&self.db).await
+    }
+
+    /// Creates the monthly partitions of PostgreSQL's usage table for the months of `days`
+    /// (a no-op on SQLite). Run outside the batch's transaction, before its rows are written:
+    /// DDL would hold locks on the parent table for the whole batch. A failure is not fatal —
+    /// the default partition takes the rows — and is tried again on the next batch.
+    pub async fn ensure_usage_partitions(&self, days: &[NaiveDate]) {
+        let Db::Postgres(pool) = &self.db else {
+            return;
+        };
+        let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
+        for month in months {
+            let known = self
+                .partitions
+                .lock()
+                .map(|p| p.contains(&month))
+                .unwrap_or(false);
+            let Some(next) = month.checked_add_months(Months::new(1)).filter(|_| !known) else {
+                continue;
+            };
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS usage_events_{} PARTITION OF usage_events \
+                 FOR VALUES FROM ('{month}') TO ('{next}')",
+                month.format("%Y_%m")
+            );
+            let created = match sqlx::query(&sql).execute(pool).await {
+                Ok(_) => true,
+                // Two writers creating the same partition at once: the other one won.
+                Err(e) => e.to_string().contains("already exists"),
+            };
+            if created {
+                if let Ok(mut p) = self.partitions.lock() {
+                    p.insert(month);
+                }
+            }
+        }
     }
 
     pub async fn close(&self) {

@@ -1089,3 +1089,6 @@ fn page<R, T>(
     let next = if more { items.last().map(&id) } else { None };
     Ok(Page { items, next })
 }
+
+mod usage;
+pub use usage::{DailyUsage, NewCall};

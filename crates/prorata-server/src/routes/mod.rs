@@ -6,6 +6,7 @@ pub mod clock;
 pub mod documents;
 pub mod keys;
 pub mod subscriptions;
+pub mod usage;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

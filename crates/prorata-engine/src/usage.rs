@@ -1,0 +1,401 @@
+//! Usage ingestion: call records in, daily totals out, in one transaction per batch.
+//!
+//! Each event is checked, dated in its account's time zone, attributed to the subscription the
+//! account held that day and rated against that subscription's catalog version. The good
+//! events of a batch are accepted even when others are refused; each refusal names the event's
+//! index, field and reason. An event id the tenant sent before is a duplicate: counted, never
+//! stored or billed twice. The batch's events and the daily totals they add to are committed
+//! together, so a batch acknowledged to the caller is durable and a batch cut off by a crash
+//! left nothing behind (sending it again is safe).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use prorata_core::calls::{local_date, time_zone, CallError, CallRater, CallRecord, Direction};
+use prorata_core::catalog::Catalog;
+use prorata_core::document::Line;
+use prorata_core::reconcile::{usage_in_period, Context};
+use prorata_core::Period;
+use prorata_store::{DailyUsage, NewCall, Tenant, Tx};
+use serde::Serialize;
+
+use crate::{Engine, EngineError, Result};
+
+/// The most events one batch may carry.
+pub const MAX_BATCH: usize = 10_000;
+
+/// How long what ingestion knows of an account (time zone, subscriptions) is reused. A new
+/// subscription is seen at once (a miss reloads); an edited time zone within this delay.
+const ACCOUNT_TTL: Duration = Duration::from_secs(30);
+
+/// One refused event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    /// Position in the batch, from 0.
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub field: String,
+    pub reason: String,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Events stored now (free calls included).
+    pub accepted: u64,
+    /// Events whose id was seen before (in an earlier batch or earlier in this one).
+    pub duplicates: u64,
+    pub rejected: Vec<Rejected>,
+}
+
+impl IngestReport {
+    pub fn add(&mut self, other: IngestReport, offset: usize) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.rejected
+            .extend(other.rejected.into_iter().map(|r| Rejected {
+                index: r.index + offset,
+                ..r
+            }));
+    }
+}
+
+/// What ingestion needs of an account.
+#[derive(Debug)]
+pub(crate) struct AccountUsage {
+    tz: chrono_tz::Tz,
+    /// (subscription id, catalog version id, start), by start.
+    subscriptions: Vec<(i64, i64, NaiveDate)>,
+    loaded: Instant,
+}
+
+pub(crate) type AccountCache = HashMap<(i64, i64), Arc<AccountUsage>>;
+
+impl AccountUsage {
+    /// The subscription held on `day`: the latest started on or before it.
+    fn subscription_on(&self, day: NaiveDate) -> Option<(i64, i64)> {
+        self.subscriptions
+            .iter()
+            .rev()
+            .find(|(_, _, start)| *start <= day)
+            .map(|(id, version, _)| (*id, *version))
+    }
+}
+
+/// The usage of one subscription's period so far.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageSummary {
+    pub account_id: i64,
+    pub subscription_id: i64,
+    pub period: Period,
+    /// One line per metric (zone and direction): calls, seconds, included, amount so far.
+    pub lines: Vec<Line>,
+}
+
+impl Engine {
+    /// Ingests one batch of at most [`MAX_BATCH`] events. `events` holds what the caller could
+    /// parse, with a [`CallError`] for what it could not.
+    pub async fn ingest_calls(
+        &self,
+        tenant: &Tenant,
+        events: Vec<std::result::Result<CallRecord, CallError>>,
+    ) -> Result<IngestReport> {
+        if events.len() > MAX_BATCH {
+            return Err(crate::invalid(
+                "events",
+                format!("{} events: a batch holds at most {MAX_BATCH}", events.len()),
+            ));
+        }
+        let today = Engine::today(tenant);
+        let mut report = IngestReport::default();
+        let mut reject = |index: usize, event_id: Option<&str>, e: CallError| {
+            report.rejected.push(Rejected {
+                index,
+                event_id: event_id.map(str::to_string),
+                field: e.field,
+                reason: e.reason,
+            });
+        };
+        // Checked, and each event id once.
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        let mut good: Vec<(usize, &CallRecord)> = Vec::with_capacity(events.len());
+        let mut in_batch_duplicates = 0;
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                Err(e) => reject(i, None, e.clone()),
+                Ok(call) => match call.check() {
+                    Err(e) => reject(i, Some(&call.event_id), e),
+                    Ok(()) if seen.contains_key(call.event_id.as_str()) => in_batch_duplicates += 1,
+                    Ok(()) => {
+                        seen.insert(&call.event_id, i);
+                        good.push((i, call));
+                    }
+                },
+            }
+        }
+        let mut tx = self.store.begin().await?;
+        let account_ids: BTreeSet<i64> = good.iter().map(|(_, c)| c.account_id).collect();
+        let accounts = self
+            .usage_accounts(&mut tx, tenant.id, &account_ids)
+            .await?;
+        let mut catalogs: BTreeMap<i64, Arc<Catalog>> = BTreeMap::new();
+        for a in accounts.values() {
+            for (_, version, _) in &a.subscriptions {
+                if !catalogs.contains_key(version) {
+                    let c = self.catalog(&mut tx, tenant.id, *version).await?;
+                    catalogs.insert(*version, c);
+                }
+            }
+        }
+        let raters: BTreeMap<i64, CallRater<'_>> = catalogs
+            .iter()
+            .map(|(v, c)| (*v, CallRater::new(c)))
+            .collect();
+        let latest = today.succ_opt().unwrap_or(today);
+        let mut calls: Vec<NewCall> = Vec::with_capacity(good.len());
+        for (i, call) in good {
+            let id = Some(call.event_id.as_str());
+            let Some(account) = accounts.get(&call.account_id) else {
+                reject(
+                    i,
+                    id,
+                    CallError::new("account_id", format!("no account {}", call.account_id)),
+                );
+                continue;
+            };
+            let day = local_date(call.started_at, account.tz);
+            // A day ahead is allowed: the account's zone may be past midnight before ours.
+            if day > latest {
+                reject(
+                    i,
+                    id,
+                    CallError::new("started_at", format!("{day} is after today ({today})")),
+                );
+                continue;
+            }
+            let Some((subscription_id, version)) = account.subscription_on(day) else {
+                reject(
+                    i,
+                    id,
+                    CallError::new(
+                        "started_at",
+                        format!("account {} has no subscription on {day}", call.account_id),
+                    ),
+                );
+                continue;
+            };
+            let rated = match raters.get(&version).map(|r| r.rate(call)) {
+                Some(Ok(rated)) => rated,
+                Some(Err(e)) => {
+                    reject(i, id, e);
+                    continue;
+                }
+                None => return Err(EngineError::NotFound("catalog version")),
+            };
+            calls.push(NewCall {
+                event_id: call.event_id.clone(),
+                account_id: call.account_id,
+                subscription_id,
+                started_at: call.started_at,
+                usage_date: day,
+                outbound: call.direction == Direction::Outbound,
+                toll_free: call.toll_free,
+                caller: call.caller.clone(),
+                callee: call.callee.clone(),
+                duration_seconds: call.duration_seconds,
+                metric: rated.map(|r| r.metric.to_string()),
+                billable_seconds: rated.map_or(0, |r| r.seconds),
+            });
+        }
+        report.rejected.sort_by_key(|r| r.index);
+        let days: Vec<NaiveDate> = calls.iter().map(|c| c.usage_date).collect();
+        // Partitions are DDL: made before the batch's transaction writes, on its own.
+        self.store.ensure_usage_partitions(&days).await;
+        let new = tx.insert_calls(tenant.id, today, &calls).await?;
+        let new: std::collections::HashSet<&str> = new.iter().map(String::as_str).collect();
+        let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
+        for c in calls.iter().filter(|c| new.contains(c.event_id.as_str())) {
+            if let Some(metric) = &c.metric {
+                let d = daily
+                    .entry((c.subscription_id, metric, c.usage_date))
+                    .or_default();
+                d.0 += 1;
+                d.1 += c.billable_seconds;
+            }
+        }
+        let rows: Vec<DailyUsage> = daily
+            .into_iter()
+            .map(|((s, m, d), (events, quantity))| DailyUsage {
+                subscription_id: s,
+                metric: m.to_string(),
+                usage_date: d,
+                events,
+                quantity,
+            })
+            .collect();
+        tx.add_daily_usage(tenant.id, today, &rows).await?;
+        let touched: Vec<i64> = rows
+            .iter()
+            .map(|r| r.subscription_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        tx.make_due_if_idle(tenant.id, &touched, today).await?;
+        tx.commit().await?;
+        report.accepted = new.len() as u64;
+        report.duplicates = in_batch_duplicates + (calls.len() - new.len()) as u64;
+        Ok(report)
+    }
+
+    /// Time zone and subscriptions of the accounts, from the cache or the store. Accounts of
+    /// another tenant, or unknown, are absent.
+    async fn usage_accounts(
+        &self,
+        tx: &mut Tx,
+        tenant: i64,
+        ids: &BTreeSet<i64>,
+    ) -> Result<BTreeMap<i64, Arc<AccountUsage>>> {
+        let mut out = BTreeMap::new();
+        let mut missing = Vec::new();
+        if let Ok(cache) = self.usage_accounts.lock() {
+            for id in ids {
+                match cache.get(&(tenant, *id)) {
+                    Some(a) if a.loaded.elapsed() < ACCOUNT_TTL => {
+                        out.insert(*id, a.clone());
+                    }
+                    _ => missing.push(*id),
+                }
+            }
+        } else {
+            missing.extend(ids);
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let accounts = tx.accounts(tenant, &missing).await?;
+        let subscriptions = tx.subscriptions_of_accounts(tenant, &missing).await?;
+        let mut loaded: BTreeMap<i64, AccountUsage> = accounts
+            .into_iter()
+            .map(|(id, a)| {
+                let usage = AccountUsage {
+                    tz: time_zone(&a.time_zone).unwrap_or(chrono_tz::UTC),
+                    subscriptions: Vec::new(),
+                    loaded: Instant::now(),
+                };
+                (id, usage)
+            })
+            .collect();
+        for s in subscriptions {
+            if let Some(a) = loaded.get_mut(&s.account_id) {
+                a.subscriptions
+                    .push((s.id, s.catalog_version_id, s.subscription.start));
+            }
+        }
+        let mut cache = self.usage_accounts.lock().ok();
+        for (id, mut a) in loaded {
+            a.subscriptions.sort_by_key(|(id, _, start)| (*start, *id));
+            let a = Arc::new(a);
+            if let Some(cache) = cache.as_mut() {
+                cache.insert((tenant, id), a.clone());
+            }
+            out.insert(id, a);
+        }
+        Ok(out)
+    }
+
+    /// The calls of an account's invoice period containing `date` (today when `None`), rated
+    /// as they stand: what the customer sees before the invoice.
+    pub async fn usage_summary(
+        &self,
+        tenant: &Tenant,
+        account_id: i64,
+        date: Option<NaiveDate>,
+    ) -> Result<UsageSummary> {
+        let date = date.unwrap_or_else(|| Engine::today(tenant));
+        let mut tx = self.store.begin().await?;
+        let account = tx
+            .account(tenant.id, account_id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        let row = tx
+            .subscriptions_of_accounts(tenant.id, &[account_id])
+            .await?
+            .into_iter()
+            .filter(|s| s.subscription.start <= date)
+            .max_by_key(|s| (s.subscription.start, s.id))
+            .ok_or_else(|| {
+                crate::invalid(
+                    "period",
+                    format!("the account has no subscription on {date}"),
+                )
+            })?;
+        let usage = tx
+            .usage_of_subscriptions(tenant.id, row.id, row.id)
+            .await?
+            .remove(&row.id)
+            .unwrap_or_default();
+        let catalog = self
+            .catalog(&mut tx, tenant.id, row.catalog_version_id)
+            .await?;
+        tx.rollback().await?;
+        let buyer = account.buyer();
+        let ctx = Context {
+            catalog: &catalog,
+            settings: &tenant.settings,
+            buyer: &buyer,
+            lang: account.language,
+        };
+        let (period, lines) = usage_in_period(&ctx, &row.subscription, &usage, date)?
+            .ok_or_else(|| crate::invalid("period", format!("{date} is in the trial")))?;
+        Ok(UsageSummary {
+            account_id,
+            subscription_id: row.id,
+            period,
+            lines,
+        })
+    }
+}
+
+/// Reads one event from JSON. A bad event names its field: the fast typed parse, and when it
+/// fails, a field-by-field look at what was sent.
+pub fn parse_call(json: &str) -> std::result::Result<CallRecord, CallError> {
+    serde_json::from_str(json).map_err(|e| diagnose(json, &e))
+}
+
+fn diagnose(json: &str, error: &serde_json::Error) -> CallError {
+    use serde_json::Value;
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
+        return CallError::new("event", format!("not a JSON object: {error}"));
+    };
+    fn check<T: serde::de::DeserializeOwned>(v: &Value) -> std::result::Result<(), String> {
+        T::deserialize(v).map(|_| ()).map_err(|e| e.to_string())
+    }
+    let fields: [(&str, bool, fn(&Value) -> std::result::Result<(), String>); 8] = [
+        ("event_id", true, check::<String>),
+        ("account_id", true, check::<i64>),
+        ("started_at", true, check::<chrono::DateTime<chrono::Utc>>),
+        ("direction", true, check::<Direction>),
+        ("toll_free", false, check::<bool>),
+        ("caller", true, check::<String>),
+        ("callee", true, check::<String>),
+        ("duration_seconds", true, check::<i64>),
+    ];
+    for (name, required, check) in fields {
+        match map.get(name) {
+            None if required => return CallError::new(name, "missing"),
+            None => {}
+            Some(v) => {
+                if let Err(e) = check(v) {
+                    return CallError::new(name, e);
+                }
+            }
+        }
+    }
+    if let Some(k) = map.keys().find(|k| !fields.iter().any(|(n, _, _)| n == k)) {
+        return CallError::new(k, "unknown field");
+    }
+    CallError::new("event", error.to_string())
+}

@@ -1,0 +1,306 @@
+//! Usage: call records kept whole and deduplicated by event id, and the daily totals invoicing
+//! reads.
+//!
+//! A batch is written with a handful of statements whatever its size: on SQLite the rows travel
+//! as one JSON array read by `json_each`, on PostgreSQL as one array per column read by
+//! `UNNEST` — no per-row round trip, no bind-count limit.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prorata_core::reconcile::UsageRecord;
+use sqlx::QueryBuilder;
+
+use super::{Inner, Tx, ROWS_PER_INSERT};
+use crate::Result;
+
+/// A call record ready to be stored: checked, dated, attributed and rated by the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCall {
+    pub event_id: String,
+    pub account_id: i64,
+    pub subscription_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub usage_date: NaiveDate,
+    pub outbound: bool,
+    pub toll_free: bool,
+    pub caller: String,
+    pub callee: String,
+    pub duration_seconds: i64,
+    /// `None`: a free call.
+    pub metric: Option<String>,
+    pub billable_seconds: i64,
+}
+
+/// Usage to add to a subscription's daily total.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyUsage {
+    pub subscription_id: i64,
+    pub metric: String,
+    pub usage_date: NaiveDate,
+    pub events: i64,
+    pub quantity: i64,
+}
+
+fn direction(outbound: bool) -> &'static str {
+    if outbound {
+        "outbound"
+    } else {
+        "inbound"
+    }
+}
+
+impl Tx {
+    /// Stores the calls whose event id the tenant has not sent before and returns those ids.
+    /// `calls` must not repeat an event id.
+    pub async fn insert_calls(
+        &mut self,
+        tenant: i64,
+        recorded_on: NaiveDate,
+        calls: &[NewCall],
+    ) -> Result<Vec<String>> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &mut self.inner {
+            Inner::Sqlite(t) => {
+                let rows: Vec<serde_json::Value> = calls
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!([
+                            c.event_id,
+                            c.account_id,
+                            c.subscription_id,
+                            c.started_at
+                                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                            c.usage_date,
+                            direction(c.outbound),
+                            c.toll_free,
+                            c.caller,
+                            c.callee,
+                            c.duration_seconds,
+                            c.metric,
+                            c.billable_seconds,
+                        ])
+                    })
+                    .collect();
+                let rows = serde_json::to_string(&rows)?;
+                // `WHERE 1` keeps SQLite from reading ON CONFLICT as part of the SELECT.
+                let new: Vec<(String,)> = sqlx::query_as(
+                    "INSERT INTO usage_events (tenant_id, event_id, account_id, subscription_id, \
+                     started_at, usage_date, direction, toll_free, caller, callee, \
+                     duration_seconds, metric, billable_seconds, recorded_on) \
+                     SELECT $1, e.value->>0, e.value->>1, e.value->>2, e.value->>3, e.value->>4, \
+                     e.value->>5, e.value->>6, e.value->>7, e.value->>8, e.value->>9, \
+                     e.value->>10, e.value->>11, $3 FROM json_each($2) AS e WHERE 1 \
+                     ON CONFLICT DO NOTHING RETURNING event_id",
+                )
+                .bind(tenant)
+                .bind(rows)
+                .bind(recorded_on)
+                .fetch_all(&mut **t)
+                .await?;
+                Ok(new.into_iter().map(|(id,)| id).collect())
+            }
+            Inner::Postgres(t) => {
+                let ids: Vec<&str> = calls.iter().map(|c| c.event_id.as_str()).collect();
+                let new: Vec<(String,)> = sqlx::query_as(
+                    "INSERT INTO usage_event_ids (tenant_id, event_id) \
+                     SELECT $1, UNNEST($2::TEXT[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                )
+                .bind(tenant)
+                .bind(&ids)
+                .fetch_all(&mut **t)
+                .await?;
+                let new: Vec<String> = new.into_iter().map(|(id,)| id).collect();
+                let fresh: std::collections::HashSet<&str> =
+                    new.iter().map(String::as_str).collect();
+                let keep: Vec<&NewCall> = calls
+                    .iter()
+                    .filter(|c| fresh.contains(c.event_id.as_str()))
+                    .collect();
+                if keep.is_empty() {
+                    return Ok(new);
+                }
+                sqlx::query(
+                    "INSERT INTO usage_events (tenant_id, event_id, account_id, subscription_id, \
+                     started_at, usage_date, direction, toll_free, caller, callee, \
+                     duration_seconds, metric, billable_seconds, recorded_on) \
+                     SELECT $1, u.*, $14 FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::BIGINT[], \
+                     $5::TIMESTAMPTZ[], $6::DATE[], $7::TEXT[], $8::BOOLEAN[], $9::TEXT[], \
+                     $10::TEXT[], $11::BIGINT[], $12::TEXT[], $13::BIGINT[]) AS u",
+                )
+                .bind(tenant)
+                .bind(keep.iter().map(|c| c.event_id.as_str()).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.account_id).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.subscription_id).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.started_at).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.usage_date).collect::<Vec<_>>())
+                .bind(
+                    keep.iter()
+                        .map(|c| direction(c.outbound))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(keep.iter().map(|c| c.toll_free).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.caller.as_str()).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.callee.as_str()).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.duration_seconds).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.metric.as_deref()).collect::<Vec<_>>())
+                .bind(keep.iter().map(|c| c.billable_seconds).collect::<Vec<_>>())
+                .bind(recorded_on)
+                .execute(&mut **t)
+                .await?;
+                Ok(new)
+            }
+        }
+    }
+
+    /// Adds to the daily totals learnt on `recorded_on`. `rows` must not repeat a
+    /// (subscription, metric, day).
+    pub async fn add_daily_usage(
+        &mut self,
+        tenant: i64,
+        recorded_on: NaiveDate,
+        rows: &[DailyUsage],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        const UPSERT: &str =
+            " ON CONFLICT (tenant_id, subscription_id, metric, usage_date, recorded_on) \
+             DO UPDATE SET events = usage_daily.events + excluded.events, \
+             quantity = usage_daily.quantity + excluded.quantity";
+        match &mut self.inner {
+            Inner::Sqlite(t) => {
+                let json: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!([
+                            r.subscription_id,
+                            r.metric,
+                            r.usage_date,
+                            r.events,
+                            r.quantity
+                        ])
+                    })
+                    .collect();
+                sqlx::query(&format!(
+                    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
+                     recorded_on, events, quantity) \
+                     SELECT $1, e.value->>0, e.value->>1, e.value->>2, $3, e.value->>3, \
+                     e.value->>4 FROM json_each($2) AS e WHERE 1{UPSERT}"
+                ))
+                .bind(tenant)
+                .bind(serde_json::to_string(&json)?)
+                .bind(recorded_on)
+                .execute(&mut **t)
+                .await?;
+            }
+            Inner::Postgres(t) => {
+                sqlx::query(&format!(
+                    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
+                     recorded_on, events, quantity) \
+                     SELECT $1, u.s, u.m, u.d, $2, u.e, u.q FROM UNNEST($3::BIGINT[], $4::TEXT[], \
+                     $5::DATE[], $6::BIGINT[], $7::BIGINT[]) AS u(s, m, d, e, q){UPSERT}"
+                ))
+                .bind(tenant)
+                .bind(recorded_on)
+                .bind(rows.iter().map(|r| r.subscription_id).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.usage_date).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.events).collect::<Vec<_>>())
+                .bind(rows.iter().map(|r| r.quantity).collect::<Vec<_>>())
+                .execute(&mut **t)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The daily usage totals of the subscriptions with ids in `first..=last`.
+    pub async fn usage_of_subscriptions(
+        &mut self,
+        tenant: i64,
+        first: i64,
+        last: i64,
+    ) -> Result<BTreeMap<i64, Vec<UsageRecord>>> {
+        type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
+        let rows: Vec<Row> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT subscription_id, metric, usage_date, recorded_on, events, quantity \
+                 FROM usage_daily WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3",
+            )
+            .bind(tenant)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        let mut out: BTreeMap<i64, Vec<UsageRecord>> = BTreeMap::new();
+        for (sub, metric, date, recorded_on, events, quantity) in rows {
+            out.entry(sub).or_default().push(UsageRecord {
+                metric,
+                date,
+                quantity,
+                recorded_on,
+                events,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Makes ended subscriptions (nothing due any more) due on `day`, so usage that arrives
+    /// after their last invoice is billed rather than forgotten.
+    pub async fn make_due_if_idle(
+        &mut self,
+        tenant: i64,
+        subscriptions: &[i64],
+        day: NaiveDate,
+    ) -> Result<()> {
+        for chunk in subscriptions.chunks(ROWS_PER_INSERT) {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("UPDATE subscriptions SET next_due = ");
+                q.push_bind(day)
+                    .push(" WHERE tenant_id = ")
+                    .push_bind(tenant)
+                    .push(" AND next_due IS NULL AND id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// The subscriptions of the given accounts, in id order.
+    pub async fn subscriptions_of_accounts(
+        &mut self,
+        tenant: i64,
+        accounts: &[i64],
+    ) -> Result<Vec<crate::SubscriptionRow>> {
+        let mut out = Vec::new();
+        for chunk in accounts.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<super::SubRowRaw> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "SELECT id, account_id, catalog_version_id, body, next_due, revision \
+                     FROM subscriptions WHERE tenant_id = ",
+                );
+                q.push_bind(tenant).push(" AND account_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") ORDER BY id");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            for r in rows {
+                out.push(super::sub_row(r)?);
+            }
+        }
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+}
