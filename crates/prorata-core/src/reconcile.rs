@@ -606,6 +606,9 @@ fn usage_lines(
     // Quantities and events per (usage period, metric), and per day for the bundles, known by
     // the knowledge date.
     let mut totals: BTreeMap<(Period, &str), (i64, i64)> = BTreeMap::new();
+    // The last day usage of each (period, metric) was learnt: after the period's invoice day,
+    // it is late.
+    let mut learnt: BTreeMap<(Period, &str), NaiveDate> = BTreeMap::new();
     let mut daily: BTreeMap<(Period, NaiveDate, &str), i64> = BTreeMap::new();
     for r in usage.iter().filter(|r| r.recorded_on <= knowledge) {
         let Some(period) = schedule.period_containing(r.date) else {
@@ -620,6 +623,10 @@ fn usage_lines(
         let t = totals.entry((period, r.metric.as_str())).or_default();
         t.0 += r.quantity;
         t.1 += r.events;
+        let l = learnt
+            .entry((period, r.metric.as_str()))
+            .or_insert(r.recorded_on);
+        *l = (*l).max(r.recorded_on);
         *daily
             .entry((period, r.date, r.metric.as_str()))
             .or_default() += r.quantity;
@@ -713,13 +720,26 @@ fn usage_lines(
             if quantity == b_qty && inc == b_inc && events == b_events && d_amount.is_zero() {
                 continue;
             }
-            let late = !b_docs.is_empty();
+            // Late: the period was billed already, or usage of it was learnt after the day
+            // its invoice was due (whether or not that invoice had a line for this metric).
+            let late = !b_docs.is_empty()
+                || learnt
+                    .get(&(period, metric_code))
+                    .is_some_and(|d| *d > p_end.date());
             let name = metric.name.get(ctx.lang);
             let mut explanation = String::new();
+            if late {
+                // A late line bills the difference: the period's whole usage is shown first.
+                explanation.push_str(match ctx.lang {
+                    Lang::En => "period now: ",
+                    Lang::Fr => "période à ce jour : ",
+                });
+            }
             if events > 0 {
+                let plural = if events == 1 { "" } else { "s" };
                 explanation.push_str(&match ctx.lang {
-                    Lang::En => format!("{events} calls, "),
-                    Lang::Fr => format!("{events} appels, "),
+                    Lang::En => format!("{events} call{plural}, "),
+                    Lang::Fr => format!("{events} appel{plural}, "),
                 });
             }
             if inc > 0 {
@@ -732,7 +752,10 @@ fn usage_lines(
             explanation.push_str(&rating.explanation);
             explanation.push_str(&format!(" = {}", rating.amount));
             if late {
-                explanation.push_str(&format!(" − {b_amount} already billed = {d_amount}"));
+                explanation.push_str(&match ctx.lang {
+                    Lang::En => format!(" − {b_amount} already billed = {d_amount}"),
+                    Lang::Fr => format!(" − {b_amount} déjà facturés = {d_amount}"),
+                });
             }
             lines.push(Line {
                 section: Section::Usage,

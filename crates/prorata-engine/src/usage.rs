@@ -26,8 +26,9 @@ use crate::{Engine, EngineError, Result};
 /// The most events one batch may carry.
 pub const MAX_BATCH: usize = 10_000;
 
-/// How long what ingestion knows of an account (time zone, subscriptions) is reused. A new
-/// subscription is seen at once (a miss reloads); an edited time zone within this delay.
+/// How long what ingestion knows of an account (time zone, subscriptions) is reused. A call
+/// no cached subscription covers reloads its account, so a new subscription is seen at once;
+/// an edited time zone, or a later subscription replacing a current one, within this delay.
 const ACCOUNT_TTL: Duration = Duration::from_secs(30);
 
 /// One refused event.
@@ -138,9 +139,28 @@ impl Engine {
         }
         let mut tx = self.store.begin().await?;
         let account_ids: BTreeSet<i64> = good.iter().map(|(_, c)| c.account_id).collect();
-        let accounts = self
+        let mut accounts = self
             .usage_accounts(&mut tx, tenant.id, &account_ids)
             .await?;
+        // A cached account without a subscription on a call's day may have gained one since:
+        // read those again before refusing anything.
+        let stale: BTreeSet<i64> = good
+            .iter()
+            .filter(|(_, c)| {
+                accounts
+                    .get(&c.account_id)
+                    .is_some_and(|a| a.subscription_on(local_date(c.started_at, a.tz)).is_none())
+            })
+            .map(|(_, c)| c.account_id)
+            .collect();
+        if !stale.is_empty() {
+            if let Ok(mut cache) = self.usage_accounts.lock() {
+                for id in &stale {
+                    cache.remove(&(tenant.id, *id));
+                }
+            }
+            accounts.extend(self.usage_accounts(&mut tx, tenant.id, &stale).await?);
+        }
         let mut catalogs: BTreeMap<i64, Arc<Catalog>> = BTreeMap::new();
         for a in accounts.values() {
             for (_, version, _) in &a.subscriptions {
@@ -373,7 +393,8 @@ fn diagnose(json: &str, error: &serde_json::Error) -> CallError {
     fn check<T: serde::de::DeserializeOwned>(v: &Value) -> std::result::Result<(), String> {
         T::deserialize(v).map(|_| ()).map_err(|e| e.to_string())
     }
-    let fields: [(&str, bool, fn(&Value) -> std::result::Result<(), String>); 8] = [
+    type Check = fn(&Value) -> std::result::Result<(), String>;
+    let fields: [(&str, bool, Check); 8] = [
         ("event_id", true, check::<String>),
         ("account_id", true, check::<i64>),
         ("started_at", true, check::<chrono::DateTime<chrono::Utc>>),

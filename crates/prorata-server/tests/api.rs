@@ -204,7 +204,8 @@ async fn bad_input_gets_400_or_422_naming_the_field(url: &str) {
         (r.status, r.body["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
     );
-    let huge = json!({"source": "x".repeat(2 * 1024 * 1024)});
+    // Over the 8 MiB limit (sized for a batch of 10,000 call records).
+    let huge = json!({"source": "x".repeat(9 * 1024 * 1024)});
     assert_eq!(
         t.post("/v1/catalogs", huge).await.status,
         StatusCode::PAYLOAD_TOO_LARGE
@@ -427,6 +428,105 @@ async fn the_seed_downgrade_through_the_api(url: &str) {
 }
 both_stores!(seed_downgrade, the_seed_downgrade_through_the_api);
 
+fn call(id: &str, account: i64, at: &str, callee: &str, secs: i64) -> Value {
+    json!({"event_id": id, "account_id": account, "started_at": at, "direction": "outbound",
+           "caller": "+33145678900", "callee": callee, "duration_seconds": secs})
+}
+
+async fn usage_batches_report_each_bad_event_and_show_in_the_running_period(url: &str) {
+    let t = spawn_app(url).await;
+    let id = t.post("/v1/accounts", account("Appels")).await.body["id"]
+        .as_i64()
+        .expect("id");
+    let r = t
+        .post(
+            "/v1/subscriptions",
+            json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
+            "frequency": "monthly", "currency": "EUR", "start": "2024-06-01", "trial_days": 0,
+            "quantities": {"user": 3, "number": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let batch = json!({"events": [
+        call("c1", id, "2024-06-03T08:00:00Z", "+12125550100", 61),   // USA, per minute: 120 s
+        call("c2", id, "2024-06-03T09:00:00Z", "0612", 30),           // not E.164
+        {"event_id": "c3", "account_id": "seven"},                    // account_id not a number
+        call("c1", id, "2024-06-03T08:00:00Z", "+12125550100", 61),   // resent: a duplicate
+        call("c4", id + 1000, "2024-06-03T08:00:00Z", "+12125550100", 5), // no such account
+        call("c5", id, "2024-06-04T10:00:00+02:00", "+12125550100", 59), // USA: 60 s
+    ]});
+    let r = t.post("/v1/usage", batch.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (r.body["accepted"].as_i64(), r.body["duplicates"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let refused: Vec<(i64, String)> = r.body["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_i64().unwrap_or(-1),
+                e["field"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            (1, "callee".into()),
+            (2, "account_id".into()),
+            (4, "account_id".into())
+        ]
+    );
+    // The same batch again: nothing new, everything known is a duplicate.
+    let r = t.post("/v1/usage", batch).await;
+    assert_eq!(
+        (r.body["accepted"].as_i64(), r.body["duplicates"].as_i64()),
+        (Some(0), Some(3))
+    );
+    // The running period (1–30 June) before its invoice: 2 calls, 180 s × 0.02/min = 0.06.
+    let s = t
+        .get(&format!("/v1/accounts/{id}/usage?period=2024-06-06"))
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{:?}", s.body);
+    assert_eq!(s.body["period"]["start"], "2024-06-01");
+    let line = &s.body["lines"][0];
+    assert_eq!(
+        (
+            line["key"]["metric"].as_str(),
+            line["events"].as_i64(),
+            line["quantity"].as_i64(),
+            line["amount"]["minor"].as_i64()
+        ),
+        (Some("outbound_us_ca"), Some(2), Some(180), Some(6))
+    );
+    // Another tenant's account is not found; more than 10,000 events is refused whole.
+    let r = t.get("/v1/accounts/999999/usage").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| {
+            call(
+                &format!("m{i}"),
+                id,
+                "2024-06-03T08:00:00Z",
+                "+12125550100",
+                1,
+            )
+        })
+        .collect();
+    let r = t.post("/v1/usage", json!({ "events": many })).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("events"))
+    );
+}
+both_stores!(
+    usage,
+    usage_batches_report_each_bad_event_and_show_in_the_running_period
+);
+
 async fn after_the_trial_only_the_billing_team_changes_the_vat_number(url: &str) {
     let t = spawn_app(url).await;
     let id = t.post("/v1/accounts", account("Lumen")).await.body["id"]
@@ -526,13 +626,15 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/clock/advance",
         "/v1/api-keys",
         "/v1/api-keys/{id}",
+        "/v1/usage",
+        "/v1/accounts/{id}/usage",
     ] {
         assert!(
             paths.contains_key(expected),
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 22);
+    assert_eq!(operations, 24);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

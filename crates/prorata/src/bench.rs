@@ -20,7 +20,7 @@ use crate::db::open;
 
 const SETUP_BATCH: usize = 10_000;
 
-fn peak_rss_kib() -> Option<u64> {
+pub(crate) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
@@ -29,13 +29,13 @@ fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current resident size.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// A fresh database for the benchmark, and what to drop afterwards.
-async fn fresh_url(
+pub(crate) async fn fresh_url(
     store: &str,
     database_url: Option<String>,
 ) -> Result<(String, Option<(String, String)>)> {
@@ -82,6 +82,52 @@ fn with_database(base: &str, name: &str) -> String {
 pub async fn billing_run(store: &str, accounts: usize, database_url: Option<String>) -> Result<()> {
     let (url, cleanup) = fresh_url(store, database_url).await?;
     let result = run(&url, store, accounts).await;
+    drop_fresh(&url, cleanup).await?;
+    result
+}
+
+/// `n` French accounts, each with `sub` due on `due`, written in bulk; their ids.
+pub(crate) async fn bulk_subscriptions(
+    engine: &prorata_engine::Engine,
+    tenant: i64,
+    catalog: i64,
+    n: usize,
+    sub: &Subscription,
+    due: NaiveDate,
+) -> Result<Vec<i64>> {
+    let mut all = Vec::with_capacity(n);
+    let mut done = 0;
+    while done < n {
+        let batch = SETUP_BATCH.min(n - done);
+        let accounts: Vec<Account> = (done..done + batch)
+            .map(|i| Account {
+                name: format!("Bench customer {i}"),
+                website: String::new(),
+                address: Address::default(),
+                country: "FR".into(),
+                vat_number: None,
+                currency: Currency::EUR,
+                language: Lang::Fr,
+                time_zone: "Europe/Paris".into(),
+                billing_contacts: Vec::new(),
+            })
+            .collect();
+        let mut tx = engine.store.begin().await?;
+        let ids = tx.insert_accounts(tenant, &accounts).await?;
+        let rows: Vec<_> = ids
+            .iter()
+            .map(|id| (*id, catalog, sub.clone(), Some(due)))
+            .collect();
+        tx.insert_subscriptions(tenant, &rows).await?;
+        tx.commit().await?;
+        all.extend(ids);
+        done += batch;
+    }
+    Ok(all)
+}
+
+/// Removes what [`fresh_url`] made.
+pub(crate) async fn drop_fresh(url: &str, cleanup: Option<(String, String)>) -> Result<()> {
     if let Some((base, name)) = cleanup {
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -92,7 +138,7 @@ pub async fn billing_run(store: &str, accounts: usize, database_url: Option<Stri
             let _ = std::fs::remove_dir_all(dir);
         }
     }
-    result
+    Ok(())
 }
 
 async fn run(url: &str, store: &str, n: usize) -> Result<()> {
@@ -122,32 +168,7 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         ]),
         events: Vec::new(),
     };
-    let mut done = 0;
-    while done < n {
-        let batch = SETUP_BATCH.min(n - done);
-        let accounts: Vec<Account> = (done..done + batch)
-            .map(|i| Account {
-                name: format!("Bench customer {i}"),
-                website: String::new(),
-                address: Address::default(),
-                country: "FR".into(),
-                vat_number: None,
-                currency: Currency::EUR,
-                language: Lang::Fr,
-                time_zone: "Europe/Paris".into(),
-                billing_contacts: Vec::new(),
-            })
-            .collect();
-        let mut tx = engine.store.begin().await?;
-        let ids = tx.insert_accounts(tenant.id, &accounts).await?;
-        let rows: Vec<_> = ids
-            .iter()
-            .map(|id| (*id, catalog.id, sub.clone(), Some(as_of)))
-            .collect();
-        tx.insert_subscriptions(tenant.id, &rows).await?;
-        tx.commit().await?;
-        done += batch;
-    }
+    bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
     eprintln!(
         "setup: {n} accounts and subscriptions in {:.1} s",
         setup.elapsed().as_secs_f64()

@@ -7,15 +7,17 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use prorata_core::account::{Account, Address};
 use prorata_core::catalog::Lang;
 use prorata_core::change::{Direction, Request};
 use prorata_core::reconcile::Settings;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Currency, Frequency};
-use prorata_engine::{Engine, EngineError};
+use prorata_engine::{Engine, EngineError, IngestReport};
 use prorata_store::TenantMode;
+
+use crate::callgen::CallGen;
 
 /// A small deterministic generator (xorshift64*), so the demo needs no randomness crate.
 struct Rng(u64);
@@ -99,6 +101,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
         .await?;
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
     let mut subs = Vec::new();
+    let mut accounts = Vec::new();
     for i in 0..companies {
         let (country, currency, language, vat) = MARKETS[i % MARKETS.len()];
         let name = format!(
@@ -172,17 +175,30 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             .create_subscription(&tenant, account_id, catalog.id, &spec)
             .await?;
         subs.push(id);
+        accounts.push(account_id);
     }
 
     let mut refused: Vec<String> = Vec::new();
     let mut accepted: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut calls = IngestReport::default();
     let end = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or(start);
+    // Calls from February, when every subscription has started.
+    let calls_from = NaiveDate::from_ymd_opt(2025, 2, 1).unwrap_or(start);
     let mut day = start;
     let mut tenant = tenant;
     while day < end {
-        day = day.checked_add_days(Days::new(7)).unwrap_or(end).min(end);
-        let (t, _) = engine.advance_clock(&tenant, day, &mut |_, _| {}).await?;
-        tenant = t;
+        // Each day's calls are sent on that day, before the clock moves on: they are on the
+        // invoice after their period, never late (one deliberate late batch aside, below).
+        let week_end = day.checked_add_days(Days::new(7)).unwrap_or(end).min(end);
+        while day < week_end {
+            if day >= calls_from {
+                let report = demo_calls(engine, &tenant, &accounts, day, companies * 3).await?;
+                calls.add(report, 0);
+            }
+            day = day.succ_opt().unwrap_or(week_end);
+            let (t, _) = engine.advance_clock(&tenant, day, &mut |_, _| {}).await?;
+            tenant = t;
+        }
         for _ in 0..rng.range(0, 4) {
             let id = subs[usize::try_from(rng.range(0, subs.len() as i64 - 1)).unwrap_or(0)];
             let row = engine.subscription(&tenant, id).await?;
@@ -267,8 +283,55 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             "{kind} in {currency}: {n} documents, total {amount} (VAT included)"
         );
     }
+    let _ = writeln!(
+        out,
+        "calls: {} accepted, {} duplicates (resent events, billed once), {} refused",
+        calls.accepted,
+        calls.duplicates,
+        calls.rejected.len()
+    );
     let _ = writeln!(out, "outbox: {outbox} messages waiting for delivery");
     Ok(DemoResult {
         api_key: key.secret,
     })
+}
+
+/// A day of call traffic for the demo's companies, sent through the engine as the API would.
+/// One event in fifty is resent (the engine counts it as a duplicate); and once, on 3 March
+/// 2025, the platform also resends a forgotten batch of the last days of February, which
+/// arrives after February's invoices: it is billed as late usage on the next ones.
+async fn demo_calls(
+    engine: &Engine,
+    tenant: &prorata_store::Tenant,
+    accounts: &[i64],
+    day: NaiveDate,
+    n: usize,
+) -> Result<IngestReport> {
+    let seed = u64::try_from(day.num_days_from_ce()).unwrap_or(1);
+    // 07:00 to 17:00 UTC: the same local day in Paris, summer or winter.
+    let from = day
+        .and_hms_opt(7, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_default();
+    let mut gen = CallGen::new(
+        seed,
+        accounts.to_vec(),
+        from,
+        10 * 3600,
+        &format!("demo-{day}"),
+    );
+    gen.duplicate_every = 50;
+    let mut batch: Vec<_> = (0..n).map(|_| Ok(gen.next_call())).collect();
+    if day == NaiveDate::from_ymd_opt(2025, 3, 3).unwrap_or(day) {
+        let late_from = from - chrono::Duration::days(5);
+        let mut late = CallGen::new(
+            seed + 1,
+            accounts.to_vec(),
+            late_from,
+            10 * 3600,
+            "demo-late",
+        );
+        batch.extend((0..accounts.len()).map(|_| Ok(late.next_call())));
+    }
+    Ok(engine.ingest_calls(tenant, batch).await?)
 }

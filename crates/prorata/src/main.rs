@@ -4,10 +4,13 @@
 //! its own: it reads arguments, calls the core or the engine and prints.
 
 mod bench;
+mod bench_usage;
+mod callgen;
 mod db;
 mod demo;
 mod quote;
 mod render;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,10 +83,30 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         worker_interval: u64,
     },
+    /// Usage: call records.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsageCommand {
+    /// Import call records from a CSV file (with a header row: event_id, account_id,
+    /// started_at, direction, toll_free, caller, callee, duration_seconds) or an NDJSON file
+    /// (one JSON object a line, same fields). Streamed in batches of 10,000.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        tenant: i64,
+        /// csv or ndjson; from the file's extension when absent.
+        #[arg(long)]
+        format: Option<String>,
     },
 }
 
@@ -106,6 +129,19 @@ enum BenchCommand {
         accounts: usize,
         /// sqlite (a fresh file in a temp folder) or postgres (a fresh database on the server
         /// of --database-url or DATABASE_URL, dropped at the end).
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+    },
+    /// Time usage ingestion over HTTP, and the rating and invoicing of a month of calls.
+    Usage {
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Events posted to /v1/usage in batches of 10,000.
+        #[arg(long, default_value_t = 1_000_000)]
+        http_events: usize,
+        /// Calls in the month in all (the HTTP events included).
+        #[arg(long, default_value_t = 10_000_000)]
+        month_calls: usize,
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
@@ -194,11 +230,37 @@ fn run(cli: Cli) -> Result<()> {
             )
             .await
         }),
+        Command::Usage {
+            command:
+                UsageCommand::Import {
+                    file,
+                    tenant,
+                    format,
+                },
+        } => runtime()?.block_on(usage::import(&url, tenant, &file, format.as_deref())),
         Command::Bench {
             command: BenchCommand::BillingRun { accounts, store },
         } => {
             let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
             runtime()?.block_on(bench::billing_run(&store, accounts, explicit))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Usage {
+                    accounts,
+                    http_events,
+                    month_calls,
+                    store,
+                },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            runtime()?.block_on(bench_usage::usage(
+                &store,
+                accounts,
+                http_events,
+                month_calls,
+                explicit,
+            ))
         }
     }
 }

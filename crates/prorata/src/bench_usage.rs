@@ -1,0 +1,246 @@
+//! `prorata bench usage`: ingestion over HTTP and the invoicing of a month of calls.
+//!
+//! Setup (not timed): a sandbox tenant with the default catalog, `accounts` companies on a
+//! monthly Professional plan from 1 January 2025 with a Europe call bundle, their 1 January
+//! invoices issued, the clock on 1 February.
+//!
+//! 1. HTTP: `http_events` generated January calls (1 % resent, 0.1 % broken) posted to
+//!    `POST /v1/usage` on loopback in batches of 10,000, one keep-alive connection, each
+//!    batch acknowledged (committed) before the next is sent. Timed: the round trips; the
+//!    generator's time is left out.
+//! 2. The month: calls up to `month_calls` in all, ingested through the engine (validated,
+//!    dated, rated, stored, daily totals kept), then the 1 February billing run, which invoices
+//!    January's minutes from the daily totals. Both timed, with peak memory.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::{NaiveDate, TimeZone, Utc};
+use prorata_core::reconcile::Settings;
+use prorata_core::timeline::Subscription;
+use prorata_core::{Currency, Frequency};
+use prorata_engine::{IngestReport, MAX_BATCH};
+use prorata_store::TenantMode;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
+use crate::callgen::{write_json, CallGen};
+use crate::db::open;
+
+pub async fn usage(
+    store: &str,
+    accounts: usize,
+    http_events: usize,
+    month_calls: usize,
+    database_url: Option<String>,
+) -> Result<()> {
+    let (url, cleanup) = fresh_url(store, database_url).await?;
+    let result = run(&url, store, accounts, http_events, month_calls).await;
+    drop_fresh(&url, cleanup).await?;
+    result
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("unavailable".into(), |k| {
+        format!("{:.0} MiB", k as f64 / 1024.0)
+    })
+}
+
+async fn run(
+    url: &str,
+    store: &str,
+    accounts: usize,
+    http_events: usize,
+    month_calls: usize,
+) -> Result<()> {
+    let engine = open(url).await?;
+    let day = |m, d| NaiveDate::from_ymd_opt(2025, m, d).context("a date");
+    let (jan, jan31, feb) = (day(1, 1)?, day(1, 31)?, day(2, 1)?);
+    let tenant = engine
+        .create_tenant(
+            "bench-usage",
+            TenantMode::Sandbox,
+            Some(jan),
+            &Settings::default(),
+        )
+        .await?;
+    let catalog = engine
+        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
+        .await?;
+    let sub = Subscription {
+        plan: "professional".into(),
+        frequency: Frequency::Monthly,
+        currency: Currency::EUR,
+        start: jan,
+        trial_days: 0,
+        term_months: 12,
+        notice_days: 30,
+        quantities: BTreeMap::from([
+            ("user".to_string(), 5),
+            ("number".to_string(), 2),
+            ("bundle_europe".to_string(), 1),
+        ]),
+        events: Vec::new(),
+    };
+    let setup = Instant::now();
+    let ids = bulk_subscriptions(&engine, tenant.id, catalog.id, accounts, &sub, jan).await?;
+    engine.run_billing(&tenant, jan, &mut |_| {}).await?;
+    // The clock stays in January: the run of 1 February, timed below, is what invoices it.
+    let (tenant, _) = engine.advance_clock(&tenant, jan31, &mut |_, _| {}).await?;
+    eprintln!(
+        "setup: {accounts} subscriptions, their January invoices, clock on {jan31}: {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+    let january = Utc
+        .with_ymd_and_hms(2024, 12, 31, 23, 0, 0) // 1 January 00:00 in Paris
+        .single()
+        .context("a time")?;
+    let month_seconds = 31 * 86_400;
+
+    // 1. HTTP ingestion.
+    let key = engine.create_api_key(&tenant).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = prorata_server::app(prorata_server::AppState {
+        engine: engine.clone(),
+    });
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut conn = BufReader::new(TcpStream::connect(addr).await?);
+    let mut gen = CallGen::new(7, ids.clone(), january, month_seconds, "http");
+    gen.duplicate_every = 100;
+    gen.bad_every = 1000;
+    let mut http = IngestReport::default();
+    let mut http_secs = 0.0;
+    let mut sent = 0;
+    reset_peak_rss();
+    while sent < http_events {
+        let n = MAX_BATCH.min(http_events - sent);
+        let mut body = String::with_capacity(n * 200 + 16);
+        body.push_str(r#"{"events":["#);
+        for i in 0..n {
+            if i > 0 {
+                body.push(',');
+            }
+            write_json(&mut body, &gen.next_call());
+        }
+        body.push_str("]}");
+        let t = Instant::now();
+        let (status, answer) = post(&mut conn, "/v1/usage", &key.secret, body.as_bytes()).await?;
+        http_secs += t.elapsed().as_secs_f64();
+        if status != 200 {
+            bail!(
+                "POST /v1/usage answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        let r: serde_json::Value = serde_json::from_slice(&answer)?;
+        http.accepted += r["accepted"].as_u64().unwrap_or(0);
+        http.duplicates += r["duplicates"].as_u64().unwrap_or(0);
+        let refused = r["rejected"].as_array().map_or(0, Vec::len);
+        http.rejected
+            .extend((0..refused).map(|index| prorata_engine::Rejected {
+                index,
+                event_id: None,
+                field: String::new(),
+                reason: String::new(),
+            }));
+        sent += n;
+        eprint!("\rHTTP: {sent}/{http_events} events");
+    }
+    eprintln!();
+    let http_peak = peak_rss_kib();
+    server.abort();
+
+    // 2. The rest of the month through the engine, then the billing run.
+    let mut gen = CallGen::new(11, ids, january, month_seconds, "month");
+    let rest = month_calls.saturating_sub(http_events);
+    let mut month = IngestReport::default();
+    let mut ingest_secs = 0.0;
+    let mut done = 0;
+    reset_peak_rss();
+    while done < rest {
+        let n = MAX_BATCH.min(rest - done);
+        let batch: Vec<_> = (0..n).map(|_| Ok(gen.next_call())).collect();
+        let t = Instant::now();
+        let r = engine.ingest_calls(&tenant, batch).await?;
+        ingest_secs += t.elapsed().as_secs_f64();
+        month.add(r, done);
+        done += n;
+        if done % 100_000 == 0 || done == rest {
+            eprint!("\rrating and storing: {done}/{rest} calls");
+        }
+    }
+    eprintln!();
+    let ingest_peak = peak_rss_kib();
+    reset_peak_rss();
+    let t = Instant::now();
+    let summary = engine.run_billing(&tenant, feb, &mut |_| {}).await?;
+    let bill_secs = t.elapsed().as_secs_f64();
+    let bill_peak = peak_rss_kib();
+    engine.store.close().await;
+
+    let calls = http.accepted + month.accepted;
+    println!("store: {store}; accounts: {accounts}");
+    println!(
+        "HTTP ingestion: {http_events} events in batches of {MAX_BATCH}: {http_secs:.2} s, {:.0} events/s \
+         ({} accepted, {} duplicates, {} refused); peak memory {}",
+        http_events as f64 / http_secs,
+        http.accepted,
+        http.duplicates,
+        http.rejected.len(),
+        mib(http_peak)
+    );
+    println!(
+        "engine ingestion (validate, date, rate, store, daily totals): {rest} calls: {ingest_secs:.2} s, {:.0} calls/s; peak memory {}",
+        rest as f64 / ingest_secs,
+        mib(ingest_peak)
+    );
+    println!(
+        "billing run of 1 February: {} invoices carrying January's {calls} calls: {bill_secs:.2} s; peak memory {}",
+        summary.invoices,
+        mib(bill_peak)
+    );
+    Ok(())
+}
+
+/// One request on a keep-alive HTTP/1.1 connection; the status and the body.
+async fn post(
+    conn: &mut BufReader<TcpStream>,
+    path: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>)> {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.get_mut().write_all(head.as_bytes()).await?;
+    conn.get_mut().write_all(body).await?;
+    let mut line = String::new();
+    conn.read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("not an HTTP status line: {line:?}"))?;
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        conn.read_line(&mut line).await?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = l.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut answer = vec![0; length];
+    conn.read_exact(&mut answer).await?;
+    Ok((status, answer))
+}
