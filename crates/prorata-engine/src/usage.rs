@@ -31,6 +31,9 @@ pub const MAX_BATCH: usize = 10_000;
 /// an edited time zone, or a later subscription replacing a current one, within this delay.
 const ACCOUNT_TTL: Duration = Duration::from_secs(30);
 
+/// Times a batch is tried again when SQLite reports a conflicting writer.
+const BUSY_RETRIES: u32 = 3;
+
 /// One refused event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejected {
@@ -110,6 +113,24 @@ impl Engine {
                 format!("{} events: a batch holds at most {MAX_BATCH}", events.len()),
             ));
         }
+        // SQLite refuses a write whose read snapshot another writer overtook (the billing
+        // worker committing a chunk, say): nothing was written, so the batch is tried again.
+        let mut attempt = 0;
+        loop {
+            match self.ingest_once(tenant, &events).await {
+                Err(EngineError::Store(e)) if attempt < BUSY_RETRIES && e.is_busy() => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(
+        &self,
+        tenant: &Tenant,
+        events: &[std::result::Result<CallRecord, CallError>],
+    ) -> Result<IngestReport> {
         let today = Engine::today(tenant);
         let mut report = IngestReport::default();
         let mut reject = |index: usize, event_id: Option<&str>, e: CallError| {

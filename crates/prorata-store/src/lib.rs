@@ -58,6 +58,19 @@ pub enum StoreError {
     BadUrl(String),
 }
 
+impl StoreError {
+    /// SQLite's "busy" family: locked (5, 261) or a read snapshot overtaken by another
+    /// writer (517). Nothing was written; the transaction may simply be run again.
+    pub fn is_busy(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| matches!(c.as_ref(), "5" | "261" | "517"))
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())

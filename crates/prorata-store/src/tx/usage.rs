@@ -1,9 +1,9 @@
 //! Usage: call records kept whole and deduplicated by event id, and the daily totals invoicing
 //! reads.
 //!
-//! A batch is written with a handful of statements whatever its size: on SQLite the rows travel
-//! as one JSON array read by `json_each`, on PostgreSQL as one array per column read by
-//! `UNNEST` — no per-row round trip, no bind-count limit.
+//! A batch is written with a handful of statements whatever its size: multi-row inserts of
+//! 2,000 rows on SQLite, one array per column read by `UNNEST` on PostgreSQL — no per-row
+//! round trip.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +42,9 @@ pub struct DailyUsage {
     pub quantity: i64,
 }
 
+/// Rows per SQLite statement: 14 binds each, under SQLite's 32,766.
+const SQLITE_ROWS: usize = 2000;
+
 fn direction(outbound: bool) -> &'static str {
     if outbound {
         "outbound"
@@ -64,43 +67,54 @@ impl Tx {
         }
         match &mut self.inner {
             Inner::Sqlite(t) => {
-                let rows: Vec<serde_json::Value> = calls
-                    .iter()
-                    .map(|c| {
-                        serde_json::json!([
-                            c.event_id,
-                            c.account_id,
-                            c.subscription_id,
-                            c.started_at
-                                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                            c.usage_date,
-                            direction(c.outbound),
-                            c.toll_free,
-                            c.caller,
-                            c.callee,
-                            c.duration_seconds,
-                            c.metric,
-                            c.billable_seconds,
-                        ])
-                    })
-                    .collect();
-                let rows = serde_json::to_string(&rows)?;
-                // `WHERE 1` keeps SQLite from reading ON CONFLICT as part of the SELECT.
-                let new: Vec<(String,)> = sqlx::query_as(
-                    "INSERT INTO usage_events (tenant_id, event_id, account_id, subscription_id, \
-                     started_at, usage_date, direction, toll_free, caller, callee, \
-                     duration_seconds, metric, billable_seconds, recorded_on) \
-                     SELECT $1, e.value->>0, e.value->>1, e.value->>2, e.value->>3, e.value->>4, \
-                     e.value->>5, e.value->>6, e.value->>7, e.value->>8, e.value->>9, \
-                     e.value->>10, e.value->>11, $3 FROM json_each($2) AS e WHERE 1 \
-                     ON CONFLICT DO NOTHING RETURNING event_id",
+                // The ids already known (few: resent events), then a plain insert of the rest.
+                // No RETURNING: each returned row would cross from SQLite's worker thread one
+                // message at a time. Reading first is safe: were another writer to commit
+                // between the read and the insert, SQLite refuses the insert (the read
+                // snapshot is stale) and the whole batch fails and is retried.
+                let ids: Vec<&str> = calls.iter().map(|c| c.event_id.as_str()).collect();
+                let known: Vec<(String,)> = sqlx::query_as(
+                    "SELECT event_id FROM usage_events WHERE tenant_id = $1 \
+                     AND event_id IN (SELECT value FROM json_each($2))",
                 )
                 .bind(tenant)
-                .bind(rows)
-                .bind(recorded_on)
+                .bind(serde_json::to_string(&ids)?)
                 .fetch_all(&mut **t)
                 .await?;
-                Ok(new.into_iter().map(|(id,)| id).collect())
+                let known: std::collections::HashSet<String> =
+                    known.into_iter().map(|(id,)| id).collect();
+                let fresh: Vec<&NewCall> = calls
+                    .iter()
+                    .filter(|c| !known.contains(&c.event_id))
+                    .collect();
+                for chunk in fresh.chunks(SQLITE_ROWS) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO usage_events (tenant_id, event_id, account_id, \
+                         subscription_id, started_at, usage_date, direction, toll_free, caller, \
+                         callee, duration_seconds, metric, billable_seconds, recorded_on) ",
+                    );
+                    q.push_values(chunk, |mut b, c| {
+                        b.push_bind(tenant)
+                            .push_bind(c.event_id.as_str())
+                            .push_bind(c.account_id)
+                            .push_bind(c.subscription_id)
+                            .push_bind(
+                                c.started_at
+                                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                            )
+                            .push_bind(c.usage_date)
+                            .push_bind(direction(c.outbound))
+                            .push_bind(c.toll_free)
+                            .push_bind(c.caller.as_str())
+                            .push_bind(c.callee.as_str())
+                            .push_bind(c.duration_seconds)
+                            .push_bind(c.metric.as_deref())
+                            .push_bind(c.billable_seconds)
+                            .push_bind(recorded_on);
+                    });
+                    q.build().execute(&mut **t).await?;
+                }
+                Ok(fresh.into_iter().map(|c| c.event_id.clone()).collect())
             }
             Inner::Postgres(t) => {
                 let ids: Vec<&str> = calls.iter().map(|c| c.event_id.as_str()).collect();
@@ -172,29 +186,23 @@ impl Tx {
              quantity = usage_daily.quantity + excluded.quantity";
         match &mut self.inner {
             Inner::Sqlite(t) => {
-                let json: Vec<serde_json::Value> = rows
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!([
-                            r.subscription_id,
-                            r.metric,
-                            r.usage_date,
-                            r.events,
-                            r.quantity
-                        ])
-                    })
-                    .collect();
-                sqlx::query(&format!(
-                    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
-                     recorded_on, events, quantity) \
-                     SELECT $1, e.value->>0, e.value->>1, e.value->>2, $3, e.value->>3, \
-                     e.value->>4 FROM json_each($2) AS e WHERE 1{UPSERT}"
-                ))
-                .bind(tenant)
-                .bind(serde_json::to_string(&json)?)
-                .bind(recorded_on)
-                .execute(&mut **t)
-                .await?;
+                for chunk in rows.chunks(SQLITE_ROWS) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
+                         recorded_on, events, quantity) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(tenant)
+                            .push_bind(r.subscription_id)
+                            .push_bind(r.metric.as_str())
+                            .push_bind(r.usage_date)
+                            .push_bind(recorded_on)
+                            .push_bind(r.events)
+                            .push_bind(r.quantity);
+                    });
+                    q.push(UPSERT);
+                    q.build().execute(&mut **t).await?;
+                }
             }
             Inner::Postgres(t) => {
                 sqlx::query(&format!(
@@ -224,27 +232,64 @@ impl Tx {
         first: i64,
         last: i64,
     ) -> Result<BTreeMap<i64, Vec<UsageRecord>>> {
-        type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
-        let rows: Vec<Row> = on_tx!(self, conn => {
-            sqlx::query_as(
-                "SELECT subscription_id, metric, usage_date, recorded_on, events, quantity \
-                 FROM usage_daily WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3",
-            )
-            .bind(tenant)
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *conn)
-            .await?
-        });
         let mut out: BTreeMap<i64, Vec<UsageRecord>> = BTreeMap::new();
-        for (sub, metric, date, recorded_on, events, quantity) in rows {
-            out.entry(sub).or_default().push(UsageRecord {
-                metric,
-                date,
-                quantity,
-                recorded_on,
-                events,
-            });
+        match &mut self.inner {
+            // One row per subscription, its totals as a JSON array: sqlx hands SQLite's rows
+            // over from its worker thread one at a time, and a month of calls is hundreds of
+            // daily totals per subscription.
+            Inner::Sqlite(t) => {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT subscription_id, json_group_array(json_array(metric, usage_date, \
+                     recorded_on, events, quantity)) FROM usage_daily \
+                     WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3 \
+                     GROUP BY subscription_id",
+                )
+                .bind(tenant)
+                .bind(first)
+                .bind(last)
+                .fetch_all(&mut **t)
+                .await?;
+                for (sub, totals) in rows {
+                    let totals: Vec<(String, NaiveDate, NaiveDate, i64, i64)> =
+                        serde_json::from_str(&totals)?;
+                    out.insert(
+                        sub,
+                        totals
+                            .into_iter()
+                            .map(
+                                |(metric, date, recorded_on, events, quantity)| UsageRecord {
+                                    metric,
+                                    date,
+                                    quantity,
+                                    recorded_on,
+                                    events,
+                                },
+                            )
+                            .collect(),
+                    );
+                }
+            }
+            Inner::Postgres(t) => {
+                type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT subscription_id, metric, usage_date, recorded_on, events, quantity \
+                     FROM usage_daily WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3",
+                )
+                .bind(tenant)
+                .bind(first)
+                .bind(last)
+                .fetch_all(&mut **t)
+                .await?;
+                for (sub, metric, date, recorded_on, events, quantity) in rows {
+                    out.entry(sub).or_default().push(UsageRecord {
+                        metric,
+                        date,
+                        quantity,
+                        recorded_on,
+                        events,
+                    });
+                }
+            }
         }
         Ok(out)
     }
