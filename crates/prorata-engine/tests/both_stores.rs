@@ -12,50 +12,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use prorata_core::account::{Account, Address};
-use prorata_core::catalog::Lang;
+use prorata_core::account::Account;
 use prorata_core::change::{Direction, Refusal, Request};
 use prorata_core::document::{Document, DocumentKind};
 use prorata_core::reconcile::Settings;
-use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::timeline::{start_of, Subscription};
 use prorata_core::{Currency, Frequency};
 use prorata_engine::{Engine, EngineError};
 use prorata_store::{
-    CatalogVersion, DocumentRow, IdempotentResponse, Store, StoreError, Tenant, TenantMode,
+    CatalogVersion, DocumentRow, IdempotentResponse, StoreError, Tenant, TenantMode,
 };
 
-const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
+#[macro_use]
+mod common;
+
+use common::*;
 
 // ------------------------------------------------------------------------------ harness
-
-/// For each `name`, a test `sqlite::name` and a test `postgres::name`, both running the body
-/// `name(url)` defined at the top of this file.
-macro_rules! on_both_stores {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                $(#[$attr])*
-                #[tokio::test]
-                async fn $name() {
-                    // The guard removes the file's directory when the test ends.
-                    let (url, _guard) = prorata_testkit::sqlite_url();
-                    super::$name(&url).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                $(#[$attr])*
-                #[tokio::test]
-                async fn $name() {
-                    let url = prorata_testkit::fresh_database().await;
-                    super::$name(&url).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     the_seed_downgrade_from_10_to_6_users_on_10_july_issues_cn_000001_of_minus_104_52_net_and_leaves_594_58_owed,
@@ -68,60 +41,6 @@ on_both_stores!(
     a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_once_each_with_3_lines,
     a_subscription_locked_by_another_transaction_is_waited_for_not_skipped,
 );
-
-/// 2024-06-06 is `d(2024, 6, 6)`.
-fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, day).expect("a valid date")
-}
-
-async fn open(url: &str) -> Engine {
-    let store = Store::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    store.migrate().await.expect("migrations apply");
-    Engine::new(store)
-}
-
-async fn sandbox(engine: &Engine, name: &str, clock: NaiveDate) -> Tenant {
-    engine
-        .create_tenant(name, TenantMode::Sandbox, Some(clock), &Settings::default())
-        .await
-        .expect("tenant created")
-}
-
-/// A French company billed in euros, without a VAT number: French VAT at 20 % applies.
-fn french_account(name: &str) -> Account {
-    Account {
-        name: name.into(),
-        website: String::new(),
-        address: Address {
-            line1: "1 rue de la Paix".into(),
-            postcode: "75002".into(),
-            city: "Paris".into(),
-            ..Address::default()
-        },
-        country: "FR".into(),
-        vat_number: None,
-        currency: Currency::EUR,
-        language: Lang::Fr,
-        time_zone: "Europe/Paris".into(),
-        billing_contacts: vec!["billing@example.com".into()],
-    }
-}
-
-/// Essentials, monthly, in euros, no trial: `users` users and 1 number (included).
-fn essentials(start: NaiveDate, users: i64) -> SubscriptionSpec {
-    SubscriptionSpec {
-        plan: "essentials".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start,
-        trial_days: Some(0),
-        term_months: 12,
-        notice_days: 30,
-        quantities: BTreeMap::from([("user".to_string(), users), ("number".to_string(), 1)]),
-    }
-}
 
 /// A sandbox tenant (clock at `clock`) with the default catalog as version 1.
 async fn tenant_with_catalog(engine: &Engine, clock: NaiveDate) -> (Tenant, CatalogVersion) {

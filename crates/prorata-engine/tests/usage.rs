@@ -16,50 +16,21 @@
 //! 90.00 a month (the one number is included). Its periods are calendar months, so March's
 //! calls are billed on the 1 April invoice.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use prorata_core::account::{Account, Address};
+use prorata_core::account::Account;
 use prorata_core::calls::{CallError, CallRecord, Direction};
-use prorata_core::catalog::Lang;
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
-use prorata_core::reconcile::Settings;
 use prorata_core::scenario::SubscriptionSpec;
-use prorata_core::{Currency, Decimal, Frequency, Period};
+use prorata_core::{Decimal, Period};
 use prorata_engine::{parse_call, Engine, EngineError, IngestReport, Rejected, RunSummary};
-use prorata_store::{CatalogVersion, DocumentRow, Store, Tenant, TenantMode};
+use prorata_store::{CatalogVersion, DocumentRow, Tenant};
 
-const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
+#[macro_use]
+mod common;
+
+use common::*;
 
 // ------------------------------------------------------------------------------ harness
-
-/// For each `name`, a test `sqlite::name` and a test `postgres::name`, both running the body
-/// `name(url)` defined at the top of this file.
-macro_rules! on_both_stores {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                $(#[$attr])*
-                #[tokio::test]
-                async fn $name() {
-                    // The guard removes the file's directory when the test ends.
-                    let (url, _guard) = prorata_testkit::sqlite_url();
-                    super::$name(&url).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                $(#[$attr])*
-                #[tokio::test]
-                async fn $name() {
-                    let url = prorata_testkit::fresh_database().await;
-                    super::$name(&url).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     each_rounding_rule_bills_its_seconds_and_each_line_is_rounded_once_half_up_on_the_april_invoice,
@@ -71,11 +42,6 @@ on_both_stores!(
     a_call_belongs_to_the_period_of_its_local_day_in_the_accounts_time_zone,
     a_subscription_created_after_a_refused_call_is_seen_by_the_next_batch,
 );
-
-/// 2024-03-01 is `d(2024, 3, 1)`.
-fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, day).expect("a valid date")
-}
 
 fn period(start: NaiveDate, end: NaiveDate) -> Period {
     Period { start, end }
@@ -95,55 +61,6 @@ fn april() -> Period {
 fn at(text: &str) -> DateTime<Utc> {
     text.parse()
         .unwrap_or_else(|e| panic!("{text} is not an instant: {e}"))
-}
-
-async fn open(url: &str) -> Engine {
-    let store = Store::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    store.migrate().await.expect("migrations apply");
-    Engine::new(store)
-}
-
-async fn sandbox(engine: &Engine, name: &str, clock: NaiveDate) -> Tenant {
-    engine
-        .create_tenant(name, TenantMode::Sandbox, Some(clock), &Settings::default())
-        .await
-        .expect("tenant created")
-}
-
-/// A French company billed in euros, without a VAT number: French VAT at 20 % applies.
-fn french_account(name: &str) -> Account {
-    Account {
-        name: name.into(),
-        website: String::new(),
-        address: Address {
-            line1: "1 rue de la Paix".into(),
-            postcode: "75002".into(),
-            city: "Paris".into(),
-            ..Address::default()
-        },
-        country: "FR".into(),
-        vat_number: None,
-        currency: Currency::EUR,
-        language: Lang::Fr,
-        time_zone: "Europe/Paris".into(),
-        billing_contacts: vec!["billing@example.com".into()],
-    }
-}
-
-/// Essentials, monthly, in euros, no trial: `users` users and 1 number (included).
-fn essentials(start: NaiveDate, users: i64) -> SubscriptionSpec {
-    SubscriptionSpec {
-        plan: "essentials".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start,
-        trial_days: Some(0),
-        term_months: 12,
-        notice_days: 30,
-        quantities: BTreeMap::from([("user".to_string(), users), ("number".to_string(), 1)]),
-    }
 }
 
 /// A sandbox tenant (clock at 2024-03-01) with the default catalog as version 1.
