@@ -143,6 +143,15 @@ struct Scope {
     tax: TaxTreatment,
 }
 
+/// The usage known of one metric and usage period.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    quantity: i64,
+    events: i64,
+    /// The last day any of it was learnt: after the period's invoice day, it is late.
+    learnt: NaiveDate,
+}
+
 /// What was billed so far for one metric and usage period.
 #[derive(Debug, Clone)]
 struct BilledUsage {
@@ -603,12 +612,9 @@ fn usage_lines(
 ) -> Result<Vec<Line>, ReconcileError> {
     let (as_of, knowledge, end) = (scope.as_of, scope.knowledge, scope.end);
     let schedule = sub.invoice_schedule();
-    // Quantities and events per (usage period, metric), and per day for the bundles, known by
-    // the knowledge date.
-    let mut totals: BTreeMap<(Period, &str), (i64, i64)> = BTreeMap::new();
-    // The last day usage of each (period, metric) was learnt: after the period's invoice day,
-    // it is late.
-    let mut learnt: BTreeMap<(Period, &str), NaiveDate> = BTreeMap::new();
+    // What is known by the knowledge date per (usage period, metric), and per day for the
+    // bundles.
+    let mut totals: BTreeMap<(Period, &str), Known> = BTreeMap::new();
     let mut daily: BTreeMap<(Period, NaiveDate, &str), i64> = BTreeMap::new();
     for r in usage.iter().filter(|r| r.recorded_on <= knowledge) {
         let Some(period) = schedule.period_containing(r.date) else {
@@ -620,13 +626,14 @@ fn usage_lines(
         if !ctx.catalog.metrics.contains_key(&r.metric) {
             return Err(ReconcileError::UnknownMetric(r.metric.clone()));
         }
-        let t = totals.entry((period, r.metric.as_str())).or_default();
-        t.0 += r.quantity;
-        t.1 += r.events;
-        let l = learnt
-            .entry((period, r.metric.as_str()))
-            .or_insert(r.recorded_on);
-        *l = (*l).max(r.recorded_on);
+        let t = totals.entry((period, r.metric.as_str())).or_insert(Known {
+            quantity: 0,
+            events: 0,
+            learnt: r.recorded_on,
+        });
+        t.quantity += r.quantity;
+        t.events += r.events;
+        t.learnt = t.learnt.max(r.recorded_on);
         *daily
             .entry((period, r.date, r.metric.as_str()))
             .or_default() += r.quantity;
@@ -685,10 +692,8 @@ fn usage_lines(
                 .get(metric_code)
                 .ok_or_else(|| ReconcileError::UnknownMetric(metric_code.into()))?;
             let scale = metric.scale();
-            let (quantity, events) = totals
-                .get(&(period, metric_code))
-                .copied()
-                .unwrap_or((0, 0));
+            let known = totals.get(&(period, metric_code));
+            let (quantity, events) = known.map_or((0, 0), |k| (k.quantity, k.events));
             let inc = included.get(metric_code).copied().unwrap_or(0);
             let model = metric.price.get(&sub.currency).ok_or_else(|| {
                 ReconcileError::UnknownMetric(format!("{metric_code} in {}", sub.currency))
@@ -722,10 +727,7 @@ fn usage_lines(
             }
             // Late: the period was billed already, or usage of it was learnt after the day
             // its invoice was due (whether or not that invoice had a line for this metric).
-            let late = !b_docs.is_empty()
-                || learnt
-                    .get(&(period, metric_code))
-                    .is_some_and(|d| *d > p_end.date());
+            let late = !b_docs.is_empty() || known.is_some_and(|k| k.learnt > p_end.date());
             let name = metric.name.get(ctx.lang);
             let mut explanation = String::new();
             if late {

@@ -8,7 +8,7 @@
 //! together, so a batch acknowledged to the caller is durable and a batch cut off by a crash
 //! left nothing behind (sending it again is safe).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use prorata_core::document::Line;
 use prorata_core::reconcile::{usage_in_period, Context};
 use prorata_core::Period;
 use prorata_store::{DailyUsage, NewCall, Tenant, Tx};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Engine, EngineError, Result};
 
@@ -35,7 +35,7 @@ const ACCOUNT_TTL: Duration = Duration::from_secs(30);
 const BUSY_RETRIES: u32 = 3;
 
 /// One refused event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     /// Position in the batch, from 0.
     pub index: usize,
@@ -46,7 +46,7 @@ pub struct Rejected {
 }
 
 /// What a batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReport {
     /// Events stored now (free calls included).
     pub accepted: u64,
@@ -71,20 +71,30 @@ impl IngestReport {
 #[derive(Debug)]
 pub(crate) struct AccountUsage {
     tz: chrono_tz::Tz,
-    /// (subscription id, catalog version id, start), by start.
+    /// (subscription id, catalog version id, start).
     subscriptions: Vec<(i64, i64, NaiveDate)>,
     loaded: Instant,
 }
 
 pub(crate) type AccountCache = HashMap<(i64, i64), Arc<AccountUsage>>;
 
+/// Of an account's subscriptions, the one its usage on `day` belongs to: the latest started on
+/// or before it (ties: the higher id). `key` gives a subscription's (start, id).
+fn held_on<T>(
+    subscriptions: impl IntoIterator<Item = T>,
+    day: NaiveDate,
+    key: impl Fn(&T) -> (NaiveDate, i64),
+) -> Option<T> {
+    subscriptions
+        .into_iter()
+        .filter(|s| key(s).0 <= day)
+        .max_by_key(|s| key(s))
+}
+
 impl AccountUsage {
-    /// The subscription held on `day`: the latest started on or before it.
+    /// (subscription id, catalog version id) of the subscription held on `day`.
     fn subscription_on(&self, day: NaiveDate) -> Option<(i64, i64)> {
-        self.subscriptions
-            .iter()
-            .rev()
-            .find(|(_, _, start)| *start <= day)
+        held_on(&self.subscriptions, day, |(id, _, start)| (*start, *id))
             .map(|(id, version, _)| (*id, *version))
     }
 }
@@ -142,7 +152,7 @@ impl Engine {
             });
         };
         // Checked, and each event id once.
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
         let mut good: Vec<(usize, &CallRecord)> = Vec::with_capacity(events.len());
         let mut in_batch_duplicates = 0;
         for (i, e) in events.iter().enumerate() {
@@ -150,11 +160,8 @@ impl Engine {
                 Err(e) => reject(i, None, e.clone()),
                 Ok(call) => match call.check() {
                     Err(e) => reject(i, Some(&call.event_id), e),
-                    Ok(()) if seen.contains_key(call.event_id.as_str()) => in_batch_duplicates += 1,
-                    Ok(()) => {
-                        seen.insert(&call.event_id, i);
-                        good.push((i, call));
-                    }
+                    Ok(()) if !seen.insert(&call.event_id) => in_batch_duplicates += 1,
+                    Ok(()) => good.push((i, call)),
                 },
             }
         }
@@ -256,7 +263,7 @@ impl Engine {
         // Partitions are DDL: made before the batch's transaction writes, on its own.
         self.store.ensure_usage_partitions(&days).await;
         let new = tx.insert_calls(tenant.id, today, &calls).await?;
-        let new: std::collections::HashSet<&str> = new.iter().map(String::as_str).collect();
+        let new: HashSet<&str> = new.iter().map(String::as_str).collect();
         let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
         for c in calls.iter().filter(|c| new.contains(c.event_id.as_str())) {
             if let Some(metric) = &c.metric {
@@ -336,8 +343,7 @@ impl Engine {
             }
         }
         let mut cache = self.usage_accounts.lock().ok();
-        for (id, mut a) in loaded {
-            a.subscriptions.sort_by_key(|(id, _, start)| (*start, *id));
+        for (id, a) in loaded {
             let a = Arc::new(a);
             if let Some(cache) = cache.as_mut() {
                 cache.insert((tenant, id), a.clone());
@@ -361,13 +367,9 @@ impl Engine {
             .account(tenant.id, account_id)
             .await?
             .ok_or(EngineError::NotFound("account"))?;
-        let row = tx
-            .subscriptions_of_accounts(tenant.id, &[account_id])
-            .await?
-            .into_iter()
-            .filter(|s| s.subscription.start <= date)
-            .max_by_key(|s| (s.subscription.start, s.id))
-            .ok_or_else(|| {
+        let subscriptions = tx.subscriptions_of_account(tenant.id, account_id).await?;
+        let row =
+            held_on(subscriptions, date, |s| (s.subscription.start, s.id)).ok_or_else(|| {
                 crate::invalid(
                     "period",
                     format!("the account has no subscription on {date}"),

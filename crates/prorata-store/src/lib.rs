@@ -19,10 +19,9 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-
-use chrono::{Datelike, Months, NaiveDate};
 use std::time::Duration;
 
+use chrono::{Datelike, Months, NaiveDate};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -165,12 +164,10 @@ impl Store {
         };
         let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
         for month in months {
-            let known = self
-                .partitions
-                .lock()
-                .map(|p| p.contains(&month))
-                .unwrap_or(false);
-            let Some(next) = month.checked_add_months(Months::new(1)).filter(|_| !known) else {
+            if self.partitions.lock().is_ok_and(|p| p.contains(&month)) {
+                continue;
+            }
+            let Some(next) = month.checked_add_months(Months::new(1)) else {
                 continue;
             };
             let sql = format!(

@@ -46,6 +46,20 @@ macro_rules! on_tx {
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 binds.
 const ROWS_PER_INSERT: usize = 1000;
 
+/// Appends ` (id, id, …)` to `q`, each id bound: the `IN` list of a chunked query.
+fn push_ids<'a, DB>(q: &mut QueryBuilder<'a, DB>, ids: &'a [i64])
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push(" (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Result<String> {
     Ok(serde_json::to_string(value)?)
 }
@@ -381,12 +395,8 @@ impl Tx {
         for chunk in ids.chunks(ROWS_PER_INSERT) {
             let rows: Vec<(i64, String)> = on_tx!(self, conn => {
                 let mut q = QueryBuilder::new("SELECT id, body FROM accounts WHERE tenant_id = ");
-                q.push_bind(tenant).push(" AND id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                q.push_bind(tenant).push(" AND id IN");
+                push_ids(&mut q, chunk);
                 q.build_query_as().fetch_all(&mut *conn).await?
             });
             for (id, body) in rows {
@@ -484,17 +494,32 @@ impl Tx {
         tenant: i64,
         account_id: i64,
     ) -> Result<Vec<SubscriptionRow>> {
-        let rows: Vec<SubRowRaw> = on_tx!(self, conn => {
-            sqlx::query_as(
-                "SELECT id, account_id, catalog_version_id, body, next_due, revision FROM subscriptions \
-                 WHERE tenant_id = $1 AND account_id = $2 ORDER BY id",
-            )
-            .bind(tenant)
-            .bind(account_id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        rows.into_iter().map(sub_row).collect()
+        self.subscriptions_of_accounts(tenant, &[account_id]).await
+    }
+
+    /// The subscriptions of the given accounts, in id order.
+    pub async fn subscriptions_of_accounts(
+        &mut self,
+        tenant: i64,
+        accounts: &[i64],
+    ) -> Result<Vec<SubscriptionRow>> {
+        let mut out = Vec::new();
+        for chunk in accounts.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<SubRowRaw> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "SELECT id, account_id, catalog_version_id, body, next_due, revision \
+                     FROM subscriptions WHERE tenant_id = ",
+                );
+                q.push_bind(tenant).push(" AND account_id IN");
+                push_ids(&mut q, chunk);
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            for r in rows {
+                out.push(sub_row(r)?);
+            }
+        }
+        out.sort_by_key(|r| r.id);
+        Ok(out)
     }
 
     pub async fn update_subscription(
@@ -635,12 +660,8 @@ impl Tx {
             for chunk in ids.chunks(ROWS_PER_INSERT) {
                 on_tx!(self, conn => {
                     let mut q = QueryBuilder::new("UPDATE subscriptions SET next_due = ");
-                    q.push_bind(day).push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    q.push(")");
+                    q.push_bind(day).push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN");
+                    push_ids(&mut q, chunk);
                     q.build().execute(&mut *conn).await?;
                 });
             }
@@ -825,12 +846,9 @@ impl Tx {
                     let mut q = QueryBuilder::new(
                         "SELECT account_id, CAST(SUM(amount) AS BIGINT) FROM ledger_entries WHERE tenant_id = ",
                     );
-                    q.push_bind(tenant).push(" AND account_id IN (");
-                    let mut list = q.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    q.push(") GROUP BY account_id");
+                    q.push_bind(tenant).push(" AND account_id IN");
+                    push_ids(&mut q, chunk);
+                    q.push(" GROUP BY account_id");
                     q.build_query_as().fetch_all(&mut **t).await?
                 }
                 // One index lookup per account, equality on both index columns. An `IN` list

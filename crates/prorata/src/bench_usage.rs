@@ -135,17 +135,7 @@ async fn run(
                 String::from_utf8_lossy(&answer)
             );
         }
-        let r: serde_json::Value = serde_json::from_slice(&answer)?;
-        http.accepted += r["accepted"].as_u64().unwrap_or(0);
-        http.duplicates += r["duplicates"].as_u64().unwrap_or(0);
-        let refused = r["rejected"].as_array().map_or(0, Vec::len);
-        http.rejected
-            .extend((0..refused).map(|index| prorata_engine::Rejected {
-                index,
-                event_id: None,
-                field: String::new(),
-                reason: String::new(),
-            }));
+        http.add(serde_json::from_slice(&answer)?, sent);
         sent += n;
         eprint!("\rHTTP: {sent}/{http_events} events");
     }

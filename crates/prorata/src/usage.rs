@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use prorata_core::calls::{CallError, CallRecord};
-use prorata_engine::{parse_call, Engine, IngestReport, MAX_BATCH};
+use prorata_engine::{parse_call, IngestReport, MAX_BATCH};
 
 use crate::db::{open, progress_bar};
 
@@ -132,7 +132,8 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
     };
     let label = file.display().to_string();
     let mut report = IngestReport::default();
-    let mut lines: Vec<u64> = Vec::new();
+    // Only counted: line numbers are kept for the batch in flight, not the whole file.
+    let mut read_events = 0;
     let mut refused: Vec<String> = Vec::new();
     loop {
         let batch: Vec<Parsed> = events.by_ref().take(MAX_BATCH).collect();
@@ -140,13 +141,13 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
             break;
         }
         let (batch_lines, batch): (Vec<u64>, Vec<_>) = batch.into_iter().unzip();
-        let r = ingest(&engine, &tenant, batch).await?;
+        let r = engine.ingest_calls(&tenant, batch).await?;
         for rej in &r.rejected {
             let line = batch_lines.get(rej.index).copied().unwrap_or(0);
             refused.push(format!("line {line}: {}: {}", rej.field, rej.reason));
         }
-        report.add(r, lines.len());
-        lines.extend(batch_lines);
+        report.add(r, read_events);
+        read_events += batch_lines.len();
         progress_bar(&label, read.get(), total.max(read.get()));
     }
     eprintln!();
@@ -158,18 +159,10 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
     }
     println!(
         "{label}: {} events read, {} accepted, {} duplicates, {} refused",
-        lines.len(),
+        read_events,
         report.accepted,
         report.duplicates,
         report.rejected.len()
     );
     Ok(())
-}
-
-async fn ingest(
-    engine: &Engine,
-    tenant: &prorata_store::Tenant,
-    batch: Vec<std::result::Result<CallRecord, CallError>>,
-) -> Result<IngestReport> {
-    Ok(engine.ingest_calls(tenant, batch).await?)
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prorata_core::reconcile::UsageRecord;
 use sqlx::QueryBuilder;
 
-use super::{Inner, Tx, ROWS_PER_INSERT};
+use super::{push_ids, Inner, Tx, ROWS_PER_INSERT};
 use crate::Result;
 
 /// A call record ready to be stored: checked, dated, attributed and rated by the engine.
@@ -308,44 +308,11 @@ impl Tx {
                 q.push_bind(day)
                     .push(" WHERE tenant_id = ")
                     .push_bind(tenant)
-                    .push(" AND next_due IS NULL AND id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(")");
+                    .push(" AND next_due IS NULL AND id IN");
+                push_ids(&mut q, chunk);
                 q.build().execute(&mut *conn).await?;
             });
         }
         Ok(())
-    }
-
-    /// The subscriptions of the given accounts, in id order.
-    pub async fn subscriptions_of_accounts(
-        &mut self,
-        tenant: i64,
-        accounts: &[i64],
-    ) -> Result<Vec<crate::SubscriptionRow>> {
-        let mut out = Vec::new();
-        for chunk in accounts.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<super::SubRowRaw> = on_tx!(self, conn => {
-                let mut q = QueryBuilder::new(
-                    "SELECT id, account_id, catalog_version_id, body, next_due, revision \
-                     FROM subscriptions WHERE tenant_id = ",
-                );
-                q.push_bind(tenant).push(" AND account_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                q.push(") ORDER BY id");
-                q.build_query_as().fetch_all(&mut *conn).await?
-            });
-            for r in rows {
-                out.push(super::sub_row(r)?);
-            }
-        }
-        out.sort_by_key(|r| r.id);
-        Ok(out)
     }
 }
