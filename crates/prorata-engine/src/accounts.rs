@@ -71,12 +71,7 @@ impl Engine {
         tx.account(tenant.id, id)
             .await?
             .ok_or(EngineError::NotFound("account"))?;
-        Ok(tx
-            .balances(tenant.id, &[id])
-            .await?
-            .get(&id)
-            .copied()
-            .unwrap_or(0))
+        Ok(tx.balance(tenant.id, id).await?)
     }
 
     pub async fn ledger(

@@ -1,5 +1,6 @@
 //! Sandbox clocks: move a sandbox tenant's date forward and run, in date order, everything
-//! that falls due on the way (billing days, renewals, ends of subscriptions).
+//! that falls due on the way (billing days, renewals, ends of subscriptions, and the
+//! collection of each day: charges and dunning steps).
 
 use chrono::NaiveDate;
 use prorata_store::{Tenant, TenantMode};
@@ -29,10 +30,14 @@ impl Engine {
             ));
         }
         let mut total = RunSummary::default();
+        // What is pending at the clock's date (a card updated since, say) goes first.
+        self.collect(tenant, now).await?;
         loop {
             let next = {
                 let mut tx = self.store.begin().await?;
-                tx.earliest_due(tenant.id).await?
+                let billing = tx.earliest_due(tenant.id).await?;
+                let dunning = tx.earliest_standing_due(tenant.id).await?;
+                billing.into_iter().chain(dunning).min()
             };
             let Some(day) = next.filter(|d| *d <= to) else {
                 break;
@@ -41,6 +46,8 @@ impl Engine {
             let summary = self
                 .run_billing(tenant, day, &mut |n| progress(day, n))
                 .await?;
+            // Invoices issued today are charged today; dunning steps due today are taken.
+            self.collect(tenant, day).await?;
             total.add(&summary);
             total.as_of = Some(day);
         }

@@ -11,6 +11,9 @@
 mod accounts;
 mod billing;
 mod clock;
+mod collection;
+mod delivery;
+pub mod gateway;
 mod keys;
 mod subscriptions;
 mod tenants;
@@ -26,6 +29,8 @@ use prorata_core::reconcile::ReconcileError;
 use prorata_store::{Store, StoreError, Tenant, TenantMode, Tx};
 
 pub use billing::*;
+pub use collection::*;
+pub use delivery::*;
 pub use keys::*;
 pub use subscriptions::*;
 pub use usage::*;
@@ -48,6 +53,12 @@ pub enum EngineError {
     Reconcile(#[from] ReconcileError),
     #[error("amount: {0}")]
     Money(#[from] prorata_core::money::MoneyError),
+    /// The payment was refused (a declined card authorisation).
+    #[error("{0}")]
+    PaymentRefused(String),
+    /// An outside service (the gateway) did not answer; try again later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -69,6 +80,8 @@ pub struct Engine {
     catalogs: Arc<Mutex<CatalogCache>>,
     /// What usage ingestion knows of accounts, by (tenant, account id).
     usage_accounts: Arc<Mutex<usage::AccountCache>>,
+    /// Where charges go; the built-in sandbox unless [`Engine::with_gateway`] says otherwise.
+    pub gateway: Arc<dyn gateway::Gateway>,
 }
 
 /// Parsed catalogs by (tenant, version id).
@@ -77,10 +90,16 @@ type CatalogCache = HashMap<(i64, i64), Arc<Catalog>>;
 impl Engine {
     pub fn new(store: Store) -> Engine {
         Engine {
+            gateway: Arc::new(gateway::SandboxGateway::new(store.clone())),
             store,
             catalogs: Arc::new(Mutex::new(HashMap::new())),
             usage_accounts: Arc::default(),
         }
+    }
+
+    /// The same engine charging through `gateway`.
+    pub fn with_gateway(self, gateway: Arc<dyn gateway::Gateway>) -> Engine {
+        Engine { gateway, ..self }
     }
 
     /// The date billing uses for `tenant` now: its test clock in a sandbox, else the calendar

@@ -113,7 +113,7 @@ impl Engine {
 
     /// Reconciles one subscription at `today`, issues what is due, and saves its timeline and
     /// next due day.
-    async fn bill_one(
+    pub(crate) async fn bill_one(
         &self,
         tx: &mut Tx,
         tenant: &Tenant,

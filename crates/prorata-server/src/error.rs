@@ -69,11 +69,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
+        // A message may quote what the caller sent (serde does); a card number never leaves.
+        let detail = prorata_core::payment::redact_card_numbers(&self.detail);
         let body = Problem {
             kind: format!("https://prorata.dev/problems/{}", self.code),
             title,
             status: self.status.as_u16(),
-            detail: &self.detail,
+            detail: &detail,
             code: self.code,
             field: self.field.as_deref(),
             refusal: self.extra.as_ref(),
@@ -111,9 +113,18 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(detail) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", detail)
             }
+            EngineError::PaymentRefused(detail) => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "payment_refused", detail)
+            }
+            EngineError::Unavailable(detail) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            }
             other => {
                 // The cause is for the operator's log, not for the caller.
-                eprintln!("internal error: {other}");
+                eprintln!(
+                    "internal error: {}",
+                    prorata_core::payment::redact_card_numbers(&other.to_string())
+                );
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -10,7 +10,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod mail;
 mod routes;
+pub mod webhooks;
 pub mod worker;
 
 use axum::extract::DefaultBodyLimit;
@@ -31,7 +33,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records)."),
+    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records), payment methods, payments and refunds, dunning standing, webhooks."),
     components(schemas()),
     modifiers(&Security)
 )]
@@ -76,6 +78,24 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::keys::revoke))
         .routes(routes!(routes::usage::ingest))
         .routes(routes!(routes::usage::summary))
+        .routes(routes!(
+            routes::payments::set_method,
+            routes::payments::get_method
+        ))
+        .routes(routes!(
+            routes::payments::list,
+            routes::payments::record_transfer
+        ))
+        .routes(routes!(routes::payments::refund))
+        .routes(routes!(routes::payments::standing))
+        .routes(routes!(
+            routes::payments::get_settings,
+            routes::payments::put_settings
+        ))
+        .routes(routes!(routes::payments::sandbox_token))
+        .routes(routes!(routes::webhooks::create, routes::webhooks::list))
+        .routes(routes!(routes::webhooks::disable))
+        .routes(routes!(routes::webhooks::deliveries))
         .split_for_parts();
     let v1 = v1.layer(middleware::from_fn_with_state(
         state.clone(),

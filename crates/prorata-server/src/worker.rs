@@ -1,25 +1,168 @@
-//! The background billing worker of `prorata serve`: live tenants are billed on the calendar's
-//! date; sandbox tenants only move when their clock is advanced.
+//! The background workers of `prorata serve`:
+//!
+//! - **billing and collection**: live tenants are billed on the calendar's date and collected
+//!   (charges, dunning steps); sandbox tenants are collected on their clock's date (a card
+//!   updated there is retried in the next batch) and billed only when their clock moves;
+//! - **e-mail** and **webhook** delivery: jobs claimed with a lease, sent, and finished or
+//!   retried with backoff. A worker killed mid-delivery lets its lease run out and the job is
+//!   sent again (at least once; receivers deduplicate on the Message-ID or event id).
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use prorata_engine::{Engine, RunSummary};
-use prorata_store::TenantMode;
+use prorata_store::{Job, JobKind, TenantMode, WebhookDelivery};
 
-/// Bills every live tenant once, as of today. Exposed so tests can drain the work.
+use crate::mail::Mailer;
+use crate::webhooks;
+
+/// How long a claimed delivery is held before another worker may take it.
+const LEASE: Duration = Duration::from_secs(300);
+/// Deliveries claimed at once.
+const CLAIM: i64 = 50;
+
+/// Bills and collects every tenant once (module docs). Exposed so tests can drain the work.
 pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::EngineError> {
     let ids = engine.store.begin().await?.tenant_ids().await?;
     let mut total = RunSummary::default();
     for id in ids {
         let tenant = engine.tenant(id).await?;
+        let today = Engine::today(&tenant);
         if tenant.mode == TenantMode::Live {
-            let s = engine
-                .run_billing(&tenant, Engine::today(&tenant), &mut |_| {})
-                .await?;
+            let s = engine.run_billing(&tenant, today, &mut |_| {}).await?;
             total.add(&s);
         }
+        engine.collect(&tenant, today).await?;
     }
     Ok(total)
+}
+
+/// Sends the e-mails due now; returns how many were sent.
+pub async fn deliver_emails(
+    engine: &Engine,
+    mailer: &Mailer,
+) -> Result<usize, prorata_engine::EngineError> {
+    let mut sent = 0;
+    let mut sellers: BTreeMap<i64, String> = BTreeMap::new();
+    loop {
+        let jobs = engine.claim_jobs(JobKind::Email, CLAIM, LEASE).await?;
+        if jobs.is_empty() {
+            return Ok(sent);
+        }
+        for job in jobs {
+            let seller = match sellers.entry(job.tenant_id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(engine.tenant(job.tenant_id).await?.name)
+                }
+            };
+            match send_email(engine, mailer, &job, seller).await {
+                Ok(()) => {
+                    engine.job_done(&job, "sent").await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    engine.job_failed(&job, &e).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn send_email(
+    engine: &Engine,
+    mailer: &Mailer,
+    job: &Job,
+    seller: &str,
+) -> Result<(), String> {
+    let request: prorata_docs::mail::MailRequest =
+        serde_json::from_value(job.payload.clone()).map_err(|e| format!("payload: {e}"))?;
+    let document = match prorata_docs::mail::document_number(&request) {
+        Some(number) => Some(
+            engine
+                .document_by_number(job.tenant_id, number)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("document {number} not found"))?
+                .document,
+        ),
+        None => None,
+    };
+    let composed = prorata_docs::mail::compose(&request, seller, document.as_ref())
+        .map_err(|e| e.to_string())?;
+    let id = format!("job-{}-{}@prorata", job.tenant_id, job.id);
+    let message = mailer.message(&request.to, &composed, request.lang, &id)?;
+    mailer
+        .send(message, &format!("{}-{}", job.tenant_id, job.id))
+        .await
+}
+
+/// Sends the webhook deliveries due now, logging each attempt; returns how many succeeded.
+pub async fn deliver_webhooks(
+    engine: &Engine,
+    sender: &webhooks::Sender,
+) -> Result<usize, prorata_engine::EngineError> {
+    let mut delivered = 0;
+    loop {
+        let jobs = engine.claim_jobs(JobKind::Webhook, CLAIM, LEASE).await?;
+        if jobs.is_empty() {
+            return Ok(delivered);
+        }
+        for job in jobs {
+            let get = |k: &str| job.payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+            let (endpoint_id, event_id) = (get("endpoint_id"), get("event_id"));
+            let topic = job
+                .payload
+                .get("topic")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
+            let target = engine.webhook_target(job.tenant_id, endpoint_id).await?;
+            let Some((endpoint, secret)) = target.filter(|(e, _)| e.disabled_at.is_none()) else {
+                engine.job_done(&job, "endpoint disabled").await?;
+                continue;
+            };
+            let body =
+                serde_json::to_vec(job.payload.get("body").unwrap_or(&serde_json::Value::Null))
+                    .unwrap_or_default();
+            let now = SystemTime::now();
+            let unix = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let answer = sender
+                .post(
+                    &endpoint.url,
+                    &secret,
+                    &format!("evt_{event_id}"),
+                    unix,
+                    body,
+                )
+                .await;
+            engine
+                .log_delivery(
+                    job.tenant_id,
+                    &WebhookDelivery {
+                        id: 0,
+                        endpoint_id,
+                        event_id,
+                        topic,
+                        attempt: job.attempts,
+                        status_code: answer.status.map(i64::from),
+                        error: answer.error.clone(),
+                        attempted_at: prorata_engine::timestamp(now),
+                    },
+                )
+                .await?;
+            if answer.ok() {
+                engine.job_done(&job, "delivered").await?;
+                delivered += 1;
+            } else {
+                engine
+                    .job_failed(&job, answer.error.as_deref().unwrap_or("failed"))
+                    .await?;
+            }
+        }
+    }
 }
 
 /// Runs [`run_once`] every `every`, logging failures and carrying on.
@@ -28,6 +171,26 @@ pub fn spawn(engine: Engine, every: Duration) -> tokio::task::JoinHandle<()> {
         loop {
             if let Err(e) = run_once(&engine).await {
                 eprintln!("billing worker: {e}");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Runs the e-mail and webhook deliveries every `every`.
+pub fn spawn_delivery(
+    engine: Engine,
+    mailer: Mailer,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let sender = webhooks::Sender::new(Duration::from_secs(10));
+        loop {
+            if let Err(e) = deliver_emails(&engine, &mailer).await {
+                eprintln!("e-mail worker: {e}");
+            }
+            if let Err(e) = deliver_webhooks(&engine, &sender).await {
+                eprintln!("webhook worker: {e}");
             }
             tokio::time::sleep(every).await;
         }

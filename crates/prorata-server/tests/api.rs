@@ -628,13 +628,22 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/api-keys/{id}",
         "/v1/usage",
         "/v1/accounts/{id}/usage",
+        "/v1/accounts/{id}/payment-method",
+        "/v1/accounts/{id}/payments",
+        "/v1/accounts/{id}/standing",
+        "/v1/payments/{id}/refund",
+        "/v1/collection-settings",
+        "/v1/sandbox/card-tokens",
+        "/v1/webhook-endpoints",
+        "/v1/webhook-endpoints/{id}",
+        "/v1/webhook-endpoints/{id}/deliveries",
     ] {
         assert!(
             paths.contains_key(expected),
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 24);
+    assert_eq!(operations, 37);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

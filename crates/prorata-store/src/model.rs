@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind};
+use prorata_core::payment::CollectionSettings;
 use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
 use prorata_core::Money;
@@ -41,6 +42,8 @@ pub struct Tenant {
     /// The sandbox's test clock; `None` for live tenants, which use the calendar.
     pub clock: Option<NaiveDate>,
     pub settings: Settings,
+    /// Dunning schedule and bank details for transfers.
+    pub collection: CollectionSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +102,8 @@ pub enum LedgerKind {
     Invoice,
     CreditNote,
     Payment,
+    /// A collection that failed: zero amount, its reason in the reference.
+    PaymentFailed,
     Refund,
     WriteOff,
 }
@@ -109,6 +114,7 @@ impl LedgerKind {
             LedgerKind::Invoice => "invoice",
             LedgerKind::CreditNote => "credit_note",
             LedgerKind::Payment => "payment",
+            LedgerKind::PaymentFailed => "payment_failed",
             LedgerKind::Refund => "refund",
             LedgerKind::WriteOff => "write_off",
         }
@@ -119,6 +125,7 @@ impl LedgerKind {
             "invoice" => LedgerKind::Invoice,
             "credit_note" => LedgerKind::CreditNote,
             "payment" => LedgerKind::Payment,
+            "payment_failed" => LedgerKind::PaymentFailed,
             "refund" => LedgerKind::Refund,
             "write_off" => LedgerKind::WriteOff,
             other => return Err(crate::StoreError::Corrupt(format!("ledger kind {other:?}"))),
@@ -181,4 +188,117 @@ pub fn document_kind_str(kind: DocumentKind) -> &'static str {
         DocumentKind::Invoice => "invoice",
         DocumentKind::CreditNote => "credit_note",
     }
+}
+
+// ---------------------------------------------------------------- collection
+
+/// A collection tried through the gateway, or a transfer recorded by the billing team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: i64,
+    pub account_id: i64,
+    /// How it was paid, as shown to people (`Visa •••• 4242 (12/2028)`, `bank transfer`).
+    pub method: String,
+    pub amount: Money,
+    pub refunded: Money,
+    pub status: PaymentStatus,
+    pub failure: Option<String>,
+    pub reference: String,
+    pub paid_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Succeeded,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub account_id: i64,
+    pub method: String,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    pub failure: Option<String>,
+    pub reference: String,
+    pub idempotency_key: String,
+    pub paid_on: NaiveDate,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Charge,
+    Email,
+    Webhook,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Charge => "charge",
+            JobKind::Email => "email",
+            JobKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// An effect leaving the system, done once: see the `jobs` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub account_id: Option<i64>,
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub account_id: Option<i64>,
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+}
+
+/// An outbox row: something that happened, waiting to be turned into jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub topic: String,
+    pub payload: serde_json::Value,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: i64,
+    pub url: String,
+    /// Topics sent; empty means every topic.
+    pub events: Vec<String>,
+    pub created_at: String,
+    pub disabled_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub endpoint_id: i64,
+    pub event_id: i64,
+    pub topic: String,
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub attempted_at: String,
 }

@@ -74,6 +74,7 @@ fn tenant_from(
     mode: String,
     clock: Option<NaiveDate>,
     settings: String,
+    collection: String,
 ) -> Result<Tenant> {
     Ok(Tenant {
         id,
@@ -81,6 +82,7 @@ fn tenant_from(
         mode: TenantMode::parse(&mode)?,
         clock,
         settings: from_json::<Settings>(&settings)?,
+        collection: from_json(&collection)?,
     })
 }
 
@@ -141,13 +143,13 @@ impl Tx {
     pub async fn tenant(&mut self, id: i64) -> Result<Option<Tenant>> {
         on_tx!(self, conn => {
             let row = sqlx::query(
-                "SELECT id, name, mode, clock, settings FROM tenants WHERE id = $1",
+                "SELECT id, name, mode, clock, settings, collection FROM tenants WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?;
             row.map(|r| {
-                tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)
+                tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)
             })
             .transpose()
         })
@@ -198,7 +200,7 @@ impl Tx {
     pub async fn tenant_by_key_hash(&mut self, secret_hash: &str) -> Result<Option<(Tenant, i64)>> {
         on_tx!(self, conn => {
             let row = sqlx::query(
-                "SELECT t.id, t.name, t.mode, t.clock, t.settings, k.id \
+                "SELECT t.id, t.name, t.mode, t.clock, t.settings, t.collection, k.id \
                  FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
                  WHERE k.secret_hash = $1 AND k.revoked_at IS NULL",
             )
@@ -206,8 +208,8 @@ impl Tx {
             .fetch_optional(&mut *conn)
             .await?;
             row.map(|r| {
-                let t = tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)?;
-                Ok((t, r.try_get(5)?))
+                let t = tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)?;
+                Ok((t, r.try_get(6)?))
             })
             .transpose()
         })
@@ -740,6 +742,23 @@ impl Tx {
         row.map(doc_row).transpose()
     }
 
+    pub async fn document_by_number(
+        &mut self,
+        tenant: i64,
+        number: &str,
+    ) -> Result<Option<DocumentRow>> {
+        let row: Option<(i64, i64, i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, account_id, subscription_id, body FROM documents WHERE tenant_id = $1 AND number = $2",
+            )
+            .bind(tenant)
+            .bind(number)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        row.map(doc_row).transpose()
+    }
+
     /// Documents of `tenant`, optionally of one kind and one account, in issue order.
     pub async fn list_documents(
         &mut self,
@@ -1108,5 +1127,6 @@ fn page<R, T>(
     Ok(Page { items, next })
 }
 
+mod collection;
 mod usage;
 pub use usage::{DailyUsage, NewCall};

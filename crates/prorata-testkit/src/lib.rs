@@ -77,6 +77,8 @@
 //! by `cargo test -p prorata-testkit` (and left untouched for every other
 //! crate's tests).
 
+pub mod smtp;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, ErrorKind};

@@ -9,7 +9,7 @@ mod callgen;
 mod db;
 mod demo;
 mod quote;
-mod render;
+
 mod usage;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +82,14 @@ enum Command {
         /// Seconds between two passes of the billing worker.
         #[arg(long, default_value_t = 60)]
         worker_interval: u64,
+        #[command(flatten)]
+        mail: MailArgs,
+    },
+    /// Deliver the e-mails and webhooks due now, once, and exit (`serve` does it every few
+    /// seconds).
+    Deliver {
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Usage: call records.
     Usage {
@@ -93,6 +101,33 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+/// Where e-mail goes: an SMTP server, or `.eml` files in a folder when none is configured.
+#[derive(clap::Args, Clone)]
+struct MailArgs {
+    /// smtp://HOST:PORT, smtp://HOST:587?tls=required (STARTTLS) or smtps://USER:PASSWORD@HOST:465.
+    #[arg(long, env = "PRORATA_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    #[arg(
+        long,
+        env = "PRORATA_MAIL_FROM",
+        default_value = "Prorata billing <billing@localhost>"
+    )]
+    mail_from: String,
+    /// Folder for `.eml` files when no SMTP server is configured.
+    #[arg(long, env = "PRORATA_MAIL_DIR", default_value = "data/mail")]
+    mail_dir: PathBuf,
+}
+
+impl MailArgs {
+    fn mailer(&self) -> Result<prorata_server::mail::Mailer> {
+        match &self.smtp_url {
+            Some(url) => prorata_server::mail::Mailer::smtp(url, &self.mail_from),
+            None => prorata_server::mail::Mailer::folder(self.mail_dir.clone(), &self.mail_from),
+        }
+        .map_err(|e| anyhow::anyhow!(e))
+    }
 }
 
 #[derive(Subcommand)]
@@ -221,14 +256,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             listen,
             worker_interval,
+            mail,
         } => runtime()?.block_on(async {
             let engine = db::open(&url).await?;
+            let mailer = mail.mailer()?;
+            prorata_server::worker::spawn_delivery(
+                engine.clone(),
+                mailer,
+                std::time::Duration::from_secs(5),
+            );
             serve(
                 engine,
                 &listen,
                 Some(std::time::Duration::from_secs(worker_interval)),
             )
             .await
+        }),
+        Command::Deliver { mail } => runtime()?.block_on(async {
+            let engine = db::open(&url).await?;
+            let mailer = mail.mailer()?;
+            let emails = prorata_server::worker::deliver_emails(&engine, &mailer).await?;
+            let sender = prorata_server::webhooks::Sender::new(std::time::Duration::from_secs(10));
+            let hooks = prorata_server::worker::deliver_webhooks(&engine, &sender).await?;
+            println!("{emails} e-mails sent, {hooks} webhooks delivered");
+            Ok(())
         }),
         Command::Usage {
             command:
@@ -311,7 +362,7 @@ fn simulate(path: &Path, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        print!("{}", render::outcome(&outcome));
+        print!("{}", prorata_docs::text::outcome(&outcome));
     }
     Ok(())
 }

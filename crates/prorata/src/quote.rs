@@ -120,7 +120,7 @@ pub fn run(args: QuoteArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        print!("{}", crate::render::outcome(&outcome));
+        print!("{}", prorata_docs::text::outcome(&outcome));
     }
     Ok(())
 }

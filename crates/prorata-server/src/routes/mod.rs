@@ -5,8 +5,10 @@ pub mod catalogs;
 pub mod clock;
 pub mod documents;
 pub mod keys;
+pub mod payments;
 pub mod subscriptions;
 pub mod usage;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

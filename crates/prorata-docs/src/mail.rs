@@ -1,0 +1,272 @@
+//! The e-mails sent to billing contacts, in French and English: invoices and credit notes
+//! (with the document attached), and the dunning notices of seed 004.
+//!
+//! The engine queues an e-mail as data ([`MailRequest`], written when the reason happens, with
+//! the recipients of that moment); this module turns it into words at sending time.
+
+use prorata_core::document::{Document, DocumentKind};
+use prorata_core::dunning::Notice;
+use prorata_core::{Currency, Lang, Money};
+use serde::Deserialize;
+
+use crate::text;
+
+/// An e-mail job's payload, as the engine writes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailRequest {
+    pub template: String,
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub lang: Lang,
+    pub account_name: String,
+    pub currency: Currency,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// An e-mail ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    pub subject: String,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailError(pub String);
+
+impl std::fmt::Display for MailError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn t<'a>(lang: Lang, en: &'a str, fr: &'a str) -> &'a str {
+    match lang {
+        Lang::En => en,
+        Lang::Fr => fr,
+    }
+}
+
+/// `1234.50 EUR` in English, `1234,50 EUR` in French.
+pub fn money(lang: Lang, m: Money) -> String {
+    let text = m.amount_text();
+    match lang {
+        Lang::En => format!("{text} {}", m.currency()),
+        Lang::Fr => format!("{} {}", text.replace('.', ","), m.currency()),
+    }
+}
+
+/// The name of the document the e-mail names, when it names one.
+pub fn document_number(req: &MailRequest) -> Option<&str> {
+    req.data.get("number").and_then(|v| v.as_str())
+}
+
+/// Words for `req`, sent by `seller`. `document` is the one [`document_number`] names (an
+/// invoice or credit-note e-mail without it is an error: it would arrive without its
+/// document).
+pub fn compose(
+    req: &MailRequest,
+    seller: &str,
+    document: Option<&Document>,
+) -> Result<Composed, MailError> {
+    let lang = req.lang;
+    let hello = format!("{} {},\n\n", t(lang, "Hello", "Bonjour"), req.account_name);
+    let bye = format!(
+        "\n\n{}\n{seller}\n",
+        t(lang, "Kind regards,", "Cordialement,")
+    );
+    match req.template.as_str() {
+        "invoice" | "credit_note" => {
+            let doc = document.ok_or_else(|| MailError("the document is missing".into()))?;
+            let (subject, intro) = match doc.kind {
+                DocumentKind::Invoice => (
+                    format!(
+                        "{} {} – {seller}",
+                        t(lang, "Invoice", "Facture"),
+                        doc.number
+                    ),
+                    format!(
+                        "{} {} {} {}: {}.",
+                        t(
+                            lang,
+                            "Please find attached invoice",
+                            "Veuillez trouver ci-joint la facture"
+                        ),
+                        doc.number,
+                        t(lang, "of", "du"),
+                        doc.issued_on,
+                        money(lang, doc.total)
+                    ),
+                ),
+                DocumentKind::CreditNote => (
+                    format!(
+                        "{} {} – {seller}",
+                        t(lang, "Credit note", "Note de crédit"),
+                        doc.number
+                    ),
+                    format!(
+                        "{} {} {} {}{}: {}.",
+                        t(
+                            lang,
+                            "Please find attached credit note",
+                            "Veuillez trouver ci-joint la note de crédit"
+                        ),
+                        doc.number,
+                        t(lang, "of", "du"),
+                        doc.issued_on,
+                        if doc.corrects.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " ({} {})",
+                                t(lang, "correcting invoice", "corrigeant la facture"),
+                                doc.corrects.join(", ")
+                            )
+                        },
+                        money(lang, doc.total.checked_neg().unwrap_or(doc.total))
+                    ),
+                ),
+            };
+            let due = if doc.kind == DocumentKind::Invoice && doc.balance_after.minor() > 0 {
+                format!(
+                    "\n{} {}.",
+                    t(lang, "Amount due:", "Montant dû :"),
+                    money(lang, doc.balance_after)
+                )
+            } else {
+                String::new()
+            };
+            Ok(Composed {
+                subject,
+                text: format!("{hello}{intro}{due}{bye}"),
+                attachments: vec![Attachment {
+                    filename: format!("{}.txt", doc.number),
+                    content_type: "text/plain; charset=utf-8",
+                    body: text::document(doc, lang, &req.account_name).into_bytes(),
+                }],
+            })
+        }
+        "notice" => {
+            let notice: Notice = req
+                .data
+                .get("notice")
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| MailError("a notice e-mail without its notice".into()))?;
+            let balance = Money::from_minor(
+                req.data
+                    .get("balance")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0),
+                req.currency,
+            );
+            let owed = money(lang, balance);
+            let (subject, body) = match notice {
+                Notice::PaymentFailed => (
+                    t(lang, "Your payment failed", "Votre paiement a échoué").to_string(),
+                    format!(
+                        "{} {owed}. {}",
+                        t(lang, "We could not collect", "Nous n'avons pas pu encaisser"),
+                        t(
+                            lang,
+                            "Please update your payment method: we will try again automatically in the next batch.",
+                            "Merci de mettre à jour votre moyen de paiement : nous réessaierons automatiquement lors du prochain lot."
+                        )
+                    ),
+                ),
+                Notice::SuspensionWarning => (
+                    t(lang, "Your account will soon be suspended", "Votre compte sera bientôt suspendu").to_string(),
+                    format!(
+                        "{} {owed} {}",
+                        t(lang, "We still could not collect", "Nous n'avons toujours pas pu encaisser"),
+                        t(
+                            lang,
+                            "despite several attempts. Without payment your account will be suspended in a few days.",
+                            "malgré plusieurs tentatives. Sans paiement, votre compte sera suspendu dans quelques jours."
+                        )
+                    ),
+                ),
+                Notice::Suspended => (
+                    t(lang, "Your account is suspended", "Votre compte est suspendu").to_string(),
+                    format!(
+                        "{} {owed}. {}",
+                        t(lang, "Your account is suspended for an unpaid balance of", "Votre compte est suspendu pour un solde impayé de"),
+                        t(lang, "The account owner may sign in to update the payment method and pay.", "Le propriétaire du compte peut se connecter pour mettre à jour le moyen de paiement et payer.")
+                    ),
+                ),
+                Notice::Cancelled => (
+                    t(lang, "Your account is cancelled", "Votre compte est résilié").to_string(),
+                    format!(
+                        "{} {owed}. {}",
+                        t(lang, "Your account is cancelled for an unpaid balance of", "Votre compte est résilié pour un solde impayé de"),
+                        t(
+                            lang,
+                            "Only the account owner may still sign in, to update the payment method and pay. Your data will be deleted 90 days after the suspension.",
+                            "Seul le propriétaire du compte peut encore se connecter, pour mettre à jour le moyen de paiement et payer. Vos données seront supprimées 90 jours après la suspension."
+                        )
+                    ),
+                ),
+                Notice::Reactivated => (
+                    t(lang, "Payment received: your account is active again", "Paiement reçu : votre compte est réactivé").to_string(),
+                    t(
+                        lang,
+                        "Thank you: your payment was received and your account is active again.",
+                        "Merci : votre paiement a bien été reçu et votre compte est de nouveau actif."
+                    )
+                    .to_string(),
+                ),
+            };
+            Ok(Composed {
+                subject: format!("{subject} – {seller}"),
+                text: format!("{hello}{body}{bye}"),
+                attachments: Vec::new(),
+            })
+        }
+        other => Err(MailError(format!("unknown e-mail template {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(lang: Lang, notice: &str) -> MailRequest {
+        serde_json::from_value(serde_json::json!({
+            "template": "notice",
+            "to": ["billing@example.com"],
+            "lang": lang,
+            "account_name": "Acme",
+            "currency": "EUR",
+            "data": { "notice": notice, "balance": 123450 },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn notices_speak_the_account_language() {
+        let en = compose(&req(Lang::En, "payment_failed"), "Vendor", None).unwrap();
+        assert_eq!(en.subject, "Your payment failed – Vendor");
+        assert!(en.text.contains("1234.50 EUR"), "{}", en.text);
+        let fr = compose(&req(Lang::Fr, "payment_failed"), "Vendor", None).unwrap();
+        assert_eq!(fr.subject, "Votre paiement a échoué – Vendor");
+        assert!(fr.text.contains("1234,50 EUR"), "{}", fr.text);
+        let fr = compose(&req(Lang::Fr, "cancelled"), "Vendor", None).unwrap();
+        assert!(fr.text.contains("Seul le propriétaire"));
+        assert!(compose(&req(Lang::En, "nonsense"), "Vendor", None).is_err());
+    }
+
+    #[test]
+    fn a_document_email_needs_its_document() {
+        let mut r = req(Lang::En, "payment_failed");
+        r.template = "invoice".into();
+        assert!(compose(&r, "Vendor", None).is_err());
+    }
+}

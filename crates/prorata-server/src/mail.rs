@@ -1,0 +1,158 @@
+//! Sending e-mail: over SMTP with `lettre` (plain, STARTTLS or TLS, credentials in the URL),
+//! or, with no SMTP configured (the embedded default), as `.eml` files in a folder.
+//!
+//! Each message's `Message-ID` is made from its job (`<job-{tenant}-{id}@prorata>`), so a
+//! message sent again after a crash is the same message to the receiving side, and a
+//! file written again overwrites itself.
+
+use std::path::PathBuf;
+
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MessageId};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use prorata_core::Lang;
+use prorata_docs::mail::Composed;
+
+/// `Content-Language` (RFC 3282): which language the message is written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentLanguage(String);
+
+impl Header for ContentLanguage {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ContentLanguage(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// Where e-mail goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
+    Folder {
+        dir: PathBuf,
+        from: Mailbox,
+    },
+}
+
+impl std::fmt::Debug for Mailer {
+    // The transport holds the SMTP credentials: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mailer::Smtp { from, .. } => write!(f, "Mailer::Smtp(from {from})"),
+            Mailer::Folder { dir, from } => {
+                write!(f, "Mailer::Folder({}, from {from})", dir.display())
+            }
+        }
+    }
+}
+
+impl Mailer {
+    /// `url`: `smtp://host:port` (plain), `smtp://host:587?tls=required` (STARTTLS),
+    /// `smtps://user:password@host:465` (TLS); lettre's connection URL.
+    pub fn smtp(url: &str, from: &str) -> Result<Mailer, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("SMTP URL: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(Mailer::Smtp {
+            transport,
+            from: from.parse().map_err(|e| format!("sender {from:?}: {e}"))?,
+        })
+    }
+
+    pub fn folder(dir: PathBuf, from: &str) -> Result<Mailer, String> {
+        Ok(Mailer::Folder {
+            dir,
+            from: from.parse().map_err(|e| format!("sender {from:?}: {e}"))?,
+        })
+    }
+
+    fn from(&self) -> &Mailbox {
+        match self {
+            Mailer::Smtp { from, .. } | Mailer::Folder { from, .. } => from,
+        }
+    }
+
+    /// Builds the message of `composed` for `to`; an address that does not parse fails the
+    /// message (it would bounce anyway), naming the address.
+    pub fn message(
+        &self,
+        to: &[String],
+        composed: &Composed,
+        lang: Lang,
+        message_id: &str,
+    ) -> Result<Message, String> {
+        let mut builder = Message::builder()
+            .from(self.from().clone())
+            .subject(composed.subject.clone())
+            .header(MessageId::from(format!("<{message_id}>")))
+            .header(ContentLanguage(
+                match lang {
+                    Lang::En => "en",
+                    Lang::Fr => "fr",
+                }
+                .into(),
+            ));
+        if to.is_empty() {
+            return Err("no recipient".into());
+        }
+        for address in to {
+            let mailbox: Mailbox = address
+                .parse()
+                .map_err(|e| format!("recipient {address:?}: {e}"))?;
+            builder = builder.to(mailbox);
+        }
+        let text = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .body(composed.text.clone());
+        let message = if composed.attachments.is_empty() {
+            builder.singlepart(text)
+        } else {
+            let mut parts = MultiPart::mixed().singlepart(text);
+            for a in &composed.attachments {
+                let content_type = ContentType::parse(a.content_type)
+                    .map_err(|e| format!("attachment type: {e}"))?;
+                parts = parts.singlepart(
+                    Attachment::new(a.filename.clone()).body(a.body.clone(), content_type),
+                );
+            }
+            builder.multipart(parts)
+        };
+        message.map_err(|e| format!("message: {e}"))
+    }
+
+    /// Sends `message`; `name` names its file in folder mode.
+    pub async fn send(&self, message: Message, name: &str) -> Result<(), String> {
+        match self {
+            Mailer::Smtp { transport, .. } => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("SMTP: {e}")),
+            Mailer::Folder { dir, .. } => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                let path = dir.join(format!("{name}.eml"));
+                // Written aside then renamed: a reader never sees half a message.
+                let tmp = dir.join(format!(".{name}.eml.tmp"));
+                tokio::fs::write(&tmp, message.formatted())
+                    .await
+                    .map_err(|e| format!("{}: {e}", tmp.display()))?;
+                tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+}

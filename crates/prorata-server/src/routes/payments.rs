@@ -1,0 +1,200 @@
+//! Payment methods, payments (collected, or transfers recorded by the billing team), refunds,
+//! an account's standing (dunning status, banners, who may sign in), the tenant's collection
+//! settings, and the sandbox gateway's card tokens.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use prorata_core::payment::{CollectionSettings, PaymentMethod};
+use prorata_engine::gateway::SandboxGateway;
+use prorata_engine::{NewPaymentMethod, StandingView};
+use prorata_store::{Payment, TenantMode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::AppState;
+
+/// A payment method as shown: what a person recognises, never the gateway token.
+fn shown(method: &PaymentMethod) -> Value {
+    let mut v = serde_json::to_value(method).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("token");
+        o.insert("description".into(), Value::String(method.describe()));
+    }
+    v
+}
+
+#[utoipa::path(put, path = "/v1/accounts/{id}/payment-method", tag = "payments",
+    params(("id" = i64, Path)), request_body = Value,
+    responses((status = 200, description = "The account's new payment method (masked)", body = Value),
+              (status = 402, description = "The card's authorisation was refused; `detail` says why"),
+              (status = 422, description = "A bad IBAN, routing number, account number or token; `field` names it")))]
+pub async fn set_method(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<NewPaymentMethod>,
+) -> Result<Json<Value>, ApiError> {
+    let method = s
+        .engine
+        .add_payment_method(&caller.tenant, id, &input)
+        .await?;
+    Ok(Json(shown(&method)))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/payment-method", tag = "payments",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "The account's payment method (masked)", body = Value),
+              (status = 404, description = "No account, or no payment method yet")))]
+pub async fn get_method(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Value>, ApiError> {
+    match s.engine.payment_method(&caller.tenant, id).await? {
+        Some(m) => Ok(Json(shown(&m))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this account has no payment method yet",
+        )),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentsOut {
+    pub data: Vec<Payment>,
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/payments", tag = "payments",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "Every payment tried or recorded, oldest first", body = Value)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<PaymentsOut>, ApiError> {
+    Ok(Json(PaymentsOut {
+        data: s.engine.payments(&caller.tenant, id).await?,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferIn {
+    /// Minor units received.
+    pub amount: i64,
+    /// The transfer's reference (the invoice number it quotes).
+    pub reference: String,
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/payments", tag = "payments",
+    params(("id" = i64, Path)), request_body = Value,
+    responses((status = 201, description = "A bank transfer received, recorded", body = Value),
+              (status = 422, description = "A field is invalid")))]
+pub async fn record_transfer(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(t): ApiJson<TransferIn>,
+) -> Result<(StatusCode, Json<Payment>), ApiError> {
+    let p = s
+        .engine
+        .record_transfer(&caller.tenant, id, t.amount, &t.reference)
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundIn {
+    /// Minor units; the whole rest of the payment when absent.
+    #[serde(default)]
+    pub amount: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/v1/payments/{id}/refund", tag = "payments",
+    params(("id" = i64, Path)), request_body = Value,
+    responses((status = 200, description = "The payment with what was refunded", body = Value),
+              (status = 409, description = "Not a succeeded payment"),
+              (status = 422, description = "More than is left to refund")))]
+pub async fn refund(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(r): ApiJson<RefundIn>,
+) -> Result<Json<Payment>, ApiError> {
+    Ok(Json(
+        s.engine
+            .refund_payment(&caller.tenant, id, r.amount)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/standing", tag = "payments",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "Dunning status, banners by role, who may sign in", body = Value)))]
+pub async fn standing(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<StandingView>, ApiError> {
+    Ok(Json(s.engine.standing(&caller.tenant, id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/collection-settings", tag = "payments",
+    responses((status = 200, description = "The dunning schedule and bank details", body = Value)))]
+pub async fn get_settings(caller: Caller) -> Json<CollectionSettings> {
+    Json(caller.tenant.collection)
+}
+
+#[utoipa::path(put, path = "/v1/collection-settings", tag = "payments", request_body = Value,
+    responses((status = 200, description = "Saved", body = Value),
+              (status = 422, description = "An invalid schedule or IBAN")))]
+pub async fn put_settings(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(settings): ApiJson<CollectionSettings>,
+) -> Result<Json<CollectionSettings>, ApiError> {
+    s.engine
+        .set_collection_settings(&caller.tenant, &settings)
+        .await?;
+    Ok(Json(settings))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardIn {
+    pub number: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenOut {
+    pub token: String,
+}
+
+/// The sandbox gateway's tokenization, for sandbox tenants only (a live tenant's cards are
+/// tokenized in the customer's browser by its gateway; card numbers never reach this API).
+#[utoipa::path(post, path = "/v1/sandbox/card-tokens", tag = "payments", request_body = Value,
+    responses((status = 201, description = "A token for a sandbox test card", body = Value),
+              (status = 403, description = "Not a sandbox tenant"),
+              (status = 422, description = "Not one of the sandbox's test cards")))]
+pub async fn sandbox_token(
+    caller: Caller,
+    ApiJson(card): ApiJson<CardIn>,
+) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
+    if caller.tenant.mode != TenantMode::Sandbox {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "card tokens are made by the gateway in the customer's browser; this endpoint serves sandbox tenants",
+        ));
+    }
+    let token = SandboxGateway::tokenize_card(&card.number, card.exp_month, card.exp_year)
+        .map_err(|e| ApiError::invalid("number", e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(TokenOut { token })))
+}

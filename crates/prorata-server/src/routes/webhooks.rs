@@ -1,0 +1,89 @@
+//! Webhook endpoints and their delivery log.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use prorata_store::{WebhookDelivery, WebhookEndpoint};
+use serde::{Deserialize, Serialize};
+
+use super::{ListResponse, PageQuery};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIn {
+    pub url: String,
+    /// Topics to receive; every topic when absent or empty.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedEndpoint {
+    #[serde(flatten)]
+    pub endpoint: WebhookEndpoint,
+    /// The signing secret, shown this once.
+    pub secret: String,
+}
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = Value,
+    responses((status = 201, description = "The endpoint and its signing secret (shown once)", body = Value),
+              (status = 422, description = "A bad URL or an unknown topic")))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(e): ApiJson<EndpointIn>,
+) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    let (endpoint, secret) = s
+        .engine
+        .create_webhook_endpoint(&caller.tenant, &e.url, &e.events)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEndpoint { endpoint, secret }),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
+    responses((status = 200, description = "The tenant's endpoints (without secrets)", body = Value)))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ListResponse<WebhookEndpoint>>, ApiError> {
+    let data = s.engine.webhook_endpoints(&caller.tenant).await?;
+    Ok(Json(ListResponse::new(data, None)))
+}
+
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "Disabled: nothing more is sent to it"),
+              (status = 404, description = "No such endpoint for this tenant")))]
+pub async fn disable(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    s.engine
+        .disable_webhook_endpoint(&caller.tenant, id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
+    params(("id" = i64, Path), PageQuery),
+    responses((status = 200, description = "Every delivery attempt, oldest first", body = Value)))]
+pub async fn deliveries(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<ListResponse<WebhookDelivery>>, ApiError> {
+    let (after, limit) = q.bounds()?;
+    let page = s
+        .engine
+        .webhook_deliveries(&caller.tenant, id, after, limit)
+        .await?;
+    Ok(Json(ListResponse::new(page.items, page.next)))
+}
