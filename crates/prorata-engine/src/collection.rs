@@ -30,12 +30,12 @@ use prorata_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::gateway::{BankAccount, GatewayError};
+use crate::gateway::{BankAccount, GatewayError, PROCESSING_ERROR};
 use crate::{invalid, Engine, EngineError, Result};
 
 /// Events and standings handled per transaction.
 const BATCH: i64 = 500;
-/// Transient gateway failures tolerated before a charge counts as failed.
+/// Processing errors (transient declines) tolerated before a charge counts as failed.
 const MAX_CHARGE_ATTEMPTS: i64 = 3;
 
 /// A payment method as the API receives it. A card arrives as the gateway's token (made in
@@ -633,13 +633,22 @@ impl Engine {
                     .await?;
                 summary.succeeded += 1;
             }
-            Err(GatewayError::Unavailable(why)) if job.attempts + 1 < MAX_CHARGE_ATTEMPTS => {
-                // Try again in the next pass under a new key: the gateway would replay this
-                // failure for the old one.
+            Err(GatewayError::Unavailable(why)) => {
+                // No answer: the card may have been charged. Ask again in the next pass under
+                // the same key, so the gateway answers what it did.
+                job.payload["last_error"] = json!(why);
+                tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
+                    .await?;
+            }
+            Err(GatewayError::Declined { code, message })
+                if code == PROCESSING_ERROR && job.attempts + 1 < MAX_CHARGE_ATTEMPTS =>
+            {
+                // A definite failure that charged nothing: try again in the next pass, under
+                // a new key (the gateway would replay this answer for the old one).
                 job.attempts += 1;
                 job.payload["key"] =
                     json!(format!("t{}-charge-{}-{}", tenant.id, job.id, job.attempts));
-                job.payload["last_error"] = json!(why);
+                job.payload["last_error"] = json!(format!("{message} ({code})"));
                 tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
                     .await?;
             }

@@ -20,7 +20,7 @@
 //! | 4000 0000 0000 0069 | authorisation declined: expired card |
 //! | 4000 0000 0000 9979 | authorisation declined: stolen card |
 //! | 4000 0000 0000 0341 | authorisation succeeds, every charge declined (insufficient funds) |
-//! | 4000 0000 0000 0119 | every other charge fails with a processing error (a transient failure, retried) |
+//! | 4000 0000 0000 0119 | every other charge is declined with `processing_error` (transient: retried under a new key) |
 //!
 //! A card past its expiry month is declined as expired. Bank accounts (SEPA IBANs, ACH
 //! routing and account numbers) are accepted when their checksums hold; a debit from one whose
@@ -46,6 +46,9 @@ pub struct CardInfo {
     pub exp_year: i32,
 }
 
+/// The decline code of a failure that charged nothing and may succeed when tried again.
+pub const PROCESSING_ERROR: &str = "processing_error";
+
 /// A bank account handed to the gateway, which keeps it and returns a token.
 #[derive(Debug, Clone)]
 pub enum BankAccount {
@@ -59,7 +62,8 @@ pub enum GatewayError {
     /// `stolen_card`, …).
     #[error("declined ({code}): {message}")]
     Declined { code: String, message: String },
-    /// Could not get an answer (a network or processing error): worth trying again.
+    /// No answer (a network error, a timeout): the operation may or may not have happened,
+    /// so it is asked again under the same idempotency key.
     #[error("gateway unavailable: {0}")]
     Unavailable(String),
     /// The request itself is wrong (an unknown token).
@@ -221,8 +225,8 @@ impl SandboxGateway {
         let unavailable = |e: prorata_store::StoreError| GatewayError::Unavailable(e.to_string());
         let mut tx = self.store.begin().await.map_err(unavailable)?;
         if let Some(stored) = tx.sandbox_call(key).await.map_err(unavailable)? {
-            return serde_json::from_str(&stored)
-                .map_err(|e| GatewayError::Unavailable(format!("sandbox memory: {e}")));
+            return serde_json::from_str::<Result<T, GatewayError>>(&stored)
+                .map_err(|e| GatewayError::Unavailable(format!("sandbox memory: {e}")))?;
         }
         let tenant_prefix = key.split('-').next().unwrap_or(key);
         let before = tx
@@ -360,8 +364,9 @@ impl Gateway for SandboxGateway {
                     };
                 };
                 match behaviour {
-                    Behaviour::Intermittent if before % 2 == 0 => Err(GatewayError::Unavailable(
-                        "processing error, try again".into(),
+                    Behaviour::Intermittent if before % 2 == 0 => Err(GatewayError::declined(
+                        PROCESSING_ERROR,
+                        "processing error, try again",
                     )),
                     Behaviour::ChargesDeclined => Err(GatewayError::declined(
                         "insufficient_funds",

@@ -1,0 +1,325 @@
+//! Payments beyond the dunning timeline: transfers (partial and over), a credit applied to
+//! the next invoice, refunds, transient card failures, and the retries of e-mail and webhook
+//! deliveries; each on SQLite and on PostgreSQL.
+
+#[path = "../../prorata-engine/tests/common/mod.rs"]
+#[macro_use]
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{Days, NaiveDate};
+use common::*;
+use prorata_core::dunning::Status;
+use prorata_engine::gateway::SandboxGateway;
+use prorata_engine::{Engine, EngineError, NewPaymentMethod};
+use prorata_server::mail::Mailer;
+use prorata_server::{webhooks, worker};
+use prorata_store::{JobKind, LedgerKind, PaymentStatus, Tenant};
+use prorata_testkit::smtp::SmtpServer;
+
+const DAY0: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 5) {
+    Some(d) => d,
+    None => panic!("a valid date"),
+};
+
+/// A sandbox tenant, one French account paying by `method`, subscribed on day 0.
+async fn customer(url: &str, method: NewPaymentMethod) -> (Engine, Tenant, i64) {
+    let engine = open(url).await;
+    let tenant = sandbox(&engine, "Vendor", DAY0).await;
+    let catalog = engine
+        .import_catalog(&tenant, DEFAULT_CATALOG)
+        .await
+        .unwrap()
+        .id;
+    let account = engine
+        .create_account(&tenant, &french_account("Acme"))
+        .await
+        .unwrap();
+    engine
+        .add_payment_method(&tenant, account, &method)
+        .await
+        .unwrap();
+    engine
+        .create_subscription(&tenant, account, catalog, &essentials(DAY0, 3))
+        .await
+        .unwrap();
+    (engine, tenant, account)
+}
+
+async fn last_invoice(engine: &Engine, tenant: &Tenant, account: i64) -> prorata_core::Document {
+    let mut tx = engine.store.begin().await.unwrap();
+    tx.list_documents(
+        tenant.id,
+        Some(prorata_core::DocumentKind::Invoice),
+        Some(account),
+        0,
+        100,
+    )
+    .await
+    .unwrap()
+    .items
+    .pop()
+    .unwrap()
+    .document
+}
+
+async fn advance(engine: &Engine, tenant: &Tenant, to: NaiveDate) -> Tenant {
+    engine
+        .advance_clock(tenant, to, &mut |_, _| {})
+        .await
+        .unwrap()
+        .0
+}
+
+async fn transfers_and_refunds(url: &str) {
+    let (engine, tenant, account) = customer(url, NewPaymentMethod::BankTransfer).await;
+    let tenant = advance(&engine, &tenant, DAY0).await;
+    let first = engine.balance(&tenant, account).await.unwrap();
+    assert!(first > 0);
+    // Nothing is charged for a transfer account, and no dunning starts.
+    assert!(engine.payments(&tenant, account).await.unwrap().is_empty());
+    assert!(engine
+        .jobs(&tenant, JobKind::Charge)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Half now, then the rest and 10.00 more: the balance says what is left, then a credit.
+    let half = first / 2;
+    engine
+        .record_transfer(&tenant, account, half, "INV-000001")
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.balance(&tenant, account).await.unwrap(),
+        first - half
+    );
+    let over = engine
+        .record_transfer(&tenant, account, first - half + 1000, "INV-000001 rest")
+        .await
+        .unwrap();
+    assert_eq!(engine.balance(&tenant, account).await.unwrap(), -1000);
+    assert_eq!(
+        engine
+            .standing(&tenant, account)
+            .await
+            .unwrap()
+            .standing
+            .status,
+        Status::Active
+    );
+
+    // The next invoice reads the credit from the ledger as its previous balance.
+    let tenant = advance(&engine, &tenant, DAY0 + Days::new(31)).await;
+    let second = &last_invoice(&engine, &tenant, account).await;
+    assert_eq!(second.previous_balance.map(|m| m.minor()), Some(-1000));
+    assert_eq!(second.balance_after.minor(), second.total.minor() - 1000);
+
+    // Refunds: part of a payment, never more than is left, never a failed one.
+    let refunded = engine
+        .refund_payment(&tenant, over.id, Some(400))
+        .await
+        .unwrap();
+    assert_eq!(refunded.refunded.minor(), 400);
+    let too_much = engine
+        .refund_payment(&tenant, over.id, Some(over.amount.minor()))
+        .await;
+    assert!(
+        matches!(too_much, Err(EngineError::Invalid { .. })),
+        "{too_much:?}"
+    );
+    let ledger = engine.ledger(&tenant, account, 0, 100).await.unwrap().items;
+    let kinds: Vec<LedgerKind> = ledger.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            LedgerKind::Invoice,
+            LedgerKind::Payment,
+            LedgerKind::Payment,
+            LedgerKind::Invoice,
+            LedgerKind::Refund
+        ]
+    );
+    assert_eq!(ledger[4].amount.minor(), 400);
+    assert_eq!(
+        engine.balance(&tenant, account).await.unwrap(),
+        second.total.minor() - 1000 + 400
+    );
+}
+
+/// A card's charge is the balance: a credit left by an overpayment lowers the next charge.
+async fn a_credit_lowers_the_next_charge(url: &str) {
+    let token = SandboxGateway::tokenize_card("4242424242424242", 12, 2030).unwrap();
+    let (engine, tenant, account) = customer(url, NewPaymentMethod::Card { token }).await;
+    let tenant = advance(&engine, &tenant, DAY0).await;
+    let paid = engine.payments(&tenant, account).await.unwrap();
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0].status, PaymentStatus::Succeeded);
+    engine
+        .record_transfer(&tenant, account, 2500, "goodwill")
+        .await
+        .unwrap();
+    let tenant = advance(&engine, &tenant, DAY0 + Days::new(31)).await;
+    let paid = engine.payments(&tenant, account).await.unwrap();
+    let invoice = last_invoice(&engine, &tenant, account).await;
+    assert_eq!(paid.len(), 3);
+    assert_eq!(paid[2].amount.minor(), invoice.total.minor() - 2500);
+    assert_eq!(engine.balance(&tenant, account).await.unwrap(), 0);
+}
+
+/// A processing error charges nothing: the next pass tries again under a new key, and no
+/// dunning starts.
+async fn a_processing_error_is_retried(url: &str) {
+    let token = SandboxGateway::tokenize_card("4000000000000119", 12, 2030).unwrap();
+    let (engine, tenant, account) = customer(url, NewPaymentMethod::Card { token }).await;
+    let tenant = advance(&engine, &tenant, DAY0).await;
+    assert!(engine.payments(&tenant, account).await.unwrap().is_empty());
+    let jobs = engine.jobs(&tenant, JobKind::Charge).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(jobs[0].0.payload["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("processing_error"));
+    worker::run_once(&engine).await.unwrap();
+    let paid = engine.payments(&tenant, account).await.unwrap();
+    assert_eq!(paid.len(), 1);
+    assert_eq!(paid[0].status, PaymentStatus::Succeeded);
+    assert_eq!(
+        engine
+            .standing(&tenant, account)
+            .await
+            .unwrap()
+            .standing
+            .status,
+        Status::Active
+    );
+}
+
+/// Makes every pending job of `kind` due now (instead of waiting out its backoff).
+async fn due_now(engine: &Engine, tenant: &Tenant, kind: JobKind) {
+    let past = prorata_engine::timestamp(SystemTime::now() - Duration::from_secs(1));
+    let mut tx = engine.store.begin().await.unwrap();
+    for (job, outcome) in tx.jobs(tenant.id, kind).await.unwrap() {
+        if outcome.as_deref().is_none_or(|o| o.starts_with("attempt")) {
+            tx.finish_job(tenant.id, job.id, "due", false, Some(&past))
+                .await
+                .unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn deliveries_are_retried_with_backoff(url: &str) {
+    let (engine, tenant, _) = customer(url, NewPaymentMethod::BankTransfer).await;
+    // An endpoint that fails once, then accepts.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (endpoint, secret) = engine
+        .create_webhook_endpoint(&tenant, &hook_url, &["invoice.finalized".into()])
+        .await
+        .unwrap();
+    assert!(secret.starts_with("whsec_"));
+    let refused = engine
+        .create_webhook_endpoint(&tenant, "ftp://example.com", &[])
+        .await;
+    assert!(matches!(refused, Err(EngineError::Invalid { .. })));
+    let refused = engine
+        .create_webhook_endpoint(&tenant, &hook_url, &["invoice.paid".into()])
+        .await;
+    assert!(matches!(refused, Err(EngineError::Invalid { .. })));
+
+    let tenant = advance(&engine, &tenant, DAY0).await;
+    let sender = webhooks::Sender::new(Duration::from_secs(5));
+    assert_eq!(worker::deliver_webhooks(&engine, &sender).await.unwrap(), 0);
+    // Backed off: not due again at once.
+    assert_eq!(worker::deliver_webhooks(&engine, &sender).await.unwrap(), 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    due_now(&engine, &tenant, JobKind::Webhook).await;
+    assert_eq!(worker::deliver_webhooks(&engine, &sender).await.unwrap(), 1);
+    let log = engine
+        .webhook_deliveries(&tenant, endpoint.id, 0, 10)
+        .await
+        .unwrap()
+        .items;
+    let attempts: Vec<(i64, Option<i64>)> =
+        log.iter().map(|d| (d.attempt, d.status_code)).collect();
+    assert_eq!(attempts, [(1, Some(500)), (2, Some(200))]);
+    assert!(log.iter().all(|d| d.topic == "invoice.finalized"));
+
+    // E-mail: the SMTP server is down at first, so the message waits and goes later.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("smtp://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let down = Mailer::smtp(&dead, "billing@vendor.test").unwrap();
+    assert_eq!(worker::deliver_emails(&engine, &down).await.unwrap(), 0);
+    let (job, outcome) = engine
+        .jobs(&tenant, JobKind::Email)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.attempts, 1);
+    assert!(outcome.unwrap().starts_with("attempt 1 failed: SMTP"));
+    let smtp = SmtpServer::start().await;
+    let up = Mailer::smtp(&smtp.url(), "billing@vendor.test").unwrap();
+    assert_eq!(
+        worker::deliver_emails(&engine, &up).await.unwrap(),
+        0,
+        "backing off"
+    );
+    due_now(&engine, &tenant, JobKind::Email).await;
+    assert_eq!(worker::deliver_emails(&engine, &up).await.unwrap(), 1);
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].to, ["billing@example.com"]);
+    assert!(mail[0].subject().starts_with("Facture INV-000001"));
+    // The invoice travels with it.
+    assert!(
+        mail[0].data.contains("filename=\"INV-000001.txt\""),
+        "{}",
+        mail[0].data
+    );
+}
+
+/// With no SMTP server configured, messages are written as `.eml` files, named by their job.
+async fn without_smtp_mail_is_written_to_a_folder(url: &str) {
+    let (engine, tenant, _) = customer(url, NewPaymentMethod::BankTransfer).await;
+    advance(&engine, &tenant, DAY0).await;
+    // A fresh folder of its own, removed with the guard.
+    let (_, guard) = prorata_testkit::sqlite_url();
+    let dir = guard.path().join("mail");
+    let mailer = Mailer::folder(dir.clone(), "billing@vendor.test").unwrap();
+    assert_eq!(worker::deliver_emails(&engine, &mailer).await.unwrap(), 1);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(text.contains("To: billing@example.com"), "{text}");
+    assert!(text.contains("Content-Language: fr"), "{text}");
+    assert!(text.contains("INV-000001.txt"));
+}
+
+on_both_stores!(
+    transfers_and_refunds,
+    a_credit_lowers_the_next_charge,
+    a_processing_error_is_retried,
+    deliveries_are_retried_with_backoff,
+    without_smtp_mail_is_written_to_a_folder,
+);
