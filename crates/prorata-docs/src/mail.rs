@@ -64,6 +64,19 @@ pub fn money(lang: Lang, m: Money) -> String {
     }
 }
 
+/// A date as the language writes it: `04/01/2025` in French, `2025-01-04` in English.
+pub fn date(lang: Lang, d: chrono::NaiveDate) -> String {
+    match lang {
+        Lang::En => d.format("%Y-%m-%d").to_string(),
+        Lang::Fr => d.format("%d/%m/%Y").to_string(),
+    }
+}
+
+/// `:` in English, ` :` (a space before) in French.
+fn colon(lang: Lang) -> &'static str {
+    t(lang, ":", " :")
+}
+
 /// The name of the document the e-mail names, when it names one.
 pub fn document_number(req: &MailRequest) -> Option<&str> {
     req.data.get("number").and_then(|v| v.as_str())
@@ -113,7 +126,7 @@ pub fn compose(
                         doc.number
                     ),
                     format!(
-                        "{} {} {} {}{}: {}.",
+                        "{} {} {} {}{}{} {}.",
                         t(
                             lang,
                             "Please find attached credit note",
@@ -121,7 +134,7 @@ pub fn compose(
                         ),
                         doc.number,
                         t(lang, "of", "du"),
-                        doc.issued_on,
+                        date(lang, doc.issued_on),
                         if doc.corrects.is_empty() {
                             String::new()
                         } else {
@@ -131,14 +144,16 @@ pub fn compose(
                                 doc.corrects.join(", ")
                             )
                         },
+                        colon(lang),
                         money(lang, doc.total.checked_neg().unwrap_or(doc.total))
                     ),
                 ),
             };
             let due = if doc.kind == DocumentKind::Invoice && doc.balance_after.minor() > 0 {
                 format!(
-                    "\n{} {}.",
-                    t(lang, "Amount due:", "Montant dû :"),
+                    "\n{}{} {}.",
+                    t(lang, "Amount due", "Montant dû"),
+                    colon(lang),
                     money(lang, doc.balance_after)
                 )
             } else {

@@ -649,3 +649,152 @@ async fn the_openapi_document_matches_the_routes() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     drop(t.engine);
 }
+
+async fn payment_methods_standing_settings_and_webhooks(url: &str) {
+    let t = spawn_app(url).await;
+    let r = t.post("/v1/accounts", account("Lumen")).await;
+    let id = r.body["id"].as_i64().expect("account id");
+    let method = format!("/v1/accounts/{id}/payment-method");
+    assert_eq!(t.get(&method).await.status, StatusCode::NOT_FOUND);
+    // The sandbox tokenizes a test card; the saved method shows what a person recognises.
+    let r = t
+        .post(
+            "/v1/sandbox/card-tokens",
+            json!({"number": "5555 5555 5555 4444", "exp_month": 7, "exp_year": 2031}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let token = r.body["token"].clone();
+    let r = t
+        .call(
+            Method::PUT,
+            &method,
+            Some(json!({"type": "card", "token": token})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["last4"], "4444");
+    assert_eq!(r.body["description"], "Mastercard •••• 4444 (07/2031)");
+    assert!(r.body.get("token").is_none(), "{:?}", r.body);
+    assert_eq!(t.get(&method).await.body, r.body);
+    let r = t
+        .post(
+            "/v1/sandbox/card-tokens",
+            json!({"number": "4111 1111 1111 1111", "exp_month": 7, "exp_year": 2031}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not a test card"
+    );
+
+    // Standing: active, everyone signs in.
+    let r = t.get(&format!("/v1/accounts/{id}/standing")).await;
+    assert_eq!(r.body["standing"]["status"], "active");
+    assert_eq!(r.body["access"]["agent"], "full");
+
+    // Collection settings: a bad schedule or IBAN is refused; a good one is kept.
+    let mut settings = t.get("/v1/collection-settings").await.body;
+    assert_eq!(settings["dunning"]["steps"][4]["day"], 29);
+    settings["dunning"]["steps"][1]["day"] = json!(0);
+    let r = t
+        .call(
+            Method::PUT,
+            "/v1/collection-settings",
+            Some(settings.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("dunning"))
+    );
+    settings["dunning"]["steps"][1]["day"] = json!(3);
+    settings["bank_details"] =
+        json!({"holder": "Vendor SAS", "iban": "FR76 3000 6000 0112 3456 7890 188"});
+    let r = t
+        .call(
+            Method::PUT,
+            "/v1/collection-settings",
+            Some(settings.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("bank_details.iban"))
+    );
+    settings["bank_details"]["iban"] = json!("FR76 3000 6000 0112 3456 7890 189");
+    let r = t
+        .call(Method::PUT, "/v1/collection-settings", Some(settings), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let kept = t.get("/v1/collection-settings").await.body;
+    assert_eq!(kept["dunning"]["steps"][1]["day"], 3);
+    assert_eq!(kept["bank_details"]["holder"], "Vendor SAS");
+
+    // Transfers and refunds.
+    let r = t
+        .post(
+            &format!("/v1/accounts/{id}/payments"),
+            json!({"amount": 5000, "reference": "INV-000042"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let payment = r.body["id"].as_i64().expect("payment id");
+    let refund = format!("/v1/payments/{payment}/refund");
+    let r = t.post(&refund, json!({"amount": 6000})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    let r = t.post(&refund, json!({"amount": 2000})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["refunded"]["minor"], 2000, "{:?}", r.body);
+    assert_eq!(
+        t.post("/v1/payments/999999/refund", json!({})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let balance = t.get(&format!("/v1/accounts/{id}/balance")).await.body;
+    assert_eq!(balance["balance"], -3000);
+
+    // Webhook endpoints: the secret is shown once, never listed; deliveries per endpoint.
+    let r = t
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://hooks.example.com/prorata", "events": ["payment.failed"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert!(r.body["secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("whsec_")));
+    let endpoint = r.body["id"].as_i64().expect("endpoint id");
+    let list = t.get("/v1/webhook-endpoints").await.body;
+    assert_eq!(list["data"][0]["url"], "https://hooks.example.com/prorata");
+    assert!(!list.to_string().contains("whsec_"), "{list}");
+    let r = t
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["data"], json!([]));
+    let r = t
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://x.test", "events": ["nope"]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("events"))
+    );
+    let delete = format!("/v1/webhook-endpoints/{endpoint}");
+    assert_eq!(
+        t.call(Method::DELETE, &delete, None, &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.call(Method::DELETE, &delete, None, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+both_stores!(collection, payment_methods_standing_settings_and_webhooks);

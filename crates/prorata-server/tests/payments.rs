@@ -316,7 +316,54 @@ async fn without_smtp_mail_is_written_to_a_folder(url: &str) {
     assert!(text.contains("INV-000001.txt"));
 }
 
+/// Another tenant reaches none of an account's payment data, by any id.
+async fn tenants_are_isolated(url: &str) {
+    let (engine, tenant, account) = customer(url, NewPaymentMethod::BankTransfer).await;
+    let payment = engine
+        .record_transfer(&tenant, account, 1000, "INV-000001")
+        .await
+        .unwrap();
+    let (endpoint, _) = engine
+        .create_webhook_endpoint(&tenant, "https://hooks.example.com", &[])
+        .await
+        .unwrap();
+    let other = sandbox(&engine, "Other vendor", DAY0).await;
+    let not_found = |r: Result<(), EngineError>| {
+        assert!(matches!(r, Err(EngineError::NotFound(_))), "{r:?}");
+    };
+    not_found(engine.payment_method(&other, account).await.map(|_| ()));
+    not_found(engine.payments(&other, account).await.map(|_| ()));
+    not_found(engine.standing(&other, account).await.map(|_| ()));
+    not_found(
+        engine
+            .record_transfer(&other, account, 1, "x")
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        engine
+            .refund_payment(&other, payment.id, None)
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        engine
+            .add_payment_method(&other, account, &NewPaymentMethod::BankTransfer)
+            .await
+            .map(|_| ()),
+    );
+    not_found(
+        engine
+            .webhook_deliveries(&other, endpoint.id, 0, 10)
+            .await
+            .map(|_| ()),
+    );
+    not_found(engine.disable_webhook_endpoint(&other, endpoint.id).await);
+    assert!(engine.webhook_endpoints(&other).await.unwrap().is_empty());
+}
+
 on_both_stores!(
+    tenants_are_isolated,
     transfers_and_refunds,
     a_credit_lowers_the_next_charge,
     a_processing_error_is_retried,

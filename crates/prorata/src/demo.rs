@@ -1,8 +1,11 @@
 //! `prorata demo`: a sandbox tenant with the default catalog and about fifty companies (both
 //! plans, monthly and annual, varied seats, numbers, teams and add-ons), whose clock is moved
 //! week by week through fourteen months of upgrades, downgrades (some refused by the notice
-//! rule), plan changes, cancellations and renewals. Everything is deterministic: the same
-//! command prints the same summary.
+//! rule), plan changes, cancellations and renewals. They pay by card, SEPA or ACH debit
+//! (charged through the sandbox gateway) or by bank transfer; two cards always decline, so
+//! seed 004's dunning plays out: one company updates its card ten days in and is reactivated,
+//! the other is cancelled at +29 and purged 90 days later. Everything is deterministic: the
+//! same command prints the same summary.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +17,9 @@ use prorata_core::change::{Direction, Request};
 use prorata_core::reconcile::Settings;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Currency, Frequency};
-use prorata_engine::{Engine, EngineError, IngestReport};
-use prorata_store::TenantMode;
+use prorata_engine::gateway::SandboxGateway;
+use prorata_engine::{Engine, EngineError, IngestReport, NewPaymentMethod};
+use prorata_store::{JobKind, PaymentStatus, TenantMode};
 
 use crate::callgen::CallGen;
 
@@ -137,6 +141,9 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             billing_contacts: vec![format!("billing{i}@example.com")],
         };
         let account_id = engine.create_account(&tenant, &account).await?;
+        engine
+            .add_payment_method(&tenant, account_id, &demo_method(i, country)?)
+            .await?;
         let professional = rng.chance(40);
         let annual = rng.chance(25);
         let mut quantities = BTreeMap::from([
@@ -186,6 +193,11 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     let calls_from = NaiveDate::from_ymd_opt(2025, 2, 1).unwrap_or(start);
     let mut day = start;
     let mut tenant = tenant;
+    // The first invoice of the company at DUNNED_AND_REACTIVATED (which starts on day 3·i)
+    // fails on its first day; its owner updates the card ten days later.
+    let card_updated_on = start
+        .checked_add_days(Days::new((DUNNED_AND_REACTIVATED as u64 * 3) % 28 + 10))
+        .unwrap_or(start);
     while day < end {
         // Each day's calls are sent on that day, before the clock moves on: they are on the
         // invoice after their period, never late (one deliberate late batch aside, below).
@@ -198,6 +210,19 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             day = day.succ_opt().unwrap_or(week_end);
             let (t, _) = engine.advance_clock(&tenant, day, &mut |_, _| {}).await?;
             tenant = t;
+            if day == card_updated_on && accounts.len() > DUNNED_AND_REACTIVATED {
+                // Ten days into its dunning, this company's owner puts in a good card: the
+                // next batch charges it and the account is reactivated.
+                let token = SandboxGateway::tokenize_card("5555555555554444", 6, 2029)?;
+                engine
+                    .add_payment_method(
+                        &tenant,
+                        accounts[DUNNED_AND_REACTIVATED],
+                        &NewPaymentMethod::Card { token },
+                    )
+                    .await?;
+                engine.collect(&tenant, day).await?;
+            }
         }
         for _ in 0..rng.range(0, 4) {
             let id = subs[usize::try_from(rng.range(0, subs.len() as i64 - 1)).unwrap_or(0)];
@@ -251,8 +276,34 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
 
     let mut tx = engine.store.begin().await?;
     let counts = tx.count_documents(tenant.id).await?;
-    let outbox = tx.outbox_count(tenant.id).await?;
     drop(tx);
+    let mut paid: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    let mut failed = 0;
+    let mut standings: BTreeMap<String, u64> = BTreeMap::new();
+    for account in &accounts {
+        for p in engine.payments(&tenant, *account).await? {
+            match p.status {
+                PaymentStatus::Succeeded => {
+                    let e = paid
+                        .entry(p.amount.currency().code().to_string())
+                        .or_default();
+                    e.0 += 1;
+                    e.1 += p.amount.minor();
+                }
+                PaymentStatus::Failed => failed += 1,
+            }
+        }
+        let status = engine.standing(&tenant, *account).await?.standing.status;
+        *standings
+            .entry(
+                serde_json::to_value(status)?
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+            )
+            .or_default() += 1;
+    }
+    let emails = engine.jobs(&tenant, JobKind::Email).await?.len();
     let _ = writeln!(
         out,
         "Demo tenant {} ({}), clock {} — {} companies",
@@ -290,9 +341,62 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
         calls.duplicates,
         calls.rejected.len()
     );
-    let _ = writeln!(out, "outbox: {outbox} messages waiting for delivery");
+    for (currency, (n, total)) in &paid {
+        let amount = currency
+            .parse::<Currency>()
+            .map(|c| prorata_core::Money::from_minor(*total, c).to_string())
+            .unwrap_or_else(|_| format!("{total} {currency}"));
+        let _ = writeln!(
+            out,
+            "payments in {currency}: {n} collected or received, {amount}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "failed charges: {failed}; accounts: {}",
+        standings
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "e-mails to billing contacts: {emails} (sent by `prorata serve`, or `prorata deliver`)"
+    );
     Ok(DemoResult {
         api_key: key.secret,
+    })
+}
+
+/// The company whose card declines and who updates it ten days into dunning.
+const DUNNED_AND_REACTIVATED: usize = 3;
+/// The company whose card declines until it is cancelled, then purged.
+const DUNNED_AND_CANCELLED: usize = 8;
+
+/// How company `i` pays: mostly cards, SEPA in the euro area, ACH in the United States, some
+/// bank transfers, and two cards that always decline.
+fn demo_method(i: usize, country: &str) -> Result<NewPaymentMethod> {
+    let card = |number: &str| -> Result<NewPaymentMethod> {
+        Ok(NewPaymentMethod::Card {
+            token: SandboxGateway::tokenize_card(number, 12, 2030)?,
+        })
+    };
+    if i == DUNNED_AND_REACTIVATED || i == DUNNED_AND_CANCELLED {
+        return card("4000000000000341");
+    }
+    Ok(match (i % 5, country) {
+        (0, _) => NewPaymentMethod::BankTransfer,
+        (1, "US") | (2, "US") => NewPaymentMethod::AchDebit {
+            routing_number: "021000021".into(),
+            account_number: format!("0001234{:05}", i),
+        },
+        (1, "FR" | "DE" | "BE" | "ES") => NewPaymentMethod::SepaDebit {
+            iban: "FR76 3000 6000 0112 3456 7890 189".into(),
+            mandate_reference: Some(format!("DEMO-MANDATE-{i}")),
+        },
+        (3, _) => card("5555555555554444")?,
+        _ => card("4242424242424242")?,
     })
 }
 

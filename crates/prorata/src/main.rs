@@ -74,6 +74,8 @@ enum Command {
         no_serve: bool,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Serve the REST API (/v1, /openapi.json) and bill live tenants in the background.
     Serve {
@@ -237,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
             companies,
             no_serve,
             listen,
+            mail,
         } => runtime()?.block_on(async {
             let engine = db::open(&url).await?;
             let mut out = String::new();
@@ -250,6 +253,12 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "try: curl -H 'Authorization: Bearer {}' http://{listen}/v1/invoices?limit=2",
                 result.api_key
+            );
+            // The demo's e-mails go out while it serves (to .eml files unless SMTP is set).
+            prorata_server::worker::spawn_delivery(
+                engine.clone(),
+                mail.mailer()?,
+                std::time::Duration::from_secs(5),
             );
             serve(engine, &listen, None).await
         }),

@@ -1,5 +1,6 @@
 //! `prorata demo` on both stores: the same companies and changes give the same documents and
-//! totals on SQLite and on PostgreSQL (issue #3: the demo works on either store).
+//! totals, payments and dunning outcomes on SQLite and on PostgreSQL (the demo works on
+//! either store).
 
 use std::process::Command;
 
@@ -37,5 +38,8 @@ async fn the_demo_bills_the_same_documents_on_sqlite_and_postgres() {
     let b = demo(&postgres);
     assert!(a.contains("invoice in EUR:"), "{a}");
     assert!(a.contains("changes refused:"), "{a}");
+    // Cards, SEPA and ACH are collected; the two declining cards go through dunning.
+    assert!(a.contains("payments in EUR:"), "{a}");
+    assert!(a.contains("failed charges: 7;"), "{a}");
     assert_eq!(a, b);
 }
