@@ -165,6 +165,9 @@ pub struct Document {
     /// only (seed 004).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer: Option<BuyerSnapshot>,
+    /// How an invoice is to be paid, as known when it was issued (seed 002).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payment::PaymentDetails>,
 }
 
 impl Draft {
@@ -192,6 +195,7 @@ impl Draft {
             balance_after: previous_balance.checked_add(total)?,
             corrects,
             buyer: None,
+            payment: None,
             lines: self.lines,
         })
     }

@@ -74,6 +74,56 @@ impl PaymentMethod {
     }
 }
 
+/// How an invoice is to be paid (seed 002's payment details), as known when it was issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PaymentDetails {
+    /// Charged automatically on the invoice date.
+    Card {
+        card: String,
+    },
+    SepaDebit {
+        account: String,
+        mandate_reference: String,
+    },
+    AchDebit {
+        account: String,
+    },
+    /// Paid by the customer's transfer, quoting the invoice number, to the tenant's account
+    /// (when its collection settings give one).
+    BankTransfer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bank: Option<BankDetails>,
+    },
+}
+
+impl PaymentDetails {
+    /// The details of an invoice of an account paying by `method` (none: by transfer).
+    pub fn of(method: Option<&PaymentMethod>, bank: Option<&BankDetails>) -> PaymentDetails {
+        match method {
+            Some(m @ PaymentMethod::Card { .. }) => PaymentDetails::Card { card: m.describe() },
+            Some(PaymentMethod::SepaDebit {
+                iban,
+                mandate_reference,
+                ..
+            }) => PaymentDetails::SepaDebit {
+                account: iban.clone(),
+                mandate_reference: mandate_reference.clone(),
+            },
+            Some(PaymentMethod::AchDebit {
+                routing_number,
+                account_number,
+                ..
+            }) => PaymentDetails::AchDebit {
+                account: format!("{routing_number} {account_number}"),
+            },
+            Some(PaymentMethod::BankTransfer) | None => PaymentDetails::BankTransfer {
+                bank: bank.cloned(),
+            },
+        }
+    }
+}
+
 /// How a tenant collects: its dunning schedule, and the bank details printed on invoices for
 /// customers who pay by transfer. Stored as JSON; `{}` is seed 004's schedule and no details.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -388,6 +438,19 @@ mod tests {
             redact_card_numbers("card 4000 0000 0000 0341 and invoice 2024-000123"),
             "card [card number removed] and invoice 2024-000123"
         );
+    }
+
+    #[test]
+    fn the_settings_example_of_the_docs_is_valid() {
+        let doc = include_str!("../../../docs/payments.md");
+        let json = doc
+            .split("```json")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_default();
+        let settings: Result<CollectionSettings, _> = serde_json::from_str(json);
+        assert!(settings.is_ok(), "{settings:?}");
+        assert_eq!(settings.map(|s| s.validate()).ok(), Some(Ok(())));
     }
 
     #[test]

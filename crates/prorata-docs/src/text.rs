@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use prorata_core::catalog::Lang;
 use prorata_core::document::{Document, DocumentKind, Section};
+use prorata_core::payment::PaymentDetails;
 use prorata_core::scenario::{Entry, Outcome};
 use prorata_core::tax::TaxCategory;
 
@@ -213,6 +214,62 @@ pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
             d.balance_after.amount_text()
         );
     }
+    if let Some(payment) = &d.payment {
+        let _ = writeln!(
+            out,
+            "\n  {}{} {}",
+            t(lang, "Payment details", "Détails du paiement"),
+            t(lang, ":", " :"),
+            payment_text(payment, lang, d)
+        );
+    }
     let _ = writeln!(out, "  {} {}\n", t(lang, "Currency", "Devise"), d.currency);
     out
+}
+
+/// Seed 002's payment details: how this invoice is paid.
+pub fn payment_text(p: &PaymentDetails, lang: Lang, d: &Document) -> String {
+    match p {
+        PaymentDetails::Card { card } => format!(
+            "{} {card} {} {}",
+            t(lang, "card", "carte"),
+            t(
+                lang,
+                "charged automatically on",
+                "débitée automatiquement le"
+            ),
+            d.issued_on
+        ),
+        PaymentDetails::SepaDebit {
+            account,
+            mandate_reference,
+        } => format!(
+            "{} {account} ({} {mandate_reference})",
+            t(lang, "SEPA Direct Debit from", "prélèvement SEPA sur"),
+            t(lang, "mandate", "mandat")
+        ),
+        PaymentDetails::AchDebit { account } => format!(
+            "{} {account}",
+            t(lang, "ACH debit from", "prélèvement ACH sur")
+        ),
+        PaymentDetails::BankTransfer { bank: Some(b) } => format!(
+            "{} {}, IBAN {}{}{}, {} {}",
+            t(lang, "bank transfer to", "virement bancaire à"),
+            b.holder,
+            b.iban,
+            if b.bic.is_empty() { "" } else { ", BIC " },
+            b.bic,
+            t(lang, "quoting", "en indiquant"),
+            d.number
+        ),
+        PaymentDetails::BankTransfer { bank: None } => format!(
+            "{} {}",
+            t(
+                lang,
+                "bank transfer, quoting",
+                "virement bancaire, en indiquant"
+            ),
+            d.number
+        ),
+    }
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Months, NaiveDate};
 use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind, Draft};
+use prorata_core::payment::PaymentDetails;
 use prorata_core::reconcile::{due_dates, reconcile, Context};
 use prorata_core::scenario::{document_number, series};
 use prorata_core::timeline::Subscription;
@@ -100,6 +101,15 @@ pub(crate) async fn issue(
     for (kind, n) in counts {
         next.insert(kind, tx.take_numbers(tenant.id, series(kind), n).await?);
     }
+    // Each invoice says how it will be paid: one statement for the chunk's accounts.
+    let account_ids: Vec<i64> = pending
+        .iter()
+        .map(|p| p.row.account_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let methods = tx.payment_methods(tenant.id, &account_ids).await?;
+    let bank = tenant.collection.bank_details.as_ref();
     let mut docs = Vec::new();
     let mut ledger = Vec::new();
     let mut outbox = Vec::new();
@@ -112,6 +122,9 @@ pub(crate) async fn issue(
             let previous = Money::from_minor(*balance, draft.currency);
             let mut doc = draft.issue(number, issued_on, previous)?;
             doc.buyer = Some(p.account.buyer_snapshot());
+            if doc.kind == DocumentKind::Invoice {
+                doc.payment = Some(PaymentDetails::of(methods.get(&p.row.account_id), bank));
+            }
             *balance = doc.balance_after.minor();
             summary.count(&doc);
             ledger.push(NewLedgerEntry {

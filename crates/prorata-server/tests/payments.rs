@@ -116,6 +116,19 @@ async fn transfers_and_refunds(url: &str) {
     let tenant = advance(&engine, &tenant, DAY0 + Days::new(31)).await;
     let second = &last_invoice(&engine, &tenant, account).await;
     assert_eq!(second.previous_balance.map(|m| m.minor()), Some(-1000));
+    // It says how it is paid (seed 002): by transfer, quoting its number.
+    assert_eq!(
+        second.payment,
+        Some(prorata_core::payment::PaymentDetails::BankTransfer { bank: None })
+    );
+    let text = prorata_docs::text::document(second, prorata_core::Lang::Fr, "Acme");
+    assert!(
+        text.contains(&format!(
+            "Détails du paiement : virement bancaire, en indiquant {}",
+            second.number
+        )),
+        "{text}"
+    );
     assert_eq!(second.balance_after.minor(), second.total.minor() - 1000);
 
     // Refunds: part of a payment, never more than is left, never a failed one.
@@ -165,6 +178,12 @@ async fn a_credit_lowers_the_next_charge(url: &str) {
     let tenant = advance(&engine, &tenant, DAY0 + Days::new(31)).await;
     let paid = engine.payments(&tenant, account).await.unwrap();
     let invoice = last_invoice(&engine, &tenant, account).await;
+    assert_eq!(
+        invoice.payment,
+        Some(prorata_core::payment::PaymentDetails::Card {
+            card: "Visa •••• 4242 (12/2030)".into()
+        })
+    );
     assert_eq!(paid.len(), 3);
     assert_eq!(paid[2].amount.minor(), invoice.total.minor() - 2500);
     assert_eq!(engine.balance(&tenant, account).await.unwrap(), 0);
