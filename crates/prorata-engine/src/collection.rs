@@ -318,6 +318,40 @@ impl Engine {
         Ok(payment)
     }
 
+    /// Records a bank transfer received, matched to its account by the invoice number its
+    /// reference quotes (`"Virement ACME INV-000042"`). A reference naming no invoice of the
+    /// tenant is refused: the billing team then records it on the account it knows.
+    pub async fn match_transfer(
+        &self,
+        tenant: &Tenant,
+        amount_minor: i64,
+        reference: &str,
+    ) -> Result<Payment> {
+        let mut tx = self.store.begin().await?;
+        let mut account = None;
+        let words = reference
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '/' | ':' | '(' | ')'))
+            .filter(|w| (4..=40).contains(&w.len()))
+            .take(20);
+        for word in words {
+            if let Some(doc) = tx.document_by_number(tenant.id, word).await? {
+                if doc.document.kind == prorata_core::DocumentKind::Invoice {
+                    account = Some(doc.account_id);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let account = account.ok_or_else(|| {
+            invalid(
+                "reference",
+                "names no invoice number of this tenant; record the transfer on its account",
+            )
+        })?;
+        self.record_transfer(tenant, account, amount_minor, reference)
+            .await
+    }
+
     /// Refunds (part of) a payment: through the gateway for a collected one, as a record for a
     /// transfer (sent back by the billing team's bank). The ledger gains a refund entry.
     pub async fn refund_payment(

@@ -87,6 +87,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             routes::payments::record_transfer
         ))
         .routes(routes!(routes::payments::refund))
+        .routes(routes!(routes::payments::match_transfer))
         .routes(routes!(routes::payments::standing))
         .routes(routes!(
             routes::payments::get_settings,

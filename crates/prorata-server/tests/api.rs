@@ -632,6 +632,7 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/accounts/{id}/payments",
         "/v1/accounts/{id}/standing",
         "/v1/payments/{id}/refund",
+        "/v1/transfers",
         "/v1/collection-settings",
         "/v1/sandbox/card-tokens",
         "/v1/webhook-endpoints",
@@ -643,7 +644,7 @@ async fn the_openapi_document_matches_the_routes() {
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 37);
+    assert_eq!(operations, 38);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

@@ -97,10 +97,21 @@ async fn transfers_and_refunds(url: &str) {
         engine.balance(&tenant, account).await.unwrap(),
         first - half
     );
+    // The rest comes without an account: matched by the invoice number it quotes.
+    let unmatched = engine.match_transfer(&tenant, 1, "ACME januari").await;
+    assert!(
+        matches!(unmatched, Err(EngineError::Invalid { .. })),
+        "{unmatched:?}"
+    );
     let over = engine
-        .record_transfer(&tenant, account, first - half + 1000, "INV-000001 rest")
+        .match_transfer(
+            &tenant,
+            first - half + 1000,
+            "Virement ACME, INV-000001 (solde)",
+        )
         .await
         .unwrap();
+    assert_eq!(over.account_id, account);
     assert_eq!(engine.balance(&tenant, account).await.unwrap(), -1000);
     assert_eq!(
         engine

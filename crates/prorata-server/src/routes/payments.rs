@@ -107,6 +107,21 @@ pub async fn record_transfer(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
+#[utoipa::path(post, path = "/v1/transfers", tag = "payments", request_body = Value,
+    responses((status = 201, description = "A bank transfer received, matched to its account by the invoice number its reference quotes", body = Value),
+              (status = 422, description = "The reference names no invoice of this tenant")))]
+pub async fn match_transfer(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(t): ApiJson<TransferIn>,
+) -> Result<(StatusCode, Json<Payment>), ApiError> {
+    let p = s
+        .engine
+        .match_transfer(&caller.tenant, t.amount, &t.reference)
+        .await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundIn {
