@@ -1127,6 +1127,7 @@ fn page<R, T>(
     Ok(Page { items, next })
 }
 
-mod collection;
+mod jobs;
+mod payments;
 mod usage;
 pub use usage::{DailyUsage, NewCall};

@@ -1,0 +1,112 @@
+//! What a standing transition asks for, written in the caller's transaction.
+
+use chrono::NaiveDate;
+use prorata_core::account::{Account, Address};
+use prorata_core::dunning::Effect;
+use prorata_store::{JobKind, NewJob, NewOutbox, Tenant, Tx};
+use serde_json::json;
+
+use crate::{Engine, Result};
+
+impl Engine {
+    /// Writes what a standing transition asks for, in the caller's transaction.
+    pub(super) async fn apply_effects(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        account_id: i64,
+        account: &Account,
+        effects: &[Effect],
+        on: NaiveDate,
+    ) -> Result<()> {
+        let mut jobs = Vec::new();
+        let mut events = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Retry => jobs.push(NewJob {
+                    account_id: Some(account_id),
+                    kind: JobKind::Charge,
+                    payload: json!({ "reason": "dunning retry" }),
+                }),
+                Effect::Email { notice } if !account.billing_contacts.is_empty() => {
+                    let balance = tx.balance(tenant.id, account_id).await?;
+                    jobs.push(email_job(
+                        account_id,
+                        account,
+                        "notice",
+                        json!({
+                            "notice": notice,
+                            "balance": balance,
+                            "since": on,
+                        }),
+                    ));
+                }
+                Effect::Email { .. } => {}
+                Effect::Event { topic } => events.push(NewOutbox {
+                    topic: (*topic).to_string(),
+                    payload: json!({ "account_id": account_id, "on": on }),
+                }),
+                Effect::EndSubscriptions => {
+                    let at = prorata_core::timeline::start_of(on);
+                    for mut row in tx.subscriptions_of_account(tenant.id, account_id).await? {
+                        if row.subscription.end(on).is_some_and(|end| end <= at) {
+                            continue;
+                        }
+                        row.subscription.events.push(prorata_core::timeline::Event {
+                            recorded_on: on,
+                            effective: at,
+                            change: prorata_core::timeline::Change::Cancelled,
+                        });
+                        self.bill_one(tx, tenant, &row, on).await?;
+                    }
+                }
+                Effect::Purge => {
+                    tx.purge_account(tenant.id, account_id, &purged(account))
+                        .await?;
+                    events.push(NewOutbox {
+                        topic: "account.purged".into(),
+                        payload: json!({ "account_id": account_id, "on": on }),
+                    });
+                }
+            }
+        }
+        tx.insert_jobs(tenant.id, &jobs).await?;
+        tx.insert_outbox(tenant.id, &events).await?;
+        Ok(())
+    }
+}
+
+/// An account without its personal data (seed 004's purge): what the ledger and the legal
+/// records still need (country, currency, language, zone) and nothing that names a person.
+pub(super) fn purged(account: &Account) -> Account {
+    Account {
+        name: "(purged)".into(),
+        website: String::new(),
+        address: Address::default(),
+        vat_number: None,
+        billing_contacts: Vec::new(),
+        ..account.clone()
+    }
+}
+
+/// An e-mail to the account's billing contacts, in its language, addressed now: a contact
+/// changed later does not receive what was sent before.
+pub(super) fn email_job(
+    account_id: i64,
+    account: &Account,
+    template: &str,
+    data: serde_json::Value,
+) -> NewJob {
+    NewJob {
+        account_id: Some(account_id),
+        kind: JobKind::Email,
+        payload: json!({
+            "template": template,
+            "to": account.billing_contacts,
+            "lang": account.language,
+            "account_name": account.name,
+            "currency": account.currency.code(),
+            "data": data,
+        }),
+    }
+}

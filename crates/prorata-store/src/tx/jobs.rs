@@ -1,0 +1,392 @@
+//! What leaves the system: outbox events, the jobs made from them (charges, e-mails,
+//! webhooks), webhook endpoints and their delivery log. Every query names its tenant, except
+//! the delivery workers' claim, which serves every tenant and returns each job's tenant.
+
+use sqlx::{QueryBuilder, Row};
+
+use super::{from_json, json, push_ids, Inner, Tx, ROWS_PER_INSERT};
+use crate::model::*;
+use crate::{now_text, Result, StoreError};
+
+fn job_kind(s: &str) -> Result<JobKind> {
+    Ok(match s {
+        "charge" => JobKind::Charge,
+        "email" => JobKind::Email,
+        "webhook" => JobKind::Webhook,
+        other => return Err(StoreError::Corrupt(format!("job kind {other:?}"))),
+    })
+}
+
+/// id, tenant, account, kind, payload, attempts.
+type JobTuple = (i64, i64, Option<i64>, String, String, i64);
+/// A job and its outcome.
+type JobOutcomeTuple = (i64, i64, Option<i64>, String, String, i64, Option<String>);
+/// id, endpoint, event, topic, attempt, status code, error, attempted at.
+type DeliveryTuple = (
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    String,
+);
+
+impl Tx {
+    // ------------------------------------------------------------ outbox events
+
+    /// Events not yet turned into jobs, oldest first.
+    pub async fn pending_events(&mut self, tenant: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows: Vec<(i64, String, String, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, topic, payload, created_at FROM outbox \
+                 WHERE processed_at IS NULL AND tenant_id = $1 ORDER BY id LIMIT $2",
+            )
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, topic, payload, created_at)| {
+                Ok(Event {
+                    id,
+                    topic,
+                    payload: from_json(&payload)?,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_events_processed(&mut self, tenant: i64, ids: &[i64]) -> Result<()> {
+        let now = now_text();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("UPDATE outbox SET processed_at = ");
+                q.push_bind(now.clone()).push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN");
+                push_ids(&mut q, chunk);
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ jobs
+
+    pub async fn insert_jobs(&mut self, tenant: i64, jobs: &[NewJob]) -> Result<Vec<i64>> {
+        let now = now_text();
+        let mut ids = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let payload = json(&job.payload)?;
+            let id: i64 = on_tx!(self, conn => {
+                sqlx::query(
+                    "INSERT INTO jobs (tenant_id, account_id, kind, payload, run_after, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+                )
+                .bind(tenant)
+                .bind(job.account_id)
+                .bind(job.kind.as_str())
+                .bind(payload)
+                .bind(&now)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?
+            });
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// A tenant's pending jobs of `kind`, oldest first (charges are run by the tenant's
+    /// collection pass on its business date, whatever their `run_after`).
+    pub async fn pending_jobs(
+        &mut self,
+        tenant: i64,
+        kind: JobKind,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        let rows: Vec<JobTuple> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT) FROM jobs \
+                 WHERE done_at IS NULL AND kind = $1 AND tenant_id = $2 ORDER BY id LIMIT $3",
+            )
+            .bind(kind.as_str())
+            .bind(tenant)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter().map(job_from).collect()
+    }
+
+    /// Claims up to `limit` jobs of `kind` due by `now`, across tenants, by pushing their
+    /// `run_after` to `lease_until` and counting the attempt: a worker that dies holding them
+    /// lets them come back when the lease ends; two workers never hold the same job at once.
+    pub async fn claim_jobs(
+        &mut self,
+        kind: JobKind,
+        now: &str,
+        lease_until: &str,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        let rows: Vec<JobTuple> = match &mut self.inner {
+            Inner::Sqlite(t) => {
+                sqlx::query_as(
+                    "UPDATE jobs SET run_after = $1, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM jobs WHERE done_at IS NULL AND kind = $2 AND run_after <= $3 \
+                      ORDER BY run_after, id LIMIT $4) \
+                     RETURNING id, tenant_id, account_id, kind, payload, attempts",
+                )
+                .bind(lease_until)
+                .bind(kind.as_str())
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+            Inner::Postgres(t) => {
+                sqlx::query_as(
+                    "UPDATE jobs SET run_after = $1, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM jobs WHERE done_at IS NULL AND kind = $2 AND run_after <= $3 \
+                      ORDER BY run_after, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT)",
+                )
+                .bind(lease_until)
+                .bind(kind.as_str())
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **t)
+                .await?
+            }
+        };
+        // RETURNING gives no order; deliveries go out in the order they were made.
+        let mut jobs: Vec<Job> = rows.into_iter().map(job_from).collect::<Result<_>>()?;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    /// Ends a job (`done` = its outcome) or schedules its next attempt at `run_after`.
+    pub async fn finish_job(
+        &mut self,
+        tenant: i64,
+        id: i64,
+        outcome: &str,
+        done: bool,
+        run_after: Option<&str>,
+    ) -> Result<()> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET outcome = $1, done_at = $2, run_after = COALESCE($3, run_after) \
+                 WHERE tenant_id = $4 AND id = $5",
+            )
+            .bind(outcome)
+            .bind(done.then_some(now))
+            .bind(run_after)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces a pending job's payload and attempt count (a charge fixes its amount and key
+    /// before calling the gateway).
+    pub async fn update_job(
+        &mut self,
+        tenant: i64,
+        id: i64,
+        payload: &serde_json::Value,
+        attempts: i64,
+    ) -> Result<()> {
+        let payload = json(payload)?;
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE jobs SET payload = $1, attempts = $2 WHERE tenant_id = $3 AND id = $4")
+                .bind(payload)
+                .bind(attempts)
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// A tenant's jobs of `kind` (pending and done), oldest first: what was sent, for audit
+    /// and tests.
+    pub async fn jobs(&mut self, tenant: i64, kind: JobKind) -> Result<Vec<(Job, Option<String>)>> {
+        let rows: Vec<JobOutcomeTuple> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT), outcome FROM jobs \
+                 WHERE kind = $1 AND tenant_id = $2 ORDER BY id",
+            )
+            .bind(kind.as_str())
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(a, b, c, d, e, f, outcome)| Ok((job_from((a, b, c, d, e, f))?, outcome)))
+            .collect()
+    }
+
+    // ------------------------------------------------------------ webhooks
+
+    pub async fn insert_webhook_endpoint(
+        &mut self,
+        tenant: i64,
+        url: &str,
+        secret: &str,
+        events: &[String],
+    ) -> Result<WebhookEndpoint> {
+        let now = now_text();
+        let events_json = json(&events)?;
+        let id: i64 = on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO webhook_endpoints (tenant_id, url, secret, events, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(tenant)
+            .bind(url)
+            .bind(secret)
+            .bind(events_json)
+            .bind(&now)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?
+        });
+        Ok(WebhookEndpoint {
+            id,
+            url: url.to_string(),
+            events: events.to_vec(),
+            created_at: now,
+            disabled_at: None,
+        })
+    }
+
+    /// The tenant's endpoints, each with its signing secret (for the delivery worker only).
+    pub async fn webhook_endpoints(
+        &mut self,
+        tenant: i64,
+    ) -> Result<Vec<(WebhookEndpoint, String)>> {
+        let rows: Vec<(i64, String, String, String, String, Option<String>)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, url, secret, events, created_at, disabled_at FROM webhook_endpoints \
+                 WHERE tenant_id = $1 ORDER BY id",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, url, secret, events, created_at, disabled_at)| {
+                Ok((
+                    WebhookEndpoint {
+                        id,
+                        url,
+                        events: from_json(&events)?,
+                        created_at,
+                        disabled_at,
+                    },
+                    secret,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn disable_webhook_endpoint(&mut self, tenant: i64, id: i64) -> Result<bool> {
+        on_tx!(self, conn => {
+            let r = sqlx::query(
+                "UPDATE webhook_endpoints SET disabled_at = $1 WHERE tenant_id = $2 AND id = $3 AND disabled_at IS NULL",
+            )
+            .bind(now_text())
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    pub async fn insert_webhook_delivery(
+        &mut self,
+        tenant: i64,
+        d: &WebhookDelivery,
+    ) -> Result<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, topic, attempt, \
+                 status_code, error, attempted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(tenant)
+            .bind(d.endpoint_id)
+            .bind(d.event_id)
+            .bind(&d.topic)
+            .bind(d.attempt)
+            .bind(d.status_code)
+            .bind(&d.error)
+            .bind(&d.attempted_at)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn webhook_deliveries(
+        &mut self,
+        tenant: i64,
+        endpoint: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Page<WebhookDelivery>> {
+        let rows: Vec<DeliveryTuple> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, endpoint_id, event_id, topic, CAST(attempt AS BIGINT), CAST(status_code AS BIGINT), error, attempted_at \
+                 FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+            )
+            .bind(tenant)
+            .bind(endpoint)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        let mut items: Vec<WebhookDelivery> = rows
+            .into_iter()
+            .map(
+                |(id, endpoint_id, event_id, topic, attempt, status_code, error, attempted_at)| {
+                    WebhookDelivery {
+                        id,
+                        endpoint_id,
+                        event_id,
+                        topic,
+                        attempt,
+                        status_code,
+                        error,
+                        attempted_at,
+                    }
+                },
+            )
+            .collect();
+        let next = (items.len() as i64 > limit).then(|| {
+            items.truncate(limit as usize);
+            items.last().map_or(after, |d| d.id)
+        });
+        Ok(Page { items, next })
+    }
+}
+
+fn job_from(r: JobTuple) -> Result<Job> {
+    let (id, tenant_id, account_id, kind, payload, attempts) = r;
+    Ok(Job {
+        id,
+        tenant_id,
+        account_id,
+        kind: job_kind(&kind)?,
+        payload: from_json(&payload)?,
+        attempts,
+    })
+}
