@@ -392,7 +392,88 @@ async fn tenants_are_isolated(url: &str) {
     assert!(engine.webhook_endpoints(&other).await.unwrap().is_empty());
 }
 
+/// Two charges of one account waiting together (a new card retried, and an upgrade's invoice
+/// the same day) collect the balance once.
+async fn two_charges_of_an_account_collect_once(url: &str) {
+    let declines = SandboxGateway::tokenize_card("4000000000000341", 12, 2030).unwrap();
+    let (engine, tenant, account) = customer(url, NewPaymentMethod::Card { token: declines }).await;
+    let tenant = advance(&engine, &tenant, DAY0).await;
+    assert_eq!(
+        engine
+            .standing(&tenant, account)
+            .await
+            .unwrap()
+            .standing
+            .status,
+        Status::PastDue
+    );
+    let tenant = advance(&engine, &tenant, DAY0 + Days::new(1)).await;
+    let good = SandboxGateway::tokenize_card("4242424242424242", 12, 2030).unwrap();
+    engine
+        .add_payment_method(
+            &tenant,
+            account,
+            &NewPaymentMethod::Card {
+                token: good.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let sub = {
+        let mut tx = engine.store.begin().await.unwrap();
+        tx.subscriptions_of_account(tenant.id, account)
+            .await
+            .unwrap()[0]
+            .id
+    };
+    engine
+        .request_change(
+            &tenant,
+            sub,
+            &prorata_core::change::Request::SetQuantity {
+                product: "user".into(),
+                quantity: 5,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let owed = engine.balance(&tenant, account).await.unwrap();
+    worker::run_once(&engine).await.unwrap();
+    let paid: Vec<_> = engine
+        .payments(&tenant, account)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.status == PaymentStatus::Succeeded)
+        .collect();
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    assert_eq!(paid[0].amount.minor(), owed);
+    assert_eq!(engine.balance(&tenant, account).await.unwrap(), 0);
+    let outcomes: Vec<String> = engine
+        .jobs(&tenant, JobKind::Charge)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, o)| o)
+        .collect();
+    assert!(
+        outcomes.contains(&"nothing owed".to_string()),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        engine
+            .standing(&tenant, account)
+            .await
+            .unwrap()
+            .standing
+            .status,
+        Status::Active
+    );
+}
+
 on_both_stores!(
+    two_charges_of_an_account_collect_once,
     tenants_are_isolated,
     transfers_and_refunds,
     a_credit_lowers_the_next_charge,

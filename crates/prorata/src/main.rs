@@ -4,6 +4,7 @@
 //! its own: it reads arguments, calls the core or the engine and prints.
 
 mod bench;
+mod bench_collection;
 mod bench_usage;
 mod callgen;
 mod db;
@@ -182,6 +183,16 @@ enum BenchCommand {
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
+    /// Time one collection pass (dispatch and card charges through the sandbox gateway) over
+    /// N accounts billed once.
+    Collection {
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// sqlite (a fresh file in a temp folder) or postgres (a fresh database on the server
+        /// of --database-url or DATABASE_URL).
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -303,6 +314,12 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
             runtime()?.block_on(bench::billing_run(&store, accounts, explicit))
+        }
+        Command::Bench {
+            command: BenchCommand::Collection { accounts, store },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            runtime()?.block_on(bench_collection::collection(&store, accounts, explicit))
         }
         Command::Bench {
             command:

@@ -1,16 +1,23 @@
 //! The collection pass: dispatch, dunning steps, charges (the module docs of `collection`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
+use prorata_core::account::Account;
 use prorata_core::Money;
 use prorata_store::{
     Job, JobKind, LedgerKind, NewJob, NewLedgerEntry, NewOutbox, NewPayment, PaymentStatus, Tenant,
+    Tx,
 };
 use serde_json::json;
 
 use super::effects::email_job;
-use super::{failpoint, CollectSummary, BATCH, MAX_CHARGE_ATTEMPTS};
+use super::{failpoint, CollectSummary, Received, BATCH, MAX_CHARGE_ATTEMPTS};
+
+/// Charge jobs prepared, sent and recorded together.
+const CHARGE_CHUNK: usize = 200;
+/// Gateway calls in flight at once (PostgreSQL).
+const GATEWAY_CONCURRENCY: usize = 8;
 use crate::gateway::{GatewayError, PROCESSING_ERROR};
 use crate::{Engine, Result};
 
@@ -159,164 +166,303 @@ impl Engine {
                 .await?
                 .into_iter()
                 .filter(|j| !seen.contains(&j.id))
+                .take(CHARGE_CHUNK)
                 .collect();
             drop(tx);
             if jobs.is_empty() {
                 return Ok(());
             }
-            for job in jobs {
-                seen.insert(job.id);
-                self.charge(tenant, job, on, summary).await?;
+            seen.extend(jobs.iter().map(|j| j.id));
+            let (ready, accounts, deferred) = self.prepare_charges(tenant, jobs).await?;
+            // A second charge of an account waits for the first to be recorded: it then
+            // finds the balance paid, and charges nothing.
+            for id in deferred {
+                seen.remove(&id);
             }
+            let outcomes = self.ask_gateway(&ready, on).await;
+            failpoint("charge-after-gateway");
+            summary.charges += ready.len() as u64;
+            self.record_charges(tenant, &accounts, ready, outcomes, on, summary)
+                .await?;
         }
     }
 
-    /// One charge job, in the three steps of the module docs.
-    async fn charge(
+    /// Step 1 for a chunk of jobs, in one transaction: each job not yet keyed fixes its amount
+    /// (the account's balance now), token and idempotency key; jobs with nothing to charge
+    /// end here. Only one job per account goes ahead; the others are returned, deferred.
+    async fn prepare_charges(
         &self,
         tenant: &Tenant,
-        mut job: Job,
+        jobs: Vec<Job>,
+    ) -> Result<(Vec<Ready>, BTreeMap<i64, Account>, Vec<i64>)> {
+        let mut tx = self.store.begin().await?;
+        let ids: Vec<i64> = jobs
+            .iter()
+            .filter_map(|j| j.account_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let accounts = tx.accounts(tenant.id, &ids).await?;
+        let balances = tx.balances(tenant.id, &ids).await?;
+        let methods = tx.payment_methods(tenant.id, &ids).await?;
+        // An attempt already keyed (waiting on a gateway that did not answer, or retrying a
+        // processing error) is the account's charge in flight: nothing else is charged to
+        // the account until it ends, or both would collect the same balance.
+        let in_flight: BTreeMap<i64, i64> = tx
+            .pending_jobs_of_accounts(tenant.id, JobKind::Charge, &ids)
+            .await?
+            .into_iter()
+            .filter(|j| j.payload.get("key").is_some())
+            .filter_map(|j| j.account_id.map(|a| (a, j.id)))
+            .collect();
+        let mut ready = Vec::with_capacity(jobs.len());
+        let mut deferred = Vec::new();
+        let mut charging = BTreeSet::new();
+        for mut job in jobs {
+            let Some((account_id, account)) = job
+                .account_id
+                .and_then(|id| accounts.get(&id).map(|a| (id, a)))
+            else {
+                tx.finish_job(tenant.id, job.id, "no account", true, None)
+                    .await?;
+                continue;
+            };
+            let keyed = job.payload.get("key").is_some();
+            if !keyed && in_flight.get(&account_id).is_some_and(|id| *id != job.id) {
+                continue; // until the attempt in flight ends, in a later pass
+            }
+            if !charging.insert(account_id) {
+                deferred.push(job.id); // after this chunk's charge of the account is recorded
+                continue;
+            }
+            if job.payload.get("key").is_none() {
+                let balance = balances.get(&account_id).copied().unwrap_or(0);
+                let method = methods.get(&account_id);
+                let Some((method, token)) = method.and_then(|m| m.token().map(|t| (m, t))) else {
+                    tx.finish_job(tenant.id, job.id, "no automatic payment method", true, None)
+                        .await?;
+                    continue;
+                };
+                if balance <= 0 {
+                    tx.finish_job(tenant.id, job.id, "nothing owed", true, None)
+                        .await?;
+                    continue;
+                }
+                job.payload["amount"] = json!(balance);
+                job.payload["token"] = json!(token);
+                job.payload["method"] = json!(method.describe());
+                job.payload["key"] = json!(charge_key(tenant, &job));
+                tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
+                    .await?;
+            }
+            let field = |name: &str| {
+                job.payload
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let (key, token, method) = (field("key"), field("token"), field("method"));
+            let amount = Money::from_minor(
+                job.payload
+                    .get("amount")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0),
+                account.currency,
+            );
+            ready.push(Ready {
+                job,
+                account_id,
+                amount,
+                key,
+                token,
+                method,
+            });
+        }
+        tx.commit().await?;
+        Ok((ready, accounts, deferred))
+    }
+
+    /// Step 2: the gateway's answers, in the order of `ready`. Several calls are in flight at
+    /// once on PostgreSQL; SQLite has one writer, and the sandbox writes its memory.
+    async fn ask_gateway(
+        &self,
+        ready: &[Ready],
+        on: NaiveDate,
+    ) -> Vec<Result<String, GatewayError>> {
+        let in_flight = if self.store.backend() == "postgres" {
+            GATEWAY_CONCURRENCY
+        } else {
+            1
+        };
+        let mut outcomes = Vec::with_capacity(ready.len());
+        for window in ready.chunks(in_flight) {
+            let mut calls = tokio::task::JoinSet::new();
+            for (i, r) in window.iter().enumerate() {
+                let gateway = self.gateway.clone();
+                let (key, token, amount) = (r.key.clone(), r.token.clone(), r.amount);
+                calls.spawn(async move { (i, gateway.charge(&key, &token, amount, on).await) });
+            }
+            let mut answers: Vec<Option<Result<String, GatewayError>>> =
+                (0..window.len()).map(|_| None).collect();
+            while let Some(joined) = calls.join_next().await {
+                if let Ok((i, answer)) = joined {
+                    answers[i] = Some(answer);
+                }
+            }
+            // A call that panicked got no answer: asked again under its key next pass.
+            outcomes.extend(answers.into_iter().map(|a| {
+                a.unwrap_or_else(|| {
+                    Err(GatewayError::Unavailable("the call did not finish".into()))
+                })
+            }));
+        }
+        outcomes
+    }
+
+    /// Step 3, in one transaction: payments received, failures (each opening or continuing a
+    /// dunning case), and retries to come.
+    async fn record_charges(
+        &self,
+        tenant: &Tenant,
+        accounts: &BTreeMap<i64, Account>,
+        ready: Vec<Ready>,
+        outcomes: Vec<Result<String, GatewayError>>,
         on: NaiveDate,
         summary: &mut CollectSummary,
     ) -> Result<()> {
-        let Some(account_id) = job.account_id else {
-            let mut tx = self.store.begin().await?;
-            tx.finish_job(tenant.id, job.id, "no account", true, None)
-                .await?;
-            return Ok(tx.commit().await?);
-        };
-        // 1. Fix what is charged, how, and under which key.
-        if job.payload.get("key").is_none() {
-            let mut tx = self.store.begin().await?;
-            let balance = tx.balance(tenant.id, account_id).await?;
-            let method = tx.payment_method(tenant.id, account_id).await?;
-            let token = method.as_ref().and_then(|m| m.token().map(str::to_string));
-            let (Some(method), Some(token)) = (method, token) else {
-                tx.finish_job(tenant.id, job.id, "no automatic payment method", true, None)
-                    .await?;
-                return Ok(tx.commit().await?);
-            };
-            if balance <= 0 {
-                tx.finish_job(tenant.id, job.id, "nothing owed", true, None)
-                    .await?;
-                return Ok(tx.commit().await?);
-            }
-            job.payload["amount"] = json!(balance);
-            job.payload["token"] = json!(token);
-            job.payload["method"] = json!(method.describe());
-            job.payload["key"] =
-                json!(format!("t{}-charge-{}-{}", tenant.id, job.id, job.attempts));
-            tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
-                .await?;
-            tx.commit().await?;
-        }
-        let field = |name: &str| {
-            job.payload
-                .get(name)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let (key, token, method) = (field("key"), field("token"), field("method"));
-        let account = self.account(tenant, account_id).await?;
-        let amount = Money::from_minor(
-            job.payload
-                .get("amount")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0),
-            account.currency,
-        );
-        // 2. Ask the gateway.
-        let outcome = self.gateway.charge(&key, &token, amount, on).await;
-        failpoint("charge-after-gateway");
-        summary.charges += 1;
-        // 3. Record.
         let mut tx = self.store.begin().await?;
-        match outcome {
-            Ok(reference) => {
-                self.record_success(
-                    &mut tx, tenant, account_id, &account, &method, amount, &reference, &key, on,
-                )
-                .await?;
-                tx.finish_job(tenant.id, job.id, "succeeded", true, None)
-                    .await?;
-                summary.succeeded += 1;
-            }
-            Err(GatewayError::Unavailable(why)) => {
-                // No answer: the card may have been charged. Ask again in the next pass under
-                // the same key, so the gateway answers what it did.
-                job.payload["last_error"] = json!(why);
-                tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
-                    .await?;
-            }
-            Err(GatewayError::Declined { code, message })
-                if code == PROCESSING_ERROR && job.attempts + 1 < MAX_CHARGE_ATTEMPTS =>
-            {
-                // A definite failure that charged nothing: try again in the next pass, under
-                // a new key (the gateway would replay this answer for the old one).
-                job.attempts += 1;
-                job.payload["key"] =
-                    json!(format!("t{}-charge-{}-{}", tenant.id, job.id, job.attempts));
-                job.payload["last_error"] = json!(format!("{message} ({code})"));
-                tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
-                    .await?;
-            }
-            Err(e) => {
-                let why = match &e {
-                    GatewayError::Declined { code, message } => format!("{message} ({code})"),
-                    other => other.to_string(),
-                };
-                tx.insert_payment(
-                    tenant.id,
-                    &NewPayment {
-                        account_id,
-                        method: method.clone(),
-                        amount,
-                        status: PaymentStatus::Failed,
-                        failure: Some(why.clone()),
-                        reference: String::new(),
-                        idempotency_key: key.clone(),
-                        paid_on: on,
-                    },
-                )
-                .await?;
-                tx.insert_ledger(
-                    tenant.id,
-                    &[NewLedgerEntry {
-                        account_id,
-                        entry_date: on,
-                        kind: LedgerKind::PaymentFailed,
-                        amount: Money::from_minor(0, account.currency),
-                        reference: format!("{method}: {why}"),
-                    }],
-                )
-                .await?;
-                tx.insert_outbox(
-                    tenant.id,
-                    &[NewOutbox {
-                        topic: "payment.failed".into(),
-                        payload: json!({
-                            "account_id": account_id,
-                            "amount": amount.minor(),
-                            "currency": account.currency.code(),
-                            "method": method,
-                            "reason": why,
-                        }),
-                    }],
-                )
-                .await?;
-                let mut standing = tx.standing(tenant.id, account_id).await?;
-                let effects = standing.payment_failed(on, &tenant.collection.dunning);
-                self.apply_effects(&mut tx, tenant, account_id, &account, &effects, on)
-                    .await?;
-                tx.save_standing(tenant.id, account_id, &standing, &tenant.collection.dunning)
-                    .await?;
-                tx.finish_job(tenant.id, job.id, &format!("failed: {why}"), true, None)
-                    .await?;
-                summary.failed += 1;
+        let mut received = Vec::new();
+        let mut succeeded = Vec::new();
+        for (mut r, outcome) in ready.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(reference) => {
+                    succeeded.push(r.job.id);
+                    received.push(Received {
+                        account_id: r.account_id,
+                        method: r.method,
+                        amount: r.amount,
+                        reference,
+                        key: r.key,
+                    });
+                }
+                Err(GatewayError::Unavailable(why)) => {
+                    // No answer: the card may have been charged. Ask again in the next pass
+                    // under the same key, so the gateway answers what it did.
+                    r.job.payload["last_error"] = json!(why);
+                    tx.update_job(tenant.id, r.job.id, &r.job.payload, r.job.attempts)
+                        .await?;
+                }
+                Err(GatewayError::Declined { code, message })
+                    if code == PROCESSING_ERROR && r.job.attempts + 1 < MAX_CHARGE_ATTEMPTS =>
+                {
+                    // A definite failure that charged nothing: try again in the next pass,
+                    // under a new key (the gateway would replay this answer for the old one).
+                    r.job.attempts += 1;
+                    r.job.payload["key"] = json!(charge_key(tenant, &r.job));
+                    r.job.payload["last_error"] = json!(format!("{message} ({code})"));
+                    tx.update_job(tenant.id, r.job.id, &r.job.payload, r.job.attempts)
+                        .await?;
+                }
+                Err(e) => {
+                    let why = match &e {
+                        GatewayError::Declined { code, message } => format!("{message} ({code})"),
+                        other => other.to_string(),
+                    };
+                    if let Some(account) = accounts.get(&r.account_id) {
+                        self.record_failure(&mut tx, tenant, account, &r, &why, on)
+                            .await?;
+                    }
+                    tx.finish_job(tenant.id, r.job.id, &format!("failed: {why}"), true, None)
+                        .await?;
+                    summary.failed += 1;
+                }
             }
         }
+        self.record_received(&mut tx, tenant, accounts, &received, on)
+            .await?;
+        tx.finish_jobs(tenant.id, &succeeded, "succeeded").await?;
+        summary.succeeded += succeeded.len() as u64;
         tx.commit().await?;
         Ok(())
     }
+
+    /// A declined charge: a failed payment, a zero ledger entry saying why, a
+    /// `payment.failed` event, and the dunning case it opens (or continues).
+    async fn record_failure(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        account: &Account,
+        r: &Ready,
+        why: &str,
+        on: NaiveDate,
+    ) -> Result<()> {
+        tx.insert_payment(
+            tenant.id,
+            &NewPayment {
+                account_id: r.account_id,
+                method: r.method.clone(),
+                amount: r.amount,
+                status: PaymentStatus::Failed,
+                failure: Some(why.to_string()),
+                reference: String::new(),
+                idempotency_key: r.key.clone(),
+                paid_on: on,
+            },
+        )
+        .await?;
+        tx.insert_ledger(
+            tenant.id,
+            &[NewLedgerEntry {
+                account_id: r.account_id,
+                entry_date: on,
+                kind: LedgerKind::PaymentFailed,
+                amount: Money::from_minor(0, account.currency),
+                reference: format!("{}: {why}", r.method),
+            }],
+        )
+        .await?;
+        tx.insert_outbox(
+            tenant.id,
+            &[NewOutbox {
+                topic: "payment.failed".into(),
+                payload: json!({
+                    "account_id": r.account_id,
+                    "amount": r.amount.minor(),
+                    "currency": account.currency.code(),
+                    "method": r.method,
+                    "reason": why,
+                }),
+            }],
+        )
+        .await?;
+        let mut standing = tx.standing(tenant.id, r.account_id).await?;
+        let effects = standing.payment_failed(on, &tenant.collection.dunning);
+        self.apply_effects(tx, tenant, r.account_id, account, &effects, on)
+            .await?;
+        tx.save_standing(
+            tenant.id,
+            r.account_id,
+            &standing,
+            &tenant.collection.dunning,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A charge job ready for the gateway.
+struct Ready {
+    job: Job,
+    account_id: i64,
+    amount: Money,
+    key: String,
+    token: String,
+    method: String,
+}
+
+/// The idempotency key of a charge job's current attempt.
+fn charge_key(tenant: &Tenant, job: &Job) -> String {
+    format!("t{}-charge-{}-{}", tenant.id, job.id, job.attempts)
 }

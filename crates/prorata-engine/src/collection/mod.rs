@@ -52,6 +52,17 @@ pub enum NewPaymentMethod {
     BankTransfer,
 }
 
+/// A payment received, to record.
+pub(super) struct Received {
+    pub account_id: i64,
+    /// How it was paid, as shown to people.
+    pub method: String,
+    pub amount: prorata_core::Money,
+    /// The gateway's charge id, or the transfer's reference.
+    pub reference: String,
+    pub key: String,
+}
+
 /// What a collection pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CollectSummary {

@@ -1,5 +1,7 @@
 //! Payments: what was collected or received, transfers, refunds, and an account's standing.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::NaiveDate;
 use prorata_core::account::Account;
 use prorata_core::dunning::{Role, ROLES};
@@ -10,7 +12,7 @@ use prorata_store::{
 };
 use serde_json::json;
 
-use super::{gateway_error, random_hex, StandingView};
+use super::{gateway_error, random_hex, Received, StandingView};
 use crate::{invalid, Engine, EngineError, Result};
 
 impl Engine {
@@ -47,20 +49,19 @@ impl Engine {
         let today = Engine::today(tenant);
         let amount = Money::from_minor(amount_minor, account.currency);
         let mut tx = self.store.begin().await?;
-        let key = format!("transfer-{}", random_hex(8)?);
+        let received = Received {
+            account_id,
+            method: "bank transfer".into(),
+            amount,
+            reference: reference.to_string(),
+            key: format!("transfer-{}", random_hex(8)?),
+        };
+        let accounts = BTreeMap::from([(account_id, account)]);
         let id = self
-            .record_success(
-                &mut tx,
-                tenant,
-                account_id,
-                &account,
-                "bank transfer",
-                amount,
-                reference,
-                &key,
-                today,
-            )
-            .await?;
+            .record_received(&mut tx, tenant, &accounts, &[received], today)
+            .await?
+            .pop()
+            .ok_or(EngineError::NotFound("payment"))?;
         let payment = tx
             .payment(tenant.id, id)
             .await?
@@ -191,74 +192,81 @@ impl Engine {
         })
     }
 
-    /// A payment received: the payment row, its ledger entry, a `payment.succeeded` event,
-    /// and — when the balance is settled — the end of any dunning case.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn record_success(
+    /// Payments received: a payment row each, their ledger entries and `payment.succeeded`
+    /// events (a statement for all), and — for each account whose balance they settle — the
+    /// end of its dunning case. `accounts` holds every account named. Returns the payments'
+    /// ids, in order.
+    pub(super) async fn record_received(
         &self,
         tx: &mut Tx,
         tenant: &Tenant,
-        account_id: i64,
-        account: &Account,
-        method: &str,
-        amount: Money,
-        reference: &str,
-        key: &str,
+        accounts: &BTreeMap<i64, Account>,
+        received: &[Received],
         on: NaiveDate,
-    ) -> Result<i64> {
-        let id = tx
-            .insert_payment(
-                tenant.id,
-                &NewPayment {
-                    account_id,
-                    method: method.to_string(),
-                    amount,
-                    status: PaymentStatus::Succeeded,
-                    failure: None,
-                    reference: reference.to_string(),
-                    idempotency_key: key.to_string(),
-                    paid_on: on,
-                },
-            )
-            .await?;
-        tx.insert_ledger(
-            tenant.id,
-            &[NewLedgerEntry {
-                account_id,
+    ) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(received.len());
+        let mut ledger = Vec::with_capacity(received.len());
+        let mut events = Vec::with_capacity(received.len());
+        for r in received {
+            let id = tx
+                .insert_payment(
+                    tenant.id,
+                    &NewPayment {
+                        account_id: r.account_id,
+                        method: r.method.clone(),
+                        amount: r.amount,
+                        status: PaymentStatus::Succeeded,
+                        failure: None,
+                        reference: r.reference.clone(),
+                        idempotency_key: r.key.clone(),
+                        paid_on: on,
+                    },
+                )
+                .await?;
+            ids.push(id);
+            ledger.push(NewLedgerEntry {
+                account_id: r.account_id,
                 entry_date: on,
                 kind: LedgerKind::Payment,
-                amount: amount.checked_neg()?,
-                reference: format!("{method} {reference}"),
-            }],
-        )
-        .await?;
-        tx.insert_outbox(
-            tenant.id,
-            &[NewOutbox {
+                amount: r.amount.checked_neg()?,
+                reference: format!("{} {}", r.method, r.reference),
+            });
+            events.push(NewOutbox {
                 topic: "payment.succeeded".into(),
                 payload: json!({
-                    "account_id": account_id,
+                    "account_id": r.account_id,
                     "payment_id": id,
-                    "amount": amount.minor(),
-                    "currency": amount.currency().code(),
-                    "method": method,
-                    "reference": reference,
+                    "amount": r.amount.minor(),
+                    "currency": r.amount.currency().code(),
+                    "method": r.method,
+                    "reference": r.reference,
                 }),
-            }],
-        )
-        .await?;
-        let balance = tx.balance(tenant.id, account_id).await?;
-        if balance <= 0 {
-            let mut standing = tx.standing(tenant.id, account_id).await?;
-            let effects = standing.settled();
-            if !effects.is_empty() {
-                self.apply_effects(tx, tenant, account_id, account, &effects, on)
-                    .await?;
-                tx.save_standing(tenant.id, account_id, &standing, &tenant.collection.dunning)
-                    .await?;
-            }
+            });
         }
-        Ok(id)
+        tx.insert_ledger(tenant.id, &ledger).await?;
+        tx.insert_outbox(tenant.id, &events).await?;
+        let paid: Vec<i64> = received
+            .iter()
+            .map(|r| r.account_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let balances = tx.balances(tenant.id, &paid).await?;
+        let settled: Vec<i64> = paid
+            .into_iter()
+            .filter(|a| balances.get(a).copied().unwrap_or(0) <= 0)
+            .collect();
+        for (account_id, mut standing) in tx.standings(tenant.id, &settled).await? {
+            let effects = standing.settled();
+            let Some(account) = accounts.get(&account_id).filter(|_| !effects.is_empty()) else {
+                continue;
+            };
+            self.apply_effects(tx, tenant, account_id, account, &effects, on)
+                .await?;
+            tx.save_standing(tenant.id, account_id, &standing, &tenant.collection.dunning)
+                .await?;
+        }
+        Ok(ids)
     }
 }
 

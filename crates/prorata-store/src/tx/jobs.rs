@@ -75,28 +75,34 @@ impl Tx {
 
     // ------------------------------------------------------------ jobs
 
-    pub async fn insert_jobs(&mut self, tenant: i64, jobs: &[NewJob]) -> Result<Vec<i64>> {
+    /// Writes jobs in multi-row statements (jobs are created by the thousand when a billing
+    /// run's events are dispatched).
+    pub async fn insert_jobs(&mut self, tenant: i64, jobs: &[NewJob]) -> Result<()> {
         let now = now_text();
-        let mut ids = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let payload = json(&job.payload)?;
-            let id: i64 = on_tx!(self, conn => {
-                sqlx::query(
-                    "INSERT INTO jobs (tenant_id, account_id, kind, payload, run_after, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-                )
-                .bind(tenant)
-                .bind(job.account_id)
-                .bind(job.kind.as_str())
-                .bind(payload)
-                .bind(&now)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get(0)?
+        let payloads: Vec<String> = jobs
+            .iter()
+            .map(|j| json(&j.payload))
+            .collect::<Result<_>>()?;
+        for (chunk, payloads) in jobs
+            .chunks(ROWS_PER_INSERT)
+            .zip(payloads.chunks(ROWS_PER_INSERT))
+        {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO jobs (tenant_id, account_id, kind, payload, run_after, created_at) ",
+                );
+                q.push_values(chunk.iter().zip(payloads), |mut b, (j, p)| {
+                    b.push_bind(tenant)
+                        .push_bind(j.account_id)
+                        .push_bind(j.kind.as_str())
+                        .push_bind(p)
+                        .push_bind(now.clone())
+                        .push_bind(now.clone());
+                });
+                q.build().execute(&mut *conn).await?;
             });
-            ids.push(id);
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// A tenant's pending jobs of `kind`, oldest first (charges are run by the tenant's
@@ -119,6 +125,32 @@ impl Tx {
             .await?
         });
         rows.into_iter().map(job_from).collect()
+    }
+
+    /// The pending jobs of `kind` of some accounts.
+    pub async fn pending_jobs_of_accounts(
+        &mut self,
+        tenant: i64,
+        kind: JobKind,
+        accounts: &[i64],
+    ) -> Result<Vec<Job>> {
+        let mut jobs = Vec::new();
+        for chunk in accounts.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<JobTuple> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "SELECT id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT) FROM jobs \
+                     WHERE done_at IS NULL AND kind = ",
+                );
+                q.push_bind(kind.as_str()).push(" AND tenant_id = ").push_bind(tenant);
+                q.push(" AND account_id IN");
+                push_ids(&mut q, chunk);
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            for row in rows {
+                jobs.push(job_from(row)?);
+            }
+        }
+        Ok(jobs)
     }
 
     /// Claims up to `limit` jobs of `kind` due by `now`, across tenants, by pushing their
@@ -190,6 +222,21 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         });
+        Ok(())
+    }
+
+    /// Ends many jobs with the same outcome.
+    pub async fn finish_jobs(&mut self, tenant: i64, ids: &[i64], outcome: &str) -> Result<()> {
+        let now = now_text();
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("UPDATE jobs SET outcome = ");
+                q.push_bind(outcome).push(", done_at = ").push_bind(now.clone());
+                q.push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN");
+                push_ids(&mut q, chunk);
+                q.build().execute(&mut *conn).await?;
+            });
+        }
         Ok(())
     }
 
