@@ -116,6 +116,11 @@ pub trait Gateway: Send + Sync + std::fmt::Debug {
         charge: &'a str,
         amount: Money,
     ) -> BoxFuture<'a, Result<String, GatewayError>>;
+    /// Calls worth having in flight at once (a remote gateway answers in hundreds of
+    /// milliseconds; its rate limit says how many it takes).
+    fn max_in_flight(&self) -> usize {
+        8
+    }
 }
 
 /// The built-in sandbox (module docs).
@@ -226,27 +231,25 @@ impl SandboxGateway {
         compute: impl FnOnce(i64) -> Result<T, GatewayError>,
     ) -> Result<T, GatewayError> {
         let unavailable = |e: prorata_store::StoreError| GatewayError::Unavailable(e.to_string());
-        let mut tx = self.store.begin().await.map_err(unavailable)?;
-        if let Some(stored) = tx.sandbox_call(key).await.map_err(unavailable)? {
-            return serde_json::from_str::<Result<T, GatewayError>>(&stored)
-                .map_err(|e| GatewayError::Unavailable(format!("sandbox memory: {e}")))?;
-        }
-        let tenant_prefix = key.split('-').next().unwrap_or(key);
+        let memory =
+            |e: serde_json::Error| GatewayError::Unavailable(format!("sandbox memory: {e}"));
         let before = if count_before {
+            let tenant_prefix = key.split('-').next().unwrap_or(key);
+            let mut tx = self.store.begin().await.map_err(unavailable)?;
             tx.sandbox_count(tenant_prefix, token, operation)
                 .await
                 .map_err(unavailable)?
         } else {
             0
         };
-        let outcome = compute(before);
-        let text = serde_json::to_string(&outcome)
-            .map_err(|e| GatewayError::Unavailable(format!("sandbox memory: {e}")))?;
-        tx.sandbox_record(key, operation, token, amount, &text)
+        // Computing is pure: for a key seen before, the answer kept is the first one.
+        let text = serde_json::to_string(&compute(before)).map_err(memory)?;
+        let kept = self
+            .store
+            .sandbox_remember(key, (operation, token), amount, &text)
             .await
             .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        outcome
+        serde_json::from_str::<Result<T, GatewayError>>(&kept).map_err(memory)?
     }
 
     fn reference(prefix: &str, key: &str) -> String {
@@ -282,6 +285,15 @@ fn bank_declines(token: &str) -> bool {
 }
 
 impl Gateway for SandboxGateway {
+    /// The sandbox writes its memory in the same database: SQLite has one writer.
+    fn max_in_flight(&self) -> usize {
+        if self.store.backend() == "sqlite" {
+            1
+        } else {
+            8
+        }
+    }
+
     fn card<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<CardInfo, GatewayError>> {
         Box::pin(async move {
             parse_card_token(token)

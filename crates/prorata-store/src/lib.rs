@@ -188,6 +188,36 @@ impl Store {
         }
     }
 
+    /// The sandbox gateway's memory, in one statement outside any transaction (as a remote
+    /// gateway's would be): keeps `outcome` for `key` unless the key has one already, and
+    /// returns the one kept — the first answer, replayed for a repeated key.
+    pub async fn sandbox_remember(
+        &self,
+        key: &str,
+        (operation, token): (&str, &str),
+        amount: i64,
+        outcome: &str,
+    ) -> Result<String> {
+        const SQL: &str = "INSERT INTO sandbox_gateway \
+             (idempotency_key, operation, token, amount, outcome, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = excluded.idempotency_key \
+             RETURNING outcome";
+        let now = now_text();
+        let row: (String,) = on_db!(&self.db, pool => {
+            sqlx::query_as(SQL)
+                .bind(key)
+                .bind(operation)
+                .bind(token)
+                .bind(amount)
+                .bind(outcome)
+                .bind(&now)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(row.0)
+    }
+
     pub async fn close(&self) {
         on_db!(&self.db, pool => pool.close().await)
     }

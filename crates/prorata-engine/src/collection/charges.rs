@@ -16,8 +16,7 @@ use super::{failpoint, CollectSummary, Received, BATCH, MAX_CHARGE_ATTEMPTS};
 
 /// Charge jobs prepared, sent and recorded together.
 const CHARGE_CHUNK: usize = 200;
-/// Gateway calls in flight at once (PostgreSQL).
-const GATEWAY_CONCURRENCY: usize = 8;
+
 use crate::gateway::{GatewayError, PROCESSING_ERROR};
 use crate::{Engine, Result};
 
@@ -216,6 +215,7 @@ impl Engine {
             .filter_map(|j| j.account_id.map(|a| (a, j.id)))
             .collect();
         let mut ready = Vec::with_capacity(jobs.len());
+        let mut keyed_now = Vec::new();
         let mut deferred = Vec::new();
         let mut charging = BTreeSet::new();
         for mut job in jobs {
@@ -252,8 +252,7 @@ impl Engine {
                 job.payload["token"] = json!(token);
                 job.payload["method"] = json!(method.describe());
                 job.payload["key"] = json!(charge_key(tenant, &job));
-                tx.update_job(tenant.id, job.id, &job.payload, job.attempts)
-                    .await?;
+                keyed_now.push((job.id, job.payload.clone()));
             }
             let field = |name: &str| {
                 job.payload
@@ -279,22 +278,19 @@ impl Engine {
                 method,
             });
         }
+        tx.update_job_payloads(tenant.id, &keyed_now).await?;
         tx.commit().await?;
         Ok((ready, accounts, deferred))
     }
 
-    /// Step 2: the gateway's answers, in the order of `ready`. Several calls are in flight at
-    /// once on PostgreSQL; SQLite has one writer, and the sandbox writes its memory.
+    /// Step 2: the gateway's answers, in the order of `ready`, with as many calls in flight
+    /// as the gateway takes.
     async fn ask_gateway(
         &self,
         ready: &[Ready],
         on: NaiveDate,
     ) -> Vec<Result<String, GatewayError>> {
-        let in_flight = if self.store.backend() == "postgres" {
-            GATEWAY_CONCURRENCY
-        } else {
-            1
-        };
+        let in_flight = self.gateway.max_in_flight().max(1);
         let mut outcomes = Vec::with_capacity(ready.len());
         for window in ready.chunks(in_flight) {
             let mut calls = tokio::task::JoinSet::new();

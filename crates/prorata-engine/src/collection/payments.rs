@@ -193,7 +193,7 @@ impl Engine {
     }
 
     /// Payments received: a payment row each, their ledger entries and `payment.succeeded`
-    /// events (a statement for all), and — for each account whose balance they settle — the
+    /// events (a few statements for all), and — for each account whose balance they settle — the
     /// end of its dunning case. `accounts` holds every account named. Returns the payments'
     /// ids, in order.
     pub(super) async fn record_received(
@@ -204,26 +204,23 @@ impl Engine {
         received: &[Received],
         on: NaiveDate,
     ) -> Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(received.len());
+        let payments: Vec<NewPayment> = received
+            .iter()
+            .map(|r| NewPayment {
+                account_id: r.account_id,
+                method: r.method.clone(),
+                amount: r.amount,
+                status: PaymentStatus::Succeeded,
+                failure: None,
+                reference: r.reference.clone(),
+                idempotency_key: r.key.clone(),
+                paid_on: on,
+            })
+            .collect();
+        let ids = tx.insert_payments(tenant.id, &payments).await?;
         let mut ledger = Vec::with_capacity(received.len());
         let mut events = Vec::with_capacity(received.len());
-        for r in received {
-            let id = tx
-                .insert_payment(
-                    tenant.id,
-                    &NewPayment {
-                        account_id: r.account_id,
-                        method: r.method.clone(),
-                        amount: r.amount,
-                        status: PaymentStatus::Succeeded,
-                        failure: None,
-                        reference: r.reference.clone(),
-                        idempotency_key: r.key.clone(),
-                        paid_on: on,
-                    },
-                )
-                .await?;
-            ids.push(id);
+        for (r, id) in received.iter().zip(&ids) {
             ledger.push(NewLedgerEntry {
                 account_id: r.account_id,
                 entry_date: on,

@@ -262,6 +262,45 @@ impl Tx {
         Ok(())
     }
 
+    /// Replaces the payloads of many pending jobs, in a statement per thousand.
+    pub async fn update_job_payloads(
+        &mut self,
+        tenant: i64,
+        jobs: &[(i64, serde_json::Value)],
+    ) -> Result<()> {
+        let payloads: Vec<String> = jobs.iter().map(|(_, p)| json(p)).collect::<Result<_>>()?;
+        for (chunk, payloads) in jobs
+            .chunks(ROWS_PER_INSERT)
+            .zip(payloads.chunks(ROWS_PER_INSERT))
+        {
+            match &mut self.inner {
+                Inner::Sqlite(t) => {
+                    let mut q = QueryBuilder::new("UPDATE jobs SET payload = v.column2 FROM (");
+                    q.push_values(chunk.iter().zip(payloads), |mut b, ((id, _), p)| {
+                        b.push_bind(*id).push_bind(p);
+                    });
+                    q.push(") AS v WHERE jobs.id = v.column1 AND jobs.tenant_id = ")
+                        .push_bind(tenant);
+                    q.build().execute(&mut **t).await?;
+                }
+                Inner::Postgres(t) => {
+                    let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+                    sqlx::query(
+                        "UPDATE jobs SET payload = v.payload \
+                         FROM UNNEST($1::bigint[], $2::text[]) AS v(id, payload) \
+                         WHERE jobs.id = v.id AND jobs.tenant_id = $3",
+                    )
+                    .bind(ids)
+                    .bind(payloads)
+                    .bind(tenant)
+                    .execute(&mut **t)
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A tenant's jobs of `kind` (pending and done), oldest first: what was sent, for audit
     /// and tests.
     pub async fn jobs(&mut self, tenant: i64, kind: JobKind) -> Result<Vec<(Job, Option<String>)>> {

@@ -160,6 +160,59 @@ impl Tx {
         })
     }
 
+    /// Writes many payments in multi-row statements; their ids, in order.
+    pub async fn insert_payments(
+        &mut self,
+        tenant: i64,
+        payments: &[NewPayment],
+    ) -> Result<Vec<i64>> {
+        let now = now_text();
+        let mut by_key: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in payments.chunks(ROWS_PER_INSERT) {
+            let keys: Vec<String> = chunk.iter().map(|p| p.idempotency_key.clone()).collect();
+            let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO payments (tenant_id, account_id, method, amount, currency, status, \
+                     failure, reference, idempotency_key, paid_on, created_at) ",
+                );
+                q.push_values(chunk, |mut b, p| {
+                    b.push_bind(tenant)
+                        .push_bind(p.account_id)
+                        .push_bind(p.method.clone())
+                        .push_bind(p.amount.minor())
+                        .push_bind(p.amount.currency().code())
+                        .push_bind(p.status.as_str())
+                        .push_bind(p.failure.clone())
+                        .push_bind(p.reference.clone())
+                        .push_bind(p.idempotency_key.clone())
+                        .push_bind(p.paid_on)
+                        .push_bind(now.clone());
+                });
+                q.build().execute(&mut *conn).await?;
+                // RETURNING's order is not promised: the ids are read back by key.
+                let mut q = QueryBuilder::new(
+                    "SELECT id, idempotency_key FROM payments WHERE tenant_id = ",
+                );
+                q.push_bind(tenant).push(" AND idempotency_key IN (");
+                let mut list = q.separated(", ");
+                for k in &keys {
+                    list.push_bind(k.clone());
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            by_key.extend(rows.into_iter().map(|(id, key)| (key, id)));
+        }
+        payments
+            .iter()
+            .map(|p| {
+                by_key.get(&p.idempotency_key).copied().ok_or_else(|| {
+                    StoreError::Corrupt(format!("payment {} not written", p.idempotency_key))
+                })
+            })
+            .collect()
+    }
+
     pub async fn payments(&mut self, tenant: i64, account: i64) -> Result<Vec<Payment>> {
         let rows: Vec<PaymentTuple> = on_tx!(self, conn => {
             sqlx::query_as(&format!(
@@ -360,42 +413,6 @@ impl Tx {
     }
 
     // ------------------------------------------------------------ sandbox gateway
-
-    /// The sandbox gateway's stored outcome for an idempotency key.
-    pub async fn sandbox_call(&mut self, key: &str) -> Result<Option<String>> {
-        on_tx!(self, conn => {
-            let row: Option<(String,)> = sqlx::query_as("SELECT outcome FROM sandbox_gateway WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(row.map(|r| r.0))
-        })
-    }
-
-    pub async fn sandbox_record(
-        &mut self,
-        key: &str,
-        operation: &str,
-        token: &str,
-        amount: i64,
-        outcome: &str,
-    ) -> Result<()> {
-        on_tx!(self, conn => {
-            sqlx::query(
-                "INSERT INTO sandbox_gateway (idempotency_key, operation, token, amount, outcome, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(key)
-            .bind(operation)
-            .bind(token)
-            .bind(amount)
-            .bind(outcome)
-            .bind(now_text())
-            .execute(&mut *conn)
-            .await?;
-        });
-        Ok(())
-    }
 
     /// How many `operation` calls the sandbox gateway has answered for `token`, and for keys
     /// starting with `key_prefix` (one tenant's calls).
