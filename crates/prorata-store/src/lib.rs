@@ -111,6 +111,9 @@ impl Store {
                 // run is tested with); FULL adds an fsync per commit for power loss.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
+                // 64 MiB of page cache per connection (SQLite's default is 2 MiB): a billing
+                // day's ledger and jobs otherwise come back through a read syscall per page.
+                .pragma("cache_size", "-65536")
                 .busy_timeout(Duration::from_secs(30));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)

@@ -1,7 +1,8 @@
 //! `prorata bench collection`: N accounts paying by card are billed, then one collection pass
 //! is timed — dispatching the N `invoice.finalized` events into charge jobs, and charging
-//! each through the sandbox gateway (which keeps its own memory in the same database, as a
-//! stand-in for the gateway's round trip) with its two commits.
+//! each — twice: through the sandbox gateway (which keeps its memory in the same database,
+//! a write per charge, as a stand-in for the gateway's round trip), and through an instant
+//! gateway that answers from nothing, so that the engine's own cost per charge shows.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,22 +12,82 @@ use chrono::NaiveDate;
 use prorata_core::payment::PaymentMethod;
 use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
+use prorata_core::Money;
 use prorata_core::{Currency, Frequency};
-use prorata_engine::gateway::SandboxGateway;
+use prorata_engine::gateway::{
+    BankAccount, BoxFuture, CardInfo, Gateway, GatewayError, SandboxGateway,
+};
 use prorata_store::TenantMode;
 
 use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url};
 use crate::db::open;
 
 pub async fn collection(store: &str, accounts: usize, database_url: Option<String>) -> Result<()> {
-    let (url, cleanup) = fresh_url(store, database_url).await?;
-    let result = run(&url, store, accounts).await;
-    drop_fresh(&url, cleanup).await?;
-    result
+    for instant in [false, true] {
+        let (url, cleanup) = fresh_url(store, database_url.clone()).await?;
+        let result = run(&url, store, accounts, instant).await;
+        drop_fresh(&url, cleanup).await?;
+        result?;
+    }
+    Ok(())
 }
 
-async fn run(url: &str, store: &str, n: usize) -> Result<()> {
+/// A gateway that says yes at once and remembers nothing: the engine's cost alone.
+#[derive(Debug)]
+struct InstantGateway;
+
+impl Gateway for InstantGateway {
+    fn card<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<CardInfo, GatewayError>> {
+        Box::pin(async { Err(GatewayError::Invalid("not used".into())) })
+    }
+    fn attach_bank_account<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a BankAccount,
+    ) -> BoxFuture<'a, Result<String, GatewayError>> {
+        Box::pin(async { Err(GatewayError::Invalid("not used".into())) })
+    }
+    fn authorise<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: Money,
+        _: NaiveDate,
+    ) -> BoxFuture<'a, Result<String, GatewayError>> {
+        Box::pin(async { Err(GatewayError::Invalid("not used".into())) })
+    }
+    fn void<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<(), GatewayError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn charge<'a>(
+        &'a self,
+        key: &'a str,
+        _: &'a str,
+        _: Money,
+        _: NaiveDate,
+    ) -> BoxFuture<'a, Result<String, GatewayError>> {
+        Box::pin(async move { Ok(format!("ch_{key}")) })
+    }
+    fn refund<'a>(
+        &'a self,
+        key: &'a str,
+        _: &'a str,
+        _: Money,
+    ) -> BoxFuture<'a, Result<String, GatewayError>> {
+        Box::pin(async move { Ok(format!("re_{key}")) })
+    }
+    fn max_in_flight(&self) -> usize {
+        64
+    }
+}
+
+async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
     let engine = open(url).await?;
+    let engine = if instant {
+        engine.with_gateway(std::sync::Arc::new(InstantGateway))
+    } else {
+        engine
+    };
     let as_of = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default();
     let tenant = engine
         .create_tenant("bench", TenantMode::Live, None, &Settings::default())
@@ -72,8 +133,9 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let rate = |k: u64, s: f64| if s > 0.0 { k as f64 / s } else { 0.0 };
     println!(
-        "collection on {store}: {n} accounts; billing run {} invoices in {bill_secs:.1} s; \
+        "collection on {store}, {} gateway: {n} accounts; billing run {} invoices in {bill_secs:.1} s; \
          collection pass {secs:.1} s: {} events dispatched, {} charges ({} succeeded) = {:.0} charges/s",
+        if instant { "instant" } else { "sandbox" },
         run.invoices,
         summary.events,
         summary.charges,

@@ -83,6 +83,8 @@ CREATE TABLE jobs (
     created_at  TEXT    NOT NULL
 );
 CREATE INDEX jobs_pending ON jobs (kind, run_after, id) WHERE done_at IS NULL;
+-- A tenant's pending jobs in id order (its collection pass) without sorting them all.
+CREATE INDEX jobs_tenant_pending ON jobs (tenant_id, kind, id) WHERE done_at IS NULL;
 CREATE INDEX jobs_account ON jobs (tenant_id, account_id);
 
 CREATE TABLE webhook_endpoints (

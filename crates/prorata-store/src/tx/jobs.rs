@@ -106,7 +106,9 @@ impl Tx {
     }
 
     /// A tenant's pending jobs of `kind`, oldest first (charges are run by the tenant's
-    /// collection pass on its business date, whatever their `run_after`).
+    /// collection pass on its business date, whatever their `run_after`). The order is
+    /// spelled as the index `jobs_tenant_pending` holds it, so that the planner walks it
+    /// rather than sorting every pending job of the kind.
     pub async fn pending_jobs(
         &mut self,
         tenant: i64,
@@ -116,7 +118,8 @@ impl Tx {
         let rows: Vec<JobTuple> = on_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT) FROM jobs \
-                 WHERE done_at IS NULL AND kind = $1 AND tenant_id = $2 ORDER BY id LIMIT $3",
+                 WHERE done_at IS NULL AND kind = $1 AND tenant_id = $2 \
+                 ORDER BY tenant_id, kind, id LIMIT $3",
             )
             .bind(kind.as_str())
             .bind(tenant)
@@ -229,19 +232,40 @@ impl Tx {
     pub async fn finish_jobs(&mut self, tenant: i64, ids: &[i64], outcome: &str) -> Result<()> {
         let now = now_text();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            on_tx!(self, conn => {
-                let mut q = QueryBuilder::new("UPDATE jobs SET outcome = ");
-                q.push_bind(outcome).push(", done_at = ").push_bind(now.clone());
-                q.push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN");
-                push_ids(&mut q, chunk);
-                q.build().execute(&mut *conn).await?;
-            });
+            match &mut self.inner {
+                Inner::Sqlite(t) => {
+                    let mut q = QueryBuilder::new("UPDATE jobs SET outcome = ");
+                    q.push_bind(outcome)
+                        .push(", done_at = ")
+                        .push_bind(now.clone());
+                    q.push(" WHERE tenant_id = ")
+                        .push_bind(tenant)
+                        .push(" AND id IN");
+                    push_ids(&mut q, chunk);
+                    q.build().execute(&mut **t).await?;
+                }
+                // Joined on the ids: with an `IN` list and the tenant, a planner that has not
+                // analyzed the table yet walks every job of the tenant by its index on
+                // (tenant, …), once per chunk (seen at 70 ms a chunk for 20,000 jobs).
+                Inner::Postgres(t) => {
+                    sqlx::query(
+                        "UPDATE jobs SET outcome = $1, done_at = $2 FROM UNNEST($3::bigint[]) AS v(id) \
+                         WHERE jobs.id = v.id AND jobs.tenant_id = $4",
+                    )
+                    .bind(outcome)
+                    .bind(&now)
+                    .bind(chunk)
+                    .bind(tenant)
+                    .execute(&mut **t)
+                    .await?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// Replaces a pending job's payload and attempt count (a charge fixes its amount and key
-    /// before calling the gateway).
+    /// Replaces a pending job's payload and attempt count (a charge to try again under a new
+    /// key, or that remembers why it waits).
     pub async fn update_job(
         &mut self,
         tenant: i64,

@@ -170,7 +170,7 @@ impl Tx {
         let mut by_key: BTreeMap<String, i64> = BTreeMap::new();
         for chunk in payments.chunks(ROWS_PER_INSERT) {
             let keys: Vec<String> = chunk.iter().map(|p| p.idempotency_key.clone()).collect();
-            let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+            on_tx!(self, conn => {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO payments (tenant_id, account_id, method, amount, currency, status, \
                      failure, reference, idempotency_key, paid_on, created_at) ",
@@ -189,18 +189,36 @@ impl Tx {
                         .push_bind(now.clone());
                 });
                 q.build().execute(&mut *conn).await?;
-                // RETURNING's order is not promised: the ids are read back by key.
-                let mut q = QueryBuilder::new(
-                    "SELECT id, idempotency_key FROM payments WHERE tenant_id = ",
-                );
-                q.push_bind(tenant).push(" AND idempotency_key IN (");
-                let mut list = q.separated(", ");
-                for k in &keys {
-                    list.push_bind(k.clone());
-                }
-                q.push(")");
-                q.build_query_as().fetch_all(&mut *conn).await?
             });
+            // RETURNING's order is not promised: the ids are read back by key.
+            let rows: Vec<(i64, String)> = match &mut self.inner {
+                Inner::Sqlite(t) => {
+                    let mut q = QueryBuilder::new(
+                        "SELECT id, idempotency_key FROM payments WHERE tenant_id = ",
+                    );
+                    q.push_bind(tenant).push(" AND idempotency_key IN (");
+                    let mut list = q.separated(", ");
+                    for k in &keys {
+                        list.push_bind(k.clone());
+                    }
+                    q.push(")");
+                    q.build_query_as().fetch_all(&mut **t).await?
+                }
+                // One lookup of the unique (tenant, key) index per key: with an `IN` list, a
+                // planner that has not analyzed the table yet scanned it (90 ms a chunk at
+                // 20,000 payments).
+                Inner::Postgres(t) => {
+                    sqlx::query_as(
+                        "SELECT p.id, p.idempotency_key FROM UNNEST($2::text[]) AS k(key) \
+                         CROSS JOIN LATERAL (SELECT id, idempotency_key FROM payments \
+                         WHERE tenant_id = $1 AND idempotency_key = k.key) AS p",
+                    )
+                    .bind(tenant)
+                    .bind(&keys)
+                    .fetch_all(&mut **t)
+                    .await?
+                }
+            };
             by_key.extend(rows.into_iter().map(|(id, key)| (key, id)));
         }
         payments
