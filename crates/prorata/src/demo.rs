@@ -325,10 +325,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
         let _ = writeln!(out, "  {r}");
     }
     for ((kind, currency), (n, total)) in &counts {
-        let amount = currency
-            .parse::<Currency>()
-            .map(|c| prorata_core::Money::from_minor(*total, c).to_string())
-            .unwrap_or_else(|_| format!("{total} {currency}"));
+        let amount = money_text(*total, currency);
         let _ = writeln!(
             out,
             "{kind} in {currency}: {n} documents, total {amount} (VAT included)"
@@ -342,10 +339,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
         calls.rejected.len()
     );
     for (currency, (n, total)) in &paid {
-        let amount = currency
-            .parse::<Currency>()
-            .map(|c| prorata_core::Money::from_minor(*total, c).to_string())
-            .unwrap_or_else(|_| format!("{total} {currency}"));
+        let amount = money_text(*total, currency);
         let _ = writeln!(
             out,
             "payments in {currency}: {n} collected or received, {amount}"
@@ -367,6 +361,14 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     Ok(DemoResult {
         api_key: key.secret,
     })
+}
+
+/// `minor` units of the currency whose code is `currency`, as text (`1234.50 EUR`).
+fn money_text(minor: i64, currency: &str) -> String {
+    currency
+        .parse::<Currency>()
+        .map(|c| prorata_core::Money::from_minor(minor, c).to_string())
+        .unwrap_or_else(|_| format!("{minor} {currency}"))
 }
 
 /// The company whose card declines and who updates it ten days into dunning.
