@@ -8,7 +8,7 @@
 //! nothing of the chunk in flight; running again reconciles against what was committed, so it
 //! ends in exactly the state of an uninterrupted run, numbers included.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate};
 use prorata_core::account::Account;
@@ -102,12 +102,7 @@ pub(crate) async fn issue(
         next.insert(kind, tx.take_numbers(tenant.id, series(kind), n).await?);
     }
     // Each invoice says how it will be paid: one statement for the chunk's accounts.
-    let account_ids: Vec<i64> = pending
-        .iter()
-        .map(|p| p.row.account_id)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let account_ids: Vec<i64> = crate::distinct(pending.iter().map(|p| p.row.account_id));
     let methods = tx.payment_methods(tenant.id, &account_ids).await?;
     let bank = tenant.collection.bank_details.as_ref();
     let mut docs = Vec::new();
@@ -246,12 +241,7 @@ impl Engine {
         let usage = tx
             .usage_of_subscriptions(tenant.id, first.id, last.id)
             .await?;
-        let account_ids: Vec<i64> = rows
-            .iter()
-            .map(|s| s.account_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let account_ids: Vec<i64> = crate::distinct(rows.iter().map(|s| s.account_id));
         let accounts = tx.accounts(tenant.id, &account_ids).await?;
         let mut drafts = Vec::with_capacity(rows.len());
         let mut next_due = Vec::with_capacity(rows.len());
@@ -321,13 +311,8 @@ impl Engine {
                 .await?;
             refreshed.push((row, drafts, next_due_after(&row.subscription, as_of)));
         }
-        let account_ids: Vec<i64> = kept
-            .iter()
-            .chain(&refreshed)
-            .map(|(r, _, _)| r.account_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let account_ids: Vec<i64> =
+            crate::distinct(kept.iter().chain(&refreshed).map(|(r, _, _)| r.account_id));
         let mut balances = tx.balances(tenant.id, &account_ids).await?;
         let mut fresh_accounts = BTreeMap::new();
         for (row, _, _) in &refreshed {

@@ -135,6 +135,14 @@ impl Engine {
     }
 }
 
+/// The distinct values of `ids`, in order: the id lists of chunked queries.
+pub(crate) fn distinct(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    ids.into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 /// Today's date in UTC, from the system clock.
 pub fn calendar_today() -> NaiveDate {
     chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()).date_naive()

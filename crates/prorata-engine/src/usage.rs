@@ -285,12 +285,7 @@ impl Engine {
             })
             .collect();
         tx.add_daily_usage(tenant.id, today, &rows).await?;
-        let touched: Vec<i64> = rows
-            .iter()
-            .map(|r| r.subscription_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let touched: Vec<i64> = crate::distinct(rows.iter().map(|r| r.subscription_id));
         tx.make_due_if_idle(tenant.id, &touched, today).await?;
         tx.commit().await?;
         report.accepted = new.len() as u64;

@@ -13,12 +13,11 @@ use serde_json::json;
 
 use super::effects::email_job;
 use super::{failpoint, CollectSummary, Received, BATCH, MAX_CHARGE_ATTEMPTS};
+use crate::gateway::{GatewayError, PROCESSING_ERROR};
+use crate::{Engine, Result};
 
 /// Charge jobs prepared, sent and recorded together.
 const CHARGE_CHUNK: usize = 200;
-
-use crate::gateway::{GatewayError, PROCESSING_ERROR};
-use crate::{Engine, Result};
 
 impl Engine {
     /// The collection pass of `tenant` on its business day `on` (module docs).
@@ -46,12 +45,11 @@ impl Engine {
                 .map(|(e, _)| e)
                 .filter(|e| e.disabled_at.is_none())
                 .collect();
-            let ids: Vec<i64> = events
-                .iter()
-                .filter_map(|e| e.payload.get("account_id").and_then(|v| v.as_i64()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let ids: Vec<i64> = crate::distinct(
+                events
+                    .iter()
+                    .filter_map(|e| e.payload.get("account_id").and_then(|v| v.as_i64())),
+            );
             let accounts = tx.accounts(tenant.id, &ids).await?;
             let methods = tx.payment_methods(tenant.id, &ids).await?;
             let mut jobs = Vec::new();
@@ -195,12 +193,7 @@ impl Engine {
         jobs: Vec<Job>,
     ) -> Result<(Vec<Ready>, BTreeMap<i64, Account>, Vec<i64>)> {
         let mut tx = self.store.begin().await?;
-        let ids: Vec<i64> = jobs
-            .iter()
-            .filter_map(|j| j.account_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let ids: Vec<i64> = crate::distinct(jobs.iter().filter_map(|j| j.account_id));
         let accounts = tx.accounts(tenant.id, &ids).await?;
         let balances = tx.balances(tenant.id, &ids).await?;
         let methods = tx.payment_methods(tenant.id, &ids).await?;

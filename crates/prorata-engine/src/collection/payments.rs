@@ -1,6 +1,6 @@
 //! Payments: what was collected or received, transfers, refunds, and an account's standing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use prorata_core::account::Account;
@@ -242,12 +242,7 @@ impl Engine {
         }
         tx.insert_ledger(tenant.id, &ledger).await?;
         tx.insert_outbox(tenant.id, &events).await?;
-        let paid: Vec<i64> = received
-            .iter()
-            .map(|r| r.account_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let paid: Vec<i64> = crate::distinct(received.iter().map(|r| r.account_id));
         let balances = tx.balances(tenant.id, &paid).await?;
         let settled: Vec<i64> = paid
             .into_iter()
