@@ -45,6 +45,30 @@ pub enum Role {
 
 pub const ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Agent];
 
+impl Status {
+    /// The name the API and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::PastDue => "past_due",
+            Status::Suspended => "suspended",
+            Status::Cancelled => "cancelled",
+            Status::Purged => "purged",
+        }
+    }
+}
+
+impl Role {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+        }
+    }
+}
+
 /// Who sees a dashboard banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -291,10 +315,9 @@ impl Standing {
     /// retry and one e-mail (the last step's) rather than a burst of stale ones.
     pub fn due(&mut self, on: NaiveDate, schedule: &Schedule) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if let Some(since) = self
-            .since
-            .filter(|_| self.in_dunning() || self.steps_done == 0)
-        {
+        // `since` is set from the failure that opens a case until a payment closes it; a
+        // purged account keeps it but takes no more steps.
+        if let Some(since) = self.since.filter(|_| self.status != Status::Purged) {
             let mut retry = false;
             let mut email = None;
             while let Some(step) = schedule.steps.get(self.steps_done) {
@@ -498,6 +521,28 @@ mod tests {
         assert!(s.method_updated().is_empty());
         s.payment_failed(d(0), &schedule);
         assert_eq!(s.method_updated(), [Effect::Retry]);
+    }
+
+    #[test]
+    fn names_are_serde_names() {
+        for s in [
+            Status::Active,
+            Status::PastDue,
+            Status::Suspended,
+            Status::Cancelled,
+            Status::Purged,
+        ] {
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::Value::from(s.as_str()))
+            );
+        }
+        for r in ROLES {
+            assert_eq!(
+                serde_json::to_value(r).ok(),
+                Some(serde_json::Value::from(r.as_str()))
+            );
+        }
     }
 
     #[test]

@@ -279,7 +279,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     drop(tx);
     let mut paid: BTreeMap<String, (u64, i64)> = BTreeMap::new();
     let mut failed = 0;
-    let mut standings: BTreeMap<String, u64> = BTreeMap::new();
+    let mut standings: BTreeMap<&str, u64> = BTreeMap::new();
     for account in &accounts {
         for p in engine.payments(&tenant, *account).await? {
             match p.status {
@@ -294,14 +294,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             }
         }
         let status = engine.standing(&tenant, *account).await?.standing.status;
-        *standings
-            .entry(
-                serde_json::to_value(status)?
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_string(),
-            )
-            .or_default() += 1;
+        *standings.entry(status.as_str()).or_default() += 1;
     }
     let emails = engine.jobs(&tenant, JobKind::Email).await?.len();
     let _ = writeln!(

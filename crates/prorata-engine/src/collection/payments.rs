@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use prorata_core::account::Account;
-use prorata_core::dunning::{Role, ROLES};
+use prorata_core::dunning::ROLES;
 use prorata_core::payment;
 use prorata_core::Money;
 use prorata_store::{
@@ -182,11 +182,11 @@ impl Engine {
             currency: account.currency.code().to_string(),
             banners: ROLES
                 .iter()
-                .filter_map(|r| standing.banner_for(*r).map(|n| (role_name(*r), n)))
+                .filter_map(|r| standing.banner_for(*r).map(|n| (r.as_str().to_string(), n)))
                 .collect(),
             access: ROLES
                 .iter()
-                .map(|r| (role_name(*r), standing.access(*r)))
+                .map(|r| (r.as_str().to_string(), standing.access(*r)))
                 .collect(),
             standing,
         })
@@ -260,11 +260,4 @@ impl Engine {
         }
         Ok(ids)
     }
-}
-
-fn role_name(r: Role) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

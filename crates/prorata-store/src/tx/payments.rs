@@ -338,8 +338,7 @@ impl Tx {
         schedule: &Schedule,
     ) -> Result<()> {
         let body = json(standing)?;
-        let status = json(&standing.status)?;
-        let status = status.trim_matches('"').to_string();
+        let status = standing.status.as_str();
         let next = standing.next_due(schedule);
         on_tx!(self, conn => {
             sqlx::query(
