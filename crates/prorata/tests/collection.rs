@@ -12,65 +12,34 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../prorata-engine/tests/common/mod.rs"]
+mod common;
+
 use chrono::NaiveDate;
-use prorata_core::account::{Account, Address};
-use prorata_core::catalog::Lang;
-use prorata_core::reconcile::Settings;
-use prorata_core::scenario::SubscriptionSpec;
-use prorata_core::{Currency, Frequency};
+use common::{essentials, french_account, open, sandbox, DEFAULT_CATALOG};
 use prorata_engine::gateway::SandboxGateway;
 use prorata_engine::{Engine, NewPaymentMethod};
-use prorata_store::{LedgerKind, PaymentStatus, Store, Tenant, TenantMode};
+use prorata_store::{LedgerKind, PaymentStatus, Tenant};
 use serde_json::{json, Value};
 
-const CATALOG: &str = include_str!("../../../catalog/default.toml");
 const PAN: &str = "4242424242424242";
 
 fn day0() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, 2).expect("date")
 }
 
-fn account() -> Account {
-    Account {
-        name: "Acme".into(),
-        website: String::new(),
-        address: Address {
-            line1: "1 rue de la Paix".into(),
-            postcode: "75002".into(),
-            city: "Paris".into(),
-            ..Address::default()
-        },
-        country: "FR".into(),
-        vat_number: None,
-        currency: Currency::EUR,
-        language: Lang::Fr,
-        time_zone: "Europe/Paris".into(),
-        billing_contacts: vec!["billing@acme.test".into()],
-    }
-}
-
 /// A sandbox tenant with one account paying by a good card and a subscription whose first
 /// invoice, issued on day 0, waits to be charged.
 async fn setup(url: &str) -> (Engine, Tenant, i64, String) {
-    let store = Store::connect(url).await.expect("store");
-    store.migrate().await.expect("migrate");
-    let engine = Engine::new(store);
-    let tenant = engine
-        .create_tenant(
-            "Vendor",
-            TenantMode::Sandbox,
-            Some(day0()),
-            &Settings::default(),
-        )
-        .await
-        .expect("tenant");
+    let engine = open(url).await;
+    let tenant = sandbox(&engine, "Vendor", day0()).await;
     let catalog = engine
-        .import_catalog(&tenant, CATALOG)
+        .import_catalog(&tenant, DEFAULT_CATALOG)
         .await
         .expect("catalog")
         .id;
     let account = engine
-        .create_account(&tenant, &account())
+        .create_account(&tenant, &french_account("Acme"))
         .await
         .expect("account");
     let token = SandboxGateway::tokenize_card(PAN, 12, 2030).expect("test card");
@@ -84,18 +53,8 @@ async fn setup(url: &str) -> (Engine, Tenant, i64, String) {
         )
         .await
         .expect("card");
-    let spec = SubscriptionSpec {
-        plan: "essentials".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start: day0(),
-        trial_days: Some(0),
-        term_months: 12,
-        notice_days: 30,
-        quantities: [("user".to_string(), 3), ("number".to_string(), 1)].into(),
-    };
     engine
-        .create_subscription(&tenant, account, catalog, &spec)
+        .create_subscription(&tenant, account, catalog, &essentials(day0(), 3))
         .await
         .expect("subscription");
     (engine, tenant, account, token)
