@@ -108,6 +108,9 @@ pub async fn deliver_webhooks(
         if jobs.is_empty() {
             return Ok(delivered);
         }
+        // Endpoints read once per claimed batch (a batch is mostly the same few endpoints);
+        // a disabled endpoint is seen by the next batch.
+        let mut targets = BTreeMap::new();
         for job in jobs {
             let get = |k: &str| job.payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
             let (endpoint_id, event_id) = (get("endpoint_id"), get("event_id"));
@@ -117,8 +120,14 @@ pub async fn deliver_webhooks(
                 .and_then(|v| v.as_str())
                 .unwrap_or("")
                 .to_string();
-            let target = engine.webhook_target(job.tenant_id, endpoint_id).await?;
-            let Some((endpoint, secret)) = target.filter(|(e, _)| e.disabled_at.is_none()) else {
+            let target = match targets.entry((job.tenant_id, endpoint_id)) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(engine.webhook_target(job.tenant_id, endpoint_id).await?)
+                }
+            };
+            let Some((endpoint, secret)) = target.as_ref().filter(|(e, _)| e.disabled_at.is_none())
+            else {
                 engine.job_done(&job, "endpoint disabled").await?;
                 continue;
             };
@@ -132,7 +141,7 @@ pub async fn deliver_webhooks(
             let answer = sender
                 .post(
                     &endpoint.url,
-                    &secret,
+                    secret,
                     &format!("evt_{event_id}"),
                     unix,
                     body,
