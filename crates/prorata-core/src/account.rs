@@ -64,6 +64,9 @@ pub struct BuyerSnapshot {
     pub country: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vat_number: Option<String>,
+    /// The language the document is written in: the account's when it was issued.
+    #[serde(default)]
+    pub language: Lang,
 }
 
 /// Who is acting.
@@ -169,6 +172,7 @@ impl Account {
             address: self.address.clone(),
             country: self.country.clone(),
             vat_number: self.vat_number.clone(),
+            language: self.language,
         }
     }
 

@@ -168,6 +168,12 @@ pub struct Document {
     /// How an invoice is to be paid, as known when it was issued (seed 002).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<crate::payment::PaymentDetails>,
+    /// The seller as it was when the document was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller: Option<crate::seller::SellerSnapshot>,
+    /// When an invoice is to be paid (the seller's payment terms at issue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_on: Option<NaiveDate>,
 }
 
 impl Draft {
@@ -196,6 +202,8 @@ impl Draft {
             corrects,
             buyer: None,
             payment: None,
+            seller: None,
+            due_on: None,
             lines: self.lines,
         })
     }

@@ -39,6 +39,7 @@ pub mod payment;
 pub mod proration;
 pub mod reconcile;
 pub mod scenario;
+pub mod seller;
 pub mod tax;
 pub mod timeline;
 

@@ -76,6 +76,8 @@ pub struct Settings {
     pub proration_billing: ProrationBilling,
     pub credit_policy: CreditPolicy,
     pub tax: TaxRules,
+    /// Who issues the documents (their seller block and legal mentions).
+    pub seller: crate::seller::Seller,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on

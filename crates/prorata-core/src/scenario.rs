@@ -30,6 +30,9 @@ pub struct Account {
     pub vat_number: Option<String>,
     #[serde(default)]
     pub language: Lang,
+    /// Printed in the buyer block of the scenario's documents.
+    #[serde(default)]
+    pub address: crate::account::Address,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +103,9 @@ fn date_or_datetime<'de, D: serde::Deserializer<'de>>(
             ))
         })
 }
+
+/// The seller's name on a scenario's documents when its settings name none.
+pub const SCENARIO_SELLER: &str = "Prorata (scenario)";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -402,7 +408,24 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         }
         for draft in reconcile(&ctx, &sub, &usage, &documents, today)? {
             let number = numbering.next(draft.kind);
-            let doc = draft.issue(number, today, balance)?;
+            let mut doc = draft.issue(number, today, balance)?;
+            // Issued as the engine issues: the buyer and seller of the day on the document.
+            doc.buyer = Some(crate::account::BuyerSnapshot {
+                name: scenario.account.name.clone(),
+                address: scenario.account.address.clone(),
+                country: buyer.country.clone(),
+                vat_number: buyer.vat_number.clone(),
+                language: scenario.account.language,
+            });
+            doc.seller = Some(
+                scenario
+                    .settings
+                    .seller
+                    .snapshot(SCENARIO_SELLER, &scenario.settings.tax.seller_country),
+            );
+            if doc.kind == crate::document::DocumentKind::Invoice {
+                doc.due_on = Some(scenario.settings.seller.due_on(today));
+            }
             balance = doc.balance_after;
             entries.push(Entry::Document(Box::new(doc.clone())));
             documents.push(doc);

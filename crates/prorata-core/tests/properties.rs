@@ -365,6 +365,7 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
                         country: "FR".into(),
                         vat_number: None,
                         language: Lang::En,
+                        address: Default::default(),
                     },
                     subscription: SubscriptionSpec {
                         plan: plan.into(),

@@ -11,5 +11,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod cii;
+pub mod files;
+pub mod legal;
 pub mod mail;
+pub mod pdf;
 pub mod text;

@@ -9,8 +9,6 @@ use prorata_core::dunning::Notice;
 use prorata_core::{Currency, Lang, Money};
 use serde::Deserialize;
 
-use crate::text;
-
 /// An e-mail job's payload, as the engine writes it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailRequest {
@@ -82,13 +80,13 @@ pub fn document_number(req: &MailRequest) -> Option<&str> {
     req.data.get("number").and_then(|v| v.as_str())
 }
 
-/// Words for `req`, sent by `seller`. `document` is the one [`document_number`] names (an
-/// invoice or credit-note e-mail without it is an error: it would arrive without its
-/// document).
+/// Words for `req`, sent by `seller`. `document` is the one [`document_number`] names, with
+/// its stored Factur-X PDF, attached (an invoice or credit-note e-mail without it is an error:
+/// it would arrive without its document).
 pub fn compose(
     req: &MailRequest,
     seller: &str,
-    document: Option<&Document>,
+    document: Option<(&Document, &[u8])>,
 ) -> Result<Composed, MailError> {
     let lang = req.lang;
     let hello = format!("{} {},\n\n", t(lang, "Hello", "Bonjour"), req.account_name);
@@ -98,7 +96,7 @@ pub fn compose(
     );
     match req.template.as_str() {
         "invoice" | "credit_note" => {
-            let doc = document.ok_or_else(|| MailError("the document is missing".into()))?;
+            let (doc, pdf) = document.ok_or_else(|| MailError("the document is missing".into()))?;
             let (subject, intro) = match doc.kind {
                 DocumentKind::Invoice => (
                     format!(
@@ -163,9 +161,9 @@ pub fn compose(
                 subject,
                 text: format!("{hello}{intro}{due}{bye}"),
                 attachments: vec![Attachment {
-                    filename: format!("{}.txt", doc.number),
-                    content_type: "text/plain; charset=utf-8",
-                    body: text::document(doc, lang, &req.account_name).into_bytes(),
+                    filename: format!("{}.pdf", doc.number),
+                    content_type: "application/pdf",
+                    body: pdf.to_vec(),
                 }],
             })
         }

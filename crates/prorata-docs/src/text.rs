@@ -9,14 +9,14 @@ use prorata_core::payment::PaymentDetails;
 use prorata_core::scenario::{Entry, Outcome};
 use prorata_core::tax::TaxCategory;
 
-fn t(lang: Lang, en: &'static str, fr: &'static str) -> &'static str {
+pub(crate) fn t(lang: Lang, en: &'static str, fr: &'static str) -> &'static str {
     match lang {
         Lang::En => en,
         Lang::Fr => fr,
     }
 }
 
-fn section_title(lang: Lang, s: Section) -> &'static str {
+pub(crate) fn section_title(lang: Lang, s: Section) -> &'static str {
     match s {
         Section::Recurring => t(
             lang,
@@ -177,21 +177,7 @@ pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
         fix(d.net_total).amount_text()
     );
     for tax in &d.taxes {
-        let label = match tax.category {
-            TaxCategory::Standard => format!("{} {} %", t(lang, "VAT", "TVA"), tax.rate),
-            TaxCategory::ReverseCharge => t(
-                lang,
-                "VAT 0 % – reverse charge",
-                "TVA 0 % – autoliquidation",
-            )
-            .to_string(),
-            TaxCategory::OutOfScope => t(
-                lang,
-                "VAT 0 % – not subject to EU VAT",
-                "TVA non applicable",
-            )
-            .to_string(),
-        };
+        let label = tax_label(lang, tax);
         let _ = writeln!(out, "  {label:<72} {:>14}", fix(tax.tax).amount_text());
     }
     let _ = writeln!(
@@ -225,6 +211,25 @@ pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
     }
     let _ = writeln!(out, "  {} {}\n", t(lang, "Currency", "Devise"), d.currency);
     out
+}
+
+/// The name of a VAT total: its rate, or why there is none.
+pub(crate) fn tax_label(lang: Lang, tax: &prorata_core::tax::TaxTotal) -> String {
+    match tax.category {
+        TaxCategory::Standard => format!("{} {} %", t(lang, "VAT", "TVA"), tax.rate),
+        TaxCategory::ReverseCharge => t(
+            lang,
+            "VAT 0 % – reverse charge",
+            "TVA 0 % – autoliquidation",
+        )
+        .to_string(),
+        TaxCategory::OutOfScope => t(
+            lang,
+            "VAT 0 % – not subject to EU VAT",
+            "TVA non applicable",
+        )
+        .to_string(),
+    }
 }
 
 /// Seed 002's payment details: how this invoice is paid.

@@ -105,6 +105,10 @@ pub(crate) async fn issue(
     let account_ids: Vec<i64> = crate::distinct(pending.iter().map(|p| p.row.account_id));
     let methods = tx.payment_methods(tenant.id, &account_ids).await?;
     let bank = tenant.collection.bank_details.as_ref();
+    let seller = tenant
+        .settings
+        .seller
+        .snapshot(&tenant.name, &tenant.settings.tax.seller_country);
     let mut docs = Vec::new();
     let mut ledger = Vec::new();
     let mut outbox = Vec::new();
@@ -117,8 +121,10 @@ pub(crate) async fn issue(
             let previous = Money::from_minor(*balance, draft.currency);
             let mut doc = draft.issue(number, issued_on, previous)?;
             doc.buyer = Some(p.account.buyer_snapshot());
+            doc.seller = Some(seller.clone());
             if doc.kind == DocumentKind::Invoice {
                 doc.payment = Some(PaymentDetails::of(methods.get(&p.row.account_id), bank));
+                doc.due_on = Some(tenant.settings.seller.due_on(issued_on));
             }
             *balance = doc.balance_after.minor();
             summary.count(&doc);

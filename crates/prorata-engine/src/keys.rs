@@ -2,7 +2,6 @@
 //! bytes, so a fast hash is enough (there is nothing to brute-force, unlike a password).
 
 use prorata_store::{ApiKey, Tenant};
-use sha2::{Digest, Sha256};
 
 use crate::{Engine, EngineError, Result};
 
@@ -14,10 +13,7 @@ pub struct NewKey {
 }
 
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::sha256_hex(secret.as_bytes())
 }
 
 fn new_secret(tenant: &Tenant) -> Result<String> {

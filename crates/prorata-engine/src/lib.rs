@@ -13,6 +13,7 @@ mod billing;
 mod clock;
 mod collection;
 mod delivery;
+mod documents;
 pub mod gateway;
 mod keys;
 mod subscriptions;
@@ -31,6 +32,7 @@ use prorata_store::{Store, StoreError, Tenant, TenantMode, Tx};
 pub use billing::*;
 pub use collection::*;
 pub use delivery::*;
+pub use documents::*;
 pub use keys::*;
 pub use subscriptions::*;
 pub use usage::*;
@@ -68,6 +70,15 @@ pub(crate) fn invalid(field: impl Into<String>, problem: impl ToString) -> Engin
         field: field.into(),
         problem: problem.to_string(),
     }
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The use cases over one store, with parsed catalogs cached by tenant and version (versions

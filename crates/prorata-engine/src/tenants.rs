@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use prorata_core::catalog::Catalog;
 use prorata_core::reconcile::Settings;
+use prorata_core::seller::Seller;
 use prorata_store::{CatalogVersion, Tenant, TenantMode};
 
 use crate::{invalid, Engine, EngineError, Result};
@@ -23,6 +24,10 @@ impl Engine {
             .tax
             .validate()
             .map_err(|(field, problem)| invalid(field, problem))?;
+        settings
+            .seller
+            .validate(&settings.tax.seller_country)
+            .map_err(|(field, problem)| invalid(field, problem))?;
         let clock = match mode {
             TenantMode::Sandbox => Some(clock.unwrap_or_else(crate::calendar_today)),
             TenantMode::Live => None,
@@ -35,6 +40,24 @@ impl Engine {
             .ok_or(EngineError::NotFound("tenant"))?;
         tx.commit().await?;
         Ok(tenant)
+    }
+
+    /// Sets the seller printed on the tenant's next documents (issued ones keep theirs).
+    pub async fn set_seller(&self, tenant: &Tenant, seller: &Seller) -> Result<()> {
+        seller
+            .validate(&tenant.settings.tax.seller_country)
+            .map_err(|(field, problem)| invalid(field, problem))?;
+        let mut tx = self.store.begin().await?;
+        // Read in the transaction: another settings change is not overwritten with a stale copy.
+        let mut settings = tx
+            .tenant(tenant.id)
+            .await?
+            .ok_or(EngineError::NotFound("tenant"))?
+            .settings;
+        settings.seller = seller.clone();
+        tx.set_settings(tenant.id, &settings).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn tenant(&self, id: i64) -> Result<Tenant> {

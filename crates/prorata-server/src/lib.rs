@@ -73,6 +73,10 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::documents::get_invoice))
         .routes(routes!(routes::documents::list_credit_notes))
         .routes(routes!(routes::documents::get_credit_note))
+        .routes(routes!(
+            routes::documents::get_seller,
+            routes::documents::put_seller
+        ))
         .routes(routes!(routes::clock::get, routes::clock::advance))
         .routes(routes!(routes::keys::list, routes::keys::create))
         .routes(routes!(routes::keys::revoke))

@@ -33,6 +33,7 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
             total.add(&s);
         }
         engine.collect(&tenant, today).await?;
+        engine.render_documents(&tenant).await?;
     }
     Ok(total)
 }
@@ -43,20 +44,20 @@ pub async fn deliver_emails(
     mailer: &Mailer,
 ) -> Result<usize, prorata_engine::EngineError> {
     let mut sent = 0;
-    let mut sellers: BTreeMap<i64, String> = BTreeMap::new();
+    let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
     loop {
         let jobs = engine.claim_jobs(JobKind::Email, CLAIM, LEASE).await?;
         if jobs.is_empty() {
             return Ok(sent);
         }
         for job in jobs {
-            let seller = match sellers.entry(job.tenant_id) {
+            let tenant = match tenants.entry(job.tenant_id) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(engine.tenant(job.tenant_id).await?.name)
+                    e.insert(engine.tenant(job.tenant_id).await?)
                 }
             };
-            match send_email(engine, mailer, &job, seller).await {
+            match send_email(engine, mailer, &job, tenant).await {
                 Ok(()) => {
                     engine.job_done(&job, "sent").await?;
                     sent += 1;
@@ -73,23 +74,34 @@ async fn send_email(
     engine: &Engine,
     mailer: &Mailer,
     job: &Job,
-    seller: &str,
+    tenant: &prorata_store::Tenant,
 ) -> Result<(), String> {
     let request: prorata_docs::mail::MailRequest =
         serde_json::from_value(job.payload.clone()).map_err(|e| format!("payload: {e}"))?;
+    // A document travels as its stored Factur-X PDF (made now if the render pass has not
+    // reached it yet): the attachment is the same file the API serves.
     let document = match prorata_docs::mail::document_number(&request) {
-        Some(number) => Some(
-            engine
+        Some(number) => {
+            let row = engine
                 .document_by_number(job.tenant_id, number)
                 .await
                 .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("document {number} not found"))?
-                .document,
-        ),
+                .ok_or_else(|| format!("document {number} not found"))?;
+            let (_, pdf) = engine
+                .document_file(tenant, row.id, prorata_store::FileFormat::Pdf)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("document {number} not found"))?;
+            Some((row.document, pdf.body))
+        }
         None => None,
     };
-    let composed = prorata_docs::mail::compose(&request, seller, document.as_ref())
-        .map_err(|e| e.to_string())?;
+    let composed = prorata_docs::mail::compose(
+        &request,
+        &tenant.name,
+        document.as_ref().map(|(d, pdf)| (d, pdf.as_slice())),
+    )
+    .map_err(|e| e.to_string())?;
     let id = format!("job-{}-{}@prorata", job.tenant_id, job.id);
     let message = mailer.message(&request.to, &composed, request.lang, &id)?;
     mailer

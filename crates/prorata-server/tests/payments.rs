@@ -323,10 +323,39 @@ async fn deliveries_are_retried_with_backoff(url: &str) {
     assert!(mail[0].subject().starts_with("Facture INV-000001"));
     // The invoice travels with it.
     assert!(
-        mail[0].data.contains("filename=\"INV-000001.txt\""),
+        mail[0].data.contains("filename=\"INV-000001.pdf\""),
         "{}",
         mail[0].data
     );
+    // The attachment is the stored Factur-X PDF, byte for byte.
+    let pdf = attachment(&mail[0].data, "INV-000001.pdf");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let row = engine
+        .document_by_number(tenant.id, "INV-000001")
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, stored) = engine
+        .document_file(&tenant, row.id, prorata_store::FileFormat::Pdf)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pdf, stored.body);
+}
+
+/// The decoded body of the attachment named `name` in a raw MIME message.
+fn attachment(data: &str, name: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let data = data.replace("\r\n", "\n");
+    let start = data
+        .find(&format!("filename=\"{name}\""))
+        .expect("attached");
+    let rest = &data[start..];
+    let body = &rest[rest.find("\n\n").expect("a body") + 2..];
+    let b64: String = body.lines().take_while(|l| !l.starts_with("--")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .expect("base64")
 }
 
 /// With no SMTP server configured, messages are written as `.eml` files, named by their job.
@@ -343,7 +372,7 @@ async fn without_smtp_mail_is_written_to_a_folder(url: &str) {
     let text = std::fs::read_to_string(files[0].path()).unwrap();
     assert!(text.contains("To: billing@example.com"), "{text}");
     assert!(text.contains("Content-Language: fr"), "{text}");
-    assert!(text.contains("INV-000001.txt"));
+    assert!(text.contains("INV-000001.pdf"));
 }
 
 /// Another tenant reaches none of an account's payment data, by any id.

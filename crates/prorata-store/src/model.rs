@@ -88,6 +88,33 @@ pub struct DocumentRow {
     pub document: Document,
 }
 
+/// The files kept for each document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// Factur-X: PDF/A-3 with the XML embedded.
+    Pdf,
+    /// EN 16931 CII XML.
+    Xml,
+}
+
+/// A file to store for a document.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub document_id: i64,
+    pub format: FileFormat,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub body: Vec<u8>,
+}
+
+/// A stored file and the SHA-256 recorded when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    pub sha256: String,
+    pub body: Vec<u8>,
+}
+
 /// A document to store, with what it belongs to.
 #[derive(Debug, Clone)]
 pub struct NewDocument {

@@ -698,6 +698,19 @@ impl Tx {
         Ok(out)
     }
 
+    /// Replaces a tenant's billing settings (its seller identity, tax rules, proration rules).
+    pub async fn set_settings(&mut self, tenant: i64, settings: &Settings) -> Result<()> {
+        let body = json(settings)?;
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE tenants SET settings = $1 WHERE id = $2")
+                .bind(body)
+                .bind(tenant)
+                .execute(&mut *conn)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn insert_documents(&mut self, tenant: i64, docs: &[NewDocument]) -> Result<()> {
         let bodies: Vec<String> = docs
             .iter()
@@ -725,6 +738,8 @@ impl Tx {
                 });
                 q.build().execute(&mut *conn).await?;
             });
+            let numbers: Vec<String> = chunk.iter().map(|d| d.document.number.clone()).collect();
+            self.queue_renders(tenant, &numbers).await?;
         }
         Ok(())
     }
@@ -1127,6 +1142,7 @@ fn page<R, T>(
     Ok(Page { items, next })
 }
 
+mod files;
 mod jobs;
 mod payments;
 mod usage;

@@ -86,6 +86,7 @@ const MARKETS: [(&str, Currency, Lang, Option<&str>); 7] = [
 
 pub struct DemoResult {
     pub api_key: String,
+    pub tenant: prorata_store::Tenant,
 }
 
 pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<DemoResult> {
@@ -96,9 +97,27 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             "Demo telephony (sandbox)",
             TenantMode::Sandbox,
             Some(start),
-            &Settings::default(),
+            &Settings {
+                seller: demo_seller(),
+                ..Settings::default()
+            },
         )
         .await?;
+    // Transfers quote the vendor's account, printed on invoices paid that way.
+    engine
+        .set_collection_settings(
+            &tenant,
+            &prorata_core::payment::CollectionSettings {
+                bank_details: Some(prorata_core::payment::BankDetails {
+                    holder: "Prorata Démo Téléphonie SAS".into(),
+                    iban: "FR7630006000011234567890189".into(),
+                    bic: "AGRIFRPP".into(),
+                }),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let tenant = engine.tenant(tenant.id).await?;
     let key = engine.create_api_key(&tenant).await?;
     let catalog = engine
         .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
@@ -353,7 +372,28 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     );
     Ok(DemoResult {
         api_key: key.secret,
+        tenant,
     })
+}
+
+/// The demo vendor's identity, printed on its documents.
+fn demo_seller() -> prorata_core::seller::Seller {
+    let siren = "552100554";
+    prorata_core::seller::Seller {
+        legal_name: "Prorata Démo Téléphonie SAS".into(),
+        legal_form: "SAS au capital de 10 000 €, RCS Paris 552 100 554".into(),
+        address: Address {
+            line1: "12 rue de la Paix".into(),
+            postcode: "75002".into(),
+            city: "Paris".into(),
+            ..Address::default()
+        },
+        siren: siren.into(),
+        vat_number: prorata_core::seller::french_vat_number(siren),
+        email: "facturation@demo.prorata.invalid".into(),
+        payment_terms_days: 15,
+        ..prorata_core::seller::Seller::default()
+    }
 }
 
 /// `minor` units of the currency whose code is `currency`, as text (`1234.50 EUR`).

@@ -5,10 +5,12 @@
 
 mod bench;
 mod bench_collection;
+mod bench_documents;
 mod bench_usage;
 mod callgen;
 mod db;
 mod demo;
+mod documents;
 mod quote;
 
 mod usage;
@@ -77,6 +79,9 @@ enum Command {
         listen: String,
         #[command(flatten)]
         mail: MailArgs,
+        /// Where the demo writes its documents (Factur-X PDF, CII XML) and an index.html.
+        #[arg(long, default_value = "data/documents")]
+        documents_dir: PathBuf,
     },
     /// Serve the REST API (/v1, /openapi.json) and bill live tenants in the background.
     Serve {
@@ -93,6 +98,11 @@ enum Command {
     Deliver {
         #[command(flatten)]
         mail: MailArgs,
+    },
+    /// Invoices and credit notes as files.
+    Documents {
+        #[command(subcommand)]
+        command: DocumentsCommand,
     },
     /// Usage: call records.
     Usage {
@@ -131,6 +141,18 @@ impl MailArgs {
         }
         .map_err(|e| anyhow::anyhow!(e))
     }
+}
+
+#[derive(Subcommand)]
+enum DocumentsCommand {
+    /// Write every document of a tenant (its stored Factur-X PDF and CII XML) to a folder,
+    /// with an index.html to browse them.
+    Export {
+        #[arg(long)]
+        tenant: i64,
+        #[arg(long, default_value = "data/documents")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +202,16 @@ enum BenchCommand {
         /// Calls in the month in all (the HTTP events included).
         #[arg(long, default_value_t = 10_000_000)]
         month_calls: usize,
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+    },
+    /// Time the documents' files (CII XML + Factur-X PDF) of N invoices: on one thread in
+    /// memory, then the render pass that stores them.
+    Documents {
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// sqlite (a fresh file in a temp folder) or postgres (a fresh database on the server
+        /// of --database-url or DATABASE_URL).
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
@@ -251,11 +283,20 @@ fn run(cli: Cli) -> Result<()> {
             no_serve,
             listen,
             mail,
+            documents_dir,
         } => runtime()?.block_on(async {
             let engine = db::open(&url).await?;
             let mut out = String::new();
             let result = demo::run(&engine, companies, &mut out).await?;
             print!("{out}");
+            let done = documents::export(&engine, &result.tenant, &documents_dir).await?;
+            println!(
+                "documents: {} Factur-X PDFs and CII XMLs ({} kB) in {}; open {}",
+                done.documents,
+                done.bytes / 1000,
+                documents_dir.display(),
+                documents_dir.join("index.html").display()
+            );
             println!("store: {url}");
             println!("API key (shown once): {}", result.api_key);
             if no_serve {
@@ -301,6 +342,20 @@ fn run(cli: Cli) -> Result<()> {
             println!("{emails} e-mails sent, {hooks} webhooks delivered");
             Ok(())
         }),
+        Command::Documents {
+            command: DocumentsCommand::Export { tenant, dir },
+        } => runtime()?.block_on(async {
+            let engine = db::open(&url).await?;
+            let tenant = engine.tenant(tenant).await?;
+            let done = documents::export(&engine, &tenant, &dir).await?;
+            println!(
+                "{} documents ({} kB) in {}",
+                done.documents,
+                done.bytes / 1000,
+                dir.join("index.html").display()
+            );
+            Ok(())
+        }),
         Command::Usage {
             command:
                 UsageCommand::Import {
@@ -314,6 +369,12 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
             runtime()?.block_on(bench::billing_run(&store, accounts, explicit))
+        }
+        Command::Bench {
+            command: BenchCommand::Documents { accounts, store },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            runtime()?.block_on(bench_documents::documents(&store, accounts, explicit))
         }
         Command::Bench {
             command: BenchCommand::Collection { accounts, store },

@@ -103,6 +103,7 @@ pub fn run(args: QuoteArgs) -> Result<()> {
             country: args.country,
             vat_number: args.vat_number,
             language: args.lang,
+            address: Default::default(),
         },
         subscription: SubscriptionSpec {
             plan: args.plan,

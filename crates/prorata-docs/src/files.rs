@@ -1,0 +1,27 @@
+//! A document's two files, made together: the EN 16931 CII XML, and the Factur-X PDF that
+//! embeds it. The language is the one the document was issued in (its buyer snapshot).
+
+use prorata_core::document::Document;
+use prorata_core::Lang;
+
+/// The files of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    pub xml: Vec<u8>,
+    pub pdf: Vec<u8>,
+}
+
+/// The language `doc` is written in.
+pub fn language(doc: &Document) -> Lang {
+    doc.buyer.as_ref().map(|b| b.language).unwrap_or_default()
+}
+
+/// Makes both files of `doc`; an error says what the document lacks.
+pub fn make(doc: &Document) -> Result<Files, String> {
+    let lang = language(doc);
+    let xml = crate::cii::invoice_xml(doc, lang)
+        .map_err(|e| e.to_string())?
+        .into_bytes();
+    let pdf = crate::pdf::render(doc, lang, &xml).map_err(|e| e.to_string())?;
+    Ok(Files { xml, pdf })
+}

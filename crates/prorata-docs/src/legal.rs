@@ -1,0 +1,108 @@
+//! The mentions French law wants on a document, in its language, shared by the PDF and the
+//! structured XML so both say the same thing.
+
+use prorata_core::document::Document;
+use prorata_core::seller::RECOVERY_INDEMNITY_EUR;
+use prorata_core::tax::TaxCategory;
+use prorata_core::Lang;
+
+use crate::text::t;
+
+/// A mention, with the EN 16931 note subject code it travels under in the XML (UNTDID 4451).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    pub subject: &'static str,
+    pub text: String,
+}
+
+/// A business buyer (one with a VAT number) owes penalties and the recovery indemnity when
+/// paying late (art. L441-10, D441-5 of the Code de commerce).
+pub fn is_business(doc: &Document) -> bool {
+    doc.buyer.as_ref().is_some_and(|b| b.vat_number.is_some())
+}
+
+fn percent(lang: Lang, rate: prorata_core::Decimal) -> String {
+    let text = rate.to_string();
+    match lang {
+        Lang::En => format!("{text} %"),
+        Lang::Fr => format!("{} %", text.replace('.', ",")),
+    }
+}
+
+/// The mentions of `doc`, in print order.
+pub fn mentions(doc: &Document, lang: Lang) -> Vec<Mention> {
+    let mut out = Vec::new();
+    let has = |c: TaxCategory| doc.taxes.iter().any(|tax| tax.category == c);
+    if has(TaxCategory::ReverseCharge) {
+        out.push(Mention {
+            subject: "AAI",
+            text: t(
+                lang,
+                "Reverse charge: VAT to be accounted for by the customer (Article 196, Directive 2006/112/EC).",
+                "Autoliquidation : TVA due par le preneur (art. 283-2 du CGI, art. 196 de la directive 2006/112/CE).",
+            )
+            .into(),
+        });
+    }
+    if has(TaxCategory::OutOfScope) {
+        out.push(Mention {
+            subject: "AAI",
+            text: t(
+                lang,
+                "VAT not applicable: service supplied to a customer outside the European Union.",
+                "TVA non applicable : prestation de services à un preneur établi hors de l'Union européenne (art. 259-1 du CGI).",
+            )
+            .into(),
+        });
+    }
+    if is_business(doc) {
+        if let Some(seller) = &doc.seller {
+            out.push(Mention {
+                subject: "PMD",
+                text: format!(
+                    "{} {} {}",
+                    t(
+                        lang,
+                        "Late payment: penalties at the annual rate of",
+                        "Retard de paiement : pénalités au taux annuel de"
+                    ),
+                    percent(lang, seller.late_penalty_rate),
+                    t(
+                        lang,
+                        "(art. L441-10 of the French Commercial Code). No discount for early payment.",
+                        "(art. L441-10 du Code de commerce). Pas d'escompte pour paiement anticipé."
+                    ),
+                ),
+            });
+        }
+        out.push(Mention {
+            subject: "PMT",
+            text: format!(
+                "{} {RECOVERY_INDEMNITY_EUR} € {}",
+                t(
+                    lang,
+                    "Fixed indemnity for recovery costs owed by a business customer paying late:",
+                    "Indemnité forfaitaire pour frais de recouvrement due en cas de retard de paiement :"
+                ),
+                t(lang, "(art. D441-5).", "(art. D441-5 du Code de commerce)."),
+            ),
+        });
+    }
+    if let Some(seller) = &doc.seller {
+        let mut id = vec![seller.legal_name.clone()];
+        if !seller.legal_form.is_empty() {
+            id.push(seller.legal_form.clone());
+        }
+        if !seller.siren.is_empty() {
+            id.push(format!("SIREN {}", seller.siren));
+        }
+        if !seller.vat_number.is_empty() {
+            id.push(format!("{} {}", t(lang, "VAT", "TVA"), seller.vat_number));
+        }
+        out.push(Mention {
+            subject: "REG",
+            text: id.join(" · "),
+        });
+    }
+    out
+}

@@ -1,0 +1,619 @@
+//! Invoices and credit notes as Factur-X PDFs: PDF/A-3b with the EN 16931 CII XML embedded
+//! as `factur-x.xml`, laid out in seed 002's sections in the document's language.
+//!
+//! Rendering is a pure function of the issued document (its seller, buyer and payment
+//! snapshots included) and the XML: the same input gives the same bytes, with no clock and no
+//! random identifiers (the dates in the metadata are the issue date; the file identifier is a
+//! hash of the number). That is what lets the store keep one PDF per document with its SHA-256
+//! and a re-render be checked against it.
+
+mod fonts;
+mod layout;
+
+use pdf_writer::types::{AssociationKind, CidFontType, FontFlags, OutputIntentSubtype, SystemInfo};
+use pdf_writer::{Content, Date, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use prorata_core::document::{Document, DocumentKind, Line};
+use prorata_core::{Lang, Money};
+use sha2::{Digest, Sha256};
+
+use crate::mail::{date, money};
+use crate::text::{payment_text, section_title, t, tax_label};
+use layout::{Pages, Style, Weight, BOTTOM, HEIGHT, LEFT, RIGHT, WIDTH};
+
+const SRGB: &[u8] = include_bytes!("../../assets/sRGB.icc");
+
+/// The embedded XML's name, as Factur-X requires.
+pub const XML_NAME: &str = "factur-x.xml";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PDF rendering: {0}")]
+pub struct PdfError(pub String);
+
+// Columns of the lines table.
+const COL_PERIOD: f32 = 262.0;
+const COL_QTY: f32 = 385.0;
+const COL_PRICE: f32 = 440.0;
+const COL_VAT: f32 = 468.0;
+const DESC_WIDTH: f32 = COL_PERIOD - LEFT - 8.0;
+
+const TITLE: Style = Style::new(Weight::Bold, 20.0);
+const NAME: Style = Style::new(Weight::Bold, 12.0);
+const BODY: Style = Style::new(Weight::Regular, 9.0);
+const STRONG: Style = Style::new(Weight::Bold, 9.0);
+const SMALL: Style = Style::new(Weight::Regular, 8.0);
+const HEAD: Style = Style::new(Weight::Bold, 8.0).grey(0.35);
+const NOTE: Style = Style::new(Weight::Regular, 7.5).grey(0.35);
+const LABEL: Style = Style::new(Weight::Regular, 7.5).grey(0.45);
+
+/// The Factur-X PDF of `doc`, with `xml` (its CII form) embedded.
+pub fn render(doc: &Document, lang: Lang, xml: &[u8]) -> Result<Vec<u8>, PdfError> {
+    let fonts = fonts::fonts().map_err(PdfError)?;
+    let mut pages = Pages::new(fonts);
+    draw(&mut pages, doc, lang);
+    let contents = pages.finish();
+    Ok(assemble(doc, lang, xml, fonts, contents))
+}
+
+/// Credit notes print positive figures: the title says it is a credit.
+fn shown(doc: &Document, m: Money) -> Money {
+    if doc.kind == DocumentKind::CreditNote {
+        m.checked_neg().unwrap_or(m)
+    } else {
+        m
+    }
+}
+
+fn kind_title(doc: &Document, lang: Lang) -> &'static str {
+    match doc.kind {
+        DocumentKind::Invoice => t(lang, "INVOICE", "FACTURE"),
+        DocumentKind::CreditNote => t(lang, "CREDIT NOTE", "NOTE DE CRÉDIT"),
+    }
+}
+
+fn colon(lang: Lang) -> &'static str {
+    t(lang, ":", " :")
+}
+
+fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
+    let top = HEIGHT - 50.0;
+    // Seller, top left.
+    let mut y = top;
+    if let Some(s) = &doc.seller {
+        p.text(LEFT, y, NAME, &s.legal_name);
+        y -= 14.0;
+        for line in address_lines(&s.address, &s.country) {
+            p.text(LEFT, y, BODY, &line);
+            y -= 11.0;
+        }
+        let mut ids = Vec::new();
+        if !s.siren.is_empty() {
+            ids.push(format!("SIREN {}", s.siren));
+        }
+        if !s.vat_number.is_empty() {
+            ids.push(format!("{} {}", t(lang, "VAT", "TVA"), s.vat_number));
+        }
+        if !ids.is_empty() {
+            p.text(LEFT, y, SMALL, &ids.join(" · "));
+            y -= 10.0;
+        }
+        if !s.email.is_empty() {
+            p.text(LEFT, y, SMALL, &s.email);
+            y -= 10.0;
+        }
+    }
+    // Title, number and dates, top right.
+    p.text_right(RIGHT, top, TITLE, kind_title(doc, lang));
+    let mut ry = top - 18.0;
+    let facts = [
+        (t(lang, "Number", "Numéro"), doc.number.clone()),
+        (
+            t(lang, "Issue date", "Date d'émission"),
+            date(lang, doc.issued_on),
+        ),
+    ];
+    for (label, value) in facts.into_iter().chain(
+        doc.due_on
+            .map(|d| (t(lang, "Due date", "Échéance"), date(lang, d))),
+    ) {
+        p.text_right(RIGHT, ry, STRONG, &value);
+        let w = p.width(STRONG, &value);
+        p.text_right(
+            RIGHT - w - 6.0,
+            ry,
+            BODY,
+            &format!("{label}{}", colon(lang)),
+        );
+        ry -= 12.0;
+    }
+    // Buyer, right, under the title.
+    let mut by = ry.min(y) - 14.0;
+    let bx = 330.0;
+    if let Some(b) = &doc.buyer {
+        p.text(bx, by, LABEL, t(lang, "BILL TO", "FACTURÉ À"));
+        by -= 13.0;
+        p.text(bx, by, STRONG, &b.name);
+        by -= 11.0;
+        for line in address_lines(&b.address, &b.country) {
+            p.text(bx, by, BODY, &line);
+            by -= 11.0;
+        }
+        if let Some(v) = &b.vat_number {
+            p.text(
+                bx,
+                by,
+                BODY,
+                &format!("{} {v}", t(lang, "VAT number", "N° TVA")),
+            );
+            by -= 11.0;
+        }
+    }
+    p.y = by.min(y) - 12.0;
+    if !doc.corrects.is_empty() {
+        let text = format!(
+            "{} {}",
+            t(
+                lang,
+                "This credit note corrects invoice",
+                "Cette note de crédit corrige la facture"
+            ),
+            doc.corrects.join(", ")
+        );
+        p.text(LEFT, p.y, STRONG, &text);
+        p.y -= 16.0;
+    }
+    lines_table(p, doc, lang);
+    totals(p, doc, lang);
+    if let Some(payment) = &doc.payment {
+        p.need(40.0);
+        p.y -= 6.0;
+        p.text(
+            LEFT,
+            p.y,
+            STRONG,
+            &format!(
+                "{}{}",
+                t(lang, "Payment details", "Détails du paiement"),
+                colon(lang)
+            ),
+        );
+        p.y -= 12.0;
+        p.paragraph(LEFT, RIGHT - LEFT, BODY, &payment_text(payment, lang, doc));
+    }
+    let mentions = crate::legal::mentions(doc, lang);
+    if !mentions.is_empty() {
+        p.y -= 8.0;
+        for m in mentions {
+            p.paragraph(LEFT, RIGHT - LEFT, NOTE, &m.text);
+        }
+    }
+}
+
+fn address_lines(a: &prorata_core::account::Address, country: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in [&a.line1, &a.line2] {
+        if !l.trim().is_empty() {
+            out.push(l.clone());
+        }
+    }
+    let city = [a.postcode.as_str(), a.city.as_str(), a.state.as_str()]
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !city.is_empty() {
+        out.push(city);
+    }
+    out.push(country.to_string());
+    out
+}
+
+fn table_header(p: &mut Pages) {
+    // Column titles are drawn by `lines_table`, which knows the language; a page break
+    // repeats a thin rule so the continuation reads as the same table.
+    p.rule(LEFT, RIGHT, p.y + 8.0, 0.6);
+}
+
+fn lines_table(p: &mut Pages, doc: &Document, lang: Lang) {
+    p.need(40.0);
+    let heads = [
+        (LEFT, false, t(lang, "Description", "Désignation")),
+        (COL_PERIOD, false, t(lang, "Period", "Période")),
+        (COL_QTY, true, t(lang, "Qty", "Qté")),
+        (COL_PRICE, true, t(lang, "Unit price", "Prix unitaire")),
+        (COL_VAT, true, t(lang, "VAT", "TVA")),
+        (RIGHT, true, t(lang, "Amount excl. VAT", "Montant HT")),
+    ];
+    for (x, right, title) in heads {
+        if right {
+            p.text_right(x, p.y, HEAD, title);
+        } else {
+            p.text(x, p.y, HEAD, title);
+        }
+    }
+    p.rule(LEFT, RIGHT, p.y - 4.0, 0.6);
+    p.y -= 16.0;
+    p.on_new_page = Some(table_header);
+    let mut current = None;
+    for l in &doc.lines {
+        if current != Some(l.section) {
+            current = Some(l.section);
+            p.need(34.0);
+            p.band(LEFT, p.y - 3.5, RIGHT - LEFT, 13.0, 0.93);
+            p.text(LEFT + 3.0, p.y, STRONG, section_title(lang, l.section));
+            p.y -= 15.0;
+        }
+        line_row(p, doc, lang, l);
+    }
+    p.on_new_page = None;
+    p.rule(LEFT, RIGHT, p.y + 6.0, 0.6);
+    p.y -= 8.0;
+}
+
+fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
+    let desc = p.wrap(BODY, &l.description, DESC_WIDTH);
+    let why = p.wrap(NOTE, &explanation(l, lang), COL_VAT - LEFT);
+    let height = 11.0 * desc.len() as f32 + 9.5 * why.len() as f32 + 4.0;
+    p.need(height);
+    let y = p.y;
+    for (i, d) in desc.iter().enumerate() {
+        p.text(LEFT, y - 11.0 * i as f32, BODY, d);
+    }
+    let period = format!(
+        "{} – {}",
+        date(lang, l.service.start),
+        date(lang, l.service.end)
+    );
+    p.text(COL_PERIOD, y, SMALL, &period);
+    // Usage counts seconds and prices minutes: its explanation gives the quantities.
+    if l.section != prorata_core::document::Section::Usage {
+        p.text_right(COL_QTY, y, BODY, &l.quantity.abs().to_string());
+    }
+    if let Some(price) = l.unit_price {
+        p.text_right(COL_PRICE, y, BODY, &decimal(lang, &price.to_string()));
+    }
+    let vat = match l.tax.category {
+        prorata_core::tax::TaxCategory::Standard => {
+            format!("{} %", decimal(lang, &l.tax.rate.to_string()))
+        }
+        other => other.code().to_string(),
+    };
+    p.text_right(COL_VAT, y, SMALL, &vat);
+    p.text_right(RIGHT, y, BODY, &money(lang, shown(doc, l.amount)));
+    p.y = y - 11.0 * desc.len() as f32;
+    for w in why {
+        p.text(LEFT + 8.0, p.y + 1.0, NOTE, &w);
+        p.y -= 9.5;
+    }
+    p.y -= 4.0;
+}
+
+/// A line's arithmetic, in the document's language (decimal commas in French).
+fn explanation(l: &Line, lang: Lang) -> String {
+    let mut why = l.explanation.clone();
+    if let Some(f) = l.proration {
+        why.push_str(&match lang {
+            Lang::En => format!(" · {} of {} days", f.num, f.den),
+            Lang::Fr => format!(" · {} jours sur {}", f.num, f.den),
+        });
+    }
+    if l.late {
+        why.push_str(t(lang, " · late usage", " · consommation tardive"));
+    }
+    decimal(lang, &why)
+}
+
+/// French writes decimal commas: `30.00` → `30,00` between digits only.
+fn decimal(lang: Lang, text: &str) -> String {
+    if lang == Lang::En {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let between_digits = i > 0
+                && chars.get(i - 1).is_some_and(char::is_ascii_digit)
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            if c == '.' && between_digits {
+                ','
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
+    let mut rows: Vec<(String, String, bool)> = vec![(
+        t(lang, "Total excl. VAT", "Total HT").into(),
+        money(lang, shown(doc, doc.net_total)),
+        false,
+    )];
+    for tax in &doc.taxes {
+        let label = if tax.category == prorata_core::tax::TaxCategory::Standard {
+            format!(
+                "{} ({} {})",
+                tax_label(lang, tax),
+                t(lang, "on", "sur"),
+                money(lang, shown(doc, tax.base))
+            )
+        } else {
+            tax_label(lang, tax)
+        };
+        rows.push((label, money(lang, shown(doc, tax.tax)), false));
+    }
+    rows.push((
+        t(lang, "Total incl. VAT", "Total TTC").into(),
+        money(lang, shown(doc, doc.total)),
+        true,
+    ));
+    if let Some(prev) = doc.previous_balance {
+        rows.push((
+            t(lang, "Previous unpaid balance", "Solde impayé précédent").into(),
+            money(lang, prev),
+            false,
+        ));
+        rows.push((
+            t(lang, "Amount due", "Montant dû").into(),
+            money(lang, doc.balance_after),
+            true,
+        ));
+    }
+    p.need(13.0 * rows.len() as f32 + 6.0);
+    let x = 290.0;
+    for (label, amount, strong) in rows {
+        let style = if strong { STRONG } else { BODY };
+        if strong {
+            p.band(x - 4.0, p.y - 3.5, RIGHT - x + 4.0, 13.0, 0.93);
+        }
+        p.text(x, p.y, style, &label);
+        p.text_right(RIGHT - 2.0, p.y, style, &amount);
+        p.y -= 13.0;
+    }
+    p.y -= 6.0;
+}
+
+fn footer(page: &mut Content, fonts: &fonts::Fonts, text: &str) {
+    let font = &fonts.regular;
+    let glyphs = font.encode(text);
+    let size = 7.0;
+    let x = (WIDTH - font.width(text, size)) / 2.0;
+    page.set_fill_rgb(0.45, 0.45, 0.45)
+        .begin_text()
+        .set_font(Name(b"R"), size)
+        .next_line(x, BOTTOM - 30.0)
+        .show(Str(&glyphs))
+        .end_text();
+}
+
+/// PDF dates are the issue date at midnight UTC: documents carry no time of day.
+fn pdf_date(d: chrono::NaiveDate) -> Date {
+    use chrono::Datelike;
+    Date::new(u16::try_from(d.year()).unwrap_or(0))
+        .month(u8::try_from(d.month()).unwrap_or(1))
+        .day(u8::try_from(d.day()).unwrap_or(1))
+        .hour(0)
+        .minute(0)
+        .second(0)
+        .utc_offset_hour(0)
+        .utc_offset_minute(0)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// XMP metadata: PDF/A-3 part and conformance, Factur-X's own properties with the extension
+/// schema that declares them, and the same title, producer and dates as the Info dictionary.
+fn xmp(doc: &Document, title: &str, lang: Lang) -> String {
+    let when = format!("{}T00:00:00+00:00", doc.issued_on);
+    let lang = match lang {
+        Lang::En => "en",
+        Lang::Fr => "fr",
+    };
+    let title = escape(title);
+    format!(
+        r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/">
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">
+<pdfaid:part>3</pdfaid:part>
+<pdfaid:conformance>B</pdfaid:conformance>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:format>application/pdf</dc:format>
+<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li></rdf:Alt></dc:title>
+<dc:language><rdf:Bag><rdf:li>{lang}</rdf:li></rdf:Bag></dc:language>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">
+<pdf:Producer>Prorata</pdf:Producer>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">
+<xmp:CreatorTool>Prorata</xmp:CreatorTool>
+<xmp:CreateDate>{when}</xmp:CreateDate>
+<xmp:ModifyDate>{when}</xmp:ModifyDate>
+<xmp:MetadataDate>{when}</xmp:MetadataDate>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:fx="urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#">
+<fx:DocumentType>INVOICE</fx:DocumentType>
+<fx:DocumentFileName>{XML_NAME}</fx:DocumentFileName>
+<fx:Version>1.0</fx:Version>
+<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
+<pdfaSchema:schema>Factur-X PDFA Extension Schema</pdfaSchema:schema>
+<pdfaSchema:namespaceURI>urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#</pdfaSchema:namespaceURI>
+<pdfaSchema:prefix>fx</pdfaSchema:prefix>
+<pdfaSchema:property><rdf:Seq>
+<rdf:li rdf:parseType="Resource"><pdfaProperty:name>DocumentFileName</pdfaProperty:name><pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category><pdfaProperty:description>name of the embedded XML invoice file</pdfaProperty:description></rdf:li>
+<rdf:li rdf:parseType="Resource"><pdfaProperty:name>DocumentType</pdfaProperty:name><pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category><pdfaProperty:description>INVOICE</pdfaProperty:description></rdf:li>
+<rdf:li rdf:parseType="Resource"><pdfaProperty:name>Version</pdfaProperty:name><pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category><pdfaProperty:description>The actual version of the Factur-X XML schema</pdfaProperty:description></rdf:li>
+<rdf:li rdf:parseType="Resource"><pdfaProperty:name>ConformanceLevel</pdfaProperty:name><pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category><pdfaProperty:description>The conformance level of the embedded Factur-X data</pdfaProperty:description></rdf:li>
+</rdf:Seq></pdfaSchema:property>
+</rdf:li></rdf:Bag></pdfaExtension:schemas>
+</rdf:Description>
+</rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>"#
+    )
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+}
+
+fn assemble(
+    doc: &Document,
+    lang: Lang,
+    xml: &[u8],
+    fonts: &fonts::Fonts,
+    contents: Vec<Content>,
+) -> Vec<u8> {
+    let mut next = Ref::new(1);
+    let catalog_id = next.bump();
+    let pages_id = next.bump();
+    let info_id = next.bump();
+    let meta_id = next.bump();
+    let icc_id = next.bump();
+    let xml_id = next.bump();
+    let spec_id = next.bump();
+    let mut pdf = Pdf::new();
+    pdf.set_version(1, 7);
+    let digest = Sha256::digest(format!("{}|{}", doc.number, doc.issued_on).as_bytes());
+    let file_id = digest[..16].to_vec();
+    pdf.set_file_id((file_id.clone(), file_id));
+
+    let title = format!("{} {}", kind_title(doc, lang), doc.number);
+    let issued = pdf_date(doc.issued_on);
+    pdf.document_info(info_id)
+        .title(TextStr(&title))
+        .producer(TextStr("Prorata"))
+        .creator(TextStr("Prorata"))
+        .creation_date(issued)
+        .modified_date(issued);
+    pdf.metadata(meta_id, xmp(doc, &title, lang).as_bytes());
+    let icc = deflate(SRGB);
+    pdf.icc_profile(icc_id, &icc)
+        .n(3)
+        .range([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+        .filter(Filter::FlateDecode);
+    let packed = deflate(xml);
+    {
+        let mut file = pdf.embedded_file(xml_id, &packed);
+        file.subtype(Name(b"text/xml")).filter(Filter::FlateDecode);
+        file.params()
+            .size(i32::try_from(xml.len()).unwrap_or(i32::MAX))
+            .modification_date(issued);
+    }
+    pdf.file_spec(spec_id)
+        .path(Str(XML_NAME.as_bytes()))
+        .unic_file(TextStr(XML_NAME))
+        .description(TextStr("Factur-X invoice (EN 16931)"))
+        .association_kind(AssociationKind::Data)
+        .embedded_file_with_unicode(xml_id);
+
+    // Fonts: a Type 0 font over a TrueType CID font, glyph ids as CIDs.
+    let mut font_ids = Vec::new();
+    for font in [&fonts.regular, &fonts.bold] {
+        let (type0, cid, descriptor, program, cmap) = (
+            next.bump(),
+            next.bump(),
+            next.bump(),
+            next.bump(),
+            next.bump(),
+        );
+        font_ids.push(type0);
+        pdf.type0_font(type0)
+            .base_font(Name(font.base_name))
+            .encoding_predefined(Name(b"Identity-H"))
+            .descendant_font(cid)
+            .to_unicode(cmap);
+        let mut c = pdf.cid_font(cid);
+        c.subtype(CidFontType::Type2)
+            .base_font(Name(font.base_name))
+            .system_info(SystemInfo {
+                registry: Str(b"Adobe"),
+                ordering: Str(b"Identity"),
+                supplement: 0,
+            })
+            .font_descriptor(descriptor)
+            .default_width(0.0)
+            .cid_to_gid_map_predefined(Name(b"Identity"));
+        c.widths().consecutive(0, font.widths.iter().copied());
+        c.finish();
+        pdf.font_descriptor(descriptor)
+            .name(Name(font.base_name))
+            .flags(FontFlags::NON_SYMBOLIC)
+            .bbox(font.bbox)
+            .italic_angle(0.0)
+            .ascent(font.ascent)
+            .descent(font.descent)
+            .cap_height(font.cap_height)
+            .stem_v(80.0)
+            .font_file2(program);
+        pdf.stream(program, &font.program)
+            .filter(Filter::FlateDecode);
+        pdf.cmap(cmap, &font.to_unicode);
+    }
+
+    let total = contents.len();
+    let mut page_ids = Vec::new();
+    for (i, mut content) in contents.into_iter().enumerate() {
+        let page_id = next.bump();
+        let content_id = next.bump();
+        page_ids.push(page_id);
+        let footer_text = format!(
+            "{} {} · {} {}/{}",
+            kind_title(doc, lang),
+            doc.number,
+            t(lang, "page", "page"),
+            i + 1,
+            total
+        );
+        footer(&mut content, fonts, &footer_text);
+        let stream = deflate(&content.finish());
+        pdf.stream(content_id, &stream).filter(Filter::FlateDecode);
+        let mut page = pdf.page(page_id);
+        page.media_box(Rect::new(0.0, 0.0, WIDTH, HEIGHT))
+            .parent(pages_id)
+            .contents(content_id);
+        let mut resources = page.resources();
+        let mut fonts_dict = resources.fonts();
+        fonts_dict.pair(Name(b"R"), font_ids[0]);
+        fonts_dict.pair(Name(b"B"), font_ids[1]);
+    }
+    pdf.pages(pages_id)
+        .kids(page_ids.iter().copied())
+        .count(i32::try_from(total).unwrap_or(i32::MAX));
+
+    let mut catalog = pdf.catalog(catalog_id);
+    catalog.pages(pages_id).metadata(meta_id);
+    catalog.pair(
+        Name(b"Lang"),
+        TextStr(match lang {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }),
+    );
+    catalog
+        .names()
+        .embedded_files()
+        .names()
+        .insert(Str(XML_NAME.as_bytes()), spec_id);
+    catalog.insert(Name(b"AF")).array().item(spec_id);
+    catalog
+        .output_intents()
+        .push()
+        .subtype(OutputIntentSubtype::PDFA)
+        .output_condition_identifier(TextStr("sRGB"))
+        .info(TextStr("sRGB IEC61966-2.1"))
+        .dest_output_profile(icc_id);
+    catalog.finish();
+    pdf.finish()
+}
