@@ -14,19 +14,7 @@ use prorata_core::document::Document;
 use prorata_core::scenario::{self, Entry, Scenario};
 use prorata_core::Lang;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// Whether `tool` runs here; in CI its absence is a failure.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool).arg("-v").output().is_ok();
-    if !ok {
-        assert!(!in_ci(), "CI needs {tool} (apt-get install poppler-utils)");
-        eprintln!("skipped: {tool} is not installed (apt-get install poppler-utils)");
-    }
-    ok
-}
+use prorata_testkit::checks::{facturx_check, have_tool as have};
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/documents");
@@ -96,28 +84,6 @@ fn text_of(pdf: &Path) -> String {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn facturx_check(paths: &[PathBuf]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/facturx-check.py");
-    let out = Command::new("python3").arg(script).args(paths).output();
-    match out {
-        Ok(o) if o.status.code() == Some(2) || !o.status.success() && o.stdout.is_empty() => {
-            let why = String::from_utf8_lossy(&o.stderr).to_string();
-            assert!(!in_ci(), "CI must run the Factur-X checker: {why}");
-            eprintln!("skipped the Factur-X check: {why}");
-        }
-        Ok(o) => assert!(
-            o.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => {
-            assert!(!in_ci(), "CI must run the Factur-X checker: {e}");
-            eprintln!("skipped the Factur-X check: {e}");
-        }
-    }
 }
 
 #[test]

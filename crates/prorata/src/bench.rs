@@ -4,7 +4,6 @@
 //! Peak memory is measured for the billing run alone (the kernel's high-water mark is reset
 //! just before it), to show that it stays flat as N grows.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
@@ -32,6 +31,24 @@ pub(crate) fn peak_rss_kib() -> Option<u64> {
 pub(crate) fn reset_peak_rss() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current resident size.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A monthly subscription in euros, no trial, a year's term, starting `start`.
+pub(crate) fn monthly(plan: &str, start: NaiveDate, quantities: &[(&str, i64)]) -> Subscription {
+    Subscription {
+        plan: plan.into(),
+        frequency: Frequency::Monthly,
+        currency: Currency::EUR,
+        start,
+        trial_days: 0,
+        term_months: 12,
+        notice_days: 30,
+        quantities: quantities
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect(),
+        events: Vec::new(),
+    }
 }
 
 /// A fresh database for the benchmark, and what to drop afterwards.
@@ -152,22 +169,12 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         .await?;
 
     let setup = Instant::now();
-    let sub = Subscription {
-        plan: "professional".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start: as_of,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        // 5 users, 3 numbers (2 included: 1 extra) and Analytics+: three lines an invoice.
-        quantities: BTreeMap::from([
-            ("user".to_string(), 5),
-            ("number".to_string(), 3),
-            ("analytics_plus".to_string(), 1),
-        ]),
-        events: Vec::new(),
-    };
+    // 5 users, 3 numbers (2 included: 1 extra) and Analytics+: three lines an invoice.
+    let sub = monthly(
+        "professional",
+        as_of,
+        &[("user", 5), ("number", 3), ("analytics_plus", 1)],
+    );
     bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
     eprintln!(
         "setup: {n} accounts and subscriptions in {:.1} s",

@@ -4,16 +4,14 @@
 //! a write per charge, as a stand-in for the gateway's round trip), and through an instant
 //! gateway that answers from nothing, so that the engine's own cost per charge shows.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
 use chrono::NaiveDate;
 use prorata_core::payment::PaymentMethod;
 use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
 use prorata_core::Money;
-use prorata_core::{Currency, Frequency};
+
 use prorata_engine::gateway::{
     BankAccount, BoxFuture, CardInfo, Gateway, GatewayError, SandboxGateway,
 };
@@ -95,17 +93,7 @@ async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
     let catalog = engine
         .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
         .await?;
-    let sub = Subscription {
-        plan: "essentials".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start: as_of,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: BTreeMap::from([("user".to_string(), 5), ("number".to_string(), 1)]),
-        events: Vec::new(),
-    };
+    let sub = crate::bench::monthly("essentials", as_of, &[("user", 5), ("number", 1)]);
     let ids = bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
     // Every account pays by the sandbox's good Visa (authorised when added, in real use; here
     // attached in bulk).

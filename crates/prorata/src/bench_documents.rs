@@ -1,19 +1,17 @@
-//! `prorata bench documents`: N accounts billed once (invoices of three recurring lines, seller
-//! and buyer blocks, payment details), then their files made twice over:
+//! `prorata bench documents`: N accounts billed once (invoices of three recurring lines, as in
+//! the billing-run benchmark, with seller and buyer blocks and payment details), then their files made twice over:
 //!
 //! - on one thread, in memory: the CII XML and the Factur-X PDF of each invoice (documents per
 //!   second per core, the measure);
 //! - by the render pass as the worker runs it: read from the store in chunks, rendered on every
 //!   core, written back with their SHA-256.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Result;
 use chrono::NaiveDate;
 use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Frequency};
+
 use prorata_store::TenantMode;
 
 use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url};
@@ -44,17 +42,12 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
     let catalog = engine
         .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
         .await?;
-    let sub = Subscription {
-        plan: "essentials".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start: as_of,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: BTreeMap::from([("user".to_string(), 12), ("number".to_string(), 3)]),
-        events: Vec::new(),
-    };
+    // The billing-run benchmark's invoice: 5 users, 1 extra number, Analytics+.
+    let sub = crate::bench::monthly(
+        "professional",
+        as_of,
+        &[("user", 5), ("number", 3), ("analytics_plus", 1)],
+    );
     bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
     let billed = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;
 

@@ -12,14 +12,12 @@
 //!    dated, rated, stored, daily totals kept), then the 1 February billing run, which invoices
 //!    January's minutes from the daily totals. Both timed, with peak memory.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use chrono::{NaiveDate, TimeZone, Utc};
 use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Frequency};
+
 use prorata_engine::{IngestReport, MAX_BATCH};
 use prorata_store::TenantMode;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -69,21 +67,11 @@ async fn run(
     let catalog = engine
         .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
         .await?;
-    let sub = Subscription {
-        plan: "professional".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start: jan,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: BTreeMap::from([
-            ("user".to_string(), 5),
-            ("number".to_string(), 2),
-            ("bundle_europe".to_string(), 1),
-        ]),
-        events: Vec::new(),
-    };
+    let sub = crate::bench::monthly(
+        "professional",
+        jan,
+        &[("user", 5), ("number", 2), ("bundle_europe", 1)],
+    );
     let setup = Instant::now();
     let ids = bulk_subscriptions(&engine, tenant.id, catalog.id, accounts, &sub, jan).await?;
     engine.run_billing(&tenant, jan, &mut |_| {}).await?;

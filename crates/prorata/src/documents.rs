@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use prorata_core::document::DocumentKind;
+use prorata_docs::cii::escape;
 use prorata_engine::Engine;
 use prorata_store::{FileFormat, Tenant};
 
@@ -16,13 +17,6 @@ const PAGE: i64 = 500;
 pub struct Exported {
     pub documents: usize,
     pub bytes: u64,
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub async fn export(engine: &Engine, tenant: &Tenant, dir: &Path) -> Result<Exported> {

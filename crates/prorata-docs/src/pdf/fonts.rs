@@ -29,6 +29,7 @@ pub(crate) struct Font {
     pub cap_height: f32,
     /// The font program, deflated.
     pub program: Vec<u8>,
+    /// The ToUnicode CMap, deflated.
     pub to_unicode: Vec<u8>,
 }
 
@@ -85,7 +86,7 @@ impl Font {
             descent: scale(face.descender()),
             cap_height: scale(face.capital_height().unwrap_or(face.ascender())),
             program: miniz_oxide::deflate::compress_to_vec_zlib(data, 6),
-            to_unicode: cmap.finish().to_vec(),
+            to_unicode: miniz_oxide::deflate::compress_to_vec_zlib(&cmap.finish(), 6),
         })
     }
 

@@ -401,13 +401,6 @@ fn pdf_date(d: chrono::NaiveDate) -> Date {
         .utc_offset_minute(0)
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// XMP metadata: PDF/A-3 part and conformance, Factur-X's own properties with the extension
 /// schema that declares them, and the same title, producer and dates as the Info dictionary.
 fn xmp(doc: &Document, title: &str, lang: Lang) -> String {
@@ -416,7 +409,7 @@ fn xmp(doc: &Document, title: &str, lang: Lang) -> String {
         Lang::En => "en",
         Lang::Fr => "fr",
     };
-    let title = escape(title);
+    let title = crate::cii::escape(title);
     format!(
         r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
@@ -559,7 +552,7 @@ fn assemble(
             .font_file2(program);
         pdf.stream(program, &font.program)
             .filter(Filter::FlateDecode);
-        pdf.cmap(cmap, &font.to_unicode);
+        pdf.cmap(cmap, &font.to_unicode).filter(Filter::FlateDecode);
     }
 
     let total = contents.len();

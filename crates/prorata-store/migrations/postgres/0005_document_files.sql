@@ -20,3 +20,6 @@ CREATE TABLE document_renders (
 
 -- Documents issued before this migration get their files too.
 INSERT INTO document_renders (tenant_id, document_id) SELECT tenant_id, id FROM documents;
+
+-- PDFs are deflated already: store them out of line without another compression attempt.
+ALTER TABLE document_files ALTER COLUMN body SET STORAGE EXTERNAL;
