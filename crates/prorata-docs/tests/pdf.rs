@@ -254,6 +254,8 @@ fn long_documents_break_pages() {
     for page in 2..=pages {
         assert!(text.contains(&format!("page {page}/{pages}")), "{text}");
     }
+    // The table's column titles head every page it runs on.
+    assert_eq!(text.matches("Unit price").count(), pages, "{text}");
     let last_line = text.find("Line 89").unwrap();
     assert!(text.find("Total excl. VAT").unwrap() > last_line);
 }

@@ -8,7 +8,7 @@
 //! store keeps the first copy, so every reader gets the same bytes.
 
 use prorata_docs::files::Files;
-use prorata_store::{DocumentRow, FileFormat, NewFile, StoredFile, Tenant};
+use prorata_store::{DocumentRow, FileFormat, NewFile, StoreError, StoredFile, Tenant};
 
 use crate::{sha256_hex, Engine, EngineError, Result};
 
@@ -16,10 +16,13 @@ use crate::{sha256_hex, Engine, EngineError, Result};
 const RENDER_CHUNK: i64 = 200;
 
 /// What the render pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RenderSummary {
     pub documents: u64,
     pub bytes: u64,
+    /// Documents that could not be rendered, with why: they stay queued (retried by the next
+    /// pass) and do not hold up the others.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Documents issued before seller snapshots existed print the tenant's seller of today.
@@ -31,37 +34,34 @@ fn with_seller(mut row: DocumentRow, tenant: &Tenant) -> DocumentRow {
     row
 }
 
-/// Both files of each document, rendered on every core.
-pub fn render_rows(rows: &[DocumentRow]) -> Result<Vec<NewFile>> {
+/// One document's files, or why they cannot be made.
+type Rendered = Result<[NewFile; 2], String>;
+
+/// Both files of each document, rendered on every core; each document's own outcome.
+fn render_rows(rows: &[DocumentRow]) -> Vec<Rendered> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = rows.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<[NewFile; 2]>>> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = rows
             .chunks(per)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(render_one).collect::<Result<Vec<_>>>())
-            })
+            .map(|part| scope.spawn(move || part.iter().map(render_one).collect::<Vec<Rendered>>()))
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(EngineError::Conflict("a renderer panicked".into())))
+            .zip(rows.chunks(per))
+            .flat_map(|(h, part)| {
+                h.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|_| Err("the renderer panicked".to_string()))
+                        .collect::<Vec<Rendered>>()
+                })
             })
             .collect()
-    });
-    let mut out = Vec::with_capacity(rows.len() * 2);
-    for part in parts {
-        for files in part? {
-            out.extend(files);
-        }
-    }
-    Ok(out)
+    })
 }
 
-fn render_one(row: &DocumentRow) -> Result<[NewFile; 2]> {
-    let Files { xml, pdf } = prorata_docs::files::make(&row.document)
-        .map_err(|e| EngineError::Conflict(format!("document {}: {e}", row.document.number)))?;
+fn render_one(row: &DocumentRow) -> Rendered {
+    let Files { xml, pdf } = prorata_docs::files::make(&row.document)?;
     let file = |format, body: Vec<u8>| NewFile {
         document_id: row.id,
         format,
@@ -75,17 +75,29 @@ impl Engine {
     /// Makes the files of every document of `tenant` still without them.
     pub async fn render_documents(&self, tenant: &Tenant) -> Result<RenderSummary> {
         let mut summary = RenderSummary::default();
+        let mut after = 0;
         loop {
             let mut tx = self.store.begin().await?;
-            let rows = tx.pending_renders(tenant.id, RENDER_CHUNK).await?;
+            let rows = tx.pending_renders(tenant.id, after, RENDER_CHUNK).await?;
             tx.rollback().await?;
-            if rows.is_empty() {
+            let Some(last) = rows.last() else {
                 return Ok(summary);
-            }
+            };
+            after = last.id;
             let rows: Vec<DocumentRow> = rows.into_iter().map(|r| with_seller(r, tenant)).collect();
-            let files = tokio::task::spawn_blocking(move || render_rows(&rows))
-                .await
-                .map_err(|e| EngineError::Conflict(format!("renderer: {e}")))??;
+            let (rows, outcomes) = tokio::task::spawn_blocking(move || {
+                let outcomes = render_rows(&rows);
+                (rows, outcomes)
+            })
+            .await
+            .map_err(|e| EngineError::Conflict(format!("renderer: {e}")))?;
+            let mut files = Vec::with_capacity(rows.len() * 2);
+            for (row, outcome) in rows.iter().zip(outcomes) {
+                match outcome {
+                    Ok(pair) => files.extend(pair),
+                    Err(why) => summary.failed.push((row.document.number.clone(), why)),
+                }
+            }
             summary.documents += files.len() as u64 / 2;
             summary.bytes += files.iter().map(|f| f.body.len() as u64).sum::<u64>();
             let mut tx = self.store.begin().await?;
@@ -113,9 +125,12 @@ impl Engine {
         let row = with_seller(row, tenant);
         let files = {
             let row = row.clone();
-            tokio::task::spawn_blocking(move || render_rows(std::slice::from_ref(&row)))
+            let number = row.document.number.clone();
+            tokio::task::spawn_blocking(move || render_one(&row))
                 .await
-                .map_err(|e| EngineError::Conflict(format!("renderer: {e}")))??
+                .map_err(|e| EngineError::Conflict(format!("renderer: {e}")))?
+                // A document the renderer refuses is a defect of stored data, not the caller's.
+                .map_err(|why| StoreError::Corrupt(format!("document {number}: {why}")))?
         };
         let mut tx = self.store.begin().await?;
         tx.store_files(tenant.id, &files).await?;

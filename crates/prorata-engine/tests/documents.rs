@@ -13,7 +13,61 @@ use common::*;
 on_both_stores!(
     issued_documents_get_their_files_once_and_keep_them,
     a_changed_seller_or_address_shows_on_later_documents_only,
+    a_document_that_cannot_be_rendered_stays_queued_without_holding_up_the_others,
 );
+
+async fn a_document_that_cannot_be_rendered_stays_queued_without_holding_up_the_others(url: &str) {
+    let engine = open(url).await;
+    let tenant = sandbox(&engine, "Vendor", d(2024, 6, 6)).await;
+    let catalog = engine
+        .import_catalog(&tenant, DEFAULT_CATALOG)
+        .await
+        .expect("catalog");
+    let account = engine
+        .create_account(&tenant, &french_account("Lumen Conseil SAS"))
+        .await
+        .expect("account");
+    let (sub, docs) = engine
+        .create_subscription(&tenant, account, catalog.id, &essentials(d(2024, 6, 6), 10))
+        .await
+        .expect("subscription");
+    // A stored document EN 16931 cannot express (no lines), queued before a good one.
+    let mut broken = docs[0].clone();
+    broken.number = "INV-BROKEN".into();
+    broken.lines.clear();
+    let mut tx = engine.store.begin().await.expect("tx");
+    tx.insert_documents(
+        tenant.id,
+        &[prorata_store::NewDocument {
+            account_id: account,
+            subscription_id: sub,
+            document: broken,
+        }],
+    )
+    .await
+    .expect("insert");
+    tx.commit().await.expect("commit");
+    let (tenant, _) = engine
+        .advance_clock(&tenant, d(2024, 7, 6), &mut |_, _| {})
+        .await
+        .expect("clock");
+    let pass = engine.render_documents(&tenant).await.expect("render");
+    assert_eq!(pass.documents, 2, "INV-000001 and INV-000002: {pass:?}");
+    assert_eq!(pass.failed.len(), 1);
+    assert_eq!(pass.failed[0].0, "INV-BROKEN");
+    // Still queued for the next pass, alone.
+    let mut tx = engine.store.begin().await.expect("tx");
+    let queued = tx.pending_renders(tenant.id, 0, 100).await.expect("queue");
+    tx.rollback().await.expect("rollback");
+    let numbers: Vec<&str> = queued.iter().map(|r| r.document.number.as_str()).collect();
+    assert_eq!(numbers, ["INV-BROKEN"]);
+    // Asked for directly, it is a server-side error, not a file.
+    let id = queued[0].id;
+    assert!(engine
+        .document_file(&tenant, id, FileFormat::Pdf)
+        .await
+        .is_err());
+}
 
 async fn issued_documents_get_their_files_once_and_keep_them(url: &str) {
     let engine = open(url).await;
@@ -37,7 +91,7 @@ async fn issued_documents_get_their_files_once_and_keep_them(url: &str) {
     // Issuing queued the three invoices; the pass renders them, and again finds nothing.
     let mut tx = engine.store.begin().await.expect("tx");
     assert_eq!(
-        tx.pending_renders(tenant.id, 100)
+        tx.pending_renders(tenant.id, 0, 100)
             .await
             .expect("queue")
             .len(),

@@ -33,7 +33,13 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
             total.add(&s);
         }
         engine.collect(&tenant, today).await?;
-        engine.render_documents(&tenant).await?;
+        let rendered = engine.render_documents(&tenant).await?;
+        for (number, why) in rendered.failed {
+            eprintln!(
+                "render worker: tenant {} document {number}: {why} (retried next pass)",
+                tenant.id
+            );
+        }
     }
     Ok(total)
 }

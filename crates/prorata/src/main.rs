@@ -52,6 +52,9 @@ enum Command {
         /// Print the outcome as JSON instead of tables.
         #[arg(long)]
         json: bool,
+        /// Also write each document's Factur-X PDF and CII XML into this folder.
+        #[arg(long)]
+        documents: Option<PathBuf>,
     },
     /// Apply the database migrations (also done by every command that opens the store).
     Migrate,
@@ -272,7 +275,11 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Quote(args) => quote::run(args),
-        Command::Simulate { scenario, json } => simulate(&scenario, json),
+        Command::Simulate {
+            scenario,
+            json,
+            documents,
+        } => simulate(&scenario, json, documents.as_deref()),
         Command::Migrate => runtime()?.block_on(db::migrate(&url)),
         Command::Bill { as_of, tenant } => runtime()?.block_on(db::bill(&url, as_of, tenant)),
         Command::Clock {
@@ -434,7 +441,7 @@ pub fn load_catalog(path: &Path) -> Result<Catalog> {
     Catalog::from_toml(&text).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))
 }
 
-fn simulate(path: &Path, json: bool) -> Result<()> {
+fn simulate(path: &Path, json: bool, documents: Option<&Path>) -> Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read scenario {}", path.display()))?;
     let scenario =
@@ -450,6 +457,27 @@ fn simulate(path: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
         print!("{}", prorata_docs::text::outcome(&outcome));
+    }
+    if let Some(dir) = documents {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut written = 0;
+        for entry in &outcome.entries {
+            if let scenario::Entry::Document(doc) = entry {
+                let files = prorata_docs::files::make(doc).map_err(anyhow::Error::msg)?;
+                for (ext, body) in [("pdf", &files.pdf), ("xml", &files.xml)] {
+                    let file = dir.join(format!("{}.{ext}", doc.number));
+                    std::fs::write(&file, body)
+                        .with_context(|| format!("writing {}", file.display()))?;
+                }
+                written += 1;
+            }
+        }
+        if !json {
+            println!(
+                "{written} documents written to {} (Factur-X PDF and CII XML each)",
+                dir.display()
+            );
+        }
     }
     Ok(())
 }

@@ -278,6 +278,46 @@ fn the_seed_credit_note_example_prints_the_credit_note_with_27_31_days_and_87_pe
     );
 }
 
+/// The done-when of the documents issue: the seed's credit note as a Factur-X PDF, with its
+/// 87 % line and the invoice it corrects, passing the Factur-X / EN 16931 check.
+#[test]
+fn simulate_writes_the_seed_credit_note_as_a_factur_x_pdf() {
+    let (_, guard) = prorata_testkit::sqlite_url();
+    let dir = guard.path().join("out");
+    let dir_text = dir.display().to_string();
+    prorata(&[
+        "simulate",
+        "examples/seed-credit-note.toml",
+        "--documents",
+        dir_text.as_str(),
+    ])
+    .success();
+    let files: Vec<PathBuf> = ["INV-000001", "INV-000002", "CN-000001"]
+        .iter()
+        .flat_map(|n| [dir.join(format!("{n}.pdf")), dir.join(format!("{n}.xml"))])
+        .collect();
+    prorata_testkit::checks::facturx_check(&files);
+    if !prorata_testkit::checks::have_tool("pdftotext") {
+        return;
+    }
+    let out = Command::new("pdftotext")
+        .arg(dir.join("CN-000001.pdf"))
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "NOTE DE CRÉDIT",
+        "Cette note de crédit corrige la facture INV-000002",
+        "4 × 30,00 EUR × 27/31 (87%) = 104,52 EUR",
+        "125,42 EUR",
+        "Prorata Démo Téléphonie SAS",
+        "8 quai des Chartrons",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
 #[test]
 fn simulate_json_on_the_seed_example_gives_a_credit_note_of_minus_104_52_eur_for_27_31_days() {
     let outcome = prorata(&["simulate", "--json", "examples/seed-credit-note.toml"]).json();

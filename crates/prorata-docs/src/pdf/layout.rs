@@ -48,8 +48,9 @@ pub(crate) struct Pages<'f> {
     pub page: Content,
     /// The baseline of the next line.
     pub y: f32,
-    /// Drawn at the top of each page after the first (the table's column titles).
-    pub on_new_page: Option<fn(&mut Pages<'f>)>,
+    /// Column titles repeated at the top of each new page while a table runs: x, whether
+    /// right-aligned, text.
+    pub repeat: Vec<(f32, bool, &'static str)>,
 }
 
 impl<'f> Pages<'f> {
@@ -59,7 +60,7 @@ impl<'f> Pages<'f> {
             done: Vec::new(),
             page: Content::new(),
             y: HEIGHT - 50.0,
-            on_new_page: None,
+            repeat: Vec::new(),
         }
     }
 
@@ -151,9 +152,23 @@ impl<'f> Pages<'f> {
         let full = std::mem::replace(&mut self.page, Content::new());
         self.done.push(full);
         self.y = HEIGHT - 50.0;
-        if let Some(header) = self.on_new_page {
-            header(self);
+        if !self.repeat.is_empty() {
+            self.column_titles(&self.repeat.clone());
         }
+    }
+
+    /// A table's column titles over a rule, at the current line.
+    pub fn column_titles(&mut self, titles: &[(f32, bool, &'static str)]) {
+        const HEAD: Style = Style::new(Weight::Bold, 8.0).grey(0.35);
+        for &(x, right, title) in titles {
+            if right {
+                self.text_right(x, self.y, HEAD, title);
+            } else {
+                self.text(x, self.y, HEAD, title);
+            }
+        }
+        self.rule(LEFT, RIGHT, self.y - 4.0, 0.6);
+        self.y -= 16.0;
     }
 
     /// Every page, the current one last.

@@ -41,7 +41,6 @@ const NAME: Style = Style::new(Weight::Bold, 12.0);
 const BODY: Style = Style::new(Weight::Regular, 9.0);
 const STRONG: Style = Style::new(Weight::Bold, 9.0);
 const SMALL: Style = Style::new(Weight::Regular, 8.0);
-const HEAD: Style = Style::new(Weight::Bold, 8.0).grey(0.35);
 const NOTE: Style = Style::new(Weight::Regular, 7.5).grey(0.35);
 const LABEL: Style = Style::new(Weight::Regular, 7.5).grey(0.45);
 
@@ -208,12 +207,6 @@ fn address_lines(a: &prorata_core::account::Address, country: &str) -> Vec<Strin
     out
 }
 
-fn table_header(p: &mut Pages) {
-    // Column titles are drawn by `lines_table`, which knows the language; a page break
-    // repeats a thin rule so the continuation reads as the same table.
-    p.rule(LEFT, RIGHT, p.y + 8.0, 0.6);
-}
-
 fn lines_table(p: &mut Pages, doc: &Document, lang: Lang) {
     p.need(40.0);
     let heads = [
@@ -224,16 +217,8 @@ fn lines_table(p: &mut Pages, doc: &Document, lang: Lang) {
         (COL_VAT, true, t(lang, "VAT", "TVA")),
         (RIGHT, true, t(lang, "Amount excl. VAT", "Montant HT")),
     ];
-    for (x, right, title) in heads {
-        if right {
-            p.text_right(x, p.y, HEAD, title);
-        } else {
-            p.text(x, p.y, HEAD, title);
-        }
-    }
-    p.rule(LEFT, RIGHT, p.y - 4.0, 0.6);
-    p.y -= 16.0;
-    p.on_new_page = Some(table_header);
+    p.column_titles(&heads);
+    p.repeat = heads.to_vec();
     let mut current = None;
     for l in &doc.lines {
         if current != Some(l.section) {
@@ -245,7 +230,7 @@ fn lines_table(p: &mut Pages, doc: &Document, lang: Lang) {
         }
         line_row(p, doc, lang, l);
     }
-    p.on_new_page = None;
+    p.repeat.clear();
     p.rule(LEFT, RIGHT, p.y + 6.0, 0.6);
     p.y -= 8.0;
 }

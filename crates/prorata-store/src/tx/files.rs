@@ -27,31 +27,28 @@ impl Tx {
         Ok(())
     }
 
-    /// Up to `limit` documents of `tenant` waiting for their files, oldest first.
-    pub async fn pending_renders(&mut self, tenant: i64, limit: i64) -> Result<Vec<DocumentRow>> {
+    /// Up to `limit` documents of `tenant` after `after` (a document id) waiting for their
+    /// files, oldest first.
+    pub async fn pending_renders(
+        &mut self,
+        tenant: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DocumentRow>> {
         let rows: Vec<(i64, i64, i64, String)> = on_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT d.id, d.account_id, d.subscription_id, d.body \
                  FROM document_renders r JOIN documents d \
                    ON d.tenant_id = r.tenant_id AND d.id = r.document_id \
-                 WHERE r.tenant_id = $1 ORDER BY r.document_id LIMIT $2",
+                 WHERE r.tenant_id = $1 AND r.document_id > $2 ORDER BY r.document_id LIMIT $3",
             )
             .bind(tenant)
+            .bind(after)
             .bind(limit)
             .fetch_all(&mut *conn)
             .await?
         });
         rows.into_iter().map(doc_row).collect()
-    }
-
-    /// Tenants with documents waiting for their files.
-    pub async fn tenants_with_pending_renders(&mut self) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = on_tx!(self, conn => {
-            sqlx::query_as("SELECT DISTINCT tenant_id FROM document_renders ORDER BY tenant_id")
-                .fetch_all(&mut *conn)
-                .await?
-        });
-        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// Stores files (keeping any already stored) and takes their documents off the queue.
