@@ -64,9 +64,10 @@ pub struct BuyerSnapshot {
     pub country: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vat_number: Option<String>,
-    /// The language the document is written in: the account's when it was issued.
-    #[serde(default)]
-    pub language: Lang,
+    /// The language the document is written in: the account's when it was issued (`None` on
+    /// documents issued before snapshots carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Lang>,
 }
 
 /// Who is acting.
@@ -172,7 +173,7 @@ impl Account {
             address: self.address.clone(),
             country: self.country.clone(),
             vat_number: self.vat_number.clone(),
-            language: self.language,
+            language: Some(self.language),
         }
     }
 

@@ -176,6 +176,17 @@ pub struct Document {
     pub due_on: Option<NaiveDate>,
 }
 
+impl Document {
+    /// `m` as the document prints it: credit notes show positive figures (their title says
+    /// they are credits), so their amounts, negative in the model, are negated.
+    pub fn printed(&self, m: Money) -> Money {
+        match self.kind {
+            DocumentKind::Invoice => m,
+            DocumentKind::CreditNote => m.checked_neg().unwrap_or(m),
+        }
+    }
+}
+
 impl Draft {
     /// Issues the draft: numbered, dated, with VAT per rate and the previous balance.
     pub fn issue(

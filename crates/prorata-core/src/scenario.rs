@@ -415,7 +415,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                 address: scenario.account.address.clone(),
                 country: buyer.country.clone(),
                 vat_number: buyer.vat_number.clone(),
-                language: scenario.account.language,
+                language: Some(scenario.account.language),
             });
             doc.seller = Some(
                 scenario

@@ -31,7 +31,7 @@ use prorata_core::proration::FractionUnit;
 use prorata_core::tax::TaxCategory;
 use prorata_core::{Currency, Lang, Money};
 
-use crate::text::t;
+use crate::words::{colon, date, money, t};
 
 /// EN 16931 itself, no CIUS or extension: what Factur-X calls its profile "EN 16931".
 pub const GUIDELINE_ID: &str = "urn:cen.eu:en16931:2017";
@@ -296,18 +296,19 @@ fn notes(doc: &Document, lang: Lang) -> Vec<(&'static str, String)> {
         .map(|m| (m.subject, m.text))
         .collect();
     if let Some(previous) = doc.previous_balance.filter(|p| !p.is_zero()) {
-        let colon = t(lang, ":", " :");
+        let colon = colon(lang);
         out.push((
             "AAI",
             format!(
-                "{}{colon} {previous}. {}{colon} {}.",
+                "{}{colon} {}. {}{colon} {}.",
                 t(lang, "Previous unpaid balance", "Solde impayé précédent"),
+                money(lang, previous),
                 t(
                     lang,
                     "Amount due, this invoice included",
                     "Montant dû, cette facture comprise"
                 ),
-                doc.balance_after
+                money(lang, doc.balance_after)
             ),
         ));
     }
@@ -336,8 +337,9 @@ fn payment_terms(doc: &Document, lang: Lang) -> String {
     }
     match doc.due_on.filter(|due| *due > doc.issued_on) {
         Some(due) => format!(
-            "{} {due}.",
-            t(lang, "Payable by", "À payer au plus tard le")
+            "{} {}.",
+            t(lang, "Payable by", "À payer au plus tard le"),
+            date(lang, due)
         ),
         None => t(lang, "Payable on receipt.", "Payable à réception.").to_string(),
     }
@@ -751,8 +753,6 @@ impl Xml {
     }
 }
 
-/// Appends `text` escaped for XML text and attribute values. Control characters that XML 1.0
-/// cannot carry at all, even as references, are dropped so the output stays well-formed.
 /// `text` as XML (and HTML) character data or attribute value.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -760,6 +760,8 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Appends `text` escaped for XML text and attribute values. Control characters that XML 1.0
+/// cannot carry at all, even as references, are dropped so the output stays well-formed.
 fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
@@ -992,11 +994,12 @@ mod tests {
         assert!(xml.contains("4 × 30.00 EUR × 27/31 (87%) = 104.52 EUR"));
         // No amount of a credit note is negative: the type code carries the sign.
         assert!(!xml.contains(">-"), "{xml}");
-        // French business buyer: the legal mentions, in French, under their subject codes.
+        // A credit note asks for no payment: no late-payment terms (PMD, PMT), the seller's
+        // registration (REG) still.
         let subjects = values(&xml, "ram:SubjectCode");
-        assert!(subjects.contains(&"PMD".to_string()) && subjects.contains(&"PMT".to_string()));
-        assert!(xml.contains("12,15 %"));
-        assert!(xml.contains("40 €"));
+        assert!(!subjects.contains(&"PMD".to_string()) && !subjects.contains(&"PMT".to_string()));
+        assert!(subjects.contains(&"REG".to_string()));
+        assert!(!xml.contains("40 €"));
         assert!(xml.contains("<ram:ID schemeID=\"0002\">123456782</ram:ID>"));
         assert!(xml.contains("<ram:ID schemeID=\"VA\">FR11123456782</ram:ID>"));
         assert!(xml.contains("<ram:ID schemeID=\"VA\">FR40303265045</ram:ID>"));
@@ -1175,7 +1178,7 @@ mod tests {
         let card = values(&xml, "ram:ApplicableTradeSettlementFinancialCard");
         assert_eq!(values(&card[0], "ram:ID"), ["4242"]);
         assert!(
-            xml.contains("carte Visa •••• 4242 (12/2028) débitée automatiquement le 2024-08-06")
+            xml.contains("carte Visa •••• 4242 (12/2028) débitée automatiquement le 06/08/2024")
         );
     }
 

@@ -13,7 +13,10 @@ pub struct Files {
 
 /// The language `doc` is written in.
 pub fn language(doc: &Document) -> Lang {
-    doc.buyer.as_ref().map(|b| b.language).unwrap_or_default()
+    doc.buyer
+        .as_ref()
+        .and_then(|b| b.language)
+        .unwrap_or_default()
 }
 
 /// Makes both files of `doc`; an error says what the document lacks.

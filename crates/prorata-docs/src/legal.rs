@@ -1,12 +1,12 @@
 //! The mentions French law wants on a document, in its language, shared by the PDF and the
 //! structured XML so both say the same thing.
 
-use prorata_core::document::Document;
+use prorata_core::document::{Document, DocumentKind};
 use prorata_core::seller::RECOVERY_INDEMNITY_EUR;
 use prorata_core::tax::TaxCategory;
 use prorata_core::Lang;
 
-use crate::text::t;
+use crate::words::{percent, t};
 
 /// A mention, with the EN 16931 note subject code it travels under in the XML (UNTDID 4451).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,41 +21,55 @@ pub fn is_business(doc: &Document) -> bool {
     doc.buyer.as_ref().is_some_and(|b| b.vat_number.is_some())
 }
 
-fn percent(lang: Lang, rate: prorata_core::Decimal) -> String {
-    let text = rate.to_string();
-    match lang {
-        Lang::En => format!("{text} %"),
-        Lang::Fr => format!("{} %", text.replace('.', ",")),
-    }
-}
-
-/// The mentions of `doc`, in print order.
+/// The mentions of `doc`, in print order. The articles of French law are cited for French
+/// sellers only; the payment-term mentions go on invoices (a credit note asks for nothing).
 pub fn mentions(doc: &Document, lang: Lang) -> Vec<Mention> {
     let mut out = Vec::new();
     let has = |c: TaxCategory| doc.taxes.iter().any(|tax| tax.category == c);
+    let french = doc.seller.as_ref().is_some_and(|s| s.country == "FR");
     if has(TaxCategory::ReverseCharge) {
         out.push(Mention {
             subject: "AAI",
-            text: t(
-                lang,
-                "Reverse charge: VAT to be accounted for by the customer (Article 196, Directive 2006/112/EC).",
-                "Autoliquidation : TVA due par le preneur (art. 283-2 du CGI, art. 196 de la directive 2006/112/CE).",
-            )
+            text: match (french, lang) {
+                (true, Lang::Fr) => "Autoliquidation : TVA due par le preneur (art. 283-2 du CGI, art. 196 de la directive 2006/112/CE).",
+                (true, Lang::En) => "Reverse charge: VAT to be accounted for by the customer (art. 283-2 of the French tax code, Article 196, Directive 2006/112/EC).",
+                (false, _) => t(
+                    lang,
+                    "Reverse charge: VAT to be accounted for by the customer (Article 196, Directive 2006/112/EC).",
+                    "Autoliquidation : TVA due par le preneur (art. 196 de la directive 2006/112/CE).",
+                ),
+            }
             .into(),
         });
     }
     if has(TaxCategory::OutOfScope) {
+        let buyer_outside = doc
+            .buyer
+            .as_ref()
+            .is_some_and(|b| !prorata_core::tax::is_eu(&b.country));
         out.push(Mention {
             subject: "AAI",
-            text: t(
-                lang,
-                "VAT not applicable: service supplied to a customer outside the European Union.",
-                "TVA non applicable : prestation de services à un preneur établi hors de l'Union européenne (art. 259-1 du CGI).",
-            )
+            text: match (buyer_outside, french) {
+                (true, true) => t(
+                    lang,
+                    "VAT not applicable: service supplied to a customer established outside the European Union (art. 259-1 of the French tax code).",
+                    "TVA non applicable : prestation de services à un preneur établi hors de l'Union européenne (art. 259-1 du CGI).",
+                ),
+                (true, false) => t(
+                    lang,
+                    "VAT not applicable: service supplied to a customer established outside the European Union.",
+                    "TVA non applicable : prestation de services à un preneur établi hors de l'Union européenne.",
+                ),
+                (false, _) => t(
+                    lang,
+                    "Not subject to EU VAT: the seller is established outside the European Union.",
+                    "Non soumis à la TVA de l'Union européenne : le prestataire est établi hors de l'Union.",
+                ),
+            }
             .into(),
         });
     }
-    if is_business(doc) {
+    if is_business(doc) && french && doc.kind == DocumentKind::Invoice {
         if let Some(seller) = &doc.seller {
             out.push(Mention {
                 subject: "PMD",

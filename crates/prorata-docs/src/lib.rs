@@ -17,3 +17,4 @@ pub mod legal;
 pub mod mail;
 pub mod pdf;
 pub mod text;
+pub mod words;

@@ -9,6 +9,9 @@ use prorata_core::dunning::Notice;
 use prorata_core::{Currency, Lang, Money};
 use serde::Deserialize;
 
+use crate::words::{colon, t};
+pub use crate::words::{date, money};
+
 /// An e-mail job's payload, as the engine writes it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailRequest {
@@ -44,35 +47,6 @@ impl std::fmt::Display for MailError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn t<'a>(lang: Lang, en: &'a str, fr: &'a str) -> &'a str {
-    match lang {
-        Lang::En => en,
-        Lang::Fr => fr,
-    }
-}
-
-/// `1234.50 EUR` in English, `1234,50 EUR` in French.
-pub fn money(lang: Lang, m: Money) -> String {
-    let text = m.amount_text();
-    match lang {
-        Lang::En => format!("{text} {}", m.currency()),
-        Lang::Fr => format!("{} {}", text.replace('.', ","), m.currency()),
-    }
-}
-
-/// A date as the language writes it: `04/01/2025` in French, `2025-01-04` in English.
-pub fn date(lang: Lang, d: chrono::NaiveDate) -> String {
-    match lang {
-        Lang::En => d.format("%Y-%m-%d").to_string(),
-        Lang::Fr => d.format("%d/%m/%Y").to_string(),
-    }
-}
-
-/// `:` in English, ` :` (a space before) in French.
-fn colon(lang: Lang) -> &'static str {
-    t(lang, ":", " :")
 }
 
 /// The name of the document the e-mail names, when it names one.
@@ -143,7 +117,7 @@ pub fn compose(
                             )
                         },
                         colon(lang),
-                        money(lang, doc.total.checked_neg().unwrap_or(doc.total))
+                        money(lang, doc.printed(doc.total))
                     ),
                 ),
             };

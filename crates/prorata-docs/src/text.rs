@@ -4,17 +4,12 @@
 use std::fmt::Write as _;
 
 use prorata_core::catalog::Lang;
-use prorata_core::document::{Document, DocumentKind, Section};
+use prorata_core::document::{Document, Section};
 use prorata_core::payment::PaymentDetails;
 use prorata_core::scenario::{Entry, Outcome};
 use prorata_core::tax::TaxCategory;
 
-pub(crate) fn t(lang: Lang, en: &'static str, fr: &'static str) -> &'static str {
-    match lang {
-        Lang::En => en,
-        Lang::Fr => fr,
-    }
-}
+use crate::words::{date, percent, t};
 
 pub(crate) fn section_title(lang: Lang, s: Section) -> &'static str {
     match s {
@@ -129,17 +124,9 @@ fn request_text(r: &prorata_core::change::Request) -> String {
 
 pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
     let mut out = String::new();
-    let kind = match d.kind {
-        DocumentKind::Invoice => t(lang, "INVOICE", "FACTURE"),
-        DocumentKind::CreditNote => t(lang, "CREDIT NOTE", "NOTE DE CRÉDIT"),
-    };
+    let kind = crate::words::kind_title(lang, d.kind);
     // Credit notes print positive figures: the document itself says it is a credit.
-    let sign = if d.kind == DocumentKind::CreditNote {
-        -1
-    } else {
-        1
-    };
-    let fix = |m: prorata_core::Money| m.checked_mul(sign).unwrap_or(m);
+    let fix = |m: prorata_core::Money| d.printed(m);
     let _ = writeln!(out, "{}", "═".repeat(96));
     let _ = writeln!(out, "{kind} {}  ·  {}  ·  {buyer}", d.number, d.issued_on);
     if !d.corrects.is_empty() {
@@ -216,7 +203,7 @@ pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
 /// The name of a VAT total: its rate, or why there is none.
 pub(crate) fn tax_label(lang: Lang, tax: &prorata_core::tax::TaxTotal) -> String {
     match tax.category {
-        TaxCategory::Standard => format!("{} {} %", t(lang, "VAT", "TVA"), tax.rate),
+        TaxCategory::Standard => format!("{} {}", t(lang, "VAT", "TVA"), percent(lang, tax.rate)),
         TaxCategory::ReverseCharge => t(
             lang,
             "VAT 0 % – reverse charge",
@@ -243,7 +230,7 @@ pub fn payment_text(p: &PaymentDetails, lang: Lang, d: &Document) -> String {
                 "charged automatically on",
                 "débitée automatiquement le"
             ),
-            d.issued_on
+            date(lang, d.issued_on)
         ),
         PaymentDetails::SepaDebit {
             account,

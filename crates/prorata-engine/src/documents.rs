@@ -7,6 +7,7 @@
 //! and stored the same way: rendering is a pure function of the immutable document, and the
 //! store keeps the first copy, so every reader gets the same bytes.
 
+use prorata_core::account::Account;
 use prorata_docs::files::Files;
 use prorata_store::{DocumentRow, FileFormat, NewFile, StoreError, StoredFile, Tenant};
 
@@ -25,13 +26,28 @@ pub struct RenderSummary {
     pub failed: Vec<(String, String)>,
 }
 
-/// Documents issued before seller snapshots existed print the tenant's seller of today.
-fn with_seller(mut row: DocumentRow, tenant: &Tenant) -> DocumentRow {
-    if row.document.seller.is_none() {
+/// Documents issued before snapshots carried everything printed get what they lack from
+/// today's tenant and account (the seller, the buyer, its language); their files, once made,
+/// are kept like any other.
+fn completed(mut row: DocumentRow, tenant: &Tenant, account: Option<&Account>) -> DocumentRow {
+    let doc = &mut row.document;
+    if doc.seller.is_none() {
         let s = &tenant.settings;
-        row.document.seller = Some(s.seller.snapshot(&tenant.name, &s.tax.seller_country));
+        doc.seller = Some(s.seller.snapshot(&tenant.name, &s.tax.seller_country));
+    }
+    if let Some(account) = account {
+        let buyer = doc.buyer.get_or_insert_with(|| account.buyer_snapshot());
+        buyer.language.get_or_insert(account.language);
     }
     row
+}
+
+/// Whether a document lacks what [`completed`] fills from its account.
+fn needs_account(row: &DocumentRow) -> bool {
+    row.document
+        .buyer
+        .as_ref()
+        .is_none_or(|b| b.language.is_none())
 }
 
 /// One document's files, or why they cannot be made.
@@ -84,7 +100,26 @@ impl Engine {
                 return Ok(summary);
             };
             after = last.id;
-            let rows: Vec<DocumentRow> = rows.into_iter().map(|r| with_seller(r, tenant)).collect();
+            let old: Vec<i64> = crate::distinct(
+                rows.iter()
+                    .filter(|r| needs_account(r))
+                    .map(|r| r.account_id),
+            );
+            let accounts = if old.is_empty() {
+                Default::default()
+            } else {
+                let mut tx = self.store.begin().await?;
+                let found = tx.accounts(tenant.id, &old).await?;
+                tx.rollback().await?;
+                found
+            };
+            let rows: Vec<DocumentRow> = rows
+                .into_iter()
+                .map(|r| {
+                    let account = accounts.get(&r.account_id);
+                    completed(r, tenant, account)
+                })
+                .collect();
             let (rows, outcomes) = tokio::task::spawn_blocking(move || {
                 let outcomes = render_rows(&rows);
                 (rows, outcomes)
@@ -121,8 +156,13 @@ impl Engine {
         if let Some(file) = tx.document_file(tenant.id, document_id, format).await? {
             return Ok(Some((row, file)));
         }
+        let account = if needs_account(&row) {
+            tx.account(tenant.id, row.account_id).await?
+        } else {
+            None
+        };
         tx.rollback().await?;
-        let row = with_seller(row, tenant);
+        let row = completed(row, tenant, account.as_ref());
         let files = {
             let row = row.clone();
             let number = row.document.number.clone();

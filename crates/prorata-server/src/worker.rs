@@ -33,12 +33,17 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
             total.add(&s);
         }
         engine.collect(&tenant, today).await?;
-        let rendered = engine.render_documents(&tenant).await?;
-        for (number, why) in rendered.failed {
-            eprintln!(
-                "render worker: tenant {} document {number}: {why} (retried next pass)",
-                tenant.id
-            );
+        // Files are not billing: a tenant whose files cannot be made now holds up no one.
+        match engine.render_documents(&tenant).await {
+            Ok(rendered) => {
+                for (number, why) in rendered.failed {
+                    eprintln!(
+                        "render worker: tenant {} document {number}: {why} (retried next pass)",
+                        tenant.id
+                    );
+                }
+            }
+            Err(e) => eprintln!("render worker: tenant {}: {e}", tenant.id),
         }
     }
     Ok(total)
@@ -98,6 +103,11 @@ async fn send_email(
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("document {number} not found"))?;
+            if prorata_engine::sha256_hex(&pdf.body) != pdf.sha256 {
+                return Err(format!(
+                    "the stored PDF of {number} does not match its SHA-256"
+                ));
+            }
             Some((row.document, pdf.body))
         }
         None => None,

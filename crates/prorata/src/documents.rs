@@ -17,15 +17,18 @@ const PAGE: i64 = 500;
 pub struct Exported {
     pub documents: usize,
     pub bytes: u64,
+    /// Documents whose files could not be made (number, why): listed, not linked.
+    pub failed: Vec<(String, String)>,
 }
 
 pub async fn export(engine: &Engine, tenant: &Tenant, dir: &Path) -> Result<Exported> {
-    engine.render_documents(tenant).await?;
+    let failed = engine.render_documents(tenant).await?.failed;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut rows = String::new();
     let mut exported = Exported {
         documents: 0,
         bytes: 0,
+        failed,
     };
     let mut after = 0;
     loop {
@@ -38,6 +41,9 @@ pub async fn export(engine: &Engine, tenant: &Tenant, dir: &Path) -> Result<Expo
         tx.rollback().await?;
         for d in &page.items {
             let doc = &d.document;
+            if exported.failed.iter().any(|(n, _)| *n == doc.number) {
+                continue;
+            }
             let mut sha = String::new();
             for (_, format, file) in files.iter().filter(|(id, _, _)| *id == d.id) {
                 let ext = match format {

@@ -297,6 +297,9 @@ fn run(cli: Cli) -> Result<()> {
             let result = demo::run(&engine, companies, &mut out).await?;
             print!("{out}");
             let done = documents::export(&engine, &result.tenant, &documents_dir).await?;
+            for (number, why) in &done.failed {
+                eprintln!("{number}: no files: {why}");
+            }
             println!(
                 "documents: {} Factur-X PDFs and CII XMLs ({} kB) in {}; open {}",
                 done.documents,
@@ -361,7 +364,14 @@ fn run(cli: Cli) -> Result<()> {
                 done.bytes / 1000,
                 dir.join("index.html").display()
             );
-            Ok(())
+            for (number, why) in &done.failed {
+                eprintln!("{number}: no files: {why}");
+            }
+            if done.failed.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} documents could not be rendered", done.failed.len())
+            }
         }),
         Command::Usage {
             command:

@@ -13,11 +13,11 @@ mod layout;
 use pdf_writer::types::{AssociationKind, CidFontType, FontFlags, OutputIntentSubtype, SystemInfo};
 use pdf_writer::{Content, Date, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use prorata_core::document::{Document, DocumentKind, Line};
-use prorata_core::{Lang, Money};
+use prorata_core::Lang;
 use sha2::{Digest, Sha256};
 
-use crate::mail::{date, money};
-use crate::text::{payment_text, section_title, t, tax_label};
+use crate::text::{payment_text, section_title, tax_label};
+use crate::words::{colon, date, decimal, kind_title, money, t};
 use layout::{Pages, Style, Weight, BOTTOM, HEIGHT, LEFT, RIGHT, WIDTH};
 
 const SRGB: &[u8] = include_bytes!("../../assets/sRGB.icc");
@@ -53,33 +53,16 @@ pub fn render(doc: &Document, lang: Lang, xml: &[u8]) -> Result<Vec<u8>, PdfErro
     Ok(assemble(doc, lang, xml, fonts, contents))
 }
 
-/// Credit notes print positive figures: the title says it is a credit.
-fn shown(doc: &Document, m: Money) -> Money {
-    if doc.kind == DocumentKind::CreditNote {
-        m.checked_neg().unwrap_or(m)
-    } else {
-        m
-    }
-}
-
-fn kind_title(doc: &Document, lang: Lang) -> &'static str {
-    match doc.kind {
-        DocumentKind::Invoice => t(lang, "INVOICE", "FACTURE"),
-        DocumentKind::CreditNote => t(lang, "CREDIT NOTE", "NOTE DE CRÉDIT"),
-    }
-}
-
-fn colon(lang: Lang) -> &'static str {
-    t(lang, ":", " :")
-}
-
 fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     let top = HEIGHT - 50.0;
     // Seller, top left.
     let mut y = top;
     if let Some(s) = &doc.seller {
-        p.text(LEFT, y, NAME, &s.legal_name);
-        y -= 14.0;
+        // Left of the title: long names wrap (the title takes the right half).
+        for line in p.wrap(NAME, &s.legal_name, 270.0).iter().take(3) {
+            p.text(LEFT, y, NAME, line);
+            y -= 14.0;
+        }
         for line in address_lines(&s.address, &s.country) {
             p.text(LEFT, y, BODY, &line);
             y -= 11.0;
@@ -101,7 +84,7 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
         }
     }
     // Title, number and dates, top right.
-    p.text_right(RIGHT, top, TITLE, kind_title(doc, lang));
+    p.text_right(RIGHT, top, TITLE, kind_title(lang, doc.kind));
     let mut ry = top - 18.0;
     let facts = [
         (t(lang, "Number", "Numéro"), doc.number.clone()),
@@ -130,9 +113,16 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     if let Some(b) = &doc.buyer {
         p.text(bx, by, LABEL, t(lang, "BILL TO", "FACTURÉ À"));
         by -= 13.0;
-        p.text(bx, by, STRONG, &b.name);
-        by -= 11.0;
-        for line in address_lines(&b.address, &b.country) {
+        let width = RIGHT - bx;
+        for line in p.wrap(STRONG, &b.name, width).iter().take(3) {
+            p.text(bx, by, STRONG, line);
+            by -= 11.0;
+        }
+        let lines: Vec<String> = address_lines(&b.address, &b.country)
+            .iter()
+            .flat_map(|l| p.wrap(BODY, l, width))
+            .collect();
+        for line in lines {
             p.text(bx, by, BODY, &line);
             by -= 11.0;
         }
@@ -157,8 +147,8 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
             ),
             doc.corrects.join(", ")
         );
-        p.text(LEFT, p.y, STRONG, &text);
-        p.y -= 16.0;
+        p.paragraph(LEFT, RIGHT - LEFT, STRONG, &text);
+        p.y -= 4.0;
     }
     lines_table(p, doc, lang);
     totals(p, doc, lang);
@@ -236,8 +226,17 @@ fn lines_table(p: &mut Pages, doc: &Document, lang: Lang) {
 }
 
 fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
-    let desc = p.wrap(BODY, &l.description, DESC_WIDTH);
-    let why = p.wrap(NOTE, &explanation(l, lang), COL_VAT - LEFT);
+    // A row always fits on a page: at most a few lines of each.
+    let desc: Vec<String> = p
+        .wrap(BODY, &l.description, DESC_WIDTH)
+        .into_iter()
+        .take(4)
+        .collect();
+    let why: Vec<String> = p
+        .wrap(NOTE, &explanation(l, lang), COL_VAT - LEFT)
+        .into_iter()
+        .take(6)
+        .collect();
     let height = 11.0 * desc.len() as f32 + 9.5 * why.len() as f32 + 4.0;
     p.need(height);
     let y = p.y;
@@ -252,19 +251,22 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
     p.text(COL_PERIOD, y, SMALL, &period);
     // Usage counts seconds and prices minutes: its explanation gives the quantities.
     if l.section != prorata_core::document::Section::Usage {
-        p.text_right(COL_QTY, y, BODY, &l.quantity.abs().to_string());
+        // Signed as printed: a credit line on an invoice shows −4, a credit note 4.
+        let quantity = match doc.kind {
+            DocumentKind::Invoice => l.quantity,
+            DocumentKind::CreditNote => -l.quantity,
+        };
+        p.text_right(COL_QTY, y, BODY, &quantity.to_string());
     }
     if let Some(price) = l.unit_price {
         p.text_right(COL_PRICE, y, BODY, &decimal(lang, &price.to_string()));
     }
     let vat = match l.tax.category {
-        prorata_core::tax::TaxCategory::Standard => {
-            format!("{} %", decimal(lang, &l.tax.rate.to_string()))
-        }
+        prorata_core::tax::TaxCategory::Standard => crate::words::percent(lang, l.tax.rate),
         other => other.code().to_string(),
     };
     p.text_right(COL_VAT, y, SMALL, &vat);
-    p.text_right(RIGHT, y, BODY, &money(lang, shown(doc, l.amount)));
+    p.text_right(RIGHT, y, BODY, &money(lang, doc.printed(l.amount)));
     p.y = y - 11.0 * desc.len() as f32;
     for w in why {
         p.text(LEFT + 8.0, p.y + 1.0, NOTE, &w);
@@ -288,32 +290,10 @@ fn explanation(l: &Line, lang: Lang) -> String {
     decimal(lang, &why)
 }
 
-/// French writes decimal commas: `30.00` → `30,00` between digits only.
-fn decimal(lang: Lang, text: &str) -> String {
-    if lang == Lang::En {
-        return text.to_string();
-    }
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            let between_digits = i > 0
-                && chars.get(i - 1).is_some_and(char::is_ascii_digit)
-                && chars.get(i + 1).is_some_and(char::is_ascii_digit);
-            if c == '.' && between_digits {
-                ','
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
     let mut rows: Vec<(String, String, bool)> = vec![(
         t(lang, "Total excl. VAT", "Total HT").into(),
-        money(lang, shown(doc, doc.net_total)),
+        money(lang, doc.printed(doc.net_total)),
         false,
     )];
     for tax in &doc.taxes {
@@ -322,16 +302,16 @@ fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
                 "{} ({} {})",
                 tax_label(lang, tax),
                 t(lang, "on", "sur"),
-                money(lang, shown(doc, tax.base))
+                money(lang, doc.printed(tax.base))
             )
         } else {
             tax_label(lang, tax)
         };
-        rows.push((label, money(lang, shown(doc, tax.tax)), false));
+        rows.push((label, money(lang, doc.printed(tax.tax)), false));
     }
     rows.push((
         t(lang, "Total incl. VAT", "Total TTC").into(),
-        money(lang, shown(doc, doc.total)),
+        money(lang, doc.printed(doc.total)),
         true,
     ));
     if let Some(prev) = doc.previous_balance {
@@ -467,7 +447,7 @@ fn assemble(
     let file_id = digest[..16].to_vec();
     pdf.set_file_id((file_id.clone(), file_id));
 
-    let title = format!("{} {}", kind_title(doc, lang), doc.number);
+    let title = format!("{} {}", kind_title(lang, doc.kind), doc.number);
     let issued = pdf_date(doc.issued_on);
     pdf.document_info(info_id)
         .title(TextStr(&title))
@@ -548,7 +528,7 @@ fn assemble(
         page_ids.push(page_id);
         let footer_text = format!(
             "{} {} · {} {}/{}",
-            kind_title(doc, lang),
+            kind_title(lang, doc.kind),
             doc.number,
             t(lang, "page", "page"),
             i + 1,

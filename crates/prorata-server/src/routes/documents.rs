@@ -130,11 +130,28 @@ async fn file(
     id: i64,
     format: FileFormat,
 ) -> Result<Response, ApiError> {
+    // The kind first: asking for a credit note under /invoices makes nothing.
+    let mut tx = s
+        .engine
+        .store
+        .begin()
+        .await
+        .map_err(prorata_engine::EngineError::from)?;
+    let is_kind = tx
+        .document(caller.tenant.id, id)
+        .await
+        .map_err(prorata_engine::EngineError::from)?
+        .is_some_and(|r| r.document.kind == kind);
+    tx.rollback()
+        .await
+        .map_err(prorata_engine::EngineError::from)?;
+    if !is_kind {
+        return Err(not_found(kind).into());
+    }
     let (row, file) = s
         .engine
         .document_file(&caller.tenant, id, format)
         .await?
-        .filter(|(r, _)| r.document.kind == kind)
         .ok_or(not_found(kind))?;
     if prorata_engine::sha256_hex(&file.body) != file.sha256 {
         return Err(ApiError::new(
