@@ -87,16 +87,28 @@ fn render_one(row: &DocumentRow) -> Rendered {
     Ok([file(FileFormat::Xml, xml), file(FileFormat::Pdf, pdf)])
 }
 
+async fn join_write(w: tokio::task::JoinHandle<Result<()>>) -> Result<()> {
+    w.await
+        .map_err(|e| EngineError::Conflict(format!("file writer: {e}")))?
+}
+
 impl Engine {
     /// Makes the files of every document of `tenant` still without them.
+    ///
+    /// A two-stage pipeline: chunk k+1 is read and rendered while chunk k is written (the
+    /// write is the slower half). A failed write stops the pass; its documents stay queued.
     pub async fn render_documents(&self, tenant: &Tenant) -> Result<RenderSummary> {
         let mut summary = RenderSummary::default();
         let mut after = 0;
+        let mut writing: Option<tokio::task::JoinHandle<Result<()>>> = None;
         loop {
             let mut tx = self.store.begin().await?;
             let rows = tx.pending_renders(tenant.id, after, RENDER_CHUNK).await?;
             tx.rollback().await?;
             let Some(last) = rows.last() else {
+                if let Some(w) = writing.take() {
+                    join_write(w).await?;
+                }
                 return Ok(summary);
             };
             after = last.id;
@@ -135,9 +147,17 @@ impl Engine {
             }
             summary.documents += files.len() as u64 / 2;
             summary.bytes += files.iter().map(|f| f.body.len() as u64).sum::<u64>();
-            let mut tx = self.store.begin().await?;
-            tx.store_files(tenant.id, &files).await?;
-            tx.commit().await?;
+            if let Some(w) = writing.take() {
+                join_write(w).await?;
+            }
+            let store = self.store.clone();
+            let tenant_id = tenant.id;
+            writing = Some(tokio::spawn(async move {
+                let mut tx = store.begin().await?;
+                tx.store_files(tenant_id, &files).await?;
+                tx.commit().await?;
+                Ok(())
+            }));
         }
     }
 
