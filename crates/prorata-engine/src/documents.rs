@@ -8,6 +8,7 @@
 //! store keeps the first copy, so every reader gets the same bytes.
 
 use prorata_core::account::Account;
+use prorata_core::document::DocumentKind;
 use prorata_docs::files::Files;
 use prorata_store::{DocumentRow, FileFormat, NewFile, StoreError, StoredFile, Tenant};
 
@@ -87,6 +88,19 @@ fn render_one(row: &DocumentRow) -> Rendered {
     Ok([file(FileFormat::Xml, xml), file(FileFormat::Pdf, pdf)])
 }
 
+/// `file` if its bytes still hash to the SHA-256 recorded when it was made.
+fn checked(row: &DocumentRow, file: StoredFile) -> Result<StoredFile> {
+    if sha256_hex(&file.body) == file.sha256 {
+        Ok(file)
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "the stored file of {} does not match its SHA-256",
+            row.document.number
+        ))
+        .into())
+    }
+}
+
 async fn join_write(w: tokio::task::JoinHandle<Result<()>>) -> Result<()> {
     w.await
         .map_err(|e| EngineError::Conflict(format!("file writer: {e}")))?
@@ -162,19 +176,25 @@ impl Engine {
     }
 
     /// A document's file: the stored one, or made and stored now if the render pass has not
-    /// reached it. `None` when `tenant` has no such document.
+    /// reached it; checked against its recorded SHA-256 either way. `None` when `tenant` has
+    /// no document `document_id` of this kind (and then nothing is made).
     pub async fn document_file(
         &self,
         tenant: &Tenant,
         document_id: i64,
+        kind: DocumentKind,
         format: FileFormat,
     ) -> Result<Option<(DocumentRow, StoredFile)>> {
         let mut tx = self.store.begin().await?;
-        let Some(row) = tx.document(tenant.id, document_id).await? else {
+        let Some(row) = tx
+            .document(tenant.id, document_id)
+            .await?
+            .filter(|r| r.document.kind == kind)
+        else {
             return Ok(None);
         };
         if let Some(file) = tx.document_file(tenant.id, document_id, format).await? {
-            return Ok(Some((row, file)));
+            return Ok(Some((row.clone(), checked(&row, file)?)));
         }
         let account = if needs_account(&row) {
             tx.account(tenant.id, row.account_id).await?
@@ -200,6 +220,7 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound("document file"))?;
         tx.commit().await?;
+        let file = checked(&row, file)?;
         Ok(Some((row, file)))
     }
 }

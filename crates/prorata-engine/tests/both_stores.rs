@@ -19,9 +19,7 @@ use prorata_core::reconcile::Settings;
 use prorata_core::timeline::{start_of, Subscription};
 use prorata_core::{Currency, Frequency};
 use prorata_engine::{Engine, EngineError};
-use prorata_store::{
-    CatalogVersion, DocumentRow, IdempotentResponse, StoreError, Tenant, TenantMode,
-};
+use prorata_store::{DocumentRow, IdempotentResponse, StoreError, Tenant, TenantMode};
 
 #[macro_use]
 mod common;
@@ -41,17 +39,6 @@ on_both_stores!(
     a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_once_each_with_3_lines,
     a_subscription_locked_by_another_transaction_is_waited_for_not_skipped,
 );
-
-/// A sandbox tenant (clock at `clock`) with the default catalog as version 1.
-async fn tenant_with_catalog(engine: &Engine, clock: NaiveDate) -> (Tenant, CatalogVersion) {
-    let tenant = sandbox(engine, "Acme telephony (sandbox)", clock).await;
-    let catalog = engine
-        .import_catalog(&tenant, DEFAULT_CATALOG)
-        .await
-        .expect("the default catalog imports");
-    assert_eq!(catalog.version, 1);
-    (tenant, catalog)
-}
 
 /// Every document of `tenant` (of one kind, or all), in issue order, read page by page.
 async fn documents(engine: &Engine, tenant: i64, kind: Option<DocumentKind>) -> Vec<DocumentRow> {

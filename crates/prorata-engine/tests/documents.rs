@@ -3,12 +3,31 @@
 
 use prorata_core::account::AccountPatch;
 use prorata_core::account::Actor;
+use prorata_core::document::DocumentKind;
 use prorata_store::{FileFormat, NewFile};
 
 #[macro_use]
 mod common;
 
 use common::*;
+
+/// Lumen Conseil SAS, on Essentials with 10 users from 6 June 2024: the account, the
+/// subscription and the invoice issued on creation.
+async fn lumen(
+    engine: &prorata_engine::Engine,
+    tenant: &prorata_store::Tenant,
+    catalog: i64,
+) -> (i64, i64, Vec<prorata_core::Document>) {
+    let account = engine
+        .create_account(tenant, &french_account("Lumen Conseil SAS"))
+        .await
+        .expect("account");
+    let (sub, docs) = engine
+        .create_subscription(tenant, account, catalog, &essentials(d(2024, 6, 6), 10))
+        .await
+        .expect("subscription");
+    (account, sub, docs)
+}
 
 on_both_stores!(
     issued_documents_get_their_files_once_and_keep_them,
@@ -18,19 +37,8 @@ on_both_stores!(
 
 async fn a_document_that_cannot_be_rendered_stays_queued_without_holding_up_the_others(url: &str) {
     let engine = open(url).await;
-    let tenant = sandbox(&engine, "Vendor", d(2024, 6, 6)).await;
-    let catalog = engine
-        .import_catalog(&tenant, DEFAULT_CATALOG)
-        .await
-        .expect("catalog");
-    let account = engine
-        .create_account(&tenant, &french_account("Lumen Conseil SAS"))
-        .await
-        .expect("account");
-    let (sub, docs) = engine
-        .create_subscription(&tenant, account, catalog.id, &essentials(d(2024, 6, 6), 10))
-        .await
-        .expect("subscription");
+    let (tenant, catalog) = tenant_with_catalog(&engine, d(2024, 6, 6)).await;
+    let (account, sub, docs) = lumen(&engine, &tenant, catalog.id).await;
     // A stored document EN 16931 cannot express (no lines), queued before a good one; and a
     // document as issued before snapshots carried the seller and the buyer's language.
     let mut broken = docs[0].clone();
@@ -77,7 +85,10 @@ async fn a_document_that_cannot_be_rendered_stays_queued_without_holding_up_the_
     tx.rollback().await.expect("rollback");
     let xml = String::from_utf8(xml.body).expect("utf-8");
     assert!(xml.contains("Payable à réception."), "{xml}");
-    assert!(xml.contains("<ram:Name>Vendor</ram:Name>"), "{xml}");
+    assert!(
+        xml.contains(&format!("<ram:Name>{}</ram:Name>", tenant.name)),
+        "{xml}"
+    );
     // Still queued for the next pass, alone.
     let mut tx = engine.store.begin().await.expect("tx");
     let queued = tx.pending_renders(tenant.id, 0, 100).await.expect("queue");
@@ -87,31 +98,35 @@ async fn a_document_that_cannot_be_rendered_stays_queued_without_holding_up_the_
     // Asked for directly, it is a server-side error, not a file.
     let id = queued[0].id;
     assert!(engine
-        .document_file(&tenant, id, FileFormat::Pdf)
+        .document_file(&tenant, id, DocumentKind::Invoice, FileFormat::Pdf)
         .await
         .is_err());
 }
 
 async fn issued_documents_get_their_files_once_and_keep_them(url: &str) {
     let engine = open(url).await;
-    let tenant = sandbox(&engine, "Vendor", d(2024, 6, 6)).await;
-    let catalog = engine
-        .import_catalog(&tenant, DEFAULT_CATALOG)
-        .await
-        .expect("catalog");
-    let account = engine
-        .create_account(&tenant, &french_account("Lumen Conseil SAS"))
-        .await
-        .expect("account");
-    engine
-        .create_subscription(&tenant, account, catalog.id, &essentials(d(2024, 6, 6), 10))
-        .await
-        .expect("subscription");
+    let (tenant, catalog) = tenant_with_catalog(&engine, d(2024, 6, 6)).await;
+    lumen(&engine, &tenant, catalog.id).await;
     let (tenant, _) = engine
         .advance_clock(&tenant, d(2024, 8, 6), &mut |_, _| {})
         .await
         .expect("clock");
     // Issuing queued the three invoices; the pass renders them, and again finds nothing.
+    let mut tx = engine.store.begin().await.expect("tx");
+    let queued = tx.pending_renders(tenant.id, 0, 100).await.expect("queue");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(queued.len(), 3);
+    // Asked for under the wrong kind, an invoice is not found and nothing is made.
+    assert!(engine
+        .document_file(
+            &tenant,
+            queued[0].id,
+            DocumentKind::CreditNote,
+            FileFormat::Pdf
+        )
+        .await
+        .expect("read")
+        .is_none());
     let mut tx = engine.store.begin().await.expect("tx");
     assert_eq!(
         tx.pending_renders(tenant.id, 0, 100)
@@ -179,7 +194,7 @@ async fn issued_documents_get_their_files_once_and_keep_them(url: &str) {
         .is_none());
     tx.rollback().await.expect("rollback");
     assert!(engine
-        .document_file(&other, doc.id, FileFormat::Pdf)
+        .document_file(&other, doc.id, DocumentKind::Invoice, FileFormat::Pdf)
         .await
         .expect("read")
         .is_none());
@@ -191,11 +206,7 @@ async fn issued_documents_get_their_files_once_and_keep_them(url: &str) {
 
 async fn a_changed_seller_or_address_shows_on_later_documents_only(url: &str) {
     let engine = open(url).await;
-    let tenant = sandbox(&engine, "Vendor", d(2024, 6, 6)).await;
-    let catalog = engine
-        .import_catalog(&tenant, DEFAULT_CATALOG)
-        .await
-        .expect("catalog");
+    let (tenant, catalog) = tenant_with_catalog(&engine, d(2024, 6, 6)).await;
     let seller = prorata_core::seller::Seller {
         legal_name: "Vendor SAS".into(),
         siren: "552100554".into(),
@@ -205,14 +216,7 @@ async fn a_changed_seller_or_address_shows_on_later_documents_only(url: &str) {
     };
     engine.set_seller(&tenant, &seller).await.expect("seller");
     let tenant = engine.tenant(tenant.id).await.expect("tenant");
-    let account = engine
-        .create_account(&tenant, &french_account("Lumen Conseil SAS"))
-        .await
-        .expect("account");
-    let (_, docs) = engine
-        .create_subscription(&tenant, account, catalog.id, &essentials(d(2024, 6, 6), 10))
-        .await
-        .expect("subscription");
+    let (account, _, docs) = lumen(&engine, &tenant, catalog.id).await;
     let first = &docs[0];
     let printed = first.seller.as_ref().expect("seller snapshot");
     assert_eq!(

@@ -99,7 +99,12 @@ async fn send_email(
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("document {number} not found"))?;
             let (_, pdf) = engine
-                .document_file(tenant, row.id, prorata_store::FileFormat::Pdf)
+                .document_file(
+                    tenant,
+                    row.id,
+                    row.document.kind,
+                    prorata_store::FileFormat::Pdf,
+                )
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("document {number} not found"))?;

@@ -336,7 +336,12 @@ async fn deliveries_are_retried_with_backoff(url: &str) {
         .unwrap()
         .unwrap();
     let (_, stored) = engine
-        .document_file(&tenant, row.id, prorata_store::FileFormat::Pdf)
+        .document_file(
+            &tenant,
+            row.id,
+            row.document.kind,
+            prorata_store::FileFormat::Pdf,
+        )
         .await
         .unwrap()
         .unwrap();

@@ -13,7 +13,7 @@ use prorata_core::reconcile::Settings;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Currency, Frequency};
 use prorata_engine::Engine;
-use prorata_store::{Store, Tenant, TenantMode};
+use prorata_store::{CatalogVersion, Store, Tenant, TenantMode};
 
 pub const DEFAULT_CATALOG: &str = include_str!("../../../../catalog/default.toml");
 
@@ -97,4 +97,15 @@ pub fn essentials(start: NaiveDate, users: i64) -> SubscriptionSpec {
         notice_days: 30,
         quantities: BTreeMap::from([("user".to_string(), users), ("number".to_string(), 1)]),
     }
+}
+
+/// A sandbox tenant (clock at `clock`) with the default catalog as version 1.
+pub async fn tenant_with_catalog(engine: &Engine, clock: NaiveDate) -> (Tenant, CatalogVersion) {
+    let tenant = sandbox(engine, "Acme telephony (sandbox)", clock).await;
+    let catalog = engine
+        .import_catalog(&tenant, DEFAULT_CATALOG)
+        .await
+        .expect("the default catalog imports");
+    assert_eq!(catalog.version, 1);
+    (tenant, catalog)
 }
