@@ -25,6 +25,7 @@
     clippy::todo
 )]
 
+pub mod access;
 pub mod account;
 pub mod calendar;
 pub mod calls;
@@ -34,6 +35,7 @@ pub mod charge;
 pub mod decimal;
 pub mod document;
 pub mod dunning;
+pub mod licences;
 pub mod money;
 pub mod payment;
 pub mod proration;
@@ -41,6 +43,7 @@ pub mod reconcile;
 pub mod scenario;
 pub mod seller;
 pub mod tax;
+pub mod terms;
 pub mod timeline;
 
 pub use calendar::{Frequency, Period, Schedule};

@@ -78,6 +78,8 @@ pub struct Settings {
     pub tax: TaxRules,
     /// Who issues the documents (their seller block and legal mentions).
     pub seller: crate::seller::Seller,
+    /// The contract terms' wording the portal shows (the notice clause, cancellation reasons).
+    pub terms: crate::terms::Terms,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on

@@ -20,7 +20,9 @@ pub struct MailRequest {
     #[serde(default)]
     pub lang: Lang,
     pub account_name: String,
-    pub currency: Currency,
+    /// The account's currency (e-mails about people, such as invitations, have none).
+    #[serde(default)]
+    pub currency: Option<Currency>,
     #[serde(default)]
     pub data: serde_json::Value,
 }
@@ -153,7 +155,8 @@ pub fn compose(
                     .get("balance")
                     .and_then(|v| v.as_i64())
                     .unwrap_or(0),
-                req.currency,
+                req.currency
+                    .ok_or_else(|| MailError("a notice e-mail without its currency".into()))?,
             );
             let owed = money(lang, balance);
             let (subject, body) = match notice {
@@ -213,6 +216,77 @@ pub fn compose(
             };
             Ok(Composed {
                 subject: format!("{subject} – {seller}"),
+                text: format!("{hello}{body}{bye}"),
+                attachments: Vec::new(),
+            })
+        }
+        "invitation" | "password_reset" => {
+            let link = req
+                .data
+                .get("link")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| MailError("a link e-mail without its link".into()))?;
+            let name = req
+                .data
+                .get("user_name")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            let hello = format!("{} {name},\n\n", t(lang, "Hello", "Bonjour"));
+            let (subject, body) = if req.template == "invitation" {
+                let inviter = req.data.get("inviter").and_then(|v| v.as_str());
+                let who = match inviter {
+                    Some(i) => format!("{i} {}", t(lang, "invites you", "vous invite")),
+                    None => t(lang, "You are invited", "Vous êtes invité(e)").to_string(),
+                };
+                (
+                    format!(
+                        "{} {} – {seller}",
+                        t(lang, "Your access to", "Votre accès à"),
+                        req.account_name
+                    ),
+                    format!(
+                        "{who} {} {}{}\n\n{link}\n\n{}",
+                        t(
+                            lang,
+                            "to the billing portal of",
+                            "à l'espace de facturation de"
+                        ),
+                        req.account_name,
+                        t(
+                            lang,
+                            ". Choose your password with this link:",
+                            ". Choisissez votre mot de passe avec ce lien :"
+                        ),
+                        t(
+                            lang,
+                            "The link works once and for 7 days.",
+                            "Le lien fonctionne une fois, pendant 7 jours."
+                        )
+                    ),
+                )
+            } else {
+                (
+                    format!(
+                        "{} – {seller}",
+                        t(lang, "Reset your password", "Réinitialisez votre mot de passe")
+                    ),
+                    format!(
+                        "{}\n\n{link}\n\n{}",
+                        t(
+                            lang,
+                            "Someone asked to reset your password. Choose a new one with this link:",
+                            "Une réinitialisation de votre mot de passe a été demandée. Choisissez-en un nouveau avec ce lien :"
+                        ),
+                        t(
+                            lang,
+                            "The link works once and for one hour. If you did not ask, ignore this e-mail: your password stays as it is.",
+                            "Le lien fonctionne une fois, pendant une heure. Si vous n'avez rien demandé, ignorez cet e-mail : votre mot de passe reste inchangé."
+                        )
+                    ),
+                )
+            };
+            Ok(Composed {
+                subject,
                 text: format!("{hello}{body}{bye}"),
                 attachments: Vec::new(),
             })

@@ -56,7 +56,7 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound("account"))?;
         let subs = tx.subscriptions_of_account(tenant.id, id).await?;
-        let in_trial = subs.iter().all(|s| s.subscription.in_trial_on(today));
+        let in_trial = in_trial(&subs, today);
         let updated = account
             .patched(patch, actor, in_trial)
             .map_err(account_error)?;
@@ -87,4 +87,9 @@ impl Engine {
             .ok_or(EngineError::NotFound("account"))?;
         Ok(tx.ledger(tenant.id, id, after, limit).await?)
     }
+}
+
+/// Seed 003's trial for an account: every subscription of it still in its trial.
+pub(crate) fn in_trial(subs: &[prorata_store::SubscriptionRow], today: chrono::NaiveDate) -> bool {
+    subs.iter().all(|s| s.subscription.in_trial_on(today))
 }

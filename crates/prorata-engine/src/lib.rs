@@ -10,12 +10,15 @@
 
 mod accounts;
 mod billing;
+mod change_requests;
 mod clock;
 mod collection;
 mod delivery;
 mod documents;
 pub mod gateway;
 mod keys;
+pub mod people;
+mod portal;
 mod subscriptions;
 mod tenants;
 mod usage;
@@ -30,6 +33,7 @@ use prorata_core::reconcile::ReconcileError;
 use prorata_store::{Store, StoreError, Tenant, TenantMode, Tx};
 
 pub use billing::*;
+pub use change_requests::*;
 pub use collection::*;
 pub use delivery::*;
 pub use documents::*;
@@ -93,6 +97,9 @@ pub struct Engine {
     usage_accounts: Arc<Mutex<usage::AccountCache>>,
     /// Where charges go; the built-in sandbox unless [`Engine::with_gateway`] says otherwise.
     pub gateway: Arc<dyn gateway::Gateway>,
+    /// Signs single-use links and CSRF tokens ([`people::SecretKey`]); random unless
+    /// [`Engine::with_secret`] gives the deployment's.
+    pub secret: people::SecretKey,
 }
 
 /// Parsed catalogs by (tenant, version id).
@@ -105,7 +112,14 @@ impl Engine {
             store,
             catalogs: Arc::new(Mutex::new(HashMap::new())),
             usage_accounts: Arc::default(),
+            // Without randomness there is no safe session or link: refuse to start.
+            secret: people::SecretKey::random().expect("the system's random source"),
         }
+    }
+
+    /// The same engine signing links with `secret` (shared by every server of a deployment).
+    pub fn with_secret(self, secret: people::SecretKey) -> Engine {
+        Engine { secret, ..self }
     }
 
     /// The same engine charging through `gateway`.

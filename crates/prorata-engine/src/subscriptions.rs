@@ -84,6 +84,32 @@ impl Engine {
         request: &Request,
         effective: Option<NaiveDateTime>,
     ) -> Result<ChangeOutcome> {
+        self.change_judged_on(tenant, id, request, effective, None)
+            .await
+    }
+
+    /// Records a change that was asked on `submitted_on` (a customer's change request the
+    /// vendor applies later): judged by the notice rule as of that day, effective that day,
+    /// recorded today.
+    pub async fn change_as_of(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        request: &Request,
+        submitted_on: NaiveDate,
+    ) -> Result<ChangeOutcome> {
+        self.change_judged_on(tenant, id, request, None, Some(submitted_on))
+            .await
+    }
+
+    async fn change_judged_on(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        request: &Request,
+        effective: Option<NaiveDateTime>,
+        submitted_on: Option<NaiveDate>,
+    ) -> Result<ChangeOutcome> {
         let today = Engine::today(tenant);
         let mut tx = self.store.begin().await?;
         let mut row = tx
@@ -93,8 +119,12 @@ impl Engine {
         let catalog = self
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
-        let accepted = match decide(&row.subscription, &catalog, request, today, effective) {
-            Ok(a) => a,
+        let judged_on = submitted_on.unwrap_or(today).min(today);
+        let accepted = match decide(&row.subscription, &catalog, request, judged_on, effective) {
+            Ok(mut a) => {
+                a.event.recorded_on = today;
+                a
+            }
             Err(refusal) => {
                 // Release the row lock now rather than when the connection is next used.
                 tx.rollback().await?;

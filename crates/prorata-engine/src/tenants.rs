@@ -8,6 +8,33 @@ use prorata_store::{CatalogVersion, Tenant, TenantMode};
 
 use crate::{invalid, Engine, EngineError, Result};
 
+/// Lower-case ASCII letters, digits and single dashes, at most 40 characters: "Acme
+/// Téléphonie" → "acme-telephonie" (accents dropped, other characters become dashes).
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let c = match c {
+            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'ö' | 'õ' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => '-',
+        };
+        if c != '-' || !(slug.is_empty() || slug.ends_with('-')) {
+            slug.push(c);
+        }
+        if slug.len() >= 40 {
+            break;
+        }
+    }
+    slug.trim_end_matches('-').to_string()
+}
+
 impl Engine {
     /// Creates a tenant; a sandbox starts its test clock at `clock`.
     pub async fn create_tenant(
@@ -34,6 +61,16 @@ impl Engine {
         };
         let mut tx = self.store.begin().await?;
         let id = tx.create_tenant(name, mode, clock, settings).await?;
+        // The portal's address names the tenant by this slug: its name, else made unique.
+        let slug = slugify(name);
+        if slug.is_empty() || !tx.set_tenant_slug(id, &slug).await? {
+            let unique = if slug.is_empty() {
+                format!("t{id}")
+            } else {
+                format!("{slug}-{id}")
+            };
+            tx.set_tenant_slug(id, &unique).await?;
+        }
         let tenant = tx
             .tenant(id)
             .await?
@@ -78,5 +115,15 @@ impl Engine {
     pub async fn catalogs(&self, tenant: &Tenant) -> Result<Vec<CatalogVersion>> {
         let mut tx = self.store.begin().await?;
         Ok(tx.catalogs(tenant.id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_slug_keeps_letters_and_digits_and_folds_the_rest() {
+        assert_eq!(super::slugify("Acme Téléphonie SAS"), "acme-telephonie-sas");
+        assert_eq!(super::slugify("  --Hello__World!! 2 "), "hello-world-2");
+        assert_eq!(super::slugify("日本"), "");
     }
 }

@@ -101,6 +101,14 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::webhooks::create, routes::webhooks::list))
         .routes(routes!(routes::webhooks::disable))
         .routes(routes!(routes::webhooks::deliveries))
+        .routes(routes!(
+            routes::people::list_users,
+            routes::people::invite_user
+        ))
+        .routes(routes!(routes::people::create_portal_session))
+        .routes(routes!(routes::people::list_change_requests))
+        .routes(routes!(routes::people::apply_change_request))
+        .routes(routes!(routes::people::refuse_change_request))
         .split_for_parts();
     let v1 = v1.layer(middleware::from_fn_with_state(
         state.clone(),
@@ -109,8 +117,15 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     (v1.with_state(state), openapi)
 }
 
-/// The whole application: `/v1`, `/openapi.json` and `/health`.
+/// The whole application: `/v1`, `/openapi.json`, `/health` and the portal (`/portal`),
+/// its cookies not marked `Secure` (served over plain http, as on loopback).
 pub fn app(state: AppState) -> Router {
+    app_with(state, prorata_web::WebConfig::default())
+}
+
+/// The whole application, with the portal configured by `web`.
+pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
+    let portal = prorata_web::router(state.engine.clone(), web);
     let (v1, openapi) = api(state);
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
@@ -124,4 +139,5 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(portal)
 }

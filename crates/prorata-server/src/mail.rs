@@ -37,19 +37,24 @@ pub enum Mailer {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         from: Mailbox,
+        links: String,
     },
     Folder {
         dir: PathBuf,
         from: Mailbox,
+        links: String,
     },
 }
+
+/// Where links in e-mails point when nothing else is said: the default `serve` address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 impl std::fmt::Debug for Mailer {
     // The transport holds the SMTP credentials: never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Mailer::Smtp { from, .. } => write!(f, "Mailer::Smtp(from {from})"),
-            Mailer::Folder { dir, from } => {
+            Mailer::Folder { dir, from, .. } => {
                 write!(f, "Mailer::Folder({}, from {from})", dir.display())
             }
         }
@@ -67,6 +72,7 @@ impl Mailer {
         Ok(Mailer::Smtp {
             transport,
             from: from.parse().map_err(|e| format!("sender {from:?}: {e}"))?,
+            links: DEFAULT_PUBLIC_URL.into(),
         })
     }
 
@@ -74,7 +80,35 @@ impl Mailer {
         Ok(Mailer::Folder {
             dir,
             from: from.parse().map_err(|e| format!("sender {from:?}: {e}"))?,
+            links: DEFAULT_PUBLIC_URL.into(),
         })
+    }
+
+    /// The same mailer writing links to the portal at `public_url` (e.g.
+    /// `https://billing.example.com`).
+    pub fn with_links(self, public_url: &str) -> Mailer {
+        let base = public_url.trim_end_matches('/').to_string();
+        match self {
+            Mailer::Smtp {
+                transport, from, ..
+            } => Mailer::Smtp {
+                transport,
+                from,
+                links: base,
+            },
+            Mailer::Folder { dir, from, .. } => Mailer::Folder {
+                dir,
+                from,
+                links: base,
+            },
+        }
+    }
+
+    /// The portal's public address, for links.
+    pub fn links(&self) -> &str {
+        match self {
+            Mailer::Smtp { links, .. } | Mailer::Folder { links, .. } => links,
+        }
     }
 
     fn from(&self) -> &Mailbox {

@@ -87,8 +87,20 @@ async fn send_email(
     job: &Job,
     tenant: &prorata_store::Tenant,
 ) -> Result<(), String> {
-    let request: prorata_docs::mail::MailRequest =
+    let mut request: prorata_docs::mail::MailRequest =
         serde_json::from_value(job.payload.clone()).map_err(|e| format!("payload: {e}"))?;
+    // A single-use link travels as its row's id: the link itself is made now, under the
+    // server's key, so the job table never holds it.
+    if let Some(token_id) = request.data.get("token_id").and_then(|v| v.as_i64()) {
+        let token = engine
+            .token_for(job.tenant_id, token_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let link = format!("{}/portal/{}/password/{token}", mailer.links(), tenant.slug);
+        if let Some(data) = request.data.as_object_mut() {
+            data.insert("link".into(), serde_json::Value::String(link));
+        }
+    }
     // A document travels as its stored Factur-X PDF (made now if the render pass has not
     // reached it yet): the attachment is the same file the API serves.
     let document = match prorata_docs::mail::document_number(&request) {

@@ -755,13 +755,18 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/webhook-endpoints/{id}",
         "/v1/webhook-endpoints/{id}/deliveries",
         "/v1/seller",
+        "/v1/accounts/{id}/users",
+        "/v1/portal-sessions",
+        "/v1/change-requests",
+        "/v1/change-requests/{id}/apply",
+        "/v1/change-requests/{id}/refuse",
     ] {
         assert!(
             paths.contains_key(expected),
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 40);
+    assert_eq!(operations, 46);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

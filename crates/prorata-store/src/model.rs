@@ -1,12 +1,13 @@
 //! What the store reads and writes: domain values from `prorata-core` with their ids.
 
 use chrono::NaiveDate;
+use prorata_core::access::{Role, UserStatus};
 use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind};
 use prorata_core::payment::CollectionSettings;
 use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
-use prorata_core::Money;
+use prorata_core::{Lang, Money};
 use serde::{Deserialize, Serialize};
 
 /// Whether a tenant bills for real or in a sandbox with a movable clock.
@@ -38,6 +39,9 @@ impl TenantMode {
 pub struct Tenant {
     pub id: i64,
     pub name: String,
+    /// Names the tenant in its portal's address; unique. `t<id>` until one is chosen.
+    #[serde(default)]
+    pub slug: String,
     pub mode: TenantMode,
     /// The sandbox's test clock; `None` for live tenants, which use the calendar.
     pub clock: Option<NaiveDate>,
@@ -328,4 +332,187 @@ pub struct WebhookDelivery {
     pub status_code: Option<i64>,
     pub error: Option<String>,
     pub attempted_at: String,
+}
+
+// ---------------------------------------------------------------- people
+
+/// A person of a tenant: a customer account's user (owner, admin, agent) or one of the
+/// tenant's staff (`account_id` is `None`).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub account_id: Option<i64>,
+    pub role: Role,
+    /// Lower-case (the caller folds it before storing and looking it up).
+    pub email: String,
+    pub name: String,
+    pub language: Lang,
+    pub status: UserStatus,
+    /// The password's hash; `None` until one is set. Never serialized nor printed.
+    #[serde(skip_serializing)]
+    pub password_hash: Option<String>,
+    pub created_at: String,
+}
+
+fn hash_state(hash: &Option<impl Sized>) -> &'static str {
+    if hash.is_some() {
+        "<set>"
+    } else {
+        "<none>"
+    }
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("account_id", &self.account_id)
+            .field("role", &self.role)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("language", &self.language)
+            .field("status", &self.status)
+            .field(
+                "password_hash",
+                &format_args!("{}", hash_state(&self.password_hash)),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A user to store (see [`crate::Tx::insert_user`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct NewUser<'a> {
+    pub account_id: Option<i64>,
+    pub role: Role,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub language: Lang,
+    pub status: UserStatus,
+    pub password_hash: Option<&'a str>,
+}
+
+impl std::fmt::Debug for NewUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("account_id", &self.account_id)
+            .field("role", &self.role)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("language", &self.language)
+            .field("status", &self.status)
+            .field(
+                "password_hash",
+                &format_args!("{}", hash_state(&self.password_hash)),
+            )
+            .finish()
+    }
+}
+
+/// A signed-in session, found by the SHA-256 of its id. Times are unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SessionRow {
+    pub tenant_id: i64,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub last_seen: i64,
+    /// Absolute expiry: the session ends then however active it is.
+    pub expires_at: i64,
+}
+
+/// What a single-use link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    Invitation,
+    PasswordReset,
+    PortalSession,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Invitation => "invitation",
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::PortalSession => "portal_session",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenPurpose> {
+        [
+            TokenPurpose::Invitation,
+            TokenPurpose::PasswordReset,
+            TokenPurpose::PortalSession,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// A single-use link. The link itself is derived from `nonce` with a server key, so this row
+/// alone can neither reveal nor forge it. Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserToken {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub user_id: i64,
+    pub purpose: TokenPurpose,
+    pub nonce: String,
+    pub return_url: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// Where a customer's change request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeRequestStatus {
+    Pending,
+    Applied,
+    Refused,
+}
+
+impl ChangeRequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeRequestStatus::Pending => "pending",
+            ChangeRequestStatus::Applied => "applied",
+            ChangeRequestStatus::Refused => "refused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeRequestStatus> {
+        [
+            ChangeRequestStatus::Pending,
+            ChangeRequestStatus::Applied,
+            ChangeRequestStatus::Refused,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// A change a customer asked for (a downgrade or a cancellation), waiting for the staff.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeRequestRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub subscription_id: i64,
+    /// Who asked; `None` once that user is deleted (or when the staff asked).
+    pub user_id: Option<i64>,
+    /// A `prorata_core::change::Request` as JSON.
+    pub request: serde_json::Value,
+    /// The reason given for a cancellation.
+    pub reason: Option<String>,
+    pub status: ChangeRequestStatus,
+    /// The tenant's business date when it was asked.
+    pub submitted_on: NaiveDate,
+    /// The staff's note when deciding.
+    pub note: Option<String>,
+    pub created_at: String,
+    pub decided_at: Option<String>,
 }

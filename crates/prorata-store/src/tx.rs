@@ -68,19 +68,39 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     Ok(serde_json::from_str(text)?)
 }
 
-fn tenant_from(
-    id: i64,
-    name: String,
-    mode: String,
-    clock: Option<NaiveDate>,
-    settings: String,
-    collection: String,
-) -> Result<Tenant> {
+/// 16 random bytes as lower-case hex.
+fn random_hex() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The columns [`tenant_from`] reads, in its order (prefix them with an alias by hand).
+const TENANT_COLUMNS: &str = "id, name, slug, mode, clock, settings, collection";
+
+/// A tenant from a row whose first seven columns are [`TENANT_COLUMNS`].
+fn tenant_from<R>(r: &R) -> Result<Tenant>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<NaiveDate>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let id: i64 = r.try_get(0)?;
+    let slug: Option<String> = r.try_get(2)?;
+    let mode: String = r.try_get(3)?;
+    let settings: String = r.try_get(5)?;
+    let collection: String = r.try_get(6)?;
     Ok(Tenant {
         id,
-        name,
+        name: r.try_get(1)?,
+        // NULL only on SQLite, for a row written outside the store.
+        slug: slug.unwrap_or_else(|| format!("t{id}")),
         mode: TenantMode::parse(&mode)?,
-        clock,
+        clock: r.try_get(4)?,
         settings: from_json::<Settings>(&settings)?,
         collection: from_json(&collection)?,
     })
@@ -124,34 +144,68 @@ impl Tx {
     ) -> Result<i64> {
         let settings = json(settings)?;
         let now = now_text();
-        on_tx!(self, conn => {
+        // The slug is unique and not null: a random placeholder, then `t<id>` once the id is
+        // known (or `t<id>-<random>` if a tenant chose `t<id>` for itself).
+        let placeholder = format!("~{}", random_hex()?);
+        let id: i64 = on_tx!(self, conn => {
             let row = sqlx::query(
-                "INSERT INTO tenants (name, mode, clock, settings, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO tenants (name, mode, clock, settings, created_at, slug) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(name)
             .bind(mode.as_str())
             .bind(clock)
             .bind(&settings)
             .bind(&now)
+            .bind(&placeholder)
             .fetch_one(&mut *conn)
             .await?;
-            Ok(row.try_get(0)?)
+            row.try_get(0)?
+        });
+        let mut slug = format!("t{id}");
+        if !self.set_tenant_slug(id, &slug).await? {
+            slug = format!("t{id}{}", placeholder.replace('~', "-"));
+            self.set_tenant_slug(id, &slug).await?;
+        }
+        Ok(id)
+    }
+
+    /// Gives `tenant` the slug `slug`; false when another tenant has it (nothing changes).
+    /// Checked before writing, so a taken slug never aborts a PostgreSQL transaction (two
+    /// transactions racing for the same new slug still do: the second fails on the index).
+    pub async fn set_tenant_slug(&mut self, tenant: i64, slug: &str) -> Result<bool> {
+        on_tx!(self, conn => {
+            let holder: Option<(i64,)> = sqlx::query_as("SELECT id FROM tenants WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match holder {
+                Some((id,)) => Ok(id == tenant),
+                None => {
+                    let done = sqlx::query("UPDATE tenants SET slug = $1 WHERE id = $2")
+                        .bind(slug)
+                        .bind(tenant)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+            }
+        })
+    }
+
+    pub async fn tenant_by_slug(&mut self, slug: &str) -> Result<Option<Tenant>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = $1");
+        on_tx!(self, conn => {
+            let row = sqlx::query(&sql).bind(slug).fetch_optional(&mut *conn).await?;
+            row.as_ref().map(tenant_from).transpose()
         })
     }
 
     pub async fn tenant(&mut self, id: i64) -> Result<Option<Tenant>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
         on_tx!(self, conn => {
-            let row = sqlx::query(
-                "SELECT id, name, mode, clock, settings, collection FROM tenants WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            row.map(|r| {
-                tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)
-            })
-            .transpose()
+            let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await?;
+            row.as_ref().map(tenant_from).transpose()
         })
     }
 
@@ -200,7 +254,7 @@ impl Tx {
     pub async fn tenant_by_key_hash(&mut self, secret_hash: &str) -> Result<Option<(Tenant, i64)>> {
         on_tx!(self, conn => {
             let row = sqlx::query(
-                "SELECT t.id, t.name, t.mode, t.clock, t.settings, t.collection, k.id \
+                "SELECT t.id, t.name, t.slug, t.mode, t.clock, t.settings, t.collection, k.id \
                  FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
                  WHERE k.secret_hash = $1 AND k.revoked_at IS NULL",
             )
@@ -208,8 +262,8 @@ impl Tx {
             .fetch_optional(&mut *conn)
             .await?;
             row.map(|r| {
-                let t = tenant_from(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)?;
-                Ok((t, r.try_get(6)?))
+                let t = tenant_from(&r)?;
+                Ok((t, r.try_get(7)?))
             })
             .transpose()
         })
@@ -1145,5 +1199,6 @@ fn page<R, T>(
 mod files;
 mod jobs;
 mod payments;
+mod people;
 mod usage;
 pub use usage::{DailyUsage, NewCall};

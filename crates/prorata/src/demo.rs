@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{Datelike, Days, NaiveDate};
+use prorata_core::access::Role;
 use prorata_core::account::{Account, Address};
 use prorata_core::catalog::Lang;
 use prorata_core::change::{Direction, Request};
@@ -18,6 +19,7 @@ use prorata_core::reconcile::Settings;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Currency, Frequency};
 use prorata_engine::gateway::SandboxGateway;
+use prorata_engine::people::{hash_password, PersonSpec};
 use prorata_engine::{Engine, EngineError, IngestReport, NewPaymentMethod};
 use prorata_store::{JobKind, PaymentStatus, TenantMode};
 
@@ -44,6 +46,11 @@ impl Rng {
         self.next() % 100 < percent
     }
 }
+
+/// First names of the demo's people.
+const FIRST_NAMES: [&str; 8] = [
+    "Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Greta", "Hannah",
+];
 
 const NAMES: [&str; 25] = [
     "Lumen Conseil",
@@ -87,7 +94,12 @@ const MARKETS: [(&str, Currency, Lang, Option<&str>); 7] = [
 pub struct DemoResult {
     pub api_key: String,
     pub tenant: prorata_store::Tenant,
+    /// A few people to sign in as: (company, role, e-mail).
+    pub people: Vec<(String, &'static str, String)>,
 }
+
+/// Every demo person's password (sandbox only; printed by the demo).
+pub const DEMO_PASSWORD: &str = "prorata-demo-2025";
 
 pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<DemoResult> {
     use std::fmt::Write as _;
@@ -122,6 +134,33 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     let catalog = engine
         .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
         .await?;
+    // One hash for every demo person: hashing is slow by design, and they share a password.
+    let password_hash = hash_password(DEMO_PASSWORD).await?;
+    let mut people = Vec::new();
+    for (role, who, name) in [
+        (Role::BillingTeam, "billing-team", "Camille (billing team)"),
+        (
+            Role::AccountManager,
+            "account-manager",
+            "Hugo (account manager)",
+        ),
+        (Role::TenantAdmin, "admin", "Inès (administrator)"),
+    ] {
+        let email = format!("{who}@vendor.example");
+        engine
+            .create_user_with_hash(
+                &tenant,
+                &PersonSpec {
+                    account_id: None,
+                    role,
+                    email: email.clone(),
+                    name: name.into(),
+                    language: Lang::Fr,
+                },
+                &password_hash,
+            )
+            .await?;
+    }
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
     let mut subs = Vec::new();
     let mut accounts = Vec::new();
@@ -159,7 +198,31 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             time_zone: "Europe/Paris".into(),
             billing_contacts: vec![format!("billing{i}@example.com")],
         };
+        let company = account.name.clone();
         let account_id = engine.create_account(&tenant, &account).await?;
+        for (role, who) in [
+            (Role::Owner, "owner"),
+            (Role::Admin, "admin"),
+            (Role::Agent, "agent"),
+        ] {
+            let email = format!("{who}{i}@example.com");
+            engine
+                .create_user_with_hash(
+                    &tenant,
+                    &PersonSpec {
+                        account_id: Some(account_id),
+                        role,
+                        email: email.clone(),
+                        name: format!("{} {}", FIRST_NAMES[i % FIRST_NAMES.len()], who),
+                        language,
+                    },
+                    &password_hash,
+                )
+                .await?;
+            if i < 2 || i == DUNNED_AND_REACTIVATED {
+                people.push((company.clone(), who, email));
+            }
+        }
         engine
             .add_payment_method(&tenant, account_id, &demo_method(i, country)?)
             .await?;
@@ -373,6 +436,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     Ok(DemoResult {
         api_key: key.secret,
         tenant,
+        people,
     })
 }
 

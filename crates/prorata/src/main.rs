@@ -134,10 +134,59 @@ struct MailArgs {
     /// Folder for `.eml` files when no SMTP server is configured.
     #[arg(long, env = "PRORATA_MAIL_DIR", default_value = "data/mail")]
     mail_dir: PathBuf,
+    /// The address people reach this server at: links in e-mails (invitations, password
+    /// resets) point there, and an https:// address marks the portal's cookies `Secure`.
+    #[arg(long, env = "PRORATA_PUBLIC_URL", default_value = prorata_server::mail::DEFAULT_PUBLIC_URL)]
+    public_url: String,
+    /// The server's secret key (64 hex characters), which signs single-use links and CSRF
+    /// tokens; every server of one deployment needs the same. Read from
+    /// PRORATA_SECRET_KEY, else from this file, which is created (mode 0600) when missing.
+    #[arg(
+        long,
+        env = "PRORATA_SECRET_KEY_FILE",
+        default_value = "data/secret.key"
+    )]
+    secret_key_file: PathBuf,
 }
 
 impl MailArgs {
+    /// The deployment's secret key: `PRORATA_SECRET_KEY`, else the key file (made once).
+    fn secret_key(&self) -> Result<prorata_engine::people::SecretKey> {
+        use prorata_engine::people::SecretKey;
+        if let Ok(hex) = std::env::var("PRORATA_SECRET_KEY") {
+            return SecretKey::from_hex(&hex)
+                .map_err(|e| anyhow::anyhow!("PRORATA_SECRET_KEY: {e}"));
+        }
+        let path = &self.secret_key_file;
+        match std::fs::read_to_string(path) {
+            Ok(hex) => {
+                SecretKey::from_hex(&hex).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SecretKey::random()?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+                write_private(path, &key.to_hex())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(key)
+            }
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    }
+
+    fn web(&self) -> prorata_web::WebConfig {
+        prorata_web::WebConfig {
+            secure_cookies: self.public_url.starts_with("https://"),
+        }
+    }
+
     fn mailer(&self) -> Result<prorata_server::mail::Mailer> {
+        Ok(self.transport()?.with_links(&self.public_url))
+    }
+
+    fn transport(&self) -> Result<prorata_server::mail::Mailer> {
         match &self.smtp_url {
             Some(url) => prorata_server::mail::Mailer::smtp(url, &self.mail_from),
             None => prorata_server::mail::Mailer::folder(self.mail_dir.clone(), &self.mail_from),
@@ -292,7 +341,7 @@ fn run(cli: Cli) -> Result<()> {
             mail,
             documents_dir,
         } => runtime()?.block_on(async {
-            let engine = db::open(&url).await?;
+            let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
             let mut out = String::new();
             let result = demo::run(&engine, companies, &mut out).await?;
             print!("{out}");
@@ -309,6 +358,17 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("store: {url}");
             println!("API key (shown once): {}", result.api_key);
+            // Sandbox people, all with the demo's password.
+            println!(
+                "portal: {}/portal/{}/sign-in — password for everyone: {}",
+                mail.public_url.trim_end_matches('/'),
+                result.tenant.slug,
+                demo::DEMO_PASSWORD
+            );
+            for (company, role, email) in &result.people {
+                println!("  {company}: {role} {email}");
+            }
+            println!("  staff: billing-team@vendor.example, account-manager@vendor.example, admin@vendor.example");
             if no_serve {
                 return Ok(());
             }
@@ -322,14 +382,14 @@ fn run(cli: Cli) -> Result<()> {
                 mail.mailer()?,
                 std::time::Duration::from_secs(5),
             );
-            serve(engine, &listen, None).await
+            serve(engine, &listen, None, mail.web()).await
         }),
         Command::Serve {
             listen,
             worker_interval,
             mail,
         } => runtime()?.block_on(async {
-            let engine = db::open(&url).await?;
+            let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
             let mailer = mail.mailer()?;
             prorata_server::worker::spawn_delivery(
                 engine.clone(),
@@ -340,11 +400,12 @@ fn run(cli: Cli) -> Result<()> {
                 engine,
                 &listen,
                 Some(std::time::Duration::from_secs(worker_interval)),
+                mail.web(),
             )
             .await
         }),
         Command::Deliver { mail } => runtime()?.block_on(async {
-            let engine = db::open(&url).await?;
+            let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
             let mailer = mail.mailer()?;
             let emails = prorata_server::worker::deliver_emails(&engine, &mailer).await?;
             let sender = prorata_server::webhooks::Sender::new(std::time::Duration::from_secs(10));
@@ -420,11 +481,26 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Serves the API on `listen` until Ctrl-C, with the billing worker when `worker` is set.
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Serves the API and the portal on `listen` until Ctrl-C, with the billing worker when
+/// `worker` is set.
 async fn serve(
     engine: prorata_engine::Engine,
     listen: &str,
     worker: Option<std::time::Duration>,
+    web: prorata_web::WebConfig,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -436,12 +512,16 @@ async fn serve(
         "serving http://{}/v1 (OpenAPI at /openapi.json); Ctrl-C stops",
         listener.local_addr()?
     );
-    let app = prorata_server::app(prorata_server::AppState { engine });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let app = prorata_server::app_with(prorata_server::AppState { engine }, web);
+    // The client's address reaches the handlers: sign-in attempts are throttled by it.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

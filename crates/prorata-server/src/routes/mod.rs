@@ -6,6 +6,7 @@ pub mod clock;
 pub mod documents;
 pub mod keys;
 pub mod payments;
+pub mod people;
 pub mod subscriptions;
 pub mod usage;
 pub mod webhooks;

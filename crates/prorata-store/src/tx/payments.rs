@@ -425,6 +425,18 @@ impl Tx {
             .bind(now_text())
             .execute(&mut *conn)
             .await?;
+            // The account's people are personal data too: their sessions and links go with
+            // them (ON DELETE CASCADE); change requests keep no trace of who asked.
+            sqlx::query("DELETE FROM account_logos WHERE tenant_id = $1 AND account_id = $2")
+                .bind(tenant)
+                .bind(account)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND account_id = $2")
+                .bind(tenant)
+                .bind(account)
+                .execute(&mut *conn)
+                .await?;
         });
         Ok(())
     }

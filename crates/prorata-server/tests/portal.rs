@@ -1,0 +1,753 @@
+//! The customer portal through the router (no socket), on SQLite and PostgreSQL: who may
+//! open what (a matrix of routes × people, zero leaks), sign-in, sessions, CSRF, links, the
+//! plan's changes and the billing tab's rules. Browser tests are in `browser.rs`.
+
+mod portal_common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use portal_common::*;
+use prorata_core::access::Role;
+use prorata_core::Lang;
+use prorata_engine::people::PersonSpec;
+
+/// Who asks, in the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    SignedOut,
+    Owner,
+    Admin,
+    Agent,
+    /// The owner of account B, same tenant.
+    OtherAccount,
+    /// The owner of account C, other tenant, using their own session cookie here.
+    OtherTenant,
+    Staff,
+}
+
+const EVERYONE: [Who; 7] = [
+    Who::SignedOut,
+    Who::Owner,
+    Who::Admin,
+    Who::Agent,
+    Who::OtherAccount,
+    Who::OtherTenant,
+    Who::Staff,
+];
+
+async fn client_for(w: &World, who: Who) -> Client {
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let email = match who {
+        Who::SignedOut => return c,
+        Who::Owner => OWNER_A,
+        Who::Admin => ADMIN_A,
+        Who::Agent => AGENT_A,
+        Who::OtherAccount => OWNER_B,
+        Who::Staff => STAFF,
+        Who::OtherTenant => {
+            // Signed in to the other tenant's portal; the cookie is then sent here.
+            let mut other = Client::new(&w.router, &w.other_tenant.slug);
+            let r = other.sign_in(OWNER_C, PASSWORD).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER);
+            c.cookies = other.cookies.clone();
+            c.get("sign-in").await;
+            return c;
+        }
+    };
+    let r = c.sign_in(email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{email} signs in");
+    c
+}
+
+/// The expected answer: 200, 303 (to sign in), 403 or 404.
+fn expected(route: &str, who: Who) -> u16 {
+    use Who::*;
+    let signed_in_elsewhere = matches!(who, SignedOut | OtherTenant);
+    if signed_in_elsewhere {
+        return 303;
+    }
+    if who == Staff {
+        return 403;
+    }
+    match (route, who) {
+        ("company" | "plan", _) => 200,
+        ("billing", Owner | OtherAccount) => 200,
+        ("billing", _) => 403,
+        // A's invoice: B's owner may see B's billing tab, not A's document.
+        ("invoice_pdf" | "invoice_xml", Owner) => 200,
+        ("invoice_pdf" | "invoice_xml", OtherAccount) => 404,
+        ("invoice_pdf" | "invoice_xml", _) => 403,
+        ("users", Owner | Admin | OtherAccount) => 200,
+        ("users", _) => 403,
+        ("logo", _) => 404,
+        _ => 0,
+    }
+}
+
+async fn the_authorisation_matrix_has_no_leak(url: &str) {
+    let w = world(url).await;
+    let routes = [
+        ("company", "company".to_string()),
+        ("plan", "plan".to_string()),
+        ("billing", "billing".to_string()),
+        (
+            "invoice_pdf",
+            format!("billing/documents/{}.pdf", w.a_invoice),
+        ),
+        (
+            "invoice_xml",
+            format!("billing/documents/{}.xml", w.a_invoice),
+        ),
+        ("users", "users".to_string()),
+        ("logo", "company/logo".to_string()),
+    ];
+    let mut wrong = Vec::new();
+    for who in EVERYONE {
+        let mut c = client_for(&w, who).await;
+        let invitee = format!("new-{who:?}@lumen.example").to_lowercase();
+        for (name, path) in &routes {
+            let r = c.get(path).await;
+            let want = expected(name, who);
+            if r.status.as_u16() != want {
+                wrong.push(format!(
+                    "{who:?} GET {path}: {} (expected {want})",
+                    r.status
+                ));
+            }
+            if r.status == StatusCode::SEE_OTHER {
+                assert!(
+                    r.location().is_some_and(|l| l.ends_with("/sign-in")),
+                    "{who:?} {path} redirects to sign-in"
+                );
+            }
+            // Nothing of A's billing reaches anyone but A's owner.
+            if who != Who::Owner && r.text().contains(&w.a_invoice_number) {
+                wrong.push(format!("{who:?} GET {path} shows A's invoice"));
+            }
+        }
+        // Writes: the address (owner only), an invitation (owner, admin), a change (owner,
+        // admin). A refusal changes nothing.
+        for (path, fields, allowed) in [
+            (
+                "billing/address",
+                vec![("city", "Lyon")],
+                matches!(who, Who::Owner | Who::OtherAccount),
+            ),
+            (
+                "users",
+                vec![
+                    ("email", invitee.as_str()),
+                    ("name", "New person"),
+                    ("role", "agent"),
+                ],
+                matches!(who, Who::Owner | Who::Admin | Who::OtherAccount),
+            ),
+            (
+                "plan/preview",
+                vec![
+                    ("kind", "quantity"),
+                    ("product", "user"),
+                    ("quantity", "12"),
+                ],
+                matches!(who, Who::Owner | Who::Admin | Who::OtherAccount),
+            ),
+        ] {
+            let r = c.post(path, &fields).await;
+            let ok = matches!(r.status, StatusCode::OK | StatusCode::SEE_OTHER)
+                && !r.location().is_some_and(|l| l.ends_with("/sign-in"));
+            if ok != allowed {
+                wrong.push(format!("{who:?} POST {path}: {}", r.status));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "unexpected answers:\n{}",
+        wrong.join("\n")
+    );
+    // The address changed by A's owner only; B's owner changed B's.
+    let a = w.engine.account(&w.tenant, w.a).await.expect("A");
+    assert_eq!(a.address.city, "Lyon");
+    let c = w.engine.account(&w.other_tenant, w.c).await.expect("C");
+    assert_eq!(
+        c.address.city, "Paris",
+        "the other tenant's account is untouched"
+    );
+}
+
+async fn forms_without_the_right_token_or_from_another_site_are_refused(url: &str) {
+    let w = world(url).await;
+    let mut c = client_for(&w, Who::Owner).await;
+    let before = w.engine.account(&w.tenant, w.a).await.expect("A");
+    let no_token = c
+        .post_raw("billing/address", &[("city", "Evil")], None)
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let wrong = c
+        .post_raw(
+            "billing/address",
+            &[
+                ("csrf", "0123456789abcdef0123456789abcdef"),
+                ("city", "Evil"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let token = c.csrf.clone();
+    let cross = c
+        .post_raw(
+            "billing/address",
+            &[("csrf", token.as_str()), ("city", "Evil")],
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let same = c
+        .post_raw(
+            "billing/address",
+            &[("csrf", token.as_str()), ("city", "Nantes")],
+            Some("http://portal.test"),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::SEE_OTHER);
+    let after = w.engine.account(&w.tenant, w.a).await.expect("A");
+    assert_eq!(before.address.city, "Paris");
+    assert_eq!(
+        after.address.city, "Nantes",
+        "only the genuine form changed it"
+    );
+    // Another visitor's token (another CSRF cookie) does not work with this cookie.
+    let mut stranger = Client::new(&w.router, &w.tenant.slug);
+    stranger.get("sign-in").await;
+    let theirs = stranger.csrf.clone();
+    assert_ne!(theirs, token);
+    let r = c
+        .post_raw(
+            "billing/address",
+            &[("csrf", theirs.as_str()), ("city", "Evil")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+async fn the_sixth_wrong_password_is_throttled_and_unknown_emails_look_the_same(url: &str) {
+    let w = world(url).await;
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let unknown = c.sign_in("nobody@lumen.example", "whatever it is!").await;
+    let wrong = c.sign_in(ADMIN_A, "not the password").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let strip = |r: &Reply| {
+        r.text()
+            .replace(&csrf_of(&r.text()).unwrap_or_default(), "")
+            .replace("nobody@lumen.example", "")
+            .replace(ADMIN_A, "")
+    };
+    assert_eq!(strip(&unknown), strip(&wrong), "the same page either way");
+    for _ in 0..4 {
+        let r = c.sign_in(ADMIN_A, "not the password").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let sixth = c.sign_in(ADMIN_A, PASSWORD).await;
+    assert_eq!(
+        sixth.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    // Another user is not held up.
+    let other = c.sign_in(AGENT_A, PASSWORD).await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER);
+}
+
+async fn a_new_session_id_at_each_sign_in_and_sign_out_ends_it(url: &str) {
+    let w = world(url).await;
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    c.sign_in(OWNER_A, PASSWORD).await;
+    let first = c.session().expect("a session cookie");
+    c.sign_in(OWNER_A, PASSWORD).await;
+    let second = c.session().expect("a session cookie");
+    assert_ne!(first, second, "sign-in makes a new id");
+    let mut old = c.clone();
+    old.cookies
+        .insert(prorata_web::SESSION_COOKIE.into(), first);
+    assert_eq!(
+        old.get("company").await.status,
+        StatusCode::SEE_OTHER,
+        "the old id is dead"
+    );
+    assert_eq!(c.get("company").await.status, StatusCode::OK);
+    let out = c.post("sign-out", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let mut replay = c.clone();
+    replay
+        .cookies
+        .insert(prorata_web::SESSION_COOKIE.into(), second);
+    assert_eq!(replay.get("company").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn cookies_and_headers_are_set_by_the_book(url: &str) {
+    let w = world(url).await;
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let page = c.get("sign-in").await;
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap_or("");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("script-src") || !csp.contains("'unsafe"),
+        "{csp}"
+    );
+    assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+    assert!(!page.text().contains("<script"), "no script at all");
+    let signed = {
+        c.post("sign-in", &[("email", OWNER_A), ("password", PASSWORD)])
+            .await
+    };
+    let cookie = signed
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .find(|v| v.starts_with(prorata_web::SESSION_COOKIE))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains(&format!("Path=/portal/{}", w.tenant.slug)),
+        "{cookie}"
+    );
+}
+
+async fn an_invitation_sets_a_password_once(url: &str) {
+    let w = world(url).await;
+    let user = w
+        .engine
+        .invite_user(
+            &w.tenant,
+            &PersonSpec {
+                account_id: Some(w.a),
+                role: Role::Agent,
+                email: "Invited@Lumen.example".into(),
+                name: "Ivy Invited".into(),
+                language: Lang::Fr,
+            },
+            Some("Alice"),
+        )
+        .await
+        .expect("invited");
+    assert_eq!(
+        user.email, "invited@lumen.example",
+        "e-mails are kept lower-case"
+    );
+    // The e-mail job names the link's row; the worker makes the link (as `deliver` does).
+    let jobs = w
+        .engine
+        .jobs(&w.tenant, prorata_store::JobKind::Email)
+        .await
+        .expect("jobs");
+    let payload = &jobs.last().expect("an invitation e-mail").0.payload;
+    assert_eq!(payload["template"], "invitation");
+    let token_id = payload["data"]["token_id"]
+        .as_i64()
+        .expect("the link's row");
+    let token = w
+        .engine
+        .token_for(w.tenant.id, token_id)
+        .await
+        .expect("token");
+    assert!(
+        !payload.to_string().contains(&token),
+        "the job does not hold the link"
+    );
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let form = c.get(&format!("password/{token}")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text().contains("Ivy Invited"));
+    let short = c
+        .post(
+            &format!("password/{token}"),
+            &[("password", "short"), ("confirm", "short")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let set = c
+        .post(
+            &format!("password/{token}"),
+            &[
+                ("password", "a long enough password"),
+                ("confirm", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text());
+    assert_eq!(c.get("company").await.status, StatusCode::OK, "signed in");
+    let again = c.get(&format!("password/{token}")).await;
+    assert_eq!(again.status, StatusCode::GONE, "a link works once");
+    let forged = format!("{token_id}-0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        c.get(&format!("password/{forged}")).await.status,
+        StatusCode::GONE
+    );
+    let mut fresh = Client::new(&w.router, &w.tenant.slug);
+    let r = fresh
+        .sign_in("invited@lumen.example", "a long enough password")
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+async fn a_portal_session_link_signs_in_once(url: &str) {
+    let w = world(url).await;
+    let owner = w.engine.account_users(&w.tenant, w.a).await.expect("users")[0].clone();
+    let mut api = Client::new(&w.router, &w.tenant.slug);
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/portal-sessions")
+        .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::HOST, "billing.acme.example")
+        .body(Body::from(
+            serde_json::json!({"user_id": owner.id, "return_url": "https://app.acme.example/settings"})
+                .to_string(),
+        ))
+        .expect("request");
+    let r = api.send(req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let link = body["url"].as_str().expect("url");
+    let path = link
+        .strip_prefix("http://billing.acme.example")
+        .expect("absolute URL");
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let enter = c.get(path).await;
+    assert_eq!(enter.status, StatusCode::SEE_OTHER);
+    let company = c.get("company").await;
+    assert_eq!(company.status, StatusCode::OK);
+    assert!(
+        company.text().contains("https://app.acme.example/settings"),
+        "a way back"
+    );
+    let mut second = Client::new(&w.router, &w.tenant.slug);
+    assert_eq!(
+        second.get(path).await.status,
+        StatusCode::GONE,
+        "refused the second time"
+    );
+}
+
+async fn a_late_downgrade_is_refused_with_the_deadline_and_an_early_one_becomes_a_request(
+    url: &str,
+) {
+    let w = world(url).await;
+    let mut owner = client_for(&w, Who::Owner).await;
+    // 6 July 2024, first day: the renewal is 6 July 2025, deadline 6 June 2025.
+    let preview = owner
+        .post(
+            "plan/preview",
+            &[("kind", "quantity"), ("product", "user"), ("quantity", "6")],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.text());
+    assert!(
+        preview.text().contains("6 juin 2025"),
+        "the deadline, in French"
+    );
+    let sent = owner
+        .post(
+            "plan/submit",
+            &[("kind", "quantity"), ("product", "user"), ("quantity", "6")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let requests = w
+        .engine
+        .change_requests(&w.tenant, None, Some(w.a))
+        .await
+        .expect("requests");
+    assert_eq!(requests.len(), 1, "recorded for the account manager");
+    assert_eq!(
+        requests[0].status,
+        prorata_store::ChangeRequestStatus::Pending
+    );
+    // Past the deadline: 10 June 2025.
+    w.engine
+        .advance_clock(&w.tenant, d(2025, 6, 10), &mut |_, _| {})
+        .await
+        .expect("clock");
+    let late = owner
+        .post(
+            "plan/preview",
+            &[("kind", "quantity"), ("product", "user"), ("quantity", "5")],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = late.text();
+    assert!(
+        text.contains("6 juin 2025") && text.contains("6 juillet 2025"),
+        "{text}"
+    );
+    assert!(text.contains("13.1.b"), "the clause is cited");
+    let late_submit = owner
+        .post(
+            "plan/submit",
+            &[("kind", "quantity"), ("product", "user"), ("quantity", "5")],
+        )
+        .await;
+    assert_eq!(late_submit.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        w.engine
+            .change_requests(&w.tenant, None, Some(w.a))
+            .await
+            .expect("requests")
+            .len(),
+        1,
+        "nothing recorded after the deadline"
+    );
+}
+
+async fn an_upgrade_is_previewed_then_billed_prorated(url: &str) {
+    let w = world(url).await;
+    w.engine
+        .advance_clock(&w.tenant, d(2024, 7, 10), &mut |_, _| {})
+        .await
+        .expect("clock");
+    let mut owner = client_for(&w, Who::Owner).await;
+    let preview = owner
+        .post(
+            "plan/preview",
+            &[
+                ("kind", "quantity"),
+                ("product", "user"),
+                ("quantity", "14"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK);
+    // 4 more users from 10 July to 5 August: 27 of 31 days.
+    assert!(preview.text().contains("27/31"), "the fraction is shown");
+    let before = w
+        .engine
+        .account_documents(&w.tenant, w.a, None)
+        .await
+        .expect("docs")
+        .len();
+    let done = owner
+        .post(
+            "plan/submit",
+            &[
+                ("kind", "quantity"),
+                ("product", "user"),
+                ("quantity", "14"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+    let docs = w
+        .engine
+        .account_documents(&w.tenant, w.a, None)
+        .await
+        .expect("docs");
+    assert_eq!(docs.len(), before + 1, "one prorated invoice");
+    let invoice = &docs.last().expect("the invoice").document;
+    // 4 × 30.00 × 27/31 = 104.516… → 104.52 net.
+    assert_eq!(invoice.net_total.minor(), 10452);
+    assert!(done.text().contains(&invoice.number));
+}
+
+async fn the_owner_edits_only_address_postcode_and_city_after_the_trial(url: &str) {
+    let w = world(url).await;
+    let mut owner = client_for(&w, Who::Owner).await;
+    let page = owner.get("billing").await.text();
+    assert!(
+        page.contains("id=\"city\" name=\"city\""),
+        "the city is editable"
+    );
+    assert!(
+        !page.contains("name=\"country\""),
+        "the country is read-only"
+    );
+    assert!(page.contains("id=\"country\" value=\"FR\" readonly"));
+    let r = owner.post("billing/address", &[("country", "BE")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        w.engine.account(&w.tenant, w.a).await.expect("A").country,
+        "FR"
+    );
+    let r = owner
+        .post(
+            "billing/address",
+            &[
+                ("line1", "3 rue de la Paix"),
+                ("postcode", "75003"),
+                ("city", "Paris 3e"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let a = w.engine.account(&w.tenant, w.a).await.expect("A");
+    assert_eq!(
+        (a.address.postcode.as_str(), a.address.city.as_str()),
+        ("75003", "Paris 3e")
+    );
+}
+
+async fn names_render_as_text_and_only_real_pictures_become_logos(url: &str) {
+    let w = world(url).await;
+    let mut owner = client_for(&w, Who::Owner).await;
+    let r = owner
+        .post(
+            "company",
+            &[("name", "<script>alert(1)</script> SAS"), ("website", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = owner.get("company").await.text();
+    assert!(!page.contains("<script>alert(1)</script>"));
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62; SAS")
+            || page.contains("&lt;script&gt;")
+    );
+    // A "PNG" that is an HTML page.
+    let boundary = "XBOUNDARYX";
+    let csrf = owner.csrf.clone();
+    let multipart = |name: &str, content: &[u8]| {
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+                 --{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"{name}\"\r\n\
+                 Content-Type: image/png\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        body
+    };
+    let upload = |body: Vec<u8>, cookies: String| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(format!("/portal/{}/company/logo", w.tenant.slug))
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header(header::COOKIE, cookies)
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let cookies = owner
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let fake = owner
+        .send(upload(
+            multipart("logo.png", b"<html><script>alert(1)</script></html>"),
+            cookies.clone(),
+        ))
+        .await;
+    assert_eq!(fake.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(w.engine.logo(&w.tenant, w.a).await.expect("logo").is_none());
+    // A real PNG (1×1) is accepted and served back re-encoded, as image/png, never sniffed.
+    let png: &[u8] = &[
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0,
+        0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0d, 0x49, 0x44,
+        0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0, 0x05, 0, 0x01, 0xff, 0x89,
+        0x99, 0x3d, 0x1d, 0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    let real = owner.send(upload(multipart("me.png", png), cookies)).await;
+    assert_eq!(real.status, StatusCode::SEE_OTHER, "{}", real.text());
+    let logo = owner.get("company/logo").await;
+    assert_eq!(logo.status, StatusCode::OK);
+    assert_eq!(logo.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(logo.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(logo.body.starts_with(b"\x89PNG"));
+}
+
+async fn no_password_session_or_link_is_stored_in_clear(url: &str) {
+    if !url.starts_with("sqlite://") {
+        return; // Read back from the file: the SQLite run covers the store's columns.
+    }
+    let w = world(url).await;
+    let mut c = client_for(&w, Who::Owner).await;
+    let session = c.session().expect("session");
+    let token = w
+        .engine
+        .create_portal_session(
+            &w.tenant,
+            w.engine.account_users(&w.tenant, w.a).await.expect("users")[0].id,
+            None,
+        )
+        .await
+        .expect("link");
+    c.get("company").await;
+    w.engine.store.close().await;
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    let haystack = String::from_utf8_lossy(&bytes);
+    assert!(!haystack.is_empty());
+    for secret in [
+        PASSWORD,
+        session.as_str(),
+        token.as_str(),
+        token.split('-').nth(1).unwrap_or("x"),
+    ] {
+        assert!(
+            !haystack.contains(secret),
+            "{secret:?} is in the database file"
+        );
+    }
+    assert!(
+        haystack.contains("$argon2id$"),
+        "passwords are Argon2id hashes"
+    );
+}
+
+async fn pages_speak_the_users_language_and_accept_language(url: &str) {
+    let w = world(url).await;
+    let mut en = Client::new(&w.router, &w.tenant.slug);
+    let req = Request::builder()
+        .uri(format!("/portal/{}/sign-in", w.tenant.slug))
+        .header(header::ACCEPT_LANGUAGE, "fr-FR,fr;q=0.9,en;q=0.5")
+        .body(Body::empty())
+        .expect("request");
+    let fr = en.send(req).await.text();
+    assert!(fr.contains("lang=\"fr\"") && fr.contains("Connexion"));
+    let english = en.get("sign-in").await.text();
+    assert!(english.contains("lang=\"en\"") && english.contains("Sign in"));
+    // The agent of A chose English, the owner French.
+    let mut agent = client_for(&w, Who::Agent).await;
+    assert!(agent.get("plan").await.text().contains("Active (A)"));
+    let mut owner = client_for(&w, Who::Owner).await;
+    assert!(owner.get("plan").await.text().contains("Actives (A)"));
+}
+
+on_both_stores!(
+    the_authorisation_matrix_has_no_leak,
+    forms_without_the_right_token_or_from_another_site_are_refused,
+    the_sixth_wrong_password_is_throttled_and_unknown_emails_look_the_same,
+    a_new_session_id_at_each_sign_in_and_sign_out_ends_it,
+    cookies_and_headers_are_set_by_the_book,
+    an_invitation_sets_a_password_once,
+    a_portal_session_link_signs_in_once,
+    a_late_downgrade_is_refused_with_the_deadline_and_an_early_one_becomes_a_request,
+    an_upgrade_is_previewed_then_billed_prorated,
+    the_owner_edits_only_address_postcode_and_city_after_the_trial,
+    names_render_as_text_and_only_real_pictures_become_logos,
+    no_password_session_or_link_is_stored_in_clear,
+    pages_speak_the_users_language_and_accept_language,
+);

@@ -1,0 +1,320 @@
+//! What every portal request starts from: the tenant named in the path, the visitor's
+//! language, the CSRF cookie and, for pages behind sign-in, the user, their account and its
+//! standing — and the one way a handler asks the access policy.
+
+use axum::extract::{FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use prorata_core::access::{self, Action, Denial, Person, Target};
+use prorata_core::account::Account;
+use prorata_core::dunning::{Notice, Standing};
+use prorata_core::Lang;
+use prorata_engine::people::AsPerson;
+use prorata_engine::EngineError;
+use prorata_store::{Tenant, User};
+
+use crate::i18n::{negotiate, parse_lang, Messages};
+use crate::pages::{error_page, render, MessagePage};
+use crate::WebState;
+
+pub const SESSION_COOKIE: &str = "prorata_session";
+pub const CSRF_COOKIE: &str = "prorata_csrf";
+const LANG_COOKIE: &str = "prorata_lang";
+/// The vendor's return URL of a portal session ("back to …").
+pub const RETURN_COOKIE: &str = "prorata_return";
+
+/// A cookie value holding any text: hex, so no character can break the header.
+pub fn encode_cookie(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn decode_cookie(hex: &str) -> Option<String> {
+    if hex.len() % 2 != 0 || hex.len() > 4000 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// The value of cookie `name` in `headers`.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The CSRF cookie, made on the first visit: a random value the browser sends back, and
+/// which only this server can turn into the token forms carry (an HMAC under its key).
+#[derive(Debug, Clone)]
+pub struct CsrfCookie(pub String);
+
+pub async fn csrf_cookie(
+    axum::extract::State(state): axum::extract::State<WebState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let existing = cookie(req.headers(), CSRF_COOKIE).filter(|c| c.len() == 32);
+    let fresh = match existing {
+        Some(c) => {
+            req.extensions_mut().insert(CsrfCookie(c));
+            None
+        }
+        None => prorata_engine::people::random_token(16).ok().inspect(|c| {
+            req.extensions_mut().insert(CsrfCookie(c.clone()));
+        }),
+    };
+    let secure = state.config.secure_cookies;
+    let mut res = next.run(req).await;
+    if let Some(c) = fresh {
+        if let Ok(v) =
+            HeaderValue::from_str(&cookie_header(CSRF_COOKIE, &c, "/portal", secure, None))
+        {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+pub fn cookie_header(
+    name: &str,
+    value: &str,
+    path: &str,
+    secure: bool,
+    max_age: Option<i64>,
+) -> String {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+/// The portal of one tenant, as a visitor sees it.
+#[derive(Clone)]
+pub struct Portal {
+    pub tenant: Tenant,
+    pub t: Messages,
+    pub csrf_cookie: String,
+    pub base: String,
+    pub secure: bool,
+    state: WebState,
+}
+
+impl Portal {
+    /// The token this visitor's forms carry.
+    pub fn csrf_token(&self) -> String {
+        let mac = self
+            .state
+            .engine
+            .secret
+            .mac(&format!("csrf:{}", self.csrf_cookie));
+        mac.chars().take(32).collect()
+    }
+
+    /// Checks a posted form's token: a forged or missing one is a 403.
+    pub fn check_csrf(&self, token: &str) -> Result<(), Response> {
+        if !self.csrf_cookie.is_empty()
+            && prorata_engine::people::constant_time_eq(token, &self.csrf_token())
+        {
+            return Ok(());
+        }
+        Err(error_page(self, StatusCode::FORBIDDEN, "error.csrf"))
+    }
+
+    pub fn engine(&self) -> &prorata_engine::Engine {
+        &self.state.engine
+    }
+
+    /// A `Set-Cookie` for this tenant's session.
+    pub fn session_cookie(&self, id: &str) -> String {
+        cookie_header(SESSION_COOKIE, id, &self.base, self.secure, None)
+    }
+
+    pub fn clear_session_cookie(&self) -> String {
+        cookie_header(SESSION_COOKIE, "", &self.base, self.secure, Some(0))
+    }
+
+    pub fn lang_cookie(&self, lang: Lang) -> String {
+        let code = match lang {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        };
+        cookie_header(LANG_COOKIE, code, "/portal", self.secure, Some(365 * 86400))
+    }
+}
+
+fn query_lang(parts: &Parts) -> Option<Lang> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang="))
+        .and_then(parse_lang)
+}
+
+impl FromRequestParts<WebState> for Portal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
+        let slug = RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|p| {
+                p.iter()
+                    .find(|(k, _)| *k == "tenant")
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap_or_default();
+        let lang = query_lang(parts)
+            .or_else(|| cookie(&parts.headers, LANG_COOKIE).and_then(|c| parse_lang(&c)))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(negotiate)
+            })
+            .unwrap_or(Lang::En);
+        let t = Messages::new(state.messages.clone(), lang);
+        let tenant = match state.engine.tenant_by_slug(&slug).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Err(render(
+                    StatusCode::NOT_FOUND,
+                    &MessagePage::bare(t, "error.no_portal"),
+                ))
+            }
+            Err(e) => return Err(internal(&t, e)),
+        };
+        let csrf_cookie = parts
+            .extensions
+            .get::<CsrfCookie>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        Ok(Portal {
+            base: format!("/portal/{}", tenant.slug),
+            tenant,
+            t,
+            csrf_cookie,
+            secure: state.config.secure_cookies,
+            state: state.clone(),
+        })
+    }
+}
+
+/// A server fault: logged once here, never shown.
+pub fn internal(t: &Messages, e: EngineError) -> Response {
+    eprintln!("portal: {e}");
+    render(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &MessagePage::bare(t.clone(), "error.internal"),
+    )
+}
+
+/// A signed-in customer user, their account and its standing.
+#[derive(Clone)]
+pub struct Viewer {
+    pub portal: Portal,
+    pub user: User,
+    pub account_id: i64,
+    pub account: Account,
+    pub standing: Standing,
+    /// Where the vendor's "back to" link goes, for a portal session.
+    pub return_url: Option<String>,
+}
+
+impl FromRequestParts<WebState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
+        let mut portal = Portal::from_request_parts(parts, state).await?;
+        let to_sign_in = || Redirect::to(&format!("{}/sign-in", portal.base)).into_response();
+        let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(to_sign_in());
+        };
+        let engine = &state.engine;
+        let user = match engine.session_user(&portal.tenant, &session_id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return Err(to_sign_in()),
+            Err(e) => return Err(internal(&portal.t, e)),
+        };
+        // Staff have their own screens (the back office); the portal is the customer's.
+        let Some(account_id) = user.account_id else {
+            return Err(error_page(&portal, StatusCode::FORBIDDEN, "error.staff"));
+        };
+        if query_lang(parts).is_none() {
+            portal.t.lang = user.language;
+        }
+        let (account, standing) = match tokio::try_join!(
+            engine.account(&portal.tenant, account_id),
+            engine.account_standing(&portal.tenant, account_id)
+        ) {
+            Ok(v) => v,
+            Err(e) => return Err(internal(&portal.t, e)),
+        };
+        let viewer = Viewer {
+            portal,
+            user,
+            account_id,
+            account,
+            standing,
+            return_url: cookie(&parts.headers, RETURN_COOKIE).and_then(|c| decode_cookie(&c)),
+        };
+        // Enforced on every request, not only at sign-in: an account suspended since loses
+        // its agents' and admins' sessions at once.
+        viewer.allow(Action::SignIn)?;
+        Ok(viewer)
+    }
+}
+
+impl Viewer {
+    pub fn person(&self) -> Person {
+        self.user.person()
+    }
+
+    pub fn target(&self) -> Target {
+        Target {
+            account_id: self.account_id,
+            standing: self.standing.status,
+        }
+    }
+
+    pub fn may(&self, action: Action) -> bool {
+        access::decide(self.person(), action, self.target()).is_ok()
+    }
+
+    /// The policy's answer as a page: 403 with the reason.
+    pub fn allow(&self, action: Action) -> Result<(), Response> {
+        access::decide(self.person(), action, self.target()).map_err(|d| self.denied(d))
+    }
+
+    pub fn denied(&self, d: Denial) -> Response {
+        let key = match d {
+            Denial::PayOnly => "denied.pay_only",
+            Denial::NoAccess => "denied.no_access",
+            Denial::OtherAccount | Denial::Role { .. } => "denied.role",
+        };
+        error_page(&self.portal, StatusCode::FORBIDDEN, key)
+    }
+
+    /// The banner this user sees (seed 004: owner and admins from +4, everyone from +21).
+    pub fn banner(&self) -> Option<Notice> {
+        self.user
+            .role
+            .customer()
+            .and_then(|r| self.standing.banner_for(r))
+    }
+}

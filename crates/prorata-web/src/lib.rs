@@ -1,0 +1,171 @@
+//! # prorata-web: the pages people use
+//!
+//! The customer portal (`/portal/{tenant}/…`): sign-in, invitations and password resets, and
+//! seed 003's "My company" — General, Plan (with upgrades, downgrades and cancellations),
+//! Billing (owner only) and Users. Pages are rendered on the server from compile-time
+//! checked templates (askama); there is no script at all, inline or not, and no CDN: the one
+//! stylesheet is served from the binary.
+//!
+//! A handler reads like an API handler: extract (session → user, then the core's access
+//! policy, [`prorata_core::access::decide`]) → one engine use case → a template struct. No
+//! SQL, no arithmetic and no permission logic here or in a template: amounts come from the
+//! engine and are only formatted ([`format`]).
+//!
+//! The tenant is named by a slug in the path (`/portal/acme/…`), so one server and one
+//! cookie domain serve every tenant; each tenant's cookies are scoped to its path.
+//!
+//! Security, by the book: server-side sessions (see `prorata_engine::people`), a new session
+//! id at every sign-in, cookies `HttpOnly` + `SameSite=Lax` (+ `Secure` behind https), a
+//! signed double-submit CSRF token on every form plus an `Origin` check on every POST, and on
+//! every response a Content-Security-Policy without inline script, `frame-ancestors 'none'`,
+//! `nosniff` and a strict `Referrer-Policy` (links carry single-use tokens in their path).
+
+// A refused request is a `Response` returned at once (`if let Err(page) = … { return page }`);
+// boxing it would only add noise on the path where it is built.
+#![allow(clippy::result_large_err)]
+
+mod ctx;
+pub mod format;
+pub mod i18n;
+mod logo;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use prorata_engine::Engine;
+
+pub use ctx::{CSRF_COOKIE, SESSION_COOKIE};
+
+/// How the portal is served.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Cookies are marked `Secure` (the portal is served over https).
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone)]
+pub struct WebState {
+    pub engine: Engine,
+    pub config: WebConfig,
+    pub messages: Arc<i18n::Catalogue>,
+}
+
+const CSS: &str = include_str!("../static/portal.css");
+
+/// The portal's routes, under `/portal`.
+pub fn router(engine: Engine, config: WebConfig) -> Router {
+    let state = WebState {
+        engine,
+        config,
+        messages: Arc::new(i18n::Catalogue::load()),
+    };
+    let tenant = Router::new()
+        .route("/", get(pages::auth::home))
+        .route(
+            "/sign-in",
+            get(pages::auth::sign_in_form).post(pages::auth::sign_in),
+        )
+        .route("/sign-out", post(pages::auth::sign_out))
+        .route("/language", post(pages::auth::set_language))
+        .route(
+            "/password/{token}",
+            get(pages::auth::password_form).post(pages::auth::set_password),
+        )
+        .route(
+            "/reset",
+            get(pages::auth::reset_form).post(pages::auth::request_reset),
+        )
+        .route("/enter/{token}", get(pages::auth::enter))
+        .route(
+            "/company",
+            get(pages::company::show).post(pages::company::update),
+        )
+        .route(
+            "/company/logo",
+            get(pages::company::logo).post(pages::company::upload_logo),
+        )
+        .route("/plan", get(pages::plan::show))
+        .route("/plan/preview", post(pages::plan::preview))
+        .route("/plan/submit", post(pages::plan::submit))
+        .route("/billing", get(pages::billing::show))
+        .route("/billing/documents/{file}", get(pages::billing::document))
+        .route("/billing/address", post(pages::billing::address))
+        .route("/billing/contacts", post(pages::billing::contacts))
+        .route("/billing/card", post(pages::billing::card))
+        .route("/billing/pay", post(pages::billing::pay))
+        .route("/users", get(pages::users::show).post(pages::users::invite))
+        .route("/users/{id}/remove", post(pages::users::remove))
+        .route("/users/{id}/owner", post(pages::users::make_owner));
+    Router::new()
+        .route("/portal/static/portal.css", get(css))
+        .nest("/portal/{tenant}", tenant)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ctx::csrf_cookie,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// Headers every portal response carries, and the `Origin` check of every POST: a form
+/// posted from another site is refused before any handler runs (the CSRF token is checked
+/// by the handler as well).
+async fn security_headers(req: Request, next: Next) -> Response {
+    if req.method() == Method::POST && !same_origin(&req) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// A POST whose `Origin` names another host than the one it was sent to is cross-site.
+/// Without `Origin` (older clients, tools) the CSRF token alone decides.
+fn same_origin(req: &Request) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return true;
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin = origin.to_str().unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("\u{0}");
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}

@@ -1,0 +1,246 @@
+//! The portal's pages: one module per tab, each handler extract → policy → engine → template.
+
+pub mod auth;
+pub mod billing;
+pub mod company;
+pub mod plan;
+pub mod users;
+
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use prorata_core::access::Action;
+use prorata_core::dunning::Notice;
+use prorata_engine::EngineError;
+
+use crate::ctx::{Portal, Viewer};
+use crate::i18n::Messages;
+
+/// A link of the tab bar.
+pub struct Nav {
+    pub href: String,
+    pub label: String,
+    pub current: bool,
+}
+
+/// What every page's frame shows: title, tabs, the signed-in user, the dunning banner, the
+/// message after an action, the language switch and the forms' CSRF token.
+pub struct Chrome {
+    pub t: Messages,
+    pub base: String,
+    pub csrf: String,
+    pub title: String,
+    pub company: Option<String>,
+    pub user_name: Option<String>,
+    pub nav: Vec<Nav>,
+    pub banner: Option<String>,
+    /// `warning` or `danger`.
+    pub banner_level: &'static str,
+    pub flash: Option<String>,
+    /// The path the language switch comes back to.
+    pub here: String,
+    /// The vendor's page a portal session returns to.
+    pub return_url: Option<String>,
+}
+
+impl Chrome {
+    /// The frame of a page seen before sign-in.
+    pub fn public(portal: &Portal, title_key: &str) -> Chrome {
+        Chrome {
+            t: portal.t.clone(),
+            base: portal.base.clone(),
+            csrf: portal.csrf_token(),
+            title: portal.t.get(title_key).to_string(),
+            company: None,
+            user_name: None,
+            nav: Vec::new(),
+            banner: None,
+            banner_level: "warning",
+            flash: None,
+            here: String::new(),
+            return_url: None,
+        }
+    }
+
+    /// The frame of a signed-in page: the tabs this user may open (the policy decides).
+    pub fn signed_in(v: &Viewer, tab: &str, flash: Option<&str>) -> Chrome {
+        let p = &v.portal;
+        let t = &p.t;
+        let mut nav = Vec::new();
+        for (slug, key, action) in [
+            ("company", "nav.company", Action::ViewCompany),
+            ("plan", "nav.plan", Action::ViewPlan),
+            ("billing", "nav.billing", Action::ViewBilling),
+            ("users", "nav.users", Action::ViewUsers),
+        ] {
+            if v.may(action) {
+                nav.push(Nav {
+                    href: format!("{}/{slug}", p.base),
+                    label: t.get(key).to_string(),
+                    current: slug == tab,
+                });
+            }
+        }
+        let (banner, banner_level) = match v.banner() {
+            Some(n) => (Some(t.get(notice_key(n)).to_string()), notice_level(n)),
+            None => (None, "warning"),
+        };
+        Chrome {
+            t: t.clone(),
+            base: p.base.clone(),
+            csrf: p.csrf_token(),
+            title: t.get(&format!("nav.{tab}")).to_string(),
+            company: Some(v.account.name.clone()),
+            user_name: Some(v.user.name.clone()),
+            nav,
+            banner,
+            banner_level,
+            flash: flash.map(|k| t.get(&format!("done.{k}")).to_string()),
+            here: format!("{}/{tab}", p.base),
+            return_url: v.return_url.clone(),
+        }
+    }
+
+    pub fn other_lang(&self) -> &'static str {
+        match self.t.lang {
+            prorata_core::Lang::En => "fr",
+            prorata_core::Lang::Fr => "en",
+        }
+    }
+
+    pub fn other_lang_label(&self) -> &'static str {
+        match self.t.lang {
+            prorata_core::Lang::En => "Français",
+            prorata_core::Lang::Fr => "English",
+        }
+    }
+}
+
+fn notice_key(n: Notice) -> &'static str {
+    match n {
+        Notice::PaymentFailed => "banner.payment_failed",
+        Notice::SuspensionWarning => "banner.suspension_warning",
+        Notice::Suspended => "banner.suspended",
+        Notice::Cancelled => "banner.cancelled",
+        Notice::Reactivated => "banner.reactivated",
+    }
+}
+
+fn notice_level(n: Notice) -> &'static str {
+    match n {
+        Notice::SuspensionWarning | Notice::Suspended | Notice::Cancelled => "danger",
+        Notice::PaymentFailed | Notice::Reactivated => "warning",
+    }
+}
+
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            eprintln!("portal: template: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// A page with one message (an error, a denial, a confirmation).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub chrome: Chrome,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl MessagePage {
+    /// A message before anything else is known (no tenant yet).
+    pub fn bare(t: Messages, key: &str) -> MessagePage {
+        MessagePage {
+            message: t.get(key).to_string(),
+            chrome: Chrome {
+                title: t.get(key).to_string(),
+                t,
+                base: String::new(),
+                csrf: String::new(),
+                company: None,
+                user_name: None,
+                nav: Vec::new(),
+                banner: None,
+                banner_level: "warning",
+                flash: None,
+                here: String::new(),
+                return_url: None,
+            },
+            detail: None,
+        }
+    }
+}
+
+pub fn error_page(portal: &Portal, status: StatusCode, key: &str) -> Response {
+    let chrome = Chrome::public(portal, key);
+    render(
+        status,
+        &MessagePage {
+            message: portal.t.get(key).to_string(),
+            chrome,
+            detail: None,
+        },
+    )
+}
+
+/// An engine error as a page: the caller's mistakes say what to fix, faults are logged.
+pub fn engine_error(portal: &Portal, e: EngineError) -> Response {
+    match e {
+        EngineError::NotFound(_) => error_page(portal, StatusCode::NOT_FOUND, "error.not_found"),
+        EngineError::Invalid { .. }
+        | EngineError::Refused(_)
+        | EngineError::Conflict(_)
+        | EngineError::Forbidden(_)
+        | EngineError::PaymentRefused(_) => {
+            let status = match e {
+                EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
+                EngineError::Conflict(_) => StatusCode::CONFLICT,
+                EngineError::PaymentRefused(_) => StatusCode::PAYMENT_REQUIRED,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let chrome = Chrome::public(portal, "error.title");
+            render(
+                status,
+                &MessagePage {
+                    message: portal.t.get("error.title").to_string(),
+                    chrome,
+                    detail: Some(e.to_string()),
+                },
+            )
+        }
+        other => crate::ctx::internal(&portal.t, other),
+    }
+}
+
+/// After a successful POST: back to the tab, with the message `done.<key>`.
+pub fn done(portal: &Portal, tab: &str, key: &str) -> Response {
+    Redirect::to(&format!("{}/{tab}?done={key}", portal.base)).into_response()
+}
+
+/// The `done` key of the query, when it is one of ours (only letters and underscores).
+pub fn flash(query: &std::collections::HashMap<String, String>) -> Option<&str> {
+    query.get("done").map(String::as_str).filter(|k| {
+        !k.is_empty() && k.len() < 40 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
+}
+
+/// A file download: the body with its type, as an attachment, never sniffed.
+pub fn attachment(body: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
