@@ -77,6 +77,7 @@
 //! by `cargo test -p prorata-testkit` (and left untouched for every other
 //! crate's tests).
 
+pub mod browser;
 pub mod checks;
 pub mod smtp;
 
