@@ -141,8 +141,14 @@ pub struct PlanView {
 }
 
 impl Engine {
-    /// The account's plan as its owner reads it, or `None` without a subscription.
-    pub async fn plan_view(&self, tenant: &Tenant, account_id: i64) -> Result<Option<PlanView>> {
+    /// The account's plan as a person reads it in `lang` (names from the catalog), or `None`
+    /// without a subscription.
+    pub async fn plan_view(
+        &self,
+        tenant: &Tenant,
+        account_id: i64,
+        lang: prorata_core::Lang,
+    ) -> Result<Option<PlanView>> {
         use prorata_core::catalog::ProductKind;
         use prorata_core::charge::ChargeModel;
         use prorata_core::timeline::start_of;
@@ -152,16 +158,11 @@ impl Engine {
         };
         let today = Engine::today(tenant);
         let mut tx = self.store.begin().await?;
-        let account = tx
-            .account(tenant.id, account_id)
-            .await?
-            .ok_or(EngineError::NotFound("account"))?;
         let catalog = self
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
         tx.rollback().await?;
         let sub = &row.subscription;
-        let lang = account.language;
         let state = sub.state_at(start_of(today), today);
         let table = prorata_core::licences::licence_table(
             &catalog,

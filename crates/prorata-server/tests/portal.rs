@@ -303,7 +303,7 @@ async fn cookies_and_headers_are_set_by_the_book(url: &str) {
         "{csp}"
     );
     assert_eq!(page.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-    assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
     assert!(!page.text().contains("<script"), "no script at all");
     let signed = {
         c.post("sign-in", &[("email", OWNER_A), ("password", PASSWORD)])
@@ -750,4 +750,177 @@ on_both_stores!(
     names_render_as_text_and_only_real_pictures_become_logos,
     no_password_session_or_link_is_stored_in_clear,
     pages_speak_the_users_language_and_accept_language,
+    invitation_and_reset_e_mails_carry_links_that_work_once,
+    an_expired_link_is_refused,
 );
+
+/// The e-mails in a folder, as text.
+fn mails(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// The portal link in an e-mail (quoted-printable lines joined).
+fn link_in(mail: &str) -> Option<String> {
+    let joined = mail.replace("=\r\n", "").replace("=\n", "");
+    let at = joined.find("http://portal.test/portal/")?;
+    Some(
+        joined[at..]
+            .split(|c: char| c.is_whitespace())
+            .next()?
+            .trim_start_matches("http://portal.test")
+            .to_string(),
+    )
+}
+
+async fn invitation_and_reset_e_mails_carry_links_that_work_once(url: &str) {
+    let w = world(url).await;
+    let dir = std::env::temp_dir().join(format!(
+        "prorata-mail-{}-{}",
+        std::process::id(),
+        w.tenant.id
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mailer =
+        prorata_server::mail::Mailer::folder(dir.clone(), "Billing <billing@acme.example>")
+            .expect("mailer")
+            .with_links("http://portal.test/");
+    // The owner invites an agent from the Users tab.
+    let mut owner = Client::new(&w.router, &w.tenant.slug);
+    owner.sign_in(OWNER_A, PASSWORD).await;
+    let r = owner
+        .post(
+            "users",
+            &[
+                ("email", "zoe@lumen.example"),
+                ("name", "Zoé Agent"),
+                ("role", "agent"),
+                ("language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let sent = prorata_server::worker::deliver_emails(&w.engine, &mailer)
+        .await
+        .expect("delivery");
+    assert!(sent >= 1);
+    let invitation = mails(&dir)
+        .into_iter()
+        .find(|m| m.contains("zoe@lumen.example"))
+        .expect("the invitation e-mail");
+    assert!(
+        invitation.contains("Content-Language: fr"),
+        "in the invitee's language"
+    );
+    let link = link_in(&invitation).expect("a link");
+    let mut zoe = Client::new(&w.router, &w.tenant.slug);
+    assert_eq!(zoe.get(&link).await.status, StatusCode::OK);
+    let pw = "zoé a un long mot de passe";
+    let token_path = format!("password/{}", link.rsplit('/').next().unwrap_or(""));
+    let r = zoe
+        .post(&token_path, &[("password", pw), ("confirm", pw)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(zoe.get(&link).await.status, StatusCode::GONE, "used once");
+    // A forgotten password: the same answer for a stranger, a link for the user.
+    let mut someone = Client::new(&w.router, &w.tenant.slug);
+    let known = someone
+        .post("reset", &[("email", "zoe@lumen.example")])
+        .await;
+    let unknown = someone
+        .post("reset", &[("email", "nobody@lumen.example")])
+        .await;
+    assert_eq!(known.status, unknown.status);
+    prorata_server::worker::deliver_emails(&w.engine, &mailer)
+        .await
+        .expect("delivery");
+    assert!(
+        mails(&dir)
+            .iter()
+            .all(|m| !m.contains("nobody@lumen.example")),
+        "no e-mail to a stranger"
+    );
+    let reset = mails(&dir)
+        .into_iter()
+        .filter(|m| m.contains("zoe@lumen.example"))
+        .find(|m| link_in(m).is_some_and(|l| l != link))
+        .expect("the reset e-mail");
+    let reset_link = link_in(&reset).expect("a link");
+    // Zoé is signed in elsewhere; resetting her password ends that session.
+    assert_eq!(zoe.get("company").await.status, StatusCode::OK);
+    let mut reset_client = Client::new(&w.router, &w.tenant.slug);
+    reset_client.get(&reset_link).await;
+    let reset_path = format!("password/{}", reset_link.rsplit('/').next().unwrap_or(""));
+    let new_pw = "un tout nouveau mot de passe";
+    let r = reset_client
+        .post(&reset_path, &[("password", new_pw), ("confirm", new_pw)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        zoe.get("company").await.status,
+        StatusCode::SEE_OTHER,
+        "other sessions ended"
+    );
+    let mut again = Client::new(&w.router, &w.tenant.slug);
+    assert_eq!(
+        again.sign_in("zoe@lumen.example", pw).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        again.sign_in("zoe@lumen.example", new_pw).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn an_expired_link_is_refused(url: &str) {
+    let w = world(url).await;
+    let user = w.engine.account_users(&w.tenant, w.a).await.expect("users")[0].clone();
+    let now = prorata_engine::people::unix_now();
+    let mut tx = w.engine.store.begin().await.expect("tx");
+    let id = tx
+        .insert_token(
+            w.tenant.id,
+            user.id,
+            prorata_store::TokenPurpose::PasswordReset,
+            "0123abcd",
+            None,
+            now - 7200,
+            now - 3600,
+        )
+        .await
+        .expect("token");
+    tx.commit().await.expect("commit");
+    let token = w.engine.token_for(w.tenant.id, id).await.expect("link");
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    assert_eq!(
+        c.get(&format!("password/{token}")).await.status,
+        StatusCode::GONE
+    );
+    let r = c
+        .post(
+            &format!("password/{token}"),
+            &[
+                ("password", "a long enough password"),
+                ("confirm", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert_eq!(
+        Client::new(&w.router, &w.tenant.slug)
+            .sign_in(OWNER_A, PASSWORD)
+            .await
+            .status,
+        StatusCode::SEE_OTHER,
+        "the password did not change"
+    );
+}

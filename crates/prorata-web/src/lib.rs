@@ -18,7 +18,7 @@
 //! id at every sign-in, cookies `HttpOnly` + `SameSite=Lax` (+ `Secure` behind https), a
 //! signed double-submit CSRF token on every form plus an `Origin` check on every POST, and on
 //! every response a Content-Security-Policy without inline script, `frame-ancestors 'none'`,
-//! `nosniff` and a strict `Referrer-Policy` (links carry single-use tokens in their path).
+//! `nosniff` and `Referrer-Policy: same-origin` (links carry single-use tokens in their path).
 
 // A refused request is a `Response` returned at once (`if let Err(page) = … { return page }`);
 // boxing it would only add noise on the path where it is built.
@@ -102,13 +102,15 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
         .route("/users", get(pages::users::show).post(pages::users::invite))
         .route("/users/{id}/remove", post(pages::users::remove))
         .route("/users/{id}/owner", post(pages::users::make_owner));
+    // The CSRF cookie is made by pages only: the stylesheet, fetched alongside a visitor's
+    // first page, would otherwise answer with a second cookie that replaces the first.
+    let tenant = tenant.layer(middleware::from_fn_with_state(
+        state.clone(),
+        ctx::csrf_cookie,
+    ));
     Router::new()
         .route("/portal/static/portal.css", get(css))
         .nest("/portal/{tenant}", tenant)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            ctx::csrf_cookie,
-        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -141,7 +143,9 @@ async fn security_headers(req: Request, next: Next) -> Response {
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Never sent to another site (links carry tokens in their path); kept within the
+        // portal, where `no-referrer` would make browsers post `Origin: null`.
+        (header::REFERRER_POLICY, "same-origin"),
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }

@@ -48,6 +48,8 @@ pub struct BillingPage {
     pub status_level: &'static str,
     pub balance: String,
     pub owes: bool,
+    /// A balance is due but nothing on file can be charged.
+    pub due_without_method: bool,
     pub documents: Vec<DocRow>,
     pub contacts: String,
     pub method: String,
@@ -154,7 +156,10 @@ async fn page(v: &Viewer, flash_key: Option<&str>, errors: Vec<FieldError>) -> R
                 Status::PastDue => "warning",
                 _ => "danger",
             },
-            owes: balance.minor() > 0,
+            // "Pay now" charges the method on file: a card or a debit, not a transfer.
+            owes: balance.minor() > 0 && method.as_ref().and_then(PaymentMethod::token).is_some(),
+            due_without_method: balance.minor() > 0
+                && method.as_ref().and_then(PaymentMethod::token).is_none(),
             balance: money(lang, balance),
             documents,
             contacts: a.billing_contacts.join("\n"),

@@ -6,8 +6,9 @@ use askama::Template;
 use axum::extract::{Multipart, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::response::{IntoResponse, Redirect};
 use axum::Form;
-use prorata_core::access::Action;
+use prorata_core::access::{self, Action, Denial};
 use prorata_core::account::{AccountPatch, Actor};
 use serde::Deserialize;
 
@@ -50,6 +51,10 @@ async fn page(v: &Viewer, flash_key: Option<&str>, errors: Vec<FieldError>) -> R
 }
 
 pub async fn show(v: Viewer, Query(q): Query<HashMap<String, String>>) -> Response {
+    // The home page after sign-in: an owner whose account may only pay goes to pay.
+    if access::decide(v.person(), Action::ViewCompany, v.target()) == Err(Denial::PayOnly) {
+        return Redirect::to(&format!("{}/billing", v.portal.base)).into_response();
+    }
     if let Err(r) = v.allow(Action::ViewCompany) {
         return r;
     }

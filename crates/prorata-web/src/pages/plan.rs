@@ -94,7 +94,7 @@ pub async fn show(v: Viewer, Query(q): Query<HashMap<String, String>>) -> Respon
     let p = &v.portal;
     let t = &p.t;
     let lang = t.lang;
-    let view = match p.engine().plan_view(&p.tenant, v.account_id).await {
+    let view = match p.engine().plan_view(&p.tenant, v.account_id, lang).await {
         Ok(view) => view,
         Err(e) => return engine_error(p, e),
     };
