@@ -378,6 +378,28 @@ async fn the_invited_owners_first_year(url: &str, save: bool) {
 
     b.goto(&p("users")).await.expect("users");
     pages.check(&b, "users-fr").await;
+    // On a phone: the same plan, one column.
+    b.set_window_size(390, 844).await.expect("phone");
+    b.goto(&p("plan")).await.expect("plan");
+    if let Some(dir) = &pages.dir {
+        b.screenshot(dir.join("plan-phone-fr.png"))
+            .await
+            .expect("screenshot");
+    }
+    let overflow = b
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            &[],
+        )
+        .await
+        .expect("width");
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(false),
+        "no sideways scrolling on a phone"
+    );
+    b.set_window_size(1280, 900).await.expect("desktop");
+    b.goto(&p("users")).await.expect("users");
 
     // The same pages in English, switched by the person.
     b.click("button[lang=en]").await.expect("switch");

@@ -752,6 +752,7 @@ on_both_stores!(
     pages_speak_the_users_language_and_accept_language,
     invitation_and_reset_e_mails_carry_links_that_work_once,
     an_expired_link_is_refused,
+    owners_and_admins_manage_users_and_only_the_owner_hands_over,
 );
 
 /// The e-mails in a folder, as text.
@@ -923,4 +924,48 @@ async fn an_expired_link_is_refused(url: &str) {
         StatusCode::SEE_OTHER,
         "the password did not change"
     );
+}
+
+async fn owners_and_admins_manage_users_and_only_the_owner_hands_over(url: &str) {
+    let w = world(url).await;
+    let users = w.engine.account_users(&w.tenant, w.a).await.expect("users");
+    let id_of = |email: &str| users.iter().find(|u| u.email == email).expect("user").id;
+    let (owner_id, admin_id, agent_id) = (id_of(OWNER_A), id_of(ADMIN_A), id_of(AGENT_A));
+    let mut admin = client_for(&w, Who::Admin).await;
+    // An admin may not remove the owner, nor hand the account over.
+    let r = admin.post(&format!("users/{owner_id}/remove"), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = admin.post(&format!("users/{agent_id}/owner"), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Another account's user is not found from here.
+    let b_owner = w.engine.account_users(&w.tenant, w.b).await.expect("users")[0].id;
+    let r = admin.post(&format!("users/{b_owner}/remove"), &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The admin removes the agent: disabled, signed out at once.
+    let mut agent = client_for(&w, Who::Agent).await;
+    let r = admin.post(&format!("users/{agent_id}/remove"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        agent.get("company").await.status,
+        StatusCode::SEE_OTHER,
+        "the agent is out"
+    );
+    assert_eq!(
+        Client::new(&w.router, &w.tenant.slug)
+            .sign_in(AGENT_A, PASSWORD)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The owner makes the admin owner and becomes an admin.
+    let mut owner = client_for(&w, Who::Owner).await;
+    let r = owner.post(&format!("users/{admin_id}/owner"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let after = w.engine.account_users(&w.tenant, w.a).await.expect("users");
+    let role_of = |id: i64| after.iter().find(|u| u.id == id).expect("user").role;
+    assert_eq!(role_of(admin_id), Role::Owner);
+    assert_eq!(role_of(owner_id), Role::Admin);
+    // The former owner no longer sees the Billing tab; the new one does.
+    assert_eq!(owner.get("billing").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin.get("billing").await.status, StatusCode::OK);
 }
