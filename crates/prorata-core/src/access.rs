@@ -54,16 +54,6 @@ impl Role {
     pub fn is_customer(self) -> bool {
         matches!(self, Role::Owner | Role::Admin | Role::Agent)
     }
-
-    /// The dunning module's view of a customer role (`None` for staff).
-    pub fn customer(self) -> Option<crate::dunning::Role> {
-        match self {
-            Role::Owner => Some(crate::dunning::Role::Owner),
-            Role::Admin => Some(crate::dunning::Role::Admin),
-            Role::Agent => Some(crate::dunning::Role::Agent),
-            _ => None,
-        }
-    }
 }
 
 /// Where a user stands.
@@ -273,10 +263,10 @@ fn role_allows(role: Role, action: Action) -> bool {
 /// users only; one source of truth, [`crate::dunning::Standing::access`]), then the role.
 pub fn decide(person: Person, action: Action, target: Target) -> Result<(), Denial> {
     let denied = Denial::Role { role: person.role };
-    let Some(customer) = person.role.customer() else {
+    if !person.role.is_customer() {
         // Staff act on any account of their tenant (the store and session check the tenant).
         return role_allows(person.role, action).then_some(()).ok_or(denied);
-    };
+    }
     if person.account_id != Some(target.account_id) {
         return Err(Denial::OtherAccount);
     }
@@ -284,7 +274,7 @@ pub fn decide(person: Person, action: Action, target: Target) -> Result<(), Deni
         status: target.standing,
         ..Default::default()
     };
-    match standing.access(customer) {
+    match standing.access(person.role) {
         crate::dunning::Access::Full => {}
         crate::dunning::Access::PayOnly if action.allowed_to_pay_only() => {}
         crate::dunning::Access::PayOnly => return Err(Denial::PayOnly),

@@ -223,6 +223,29 @@ pub enum Timing {
 /// Prices by billing frequency, then currency.
 pub type PriceTable = BTreeMap<Frequency, BTreeMap<Currency, Decimal>>;
 
+/// A price table has prices but none for the frequency and currency asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoPrice;
+
+/// The price of `table` for `frequency` and `currency`, as billing reads it: an empty table
+/// means free (`None`), a zero price is no price (`None`), and a table with prices but none
+/// for this frequency and currency is a catalog error ([`NoPrice`]). Reconciliation and the
+/// licence table both read prices through here.
+pub fn price_in(
+    table: &PriceTable,
+    frequency: Frequency,
+    currency: Currency,
+) -> Result<Option<Decimal>, NoPrice> {
+    if table.is_empty() {
+        return Ok(None);
+    }
+    let price = table
+        .get(&frequency)
+        .and_then(|m| m.get(&currency))
+        .ok_or(NoPrice)?;
+    Ok((!price.is_zero()).then_some(*price))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItem {

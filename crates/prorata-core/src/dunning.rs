@@ -34,15 +34,10 @@ pub enum Status {
     Purged,
 }
 
-/// The people of a customer's company, as the seeds name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Admin,
-    Agent,
-}
+pub use crate::access::Role;
 
+/// The people of a customer's company, as the seeds name them: who banners and sign-in
+/// rights speak of.
 pub const ROLES: [Role; 3] = [Role::Owner, Role::Admin, Role::Agent];
 
 impl Status {
@@ -58,17 +53,6 @@ impl Status {
     }
 }
 
-impl Role {
-    /// The name the API uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-        }
-    }
-}
-
 /// Who sees a dashboard banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,8 +64,9 @@ pub enum Audience {
 impl Audience {
     pub fn includes(self, role: Role) -> bool {
         match self {
-            Audience::OwnerAndAdmins => role != Role::Agent,
-            Audience::Everyone => true,
+            Audience::OwnerAndAdmins => matches!(role, Role::Owner | Role::Admin),
+            // The customer's people; the vendor's staff see no customer banner.
+            Audience::Everyone => role.is_customer(),
         }
     }
 }

@@ -176,19 +176,14 @@ impl Pricing<'_> {
     /// The price in `table`, as reconciliation reads it: an empty table means free, a table
     /// without this frequency and currency is an error, and a zero price is no price.
     fn price(&self, table: &PriceTable) -> Result<Option<Decimal>, LicenceError> {
-        if table.is_empty() {
-            return Ok(None);
-        }
-        let price = table
-            .get(&self.frequency)
-            .and_then(|m| m.get(&self.currency))
-            .ok_or_else(|| LicenceError::MissingPrice {
+        crate::catalog::price_in(table, self.frequency, self.currency).map_err(|_| {
+            LicenceError::MissingPrice {
                 plan: self.plan.into(),
                 product: self.product.into(),
                 frequency: self.frequency,
                 currency: self.currency,
-            })?;
-        Ok((!price.is_zero()).then_some(*price))
+            }
+        })
     }
 
     /// `units × price` for a whole period, rounded once, half-up (the value reconciliation

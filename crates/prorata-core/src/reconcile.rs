@@ -311,19 +311,14 @@ fn price_of(
     plan: &str,
     product: &str,
 ) -> Result<Option<Decimal>, ReconcileError> {
-    if table.is_empty() {
-        return Ok(None);
-    }
-    let price = table
-        .get(&sub.frequency)
-        .and_then(|m| m.get(&sub.currency))
-        .ok_or_else(|| ReconcileError::MissingPrice {
+    crate::catalog::price_in(table, sub.frequency, sub.currency).map_err(|_| {
+        ReconcileError::MissingPrice {
             plan: plan.into(),
             product: product.into(),
             frequency: sub.frequency,
             currency: sub.currency,
-        })?;
-    Ok((!price.is_zero()).then_some(*price))
+        }
+    })
 }
 
 fn recurring_lines(

@@ -312,9 +312,6 @@ impl Viewer {
 
     /// The banner this user sees (seed 004: owner and admins from +4, everyone from +21).
     pub fn banner(&self) -> Option<Notice> {
-        self.user
-            .role
-            .customer()
-            .and_then(|r| self.standing.banner_for(r))
+        self.standing.banner_for(self.user.role)
     }
 }
