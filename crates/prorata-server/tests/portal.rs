@@ -102,7 +102,28 @@ async fn the_authorisation_matrix_has_no_leak(url: &str) {
         ("logo", "company/logo".to_string()),
     ];
     let mut wrong = Vec::new();
-    for who in EVERYONE {
+    let agent = w
+        .engine
+        .account_users(&w.tenant, w.a)
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.email == AGENT_A)
+        .expect("A's agent");
+    let agent_removal = format!("users/{}/remove", agent.id);
+    // The agent is removed by the admin; the owner, last, removes them again (still allowed,
+    // and still the same answer): everyone else asks while the agent is there.
+    let order = [
+        Who::SignedOut,
+        Who::OtherTenant,
+        Who::Staff,
+        Who::OtherAccount,
+        Who::Agent,
+        Who::Admin,
+        Who::Owner,
+    ];
+    assert_eq!(order.len(), EVERYONE.len());
+    for who in order {
         let mut c = client_for(&w, who).await;
         let invitee = format!("new-{who:?}@lumen.example").to_lowercase();
         for (name, path) in &routes {
@@ -150,6 +171,27 @@ async fn the_authorisation_matrix_has_no_leak(url: &str) {
                     ("quantity", "12"),
                 ],
                 matches!(who, Who::Owner | Who::Admin | Who::OtherAccount),
+            ),
+            (
+                "company",
+                vec![("name", "Renamed SAS"), ("website", "")],
+                matches!(who, Who::Owner | Who::Admin | Who::OtherAccount),
+            ),
+            (
+                "billing/contacts",
+                vec![("contacts", "ap@example.com")],
+                matches!(who, Who::Owner | Who::OtherAccount),
+            ),
+            (
+                "billing/card",
+                vec![("number", "4242 4242 4242 4242"), ("expiry", "12/2030")],
+                matches!(who, Who::Owner | Who::OtherAccount),
+            ),
+            // A's agent: removed only from A, by its owner or admin (whoever comes first).
+            (
+                agent_removal.as_str(),
+                vec![],
+                matches!(who, Who::Owner | Who::Admin),
             ),
         ] {
             let r = c.post(path, &fields).await;
