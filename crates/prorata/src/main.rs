@@ -6,6 +6,7 @@
 mod bench;
 mod bench_collection;
 mod bench_documents;
+mod bench_portal;
 mod bench_usage;
 mod callgen;
 mod db;
@@ -277,6 +278,25 @@ enum BenchCommand {
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
+    /// Serve the customer portal in this process and time its Plan and Billing pages over
+    /// loopback: N accounts billed once, S owners signed in, S keep-alive clients.
+    Portal {
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Signed-in owners, each on its own connection, alternating the two pages.
+        #[arg(long, default_value_t = 50)]
+        sessions: usize,
+        /// How long the clients run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Stop earlier after this many requests in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        max_requests: u64,
+        /// sqlite (a fresh file in a temp folder) or postgres (a fresh database on the server
+        /// of --database-url or DATABASE_URL).
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -459,6 +479,25 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
             runtime()?.block_on(bench_collection::collection(&store, accounts, explicit))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Portal {
+                    accounts,
+                    sessions,
+                    seconds,
+                    max_requests,
+                    store,
+                },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            let args = bench_portal::Args {
+                accounts,
+                sessions,
+                seconds,
+                max_requests,
+            };
+            runtime()?.block_on(bench_portal::portal(&store, args, explicit))
         }
         Command::Bench {
             command:
