@@ -38,6 +38,7 @@ pub use collection::*;
 pub use delivery::*;
 pub use documents::*;
 pub use keys::*;
+pub use portal::*;
 pub use subscriptions::*;
 pub use usage::*;
 

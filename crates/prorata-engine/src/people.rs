@@ -621,40 +621,120 @@ impl Engine {
         Ok(Ok(SignedIn { user, session_id }))
     }
 
-    /// The user of a session, if it is live; refreshes its idle time now and then. A user
-    /// disabled since, or whose account lost the right to sign in, has no session.
-    pub async fn session_user(&self, tenant: &Tenant, session_id: &str) -> Result<Option<User>> {
-        if session_id.len() != 64 {
-            return Ok(None);
-        }
-        let hash = session_hash(session_id);
+    /// Reads a session in `tx`: its user if it is live and the user active, and whether its
+    /// idle time needs refreshing; an expired session is reported to be ended.
+    async fn read_session(&self, tx: &mut Tx, tenant: i64, hash: &str) -> Result<SessionState> {
         let now = unix_now();
-        let mut tx = self.store.begin().await?;
         let Some(SessionRow {
             user_id,
             last_seen,
             expires_at,
             ..
-        }) = tx.session(tenant.id, &hash).await?
+        }) = tx.session(tenant, hash).await?
         else {
-            return Ok(None);
+            return Ok(SessionState::None);
         };
         if now >= expires_at || now.saturating_sub(last_seen) >= secs(SESSION_IDLE) {
-            tx.delete_session(tenant.id, &hash).await?;
-            tx.commit().await?;
-            return Ok(None);
+            return Ok(SessionState::Expired);
         }
-        let Some(user) = tx.user(tenant.id, user_id).await? else {
-            return Ok(None);
+        Ok(match tx.user(tenant, user_id).await? {
+            Some(user) if user.status == UserStatus::Active => SessionState::Live {
+                user,
+                stale: now.saturating_sub(last_seen) >= TOUCH_EVERY,
+            },
+            _ => SessionState::None,
+        })
+    }
+
+    /// After a read: ends an expired session, or refreshes a live one's idle time, each in a
+    /// short write of its own (a page view is otherwise read-only). Best effort: a write that
+    /// loses a race is tried again on a later request.
+    async fn settle_session(&self, tenant: i64, hash: &str, state: &SessionState) {
+        let write = async {
+            let mut tx = self.store.begin().await?;
+            match state {
+                SessionState::Expired => tx.delete_session(tenant, hash).await?,
+                SessionState::Live { stale: true, .. } => {
+                    tx.touch_session(tenant, hash, unix_now()).await?
+                }
+                _ => return Ok(()),
+            }
+            tx.commit().await
         };
-        if user.status != UserStatus::Active {
+        if let Err(e) = write.await {
+            eprintln!("session upkeep (tenant {tenant}): {e}");
+        }
+    }
+
+    /// The user of a session, if it is live. A user disabled since has no session.
+    pub async fn session_user(&self, tenant: &Tenant, session_id: &str) -> Result<Option<User>> {
+        if session_id.len() != 64 {
             return Ok(None);
         }
-        if now.saturating_sub(last_seen) >= TOUCH_EVERY {
-            tx.touch_session(tenant.id, &hash, now).await?;
-            tx.commit().await?;
+        let hash = session_hash(session_id);
+        let mut tx = self.store.begin().await?;
+        let state = self.read_session(&mut tx, tenant.id, &hash).await?;
+        tx.rollback().await?;
+        self.settle_session(tenant.id, &hash, &state).await;
+        Ok(match state {
+            SessionState::Live { user, .. } => Some(user),
+            _ => None,
+        })
+    }
+
+    /// A portal request, read in two statements without a transaction: the tenant at `slug`,
+    /// and the signed-in user of `session_id` with their account and its standing.
+    pub async fn visit(&self, slug: &str, session_id: Option<&str>) -> Result<Visit> {
+        if slug.is_empty() || slug.len() > 64 {
+            return Ok(Visit::NoTenant);
         }
-        Ok(Some(user))
+        let mut tx = self.store.read().await?;
+        let Some(tenant) = tx.tenant_by_slug(slug).await? else {
+            return Ok(Visit::NoTenant);
+        };
+        let Some(hash) = session_id.filter(|s| s.len() == 64).map(session_hash) else {
+            return Ok(Visit::Anonymous(tenant));
+        };
+        let view = tx.session_view(tenant.id, &hash).await?;
+        drop(tx);
+        let now = unix_now();
+        let (state, visit) = match view {
+            None => (SessionState::None, Visit::Anonymous(tenant.clone())),
+            Some(v)
+                if now >= v.session.expires_at
+                    || now.saturating_sub(v.session.last_seen) >= secs(SESSION_IDLE) =>
+            {
+                (SessionState::Expired, Visit::Anonymous(tenant.clone()))
+            }
+            Some(v) if v.user.status != UserStatus::Active => {
+                (SessionState::None, Visit::Anonymous(tenant.clone()))
+            }
+            Some(v) => {
+                let stale = now.saturating_sub(v.session.last_seen) >= TOUCH_EVERY;
+                let account = match (v.user.account_id, v.account) {
+                    (Some(id), Some(account)) => Some(Box::new(CustomerAccount {
+                        id,
+                        account,
+                        standing: v.standing,
+                    })),
+                    (Some(_), None) => return Err(EngineError::NotFound("account")),
+                    (None, _) => None,
+                };
+                (
+                    SessionState::Live {
+                        user: v.user.clone(),
+                        stale,
+                    },
+                    Visit::SignedIn {
+                        tenant: tenant.clone(),
+                        user: v.user,
+                        account,
+                    },
+                )
+            }
+        };
+        self.settle_session(tenant.id, &hash, &state).await;
+        Ok(visit)
     }
 
     pub async fn sign_out(&self, tenant: &Tenant, session_id: &str) -> Result<()> {
@@ -791,6 +871,35 @@ impl Engine {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A session as read.
+enum SessionState {
+    None,
+    Expired,
+    Live { user: User, stale: bool },
+}
+
+/// Who is visiting a tenant's portal.
+#[derive(Debug, Clone)]
+pub enum Visit {
+    /// No portal at this address.
+    NoTenant,
+    Anonymous(Tenant),
+    SignedIn {
+        tenant: Tenant,
+        user: User,
+        /// A customer's account and its standing (`None` for staff).
+        account: Option<Box<CustomerAccount>>,
+    },
+}
+
+/// The account a customer user belongs to, as a request reads it.
+#[derive(Debug, Clone)]
+pub struct CustomerAccount {
+    pub id: i64,
+    pub account: prorata_core::account::Account,
+    pub standing: prorata_core::dunning::Standing,
 }
 
 /// What the policy needs of a user.

@@ -6,19 +6,20 @@ use prorata_store::{DocumentRow, JobKind, NewJob, Tenant};
 
 use crate::{Engine, EngineError, Result};
 
+/// What the Billing tab shows.
+#[derive(Debug, Clone)]
+pub struct BillingView {
+    pub documents: Vec<DocumentRow>,
+    pub method: Option<prorata_core::payment::PaymentMethod>,
+    /// In minor units of the account's currency; positive when the customer owes.
+    pub balance: i64,
+    pub in_trial: bool,
+}
+
 /// Documents listed on the billing tab, newest last.
 const DOCUMENTS_SHOWN: i64 = 500;
 
 impl Engine {
-    /// The tenant whose portal lives at `slug`.
-    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        if slug.is_empty() || slug.len() > 64 {
-            return Ok(None);
-        }
-        let mut tx = self.store.begin().await?;
-        Ok(tx.tenant_by_slug(slug).await?)
-    }
-
     /// The account's dunning standing.
     pub async fn account_standing(
         &self,
@@ -27,6 +28,27 @@ impl Engine {
     ) -> Result<prorata_core::dunning::Standing> {
         let mut tx = self.store.begin().await?;
         Ok(tx.standing(tenant.id, account_id).await?)
+    }
+
+    /// The Billing tab's reading, in one transaction: documents (oldest first), the payment
+    /// method, the balance, and whether the account is in its trial.
+    pub async fn billing_view(&self, tenant: &Tenant, account_id: i64) -> Result<BillingView> {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.read().await?;
+        let documents = tx
+            .list_documents(tenant.id, None, Some(account_id), 0, DOCUMENTS_SHOWN)
+            .await?
+            .items;
+        let method = tx.payment_method(tenant.id, account_id).await?;
+        let balance = tx.balance(tenant.id, account_id).await?;
+        let subs = tx.subscriptions_of_account(tenant.id, account_id).await?;
+        tx.rollback().await?;
+        Ok(BillingView {
+            documents,
+            method,
+            balance,
+            in_trial: crate::accounts::in_trial(&subs, today),
+        })
     }
 
     /// The account's invoices and credit notes, oldest first.
@@ -153,11 +175,16 @@ impl Engine {
         use prorata_core::charge::ChargeModel;
         use prorata_core::timeline::start_of;
 
-        let Some(row) = self.account_subscription(tenant, account_id).await? else {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.read().await?;
+        let Some(row) = tx
+            .subscriptions_of_account(tenant.id, account_id)
+            .await?
+            .into_iter()
+            .max_by_key(|s| s.id)
+        else {
             return Ok(None);
         };
-        let today = Engine::today(tenant);
-        let mut tx = self.store.begin().await?;
         let catalog = self
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
@@ -230,15 +257,5 @@ impl Engine {
             addons,
             today,
         }))
-    }
-}
-
-impl Engine {
-    /// Whether the account is in its trial today (seed 003: every billing detail may change).
-    pub async fn account_in_trial(&self, tenant: &Tenant, account_id: i64) -> Result<bool> {
-        let today = Engine::today(tenant);
-        let mut tx = self.store.begin().await?;
-        let subs = tx.subscriptions_of_account(tenant.id, account_id).await?;
-        Ok(crate::accounts::in_trial(&subs, today))
     }
 }

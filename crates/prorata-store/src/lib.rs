@@ -157,6 +157,13 @@ impl Store {
         Tx::begin(&self.db).await
     }
 
+    /// A connection for reads that need no snapshot across statements (a page view): the
+    /// same queries as a [`Tx`], without `BEGIN` and `ROLLBACK`. Writing through it commits
+    /// each statement on its own: use [`Store::begin`] to write.
+    pub async fn read(&self) -> Result<Tx> {
+        Tx::read(&self.db).await
+    }
+
     /// Creates the monthly partitions of PostgreSQL's usage table for the months of `days`
     /// (a no-op on SQLite). Run outside the batch's transaction, before its rows are written:
     /// DDL would hold locks on the parent table for the whole batch. A failure is not fatal —

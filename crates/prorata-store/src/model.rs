@@ -516,3 +516,13 @@ pub struct ChangeRequestRow {
     pub created_at: String,
     pub decided_at: Option<String>,
 }
+
+/// A session as a signed-in page reads it: the session, its user, the user's account (a
+/// customer's) and that account's dunning standing (the default when it has none stored).
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub session: SessionRow,
+    pub user: User,
+    pub account: Option<Account>,
+    pub standing: prorata_core::dunning::Standing,
+}

@@ -18,11 +18,57 @@ use crate::model::*;
 use crate::{now_text, Db, Result, StoreError};
 
 enum Inner {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
+    Sqlite(Conn<Sqlite>),
+    Postgres(Conn<Postgres>),
 }
 
-/// An open transaction. Dropped without [`Tx::commit`], it rolls back.
+/// A transaction, or — for a page that only reads — a pooled connection used without one:
+/// on SQLite each statement is a hand-off to the connection's worker thread, and `BEGIN`
+/// plus `ROLLBACK` were two of a page view's five or six.
+enum Conn<DB: sqlx::Database> {
+    Tx(Transaction<'static, DB>),
+    Read(sqlx::pool::PoolConnection<DB>),
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Conn<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        match self {
+            Conn::Tx(t) => t,
+            Conn::Read(c) => c,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Conn<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        match self {
+            Conn::Tx(t) => t,
+            Conn::Read(c) => c,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Conn<DB> {
+    async fn commit(self) -> Result<()> {
+        if let Conn::Tx(t) = self {
+            t.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn rollback(self) -> Result<()> {
+        if let Conn::Tx(t) = self {
+            t.rollback().await?;
+        }
+        Ok(())
+    }
+}
+
+/// An open transaction. Dropped without [`Tx::commit`], it rolls back. One opened by
+/// [`crate::Store::read`] is no transaction: each statement sees the database as it is then,
+/// and committing it does nothing.
 pub struct Tx {
     inner: Inner,
 }
@@ -109,8 +155,16 @@ where
 impl Tx {
     pub(crate) async fn begin(db: &Db) -> Result<Tx> {
         let inner = match db {
-            Db::Sqlite(pool) => Inner::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => Inner::Postgres(pool.begin().await?),
+            Db::Sqlite(pool) => Inner::Sqlite(Conn::Tx(pool.begin().await?)),
+            Db::Postgres(pool) => Inner::Postgres(Conn::Tx(pool.begin().await?)),
+        };
+        Ok(Tx { inner })
+    }
+
+    pub(crate) async fn read(db: &Db) -> Result<Tx> {
+        let inner = match db {
+            Db::Sqlite(pool) => Inner::Sqlite(Conn::Read(pool.acquire().await?)),
+            Db::Postgres(pool) => Inner::Postgres(Conn::Read(pool.acquire().await?)),
         };
         Ok(Tx { inner })
     }
@@ -119,18 +173,16 @@ impl Tx {
     /// connection is next used: locks would linger until then).
     pub async fn rollback(self) -> Result<()> {
         match self.inner {
-            Inner::Sqlite(t) => t.rollback().await?,
-            Inner::Postgres(t) => t.rollback().await?,
+            Inner::Sqlite(t) => t.rollback().await,
+            Inner::Postgres(t) => t.rollback().await,
         }
-        Ok(())
     }
 
     pub async fn commit(self) -> Result<()> {
         match self.inner {
-            Inner::Sqlite(t) => t.commit().await?,
-            Inner::Postgres(t) => t.commit().await?,
+            Inner::Sqlite(t) => t.commit().await,
+            Inner::Postgres(t) => t.commit().await,
         }
-        Ok(())
     }
 
     // ---------------------------------------------------------------- tenants and keys

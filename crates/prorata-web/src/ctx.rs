@@ -11,7 +11,7 @@ use prorata_core::access::{self, Action, Denial, Person, Target};
 use prorata_core::account::Account;
 use prorata_core::dunning::{Notice, Standing};
 use prorata_core::Lang;
-use prorata_engine::people::AsPerson;
+use prorata_engine::people::{AsPerson, CustomerAccount, Visit};
 use prorata_engine::EngineError;
 use prorata_store::{Tenant, User};
 
@@ -165,53 +165,79 @@ fn query_lang(parts: &Parts) -> Option<Lang> {
         .and_then(parse_lang)
 }
 
-impl FromRequestParts<WebState> for Portal {
-    type Rejection = Response;
+/// The portal's slug in the path.
+async fn slug(parts: &mut Parts, state: &WebState) -> String {
+    RawPathParams::from_request_parts(parts, state)
+        .await
+        .ok()
+        .and_then(|p| {
+            p.iter()
+                .find(|(k, _)| *k == "tenant")
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap_or_default()
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
-        let slug = RawPathParams::from_request_parts(parts, state)
-            .await
-            .ok()
-            .and_then(|p| {
-                p.iter()
-                    .find(|(k, _)| *k == "tenant")
-                    .map(|(_, v)| v.to_string())
-            })
-            .unwrap_or_default();
-        let lang = query_lang(parts)
-            .or_else(|| cookie(&parts.headers, LANG_COOKIE).and_then(|c| parse_lang(&c)))
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(negotiate)
-            })
-            .unwrap_or(Lang::En);
-        let t = Messages::new(state.messages.clone(), lang);
-        let tenant = match state.engine.tenant_by_slug(&slug).await {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                return Err(render(
-                    StatusCode::NOT_FOUND,
-                    &MessagePage::bare(t, "error.no_portal"),
-                ))
-            }
-            Err(e) => return Err(internal(&t, e)),
-        };
+/// The visitor's language: asked in the query, else remembered, else `Accept-Language`.
+fn visitor_lang(parts: &Parts) -> Lang {
+    query_lang(parts)
+        .or_else(|| cookie(&parts.headers, LANG_COOKIE).and_then(|c| parse_lang(&c)))
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(negotiate)
+        })
+        .unwrap_or(Lang::En)
+}
+
+impl Portal {
+    fn new(parts: &Parts, state: &WebState, tenant: Tenant, t: Messages) -> Portal {
         let csrf_cookie = parts
             .extensions
             .get::<CsrfCookie>()
             .map(|c| c.0.clone())
             .unwrap_or_default();
-        Ok(Portal {
+        Portal {
             base: format!("/portal/{}", tenant.slug),
             tenant,
             t,
             csrf_cookie,
             secure: state.config.secure_cookies,
             state: state.clone(),
-        })
+        }
+    }
+}
+
+/// The engine's reading of the request: the tenant, and who is signed in.
+async fn visit(
+    parts: &mut Parts,
+    state: &WebState,
+    session: Option<&str>,
+) -> Result<(Visit, Messages), Response> {
+    let slug = slug(parts, state).await;
+    let t = Messages::new(state.messages.clone(), visitor_lang(parts));
+    match state.engine.visit(&slug, session).await {
+        Ok(Visit::NoTenant) => Err(render(
+            StatusCode::NOT_FOUND,
+            &MessagePage::bare(t, "error.no_portal"),
+        )),
+        Ok(v) => Ok((v, t)),
+        Err(e) => Err(internal(&t, e)),
+    }
+}
+
+impl FromRequestParts<WebState> for Portal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
+        let (v, t) = visit(parts, state, None).await?;
+        let tenant = match v {
+            Visit::Anonymous(tenant) | Visit::SignedIn { tenant, .. } => tenant,
+            Visit::NoTenant => return Err(internal(&t, EngineError::NotFound("tenant"))),
+        };
+        Ok(Portal::new(parts, state, tenant, t))
     }
 }
 
@@ -239,32 +265,35 @@ pub struct Viewer {
 impl FromRequestParts<WebState> for Viewer {
     type Rejection = Response;
 
+    /// One read of the store for the whole request: tenant, session, user, account, standing.
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
-        let mut portal = Portal::from_request_parts(parts, state).await?;
-        let to_sign_in = || Redirect::to(&format!("{}/sign-in", portal.base)).into_response();
-        let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(to_sign_in());
+        let session_id = cookie(&parts.headers, SESSION_COOKIE);
+        let (visit, t) = visit(parts, state, session_id.as_deref()).await?;
+        let (tenant, user, account) = match visit {
+            Visit::SignedIn {
+                tenant,
+                user,
+                account,
+            } => (tenant, user, account),
+            Visit::Anonymous(tenant) => {
+                let to = format!("/portal/{}/sign-in", tenant.slug);
+                return Err(Redirect::to(&to).into_response());
+            }
+            Visit::NoTenant => return Err(internal(&t, EngineError::NotFound("tenant"))),
         };
-        let engine = &state.engine;
-        let user = match engine.session_user(&portal.tenant, &session_id).await {
-            Ok(Some(u)) => u,
-            Ok(None) => return Err(to_sign_in()),
-            Err(e) => return Err(internal(&portal.t, e)),
-        };
+        let mut portal = Portal::new(parts, state, tenant, t);
         // Staff have their own screens (the back office); the portal is the customer's.
-        let Some(account_id) = user.account_id else {
+        let Some(customer) = account else {
             return Err(error_page(&portal, StatusCode::FORBIDDEN, "error.staff"));
         };
+        let CustomerAccount {
+            id: account_id,
+            account,
+            standing,
+        } = *customer;
         if query_lang(parts).is_none() {
             portal.t.lang = user.language;
         }
-        let (account, standing) = match tokio::try_join!(
-            engine.account(&portal.tenant, account_id),
-            engine.account_standing(&portal.tenant, account_id)
-        ) {
-            Ok(v) => v,
-            Err(e) => return Err(internal(&portal.t, e)),
-        };
         let viewer = Viewer {
             portal,
             user,

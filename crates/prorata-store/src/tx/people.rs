@@ -418,6 +418,93 @@ impl Tx {
         ))
     }
 
+    /// A session with its user, and the user's account and dunning standing, in one
+    /// statement: what every signed-in page reads first.
+    pub async fn session_view(
+        &mut self,
+        tenant: i64,
+        id_hash: &str,
+    ) -> Result<Option<SessionView>> {
+        type Row = (
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT s.created_at, s.last_seen, s.expires_at, \
+                 u.id, u.account_id, u.role, u.email, u.name, u.language, u.status, \
+                 u.password_hash, u.created_at, a.body, st.body \
+                 FROM user_sessions s \
+                 JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id \
+                 LEFT JOIN accounts a ON a.tenant_id = u.tenant_id AND a.id = u.account_id \
+                 LEFT JOIN standings st ON st.tenant_id = u.tenant_id AND st.account_id = u.account_id \
+                 WHERE s.tenant_id = $1 AND s.id_hash = $2",
+            )
+            .bind(tenant)
+            .bind(id_hash)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        let Some((
+            created_at,
+            last_seen,
+            expires_at,
+            id,
+            account_id,
+            role,
+            email,
+            name,
+            language,
+            status,
+            password_hash,
+            user_created_at,
+            account,
+            standing,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        let user = user_from((
+            id,
+            tenant,
+            account_id,
+            role,
+            email,
+            name,
+            language,
+            status,
+            password_hash,
+            user_created_at,
+        ))?;
+        Ok(Some(SessionView {
+            session: SessionRow {
+                tenant_id: tenant,
+                user_id: id,
+                created_at,
+                last_seen,
+                expires_at,
+            },
+            user,
+            account: account.map(|b| from_json(&b)).transpose()?,
+            standing: standing
+                .map(|b| from_json(&b))
+                .transpose()?
+                .unwrap_or_default(),
+        }))
+    }
+
     /// Records activity on a session (`last_seen = now`).
     pub async fn touch_session(&mut self, tenant: i64, id_hash: &str, now: i64) -> Result<()> {
         on_tx!(self, conn => {

@@ -91,12 +91,12 @@ async fn page(v: &Viewer, flash_key: Option<&str>, errors: Vec<FieldError>) -> R
     let t = &p.t;
     let lang = t.lang;
     let engine = p.engine();
-    let (documents, method, balance, in_trial) = match tokio::try_join!(
-        engine.account_documents(&p.tenant, v.account_id, None),
-        engine.payment_method(&p.tenant, v.account_id),
-        engine.balance(&p.tenant, v.account_id),
-        engine.account_in_trial(&p.tenant, v.account_id),
-    ) {
+    let prorata_engine::BillingView {
+        documents,
+        method,
+        balance,
+        in_trial,
+    } = match engine.billing_view(&p.tenant, v.account_id).await {
         Ok(x) => x,
         Err(e) => return engine_error(p, e),
     };
