@@ -639,7 +639,11 @@ async fn an_idempotent_response_is_saved_and_read_back_and_a_second_save_of_the_
     }
 
     // A second save of the same key, in a transaction that also wrote something else, fails
-    // on the key; the transaction is dropped, so its other write is rolled back too.
+    // on the key; the transaction is rolled back, so its other write goes too. (Rolled back
+    // explicitly: a dropped SQLite transaction releases its write lock only when its
+    // connection's worker gets round to it, and the next transaction here reads then writes —
+    // an upgrade SQLite refuses at once, without waiting, while another connection holds the
+    // lock. Under a loaded machine that made this test fail now and then.)
     let second = IdempotentResponse {
         request_hash: "a concurrent twin".into(),
         status: 200,
@@ -663,6 +667,7 @@ async fn an_idempotent_response_is_saved_and_read_back_and_a_second_save_of_the_
             }
             other => panic!("expected a database error, got {other:?}"),
         }
+        tx.rollback().await.unwrap();
     }
     {
         let mut tx = engine.store.begin().await.unwrap();

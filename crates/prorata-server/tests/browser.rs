@@ -106,12 +106,18 @@ impl Pages {
     }
 }
 
-async fn start(lang: &str) -> Option<Browser> {
-    Browser::start_with_or_skip(Options {
+/// One Chromium at a time: on two cores, several at once start slowly and time out waits.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The turn and the browser that holds it (the browser, bound second, is dropped first).
+async fn start(lang: &str) -> Option<(tokio::sync::MutexGuard<'static, ()>, Browser)> {
+    let turn = ONE_BROWSER.lock().await;
+    let browser = Browser::start_with_or_skip(Options {
         lang: lang.into(),
         ..Options::default()
     })
-    .await
+    .await?;
+    Some((turn, browser))
 }
 
 /// The browser's session cookie for the portal.
@@ -169,7 +175,9 @@ async fn sign_in(b: &Browser, base: &str, slug: &str, email: &str) {
 
 async fn the_invited_owners_first_year(url: &str, save: bool) {
     let w = world(url).await;
-    let Some(b) = start("fr").await else { return };
+    let Some((_turn, b)) = start("fr").await else {
+        return;
+    };
     let base = serve(&w).await;
     let slug = w.tenant.slug.clone();
     let pages = Pages::new(save);
@@ -459,7 +467,9 @@ async fn the_invited_owners_first_year(url: &str, save: bool) {
 
 async fn admins_and_agents_see_less_and_portal_links_work_once(url: &str, save: bool) {
     let w = world(url).await;
-    let Some(b) = start("en").await else { return };
+    let Some((_turn, b)) = start("en").await else {
+        return;
+    };
     let base = serve(&w).await;
     let slug = w.tenant.slug.clone();
     let pages = Pages::new(save);
@@ -535,7 +545,9 @@ async fn admins_and_agents_see_less_and_portal_links_work_once(url: &str, save: 
 
 async fn banners_follow_the_dunning_schedule_and_the_owner_pays(url: &str, save: bool) {
     let w = world(url).await;
-    let Some(b) = start("en").await else { return };
+    let Some((_turn, b)) = start("en").await else {
+        return;
+    };
     let base = serve(&w).await;
     let slug = w.tenant.slug.clone();
     let pages = Pages::new(save);

@@ -73,7 +73,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long [`Browser::wait_for`] waits.
-pub const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The message when chromedriver or Chromium is missing.
 pub const MISSING_BROWSER: &str = "install the Debian packages `chromium` and `chromium-driver` \
