@@ -58,6 +58,7 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound("tenant"))?;
         tx.commit().await?;
+        self.forget_tenants();
         Ok((tenant, total))
     }
 }

@@ -101,7 +101,14 @@ pub struct Engine {
     /// Signs single-use links and CSRF tokens ([`people::SecretKey`]); random unless
     /// [`Engine::with_secret`] gives the deployment's.
     pub secret: people::SecretKey,
+    /// Tenants by portal slug, read at most once a second: every page names its tenant.
+    /// Cleared by this engine's own changes to a tenant (clock, settings); another process's
+    /// changes show within [`TENANT_CACHE_FOR`].
+    tenants_by_slug: Arc<Mutex<HashMap<String, (std::time::Instant, Tenant)>>>,
 }
+
+/// How long a tenant read for a page is reused.
+pub const TENANT_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Parsed catalogs by (tenant, version id).
 type CatalogCache = HashMap<(i64, i64), Arc<Catalog>>;
@@ -115,6 +122,31 @@ impl Engine {
             usage_accounts: Arc::default(),
             // Without randomness there is no safe session or link: refuse to start.
             secret: people::SecretKey::random().expect("the system's random source"),
+            tenants_by_slug: Arc::default(),
+        }
+    }
+
+    /// The tenant at `slug` as last read, if read less than [`TENANT_CACHE_FOR`] ago.
+    pub(crate) fn cached_tenant(&self, slug: &str) -> Option<Tenant> {
+        let map = self.tenants_by_slug.lock().ok()?;
+        map.get(slug)
+            .filter(|(at, _)| at.elapsed() < TENANT_CACHE_FOR)
+            .map(|(_, t)| t.clone())
+    }
+
+    pub(crate) fn cache_tenant(&self, tenant: &Tenant) {
+        if let Ok(mut map) = self.tenants_by_slug.lock() {
+            map.insert(
+                tenant.slug.clone(),
+                (std::time::Instant::now(), tenant.clone()),
+            );
+        }
+    }
+
+    /// Forgets every cached tenant: called after this engine changes one.
+    pub(crate) fn forget_tenants(&self) {
+        if let Ok(mut map) = self.tenants_by_slug.lock() {
+            map.clear();
         }
     }
 

@@ -682,17 +682,31 @@ impl Engine {
         })
     }
 
-    /// A portal request, read in two statements without a transaction: the tenant at `slug`,
-    /// and the signed-in user of `session_id` with their account and its standing.
+    /// A portal request, read in one statement without a transaction (two when the tenant is
+    /// not cached): the tenant at `slug`, and the signed-in user of `session_id` with their
+    /// account and its standing.
     pub async fn visit(&self, slug: &str, session_id: Option<&str>) -> Result<Visit> {
         if slug.is_empty() || slug.len() > 64 {
             return Ok(Visit::NoTenant);
         }
+        let session = session_id.filter(|s| s.len() == 64).map(session_hash);
+        if session.is_none() {
+            if let Some(tenant) = self.cached_tenant(slug) {
+                return Ok(Visit::Anonymous(tenant));
+            }
+        }
         let mut tx = self.store.read().await?;
-        let Some(tenant) = tx.tenant_by_slug(slug).await? else {
-            return Ok(Visit::NoTenant);
+        let tenant = match self.cached_tenant(slug) {
+            Some(t) => t,
+            None => {
+                let Some(t) = tx.tenant_by_slug(slug).await? else {
+                    return Ok(Visit::NoTenant);
+                };
+                self.cache_tenant(&t);
+                t
+            }
         };
-        let Some(hash) = session_id.filter(|s| s.len() == 64).map(session_hash) else {
+        let Some(hash) = session else {
             return Ok(Visit::Anonymous(tenant));
         };
         let view = tx.session_view(tenant.id, &hash).await?;

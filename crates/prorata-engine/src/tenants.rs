@@ -94,6 +94,7 @@ impl Engine {
         settings.seller = seller.clone();
         tx.set_settings(tenant.id, &settings).await?;
         tx.commit().await?;
+        self.forget_tenants();
         Ok(())
     }
 

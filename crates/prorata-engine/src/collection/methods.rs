@@ -20,6 +20,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         tx.set_collection(tenant.id, settings).await?;
         tx.commit().await?;
+        self.forget_tenants();
         Ok(())
     }
 
