@@ -23,6 +23,7 @@ impl Engine {
             ));
         }
         let now = Engine::today(tenant);
+        crate::bounds::check_date("to", to, now)?;
         if to < now {
             return Err(invalid(
                 "to",

@@ -54,8 +54,22 @@ impl Engine {
         Ok(tx.api_keys(tenant.id).await?)
     }
 
+    /// Revokes a key. The tenant's last live key cannot be revoked: nothing else could mint
+    /// another.
     pub async fn revoke_api_key(&self, tenant: &Tenant, id: i64) -> Result<()> {
         let mut tx = self.store.begin().await?;
+        let live: Vec<i64> = tx
+            .api_keys(tenant.id)
+            .await?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.id)
+            .collect();
+        if live == [id] {
+            return Err(EngineError::Conflict(
+                "this is the tenant's last live key: create another before revoking it".into(),
+            ));
+        }
         if !tx.revoke_api_key(tenant.id, id).await? {
             return Err(EngineError::NotFound("api key"));
         }

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod billing;
+pub mod bounds;
 mod change_requests;
 mod clock;
 mod collection;

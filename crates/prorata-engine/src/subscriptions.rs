@@ -35,6 +35,7 @@ impl Engine {
         spec: &SubscriptionSpec,
     ) -> Result<(i64, Vec<Document>)> {
         let today = Engine::today(tenant);
+        crate::bounds::check_date("start", spec.start, today)?;
         let mut tx = self.store.begin().await?;
         let account = tx
             .account(tenant.id, account_id)
@@ -111,6 +112,9 @@ impl Engine {
         submitted_on: Option<NaiveDate>,
     ) -> Result<ChangeOutcome> {
         let today = Engine::today(tenant);
+        if let Some(e) = effective {
+            crate::bounds::check_date("effective", e.date(), today)?;
+        }
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .subscription(tenant.id, id, true)
@@ -219,7 +223,9 @@ impl Engine {
         id: i64,
         as_of: Option<NaiveDate>,
     ) -> Result<Vec<Draft>> {
-        let as_of = as_of.unwrap_or_else(|| Engine::today(tenant));
+        let today = Engine::today(tenant);
+        let as_of = as_of.unwrap_or(today);
+        crate::bounds::check_date("as_of", as_of, today)?;
         let mut tx = self.store.begin().await?;
         let row = tx
             .subscription(tenant.id, id, false)
@@ -239,6 +245,9 @@ impl Engine {
         effective: Option<NaiveDateTime>,
     ) -> Result<(Direction, Vec<Draft>)> {
         let today = Engine::today(tenant);
+        if let Some(e) = effective {
+            crate::bounds::check_date("effective", e.date(), today)?;
+        }
         let mut tx = self.store.begin().await?;
         let row = tx
             .subscription(tenant.id, id, false)

@@ -23,6 +23,31 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::{AppState, BODY_LIMIT};
 
+/// Marks a response that carries a secret shown once (an API key, a webhook signing
+/// secret): its idempotent replay is saved with these JSON fields withheld, so the
+/// idempotency table never holds the secret. A replay answers the same status and body with
+/// each of them set to [`WITHHELD`].
+#[derive(Debug, Clone, Copy)]
+pub struct ShownOnce(pub &'static [&'static str]);
+
+/// What a replayed response says in place of a secret shown once.
+pub const WITHHELD: &str = "(shown once, not kept: see the first response)";
+
+/// `body` with the top-level `fields` replaced by [`WITHHELD`] (the body as it was when it is
+/// not a JSON object).
+fn withheld(body: &[u8], fields: &[&str]) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_slice(body) else {
+        // Not a JSON object: nothing of it is kept.
+        return b"{}".to_vec();
+    };
+    for f in fields {
+        if map.contains_key(*f) {
+            map.insert((*f).to_string(), serde_json::Value::String(WITHHELD.into()));
+        }
+    }
+    serde_json::to_vec(&map).unwrap_or_default()
+}
+
 /// The authenticated caller: a tenant's API key.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -179,13 +204,18 @@ async fn idempotent(
         return response;
     }
     let (parts, body) = response.into_parts();
+    let shown_once = parts.extensions.get::<ShownOnce>().copied();
     let Ok(body) = to_bytes(body, usize::MAX).await else {
         return ApiError::from(prorata_engine::EngineError::Conflict(
             "response body".into(),
         ))
         .into_response();
     };
-    let text = String::from_utf8_lossy(&body).into_owned();
+    let kept = match shown_once {
+        Some(ShownOnce(fields)) => withheld(&body, fields),
+        None => body.to_vec(),
+    };
+    let text = String::from_utf8_lossy(&kept).into_owned();
     let saved = async {
         let mut tx = store.begin().await?;
         tx.complete_idempotency_key(tenant.id, &key, status.as_u16(), &text)

@@ -137,8 +137,38 @@ impl From<EngineError> for ApiError {
 
 /// JSON body whose errors are problems: a syntax error is a 400, a well-formed body with a
 /// wrong or missing field a 422 naming it, a wrong content type a 415, a body over the limit a
-/// 413.
+/// 413. Every string in the body is checked for card numbers first: none may enter the
+/// system through a free-text field (a 422 names the first such field), whatever the route.
+/// The one route that takes a card number on purpose (the sandbox's test cards) reads its
+/// body with [`CardJson`].
 pub struct ApiJson<T>(pub T);
+
+/// The JSON path of the first string in `v` holding a card number, if any.
+fn card_number_at(v: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            prorata_core::payment::contains_card_number(s).then(|| path.to_string())
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| card_number_at(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            // A key is free text too.
+            if prorata_core::payment::contains_card_number(k) {
+                return Some(here);
+            }
+            card_number_at(item, &here)
+        }),
+        _ => None,
+    }
+}
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -148,8 +178,47 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let CardJson(value) = CardJson::<serde_json::Value>::from_request(req, state).await?;
+        if let Some(field) = card_number_at(&value, "") {
+            return Err(ApiError::invalid(
+                field,
+                "must not hold a card number: cards are tokenized by the gateway",
+            ));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                // Worded as axum words it, so the field is read the same way.
+                let path = e.path().to_string();
+                let text = if path == "." {
+                    format!(
+                        "Failed to deserialize the JSON body into the target type: {}",
+                        e.inner()
+                    )
+                } else {
+                    format!(
+                        "Failed to deserialize the JSON body into the target type: {path}: {}",
+                        e.inner()
+                    )
+                };
+                ApiError::invalid(field_of(&text), text)
+            })
+    }
+}
+
+/// [`ApiJson`] without the card-number check: for the sandbox's test-card tokenization only.
+pub struct CardJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for CardJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Ok(axum::Json(v)) => Ok(CardJson(v)),
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::invalid(field_of(&e.body_text()), e.body_text()))
             }

@@ -140,4 +140,19 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(portal)
+        // What matches no route is a problem document too, not an empty body.
+        .fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route: see /openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method: see /openapi.json",
+            )
+        })
 }

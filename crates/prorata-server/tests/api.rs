@@ -141,9 +141,17 @@ async fn requests_without_a_valid_key_are_401_problems(url: &str) {
         assert_eq!(r.headers["content-type"], "application/problem+json");
         assert_eq!(r.body["code"], "unauthorized");
     }
-    // A revoked key stops working.
+    // The last live key cannot be revoked: nothing could mint another (issue 13).
     let keys = t.get("/v1/api-keys").await;
     let id = keys.body["data"][0]["id"].as_i64().expect("key id");
+    let last = t
+        .call(Method::DELETE, &format!("/v1/api-keys/{id}"), None, &[])
+        .await;
+    assert_eq!(last.status, StatusCode::CONFLICT);
+    assert_eq!(t.get("/v1/accounts").await.status, StatusCode::OK);
+    // With a second key, the first is revoked and stops working; the second works.
+    let second = t.post("/v1/api-keys", json!({})).await;
+    let secret = second.body["secret"].as_str().expect("secret").to_string();
     assert_eq!(
         t.call(Method::DELETE, &format!("/v1/api-keys/{id}"), None, &[])
             .await
@@ -151,6 +159,16 @@ async fn requests_without_a_valid_key_are_401_problems(url: &str) {
         StatusCode::NO_CONTENT
     );
     assert_eq!(t.get("/v1/accounts").await.status, StatusCode::UNAUTHORIZED);
+    let with_second = send(
+        &t.router,
+        Request::builder()
+            .uri("/v1/accounts")
+            .header("authorization", format!("Bearer {secret}"))
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(with_second.status, StatusCode::OK);
 }
 both_stores!(
     unauthenticated,
@@ -874,7 +892,9 @@ async fn payment_methods_standing_settings_and_webhooks(url: &str) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["refunded"]["minor"], 2000, "{:?}", r.body);
     assert_eq!(
-        t.post("/v1/payments/999999/refund", json!({})).await.status,
+        t.post("/v1/payments/999999/refund", json!({"amount": 1}))
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
     let balance = t.get(&format!("/v1/accounts/{id}/balance")).await.body;

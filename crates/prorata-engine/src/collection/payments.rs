@@ -32,9 +32,7 @@ impl Engine {
         amount_minor: i64,
         reference: &str,
     ) -> Result<Payment> {
-        if amount_minor <= 0 {
-            return Err(invalid("amount", "must be positive (minor units)"));
-        }
+        crate::bounds::check_amount("amount", amount_minor)?;
         let reference = reference.trim();
         if reference.is_empty() || reference.len() > 140 {
             return Err(invalid(

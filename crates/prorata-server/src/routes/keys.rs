@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use prorata_engine::NewKey;
 use prorata_store::ApiKey;
 
 use super::ListResponse;
-use crate::auth::Caller;
+use crate::auth::{Caller, ShownOnce};
 use crate::error::{ApiError, ApiPath};
 use crate::AppState;
 
@@ -28,15 +28,17 @@ pub async fn list(
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
-) -> Result<(StatusCode, Json<NewKey>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<NewKey>), ApiError> {
     Ok((
         StatusCode::CREATED,
+        Extension(ShownOnce(&["secret"])),
         Json(s.engine.create_api_key(&caller.tenant).await?),
     ))
 }
 
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api keys", params(("id" = i64, Path)),
-    responses((status = 204, description = "Revoked"), (status = 404, description = "No such live key")))]
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such live key"),
+              (status = 409, description = "The tenant's last live key: create another first")))]
 pub async fn revoke(
     State(s): State<AppState>,
     caller: Caller,

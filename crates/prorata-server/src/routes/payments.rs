@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::error::{ApiError, ApiJson, ApiPath, CardJson};
 use crate::AppState;
 
 /// A payment method as shown: what a person recognises, never the gateway token.
@@ -125,9 +125,9 @@ pub async fn match_transfer(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundIn {
-    /// Minor units; the whole rest of the payment when absent.
-    #[serde(default)]
-    pub amount: Option<i64>,
+    /// Minor units, always said: a body that names no amount refunds nothing (`[]` and `{}`
+    /// once refunded the whole payment).
+    pub amount: i64,
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/refund", tag = "payments",
@@ -143,7 +143,7 @@ pub async fn refund(
 ) -> Result<Json<Payment>, ApiError> {
     Ok(Json(
         s.engine
-            .refund_payment(&caller.tenant, id, r.amount)
+            .refund_payment(&caller.tenant, id, Some(r.amount))
             .await?,
     ))
 }
@@ -200,7 +200,7 @@ pub struct TokenOut {
               (status = 422, description = "Not one of the sandbox's test cards")))]
 pub async fn sandbox_token(
     caller: Caller,
-    ApiJson(card): ApiJson<CardIn>,
+    CardJson(card): CardJson<CardIn>,
 ) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
     if caller.tenant.mode != TenantMode::Sandbox {
         return Err(ApiError::new(

@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use prorata_store::{WebhookDelivery, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
 
 use super::{ListResponse, PageQuery};
-use crate::auth::Caller;
+use crate::auth::{Caller, ShownOnce};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
@@ -35,13 +35,14 @@ pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
     ApiJson(e): ApiJson<EndpointIn>,
-) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<CreatedEndpoint>), ApiError> {
     let (endpoint, secret) = s
         .engine
         .create_webhook_endpoint(&caller.tenant, &e.url, &e.events)
         .await?;
     Ok((
         StatusCode::CREATED,
+        Extension(ShownOnce(&["secret"])),
         Json(CreatedEndpoint { endpoint, secret }),
     ))
 }

@@ -1,0 +1,298 @@
+//! Hostile input against the API (issue 13's findings), on SQLite and PostgreSQL: each test
+//! failed on the main branch before its fix.
+
+mod portal_common;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use portal_common::*;
+use serde_json::{json, Value};
+
+/// Calls the API of the world's tenant.
+async fn api(
+    w: &World,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key));
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let r = c.send(req.body(body).expect("request")).await;
+    let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    (r.status, v)
+}
+
+async fn secrets_shown_once_are_not_kept_for_idempotent_replays(url: &str) {
+    let w = world(url).await;
+    let (status, first) = api(&w, Method::POST, "/v1/api-keys", None, Some("mint-1")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = first["secret"]
+        .as_str()
+        .expect("the secret, shown once")
+        .to_string();
+    let (status, replay) = api(&w, Method::POST, "/v1/api-keys", None, Some("mint-1")).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the replay answers as the first time"
+    );
+    assert_eq!(replay["id"], first["id"], "the same key, not a second one");
+    assert_ne!(
+        replay["secret"].as_str(),
+        Some(secret.as_str()),
+        "without the secret"
+    );
+    // The idempotency table holds no secret either.
+    let (status, hook) = api(
+        &w,
+        Method::POST,
+        "/v1/webhook-endpoints",
+        Some(json!({"url": "https://hooks.example.com/prorata"})),
+        Some("hook-1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook_secret = hook["secret"].as_str().expect("signing secret").to_string();
+    let mut tx = w.engine.store.begin().await.expect("tx");
+    for key in ["mint-1", "hook-1"] {
+        let saved = tx
+            .idempotent_response(w.tenant.id, key)
+            .await
+            .expect("read")
+            .expect("saved");
+        assert!(
+            !saved.body.contains(&secret) && !saved.body.contains(&hook_secret),
+            "{key}: {}",
+            saved.body
+        );
+    }
+}
+
+async fn the_last_key_cannot_lock_the_tenant_out(url: &str) {
+    let w = world(url).await;
+    let (_, keys) = api(&w, Method::GET, "/v1/api-keys", None, None).await;
+    let id = keys["data"][0]["id"].as_i64().expect("key");
+    let (status, problem) = api(
+        &w,
+        Method::DELETE,
+        &format!("/v1/api-keys/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, _) = api(&w, Method::GET, "/v1/accounts", None, None).await;
+    assert_eq!(status, StatusCode::OK, "still in");
+}
+
+async fn a_refund_must_say_how_much(url: &str) {
+    let w = world(url).await;
+    let (status, payment) = api(
+        &w,
+        Method::POST,
+        &format!("/v1/accounts/{}/payments", w.a),
+        Some(json!({"amount": 36720, "reference": "VIR INV-000001"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{payment}");
+    let id = payment["id"].as_i64().expect("payment id");
+    for body in [json!([]), json!({})] {
+        let (status, problem) = api(
+            &w,
+            Method::POST,
+            &format!("/v1/payments/{id}/refund"),
+            Some(body.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+    }
+    let (_, after) = api(
+        &w,
+        Method::GET,
+        &format!("/v1/accounts/{}/payments", w.a),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        after["data"][0]["refunded"]["minor"], 0,
+        "nothing refunded: {after}"
+    );
+}
+
+async fn dates_and_amounts_out_of_bounds_are_refused_naming_the_field(url: &str) {
+    let w = world(url).await;
+    let catalog = w.engine.catalogs(&w.tenant).await.expect("catalogs")[0].id;
+    for start in ["0001-01-01", "9999-12-31"] {
+        let (status, problem) = api(
+            &w,
+            Method::POST,
+            "/v1/subscriptions",
+            Some(json!({
+                "account_id": w.b,
+                "catalog_version_id": catalog,
+                "plan": "essentials",
+                "frequency": "monthly",
+                "currency": "EUR",
+                "start": start,
+                "quantities": {"user": 3}
+            })),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{start}: {problem}"
+        );
+        assert_eq!(problem["field"], "start", "{problem}");
+    }
+    let (status, problem) = api(
+        &w,
+        Method::POST,
+        &format!("/v1/accounts/{}/payments", w.a),
+        Some(json!({"amount": i64::MAX, "reference": "VIR huge"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "amount");
+    let (status, problem) = api(
+        &w,
+        Method::POST,
+        "/v1/clock/advance",
+        Some(json!({"to": "9999-12-31"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "to");
+    let subscription = w
+        .engine
+        .account_subscription(&w.tenant, w.a)
+        .await
+        .expect("read")
+        .expect("A's subscription")
+        .id;
+    let (status, problem) = api(
+        &w,
+        Method::GET,
+        &format!("/v1/subscriptions/{subscription}/preview?as_of=9999-12-31"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "as_of");
+}
+
+async fn card_numbers_are_refused_in_every_free_text_field(url: &str) {
+    let w = world(url).await;
+    let card = "4242 4242 4242 4242";
+    for (method, path, body, field) in [
+        (
+            Method::POST,
+            "/v1/accounts".to_string(),
+            json!({"name": card, "country": "FR", "currency": "EUR"}),
+            "name",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/accounts/{}", w.a),
+            json!({"billing_contacts": ["ok@example.com", format!("{card}@example.com")]}),
+            "billing_contacts[1]",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/accounts/{}", w.a),
+            json!({"website": format!("https://x.example/{card}")}),
+            "website",
+        ),
+        (
+            Method::POST,
+            "/v1/webhook-endpoints".to_string(),
+            json!({"url": format!("https://hooks.example.com/{}", card.replace(' ', ""))}),
+            "url",
+        ),
+    ] {
+        let (status, problem) = api(&w, method, &path, Some(body), None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {problem}"
+        );
+        assert_eq!(problem["field"], field, "{problem}");
+        assert!(
+            !problem.to_string().contains("4242 4242"),
+            "not echoed: {problem}"
+        );
+    }
+    // The sandbox's test-card tokenization still takes a number: that is its purpose.
+    let (status, token) = api(
+        &w,
+        Method::POST,
+        "/v1/sandbox/card-tokens",
+        Some(json!({"number": card, "exp_month": 12, "exp_year": 2030})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+}
+
+async fn unknown_routes_and_methods_answer_problem_documents(url: &str) {
+    let w = world(url).await;
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    for (method, path, status) in [
+        (Method::GET, "/v1/no-such-thing", StatusCode::NOT_FOUND),
+        (Method::GET, "/nowhere", StatusCode::NOT_FOUND),
+        (Method::PUT, "/health", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let r = c
+            .send(
+                Request::builder()
+                    .method(method.clone())
+                    .uri(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(r.status, status, "{method} {path}");
+        assert_eq!(
+            r.headers[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{path}"
+        );
+        let v: Value = serde_json::from_slice(&r.body).expect("a problem document");
+        assert!(v["code"].is_string() && v["detail"].is_string(), "{v}");
+    }
+}
+
+on_both_stores!(
+    secrets_shown_once_are_not_kept_for_idempotent_replays,
+    the_last_key_cannot_lock_the_tenant_out,
+    a_refund_must_say_how_much,
+    dates_and_amounts_out_of_bounds_are_refused_naming_the_field,
+    card_numbers_are_refused_in_every_free_text_field,
+    unknown_routes_and_methods_answer_problem_documents,
+);
