@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod change;
 pub mod charge;
 pub mod decimal;
+pub mod destination;
 pub mod document;
 pub mod dunning;
 pub mod licences;

@@ -80,6 +80,8 @@ pub struct Settings {
     pub seller: crate::seller::Seller,
     /// The contract terms' wording the portal shows (the notice clause, cancellation reasons).
     pub terms: crate::terms::Terms,
+    /// Where webhooks may go beyond the public internet (a sandbox's test receiver).
+    pub webhooks: crate::destination::WebhookRules,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on

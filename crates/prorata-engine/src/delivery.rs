@@ -97,17 +97,12 @@ impl Engine {
         events: &[String],
     ) -> Result<(WebhookEndpoint, String)> {
         let url = url.trim();
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| invalid("url", "must start with https:// (or http://)"))?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if host.is_empty() || url.len() > 2000 || url.chars().any(char::is_whitespace) {
-            return Err(invalid(
-                "url",
-                "must name a host, without spaces, in at most 2000 characters",
-            ));
-        }
+        prorata_core::destination::check(
+            url,
+            tenant.mode == prorata_store::TenantMode::Sandbox,
+            &tenant.settings.webhooks,
+        )
+        .map_err(|e| invalid("url", e))?;
         for e in events {
             if !TOPICS.contains(&e.as_str()) {
                 return Err(invalid(

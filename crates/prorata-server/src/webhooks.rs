@@ -7,11 +7,16 @@
 //! (replays). `Prorata-Event-Id` repeats the event's id: deliveries are at least once, and a
 //! receiver deduplicates on it.
 
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
@@ -59,16 +64,61 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance: i64)
             == 0
 }
 
-type HttpsClient = Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+type HttpsClient<R> = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<R>>,
     Full<Bytes>,
 >;
 
-/// An HTTP(S) client for webhook deliveries.
+/// A resolver that answers only public addresses: a name that resolves inside the network
+/// (loopback, private, link-local) is refused when connecting, whatever it resolved to when
+/// the endpoint was created (DNS rebinding).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PublicOnly;
+
+impl tower::Service<Name> for PublicOnly {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        Box::pin(async move {
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = all
+                .into_iter()
+                .filter(|a| prorata_core::destination::is_public(a.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{} resolves inside the network: refused", name.as_str()),
+                ));
+            }
+            Ok(public.into_iter())
+        })
+    }
+}
+
+/// An HTTP(S) client for webhook deliveries: to the internet only, except a sandbox's listed
+/// hosts (its own test receivers), which go through the second client.
 #[derive(Clone)]
 pub struct Sender {
-    client: HttpsClient,
+    client: HttpsClient<PublicOnly>,
+    inside: HttpsClient<hyper_util::client::legacy::connect::dns::GaiResolver>,
     timeout: Duration,
+}
+
+/// Where a delivery may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The public internet only (every live tenant, and a sandbox's unlisted hosts).
+    Internet,
+    /// A host a sandbox tenant lists as its own test receiver.
+    SandboxListed,
 }
 
 impl std::fmt::Debug for Sender {
@@ -92,21 +142,29 @@ impl Answer {
 
 impl Sender {
     pub fn new(timeout: Duration) -> Sender {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
+        fn connector<R>(
+            mut http: HttpConnector<R>,
+        ) -> hyper_rustls::HttpsConnector<HttpConnector<R>> {
+            http.enforce_http(false);
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
+        }
         Sender {
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client: Client::builder(TokioExecutor::new())
+                .build(connector(HttpConnector::new_with_resolver(PublicOnly))),
+            inside: Client::builder(TokioExecutor::new()).build(connector(HttpConnector::new())),
             timeout,
         }
     }
 
-    /// POSTs `body` to `url`, signed with `secret` at `timestamp`.
+    /// POSTs `body` to `url`, signed with `secret` at `timestamp`, within `reach`.
     pub async fn post(
         &self,
         url: &str,
+        reach: Reach,
         secret: &str,
         event_id: &str,
         timestamp: i64,
@@ -116,6 +174,16 @@ impl Sender {
             status: None,
             error: Some(e),
         };
+        // An address written in the URL is never resolved: checked here.
+        let literal_inside = prorata_core::destination::host_of(url)
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| !prorata_core::destination::is_public(ip));
+        let host_inside = prorata_core::destination::host_of(url)
+            .is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
+        if reach == Reach::Internet && (literal_inside || host_inside) {
+            return failed("the destination is inside the network: refused".into());
+        }
         let request = hyper::Request::post(url)
             .header("content-type", "application/json")
             .header("user-agent", "Prorata-Webhooks/1")
@@ -126,7 +194,11 @@ impl Sender {
             Ok(r) => r,
             Err(e) => return failed(format!("bad request: {e}")),
         };
-        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+        let sent = match reach {
+            Reach::Internet => self.client.request(request),
+            Reach::SandboxListed => self.inside.request(request),
+        };
+        match tokio::time::timeout(self.timeout, sent).await {
             Err(_) => failed(format!("no answer within {} s", self.timeout.as_secs())),
             Ok(Err(e)) => failed(format!("connection: {e}")),
             Ok(Ok(response)) => {

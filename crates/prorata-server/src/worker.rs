@@ -156,6 +156,7 @@ pub async fn deliver_webhooks(
         // Endpoints read once per claimed batch (a batch is mostly the same few endpoints);
         // a disabled endpoint is seen by the next batch.
         let mut targets = BTreeMap::new();
+        let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
         for job in jobs {
             let get = |k: &str| job.payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
             let (endpoint_id, event_id) = (get("endpoint_id"), get("event_id"));
@@ -183,9 +184,30 @@ pub async fn deliver_webhooks(
             let unix = now
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
+            // The tenant's rules as they are now (a host delisted since is refused).
+            let tenant = match tenants.entry(job.tenant_id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(engine.tenant(job.tenant_id).await?)
+                }
+            };
+            let sandbox = tenant.mode == prorata_store::TenantMode::Sandbox;
+            let reach = match prorata_core::destination::host_of(&endpoint.url) {
+                Some(h)
+                    if sandbox
+                        && prorata_core::destination::allowed_inside(
+                            h,
+                            &tenant.settings.webhooks,
+                        ) =>
+                {
+                    webhooks::Reach::SandboxListed
+                }
+                _ => webhooks::Reach::Internet,
+            };
             let answer = sender
                 .post(
                     &endpoint.url,
+                    reach,
                     secret,
                     &format!("evt_{event_id}"),
                     unix,

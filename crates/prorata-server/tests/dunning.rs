@@ -72,11 +72,23 @@ async fn hook_receiver() -> (String, Seen, tokio::task::JoinHandle<()>) {
     (url, seen, task)
 }
 
+/// Lets the sandbox send webhooks to its test receiver on 127.0.0.1 (inside the network,
+/// refused otherwise).
+async fn allow_loopback_hooks(engine: &Engine, tenant: &Tenant) -> Tenant {
+    let mut settings = tenant.settings.clone();
+    settings.webhooks.sandbox_private_hosts = vec!["127.0.0.1".into()];
+    let mut tx = engine.store.begin().await.unwrap();
+    tx.set_settings(tenant.id, &settings).await.unwrap();
+    tx.commit().await.unwrap();
+    engine.tenant(tenant.id).await.unwrap()
+}
+
 /// A French customer with two billing contacts paying by a sandbox card that authorises but
 /// whose charges are declined, subscribed on day 0 (its first invoice is issued then).
 async fn world(url: &str) -> World {
     let engine = open(url).await;
     let tenant = sandbox(&engine, "Vendor", DAY0).await;
+    let tenant = allow_loopback_hooks(&engine, &tenant).await;
     let catalog = engine
         .import_catalog(&tenant, DEFAULT_CATALOG)
         .await

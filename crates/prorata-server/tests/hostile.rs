@@ -288,7 +288,101 @@ async fn unknown_routes_and_methods_answer_problem_documents(url: &str) {
     }
 }
 
+async fn webhooks_never_reach_inside_the_network(url: &str) {
+    let w = world(url).await;
+    for inside in [
+        "http://127.0.0.1:9/hook",
+        "https://localhost/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+        "https://10.1.2.3/hook",
+    ] {
+        let (status, problem) = api(
+            &w,
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({"url": inside})),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{inside}: {problem}"
+        );
+        assert_eq!(problem["field"], "url");
+    }
+    // A sandbox may list its own test receiver; delisted later, deliveries to it stop.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { StatusCode::OK }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let set_list = |hosts: Vec<String>| {
+        let engine = w.engine.clone();
+        let tenant = w.tenant.clone();
+        async move {
+            let mut settings = engine.tenant(tenant.id).await.expect("tenant").settings;
+            settings.webhooks.sandbox_private_hosts = hosts;
+            let mut tx = engine.store.begin().await.expect("tx");
+            tx.set_settings(tenant.id, &settings)
+                .await
+                .expect("settings");
+            tx.commit().await.expect("commit");
+            engine.tenant(tenant.id).await.expect("tenant")
+        }
+    };
+    let listed = set_list(vec!["127.0.0.1".into()]).await;
+    w.engine
+        .create_webhook_endpoint(&listed, &hook, &[])
+        .await
+        .expect("a listed receiver is accepted");
+    let sender = prorata_server::webhooks::Sender::new(std::time::Duration::from_secs(5));
+    // Something to send: an invoice of a new subscription.
+    let catalog = w.engine.catalogs(&w.tenant).await.expect("catalogs")[0].id;
+    w.engine
+        .create_subscription(&listed, w.b, catalog, &seed_subscription())
+        .await
+        .expect("subscription");
+    w.engine
+        .collect(&listed, d(2024, 7, 6))
+        .await
+        .expect("dispatch");
+    let sent = prorata_server::worker::deliver_webhooks(&w.engine, &sender)
+        .await
+        .expect("deliver");
+    assert!(sent >= 1 && hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    let delisted = set_list(Vec::new()).await;
+    w.engine
+        .create_subscription(&delisted, w.a, catalog, &seed_subscription())
+        .await
+        .expect("subscription");
+    w.engine
+        .collect(&delisted, d(2024, 7, 6))
+        .await
+        .expect("dispatch");
+    prorata_server::worker::deliver_webhooks(&w.engine, &sender)
+        .await
+        .expect("deliver");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "nothing reaches a delisted inside host"
+    );
+}
+
 on_both_stores!(
+    webhooks_never_reach_inside_the_network,
     secrets_shown_once_are_not_kept_for_idempotent_replays,
     the_last_key_cannot_lock_the_tenant_out,
     a_refund_must_say_how_much,
