@@ -122,6 +122,22 @@ impl Account {
         if self.name.len() > 200 {
             return Err(invalid("name", "is longer than 200 characters"));
         }
+        // Every free-text field is bounded: a megabyte of address is nobody's address.
+        for (field, value, max) in [
+            ("website", &self.website, 500),
+            ("address.line1", &self.address.line1, 200),
+            ("address.line2", &self.address.line2, 200),
+            ("address.postcode", &self.address.postcode, 20),
+            ("address.city", &self.address.city, 100),
+            ("address.state", &self.address.state, 100),
+        ] {
+            if value.len() > max {
+                return Err(AccountError::Invalid {
+                    field,
+                    problem: format!("is longer than {max} characters"),
+                });
+            }
+        }
         tax::country_code(&self.country).map_err(|p| AccountError::Invalid {
             field: "country",
             problem: p,

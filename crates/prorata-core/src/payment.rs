@@ -131,7 +131,8 @@ impl PaymentDetails {
 pub struct CollectionSettings {
     #[serde(default)]
     pub dunning: crate::dunning::Schedule,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always written (`null` when none), so what a GET answers can be PUT back whole.
+    #[serde(default)]
     pub bank_details: Option<BankDetails>,
 }
 

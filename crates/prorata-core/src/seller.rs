@@ -102,8 +102,19 @@ impl Seller {
     /// Checks what a person types; the error names the field.
     pub fn validate(&self, country: &str) -> Result<(), (String, String)> {
         let bad = |field: &str, problem: String| Err((format!("seller.{field}"), problem));
-        if self.legal_name.len() > 200 {
-            return bad("legal_name", "is longer than 200 characters".into());
+        for (field, value, max) in [
+            ("legal_name", &self.legal_name, 200),
+            ("legal_form", &self.legal_form, 100),
+            ("email", &self.email, 254),
+            ("address.line1", &self.address.line1, 200),
+            ("address.line2", &self.address.line2, 200),
+            ("address.postcode", &self.address.postcode, 20),
+            ("address.city", &self.address.city, 100),
+            ("address.state", &self.address.state, 100),
+        ] {
+            if value.len() > max {
+                return bad(field, format!("is longer than {max} characters"));
+            }
         }
         if !self.siren.is_empty() && !siren_valid(&self.siren) {
             return bad(

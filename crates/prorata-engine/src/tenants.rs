@@ -84,6 +84,16 @@ impl Engine {
         seller
             .validate(&tenant.settings.tax.seller_country)
             .map_err(|(field, problem)| invalid(field, problem))?;
+        // A French seller's documents must print its SIREN (Code de commerce, R123-237).
+        if tenant.settings.tax.seller_country == "FR" && seller.siren.trim().is_empty() {
+            return Err(invalid(
+                "seller.siren",
+                "a French seller prints its SIREN on every invoice: 9 digits",
+            ));
+        }
+        if seller.legal_name.trim().is_empty() {
+            return Err(invalid("seller.legal_name", "cannot be empty"));
+        }
         let mut tx = self.store.begin().await?;
         // Read in the transaction: another settings change is not overwritten with a stale copy.
         let mut settings = tx

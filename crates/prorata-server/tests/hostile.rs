@@ -381,7 +381,59 @@ async fn webhooks_never_reach_inside_the_network(url: &str) {
     );
 }
 
+async fn a_put_without_its_parts_wipes_nothing(url: &str) {
+    let w = world(url).await;
+    let (_, mut settings) = api(&w, Method::GET, "/v1/collection-settings", None, None).await;
+    settings["bank_details"] =
+        json!({"holder": "Vendor SAS", "iban": "FR76 3000 6000 0112 3456 7890 189"});
+    let (status, _) = api(
+        &w,
+        Method::PUT,
+        "/v1/collection-settings",
+        Some(settings),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = api(
+        &w,
+        Method::PUT,
+        "/v1/collection-settings",
+        Some(json!({})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let (_, kept) = api(&w, Method::GET, "/v1/collection-settings", None, None).await;
+    assert_eq!(
+        kept["bank_details"]["holder"], "Vendor SAS",
+        "the bank details stay"
+    );
+    // Long or missing seller details are refused, naming the field.
+    let (_, mut seller) = api(&w, Method::GET, "/v1/seller", None, None).await;
+    seller["legal_name"] = json!("x".repeat(1_000_000));
+    let (status, problem) = api(&w, Method::PUT, "/v1/seller", Some(seller.clone()), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "seller.legal_name");
+    seller["legal_name"] = json!("Vendor SAS");
+    seller["siren"] = json!("");
+    let (status, problem) = api(&w, Method::PUT, "/v1/seller", Some(seller), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "seller.siren");
+    let (status, problem) = api(
+        &w,
+        Method::PATCH,
+        &format!("/v1/accounts/{}", w.a),
+        Some(json!({"line1": "y".repeat(1_000_000)})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "address.line1");
+}
+
 on_both_stores!(
+    a_put_without_its_parts_wipes_nothing,
     webhooks_never_reach_inside_the_network,
     secrets_shown_once_are_not_kept_for_idempotent_replays,
     the_last_key_cannot_lock_the_tenant_out,

@@ -171,8 +171,20 @@ pub async fn get_settings(caller: Caller) -> Json<CollectionSettings> {
 pub async fn put_settings(
     State(s): State<AppState>,
     caller: Caller,
-    ApiJson(settings): ApiJson<CollectionSettings>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<CollectionSettings>, ApiError> {
+    // A PUT replaces the whole: both parts are said, `bank_details` as `null` to remove them
+    // (`{}` once wiped the bank details without a word).
+    for field in ["dunning", "bank_details"] {
+        if body.get(field).is_none() {
+            return Err(ApiError::invalid(
+                field,
+                "required: a PUT says the whole settings (GET them, change, PUT them back)",
+            ));
+        }
+    }
+    let settings: CollectionSettings = serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid("collection settings", e.to_string()))?;
     s.engine
         .set_collection_settings(&caller.tenant, &settings)
         .await?;
