@@ -66,6 +66,59 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// How long a request that lost a race for the database keeps trying before it answers 503.
+const BUSY_BUDGET: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Requests that lost a race run again one at a time: SQLite has one writer, and a
+/// transaction that read before another wrote is refused at once rather than queued. Queued
+/// here, a retried request competes only with first attempts, so it gets through.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs the request, and runs it again while it answers [`crate::error::Busy`] (it committed
+/// nothing): concurrent writers take turns instead of failing.
+async fn run_retrying(
+    next: Next,
+    parts: axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Response {
+    let run = || {
+        next.clone()
+            .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
+    };
+    let response = run().await;
+    if response.extensions().get::<crate::error::Busy>().is_none() {
+        return response;
+    }
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        let turn = TURN.lock().await;
+        let response = run().await;
+        drop(turn);
+        if response.extensions().get::<crate::error::Busy>().is_none()
+            || started.elapsed() > BUSY_BUDGET
+        {
+            return response;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Buffers the body (so the request can be run again) and runs it with [`run_retrying`].
+async fn run_buffered(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over the limit",
+        )
+        .into_response();
+    };
+    run_retrying(next, parts, bytes).await
+}
+
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let secret = req
         .headers()
@@ -97,7 +150,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             ..ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
         }
         .into_response(),
-        _ => next.run(req).await,
+        _ => run_buffered(req, next).await,
     }
 }
 
@@ -190,9 +243,7 @@ async fn idempotent(
         Ok((false, Some(r))) => return stored_response(&r),
         Err(e) => return ApiError::from(prorata_engine::EngineError::from(e)).into_response(),
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = run_retrying(next, parts, bytes).await;
     let status = response.status();
     if status.is_server_error() {
         // Nothing was committed: free the key so a retry can run.

@@ -81,14 +81,30 @@ impl IntoResponse for ApiError {
             refusal: self.extra.as_ref(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        if self.code == BUSY {
+            // Marked for the retrying layer (crate::auth), and told to a caller it reaches.
+            response.extensions_mut().insert(Busy);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
+
+/// The code of a request that lost a race for the database (SQLite's single writer) and
+/// committed nothing: it is run again before anyone sees it.
+pub const BUSY: &str = "busy";
+
+/// Marks a response whose request may simply be run again.
+#[derive(Debug, Clone, Copy)]
+pub struct Busy;
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
@@ -119,6 +135,11 @@ impl From<EngineError> for ApiError {
             EngineError::Unavailable(detail) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
+            EngineError::Store(e) if e.is_busy() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                BUSY,
+                "the database was busy with other writes; nothing was changed: try again",
+            ),
             other => {
                 // The cause is for the operator's log, not for the caller.
                 eprintln!(

@@ -432,6 +432,96 @@ async fn a_put_without_its_parts_wipes_nothing(url: &str) {
     assert_eq!(problem["field"], "address.line1");
 }
 
+/// 50 callers at once, each posting small usage batches and creating accounts: every answer
+/// is a success (on SQLite, writers wait their turn instead of failing).
+async fn concurrent_writers_never_get_a_server_error(url: &str) {
+    let w = world(url).await;
+    let subscription = w
+        .engine
+        .account_subscription(&w.tenant, w.a)
+        .await
+        .expect("read")
+        .expect("A's subscription")
+        .id;
+    let mut tasks = Vec::new();
+    for caller in 0..50 {
+        let router = w.router.clone();
+        let key = w.api_key.clone();
+        let (account, slug) = (w.a, w.tenant.slug.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..6 {
+                let (path, body) = if n % 3 == 2 {
+                    // An upgrade: reads the timeline, then bills and writes (a prorated invoice).
+                    (
+                        format!("/v1/subscriptions/{subscription}/changes"),
+                        json!({"request": {"type": "set_quantity", "product": "user",
+                                           "quantity": 11 + caller * 6 + n}}),
+                    )
+                } else if n % 3 == 0 {
+                    let events: Vec<Value> = (0..5)
+                        .map(|i| {
+                            json!({"event_id": format!("c{caller}-{n}-{i}"), "account_id": account,
+                                   "started_at": "2024-07-08T10:00:00Z", "direction": "outbound",
+                                   "caller": "+33145678900", "callee": "+12125550100",
+                                   "duration_seconds": 30 + i})
+                        })
+                        .collect();
+                    ("/v1/usage".to_string(), json!({ "events": events }))
+                } else {
+                    (
+                        "/v1/accounts".to_string(),
+                        json!({"name": format!("Busy {caller}-{n}"), "country": "FR", "currency": "EUR"}),
+                    )
+                };
+                let mut c = Client::new(&router, &slug);
+                let r = c
+                    .send(
+                        Request::builder()
+                            .method(Method::POST)
+                            .uri(path)
+                            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(Body::from(body.to_string()))
+                            .expect("request"),
+                    )
+                    .await;
+                statuses.push((r.status, r.text()));
+            }
+            statuses
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        for (status, body) in t.await.expect("task") {
+            if !status.is_success() {
+                failures.push(format!("{status}: {body}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 300 failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+}
+
+/// The writers on a multi-threaded runtime, as a server runs them.
+mod concurrent {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn on_sqlite() {
+        let (url, _guard) = prorata_testkit::sqlite_url();
+        super::concurrent_writers_never_get_a_server_error(&url).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn on_postgres() {
+        let url = prorata_testkit::fresh_database().await;
+        super::concurrent_writers_never_get_a_server_error(&url).await;
+    }
+}
+
 on_both_stores!(
     a_put_without_its_parts_wipes_nothing,
     webhooks_never_reach_inside_the_network,
