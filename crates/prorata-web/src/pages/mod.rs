@@ -192,6 +192,10 @@ pub fn error_page(portal: &Portal, status: StatusCode, key: &str) -> Response {
 pub fn engine_error(portal: &Portal, e: EngineError) -> Response {
     match e {
         EngineError::NotFound(_) => error_page(portal, StatusCode::NOT_FOUND, "error.not_found"),
+        // Lost a race for the database (SQLite's one writer): nothing was changed.
+        EngineError::Store(ref s) if s.is_busy() => {
+            error_page(portal, StatusCode::SERVICE_UNAVAILABLE, "error.busy")
+        }
         EngineError::Invalid { .. }
         | EngineError::Refused(_)
         | EngineError::Conflict(_)
