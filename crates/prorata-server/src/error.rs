@@ -203,7 +203,7 @@ where
         if let Some(field) = card_number_at(&value, "") {
             return Err(ApiError::invalid(
                 field,
-                "must not hold a card number: cards are tokenized by the gateway",
+                "a card number is never accepted: send the gateway's token, never the card number",
             ));
         }
         serde_path_to_error::deserialize(value)
