@@ -751,6 +751,25 @@ impl Engine {
         Ok(visit)
     }
 
+    /// Deletes what sign-in leaves behind in `tenant`: ended sessions, links expired a day
+    /// ago or more, failures older than the throttling window. Run by the worker, so the
+    /// tables stay bounded whoever hammers the sign-in page.
+    pub async fn purge_people_leftovers(&self, tenant: &Tenant) -> Result<u64> {
+        let now = unix_now();
+        let mut tx = self.store.begin().await?;
+        let gone = tx
+            .purge_people_leftovers(
+                tenant.id,
+                now,
+                now.saturating_sub(secs(SESSION_IDLE)),
+                now.saturating_sub(24 * 3600),
+                now.saturating_sub(secs(THROTTLE_WINDOW)),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     pub async fn sign_out(&self, tenant: &Tenant, session_id: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.delete_session(tenant.id, &session_hash(session_id))

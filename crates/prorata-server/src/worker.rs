@@ -33,6 +33,10 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
             total.add(&s);
         }
         engine.collect(&tenant, today).await?;
+        // Sign-in leftovers (ended sessions, old links and failures) are not kept.
+        if let Err(e) = engine.purge_people_leftovers(&tenant).await {
+            eprintln!("housekeeping: tenant {}: {e}", tenant.id);
+        }
         // Files are not billing: a tenant whose files cannot be made now holds up no one.
         match engine.render_documents(&tenant).await {
             Ok(rendered) => {

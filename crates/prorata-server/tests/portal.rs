@@ -795,7 +795,86 @@ on_both_stores!(
     invitation_and_reset_e_mails_carry_links_that_work_once,
     an_expired_link_is_refused,
     owners_and_admins_manage_users_and_only_the_owner_hands_over,
+    the_worker_clears_what_sign_in_leaves_behind,
 );
+
+async fn the_worker_clears_what_sign_in_leaves_behind(url: &str) {
+    let w = world(url).await;
+    let user = w.engine.account_users(&w.tenant, w.a).await.expect("users")[0].clone();
+    let now = prorata_engine::people::unix_now();
+    let day = 24 * 3600;
+    let mut tx = w.engine.store.begin().await.expect("tx");
+    // An idle session, an expired one, and one in use; an old link and a fresh one; an old
+    // failure and a recent one.
+    tx.insert_session(w.tenant.id, user.id, "idle", now - day, now + day)
+        .await
+        .expect("s");
+    tx.insert_session(w.tenant.id, user.id, "expired", now - 2 * day, now - day)
+        .await
+        .expect("s");
+    tx.insert_session(w.tenant.id, user.id, "live", now, now + day)
+        .await
+        .expect("s");
+    let old = tx
+        .insert_token(
+            w.tenant.id,
+            user.id,
+            prorata_store::TokenPurpose::PasswordReset,
+            "n1",
+            None,
+            now - 3 * day,
+            now - 2 * day,
+        )
+        .await
+        .expect("t");
+    let fresh = tx
+        .insert_token(
+            w.tenant.id,
+            user.id,
+            prorata_store::TokenPurpose::PasswordReset,
+            "n2",
+            None,
+            now,
+            now + 3600,
+        )
+        .await
+        .expect("t");
+    tx.record_sign_in_failure(w.tenant.id, "email:x@example.com", now - day)
+        .await
+        .expect("f");
+    tx.record_sign_in_failure(w.tenant.id, "email:x@example.com", now)
+        .await
+        .expect("f");
+    tx.commit().await.expect("commit");
+    prorata_server::worker::run_once(&w.engine)
+        .await
+        .expect("worker pass");
+    let mut tx = w.engine.store.begin().await.expect("tx");
+    assert!(tx
+        .session(w.tenant.id, "idle")
+        .await
+        .expect("read")
+        .is_none());
+    assert!(tx
+        .session(w.tenant.id, "expired")
+        .await
+        .expect("read")
+        .is_none());
+    assert!(tx
+        .session(w.tenant.id, "live")
+        .await
+        .expect("read")
+        .is_some());
+    assert!(tx.token(w.tenant.id, old).await.expect("read").is_none());
+    assert!(tx.token(w.tenant.id, fresh).await.expect("read").is_some());
+    assert_eq!(
+        tx.count_sign_in_failures(w.tenant.id, "email:x@example.com", 0)
+            .await
+            .expect("count"),
+        1,
+        "only the recent failure stays"
+    );
+}
 
 /// The e-mails in a folder, as text.
 fn mails(dir: &std::path::Path) -> Vec<String> {

@@ -541,6 +541,43 @@ impl Tx {
         })
     }
 
+    /// Housekeeping of one tenant's sign-in tables (unix seconds): sessions past their
+    /// absolute expiry or idle since `idle_before`, links expired before `links_before`,
+    /// sign-in failures older than `failures_before`. How many rows went, in all.
+    pub async fn purge_people_leftovers(
+        &mut self,
+        tenant: i64,
+        now: i64,
+        idle_before: i64,
+        links_before: i64,
+        failures_before: i64,
+    ) -> Result<u64> {
+        on_tx!(self, conn => {
+            let sessions = sqlx::query(
+                "DELETE FROM user_sessions WHERE tenant_id = $1 AND (expires_at <= $2 OR last_seen < $3)",
+            )
+            .bind(tenant)
+            .bind(now)
+            .bind(idle_before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            let links = sqlx::query("DELETE FROM user_tokens WHERE tenant_id = $1 AND expires_at < $2")
+                .bind(tenant)
+                .bind(links_before)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            let failures = sqlx::query("DELETE FROM sign_in_failures WHERE tenant_id = $1 AND at < $2")
+                .bind(tenant)
+                .bind(failures_before)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            Ok(sessions + links + failures)
+        })
+    }
+
     // ------------------------------------------------------------ single-use links
 
     /// Stores a single-use link for a user of the tenant; its id. Times are unix seconds.
