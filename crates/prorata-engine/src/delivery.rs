@@ -111,13 +111,7 @@ impl Engine {
                 ));
             }
         }
-        let mut bytes = [0u8; 24];
-        getrandom::getrandom(&mut bytes)
-            .map_err(|e| EngineError::Unavailable(format!("no randomness: {e}")))?;
-        let secret = format!(
-            "whsec_{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let secret = format!("whsec_{}", crate::random_hex(24)?);
         let mut tx = self.store.begin().await?;
         let endpoint = tx
             .insert_webhook_endpoint(tenant.id, url, &secret, events)

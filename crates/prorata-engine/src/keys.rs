@@ -17,10 +17,7 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 fn new_secret(tenant: &Tenant) -> Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| EngineError::Conflict(format!("no randomness for a key: {e}")))?;
-    let body: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let body = crate::random_hex(32)?;
     let mode = match tenant.mode {
         prorata_store::TenantMode::Live => "live",
         prorata_store::TenantMode::Sandbox => "test",

@@ -25,7 +25,7 @@ use prorata_core::Lang;
 use prorata_store::{JobKind, NewJob, NewUser, SessionRow, Tenant, TokenPurpose, Tx, User};
 use sha2::Sha256;
 
-use crate::{invalid, Engine, EngineError, Result};
+use crate::{constant_time_eq, invalid, random_hex, Engine, EngineError, Result};
 
 /// Idle sessions end after this long without a request.
 pub const SESSION_IDLE: Duration = Duration::from_secs(2 * 3600);
@@ -68,7 +68,7 @@ impl SecretKey {
 
     /// A key from 64 hex characters.
     pub fn from_hex(hex: &str) -> Result<SecretKey> {
-        let bytes = decode_hex(hex.trim())
+        let bytes = crate::unhex(hex.trim())
             .filter(|b| b.len() == 32)
             .ok_or_else(|| invalid("secret_key", "expected 64 hexadecimal characters"))?;
         let mut k = [0u8; 32];
@@ -77,7 +77,7 @@ impl SecretKey {
     }
 
     pub fn to_hex(&self) -> String {
-        hex(self.0.as_ref())
+        crate::hex(self.0.as_ref())
     }
 
     /// HMAC-SHA256 of `message` under the key, in hex.
@@ -87,31 +87,8 @@ impl SecretKey {
             return String::new();
         };
         m.update(message.as_bytes());
-        hex(&m.finalize().into_bytes())
+        crate::hex(&m.finalize().into_bytes())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
-/// Compares two strings in time independent of where they differ.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 pub fn unix_now() -> i64 {
@@ -122,14 +99,6 @@ pub fn unix_now() -> i64 {
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// `bytes` random bytes in hex.
-pub fn random_token(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf)
-        .map_err(|e| EngineError::Unavailable(format!("no randomness: {e}")))?;
-    Ok(hex(&buf))
 }
 
 /// Why a sign-in failed. Unknown e-mail and wrong password are one case on purpose.
@@ -284,7 +253,7 @@ impl Engine {
         valid: Duration,
         return_url: Option<&str>,
     ) -> Result<(i64, String)> {
-        let nonce = random_token(16)?;
+        let nonce = random_hex(16)?;
         let now = unix_now();
         let id = tx
             .insert_token(
@@ -531,7 +500,7 @@ impl Engine {
     }
 
     async fn open_session(&self, tx: &mut Tx, tenant: i64, user: i64) -> Result<String> {
-        let session_id = random_token(32)?;
+        let session_id = random_hex(32)?;
         let now = unix_now();
         tx.insert_session(
             tenant,

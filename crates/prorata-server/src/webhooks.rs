@@ -56,12 +56,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance: i64)
     let expected = signature(secret, t, body);
     let expected = expected.rsplit("v1=").next().unwrap_or("");
     // Constant time: every byte compared whatever the first difference.
-    expected.len() == v1.len()
-        && expected
-            .bytes()
-            .zip(v1.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    prorata_engine::constant_time_eq(expected, v1)
 }
 
 type HttpsClient<R> = Client<

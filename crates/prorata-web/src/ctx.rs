@@ -27,18 +27,14 @@ pub const RETURN_COOKIE: &str = "prorata_return";
 
 /// A cookie value holding any text: hex, so no character can break the header.
 pub fn encode_cookie(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
+    prorata_engine::hex(text.as_bytes())
 }
 
 pub fn decode_cookie(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 || hex.len() > 4000 || !hex.is_ascii() {
+    if hex.len() > 4000 {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
+    String::from_utf8(prorata_engine::unhex(hex)?).ok()
 }
 
 /// The value of cookie `name` in `headers`.
@@ -69,7 +65,7 @@ pub async fn csrf_cookie(
             req.extensions_mut().insert(CsrfCookie(c));
             None
         }
-        None => prorata_engine::people::random_token(16).ok().inspect(|c| {
+        None => prorata_engine::random_hex(16).ok().inspect(|c| {
             req.extensions_mut().insert(CsrfCookie(c.clone()));
         }),
     };
@@ -127,7 +123,7 @@ impl Portal {
     /// Checks a posted form's token: a forged or missing one is a 403.
     pub fn check_csrf(&self, token: &str) -> Result<(), Response> {
         if !self.csrf_cookie.is_empty()
-            && prorata_engine::people::constant_time_eq(token, &self.csrf_token())
+            && prorata_engine::constant_time_eq(token, &self.csrf_token())
         {
             return Ok(());
         }

@@ -4,8 +4,9 @@ use prorata_core::payment::{self, CollectionSettings, PaymentMethod};
 use prorata_core::Money;
 use prorata_store::Tenant;
 
-use super::{gateway_error, random_hex, NewPaymentMethod};
+use super::{gateway_error, NewPaymentMethod};
 use crate::gateway::BankAccount;
+use crate::random_hex;
 use crate::{invalid, Engine, EngineError, Result};
 
 impl Engine {

@@ -23,7 +23,7 @@ use prorata_core::dunning::{Notice, Standing};
 use serde::{Deserialize, Serialize};
 
 use crate::gateway::GatewayError;
-use crate::{invalid, EngineError, Result};
+use crate::{invalid, EngineError};
 
 /// Events and standings handled per transaction.
 pub(super) const BATCH: i64 = 500;
@@ -102,13 +102,6 @@ pub(super) fn gateway_error(e: GatewayError) -> EngineError {
         GatewayError::Invalid(m) => invalid("token", m),
         GatewayError::Unavailable(m) => EngineError::Unavailable(m),
     }
-}
-
-pub(super) fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::getrandom(&mut buf)
-        .map_err(|e| EngineError::Unavailable(format!("no randomness: {e}")))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 mod charges;

@@ -12,7 +12,8 @@ use prorata_store::{
 };
 use serde_json::json;
 
-use super::{gateway_error, random_hex, Received, StandingView};
+use super::{gateway_error, Received, StandingView};
+use crate::random_hex;
 use crate::{invalid, Engine, EngineError, Result};
 
 impl Engine {
