@@ -47,6 +47,30 @@ pub enum Lang {
     Fr,
 }
 
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    /// The ISO 639-1 code, as serde, the store, `<html lang>` and `Content-Language` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// The other language of the two (the portal's language switch).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Fr,
+            Lang::Fr => Lang::En,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProductKind {
@@ -589,6 +613,19 @@ fn valid_code(code: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_language_code_is_its_serde_name_and_parses_back() {
+        for l in Lang::ALL {
+            assert_eq!(
+                serde_json::to_value(l).ok(),
+                Some(serde_json::Value::from(l.as_str()))
+            );
+            assert_eq!(Lang::parse(l.as_str()), Some(l));
+            assert_eq!(l.other().other(), l);
+        }
+        assert_eq!(Lang::parse("de"), None);
+    }
+
     use super::*;
 
     const DEFAULT: &str = include_str!("../../../catalog/default.toml");

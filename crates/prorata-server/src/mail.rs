@@ -130,13 +130,7 @@ impl Mailer {
             .from(self.from().clone())
             .subject(composed.subject.clone())
             .header(MessageId::from(format!("<{message_id}>")))
-            .header(ContentLanguage(
-                match lang {
-                    Lang::En => "en",
-                    Lang::Fr => "fr",
-                }
-                .into(),
-            ));
+            .header(ContentLanguage(lang.as_str().into()));
         if to.is_empty() {
             return Err("no recipient".into());
         }

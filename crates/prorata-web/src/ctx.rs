@@ -15,7 +15,7 @@ use prorata_engine::people::{AsPerson, CustomerAccount, Visit};
 use prorata_engine::EngineError;
 use prorata_store::{Tenant, User};
 
-use crate::i18n::{negotiate, parse_lang, Messages};
+use crate::i18n::{negotiate, Messages};
 use crate::pages::{error_page, render, MessagePage};
 use crate::WebState;
 
@@ -144,11 +144,13 @@ impl Portal {
     }
 
     pub fn lang_cookie(&self, lang: Lang) -> String {
-        let code = match lang {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-        };
-        cookie_header(LANG_COOKIE, code, "/portal", self.secure, Some(365 * 86400))
+        cookie_header(
+            LANG_COOKIE,
+            lang.as_str(),
+            "/portal",
+            self.secure,
+            Some(365 * 86400),
+        )
     }
 }
 
@@ -158,7 +160,7 @@ fn query_lang(parts: &Parts) -> Option<Lang> {
         .query()?
         .split('&')
         .find_map(|kv| kv.strip_prefix("lang="))
-        .and_then(parse_lang)
+        .and_then(Lang::parse)
 }
 
 /// The portal's slug in the path.
@@ -177,7 +179,7 @@ async fn slug(parts: &mut Parts, state: &WebState) -> String {
 /// The visitor's language: asked in the query, else remembered, else `Accept-Language`.
 fn visitor_lang(parts: &Parts) -> Lang {
     query_lang(parts)
-        .or_else(|| cookie(&parts.headers, LANG_COOKIE).and_then(|c| parse_lang(&c)))
+        .or_else(|| cookie(&parts.headers, LANG_COOKIE).and_then(|c| Lang::parse(&c)))
         .or_else(|| {
             parts
                 .headers

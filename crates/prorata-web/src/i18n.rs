@@ -108,10 +108,7 @@ impl Messages {
 
     /// `lang` code for `<html lang>`.
     pub fn code(&self) -> &'static str {
-        match self.lang {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-        }
+        self.lang.as_str()
     }
 }
 
@@ -149,14 +146,6 @@ fn parse_quality(q: &str) -> u32 {
     let int: u32 = int.parse().unwrap_or(0).min(1);
     let frac: String = frac.chars().chain("000".chars()).take(3).collect();
     (int * 1000 + frac.parse::<u32>().unwrap_or(0)).min(1000)
-}
-
-pub fn parse_lang(s: &str) -> Option<Lang> {
-    match s {
-        "en" => Some(Lang::En),
-        "fr" => Some(Lang::Fr),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -370,10 +370,7 @@ fn pdf_date(d: chrono::NaiveDate) -> Date {
 /// schema that declares them, and the same title, producer and dates as the Info dictionary.
 fn xmp(doc: &Document, title: &str, lang: Lang) -> String {
     let when = format!("{}T00:00:00+00:00", doc.issued_on);
-    let lang = match lang {
-        Lang::En => "en",
-        Lang::Fr => "fr",
-    };
+    let lang = lang.as_str();
     let title = crate::cii::escape(title);
     format!(
         r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
@@ -552,13 +549,7 @@ fn assemble(
 
     let mut catalog = pdf.catalog(catalog_id);
     catalog.pages(pages_id).metadata(meta_id);
-    catalog.pair(
-        Name(b"Lang"),
-        TextStr(match lang {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-        }),
-    );
+    catalog.pair(Name(b"Lang"), TextStr(lang.as_str()));
     catalog
         .names()
         .embedded_files()

@@ -51,19 +51,8 @@ fn user_from(r: UserTuple) -> Result<User> {
     })
 }
 
-fn lang_str(lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => "en",
-        Lang::Fr => "fr",
-    }
-}
-
 fn parse_lang(s: &str) -> Result<Lang> {
-    match s {
-        "en" => Ok(Lang::En),
-        "fr" => Ok(Lang::Fr),
-        other => Err(StoreError::Corrupt(format!("language {other:?}"))),
-    }
+    Lang::parse(s).ok_or_else(|| StoreError::Corrupt(format!("language {s:?}")))
 }
 
 const TOKEN_COLUMNS: &str =
@@ -208,7 +197,7 @@ impl Tx {
             .bind(u.role.as_str())
             .bind(u.email)
             .bind(u.name)
-            .bind(lang_str(u.language))
+            .bind(u.language.as_str())
             .bind(u.status.as_str())
             .bind(u.password_hash)
             .bind(&now)
@@ -353,7 +342,7 @@ impl Tx {
     pub async fn set_user_language(&mut self, tenant: i64, user_id: i64, lang: Lang) -> Result<()> {
         on_tx!(self, conn => {
             sqlx::query("UPDATE users SET language = $1 WHERE tenant_id = $2 AND id = $3")
-                .bind(lang_str(lang))
+                .bind(lang.as_str())
                 .bind(tenant)
                 .bind(user_id)
                 .execute(&mut *conn)

@@ -13,7 +13,6 @@ use serde::Deserialize;
 
 use super::{engine_error, render, Chrome};
 use crate::ctx::{cookie, Portal, SESSION_COOKIE};
-use crate::i18n::parse_lang;
 
 /// A field's error, shown in the summary at the top (linking to the field) and beside it.
 pub struct FieldError {
@@ -161,7 +160,7 @@ pub async fn set_language(
     if let Err(r) = portal.check_csrf(&form.csrf) {
         return r;
     }
-    let Some(lang) = parse_lang(&form.lang) else {
+    let Some(lang) = prorata_core::Lang::parse(&form.lang) else {
         return super::error_page(&portal, StatusCode::BAD_REQUEST, "error.not_found");
     };
     let engine = portal.engine();

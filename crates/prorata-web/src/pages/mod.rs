@@ -102,10 +102,7 @@ impl Chrome {
     }
 
     pub fn other_lang(&self) -> &'static str {
-        match self.t.lang {
-            prorata_core::Lang::En => "fr",
-            prorata_core::Lang::Fr => "en",
-        }
+        self.t.lang.other().as_str()
     }
 
     pub fn other_lang_label(&self) -> &'static str {

@@ -15,7 +15,6 @@ use serde::Deserialize;
 use super::auth::FieldError;
 use super::{done, engine_error, flash, render, Chrome};
 use crate::ctx::Viewer;
-use crate::i18n::parse_lang;
 
 pub struct UserRow {
     pub id: i64,
@@ -128,7 +127,7 @@ pub async fn invite(v: Viewer, Form(form): Form<InviteForm>) -> Response {
         role,
         email: form.email.clone(),
         name: form.name.clone(),
-        language: parse_lang(&form.language).unwrap_or(Lang::En),
+        language: Lang::parse(&form.language).unwrap_or(Lang::En),
     };
     match v
         .portal
