@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use prorata_core::access::{self, Role, Target, UserStatus};
 use prorata_core::Lang;
-use prorata_store::{JobKind, NewJob, NewUser, SessionRow, Tenant, TokenPurpose, Tx, User};
+use prorata_store::{JobKind, NewJob, NewUser, Tenant, TokenPurpose, Tx, User};
 use sha2::Sha256;
 
 use crate::{constant_time_eq, invalid, random_hex, Engine, EngineError, Result};
@@ -590,43 +590,21 @@ impl Engine {
         Ok(Ok(SignedIn { user, session_id }))
     }
 
-    /// Reads a session in `tx`: its user if it is live and the user active, and whether its
-    /// idle time needs refreshing; an expired session is reported to be ended.
-    async fn read_session(&self, tx: &mut Tx, tenant: i64, hash: &str) -> Result<SessionState> {
-        let now = unix_now();
-        let Some(SessionRow {
-            user_id,
-            last_seen,
-            expires_at,
-            ..
-        }) = tx.session(tenant, hash).await?
-        else {
-            return Ok(SessionState::None);
-        };
-        if now >= expires_at || now.saturating_sub(last_seen) >= secs(SESSION_IDLE) {
-            return Ok(SessionState::Expired);
-        }
-        Ok(match tx.user(tenant, user_id).await? {
-            Some(user) if user.status == UserStatus::Active => SessionState::Live {
-                user,
-                stale: now.saturating_sub(last_seen) >= TOUCH_EVERY,
-            },
-            _ => SessionState::None,
-        })
-    }
-
     /// After a read: ends an expired session, or refreshes a live one's idle time, each in a
-    /// short write of its own (a page view is otherwise read-only). Best effort: a write that
-    /// loses a race is tried again on a later request.
-    async fn settle_session(&self, tenant: i64, hash: &str, state: &SessionState) {
+    /// short write of its own; a page view whose session needs neither writes nothing. Best
+    /// effort: a write that loses a race is tried again on a later request.
+    async fn settle_session(&self, tenant: i64, hash: &str, state: SessionState) {
+        let end = match state {
+            SessionState::Expired => true,
+            SessionState::Live { stale: true } => false,
+            SessionState::Gone | SessionState::Live { stale: false } => return,
+        };
         let write = async {
             let mut tx = self.store.begin().await?;
-            match state {
-                SessionState::Expired => tx.delete_session(tenant, hash).await?,
-                SessionState::Live { stale: true, .. } => {
-                    tx.touch_session(tenant, hash, unix_now()).await?
-                }
-                _ => return Ok(()),
+            if end {
+                tx.delete_session(tenant, hash).await?;
+            } else {
+                tx.touch_session(tenant, hash, unix_now()).await?;
             }
             tx.commit().await
         };
@@ -641,14 +619,15 @@ impl Engine {
             return Ok(None);
         }
         let hash = session_hash(session_id);
-        let mut tx = self.store.begin().await?;
-        let state = self.read_session(&mut tx, tenant.id, &hash).await?;
-        tx.rollback().await?;
-        self.settle_session(tenant.id, &hash, &state).await;
-        Ok(match state {
-            SessionState::Live { user, .. } => Some(user),
-            _ => None,
-        })
+        let mut tx = self.store.read().await?;
+        let view = tx.session_view(tenant.id, &hash).await?;
+        drop(tx);
+        let Some(view) = view else {
+            return Ok(None);
+        };
+        let state = SessionState::of(&view, unix_now());
+        self.settle_session(tenant.id, &hash, state).await;
+        Ok(matches!(state, SessionState::Live { .. }).then_some(view.user))
     }
 
     /// A portal request, read in one statement without a transaction (two when the tenant is
@@ -680,44 +659,28 @@ impl Engine {
         };
         let view = tx.session_view(tenant.id, &hash).await?;
         drop(tx);
-        let now = unix_now();
-        let (state, visit) = match view {
-            None => (SessionState::None, Visit::Anonymous(tenant.clone())),
-            Some(v)
-                if now >= v.session.expires_at
-                    || now.saturating_sub(v.session.last_seen) >= secs(SESSION_IDLE) =>
-            {
-                (SessionState::Expired, Visit::Anonymous(tenant.clone()))
-            }
-            Some(v) if v.user.status != UserStatus::Active => {
-                (SessionState::None, Visit::Anonymous(tenant.clone()))
-            }
-            Some(v) => {
-                let stale = now.saturating_sub(v.session.last_seen) >= TOUCH_EVERY;
-                let account = match (v.user.account_id, v.account) {
-                    (Some(id), Some(account)) => Some(Box::new(CustomerAccount {
-                        id,
-                        account,
-                        standing: v.standing,
-                    })),
-                    (Some(_), None) => return Err(EngineError::NotFound("account")),
-                    (None, _) => None,
-                };
-                (
-                    SessionState::Live {
-                        user: v.user.clone(),
-                        stale,
-                    },
-                    Visit::SignedIn {
-                        tenant: tenant.clone(),
-                        user: v.user,
-                        account,
-                    },
-                )
-            }
+        let Some(v) = view else {
+            return Ok(Visit::Anonymous(tenant));
         };
-        self.settle_session(tenant.id, &hash, &state).await;
-        Ok(visit)
+        let state = SessionState::of(&v, unix_now());
+        self.settle_session(tenant.id, &hash, state).await;
+        if !matches!(state, SessionState::Live { .. }) {
+            return Ok(Visit::Anonymous(tenant));
+        }
+        let account = match (v.user.account_id, v.account) {
+            (Some(id), Some(account)) => Some(Box::new(CustomerAccount {
+                id,
+                account,
+                standing: v.standing,
+            })),
+            (Some(_), None) => return Err(EngineError::NotFound("account")),
+            (None, _) => None,
+        };
+        Ok(Visit::SignedIn {
+            tenant,
+            user: v.user,
+            account,
+        })
     }
 
     /// Deletes what sign-in leaves behind in `tenant`: ended sessions, links expired a day
@@ -875,11 +838,31 @@ impl Engine {
     }
 }
 
-/// A session as read.
+/// What a session as read means for a request made now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SessionState {
-    None,
+    /// Its user is no longer active: no session, nothing to write.
+    Gone,
+    /// Past its idle or absolute expiry: to be ended.
     Expired,
-    Live { user: User, stale: bool },
+    /// Live; `stale` when its idle time is due a refresh.
+    Live { stale: bool },
+}
+
+impl SessionState {
+    /// The one reading of the expiry rules, for every request.
+    fn of(view: &prorata_store::SessionView, now: i64) -> SessionState {
+        let s = &view.session;
+        if now >= s.expires_at || now.saturating_sub(s.last_seen) >= secs(SESSION_IDLE) {
+            SessionState::Expired
+        } else if view.user.status != UserStatus::Active {
+            SessionState::Gone
+        } else {
+            SessionState::Live {
+                stale: now.saturating_sub(s.last_seen) >= TOUCH_EVERY,
+            }
+        }
+    }
 }
 
 /// Who is visiting a tenant's portal.
