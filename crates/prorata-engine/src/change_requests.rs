@@ -39,6 +39,13 @@ pub struct ChangePreview {
     pub renewal: Option<NaiveDate>,
 }
 
+/// The subscription the portal shows for an account: its latest.
+pub(crate) fn latest(
+    subs: Vec<prorata_store::SubscriptionRow>,
+) -> Option<prorata_store::SubscriptionRow> {
+    subs.into_iter().max_by_key(|s| s.id)
+}
+
 /// A cancellation reason is one short line (the tenant's list proposes them).
 const MAX_REASON: usize = 500;
 
@@ -50,11 +57,9 @@ impl Engine {
         account_id: i64,
     ) -> Result<Option<prorata_store::SubscriptionRow>> {
         let mut tx = self.store.begin().await?;
-        Ok(tx
-            .subscriptions_of_account(tenant.id, account_id)
-            .await?
-            .into_iter()
-            .max_by_key(|s| s.id))
+        Ok(latest(
+            tx.subscriptions_of_account(tenant.id, account_id).await?,
+        ))
     }
 
     /// Previews a change of the account's subscription: what it would issue and its deadline.

@@ -177,12 +177,9 @@ impl Engine {
 
         let today = Engine::today(tenant);
         let mut tx = self.store.read().await?;
-        let Some(row) = tx
-            .subscriptions_of_account(tenant.id, account_id)
-            .await?
-            .into_iter()
-            .max_by_key(|s| s.id)
-        else {
+        let Some(row) = crate::change_requests::latest(
+            tx.subscriptions_of_account(tenant.id, account_id).await?,
+        ) else {
             return Ok(None);
         };
         let catalog = self

@@ -53,6 +53,18 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
     Ok(total)
 }
 
+/// A job's tenant, read once per delivery pass.
+async fn tenant_of<'a>(
+    engine: &Engine,
+    tenants: &'a mut BTreeMap<i64, prorata_store::Tenant>,
+    id: i64,
+) -> Result<&'a prorata_store::Tenant, prorata_engine::EngineError> {
+    Ok(match tenants.entry(id) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => e.insert(engine.tenant(id).await?),
+    })
+}
+
 /// Sends the e-mails due now; returns how many were sent.
 pub async fn deliver_emails(
     engine: &Engine,
@@ -66,12 +78,7 @@ pub async fn deliver_emails(
             return Ok(sent);
         }
         for job in jobs {
-            let tenant = match tenants.entry(job.tenant_id) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(engine.tenant(job.tenant_id).await?)
-                }
-            };
+            let tenant = tenant_of(engine, &mut tenants, job.tenant_id).await?;
             match send_email(engine, mailer, &job, tenant).await {
                 Ok(()) => {
                     engine.job_done(&job, "sent").await?;
@@ -189,12 +196,7 @@ pub async fn deliver_webhooks(
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
             // The tenant's rules as they are now (a host delisted since is refused).
-            let tenant = match tenants.entry(job.tenant_id) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(engine.tenant(job.tenant_id).await?)
-                }
-            };
+            let tenant = tenant_of(engine, &mut tenants, job.tenant_id).await?;
             let sandbox = tenant.mode == prorata_store::TenantMode::Sandbox;
             let reach = match prorata_core::destination::host_of(&endpoint.url) {
                 Some(h)

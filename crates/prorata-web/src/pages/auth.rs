@@ -11,7 +11,7 @@ use axum::Form;
 use prorata_engine::people::{SignInError, SignedIn, MIN_PASSWORD_CHARS};
 use serde::Deserialize;
 
-use super::{engine_error, render, Chrome};
+use super::{engine_error, render, Chrome, CsrfForm};
 use crate::ctx::{cookie, Portal, SESSION_COOKIE};
 
 /// A field's error, shown in the summary at the top (linking to the field) and beside it.
@@ -110,12 +110,6 @@ pub async fn sign_in(
             email: form.email.chars().take(254).collect(),
         },
     )
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn sign_out(

@@ -404,13 +404,7 @@ pub async fn card(v: Viewer, Form(form): Form<CardForm>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-pub struct PayForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn pay(v: Viewer, Form(form): Form<PayForm>) -> Response {
+pub async fn pay(v: Viewer, Form(form): Form<super::CsrfForm>) -> Response {
     if let Err(r) = v.portal.check_csrf(&form.csrf) {
         return r;
     }

@@ -16,6 +16,13 @@ use prorata_engine::EngineError;
 use crate::ctx::{Portal, Viewer};
 use crate::i18n::Messages;
 
+/// A form that posts nothing but its CSRF token (sign out, remove, hand over, pay).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// A link of the tab bar.
 pub struct Nav {
     pub href: String,

@@ -13,7 +13,7 @@ use prorata_engine::people::PersonSpec;
 use serde::Deserialize;
 
 use super::auth::FieldError;
-use super::{done, engine_error, flash, render, Chrome};
+use super::{done, engine_error, flash, render, Chrome, CsrfForm};
 use crate::ctx::Viewer;
 
 pub struct UserRow {
@@ -157,12 +157,6 @@ pub async fn invite(v: Viewer, Form(form): Form<InviteForm>) -> Response {
         }
         Err(e) => engine_error(&v.portal, e),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// The subject of a user action: a user of the viewer's own account, else not found.
