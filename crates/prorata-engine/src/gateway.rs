@@ -3,7 +3,12 @@
 //! Every call that moves money carries an idempotency key, and a gateway answers a repeated
 //! key with the first answer without acting again — the way real gateways do, and what lets
 //! a worker killed between the gateway's answer and our commit run again without charging
-//! twice. The engine's keys start with `t{tenant}-`.
+//! twice. The engine's keys start with `t{tenant}-`: each tenant is its own merchant at the
+//! gateway, and [`merchant_of`] reads it back from a key.
+//!
+//! Tokens belong to the merchant that made them, as at a real gateway: a token made for one
+//! tenant is unknown to every other (a caller who learnt another tenant's token cannot charge
+//! the card behind it, nor read its brand and expiry).
 //!
 //! ## The sandbox gateway
 //!
@@ -83,8 +88,12 @@ impl GatewayError {
 /// A payment gateway. References returned identify the authorisation, charge or refund at
 /// the gateway.
 pub trait Gateway: Send + Sync + std::fmt::Debug {
-    /// The card behind a token.
-    fn card<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<CardInfo, GatewayError>>;
+    /// The card behind a token of `merchant` (see [`merchant`]).
+    fn card<'a>(
+        &'a self,
+        merchant: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<CardInfo, GatewayError>>;
     /// Stores a bank account at the gateway and returns its token.
     fn attach_bank_account<'a>(
         &'a self,
@@ -150,11 +159,25 @@ enum Behaviour {
     Intermittent,
 }
 
-/// A sandbox token: `tok_sandbox_{brand}_{last4}_{MMYYYY}` for cards, `ba_sandbox_{last4}`
-/// for bank accounts.
-fn parse_card_token(token: &str) -> Option<(CardInfo, Behaviour)> {
+/// The merchant a gateway key speaks for: its `t{tenant}` prefix.
+pub fn merchant_of(key: &str) -> &str {
+    key.split('-').next().unwrap_or(key)
+}
+
+/// The merchant of `tenant` at the gateway.
+pub fn merchant(tenant: i64) -> String {
+    format!("t{tenant}")
+}
+
+/// A sandbox token: `tok_sandbox_{merchant}_{brand}_{last4}_{MMYYYY}` for cards,
+/// `ba_sandbox_{merchant}_{last4}` for bank accounts. Another merchant's token reads as
+/// unknown.
+fn parse_card_token(merchant: &str, token: &str) -> Option<(CardInfo, Behaviour)> {
     let rest = token.strip_prefix("tok_sandbox_")?;
     let mut parts = rest.split('_');
+    if parts.next()? != merchant {
+        return None;
+    }
     let brand = parts.next()?;
     let last4 = parts.next()?;
     let exp = parts.next()?;
@@ -181,9 +204,10 @@ impl SandboxGateway {
         SandboxGateway { store }
     }
 
-    /// Turns a test card into a token, as a gateway's browser library would. Only the test
-    /// cards of the table are accepted; the number is not kept.
+    /// Turns a test card into a token for `tenant`'s merchant account, as a gateway's browser
+    /// library would. Only the test cards of the table are accepted; the number is not kept.
     pub fn tokenize_card(
+        tenant: i64,
         number: &str,
         exp_month: u32,
         exp_year: i32,
@@ -212,7 +236,8 @@ impl SandboxGateway {
             ));
         }
         Ok(format!(
-            "tok_sandbox_{}_{}_{exp_month:02}{exp_year}",
+            "tok_sandbox_{}_{}_{}_{exp_month:02}{exp_year}",
+            merchant(tenant),
             brand.to_lowercase(),
             &digits[digits.len() - 4..]
         ))
@@ -234,9 +259,8 @@ impl SandboxGateway {
         let memory =
             |e: serde_json::Error| GatewayError::Unavailable(format!("sandbox memory: {e}"));
         let before = if count_before {
-            let tenant_prefix = key.split('-').next().unwrap_or(key);
             let mut tx = self.store.begin().await.map_err(unavailable)?;
-            tx.sandbox_count(tenant_prefix, token, operation)
+            tx.sandbox_count(merchant_of(key), token, operation)
                 .await
                 .map_err(unavailable)?
         } else {
@@ -284,6 +308,14 @@ fn bank_declines(token: &str) -> bool {
     token.ends_with("_0002")
 }
 
+/// Whether `token` is a bank account `merchant` attached.
+fn is_bank_token(merchant: &str, token: &str) -> bool {
+    token
+        .strip_prefix("ba_sandbox_")
+        .and_then(|rest| rest.strip_prefix(merchant))
+        .is_some_and(|rest| rest.starts_with('_'))
+}
+
 impl Gateway for SandboxGateway {
     /// The sandbox writes its memory in the same database: SQLite has one writer.
     fn max_in_flight(&self) -> usize {
@@ -294,9 +326,13 @@ impl Gateway for SandboxGateway {
         }
     }
 
-    fn card<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<CardInfo, GatewayError>> {
+    fn card<'a>(
+        &'a self,
+        merchant: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<CardInfo, GatewayError>> {
         Box::pin(async move {
-            parse_card_token(token)
+            parse_card_token(merchant, token)
                 .map(|(info, _)| info)
                 .ok_or_else(|| GatewayError::Invalid("unknown card token".into()))
         })
@@ -304,7 +340,7 @@ impl Gateway for SandboxGateway {
 
     fn attach_bank_account<'a>(
         &'a self,
-        _key: &'a str,
+        key: &'a str,
         account: &'a BankAccount,
     ) -> BoxFuture<'a, Result<String, GatewayError>> {
         Box::pin(async move {
@@ -319,7 +355,11 @@ impl Gateway for SandboxGateway {
                         .map_err(|e| GatewayError::Invalid(e.to_string()))?
                 }
             };
-            Ok(format!("ba_sandbox_{}", &digits[digits.len() - 4..]))
+            Ok(format!(
+                "ba_sandbox_{}_{}",
+                merchant_of(key),
+                &digits[digits.len() - 4..]
+            ))
         })
     }
 
@@ -331,7 +371,7 @@ impl Gateway for SandboxGateway {
         on: NaiveDate,
     ) -> BoxFuture<'a, Result<String, GatewayError>> {
         Box::pin(async move {
-            let (info, behaviour) = parse_card_token(token)
+            let (info, behaviour) = parse_card_token(merchant_of(key), token)
                 .ok_or_else(|| GatewayError::Invalid("unknown card token".into()))?;
             self.once(
                 key,
@@ -369,8 +409,8 @@ impl Gateway for SandboxGateway {
             if amount.minor() <= 0 {
                 return Err(GatewayError::Invalid("a charge must be positive".into()));
             }
-            let card = parse_card_token(token);
-            if card.is_none() && !token.starts_with("ba_sandbox_") {
+            let card = parse_card_token(merchant_of(key), token);
+            if card.is_none() && !is_bank_token(merchant_of(key), token) {
                 return Err(GatewayError::Invalid("unknown payment token".into()));
             }
             let intermittent = matches!(card, Some((_, Behaviour::Intermittent)));
@@ -431,18 +471,31 @@ mod tests {
 
     #[test]
     fn test_cards_tokenize_without_keeping_the_number() {
-        let t = SandboxGateway::tokenize_card("4242 4242 4242 4242", 12, 2030).unwrap();
-        assert_eq!(t, "tok_sandbox_visa_4242_122030");
+        let t = SandboxGateway::tokenize_card(7, "4242 4242 4242 4242", 12, 2030).unwrap();
+        assert_eq!(t, "tok_sandbox_t7_visa_4242_122030");
         assert!(!prorata_core::payment::contains_card_number(&t));
-        let (info, b) = parse_card_token(&t).unwrap();
+        let (info, b) = parse_card_token("t7", &t).unwrap();
         assert_eq!(
             (info.last4.as_str(), info.exp_month, info.exp_year),
             ("4242", 12, 2030)
         );
         assert_eq!(b, Behaviour::Succeeds);
-        assert!(SandboxGateway::tokenize_card("4242 4242 4242 4241", 12, 2030).is_err());
+        assert!(SandboxGateway::tokenize_card(7, "4242 4242 4242 4241", 12, 2030).is_err());
         // A real-looking card that is not a test card is refused by the sandbox.
-        assert!(SandboxGateway::tokenize_card("4111 1111 1111 1111", 12, 2030).is_err());
-        assert!(parse_card_token("tok_sandbox_visa_1111_122030").is_none());
+        assert!(SandboxGateway::tokenize_card(7, "4111 1111 1111 1111", 12, 2030).is_err());
+        assert!(parse_card_token("t7", "tok_sandbox_t7_visa_1111_122030").is_none());
+    }
+
+    #[test]
+    fn a_token_is_unknown_to_every_other_merchant() {
+        let t = SandboxGateway::tokenize_card(7, "4242424242424242", 12, 2030).unwrap();
+        assert!(parse_card_token("t8", &t).is_none());
+        assert!(parse_card_token("t70", &t).is_none());
+        // Without a merchant, as tokens were made before they were scoped: unknown.
+        assert!(parse_card_token("t7", "tok_sandbox_visa_4242_122030").is_none());
+        assert_eq!(merchant_of("t7-charge-12-0"), "t7");
+        assert!(is_bank_token("t7", "ba_sandbox_t7_0002"));
+        assert!(!is_bank_token("t7", "ba_sandbox_t70_0002"));
+        assert!(!is_bank_token("t8", "ba_sandbox_t7_0002"));
     }
 }

@@ -571,7 +571,8 @@ async fn banners_follow_the_dunning_schedule_and_the_owner_pays(url: &str, save:
             .expect("user");
     }
     // B's card authorises but every charge is declined.
-    let declining = SandboxGateway::tokenize_card("4000000000000341", 12, 2030).expect("token");
+    let declining =
+        SandboxGateway::tokenize_card(w.tenant.id, "4000000000000341", 12, 2030).expect("token");
     w.engine
         .add_payment_method(&w.tenant, w.b, &NewPaymentMethod::Card { token: declining })
         .await

@@ -97,7 +97,7 @@ async fn world(url: &str) -> World {
     let mut account = french_account("Acme");
     account.billing_contacts = vec!["owner@acme.test".into(), "finance@acme.test".into()];
     let account = engine.create_account(&tenant, &account).await.unwrap();
-    let token = SandboxGateway::tokenize_card("4000 0000 0000 0341", 12, 2030).unwrap();
+    let token = SandboxGateway::tokenize_card(tenant.id, "4000 0000 0000 0341", 12, 2030).unwrap();
     engine
         .add_payment_method(&tenant, account, &NewPaymentMethod::Card { token })
         .await
@@ -359,7 +359,8 @@ async fn reactivation(url: &str) {
         assert_eq!(s.standing.status, Status::PastDue);
         assert!(!s.banners.is_empty());
         if by_card {
-            let token = SandboxGateway::tokenize_card("4242 4242 4242 4242", 12, 2030).unwrap();
+            let token = SandboxGateway::tokenize_card(w.tenant.id, "4242 4242 4242 4242", 12, 2030)
+                .unwrap();
             w.engine
                 .add_payment_method(&w.tenant, w.account, &NewPaymentMethod::Card { token })
                 .await

@@ -432,6 +432,49 @@ async fn a_put_without_its_parts_wipes_nothing(url: &str) {
     assert_eq!(problem["field"], "address.line1");
 }
 
+/// A sandbox card token belongs to the tenant that made it, as a gateway's token belongs to its
+/// merchant: another tenant can neither save it for its accounts nor read the card behind it.
+async fn card_tokens_belong_to_their_tenant(url: &str) {
+    let w = world(url).await;
+    let path = format!("/v1/accounts/{}/payment-method", w.a);
+    let foreign = prorata_engine::gateway::SandboxGateway::tokenize_card(
+        w.other_tenant.id,
+        "4242424242424242",
+        12,
+        2030,
+    )
+    .expect("token");
+    let (status, body) = api(
+        &w,
+        Method::PUT,
+        &path,
+        Some(json!({"type": "card", "token": foreign})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["field"], "token", "{body}");
+    // The tenant's own token for the same card is taken.
+    let (status, made) = api(
+        &w,
+        Method::POST,
+        "/v1/sandbox/card-tokens",
+        Some(json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2030})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (status, body) = api(
+        &w,
+        Method::PUT,
+        &path,
+        Some(json!({"type": "card", "token": made["token"]})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// 50 callers at once, each posting small usage batches and creating accounts: every answer
 /// is a success (on SQLite, writers wait their turn instead of failing).
 async fn concurrent_writers_never_get_a_server_error(url: &str) {
@@ -531,4 +574,5 @@ on_both_stores!(
     dates_and_amounts_out_of_bounds_are_refused_naming_the_field,
     card_numbers_are_refused_in_every_free_text_field,
     unknown_routes_and_methods_answer_problem_documents,
+    card_tokens_belong_to_their_tenant,
 );

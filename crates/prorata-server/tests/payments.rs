@@ -26,7 +26,17 @@ const DAY0: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 5) {
 };
 
 /// A sandbox tenant, one French account paying by `method`, subscribed on day 0.
-async fn customer(url: &str, method: NewPaymentMethod) -> (Engine, Tenant, i64) {
+/// The card `number` as a token of `tenant`'s merchant account.
+fn card(tenant: &Tenant, number: &str) -> NewPaymentMethod {
+    NewPaymentMethod::Card {
+        token: SandboxGateway::tokenize_card(tenant.id, number, 12, 2030).unwrap(),
+    }
+}
+
+async fn customer(
+    url: &str,
+    method: impl FnOnce(&Tenant) -> NewPaymentMethod,
+) -> (Engine, Tenant, i64) {
     let engine = open(url).await;
     let tenant = sandbox(&engine, "Vendor", DAY0).await;
     let catalog = engine
@@ -39,7 +49,7 @@ async fn customer(url: &str, method: NewPaymentMethod) -> (Engine, Tenant, i64) 
         .await
         .unwrap();
     engine
-        .add_payment_method(&tenant, account, &method)
+        .add_payment_method(&tenant, account, &method(&tenant))
         .await
         .unwrap();
     engine
@@ -75,7 +85,7 @@ async fn advance(engine: &Engine, tenant: &Tenant, to: NaiveDate) -> Tenant {
 }
 
 async fn transfers_and_refunds(url: &str) {
-    let (engine, tenant, account) = customer(url, NewPaymentMethod::BankTransfer).await;
+    let (engine, tenant, account) = customer(url, |_| NewPaymentMethod::BankTransfer).await;
     let tenant = advance(&engine, &tenant, DAY0).await;
     let first = engine.balance(&tenant, account).await.unwrap();
     assert!(first > 0);
@@ -176,8 +186,7 @@ async fn transfers_and_refunds(url: &str) {
 
 /// A card's charge is the balance: a credit left by an overpayment lowers the next charge.
 async fn a_credit_lowers_the_next_charge(url: &str) {
-    let token = SandboxGateway::tokenize_card("4242424242424242", 12, 2030).unwrap();
-    let (engine, tenant, account) = customer(url, NewPaymentMethod::Card { token }).await;
+    let (engine, tenant, account) = customer(url, |t| card(t, "4242424242424242")).await;
     let tenant = advance(&engine, &tenant, DAY0).await;
     let paid = engine.payments(&tenant, account).await.unwrap();
     assert_eq!(paid.len(), 1);
@@ -203,8 +212,7 @@ async fn a_credit_lowers_the_next_charge(url: &str) {
 /// A processing error charges nothing: the next pass tries again under a new key, and no
 /// dunning starts.
 async fn a_processing_error_is_retried(url: &str) {
-    let token = SandboxGateway::tokenize_card("4000000000000119", 12, 2030).unwrap();
-    let (engine, tenant, account) = customer(url, NewPaymentMethod::Card { token }).await;
+    let (engine, tenant, account) = customer(url, |t| card(t, "4000000000000119")).await;
     let tenant = advance(&engine, &tenant, DAY0).await;
     assert!(engine.payments(&tenant, account).await.unwrap().is_empty());
     let jobs = engine.jobs(&tenant, JobKind::Charge).await.unwrap();
@@ -254,7 +262,7 @@ async fn allow_loopback_hooks(engine: &Engine, tenant: &Tenant) -> Tenant {
 }
 
 async fn deliveries_are_retried_with_backoff(url: &str) {
-    let (engine, tenant, _) = customer(url, NewPaymentMethod::BankTransfer).await;
+    let (engine, tenant, _) = customer(url, |_| NewPaymentMethod::BankTransfer).await;
     let tenant = allow_loopback_hooks(&engine, &tenant).await;
     // An endpoint that fails once, then accepts.
     let calls = Arc::new(AtomicUsize::new(0));
@@ -377,7 +385,7 @@ fn attachment(data: &str, name: &str) -> Vec<u8> {
 
 /// With no SMTP server configured, messages are written as `.eml` files, named by their job.
 async fn without_smtp_mail_is_written_to_a_folder(url: &str) {
-    let (engine, tenant, _) = customer(url, NewPaymentMethod::BankTransfer).await;
+    let (engine, tenant, _) = customer(url, |_| NewPaymentMethod::BankTransfer).await;
     advance(&engine, &tenant, DAY0).await;
     // A fresh folder of its own, removed with the guard.
     let (_, guard) = prorata_testkit::sqlite_url();
@@ -394,7 +402,7 @@ async fn without_smtp_mail_is_written_to_a_folder(url: &str) {
 
 /// Another tenant reaches none of an account's payment data, by any id.
 async fn tenants_are_isolated(url: &str) {
-    let (engine, tenant, account) = customer(url, NewPaymentMethod::BankTransfer).await;
+    let (engine, tenant, account) = customer(url, |_| NewPaymentMethod::BankTransfer).await;
     let payment = engine
         .record_transfer(&tenant, account, 1000, "INV-000001")
         .await
@@ -441,8 +449,7 @@ async fn tenants_are_isolated(url: &str) {
 /// Two charges of one account waiting together (a new card retried, and an upgrade's invoice
 /// the same day) collect the balance once.
 async fn two_charges_of_an_account_collect_once(url: &str) {
-    let declines = SandboxGateway::tokenize_card("4000000000000341", 12, 2030).unwrap();
-    let (engine, tenant, account) = customer(url, NewPaymentMethod::Card { token: declines }).await;
+    let (engine, tenant, account) = customer(url, |t| card(t, "4000000000000341")).await;
     let tenant = advance(&engine, &tenant, DAY0).await;
     assert_eq!(
         engine
@@ -454,7 +461,7 @@ async fn two_charges_of_an_account_collect_once(url: &str) {
         Status::PastDue
     );
     let tenant = advance(&engine, &tenant, DAY0 + Days::new(1)).await;
-    let good = SandboxGateway::tokenize_card("4242424242424242", 12, 2030).unwrap();
+    let good = SandboxGateway::tokenize_card(tenant.id, "4242424242424242", 12, 2030).unwrap();
     engine
         .add_payment_method(
             &tenant,

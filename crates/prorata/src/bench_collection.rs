@@ -35,7 +35,7 @@ pub async fn collection(store: &str, accounts: usize, database_url: Option<Strin
 struct InstantGateway;
 
 impl Gateway for InstantGateway {
-    fn card<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<CardInfo, GatewayError>> {
+    fn card<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<CardInfo, GatewayError>> {
         Box::pin(async { Err(GatewayError::Invalid("not used".into())) })
     }
     fn attach_bank_account<'a>(
@@ -97,7 +97,7 @@ async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
     let ids = bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
     // Every account pays by the sandbox's good Visa (authorised when added, in real use; here
     // attached in bulk).
-    let token = SandboxGateway::tokenize_card("4242424242424242", 12, 2030)?;
+    let token = SandboxGateway::tokenize_card(tenant.id, "4242424242424242", 12, 2030)?;
     let card = PaymentMethod::Card {
         token,
         brand: "Visa".into(),

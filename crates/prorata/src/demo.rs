@@ -224,7 +224,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             }
         }
         engine
-            .add_payment_method(&tenant, account_id, &demo_method(i, country)?)
+            .add_payment_method(&tenant, account_id, &demo_method(tenant.id, i, country)?)
             .await?;
         let professional = rng.chance(40);
         let annual = rng.chance(25);
@@ -295,7 +295,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             if day == card_updated_on && accounts.len() > DUNNED_AND_REACTIVATED {
                 // Ten days into its dunning, this company's owner puts in a good card: the
                 // next batch charges it and the account is reactivated.
-                let token = SandboxGateway::tokenize_card("5555555555554444", 6, 2029)?;
+                let token = SandboxGateway::tokenize_card(tenant.id, "5555555555554444", 6, 2029)?;
                 engine
                     .add_payment_method(
                         &tenant,
@@ -475,10 +475,10 @@ const DUNNED_AND_CANCELLED: usize = 8;
 
 /// How company `i` pays: mostly cards, SEPA in the euro area, ACH in the United States, some
 /// bank transfers, and two cards that always decline.
-fn demo_method(i: usize, country: &str) -> Result<NewPaymentMethod> {
+fn demo_method(tenant: i64, i: usize, country: &str) -> Result<NewPaymentMethod> {
     let card = |number: &str| -> Result<NewPaymentMethod> {
         Ok(NewPaymentMethod::Card {
-            token: SandboxGateway::tokenize_card(number, 12, 2030)?,
+            token: SandboxGateway::tokenize_card(tenant, number, 12, 2030)?,
         })
     };
     if i == DUNNED_AND_REACTIVATED || i == DUNNED_AND_CANCELLED {

@@ -42,7 +42,7 @@ async fn setup(url: &str) -> (Engine, Tenant, i64, String) {
         .create_account(&tenant, &french_account("Acme"))
         .await
         .expect("account");
-    let token = SandboxGateway::tokenize_card(PAN, 12, 2030).expect("test card");
+    let token = SandboxGateway::tokenize_card(tenant.id, PAN, 12, 2030).expect("test card");
     engine
         .add_payment_method(
             &tenant,
@@ -271,15 +271,17 @@ async fn no_card_number_reaches_the_database_the_logs_or_a_response() {
         "\"field\":\"account_number\"",
     );
     // A declined authorisation refuses the card with the gateway's reason.
-    let declined = SandboxGateway::tokenize_card("4000000000009995", 12, 2030).expect("token");
+    let declined =
+        SandboxGateway::tokenize_card(tenant.id, "4000000000009995", 12, 2030).expect("token");
     expect(
         put(json!({"type": "card", "token": declined})),
         402,
         "insufficient funds",
     );
-    let stolen = SandboxGateway::tokenize_card("4000000000009979", 12, 2030).expect("token");
+    let stolen =
+        SandboxGateway::tokenize_card(tenant.id, "4000000000009979", 12, 2030).expect("token");
     expect(put(json!({"type": "card", "token": stolen})), 402, "stolen");
-    let expired = SandboxGateway::tokenize_card(PAN, 1, 2026).expect("token");
+    let expired = SandboxGateway::tokenize_card(tenant.id, PAN, 1, 2026).expect("token");
     expect(
         put(json!({"type": "card", "token": expired})),
         402,
@@ -310,7 +312,7 @@ async fn no_card_number_reaches_the_database_the_logs_or_a_response() {
     expect(
         (status, token.to_string()),
         201,
-        "tok_sandbox_visa_4242_122031",
+        &format!("tok_sandbox_t{}_visa_4242_122031", tenant.id),
     );
     expect(
         put(json!({"type": "card", "token": token["token"]})),

@@ -42,7 +42,11 @@ impl Engine {
         let method = match input {
             NewPaymentMethod::Card { token } => {
                 payment::check_token("token", token).map_err(|e| invalid(e.field, e.problem))?;
-                let card = self.gateway.card(token).await.map_err(gateway_error)?;
+                let card = self
+                    .gateway
+                    .card(&crate::gateway::merchant(tenant.id), token)
+                    .await
+                    .map_err(gateway_error)?;
                 payment::check_expiry(card.exp_month, card.exp_year, today).map_err(|e| {
                     EngineError::PaymentRefused(format!("card refused: {}", e.problem))
                 })?;

@@ -221,7 +221,12 @@ pub async fn sandbox_token(
             "card tokens are made by the gateway in the customer's browser; this endpoint serves sandbox tenants",
         ));
     }
-    let token = SandboxGateway::tokenize_card(&card.number, card.exp_month, card.exp_year)
-        .map_err(|e| ApiError::invalid("number", e.to_string()))?;
+    let token = SandboxGateway::tokenize_card(
+        caller.tenant.id,
+        &card.number,
+        card.exp_month,
+        card.exp_year,
+    )
+    .map_err(|e| ApiError::invalid("number", e.to_string()))?;
     Ok((StatusCode::CREATED, Json(TokenOut { token })))
 }

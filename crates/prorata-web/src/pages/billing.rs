@@ -380,7 +380,7 @@ pub async fn card(v: Viewer, Form(form): Form<CardForm>) -> Response {
     let Some((month, year)) = parsed else {
         return page(&v, None, vec![card_error("billing.expiry_invalid")]).await;
     };
-    let token = match SandboxGateway::tokenize_card(&form.number, month, year) {
+    let token = match SandboxGateway::tokenize_card(p.tenant.id, &form.number, month, year) {
         Ok(t) => t,
         Err(_) => return page(&v, None, vec![card_error("billing.card_invalid")]).await,
     };
