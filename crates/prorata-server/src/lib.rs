@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 pub mod mail;
+pub mod openapi;
 mod routes;
 pub mod webhooks;
 pub mod worker;
@@ -31,34 +32,9 @@ pub struct AppState {
     pub engine: Engine,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records), payment methods, payments and refunds, dunning standing, webhooks."),
-    components(schemas()),
-    modifiers(&Security)
-)]
-struct ApiDoc;
-
-struct Security;
-
-impl utoipa::Modify for Security {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        api.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-            "api_key",
-            Vec::<String>::new(),
-        )]);
-    }
-}
-
 /// The API router and its OpenAPI document, built from the same route table.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (v1, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (v1, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::catalogs::list, routes::catalogs::create))
         .routes(routes!(routes::accounts::list, routes::accounts::create))
         .routes(routes!(routes::accounts::get, routes::accounts::update))
@@ -110,6 +86,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::people::apply_change_request))
         .routes(routes!(routes::people::refuse_change_request))
         .split_for_parts();
+    let mut openapi = openapi;
+    openapi::declare_problems(&mut openapi);
     let v1 = v1.layer(middleware::from_fn_with_state(
         state.clone(),
         auth::authenticate,

@@ -1,0 +1,175 @@
+//! The OpenAPI document's shared parts: the API key scheme, and the problem documents every
+//! operation may answer. Operations declare their own successes and the refusals particular
+//! to them; what any request can meet — a malformed parameter, no key, too many requests, a
+//! busy database — is declared here once, for all of them, so the document lists every
+//! status a caller can see (schemathesis checks it does: `tests/schemathesis.rs`).
+
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records), payment methods, payments and refunds, dunning standing, webhooks."),
+    modifiers(&Security)
+)]
+pub(crate) struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, api: &mut OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        api.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "api_key",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The media type of every error ([`crate::error::ApiError`]).
+pub const PROBLEM: &str = "application/problem+json";
+
+/// What any operation may answer.
+const ANY: [(u16, &str); 4] = [
+    (401, "No valid API key"),
+    (
+        429,
+        "Too many requests from this key at once or this second: `Retry-After` says when to come back",
+    ),
+    (
+        503,
+        "The database was busy past the wait (SQLite's single writer) or is unavailable; nothing was committed: `Retry-After` says when to try again",
+    ),
+    (
+        504,
+        "The request ran past the server's time limit; a write it was making was not committed",
+    ),
+];
+
+/// What an operation with a path or query parameter may answer too.
+const WITH_PARAMETERS: [(u16, &str); 2] = [
+    (
+        400,
+        "A path or query parameter is malformed (not a number, say)",
+    ),
+    (
+        422,
+        "A parameter is out of its range or not one of its values: `field` names it",
+    ),
+];
+
+/// What an operation with a path parameter may answer too.
+const WITH_PATH: [(u16, &str); 1] = [(404, "No such object for this tenant")];
+
+/// What an operation taking a body may answer too.
+const WITH_BODY: [(u16, &str); 4] = [
+    (400, "The body is not JSON"),
+    (413, "The body is larger than the server takes"),
+    (415, "The body is not sent as `application/json`"),
+    (
+        422,
+        "A field is invalid, missing or unknown: `field` names it",
+    ),
+];
+
+/// Declares the problem schema and, on every operation, the statuses of [`ANY`] and those its
+/// parameters and body make possible; every error response gets the problem schema.
+pub fn declare_problems(api: &mut OpenApi) {
+    let components = api.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert("Problem".to_string(), RefOr::T(problem_schema()));
+    for item in api.paths.paths.values_mut() {
+        for operation in operations(item) {
+            let parameters = operation.parameters.as_deref().unwrap_or_default();
+            let mut add: Vec<(u16, &str)> = ANY.to_vec();
+            if !parameters.is_empty() {
+                add.extend(WITH_PARAMETERS);
+            }
+            if parameters
+                .iter()
+                .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path))
+            {
+                add.extend(WITH_PATH);
+            }
+            if operation.request_body.is_some() {
+                add.extend(WITH_BODY);
+            }
+            let responses = &mut operation.responses.responses;
+            for (status, description) in add {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(Response::new(description)));
+            }
+            for (status, response) in responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if status.starts_with('4') || status.starts_with('5') {
+                    response.content.clear();
+                    response.content.insert(
+                        PROBLEM.to_string(),
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    );
+                }
+                if matches!(status.as_str(), "429" | "503") {
+                    response.headers.insert(
+                        "Retry-After".to_string(),
+                        Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// RFC 9457's members as [`crate::error::ApiError`] writes them.
+fn problem_schema() -> Schema {
+    let string = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    };
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("An RFC 9457 problem document"))
+            .property("type", string("The problem's URI, by its code"))
+            .property("title", string("The status's reason phrase"))
+            .property("status", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("detail", string("What went wrong, for a person"))
+            .property("code", string("A stable code, for a program"))
+            .property("field", string("The field concerned, when there is one"))
+            .property(
+                "refusal",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some("A refused contract change's rule and deadlines")),
+            )
+            .required("type")
+            .required("title")
+            .required("status")
+            .required("detail")
+            .required("code")
+            .build(),
+    )
+}
