@@ -134,9 +134,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(None) => return ApiError::unauthorized().into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let admitted = match state.limits.admit(tenant.id).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused.into_response(),
+    };
     req.extensions_mut().insert(Caller {
         tenant: tenant.clone(),
     });
+    let limit = state.limits.config().timeout;
+    let response = tokio::time::timeout(limit, admitted_request(state, tenant, req, next)).await;
+    drop(admitted);
+    response.unwrap_or_else(|_| crate::limits::timed_out(limit))
+}
+
+/// An authenticated request within its tenant's limits: idempotent when it carries a key.
+async fn admitted_request(state: AppState, tenant: Tenant, req: Request, next: Next) -> Response {
     let key = req
         .headers()
         .get("idempotency-key")

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod mail;
 pub mod openapi;
 mod routes;
@@ -30,6 +31,22 @@ pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    /// Rate, concurrency and time limits of API requests, per tenant ([`limits`]).
+    pub limits: std::sync::Arc<limits::Limits>,
+}
+
+impl AppState {
+    /// The engine behind the default limits.
+    pub fn new(engine: Engine) -> AppState {
+        AppState::with_limits(engine, limits::LimitConfig::default())
+    }
+
+    pub fn with_limits(engine: Engine, config: limits::LimitConfig) -> AppState {
+        AppState {
+            engine,
+            limits: std::sync::Arc::new(limits::Limits::new(config)),
+        }
+    }
 }
 
 /// The API router and its OpenAPI document, built from the same route table.

@@ -41,9 +41,7 @@ async fn spawn_app(url: &str) -> TestApp {
         .expect("catalog")
         .id;
     TestApp {
-        router: app(AppState {
-            engine: engine.clone(),
-        }),
+        router: app(AppState::new(engine.clone())),
         key,
         catalog,
         engine,

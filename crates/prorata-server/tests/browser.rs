@@ -51,9 +51,7 @@ async fn serve(w: &World) -> String {
         .await
         .expect("a port");
     let addr = listener.local_addr().expect("address");
-    let app = prorata_server::app(prorata_server::AppState {
-        engine: w.engine.clone(),
-    });
+    let app = prorata_server::app(prorata_server::AppState::new(w.engine.clone()));
     tokio::spawn(async move {
         let _ = axum::serve(
             listener,

@@ -475,6 +475,90 @@ async fn card_tokens_belong_to_their_tenant(url: &str) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// One tenant cannot starve the others: past its rate a tenant is answered 429 with
+/// `Retry-After` while another tenant goes on; a request past the time limit is stopped and
+/// answered 504, both as problem documents.
+async fn rates_and_time_are_limited_per_tenant(url: &str) {
+    use prorata_server::limits::LimitConfig;
+    use std::time::Duration;
+    let w = world(url).await;
+    let limited = |config: LimitConfig| {
+        prorata_server::app(prorata_server::AppState::with_limits(
+            w.engine.clone(),
+            config,
+        ))
+    };
+    let get = |router: &axum::Router, key: &str, path: &str| {
+        let mut c = Client::new(router, &w.tenant.slug);
+        let req = Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .expect("request");
+        async move { c.send(req).await }
+    };
+    let other_key = w
+        .engine
+        .create_api_key(&w.other_tenant)
+        .await
+        .expect("key")
+        .secret;
+    let router = limited(LimitConfig {
+        rate: 1,
+        burst: 5,
+        ..LimitConfig::default()
+    });
+    for i in 0..5 {
+        let r = get(&router, &w.api_key, "/v1/accounts").await;
+        assert_eq!(r.status, StatusCode::OK, "request {i} of the burst");
+    }
+    let r = get(&router, &w.api_key, "/v1/accounts").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+    let r = get(&router, &other_key, "/v1/accounts").await;
+    assert_eq!(r.status, StatusCode::OK, "another tenant is not held up");
+
+    let router = limited(LimitConfig {
+        timeout: Duration::from_millis(1),
+        ..LimitConfig::default()
+    });
+    // Five years of a sandbox's billing take far longer than a millisecond: the advance is
+    // stopped, and since it is resumable, advancing again finishes it.
+    let start = w.tenant.clock.expect("a sandbox clock");
+    let to = start + chrono::Days::new(5 * 365);
+    let mut c = Client::new(&router, &w.tenant.slug);
+    let r = c
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/v1/clock/advance")
+                .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({ "to": to }).to_string()))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    let problem: Value = serde_json::from_slice(&r.body).expect("a problem document");
+    assert_eq!(problem["code"], "timeout");
+    let (status, clock) = api(&w, Method::GET, "/v1/clock", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let stopped_at: chrono::NaiveDate =
+        serde_json::from_value(clock["today"].clone()).expect("the clock's date");
+    assert!(start <= stopped_at && stopped_at < to, "{clock}");
+    let (status, done) = api(
+        &w,
+        Method::POST,
+        "/v1/clock/advance",
+        Some(json!({ "to": to })),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["today"], json!(to));
+}
+
 /// 50 callers at once, each posting small usage batches and creating accounts: every answer
 /// is a success (on SQLite, writers wait their turn instead of failing).
 async fn concurrent_writers_never_get_a_server_error(url: &str) {
@@ -575,4 +659,5 @@ on_both_stores!(
     card_numbers_are_refused_in_every_free_text_field,
     unknown_routes_and_methods_answer_problem_documents,
     card_tokens_belong_to_their_tenant,
+    rates_and_time_are_limited_per_tenant,
 );

@@ -171,9 +171,7 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = prorata_server::app_with(
-        prorata_server::AppState {
-            engine: engine.clone(),
-        },
+        prorata_server::AppState::new(engine.clone()),
         prorata_web::WebConfig::default(),
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -91,9 +91,7 @@ async fn run(
     let key = engine.create_api_key(&tenant).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = prorata_server::app(prorata_server::AppState {
-        engine: engine.clone(),
-    });
+    let app = prorata_server::app(prorata_server::AppState::new(engine.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let mut conn = BufReader::new(TcpStream::connect(addr).await?);
     let mut gen = CallGen::new(7, ids.clone(), january, month_seconds, "http");

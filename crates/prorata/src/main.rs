@@ -16,6 +16,7 @@ mod quote;
 
 mod usage;
 
+use prorata_server::limits::LimitConfig;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -83,6 +84,8 @@ enum Command {
         listen: String,
         #[command(flatten)]
         mail: MailArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Where the demo writes its documents (Factur-X PDF, CII XML) and an index.html.
         #[arg(long, default_value = "data/documents")]
         documents_dir: PathBuf,
@@ -96,6 +99,8 @@ enum Command {
         worker_interval: u64,
         #[command(flatten)]
         mail: MailArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Deliver the e-mails and webhooks due now, once, and exit (`serve` does it every few
     /// seconds).
@@ -118,6 +123,43 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+}
+
+/// Per-tenant limits of API requests (prorata_server::limits).
+#[derive(clap::Args, Clone, Copy)]
+struct LimitArgs {
+    /// Requests a second a tenant may sustain on the API.
+    #[arg(long, default_value_t = LimitConfig::default().rate)]
+    rate_limit: u32,
+    /// Requests a tenant may send at once above its rate.
+    #[arg(long, default_value_t = LimitConfig::default().burst)]
+    burst: u32,
+    /// Requests of a tenant running at once; the next ones wait their turn.
+    #[arg(long, default_value_t = LimitConfig::default().concurrent)]
+    concurrent_requests: u32,
+    /// Seconds a request may run before it is stopped (504).
+    #[arg(long, default_value_t = LimitConfig::default().timeout.as_secs())]
+    request_timeout: u64,
+}
+
+impl LimitArgs {
+    fn config(&self) -> Result<LimitConfig> {
+        anyhow::ensure!(
+            self.rate_limit > 0 && self.burst > 0 && self.concurrent_requests > 0,
+            "--rate-limit, --burst and --concurrent-requests must be at least 1"
+        );
+        anyhow::ensure!(
+            self.request_timeout > 0,
+            "--request-timeout must be at least 1 second"
+        );
+        Ok(LimitConfig {
+            rate: self.rate_limit,
+            burst: self.burst,
+            concurrent: self.concurrent_requests,
+            timeout: std::time::Duration::from_secs(self.request_timeout),
+            ..LimitConfig::default()
+        })
+    }
 }
 
 /// Where e-mail goes: an SMTP server, or `.eml` files in a folder when none is configured.
@@ -359,6 +401,7 @@ fn run(cli: Cli) -> Result<()> {
             no_serve,
             listen,
             mail,
+            limits,
             documents_dir,
         } => runtime()?.block_on(async {
             let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
@@ -402,13 +445,15 @@ fn run(cli: Cli) -> Result<()> {
                 mail.mailer()?,
                 std::time::Duration::from_secs(5),
             );
-            serve(engine, &listen, None, mail.web()).await
+            serve(engine, &listen, None, mail.web(), limits.config()?).await
         }),
         Command::Serve {
             listen,
             worker_interval,
             mail,
+            limits,
         } => runtime()?.block_on(async {
+            let limits = limits.config()?;
             let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
             let mailer = mail.mailer()?;
             prorata_server::worker::spawn_delivery(
@@ -421,6 +466,7 @@ fn run(cli: Cli) -> Result<()> {
                 &listen,
                 Some(std::time::Duration::from_secs(worker_interval)),
                 mail.web(),
+                limits,
             )
             .await
         }),
@@ -540,6 +586,7 @@ async fn serve(
     listen: &str,
     worker: Option<std::time::Duration>,
     web: prorata_web::WebConfig,
+    limits: LimitConfig,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -551,7 +598,7 @@ async fn serve(
         "serving http://{}/v1 (OpenAPI at /openapi.json); Ctrl-C stops",
         listener.local_addr()?
     );
-    let app = prorata_server::app_with(prorata_server::AppState { engine }, web);
+    let app = prorata_server::app_with(prorata_server::AppState::with_limits(engine, limits), web);
     // The client's address reaches the handlers: sign-in attempts are throttled by it.
     axum::serve(
         listener,

@@ -214,9 +214,7 @@ pub async fn world(url: &str) -> World {
     )
     .await;
     let api_key = engine.create_api_key(&tenant).await.expect("key").secret;
-    let router = app(AppState {
-        engine: engine.clone(),
-    });
+    let router = app(AppState::new(engine.clone()));
     World {
         engine,
         router,
