@@ -342,7 +342,7 @@ async fn client(
 }
 
 /// The nearest-rank percentile `q` of sorted `values` (0 when empty).
-fn percentile(values: &[u64], q: usize) -> u64 {
+pub(crate) fn percentile(values: &[u64], q: usize) -> u64 {
     if values.is_empty() {
         return 0;
     }
@@ -351,7 +351,7 @@ fn percentile(values: &[u64], q: usize) -> u64 {
 }
 
 /// Microseconds as milliseconds with three decimals; or milliseconds as seconds likewise.
-fn ms(us: u64) -> String {
+pub(crate) fn ms(us: u64) -> String {
     format!("{}.{:03}", us / 1000, us % 1000)
 }
 

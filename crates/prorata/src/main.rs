@@ -4,6 +4,7 @@
 //! its own: it reads arguments, calls the core or the engine and prints.
 
 mod bench;
+mod bench_api;
 mod bench_collection;
 mod bench_documents;
 mod bench_portal;
@@ -320,6 +321,25 @@ enum BenchCommand {
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
+    /// Serve the API in this process, with its per-tenant limits, and load it over loopback:
+    /// W writers of one tenant posting usage batches, then a normal tenant's clients alone and
+    /// beside a tenant asking for previews ten years ahead.
+    Api {
+        #[arg(long, default_value_t = 10_000)]
+        accounts: usize,
+        /// Concurrent writers of the one tenant, each on its own connection.
+        #[arg(long, default_value_t = 50)]
+        writers: usize,
+        /// How long each phase runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// sqlite (a fresh file in a temp folder) or postgres (a fresh database on the server
+        /// of --database-url or DATABASE_URL).
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+    },
     /// Serve the customer portal in this process and time its Plan and Billing pages over
     /// loopback: N accounts billed once, S owners signed in, S keep-alive clients.
     Portal {
@@ -544,6 +564,25 @@ fn run(cli: Cli) -> Result<()> {
                 max_requests,
             };
             runtime()?.block_on(bench_portal::portal(&store, args, explicit))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Api {
+                    accounts,
+                    writers,
+                    seconds,
+                    limits,
+                    store,
+                },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            let args = bench_api::Args {
+                accounts,
+                writers,
+                seconds,
+                limits: limits.config()?,
+            };
+            runtime()?.block_on(bench_api::api(&store, args, explicit))
         }
         Command::Bench {
             command:
