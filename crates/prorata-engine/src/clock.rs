@@ -36,35 +36,44 @@ impl Engine {
             ));
         }
         let mut total = RunSummary::default();
-        // What is pending at the clock's date (a card updated since, say) goes first.
-        self.collect(tenant, now).await?;
+        // The first step is the clock's own day: what is due by then is billed, then collected
+        // with whatever is pending at that date (a card updated since, say). After an advance
+        // cut short this finishes the day in progress as the uninterrupted advance did — the
+        // rest of its billing first, then its collection; collecting first would charge
+        // before the day's invoices are issued, with other amounts and previous balances.
+        let mut day = now;
+        let mut due = self.next_due_day(tenant).await?.is_some_and(|d| d <= now);
         loop {
-            let next = {
-                let mut tx = self.store.begin().await?;
-                let billing = tx.earliest_due(tenant.id).await?;
-                let dunning = tx.earliest_standing_due(tenant.id).await?;
-                billing.into_iter().chain(dunning).min()
-            };
-            let Some(day) = next.filter(|d| *d <= to) else {
-                break;
-            };
-            let day = day.max(now);
-            // The clock moves to the day before its work starts, so an advance cut short (a
-            // crash, a lost connection) is resumable: the clock names the day in progress,
-            // and advancing again first collects at that date what its committed batches
-            // queued, then bills the rest of it — the same documents, charges and dates as an
-            // uninterrupted advance.
-            self.set_clock(tenant, day).await?;
             let summary = self
                 .run_billing(tenant, day, &mut |n| progress(day, n))
                 .await?;
             // Invoices issued today are charged today; dunning steps due today are taken.
-            self.collect(tenant, day).await?;
+            self.collect_day(tenant, day).await?;
             total.add(&summary);
-            total.as_of = Some(day);
+            if due {
+                total.as_of = Some(day);
+            }
+            let Some(next) = self.next_due_day(tenant).await?.filter(|d| *d <= to) else {
+                break;
+            };
+            day = next.max(now);
+            due = true;
+            // The clock moves to the day before its work starts, so an advance cut short (a
+            // crash, a lost connection) is resumable: the clock names the day in progress,
+            // and advancing again to the same target finishes it, then goes on — the same
+            // documents, charges and dates as an uninterrupted advance.
+            self.set_clock(tenant, day).await?;
         }
         let tenant = self.set_clock(tenant, to).await?;
         Ok((tenant, total))
+    }
+
+    /// The earliest day a subscription or a dunning schedule has something to do.
+    async fn next_due_day(&self, tenant: &Tenant) -> Result<Option<NaiveDate>> {
+        let mut tx = self.store.begin().await?;
+        let billing = tx.earliest_due(tenant.id).await?;
+        let dunning = tx.earliest_standing_due(tenant.id).await?;
+        Ok(billing.into_iter().chain(dunning).min())
     }
 
     async fn set_clock(&self, tenant: &Tenant, on: NaiveDate) -> Result<Tenant> {

@@ -25,7 +25,6 @@ const DAY0: NaiveDate = match NaiveDate::from_ymd_opt(2026, 1, 5) {
     None => panic!("a valid date"),
 };
 
-/// A sandbox tenant, one French account paying by `method`, subscribed on day 0.
 /// The card `number` as a token of `tenant`'s merchant account.
 fn card(tenant: &Tenant, number: &str) -> NewPaymentMethod {
     NewPaymentMethod::Card {
@@ -33,6 +32,7 @@ fn card(tenant: &Tenant, number: &str) -> NewPaymentMethod {
     }
 }
 
+/// A sandbox tenant, one French account paying by `method`, subscribed on day 0.
 async fn customer(
     url: &str,
     method: impl FnOnce(&Tenant) -> NewPaymentMethod,
@@ -234,6 +234,64 @@ async fn a_processing_error_is_retried(url: &str) {
             .status,
         Status::Active
     );
+}
+
+/// However many charges stay pending in front of the queue (a gateway failing for a while),
+/// one pass reaches those behind them: it walks the pending jobs rather than reading the
+/// first few hundred again, which used to end the pass once 500 failures sat in front.
+async fn charges_behind_many_failures_are_reached(url: &str) {
+    const FAILING: usize = 510;
+    let engine = open(url).await;
+    let tenant = sandbox(&engine, "Vendor", DAY0).await;
+    let catalog = engine
+        .import_catalog(&tenant, DEFAULT_CATALOG)
+        .await
+        .unwrap()
+        .id;
+    let mut last = 0;
+    for i in 0..=FAILING {
+        let account = engine
+            .create_account(&tenant, &french_account(&format!("Acme {i}")))
+            .await
+            .unwrap();
+        // Each failing account has its own token (its own expiry), whose first charge fails
+        // with a processing error; the last account's card is good.
+        let (number, month, year) = if i < FAILING {
+            (
+                "4000000000000119",
+                (i % 12) as u32 + 1,
+                2030 + (i / 12) as i32,
+            )
+        } else {
+            ("4242424242424242", 12, 2030)
+        };
+        let token = SandboxGateway::tokenize_card(tenant.id, number, month, year).unwrap();
+        engine
+            .add_payment_method(&tenant, account, &NewPaymentMethod::Card { token })
+            .await
+            .unwrap();
+        engine
+            .create_subscription(&tenant, account, catalog, &essentials(DAY0, 3))
+            .await
+            .unwrap();
+        last = account;
+    }
+    let tenant = advance(&engine, &tenant, DAY0).await;
+    let paid = engine.payments(&tenant, last).await.unwrap();
+    assert_eq!(
+        paid.len(),
+        1,
+        "the good card behind {FAILING} failures is charged"
+    );
+    assert_eq!(paid[0].status, PaymentStatus::Succeeded);
+    let failed = engine
+        .jobs(&tenant, JobKind::Charge)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(job, _)| job.payload.get("last_error").is_some())
+        .count();
+    assert_eq!(failed, FAILING, "each failing card was tried once");
 }
 
 /// Makes every pending job of `kind` due now (instead of waiting out its backoff).
@@ -531,6 +589,7 @@ on_both_stores!(
     transfers_and_refunds,
     a_credit_lowers_the_next_charge,
     a_processing_error_is_retried,
+    charges_behind_many_failures_are_reached,
     deliveries_are_retried_with_backoff,
     without_smtp_mail_is_written_to_a_folder,
 );

@@ -17,15 +17,38 @@ use crate::gateway::{GatewayError, PROCESSING_ERROR};
 use crate::{Engine, Result};
 
 /// Charge jobs prepared, sent and recorded together.
-const CHARGE_CHUNK: usize = 200;
+const CHARGE_CHUNK: i64 = 200;
 
 impl Engine {
     /// The collection pass of `tenant` on its business day `on` (module docs).
     pub async fn collect(&self, tenant: &Tenant, on: NaiveDate) -> Result<CollectSummary> {
+        self.collect_pass(tenant, on, true).await
+    }
+
+    /// A sandbox clock's collection of its day `on`: [`Engine::collect`], except that a charge
+    /// which failed with a processing error on `on` waits for a later day. The clock gives
+    /// each day one pass; an advance cut short and started again continues that day's pass
+    /// rather than making a second one, so what the interrupted pass tried is not tried
+    /// again the same day (an uninterrupted advance tries it on the next day it stops at).
+    pub(crate) async fn collect_day(
+        &self,
+        tenant: &Tenant,
+        on: NaiveDate,
+    ) -> Result<CollectSummary> {
+        self.collect_pass(tenant, on, false).await
+    }
+
+    async fn collect_pass(
+        &self,
+        tenant: &Tenant,
+        on: NaiveDate,
+        retry_failed_today: bool,
+    ) -> Result<CollectSummary> {
         let mut summary = CollectSummary::default();
         self.dispatch(tenant, &mut summary).await?;
         self.dunning_steps(tenant, on, &mut summary).await?;
-        self.run_charges(tenant, on, &mut summary).await?;
+        self.run_charges(tenant, on, retry_failed_today, &mut summary)
+            .await?;
         // Events the charges raised (payment.succeeded, account.reactivated, …).
         self.dispatch(tenant, &mut summary).await?;
         Ok(summary)
@@ -152,22 +175,38 @@ impl Engine {
         &self,
         tenant: &Tenant,
         on: NaiveDate,
+        retry_failed_today: bool,
         summary: &mut CollectSummary,
     ) -> Result<()> {
         // Jobs retried after a transient failure stay pending: one pass tries each job once.
+        // The pass walks the pending jobs by id, so that however many stay pending in front
+        // (a gateway down for a while), the ones behind are reached; deferred jobs send it
+        // round once more.
         let mut seen = BTreeSet::new();
+        let today = json!(on);
+        let mut after = 0;
+        let mut round_again = false;
         loop {
             let mut tx = self.store.begin().await?;
-            let jobs: Vec<Job> = tx
-                .pending_jobs(tenant.id, JobKind::Charge, BATCH)
-                .await?
+            let fetched = tx
+                .pending_jobs(tenant.id, JobKind::Charge, after, CHARGE_CHUNK)
+                .await?;
+            drop(tx);
+            let Some(last) = fetched.last() else {
+                if std::mem::take(&mut round_again) {
+                    after = 0;
+                    continue;
+                }
+                return Ok(());
+            };
+            after = last.id;
+            let jobs: Vec<Job> = fetched
                 .into_iter()
                 .filter(|j| !seen.contains(&j.id))
-                .take(CHARGE_CHUNK)
+                .filter(|j| retry_failed_today || j.payload.get("failed_on") != Some(&today))
                 .collect();
-            drop(tx);
             if jobs.is_empty() {
-                return Ok(());
+                continue;
             }
             seen.extend(jobs.iter().map(|j| j.id));
             let (ready, accounts, deferred) = self.prepare_charges(tenant, jobs).await?;
@@ -175,6 +214,7 @@ impl Engine {
             // finds the balance paid, and charges nothing.
             for id in deferred {
                 seen.remove(&id);
+                round_again = true;
             }
             let outcomes = self.ask_gateway(&ready, on).await;
             failpoint("charge-after-gateway");
@@ -350,6 +390,7 @@ impl Engine {
                     r.job.attempts += 1;
                     r.job.payload["key"] = json!(charge_key(tenant, &r.job));
                     r.job.payload["last_error"] = json!(format!("{message} ({code})"));
+                    r.job.payload["failed_on"] = json!(on);
                     tx.update_job(tenant.id, r.job.id, &r.job.payload, r.job.attempts)
                         .await?;
                 }

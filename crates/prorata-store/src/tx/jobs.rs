@@ -105,24 +105,27 @@ impl Tx {
         Ok(())
     }
 
-    /// A tenant's pending jobs of `kind`, oldest first (charges are run by the tenant's
-    /// collection pass on its business date, whatever their `run_after`). The order is
-    /// spelled as the index `jobs_tenant_pending` holds it, so that the planner walks it
-    /// rather than sorting every pending job of the kind.
+    /// A tenant's pending jobs of `kind` after the job `after`, oldest first (charges are run
+    /// by the tenant's collection pass on its business date, whatever their `run_after`): a
+    /// pass walks them with this cursor, so jobs it leaves pending cannot hide those behind.
+    /// The order is spelled as the index `jobs_tenant_pending` holds it, so that the planner
+    /// walks it rather than sorting every pending job of the kind.
     pub async fn pending_jobs(
         &mut self,
         tenant: i64,
         kind: JobKind,
+        after: i64,
         limit: i64,
     ) -> Result<Vec<Job>> {
         let rows: Vec<JobTuple> = on_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT) FROM jobs \
-                 WHERE done_at IS NULL AND kind = $1 AND tenant_id = $2 \
-                 ORDER BY tenant_id, kind, id LIMIT $3",
+                 WHERE done_at IS NULL AND kind = $1 AND tenant_id = $2 AND id > $3 \
+                 ORDER BY tenant_id, kind, id LIMIT $4",
             )
             .bind(kind.as_str())
             .bind(tenant)
+            .bind(after)
             .bind(limit)
             .fetch_all(&mut *conn)
             .await?
