@@ -434,7 +434,12 @@ fn diagnose(json: &str, error: &serde_json::Error) -> CallError {
         }
     }
     if let Some(k) = map.keys().find(|k| !fields.iter().any(|(n, _, _)| n == k)) {
-        return CallError::new(k, "unknown field");
+        // A refusal names its field; a key without a name is named by the event (found by
+        // tests/fuzz_usage.rs).
+        return match k.as_str() {
+            "" => CallError::new("event", "a field without a name (\"\")"),
+            k => CallError::new(k, "unknown field"),
+        };
     }
     CallError::new("event", error.to_string())
 }

@@ -79,6 +79,7 @@
 
 pub mod browser;
 pub mod checks;
+pub mod fuzz;
 pub mod smtp;
 
 use std::fmt::Write as _;

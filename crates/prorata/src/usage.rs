@@ -166,3 +166,7 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
     );
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "usage_fuzz.rs"]
+mod fuzz;
