@@ -46,7 +46,7 @@ pub use usage::*;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{field}: {problem}")]
@@ -67,6 +67,17 @@ pub enum EngineError {
     /// An outside service (the gateway) did not answer; try again later.
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// A store's conflict (a unique e-mail taken, a second owner) is the caller's: it reads as
+/// [`EngineError::Conflict`], a 409, wherever it is raised; the rest stays a store error.
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> EngineError {
+        match e {
+            StoreError::Conflict(detail) => EngineError::Conflict(detail),
+            other => EngineError::Store(other),
+        }
+    }
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DocumentQuery {
     pub account_id: Option<i64>,
     pub limit: Option<i64>,

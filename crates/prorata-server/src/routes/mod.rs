@@ -18,6 +18,7 @@ use crate::error::ApiError;
 
 /// `?limit=&cursor=`: at most 100 items a page, 50 by default.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,

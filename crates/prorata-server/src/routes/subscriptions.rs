@@ -146,6 +146,7 @@ pub async fn preview_change(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     /// Bill as of this day (YYYY-MM-DD); today when absent.
     pub as_of: Option<NaiveDate>,

@@ -42,6 +42,7 @@ pub async fn ingest(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// Any day of the invoice period wanted; today's period when absent.
     pub period: Option<NaiveDate>,

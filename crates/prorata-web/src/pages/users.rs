@@ -148,7 +148,7 @@ pub async fn invite(v: Viewer, Form(form): Form<InviteForm>) -> Response {
             }];
             page(&v, None, errors, Some(&form)).await
         }
-        Err(prorata_engine::EngineError::Store(prorata_store::StoreError::Conflict(_))) => {
+        Err(prorata_engine::EngineError::Conflict(_)) => {
             let errors = vec![FieldError {
                 field: "email",
                 message: v.portal.t.get("users.email_taken").to_string(),
