@@ -45,6 +45,7 @@ pub mod scenario;
 pub mod seller;
 pub mod tax;
 pub mod terms;
+pub mod tickets;
 pub mod timeline;
 
 pub use calendar::{Frequency, Period, Schedule};

@@ -1,0 +1,466 @@
+//! Billing support tickets (seed 000): the contact reasons a customer picks from and where
+//! each is routed, the statuses a ticket goes through and who may move it, and the files a
+//! message may carry.
+//!
+//! The billing team does not handle subscription management: plan, users, billing frequency
+//! and cancellation go to the customer's account manager (seed 000), country, state and VAT
+//! number to the billing team (seed 003). A tenant sets its own reasons and their routing.
+
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Lang, Text};
+
+/// Who handles a reason's tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// The tenant's billing team.
+    BillingTeam,
+    /// The account's own account manager, else the account-management queue.
+    AccountManager,
+}
+
+/// A contact reason of the form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactReason {
+    /// A stable code (`billing`, `subscription`, `tax_details`, …), for links and the API.
+    pub code: String,
+    pub label: Text,
+    pub route: Route,
+    /// What the form tells the customer about who will answer, and why.
+    pub handled_by: Text,
+}
+
+/// A tenant's ticket settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicketRules {
+    pub reasons: Vec<ContactReason>,
+    /// A customer's reply within this many days of a ticket's solving reopens it; later, the
+    /// ticket is closed and a new one must be filed.
+    pub reopen_days: u32,
+}
+
+fn text(en: &str, fr: &str) -> Text {
+    Text {
+        en: en.into(),
+        fr: fr.into(),
+    }
+}
+
+impl Default for TicketRules {
+    fn default() -> TicketRules {
+        TicketRules {
+            reasons: vec![
+                ContactReason {
+                    code: "billing".into(),
+                    label: text(
+                        "Billing, invoicing and payments",
+                        "Facturation, factures et paiements",
+                    ),
+                    route: Route::BillingTeam,
+                    handled_by: text(
+                        "The billing team answers questions about invoices, credit notes and payments. Attach proof of payment to reactivate an account, or the invoices and screenshots concerned.",
+                        "L'équipe facturation répond aux questions sur les factures, les notes de crédit et les paiements. Joignez une preuve de paiement pour réactiver un compte, ou les factures et captures d'écran concernées.",
+                    ),
+                },
+                ContactReason {
+                    code: "subscription".into(),
+                    label: text(
+                        "Subscription and contract changes (plan, users, billing frequency, cancellation)",
+                        "Abonnement et modifications du contrat (forfait, utilisateurs, fréquence de facturation, résiliation)",
+                    ),
+                    route: Route::AccountManager,
+                    handled_by: text(
+                        "The billing team does not handle subscription management: your account manager will answer.",
+                        "L'équipe facturation ne gère pas les abonnements : votre gestionnaire de compte vous répondra.",
+                    ),
+                },
+                ContactReason {
+                    code: "tax_details".into(),
+                    label: text(
+                        "Change of country, state or VAT number",
+                        "Changement de pays, d'état ou de numéro de TVA",
+                    ),
+                    route: Route::BillingTeam,
+                    handled_by: text(
+                        "Only the billing team may change these details; the new values appear on future invoices only.",
+                        "Seule l'équipe facturation peut modifier ces informations ; les nouvelles valeurs figurent sur les factures futures uniquement.",
+                    ),
+                },
+            ],
+            reopen_days: 7,
+        }
+    }
+}
+
+impl TicketRules {
+    pub fn reason(&self, code: &str) -> Option<&ContactReason> {
+        self.reasons.iter().find(|r| r.code == code)
+    }
+
+    /// Each problem with the rules, naming its field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.reasons.is_empty() {
+            return Err(("reasons".into(), "at least one contact reason".into()));
+        }
+        if self.reasons.len() > 50 {
+            return Err(("reasons".into(), "at most 50 contact reasons".into()));
+        }
+        for (i, r) in self.reasons.iter().enumerate() {
+            let ok_code = !r.code.is_empty()
+                && r.code.len() <= 40
+                && r.code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok_code {
+                return Err((
+                    format!("reasons[{i}].code"),
+                    "1 to 40 characters among a-z, 0-9 and _".into(),
+                ));
+            }
+            if self.reasons[..i].iter().any(|o| o.code == r.code) {
+                return Err((format!("reasons[{i}].code"), "used twice".into()));
+            }
+            for (field, t) in [("label", &r.label), ("handled_by", &r.handled_by)] {
+                for lang in Lang::ALL {
+                    let s = t.get(lang);
+                    if s.trim().is_empty() || s.chars().count() > 500 {
+                        return Err((
+                            format!("reasons[{i}].{field}.{}", lang.as_str()),
+                            "1 to 500 characters".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.reopen_days > 365 {
+            return Err(("reopen_days".into(), "at most 365".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Where a new ticket goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "queue", content = "user_id", rename_all = "snake_case")]
+pub enum Queue {
+    BillingTeam,
+    AccountManagement,
+    /// One account manager's own queue.
+    AccountManager(i64),
+}
+
+/// The queue of a ticket filed under `route` by an account whose account manager is
+/// `manager`.
+pub fn route(route: Route, manager: Option<i64>) -> Queue {
+    match (route, manager) {
+        (Route::BillingTeam, _) => Queue::BillingTeam,
+        (Route::AccountManager, Some(user)) => Queue::AccountManager(user),
+        (Route::AccountManager, None) => Queue::AccountManagement,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Filed, no staff answer yet.
+    New,
+    /// A staff member is on it.
+    Open,
+    /// Waiting for the customer's answer.
+    PendingCustomer,
+    /// Answered; the customer may still reply for `reopen_days`.
+    Solved,
+    /// Ended for good.
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::New,
+        Status::Open,
+        Status::PendingCustomer,
+        Status::Solved,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Open => "open",
+            Status::PendingCustomer => "pending_customer",
+            Status::Solved => "solved",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Who writes a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    Customer,
+    Staff,
+}
+
+/// Why a move is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+/// The status after a message of `author` (an internal note changes nothing), on `today`, of a
+/// ticket in `status` solved on `solved_on`.
+pub fn after_message(
+    status: Status,
+    author: Author,
+    internal: bool,
+    solved_on: Option<NaiveDate>,
+    today: NaiveDate,
+    rules: &TicketRules,
+) -> Result<Status, Refused> {
+    if status == Status::Closed {
+        return Err(Refused(
+            "this ticket is closed: file a new one, quoting this one",
+        ));
+    }
+    if internal {
+        return match author {
+            Author::Staff => Ok(status),
+            Author::Customer => Err(Refused("only staff write internal notes")),
+        };
+    }
+    match author {
+        Author::Staff => Ok(if status == Status::New {
+            Status::PendingCustomer
+        } else {
+            match status {
+                Status::Solved => Status::Solved,
+                _ => Status::PendingCustomer,
+            }
+        }),
+        Author::Customer => match status {
+            Status::Solved => {
+                let within = solved_on
+                    .and_then(|d| d.checked_add_days(Days::new(rules.reopen_days.into())))
+                    .is_some_and(|last| today <= last);
+                if within {
+                    Ok(Status::Open)
+                } else {
+                    Err(Refused(
+                        "this ticket was solved too long ago to reopen: file a new one, quoting this one",
+                    ))
+                }
+            }
+            Status::New => Ok(Status::New),
+            _ => Ok(Status::Open),
+        },
+    }
+}
+
+/// Whether staff may set a ticket in `from` to `to` by hand.
+pub fn staff_may_set(from: Status, to: Status) -> Result<(), Refused> {
+    match (from, to) {
+        (Status::Closed, _) => Err(Refused("a closed ticket stays closed")),
+        (_, Status::New) => Err(Refused("a ticket is new only until it is first handled")),
+        (a, b) if a == b => Err(Refused("the ticket already has this status")),
+        _ => Ok(()),
+    }
+}
+
+/// The files a message may carry, told by their content, never their name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Pdf,
+    Png,
+    Jpeg,
+}
+
+impl FileKind {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            FileKind::Pdf => "application/pdf",
+            FileKind::Png => "image/png",
+            FileKind::Jpeg => "image/jpeg",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileKind::Pdf => "pdf",
+            FileKind::Png => "png",
+            FileKind::Jpeg => "jpg",
+        }
+    }
+}
+
+/// Largest attachment.
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+/// Most attachments on one message.
+pub const MAX_FILES: usize = 5;
+/// Longest subject and message, in characters.
+pub const MAX_SUBJECT: usize = 200;
+pub const MAX_BODY: usize = 20_000;
+
+/// What a file is, from its first bytes: PDF, PNG or JPEG, else refused with why.
+pub fn sniff(bytes: &[u8]) -> Result<FileKind, &'static str> {
+    if bytes.is_empty() {
+        return Err("the file is empty");
+    }
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err("the file is larger than 10 MB");
+    }
+    if bytes.starts_with(b"%PDF-") {
+        Ok(FileKind::Pdf)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Ok(FileKind::Png)
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Ok(FileKind::Jpeg)
+    } else {
+        Err("only PDF, PNG and JPEG files are accepted (told from their content, not their name)")
+    }
+}
+
+/// A file name safe to show and to put in `Content-Disposition`: its last path part, printable
+/// characters without quotes or separators, at most 100 characters, with the extension of
+/// what the file is.
+pub fn safe_name(name: &str, kind: FileKind) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
+    let clean: String = stem
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | '/' | ';' | ':'))
+        .take(100)
+        .collect();
+    let clean = clean.trim();
+    let stem = if clean.is_empty() {
+        "attachment"
+    } else {
+        clean
+    };
+    format!("{stem}.{}", kind.extension())
+}
+
+/// The subject and body of a new message, trimmed, or why not.
+pub fn check_text(subject: Option<&str>, body: &str) -> Result<(), (&'static str, &'static str)> {
+    if let Some(s) = subject {
+        if s.trim().is_empty() {
+            return Err(("subject", "a subject is required"));
+        }
+        if s.chars().count() > MAX_SUBJECT {
+            return Err(("subject", "at most 200 characters"));
+        }
+    }
+    if body.trim().is_empty() {
+        return Err(("body", "describe the request: the message is empty"));
+    }
+    if body.chars().count() > MAX_BODY {
+        return Err(("body", "at most 20,000 characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, m, day).unwrap_or(NaiveDate::MIN)
+    }
+
+    #[test]
+    fn subscription_matters_go_to_the_account_manager_never_the_billing_team() {
+        let rules = TicketRules::default();
+        let r = |code| rules.reason(code).map(|r| r.route);
+        let r = |code| r(code).unwrap_or(Route::BillingTeam);
+        assert!(rules.reason("nope").is_none());
+        assert_eq!(route(r("billing"), Some(7)), Queue::BillingTeam);
+        assert_eq!(route(r("tax_details"), Some(7)), Queue::BillingTeam);
+        assert_eq!(route(r("subscription"), Some(7)), Queue::AccountManager(7));
+        assert_eq!(route(r("subscription"), None), Queue::AccountManagement);
+        assert!(rules.validate().is_ok());
+    }
+
+    #[test]
+    fn statuses_follow_the_thread() {
+        use Author::*;
+        use Status::*;
+        let rules = TicketRules::default();
+        let today = d(3, 10);
+        // (status, author, internal, solved on) → outcome
+        type Row = (Status, Author, bool, Option<NaiveDate>, Result<Status, ()>);
+        let table: [Row; 11] = [
+            (New, Staff, false, None, Ok(PendingCustomer)),
+            (New, Staff, true, None, Ok(New)),
+            (New, Customer, false, None, Ok(New)),
+            (PendingCustomer, Customer, false, None, Ok(Open)),
+            (Open, Staff, false, None, Ok(PendingCustomer)),
+            (Solved, Customer, false, Some(d(3, 3)), Ok(Open)),
+            (Solved, Customer, false, Some(d(3, 2)), Err(())),
+            (Solved, Staff, false, Some(d(3, 2)), Ok(Solved)),
+            (Closed, Customer, false, None, Err(())),
+            (Closed, Staff, false, None, Err(())),
+            (Open, Customer, true, None, Err(())),
+        ];
+        for (status, author, internal, solved, want) in table {
+            let got =
+                after_message(status, author, internal, solved, today, &rules).map_err(|_| ());
+            assert_eq!(
+                got, want,
+                "{status:?} {author:?} internal={internal} {solved:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn staff_moves() {
+        assert!(staff_may_set(Status::Open, Status::Solved).is_ok());
+        assert!(staff_may_set(Status::Solved, Status::Closed).is_ok());
+        assert!(staff_may_set(Status::Closed, Status::Open).is_err());
+        assert!(staff_may_set(Status::Open, Status::New).is_err());
+        assert!(staff_may_set(Status::Open, Status::Open).is_err());
+    }
+
+    #[test]
+    fn files_are_told_by_their_content() {
+        assert_eq!(sniff(b"%PDF-1.7\n..."), Ok(FileKind::Pdf));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0"), Ok(FileKind::Png));
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Ok(FileKind::Jpeg));
+        // An executable named .png is still an executable.
+        assert!(sniff(b"\x7fELF\x02\x01\x01").is_err());
+        assert!(sniff(b"MZ\x90\0").is_err());
+        assert!(sniff(b"<svg onload=alert(1)>").is_err());
+        assert!(sniff(b"").is_err());
+        assert!(sniff(&vec![b'%'; MAX_FILE_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn names_are_made_safe_with_the_true_extension() {
+        assert_eq!(safe_name("preuve.pdf", FileKind::Pdf), "preuve.pdf");
+        assert_eq!(safe_name("../../etc/passwd", FileKind::Png), "passwd.png");
+        assert_eq!(safe_name("virus.exe", FileKind::Png), "virus.png");
+        assert_eq!(safe_name("a\"b;c\r\n.jpg", FileKind::Jpeg), "abc.jpg");
+        assert_eq!(safe_name("", FileKind::Pdf), "attachment.pdf");
+        assert_eq!(
+            safe_name("C:\\Users\\x\\reçu.jpeg", FileKind::Jpeg),
+            "reçu.jpg"
+        );
+    }
+
+    #[test]
+    fn text_is_required_and_bounded() {
+        assert_eq!(
+            check_text(Some("  "), "x"),
+            Err(("subject", "a subject is required"))
+        );
+        assert!(check_text(Some("Facture"), " ").is_err());
+        assert!(check_text(Some(&"x".repeat(201)), "x").is_err());
+        assert!(check_text(None, "merci").is_ok());
+    }
+}
