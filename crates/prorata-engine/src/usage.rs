@@ -165,6 +165,19 @@ impl Engine {
                 },
             }
         }
+        // Partitions are DDL, made on a connection of their own before the batch's
+        // transaction opens: made while it is open, a pool's worth of batches at once would
+        // each hold a connection and wait for a second one. A call's day in its account's
+        // zone is its UTC day or a day either side.
+        let days: Vec<NaiveDate> = good
+            .iter()
+            .flat_map(|(_, c)| {
+                let utc = c.started_at.date_naive();
+                [utc.pred_opt(), Some(utc), utc.succ_opt()]
+            })
+            .flatten()
+            .collect();
+        self.store.ensure_usage_partitions(&days).await;
         let mut tx = self.store.begin().await?;
         let account_ids: BTreeSet<i64> = good.iter().map(|(_, c)| c.account_id).collect();
         let mut accounts = self
@@ -259,9 +272,6 @@ impl Engine {
             });
         }
         report.rejected.sort_by_key(|r| r.index);
-        let days: Vec<NaiveDate> = calls.iter().map(|c| c.usage_date).collect();
-        // Partitions are DDL: made before the batch's transaction writes, on its own.
-        self.store.ensure_usage_partitions(&days).await;
         let new = tx.insert_calls(tenant.id, today, &calls).await?;
         let new: HashSet<&str> = new.iter().map(String::as_str).collect();
         let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();

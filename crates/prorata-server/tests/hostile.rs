@@ -589,7 +589,7 @@ async fn concurrent_writers_never_get_a_server_error(url: &str) {
                     let events: Vec<Value> = (0..5)
                         .map(|i| {
                             json!({"event_id": format!("c{caller}-{n}-{i}"), "account_id": account,
-                                   "started_at": "2024-07-08T10:00:00Z", "direction": "outbound",
+                                   "started_at": "2024-07-06T10:00:00Z", "direction": "outbound",
                                    "caller": "+33145678900", "callee": "+12125550100",
                                    "duration_seconds": 30 + i})
                         })
@@ -632,6 +632,38 @@ async fn concurrent_writers_never_get_a_server_error(url: &str) {
         failures.len(),
         failures.first()
     );
+    // Every call was taken (the batches were answered 200, and rejected none).
+    let stored: i64 = if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    assert_eq!(stored, 50 * 2 * 5, "every call stored");
+    // On PostgreSQL the first batches of a month make its partition. Made while their
+    // transactions were open, a pool's worth of them each waited for a second connection
+    // until the pool gave up (30 s), the partition was not made, and the month's calls went
+    // to the default partition for good.
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let stray: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_events_default")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(stray, 0, "calls in the default partition");
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_events_2024_07")
+            .fetch_one(&pool)
+            .await
+            .expect("the month's partition");
+        assert_eq!(kept, 50 * 2 * 5, "every call in its month's partition");
+    }
 }
 
 /// The writers on a multi-threaded runtime, as a server runs them.
