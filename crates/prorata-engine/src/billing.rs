@@ -53,7 +53,7 @@ impl RunSummary {
         }
     }
 
-    fn count(&mut self, doc: &Document) {
+    pub(crate) fn count(&mut self, doc: &Document) {
         let (n, totals) = match doc.kind {
             DocumentKind::Invoice => (&mut self.invoices, &mut self.invoiced),
             DocumentKind::CreditNote => (&mut self.credit_notes, &mut self.credited),

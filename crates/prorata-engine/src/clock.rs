@@ -48,8 +48,10 @@ impl Engine {
                 .run_billing(tenant, day, &mut |n| progress(day, n))
                 .await?;
             // Invoices issued today are charged today; dunning steps due today are taken.
-            self.collect_day(tenant, day).await?;
+            let collected = self.collect_day(tenant, day).await?;
             total.add(&summary);
+            // A cancellation by the dunning schedule issues its credit note there.
+            total.add(&collected.issued);
             if due {
                 total.as_of = Some(day);
             }

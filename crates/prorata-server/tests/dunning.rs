@@ -126,15 +126,17 @@ async fn world(url: &str) -> World {
 }
 
 impl World {
-    /// Moves the clock to `to` (collecting on every due day), then delivers what is queued.
-    async fn advance(&mut self, to: NaiveDate) {
-        let (tenant, _) = self
+    /// Moves the clock to `to` (collecting on every due day), then delivers what is queued;
+    /// returns what the advance issued.
+    async fn advance(&mut self, to: NaiveDate) -> prorata_engine::RunSummary {
+        let (tenant, issued) = self
             .engine
             .advance_clock(&self.tenant, to, &mut |_, _| {})
             .await
             .unwrap();
         self.tenant = tenant;
         self.deliver().await;
+        issued
     }
 
     async fn deliver(&self) {
@@ -260,7 +262,12 @@ async fn whole_timeline(url: &str) {
 
     // +29: cancelled; only the owner may sign in, only to pay; the subscription ends and
     // its unused days are credited.
-    w.advance(day(29)).await;
+    let issued = w.advance(day(29)).await;
+    assert_eq!(
+        (issued.invoices, issued.credit_notes),
+        (0, 1),
+        "what the advance issued counts the cancellation's credit note"
+    );
     let mail = w.mail();
     assert!(
         mail.contains(&"Votre compte est résilié – Vendor".to_string()),

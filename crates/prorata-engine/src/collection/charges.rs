@@ -160,8 +160,10 @@ impl Engine {
             for (account_id, mut standing) in due {
                 let effects = standing.due(on, schedule);
                 if let Some(account) = accounts.get(&account_id) {
-                    self.apply_effects(&mut tx, tenant, account_id, account, &effects, on)
+                    let issued = self
+                        .apply_effects(&mut tx, tenant, account_id, account, &effects, on)
                         .await?;
+                    summary.issued.add(&issued);
                 }
                 tx.save_standing(tenant.id, account_id, &standing, schedule)
                     .await?;

@@ -6,10 +6,11 @@ use prorata_core::dunning::Effect;
 use prorata_store::{JobKind, NewJob, NewOutbox, Tenant, Tx};
 use serde_json::json;
 
-use crate::{Engine, Result};
+use crate::{Engine, Result, RunSummary};
 
 impl Engine {
-    /// Writes what a standing transition asks for, in the caller's transaction.
+    /// Writes what a standing transition asks for, in the caller's transaction; returns what
+    /// it issued (the credit note of a cancellation).
     pub(super) async fn apply_effects(
         &self,
         tx: &mut Tx,
@@ -18,9 +19,10 @@ impl Engine {
         account: &Account,
         effects: &[Effect],
         on: NaiveDate,
-    ) -> Result<()> {
+    ) -> Result<RunSummary> {
         let mut jobs = Vec::new();
         let mut events = Vec::new();
+        let mut issued = RunSummary::default();
         for effect in effects {
             match effect {
                 Effect::Retry => jobs.push(NewJob {
@@ -57,7 +59,9 @@ impl Engine {
                             effective: at,
                             change: prorata_core::timeline::Change::Cancelled,
                         });
-                        self.bill_one(tx, tenant, &row, on).await?;
+                        for doc in self.bill_one(tx, tenant, &row, on).await? {
+                            issued.count(&doc);
+                        }
                     }
                 }
                 Effect::Purge => {
@@ -72,7 +76,7 @@ impl Engine {
         }
         tx.insert_jobs(tenant.id, &jobs).await?;
         tx.insert_outbox(tenant.id, &events).await?;
-        Ok(())
+        Ok(issued)
     }
 }
 

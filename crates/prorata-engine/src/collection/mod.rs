@@ -71,6 +71,8 @@ pub struct CollectSummary {
     pub charges: u64,
     pub succeeded: u64,
     pub failed: u64,
+    /// What the dunning steps issued (an account cancelled at +29 gets its credit note).
+    pub issued: crate::RunSummary,
 }
 
 /// An account's standing as people see it: status, the case, the banner and sign-in rights
