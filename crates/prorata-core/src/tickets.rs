@@ -143,23 +143,36 @@ impl TicketRules {
     }
 }
 
-/// Where a new ticket goes.
+/// A team's queue. An account manager's own queue is the account-management tickets
+/// assigned to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "queue", content = "user_id", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Queue {
     BillingTeam,
     AccountManagement,
-    /// One account manager's own queue.
-    AccountManager(i64),
+}
+
+impl Queue {
+    pub const ALL: [Queue; 2] = [Queue::BillingTeam, Queue::AccountManagement];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::BillingTeam => "billing_team",
+            Queue::AccountManagement => "account_management",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Queue> {
+        Queue::ALL.into_iter().find(|q| q.as_str() == s)
+    }
 }
 
 /// The queue of a ticket filed under `route` by an account whose account manager is
-/// `manager`.
-pub fn route(route: Route, manager: Option<i64>) -> Queue {
-    match (route, manager) {
-        (Route::BillingTeam, _) => Queue::BillingTeam,
-        (Route::AccountManager, Some(user)) => Queue::AccountManager(user),
-        (Route::AccountManager, None) => Queue::AccountManagement,
+/// `manager`, and who it is assigned to at once (the account manager, for their matters).
+pub fn route(route: Route, manager: Option<i64>) -> (Queue, Option<i64>) {
+    match route {
+        Route::BillingTeam => (Queue::BillingTeam, None),
+        Route::AccountManager => (Queue::AccountManagement, manager),
     }
 }
 
@@ -208,6 +221,21 @@ impl Status {
 pub enum Author {
     Customer,
     Staff,
+}
+
+impl Author {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Author::Customer => "customer",
+            Author::Staff => "staff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Author> {
+        [Author::Customer, Author::Staff]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
 }
 
 /// Why a move is refused.
@@ -380,10 +408,19 @@ mod tests {
         let r = |code| rules.reason(code).map(|r| r.route);
         let r = |code| r(code).unwrap_or(Route::BillingTeam);
         assert!(rules.reason("nope").is_none());
-        assert_eq!(route(r("billing"), Some(7)), Queue::BillingTeam);
-        assert_eq!(route(r("tax_details"), Some(7)), Queue::BillingTeam);
-        assert_eq!(route(r("subscription"), Some(7)), Queue::AccountManager(7));
-        assert_eq!(route(r("subscription"), None), Queue::AccountManagement);
+        assert_eq!(route(r("billing"), Some(7)), (Queue::BillingTeam, None));
+        assert_eq!(route(r("tax_details"), Some(7)), (Queue::BillingTeam, None));
+        assert_eq!(
+            route(r("subscription"), Some(7)),
+            (Queue::AccountManagement, Some(7))
+        );
+        assert_eq!(
+            route(r("subscription"), None),
+            (Queue::AccountManagement, None)
+        );
+        for q in Queue::ALL {
+            assert_eq!(Queue::parse(q.as_str()), Some(q));
+        }
         assert!(rules.validate().is_ok());
     }
 

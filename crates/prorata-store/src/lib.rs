@@ -30,7 +30,7 @@ mod model;
 mod tx;
 
 pub use model::*;
-pub use tx::{DailyUsage, NewCall, Tx};
+pub use tx::{DailyUsage, NewCall, QueueFilter, Tx};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool (or transaction).
 #[macro_export]

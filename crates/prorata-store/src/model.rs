@@ -526,3 +526,106 @@ pub struct SessionView {
     pub account: Option<Account>,
     pub standing: prorata_core::dunning::Standing,
 }
+
+/// A billing support ticket (seed 000).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketRow {
+    pub id: i64,
+    pub account_id: i64,
+    /// Who filed it; `None` when filed through the API (or once that user is deleted).
+    pub requester_id: Option<i64>,
+    /// The contact reason's code when it was filed.
+    pub reason: String,
+    pub queue: prorata_core::tickets::Queue,
+    /// The staff member on it (an account manager's matters go to them at once).
+    pub assignee_id: Option<i64>,
+    pub subject: String,
+    pub status: prorata_core::tickets::Status,
+    /// The invoice or credit note it is about.
+    pub document_id: Option<i64>,
+    /// The change request it carries to the account manager.
+    pub change_request_id: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When the customer first saw a staff answer.
+    pub first_response_at: Option<String>,
+    /// The tenant's business date it was solved on.
+    pub solved_on: Option<NaiveDate>,
+    pub solved_at: Option<String>,
+}
+
+/// What a new ticket is made of (its first message comes with it).
+#[derive(Debug, Clone)]
+pub struct NewTicket<'a> {
+    pub account_id: i64,
+    pub requester_id: Option<i64>,
+    pub reason: &'a str,
+    pub queue: prorata_core::tickets::Queue,
+    pub assignee_id: Option<i64>,
+    pub subject: &'a str,
+    pub document_id: Option<i64>,
+    pub change_request_id: Option<i64>,
+}
+
+/// One message of a ticket's thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketMessage {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub author_id: Option<i64>,
+    pub author: prorata_core::tickets::Author,
+    /// A staff note the customer never sees.
+    pub internal: bool,
+    pub body: String,
+    pub created_at: String,
+}
+
+/// A file of a message, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketFile {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub message_id: i64,
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// A file as it is stored with a new message.
+#[derive(Debug, Clone)]
+pub struct NewTicketFile<'a> {
+    pub name: &'a str,
+    pub media_type: &'a str,
+    pub sha256: &'a str,
+    pub body: &'a [u8],
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    pub actor_id: Option<i64>,
+    /// The actor's role (`owner`, `billing_team`, …), or `api`.
+    pub actor: String,
+    pub address: Option<String>,
+    pub action: String,
+    pub subject: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub at: String,
+}
+
+/// A line to append to the audit trail.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    pub account_id: Option<i64>,
+    pub actor_id: Option<i64>,
+    pub actor: &'a str,
+    pub address: Option<&'a str>,
+    pub action: &'a str,
+    pub subject: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}

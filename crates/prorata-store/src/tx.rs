@@ -1252,5 +1252,8 @@ mod files;
 mod jobs;
 mod payments;
 mod people;
+mod tickets;
 mod usage;
+
+pub use tickets::QueueFilter;
 pub use usage::{DailyUsage, NewCall};
