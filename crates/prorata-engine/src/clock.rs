@@ -14,13 +14,21 @@ use crate::{invalid, Engine, EngineError, Result, RunSummary};
 
 impl Engine {
     /// Advances `tenant`'s test clock to `to`, billing each due day on the way. Returns the
-    /// tenant with its new clock and what was billed.
+    /// tenant with its new clock and what was billed. The clock is read from the store, not
+    /// from `tenant`: a caller holding an older copy (another request moved the clock since)
+    /// can neither move it back nor bill days again at a date already passed.
     pub async fn advance_clock(
         &self,
         tenant: &Tenant,
         to: NaiveDate,
         progress: &mut (dyn FnMut(NaiveDate, u64) + Send),
     ) -> Result<(Tenant, RunSummary)> {
+        let tenant = &{
+            let mut tx = self.store.read().await?;
+            tx.tenant(tenant.id)
+                .await?
+                .ok_or(EngineError::NotFound("tenant"))?
+        };
         if tenant.mode != TenantMode::Sandbox {
             return Err(EngineError::Forbidden(
                 "only a sandbox tenant has a test clock; a live tenant bills on the calendar"

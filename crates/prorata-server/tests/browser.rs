@@ -600,7 +600,9 @@ async fn banners_follow_the_dunning_schedule_and_the_owner_pays(url: &str, save:
         async move {
             b.delete_cookies().await.expect("fresh");
             sign_in(b, &base, &slug, email).await;
-            wait(b, "h1").await;
+            // The signed-in page's tabs, not an h1: the sign-in page has one too, and the
+            // check would race the navigation.
+            wait(b, "nav.tabs").await;
             if b.exists(".banner").await.expect("exists") {
                 Some(b.text(".banner").await.expect("banner"))
             } else {
