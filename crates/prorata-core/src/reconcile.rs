@@ -82,6 +82,8 @@ pub struct Settings {
     pub terms: crate::terms::Terms,
     /// Where webhooks may go beyond the public internet (a sandbox's test receiver).
     pub webhooks: crate::destination::WebhookRules,
+    /// Support tickets' contact reasons, where each is routed, and the reopening window.
+    pub tickets: crate::tickets::TicketRules,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on

@@ -8,7 +8,7 @@ use prorata_store::{DocumentRow, Job, JobKind, Page, Tenant, WebhookDelivery, We
 use crate::{invalid, Engine, EngineError, Result};
 
 /// Every topic a webhook endpoint may subscribe to.
-pub const TOPICS: [&str; 9] = [
+pub const TOPICS: [&str; 11] = [
     "invoice.finalized",
     "credit_note.issued",
     "payment.succeeded",
@@ -18,6 +18,8 @@ pub const TOPICS: [&str; 9] = [
     "account.cancelled",
     "account.reactivated",
     "account.purged",
+    "ticket.created",
+    "ticket.updated",
 ];
 
 /// Attempts before a delivery is given up.

@@ -22,6 +22,7 @@ pub mod people;
 mod portal;
 mod subscriptions;
 mod tenants;
+pub mod tickets;
 mod usage;
 
 use std::collections::HashMap;
