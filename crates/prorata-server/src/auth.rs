@@ -108,7 +108,7 @@ async fn run_retrying(
 /// Buffers the body (so the request can be run again) and runs it with [`run_retrying`].
 async fn run_buffered(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+    let Ok(bytes) = to_bytes(body, body_limit(&parts)).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -117,6 +117,15 @@ async fn run_buffered(req: Request, next: Next) -> Response {
         .into_response();
     };
     run_retrying(next, parts, bytes).await
+}
+
+/// The largest body the route takes: the ticket routes carry files.
+fn body_limit(parts: &axum::http::request::Parts) -> usize {
+    if parts.uri.path().starts_with("/v1/tickets") {
+        crate::routes::tickets::TICKET_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -218,7 +227,7 @@ async fn idempotent(
     next: Next,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+    let Ok(bytes) = to_bytes(body, body_limit(&parts)).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",

@@ -102,6 +102,20 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::people::list_change_requests))
         .routes(routes!(routes::people::apply_change_request))
         .routes(routes!(routes::people::refuse_change_request))
+        .routes(routes!(routes::tickets::set_manager))
+        .routes(routes!(routes::tickets::audit))
+        .routes(routes!(routes::tickets::list))
+        .routes(routes!(routes::tickets::get))
+        .routes(routes!(routes::tickets::set_status))
+        .routes(routes!(routes::tickets::assign))
+        .routes(routes!(routes::tickets::file))
+        // The routes that take files take larger bodies.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(routes::tickets::create))
+                .routes(routes!(routes::tickets::reply))
+                .layer(routes::tickets::body_limit()),
+        )
         .split_for_parts();
     let mut openapi = openapi;
     openapi::declare_problems(&mut openapi);

@@ -725,7 +725,7 @@ async fn the_openapi_document_matches_the_routes() {
                 continue;
             }
             operations += 1;
-            let uri = path.replace("{id}", "1");
+            let uri = path.replace("{id}", "1").replace("{file}", "1");
             let req = Request::builder()
                 .method(method.to_uppercase().as_str())
                 .uri(&uri)
@@ -776,13 +776,21 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/change-requests",
         "/v1/change-requests/{id}/apply",
         "/v1/change-requests/{id}/refuse",
+        "/v1/tickets",
+        "/v1/tickets/{id}",
+        "/v1/tickets/{id}/messages",
+        "/v1/tickets/{id}/status",
+        "/v1/tickets/{id}/assignment",
+        "/v1/tickets/{id}/files/{file}",
+        "/v1/accounts/{id}/manager",
+        "/v1/accounts/{id}/audit",
     ] {
         assert!(
             paths.contains_key(expected),
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 46);
+    assert_eq!(operations, 55);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

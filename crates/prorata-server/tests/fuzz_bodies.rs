@@ -50,6 +50,9 @@ const QUERY_CASES: u32 = 1_000;
 /// the default run.
 const LIMIT: Duration = Duration::from_secs(120);
 
+/// A PNG's first bytes, base64: a file the ticket routes take.
+const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUg==";
+
 /// The ids a path parameter may take.
 #[derive(Debug, Clone)]
 struct Ids {
@@ -61,6 +64,7 @@ struct Ids {
     payment: i64,
     webhook: i64,
     change_request: i64,
+    ticket: i64,
     user: i64,
     catalog: i64,
     /// A sandbox card token of the tenant.
@@ -84,6 +88,10 @@ struct Fuzzed {
 struct Reply {
     status: StatusCode,
     content_type: String,
+    /// `X-Content-Type-Options: nosniff`.
+    nosniff: bool,
+    /// `Content-Disposition: attachment…`.
+    attachment: bool,
     body: Vec<u8>,
 }
 
@@ -96,6 +104,18 @@ async fn send(router: Router, req: Request<Body>) -> Reply {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let (nosniff, attachment) = {
+        let header_is = |name: header::HeaderName, prefix: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(prefix))
+        };
+        (
+            header_is(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            header_is(header::CONTENT_DISPOSITION, "attachment"),
+        )
+    };
     let body = res
         .into_body()
         .collect()
@@ -106,6 +126,8 @@ async fn send(router: Router, req: Request<Body>) -> Reply {
     Reply {
         status,
         content_type,
+        nosniff,
+        attachment,
         body,
     }
 }
@@ -131,6 +153,7 @@ impl Fuzzed {
                 payment: 0,
                 webhook: 0,
                 change_request: 0,
+                ticket: 0,
                 user: 0,
                 catalog: 0,
                 card_token: String::new(),
@@ -271,6 +294,17 @@ impl Fuzzed {
             },
             Some("fuzz"),
         ));
+        self.ids.ticket = self.json(
+            Method::POST,
+            "/v1/tickets",
+            Some(
+                json!({"account_id": a, "reason": "billing", "subject": "Virement",
+                        "body": "Voici la preuve.",
+                        "files": [{"name": "preuve.png", "content_base64": PNG_BASE64}]}),
+            ),
+        )["id"]
+            .as_i64()
+            .expect("ticket");
         self.ids.change_request = match submitted {
             Ok(Submitted::Requested { id, .. }) => id,
             other => panic!("a change request: {other:?}"),
@@ -289,6 +323,7 @@ impl Fuzzed {
             "payments" => ids.payment,
             "webhook-endpoints" => ids.webhook,
             "change-requests" => ids.change_request,
+            "tickets" => ids.ticket,
             // Never one of the tenant's keys: revoking them is not what is fuzzed here.
             "api-keys" => 999_999,
             _ => 1,
@@ -422,6 +457,36 @@ impl Fuzzed {
                 p("POST", "/v1/change-requests/{id}/refuse"),
                 vec![json!({"note": "Not this month"})],
             ),
+            (
+                p("POST", "/v1/tickets"),
+                vec![
+                    json!({"account_id": account, "reason": "subscription",
+                           "subject": "Passer en annuel", "body": "Est-ce possible ?"}),
+                    json!({"account_id": account, "reason": "billing", "subject": "Facture",
+                           "body": "Ci-joint.", "document_id": self.ids.invoice,
+                           "files": [{"name": "a.png", "content_base64": PNG_BASE64}]}),
+                ],
+            ),
+            (
+                p("POST", "/v1/tickets/{id}/messages"),
+                vec![
+                    json!({"body": "Reçu, merci."}),
+                    json!({"body": "À vérifier", "internal": true,
+                           "files": [{"name": "b.png", "content_base64": PNG_BASE64}]}),
+                ],
+            ),
+            (
+                p("POST", "/v1/tickets/{id}/status"),
+                vec![json!({"status": "solved"}), json!({"status": "open"})],
+            ),
+            (
+                p("POST", "/v1/tickets/{id}/assignment"),
+                vec![json!({"queue": "billing_team", "assignee_id": null})],
+            ),
+            (
+                p("PUT", "/v1/accounts/{id}/manager"),
+                vec![json!({"manager_id": null})],
+            ),
         ])
     }
 }
@@ -465,6 +530,14 @@ fn check_reply(path: &str, r: &Reply) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| format!("{}: not JSON ({e}): {}", r.status, text())),
         "application/pdf" | "application/xml" if document => Ok(()),
+        // A ticket's file: as sent, and only as an attachment the browser will not sniff.
+        "application/pdf" | "image/png" | "image/jpeg" if path.contains("/files/") => {
+            if r.nosniff && r.attachment {
+                Ok(())
+            } else {
+                Err(format!("a file served inline or sniffable: {}", r.status))
+            }
+        }
         other => Err(format!("{} as {other:?}: {}", r.status, text())),
     }
 }
@@ -511,7 +584,8 @@ impl Fuzzed {
             PathId::Foreign => self.ids.foreign_account.to_string(),
             PathId::Text(t) => t.clone(),
         };
-        path.replace("{id}", &id)
+        // A ticket's file: the first one of the world's ticket.
+        path.replace("{id}", &id).replace("{file}", "1")
     }
 }
 

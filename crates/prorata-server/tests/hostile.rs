@@ -559,6 +559,107 @@ async fn rates_and_time_are_limited_per_tenant(url: &str) {
     assert_eq!(done["today"], json!(to));
 }
 
+/// Tickets through the API: files told by their content and bounded, served only from their
+/// own ticket as attachments the browser will not sniff, and an audit trail nothing can
+/// change.
+async fn ticket_files_and_the_audit_trail_hold(url: &str) {
+    use base64::Engine as _;
+    let w = world(url).await;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let new = |files: Value| {
+        json!({"account_id": w.a, "reason": "billing", "subject": "Virement de juillet",
+               "body": "Voici la preuve.", "files": files})
+    };
+    // An executable named .png, a file over 10 MB, a sixth file: refused, nothing stored.
+    let elf = b"\x7fELF\x02\x01\x01\0".to_vec();
+    let big = [b"%PDF-".to_vec(), vec![b' '; 10 * 1024 * 1024]].concat();
+    let six: Vec<Value> = (0..6)
+        .map(|i| json!({"name": format!("{i}.png"), "content_base64": b64(&png)}))
+        .collect();
+    for (files, field) in [
+        (
+            json!([{"name": "photo.png", "content_base64": b64(&elf)}]),
+            "files[0]",
+        ),
+        (
+            json!([{"name": "big.pdf", "content_base64": b64(&big)}]),
+            "files[0]",
+        ),
+        (json!(six), "files"),
+        (
+            json!([{"name": "x.png", "content_base64": "%%%"}]),
+            "files[0].content_base64",
+        ),
+    ] {
+        let (status, problem) = api(&w, Method::POST, "/v1/tickets", Some(new(files)), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let (status, none) = api(&w, Method::GET, "/v1/tickets", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(none["data"], json!([]), "nothing stored");
+
+    let (status, first) = api(
+        &w,
+        Method::POST,
+        "/v1/tickets",
+        Some(new(
+            json!([{"name": "../preuve.exe", "content_base64": b64(&png)}]),
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["queue"], "billing_team");
+    assert_eq!(
+        first["files"][0]["name"], "preuve.png",
+        "named by what it is"
+    );
+    let (ticket, file) = (
+        first["id"].as_i64().expect("id"),
+        first["files"][0]["id"].as_i64().expect("file"),
+    );
+    let (_, second) = api(&w, Method::POST, "/v1/tickets", Some(new(json!([]))), None).await;
+    let other = second["id"].as_i64().expect("id");
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let get = |path: String| {
+        Request::builder()
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
+            .body(Body::empty())
+            .expect("request")
+    };
+    let r = c
+        .send(get(format!("/v1/tickets/{ticket}/files/{file}")))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, png);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(
+        r.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"preuve.png\""
+    );
+    let r = c
+        .send(get(format!("/v1/tickets/{other}/files/{file}")))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not from another ticket");
+
+    // The trail shows the filing; no method changes it.
+    let trail = format!("/v1/accounts/{}/audit", w.a);
+    let (status, lines) = api(&w, Method::GET, &trail, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines["data"][0]["action"], "ticket.created");
+    assert_eq!(lines["data"][0]["actor"], "api");
+    for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+        let (status, _) = api(&w, method.clone(), &trail, Some(json!({})), None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    let (_, again) = api(&w, Method::GET, &trail, None, None).await;
+    assert_eq!(again["data"], lines["data"]);
+}
+
 /// 50 callers at once, each posting small usage batches and creating accounts: every answer
 /// is a success (on SQLite, writers wait their turn instead of failing).
 async fn concurrent_writers_never_get_a_server_error(url: &str) {
@@ -692,4 +793,5 @@ on_both_stores!(
     unknown_routes_and_methods_answer_problem_documents,
     card_tokens_belong_to_their_tenant,
     rates_and_time_are_limited_per_tenant,
+    ticket_files_and_the_audit_trail_hold,
 );

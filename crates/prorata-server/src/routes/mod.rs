@@ -8,6 +8,7 @@ pub mod keys;
 pub mod payments;
 pub mod people;
 pub mod subscriptions;
+pub mod tickets;
 pub mod usage;
 pub mod webhooks;
 
