@@ -17,6 +17,7 @@ on_both_stores!(
     tickets_are_routed_by_their_reason,
     bad_input_is_refused_and_nothing_is_stored,
     the_thread_moves_the_status_and_internal_notes_stay_inside,
+    the_purge_keeps_tickets_and_the_trail_without_what_is_personal,
 );
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
@@ -460,4 +461,61 @@ async fn the_thread_moves_the_status_and_internal_notes_stay_inside(url: &str) {
         trail.items[0].before,
         Some(serde_json::json!({"status": "solved"}))
     );
+}
+
+async fn the_purge_keeps_tickets_and_the_trail_without_what_is_personal(url: &str) {
+    let w = world(url).await;
+    let filed = w
+        .engine
+        .file_ticket(
+            &w.tenant,
+            as_owner(&w),
+            &input(&w, "billing", vec![upload("preuve.png", PNG)]),
+        )
+        .await
+        .expect("filed");
+    let id = filed.ticket.id;
+    let file = filed.files[0].id;
+    let mut tx = w.engine.store.begin().await.expect("tx");
+    let account = tx
+        .account(w.tenant.id, w.account)
+        .await
+        .expect("read")
+        .expect("account");
+    let purged = prorata_core::account::Account {
+        name: "(purged)".into(),
+        billing_contacts: vec![],
+        ..account
+    };
+    tx.purge_account(w.tenant.id, w.account, &purged)
+        .await
+        .expect("purge");
+    tx.commit().await.expect("commit");
+    let view = w.engine.ticket(&w.tenant, id, true).await.expect("kept");
+    assert_eq!(view.ticket.subject, "(purged)");
+    assert_eq!(view.ticket.requester_id, None, "its person is gone");
+    assert_eq!(view.ticket.reason, "billing");
+    assert!(view.messages.iter().all(|m| m.body == "(purged)"));
+    assert!(view.files.is_empty());
+    assert!(w
+        .engine
+        .ticket_file(&w.tenant, id, file, true)
+        .await
+        .is_err());
+    let trail = w
+        .engine
+        .audit_trail(&w.tenant, w.account, 0, 10)
+        .await
+        .expect("trail");
+    assert_eq!(trail.items.len(), 1, "the trail is kept");
+    let line = &trail.items[0];
+    assert_eq!(
+        (line.action.as_str(), line.actor.as_str()),
+        ("ticket.created", "owner")
+    );
+    assert_eq!(
+        (&line.address, &line.before, &line.after),
+        (&None, &None, &None)
+    );
+    assert_eq!(line.actor_id, None);
 }

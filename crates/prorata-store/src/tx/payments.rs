@@ -437,6 +437,24 @@ impl Tx {
                 .bind(account)
                 .execute(&mut *conn)
                 .await?;
+            // Tickets keep their dates, reasons and statuses; what the customer wrote and sent
+            // goes. The audit trail keeps who did what and when, without the address or the
+            // values (seed 004's deletion; the trail itself is never deleted).
+            for sql in [
+                "DELETE FROM ticket_files WHERE tenant_id = $1 AND ticket_id IN \
+                 (SELECT id FROM tickets WHERE tenant_id = $1 AND account_id = $2)",
+                "UPDATE ticket_messages SET body = '(purged)' WHERE tenant_id = $1 AND ticket_id IN \
+                 (SELECT id FROM tickets WHERE tenant_id = $1 AND account_id = $2)",
+                "UPDATE tickets SET subject = '(purged)' WHERE tenant_id = $1 AND account_id = $2",
+                "UPDATE audit_log SET address = NULL, before = NULL, after = NULL \
+                 WHERE tenant_id = $1 AND account_id = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(tenant)
+                    .bind(account)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         });
         Ok(())
     }
