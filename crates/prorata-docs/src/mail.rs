@@ -1,5 +1,6 @@
 //! The e-mails sent to billing contacts, in French and English: invoices and credit notes
-//! (with the document attached), and the dunning notices of seed 004.
+//! (with the document attached), and the dunning notices of seed 004; to people, their
+//! invitation and password links and the news of their support tickets.
 //!
 //! The engine queues an e-mail as data ([`MailRequest`], written when the reason happens, with
 //! the recipients of that moment); this module turns it into words at sending time.
@@ -291,6 +292,57 @@ pub fn compose(
                 attachments: Vec::new(),
             })
         }
+        "ticket" => {
+            let text = |key: &str| req.data.get(key).and_then(|v| v.as_str());
+            let subject = text("subject").unwrap_or_default();
+            let number = req
+                .data
+                .get("ticket_id")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            let message = text("message").unwrap_or_default();
+            let name = text("user_name").unwrap_or_default();
+            let hello = format!("{} {name},\n\n", t(lang, "Hello", "Bonjour"));
+            let (what, intro) = match text("kind") {
+                // To the customer who filed it: the staff answered.
+                Some("staff_reply") => (
+                    t(lang, "Reply to your request", "Réponse à votre demande"),
+                    t(
+                        lang,
+                        "The billing team answered your request:",
+                        "L'équipe facturation a répondu à votre demande :",
+                    ),
+                ),
+                // To the staff member it is assigned to.
+                Some("new") => (
+                    t(lang, "New request", "Nouvelle demande"),
+                    t(
+                        lang,
+                        "A customer filed a request assigned to you:",
+                        "Un client a déposé une demande qui vous est attribuée :",
+                    ),
+                ),
+                Some("customer_reply") => (
+                    t(lang, "Customer reply", "Réponse du client"),
+                    t(
+                        lang,
+                        "The customer replied to a request assigned to you:",
+                        "Le client a répondu à une demande qui vous est attribuée :",
+                    ),
+                ),
+                _ => return Err(MailError("a ticket e-mail without its kind".into())),
+            };
+            let colon = colon(lang);
+            Ok(Composed {
+                subject: format!("{what} #{number}{colon} {subject} – {seller}"),
+                text: format!(
+                    "{hello}{intro}\n\n{} #{number} — {} — {subject}\n\n{message}{bye}",
+                    t(lang, "Request", "Demande"),
+                    req.account_name,
+                ),
+                attachments: Vec::new(),
+            })
+        }
         other => Err(MailError(format!("unknown e-mail template {other:?}"))),
     }
 }
@@ -322,6 +374,31 @@ mod tests {
         let fr = compose(&req(Lang::Fr, "cancelled"), "Vendor", None).unwrap();
         assert!(fr.text.contains("Seul le propriétaire"));
         assert!(compose(&req(Lang::En, "nonsense"), "Vendor", None).is_err());
+    }
+
+    #[test]
+    fn ticket_emails_say_who_answered_in_the_reader_language() {
+        let ticket = |lang: Lang, kind: &str| -> MailRequest {
+            serde_json::from_value(serde_json::json!({
+                "template": "ticket",
+                "to": ["owner@lumen.example"],
+                "lang": lang,
+                "account_name": "Lumen",
+                "data": { "kind": kind, "ticket_id": 12, "subject": "Virement de juillet",
+                          "message": "Reçu, merci.", "user_name": "Camille" },
+            }))
+            .unwrap()
+        };
+        let fr = compose(&ticket(Lang::Fr, "staff_reply"), "Vendor", None).unwrap();
+        assert_eq!(
+            fr.subject,
+            "Réponse à votre demande #12 : Virement de juillet – Vendor"
+        );
+        assert!(fr.text.starts_with("Bonjour Camille,"), "{}", fr.text);
+        assert!(fr.text.contains("Reçu, merci."), "{}", fr.text);
+        let en = compose(&ticket(Lang::En, "new"), "Vendor", None).unwrap();
+        assert!(en.subject.starts_with("New request #12"), "{}", en.subject);
+        assert!(compose(&ticket(Lang::En, "other"), "Vendor", None).is_err());
     }
 
     #[test]

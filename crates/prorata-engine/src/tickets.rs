@@ -14,8 +14,8 @@ use prorata_core::tickets::{
     self, after_message, check_text, sniff, staff_may_set, Author, Status,
 };
 use prorata_store::{
-    AuditEntry, NewAudit, NewOutbox, NewTicket, NewTicketFile, Page, QueueFilter, TicketFile,
-    TicketMessage, TicketRow, Tx,
+    AuditEntry, JobKind, NewAudit, NewJob, NewOutbox, NewTicket, NewTicketFile, Page, QueueFilter,
+    TicketFile, TicketMessage, TicketRow, Tx,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -198,6 +198,9 @@ impl Engine {
             .ticket(tenant.id, ticket)
             .await?
             .ok_or(EngineError::NotFound("ticket"))?;
+        if let Some(assignee) = row.assignee_id {
+            queue_mail(&mut tx, tenant.id, assignee, "new", &row, input.body.trim()).await?;
+        }
         tx.insert_outbox(tenant.id, &[ticket_event("ticket.created", &row)])
             .await?;
         tx.insert_audit(
@@ -277,6 +280,15 @@ impl Engine {
         if !internal {
             tx.insert_outbox(tenant.id, &[ticket_event("ticket.updated", &row)])
                 .await?;
+            // The other side hears of it: the customer who filed it of a staff answer, the
+            // staff member it is assigned to of a customer's reply.
+            let (to, kind) = match author {
+                Author::Staff => (row.requester_id, "staff_reply"),
+                Author::Customer => (row.assignee_id, "customer_reply"),
+            };
+            if let Some(to) = to {
+                queue_mail(&mut tx, tenant.id, to, kind, &row, body.trim()).await?;
+            }
         }
         tx.insert_audit(
             tenant.id,
@@ -555,6 +567,52 @@ async fn read_view(tx: &mut Tx, tenant: i64, ticket: TicketRow, staff: bool) -> 
         messages,
         files,
     })
+}
+
+/// An e-mail about `t` to the user `to`, in their language, sent by the mail worker; none when
+/// the user is gone or disabled.
+async fn queue_mail(
+    tx: &mut Tx,
+    tenant: i64,
+    to: i64,
+    kind: &str,
+    t: &TicketRow,
+    message: &str,
+) -> Result<()> {
+    let Some(user) = tx
+        .user(tenant, to)
+        .await?
+        .filter(|u| u.status != prorata_core::access::UserStatus::Disabled)
+    else {
+        return Ok(());
+    };
+    let account_name = tx
+        .account(tenant, t.account_id)
+        .await?
+        .map(|a| a.name)
+        .unwrap_or_default();
+    tx.insert_jobs(
+        tenant,
+        &[NewJob {
+            account_id: Some(t.account_id),
+            kind: JobKind::Email,
+            payload: json!({
+                "template": "ticket",
+                "to": [user.email],
+                "lang": user.language,
+                "account_name": account_name,
+                "data": {
+                    "kind": kind,
+                    "ticket_id": t.id,
+                    "subject": t.subject,
+                    "message": message,
+                    "user_name": user.name,
+                },
+            }),
+        }],
+    )
+    .await?;
+    Ok(())
 }
 
 fn ticket_event(topic: &str, t: &TicketRow) -> NewOutbox {

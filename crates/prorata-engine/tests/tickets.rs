@@ -11,13 +11,14 @@ use prorata_core::access::{Role, UserStatus};
 use prorata_core::tickets::{Queue, Status};
 use prorata_engine::tickets::{Actor, TicketInput, Upload};
 use prorata_engine::{Engine, EngineError};
-use prorata_store::{NewUser, QueueFilter, Tenant};
+use prorata_store::{JobKind, NewUser, QueueFilter, Tenant};
 
 on_both_stores!(
     tickets_are_routed_by_their_reason,
     bad_input_is_refused_and_nothing_is_stored,
     the_thread_moves_the_status_and_internal_notes_stay_inside,
     the_purge_keeps_tickets_and_the_trail_without_what_is_personal,
+    each_side_hears_of_the_other_by_e_mail,
 );
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
@@ -518,4 +519,81 @@ async fn the_purge_keeps_tickets_and_the_trail_without_what_is_personal(url: &st
         (&None, &None, &None)
     );
     assert_eq!(line.actor_id, None);
+}
+
+/// The e-mails queued for the mail worker: (recipient, kind, message).
+async fn ticket_mails(w: &World) -> Vec<(String, String, String)> {
+    w.engine
+        .jobs(&w.tenant, JobKind::Email)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .map(|(job, _)| job.payload)
+        .filter(|p| p["template"] == "ticket")
+        .map(|p| {
+            (
+                p["to"][0].as_str().unwrap_or_default().to_string(),
+                p["data"]["kind"].as_str().unwrap_or_default().to_string(),
+                p["data"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn each_side_hears_of_the_other_by_e_mail(url: &str) {
+    let w = world(url).await;
+    w.engine
+        .set_account_manager(&w.tenant, Actor::API, w.account, Some(w.manager))
+        .await
+        .expect("manager");
+    let filed = w
+        .engine
+        .file_ticket(&w.tenant, as_owner(&w), &input(&w, "subscription", vec![]))
+        .await
+        .expect("filed");
+    let id = filed.ticket.id;
+    let manager = as_staff(w.manager, Role::AccountManager);
+    w.engine
+        .reply_to_ticket(&w.tenant, manager, id, "Note pour moi", true, &[])
+        .await
+        .expect("note");
+    w.engine
+        .reply_to_ticket(
+            &w.tenant,
+            manager,
+            id,
+            "C'est possible au renouvellement.",
+            false,
+            &[],
+        )
+        .await
+        .expect("reply");
+    w.engine
+        .reply_to_ticket(&w.tenant, as_owner(&w), id, "Merci !", false, &[])
+        .await
+        .expect("reply");
+    assert_eq!(
+        ticket_mails(&w).await,
+        vec![
+            (
+                "am@vendor.example".to_string(),
+                "new".to_string(),
+                "Voici la preuve de virement.".to_string()
+            ),
+            (
+                "owner@lumen.example".to_string(),
+                "staff_reply".to_string(),
+                "C'est possible au renouvellement.".to_string()
+            ),
+            (
+                "am@vendor.example".to_string(),
+                "customer_reply".to_string(),
+                "Merci !".to_string()
+            ),
+        ],
+        "the internal note reaches nobody"
+    );
 }
