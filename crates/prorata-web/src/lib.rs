@@ -41,6 +41,7 @@ use axum::Router;
 use prorata_engine::Engine;
 
 pub use ctx::{CSRF_COOKIE, SESSION_COOKIE};
+pub use pages::attachment;
 
 /// How the portal is served.
 #[derive(Debug, Clone, Default)]

@@ -34,6 +34,9 @@
 //! the set of numbers could be compared; this test checks those too, as a first, clearer
 //! failure.)
 
+#[macro_use]
+mod crash_common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::Path;
@@ -42,6 +45,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use crash_common::Db;
 use prorata_core::account::{Account, Address};
 use prorata_core::catalog::Lang;
 use prorata_core::reconcile::Settings;
@@ -49,9 +53,6 @@ use prorata_core::timeline::Subscription;
 use prorata_core::{Currency, Frequency};
 use prorata_engine::Engine;
 use prorata_store::{Store, TenantMode};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{PgPool, SqlitePool};
 
 /// Subscriptions billed. The run commits chunks of 2,000 (`prorata_engine::CHUNK`); with a
 /// debug build a chunk takes about a second, so the run lasts long enough to be killed
@@ -65,80 +66,16 @@ const EARLY_KILL_MS: u64 = 400;
 /// How long one attempt may take to show progress before the test gives up.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(300);
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    // Two SQLite files, each in a directory removed when its guard drops.
-                    let (a, _guard_a) = prorata_testkit::sqlite_url();
-                    let (b, _guard_b) = prorata_testkit::sqlite_url();
-                    super::$name(&a, &b).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let a = prorata_testkit::fresh_database().await;
-                    let b = prorata_testkit::fresh_database().await;
-                    super::$name(&a, &b).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_stores!(
     a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly_like_an_uninterrupted_run,
 );
 
 // ------------------------------------------------------------------------------ the database
 
-/// A plain connection to either store, for reading what the binary committed.
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-macro_rules! on_db {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
-
 /// One document as stored.
 type DocRow = (i64, i64, String, String, String, i64, String);
 
 impl Db {
-    async fn connect(url: &str) -> Db {
-        if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .expect("a SQLite URL")
-                .busy_timeout(Duration::from_secs(30));
-            Db::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .expect("SQLite opens"),
-            )
-        } else {
-            Db::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(url)
-                    .await
-                    .expect("PostgreSQL connects"),
-            )
-        }
-    }
-
     async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         let (n,): (i64,) = on_db!(self, p => sqlx::query_as(&sql).fetch_one(p).await)
@@ -178,10 +115,6 @@ impl Db {
     async fn number_series(&self) -> Vec<(String, i64)> {
         const SQL: &str = "SELECT series, next FROM number_series ORDER BY series";
         on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL)
-    }
-
-    async fn close(&self) {
-        on_db!(self, p => p.close().await);
     }
 }
 

@@ -7,8 +7,8 @@
 //! told from their content (PDF, PNG, JPEG), at most 10 MB each and 5 a message.
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use base64::Engine as _;
 use prorata_core::tickets::{Queue, Status};
@@ -242,24 +242,7 @@ pub async fn file(
     ApiPath((id, file)): ApiPath<(i64, i64)>,
 ) -> Result<Response, ApiError> {
     let (meta, body) = s.engine.ticket_file(&caller.tenant, id, file, true).await?;
-    Ok(attachment(&meta.media_type, &meta.name, body))
-}
-
-/// A stored file as a download: never shown inline, never sniffed into another type.
-pub fn attachment(media_type: &str, name: &str, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, media_type.to_string()),
-            // The name was made safe when stored (no quotes, no separators).
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-        ],
-        body,
-    )
-        .into_response()
+    Ok(prorata_web::attachment(body, &meta.media_type, &meta.name))
 }
 
 #[derive(Debug, Deserialize)]

@@ -237,8 +237,11 @@ pub fn flash(query: &std::collections::HashMap<String, String>) -> Option<&str> 
     })
 }
 
-/// A file download: the body with its type, as an attachment, never sniffed.
-pub fn attachment(body: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+/// A file download: the body with its type, as an attachment, never sniffed into another
+/// type, never cached by a shared cache. `filename` must be safe already (no quotes, no
+/// separators: documents' numbers, names made by `prorata_core::tickets::safe_name`). The
+/// portal and the API serve their files with it.
+pub fn attachment(body: Vec<u8>, content_type: &str, filename: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),
@@ -246,6 +249,7 @@ pub fn attachment(body: Vec<u8>, content_type: &'static str, filename: &str) -> 
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{filename}\""),
             ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             (header::CACHE_CONTROL, "private, no-store".to_string()),
         ],
         body,
