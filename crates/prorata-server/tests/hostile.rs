@@ -605,7 +605,7 @@ async fn ticket_files_and_the_audit_trail_hold(url: &str) {
         Method::POST,
         "/v1/tickets",
         Some(new(
-            json!([{"name": "../preuve.exe", "content_base64": b64(&png)}]),
+            json!([{"name": "../reçu.exe", "content_base64": b64(&png)}]),
         )),
         None,
     )
@@ -613,7 +613,7 @@ async fn ticket_files_and_the_audit_trail_hold(url: &str) {
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["queue"], "billing_team");
     assert_eq!(
-        first["files"][0]["name"], "preuve.png",
+        first["files"][0]["name"], "reçu.png",
         "named by what it is"
     );
     let (ticket, file) = (
@@ -639,7 +639,7 @@ async fn ticket_files_and_the_audit_trail_hold(url: &str) {
     assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     assert_eq!(
         r.headers[header::CONTENT_DISPOSITION],
-        "attachment; filename=\"preuve.png\""
+        "attachment; filename=\"re_u.png\"; filename*=UTF-8''re%C3%A7u.png"
     );
     let r = c
         .send(get(format!("/v1/tickets/{other}/files/{file}")))

@@ -238,21 +238,58 @@ pub fn flash(query: &std::collections::HashMap<String, String>) -> Option<&str> 
 }
 
 /// A file download: the body with its type, as an attachment, never sniffed into another
-/// type, never cached by a shared cache. `filename` must be safe already (no quotes, no
-/// separators: documents' numbers, names made by `prorata_core::tickets::safe_name`). The
-/// portal and the API serve their files with it.
+/// type, never cached by a shared cache. The portal and the API serve their files with it.
 pub fn attachment(body: Vec<u8>, content_type: &str, filename: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
+            (header::CONTENT_DISPOSITION, disposition(filename)),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             (header::CACHE_CONTROL, "private, no-store".to_string()),
         ],
         body,
     )
         .into_response()
+}
+
+/// `attachment` with the file's name twice (RFC 6266): plain ASCII for old clients, and
+/// UTF-8 percent-encoded (RFC 8187) so that "reçu.pdf" keeps its name; a header value may
+/// hold visible ASCII only.
+fn disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '_',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '_',
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn file_names_survive_the_header_in_any_script() {
+        assert_eq!(
+            disposition("INV-000001.pdf"),
+            "attachment; filename=\"INV-000001.pdf\"; filename*=UTF-8''INV-000001.pdf"
+        );
+        assert_eq!(
+            disposition("reçu de paiement.png"),
+            "attachment; filename=\"re_u de paiement.png\"; \
+             filename*=UTF-8''re%C3%A7u%20de%20paiement.png"
+        );
+        assert!(axum::http::HeaderValue::from_str(&disposition("支払い\"証明.pdf")).is_ok());
+    }
 }
