@@ -83,6 +83,12 @@ impl From<StoreError> for EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// Marks a response whose request lost a race for the database (SQLite's single writer) and
+/// committed nothing: the server runs it again before anyone sees it. The API's problems and
+/// the portal's pages set it alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Busy;
+
 pub(crate) fn invalid(field: impl Into<String>, problem: impl ToString) -> EngineError {
     EngineError::Invalid {
         field: field.into(),

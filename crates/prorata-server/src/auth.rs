@@ -105,8 +105,9 @@ async fn run_retrying(
     }
 }
 
-/// Buffers the body (so the request can be run again) and runs it with [`run_retrying`].
-async fn run_buffered(req: Request, next: Next) -> Response {
+/// Buffers the body (so the request can be run again) and runs it with [`run_retrying`]: the
+/// API's requests after authentication, and every request of the portal.
+pub async fn run_buffered(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, body_limit(&parts)).await else {
         return ApiError::new(

@@ -102,9 +102,7 @@ impl IntoResponse for ApiError {
 /// committed nothing: it is run again before anyone sees it.
 pub const BUSY: &str = "busy";
 
-/// Marks a response whose request may simply be run again.
-#[derive(Debug, Clone, Copy)]
-pub struct Busy;
+pub use prorata_engine::Busy;
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {

@@ -134,7 +134,9 @@ pub fn app(state: AppState) -> Router {
 
 /// The whole application, with the portal configured by `web`.
 pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
-    let portal = prorata_web::router(state.engine.clone(), web);
+    // A portal request that lost SQLite's write race runs again too, as an API request does.
+    let portal = prorata_web::router(state.engine.clone(), web)
+        .layer(middleware::from_fn(auth::run_buffered));
     let (v1, openapi) = api(state);
     let openapi = std::sync::Arc::new(openapi);
     Router::new()

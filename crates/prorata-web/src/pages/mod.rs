@@ -198,7 +198,10 @@ pub fn engine_error(portal: &Portal, e: EngineError) -> Response {
         EngineError::NotFound(_) => error_page(portal, StatusCode::NOT_FOUND, "error.not_found"),
         // Lost a race for the database (SQLite's one writer): nothing was changed.
         EngineError::Store(ref s) if s.is_busy() => {
-            error_page(portal, StatusCode::SERVICE_UNAVAILABLE, "error.busy")
+            // Marked for the server's retrying layer, which runs the request again.
+            let mut page = error_page(portal, StatusCode::SERVICE_UNAVAILABLE, "error.busy");
+            page.extensions_mut().insert(prorata_engine::Busy);
+            page
         }
         EngineError::Invalid { .. }
         | EngineError::Refused(_)
