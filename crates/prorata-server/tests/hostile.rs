@@ -612,10 +612,7 @@ async fn ticket_files_and_the_audit_trail_hold(url: &str) {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["queue"], "billing_team");
-    assert_eq!(
-        first["files"][0]["name"], "reçu.png",
-        "named by what it is"
-    );
+    assert_eq!(first["files"][0]["name"], "reçu.png", "named by what it is");
     let (ticket, file) = (
         first["id"].as_i64().expect("id"),
         first["files"][0]["id"].as_i64().expect("file"),
