@@ -504,6 +504,47 @@ impl Engine {
         Ok(())
     }
 
+    /// Replaces the tenant's contact reasons, their routing and the reopening window (a
+    /// tenant admin's setting); invalid rules are refused naming the field. Tickets filed
+    /// before keep the reason code they were filed under.
+    pub async fn set_ticket_rules(
+        &self,
+        tenant: &prorata_store::Tenant,
+        actor: Actor<'_>,
+        rules: &tickets::TicketRules,
+    ) -> Result<()> {
+        rules
+            .validate()
+            .map_err(|(field, problem)| invalid(field, problem))?;
+        let mut tx = self.store.begin().await?;
+        // Read in the transaction: another settings change is not overwritten with a stale copy.
+        let mut settings = tx
+            .tenant(tenant.id)
+            .await?
+            .ok_or(EngineError::NotFound("tenant"))?
+            .settings;
+        let before = serde_json::to_value(&settings.tickets).ok();
+        settings.tickets = rules.clone();
+        tx.set_settings(tenant.id, &settings).await?;
+        tx.insert_audit(
+            tenant.id,
+            &NewAudit {
+                account_id: None,
+                actor_id: actor.user_id,
+                actor: actor.name(),
+                address: actor.address,
+                action: "tenant.ticket_rules",
+                subject: None,
+                before,
+                after: serde_json::to_value(rules).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.forget_tenants();
+        Ok(())
+    }
+
     /// The account's audit trail, newest first, before the cursor.
     pub async fn audit_trail(
         &self,

@@ -19,6 +19,7 @@ on_both_stores!(
     the_thread_moves_the_status_and_internal_notes_stay_inside,
     the_purge_keeps_tickets_and_the_trail_without_what_is_personal,
     each_side_hears_of_the_other_by_e_mail,
+    a_tenant_sets_its_own_reasons_and_their_routing,
 );
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
@@ -596,4 +597,39 @@ async fn each_side_hears_of_the_other_by_e_mail(url: &str) {
         ],
         "the internal note reaches nobody"
     );
+}
+
+async fn a_tenant_sets_its_own_reasons_and_their_routing(url: &str) {
+    use prorata_core::tickets::{ContactReason, Route, TicketRules};
+    let w = world(url).await;
+    let admin = as_staff(w.manager, Role::TenantAdmin);
+    let mut rules = TicketRules::default();
+    rules.reasons.push(ContactReason {
+        code: "Refunds!".into(),
+        ..rules.reasons[0].clone()
+    });
+    assert!(matches!(
+        w.engine.set_ticket_rules(&w.tenant, admin, &rules).await,
+        Err(EngineError::Invalid { ref field, .. }) if field == "reasons[3].code"
+    ));
+    rules.reasons[3].code = "billing".into();
+    assert!(matches!(
+        w.engine.set_ticket_rules(&w.tenant, admin, &rules).await,
+        Err(EngineError::Invalid { ref field, .. }) if field == "reasons[3].code"
+    ));
+    // Refunds go to account management in this tenant.
+    rules.reasons[3].code = "refunds".into();
+    rules.reasons[3].route = Route::AccountManager;
+    w.engine
+        .set_ticket_rules(&w.tenant, admin, &rules)
+        .await
+        .expect("saved");
+    let tenant = w.engine.tenant(w.tenant.id).await.expect("read");
+    assert_eq!(tenant.settings.tickets, rules);
+    let filed = w
+        .engine
+        .file_ticket(&tenant, as_owner(&w), &input(&w, "refunds", vec![]))
+        .await
+        .expect("filed");
+    assert_eq!(filed.ticket.queue, Queue::AccountManagement);
 }

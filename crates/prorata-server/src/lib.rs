@@ -102,6 +102,10 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::people::list_change_requests))
         .routes(routes!(routes::people::apply_change_request))
         .routes(routes!(routes::people::refuse_change_request))
+        .routes(routes!(
+            routes::tickets::get_settings,
+            routes::tickets::put_settings
+        ))
         .routes(routes!(routes::tickets::set_manager))
         .routes(routes!(routes::tickets::audit))
         .routes(routes!(routes::tickets::list))

@@ -361,6 +361,7 @@ impl Fuzzed {
         let mut settings = self.json(Method::GET, "/v1/collection-settings", None);
         settings["bank_details"] =
             json!({"holder": "Vendor SAS", "iban": "FR76 3000 6000 0112 3456 7890 189", "bic": ""});
+        let ticket_rules = self.json(Method::GET, "/v1/ticket-settings", None);
         let p = |m: &str, path: &str| (m.to_string(), path.to_string());
         BTreeMap::from([
             (p("POST", "/v1/catalogs"), vec![json!({"source": CATALOG})]),
@@ -487,6 +488,7 @@ impl Fuzzed {
                 p("PUT", "/v1/accounts/{id}/manager"),
                 vec![json!({"manager_id": null})],
             ),
+            (p("PUT", "/v1/ticket-settings"), vec![ticket_rules]),
         ])
     }
 }

@@ -282,3 +282,22 @@ pub async fn audit(
         .await?;
     Ok(Json(ListResponse::new(page.items, page.next)))
 }
+
+#[utoipa::path(get, path = "/v1/ticket-settings", tag = "tickets",
+    responses((status = 200, description = "The contact reasons, where each is routed and what the form says of it, and the reopening window", body = Value)))]
+pub async fn get_settings(caller: Caller) -> Json<prorata_core::tickets::TicketRules> {
+    Json(caller.tenant.settings.tickets.clone())
+}
+
+#[utoipa::path(put, path = "/v1/ticket-settings", tag = "tickets", request_body = Value,
+    responses((status = 204, description = "Saved: new tickets follow these rules")))]
+pub async fn put_settings(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(rules): ApiJson<prorata_core::tickets::TicketRules>,
+) -> Result<StatusCode, ApiError> {
+    s.engine
+        .set_ticket_rules(&caller.tenant, Actor::API, &rules)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
