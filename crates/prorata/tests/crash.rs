@@ -45,7 +45,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use crash_common::Db;
+use crash_common::{kill_running, log_text, Db};
 use prorata_core::account::{Account, Address};
 use prorata_core::catalog::Lang;
 use prorata_core::reconcile::Settings;
@@ -206,24 +206,6 @@ fn start_bill(url: &str, log: &Path) -> Child {
         .stderr(err)
         .spawn()
         .expect("the prorata binary starts")
-}
-
-fn log_text(log: &Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default()
-}
-
-/// Kills `child` with SIGKILL, asserting it was still running, and reaps it.
-fn kill_running(child: &mut Child, log: &Path, what: &str) {
-    let status = child.try_wait().expect("try_wait");
-    assert!(
-        status.is_none(),
-        "{what}: the run had already ended ({status:?}) when it was to be killed; raise N\n{}",
-        log_text(log)
-    );
-    child.kill().expect("SIGKILL");
-    let status = child.wait().expect("wait");
-    // Killed by a signal: no exit code.
-    assert_eq!(status.code(), None, "{what}: {status:?}");
 }
 
 /// Waits until more than `above` documents are committed, while `child` runs.

@@ -83,7 +83,7 @@ mod common;
 
 use chrono::{Days, Months, NaiveDate};
 use common::{essentials, french_account, open, sandbox, DEFAULT_CATALOG};
-use crash_common::Db;
+use crash_common::{kill_running, log_text, Db};
 use prorata_core::change::Request;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Currency, Frequency};
@@ -658,24 +658,6 @@ fn start_advance(url: &str, tenant: i64, log: &Path) -> Child {
         .stderr(err)
         .spawn()
         .expect("the prorata binary starts")
-}
-
-fn log_text(log: &Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default()
-}
-
-/// Kills `child` with SIGKILL, asserting it was still running, and reaps it.
-fn kill_running(child: &mut Child, log: &Path, what: &str) {
-    let status = child.try_wait().expect("try_wait");
-    assert!(
-        status.is_none(),
-        "{what}: the advance had already ended ({status:?}) when it was to be killed\n{}",
-        log_text(log)
-    );
-    child.kill().expect("SIGKILL");
-    let status = child.wait().expect("wait");
-    // Killed by a signal: no exit code.
-    assert_eq!(status.code(), None, "{what}: {status:?}");
 }
 
 /// How long the binary takes to start and open the store before a command's work begins:

@@ -1,7 +1,9 @@
 //! What the crash tests (`crash.rs`, `crash_clock.rs`) share: each test body runs with two
-//! databases, A (killed) and B (uninterrupted), on each store; and a plain connection to
-//! either store for reading what the killed binary committed.
+//! databases, A (killed) and B (uninterrupted), on each store; a plain connection to either
+//! store for reading what the killed binary committed; and the kill itself.
 
+use std::path::Path;
+use std::process::Child;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -80,4 +82,24 @@ impl Db {
     pub async fn close(&self) {
         on_db!(self, p => p.close().await);
     }
+}
+
+/// What the binary wrote to its log so far.
+pub fn log_text(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// Kills `child` with SIGKILL, asserting it was still running, and reaps it.
+pub fn kill_running(child: &mut Child, log: &Path, what: &str) {
+    let status = child.try_wait().expect("try_wait");
+    assert!(
+        status.is_none(),
+        "{what}: the binary had already ended ({status:?}) when it was to be killed: give the \
+         run more work (raise N)\n{}",
+        log_text(log)
+    );
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("wait");
+    // Killed by a signal: no exit code.
+    assert_eq!(status.code(), None, "{what}: {status:?}");
 }
