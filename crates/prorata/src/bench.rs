@@ -104,6 +104,22 @@ pub async fn billing_run(store: &str, accounts: usize, database_url: Option<Stri
 }
 
 /// `n` French accounts, each with `sub` due on `due`, written in bulk; their ids.
+/// A tenant for a benchmark, with the default catalog imported: the tenant and the catalog
+/// version's id.
+pub(crate) async fn tenant_with_catalog(
+    engine: &prorata_engine::Engine,
+    name: &str,
+    mode: TenantMode,
+    clock: Option<NaiveDate>,
+    settings: &Settings,
+) -> Result<(prorata_store::Tenant, i64)> {
+    let tenant = engine.create_tenant(name, mode, clock, settings).await?;
+    let catalog = engine
+        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
+        .await?;
+    Ok((tenant, catalog.id))
+}
+
 pub(crate) async fn bulk_subscriptions(
     engine: &prorata_engine::Engine,
     tenant: i64,
@@ -161,12 +177,14 @@ pub(crate) async fn drop_fresh(url: &str, cleanup: Option<(String, String)>) -> 
 async fn run(url: &str, store: &str, n: usize) -> Result<()> {
     let engine = open(url).await?;
     let as_of = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default();
-    let tenant = engine
-        .create_tenant("bench", TenantMode::Live, None, &Settings::default())
-        .await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
+    let (tenant, catalog) = tenant_with_catalog(
+        &engine,
+        "bench",
+        TenantMode::Live,
+        None,
+        &Settings::default(),
+    )
+    .await?;
 
     let setup = Instant::now();
     // 5 users, 3 numbers (2 included: 1 extra) and Analytics+: three lines an invoice.
@@ -175,7 +193,7 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         as_of,
         &[("user", 5), ("number", 3), ("analytics_plus", 1)],
     );
-    bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
+    bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
     eprintln!(
         "setup: {n} accounts and subscriptions in {:.1} s",
         setup.elapsed().as_secs_f64()

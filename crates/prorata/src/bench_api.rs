@@ -121,14 +121,16 @@ impl Tally {
 }
 
 async fn customer(engine: &Engine, name: &str, as_of: NaiveDate) -> Result<(Tenant, String, i64)> {
-    let tenant = engine
-        .create_tenant(name, TenantMode::Sandbox, Some(as_of), &Settings::default())
-        .await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
+    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+        engine,
+        name,
+        TenantMode::Sandbox,
+        Some(as_of),
+        &Settings::default(),
+    )
+    .await?;
     let sub = monthly("professional", as_of, &[("user", 5), ("number", 3)]);
-    let ids = bulk_subscriptions(engine, tenant.id, catalog.id, 1, &sub, as_of).await?;
+    let ids = bulk_subscriptions(engine, tenant.id, catalog, 1, &sub, as_of).await?;
     let key = engine.create_api_key(&tenant).await?.secret;
     Ok((tenant, key, ids[0]))
 }
@@ -140,19 +142,16 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
 
     // Setup.
     let setup = Instant::now();
-    let writers = engine
-        .create_tenant(
-            "bench-api-writers",
-            TenantMode::Sandbox,
-            Some(as_of),
-            &Settings::default(),
-        )
-        .await?;
-    let catalog = engine
-        .import_catalog(&writers, include_str!("../../../catalog/default.toml"))
-        .await?;
+    let (writers, catalog) = crate::bench::tenant_with_catalog(
+        &engine,
+        "bench-api-writers",
+        TenantMode::Sandbox,
+        Some(as_of),
+        &Settings::default(),
+    )
+    .await?;
     let sub = monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
-    let accounts = bulk_subscriptions(&engine, writers.id, catalog.id, n, &sub, as_of).await?;
+    let accounts = bulk_subscriptions(&engine, writers.id, catalog, n, &sub, as_of).await?;
     let writers_key = engine.create_api_key(&writers).await?.secret;
     let (heavy, heavy_key, _) = customer(&engine, "bench-api-heavy", as_of).await?;
     let (_, normal_key, normal_account) = customer(&engine, "bench-api-normal", as_of).await?;

@@ -87,14 +87,16 @@ async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
         engine
     };
     let as_of = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default();
-    let tenant = engine
-        .create_tenant("bench", TenantMode::Live, None, &Settings::default())
-        .await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
+    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+        &engine,
+        "bench",
+        TenantMode::Live,
+        None,
+        &Settings::default(),
+    )
+    .await?;
     let sub = crate::bench::monthly("essentials", as_of, &[("user", 5), ("number", 1)]);
-    let ids = bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
+    let ids = bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
     // Every account pays by the sandbox's good Visa (authorised when added, in real use; here
     // attached in bulk).
     let token = SandboxGateway::tokenize_card(tenant.id, "4242424242424242", 12, 2030)?;

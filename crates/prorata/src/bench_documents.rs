@@ -36,19 +36,16 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         },
         ..Settings::default()
     };
-    let tenant = engine
-        .create_tenant("bench", TenantMode::Live, None, &settings)
-        .await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
+    let (tenant, catalog) =
+        crate::bench::tenant_with_catalog(&engine, "bench", TenantMode::Live, None, &settings)
+            .await?;
     // The billing-run benchmark's invoice: 5 users, 1 extra number, Analytics+.
     let sub = crate::bench::monthly(
         "professional",
         as_of,
         &[("user", 5), ("number", 3), ("analytics_plus", 1)],
     );
-    bulk_subscriptions(&engine, tenant.id, catalog.id, n, &sub, as_of).await?;
+    bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
     let billed = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;
 
     // Every document, in memory, for the single-thread measure.

@@ -85,31 +85,19 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
 
     // 1. Setup.
     let setup = Instant::now();
-    let tenant = engine
-        .create_tenant(
-            "bench-portal",
-            TenantMode::Sandbox,
-            Some(as_of),
-            &Settings::default(),
-        )
-        .await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
-    let essentials = monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
-    let professional = monthly("professional", as_of, &[("user", 5), ("number", 3)]);
-    let mut ids = bulk_subscriptions(
+    let (tenant, catalog) = crate::bench::tenant_with_catalog(
         &engine,
-        tenant.id,
-        catalog.id,
-        n - n / 2,
-        &essentials,
-        as_of,
+        "bench-portal",
+        TenantMode::Sandbox,
+        Some(as_of),
+        &Settings::default(),
     )
     .await?;
-    ids.extend(
-        bulk_subscriptions(&engine, tenant.id, catalog.id, n / 2, &professional, as_of).await?,
-    );
+    let essentials = monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
+    let professional = monthly("professional", as_of, &[("user", 5), ("number", 3)]);
+    let mut ids =
+        bulk_subscriptions(&engine, tenant.id, catalog, n - n / 2, &essentials, as_of).await?;
+    ids.extend(bulk_subscriptions(&engine, tenant.id, catalog, n / 2, &professional, as_of).await?);
     let accounts_secs = setup.elapsed();
     let billed = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;
     if billed.invoices < n as u64 {

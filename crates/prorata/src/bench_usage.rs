@@ -56,24 +56,21 @@ async fn run(
     let engine = open(url).await?;
     let day = |m, d| NaiveDate::from_ymd_opt(2025, m, d).context("a date");
     let (jan, jan31, feb) = (day(1, 1)?, day(1, 31)?, day(2, 1)?);
-    let tenant = engine
-        .create_tenant(
-            "bench-usage",
-            TenantMode::Sandbox,
-            Some(jan),
-            &Settings::default(),
-        )
-        .await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
+    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+        &engine,
+        "bench-usage",
+        TenantMode::Sandbox,
+        Some(jan),
+        &Settings::default(),
+    )
+    .await?;
     let sub = crate::bench::monthly(
         "professional",
         jan,
         &[("user", 5), ("number", 2), ("bundle_europe", 1)],
     );
     let setup = Instant::now();
-    let ids = bulk_subscriptions(&engine, tenant.id, catalog.id, accounts, &sub, jan).await?;
+    let ids = bulk_subscriptions(&engine, tenant.id, catalog, accounts, &sub, jan).await?;
     engine.run_billing(&tenant, jan, &mut |_| {}).await?;
     // The clock stays in January: the run of 1 February, timed below, is what invoices it.
     let (tenant, _) = engine.advance_clock(&tenant, jan31, &mut |_, _| {}).await?;
