@@ -8,6 +8,21 @@ use axum::http::{header, Method, Request, StatusCode};
 use portal_common::*;
 use serde_json::{json, Value};
 
+/// An API request signed with `api_key`, with its JSON body when it has one.
+fn request(method: Method, path: &str, api_key: &str, body: Option<&Value>) -> Request<Body> {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {api_key}"));
+    match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .expect("request")
+}
+
 /// Calls the API of the world's tenant.
 async fn api(
     w: &World,
@@ -17,21 +32,14 @@ async fn api(
     key: Option<&str>,
 ) -> (StatusCode, Value) {
     let mut c = Client::new(&w.router, &w.tenant.slug);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key));
+    let mut req = request(method, path, &w.api_key, body.as_ref());
     if let Some(k) = key {
-        req = req.header("idempotency-key", k);
+        req.headers_mut().insert(
+            "idempotency-key",
+            header::HeaderValue::from_str(k).expect("a header value"),
+        );
     }
-    let body = match body {
-        Some(b) => {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let r = c.send(req.body(body).expect("request")).await;
+    let r = c.send(req).await;
     let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     (r.status, v)
 }
@@ -268,14 +276,7 @@ async fn unknown_routes_and_methods_answer_problem_documents(url: &str) {
         (Method::PUT, "/health", StatusCode::METHOD_NOT_ALLOWED),
     ] {
         let r = c
-            .send(
-                Request::builder()
-                    .method(method.clone())
-                    .uri(path)
-                    .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
-                    .body(Body::empty())
-                    .expect("request"),
-            )
+            .send(request(method.clone(), path, &w.api_key, None))
             .await;
         assert_eq!(r.status, status, "{method} {path}");
         assert_eq!(
@@ -490,11 +491,7 @@ async fn rates_and_time_are_limited_per_tenant(url: &str) {
     };
     let get = |router: &axum::Router, key: &str, path: &str| {
         let mut c = Client::new(router, &w.tenant.slug);
-        let req = Request::builder()
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"))
-            .body(Body::empty())
-            .expect("request");
+        let req = request(Method::GET, path, key, None);
         async move { c.send(req).await }
     };
     let other_key = w
@@ -529,15 +526,12 @@ async fn rates_and_time_are_limited_per_tenant(url: &str) {
     let to = start + chrono::Days::new(5 * 365);
     let mut c = Client::new(&router, &w.tenant.slug);
     let r = c
-        .send(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/v1/clock/advance")
-                .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(json!({ "to": to }).to_string()))
-                .expect("request"),
-        )
+        .send(request(
+            Method::POST,
+            "/v1/clock/advance",
+            &w.api_key,
+            Some(&json!({ "to": to })),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
     let problem: Value = serde_json::from_slice(&r.body).expect("a problem document");
@@ -620,13 +614,7 @@ async fn ticket_files_and_the_audit_trail_hold(url: &str) {
     let (_, second) = api(&w, Method::POST, "/v1/tickets", Some(new(json!([]))), None).await;
     let other = second["id"].as_i64().expect("id");
     let mut c = Client::new(&w.router, &w.tenant.slug);
-    let get = |path: String| {
-        Request::builder()
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", w.api_key))
-            .body(Body::empty())
-            .expect("request")
-    };
+    let get = |path: String| request(Method::GET, &path, &w.api_key, None);
     let r = c
         .send(get(format!("/v1/tickets/{ticket}/files/{file}")))
         .await;
@@ -701,15 +689,7 @@ async fn concurrent_writers_never_get_a_server_error(url: &str) {
                 };
                 let mut c = Client::new(&router, &slug);
                 let r = c
-                    .send(
-                        Request::builder()
-                            .method(Method::POST)
-                            .uri(path)
-                            .header(header::AUTHORIZATION, format!("Bearer {key}"))
-                            .header(header::CONTENT_TYPE, "application/json")
-                            .body(Body::from(body.to_string()))
-                            .expect("request"),
-                    )
+                    .send(request(Method::POST, &path, &key, Some(&body)))
                     .await;
                 statuses.push((r.status, r.text()));
             }
