@@ -237,6 +237,7 @@ impl Engine {
     ) -> Result<TicketView> {
         check_text(None, body).map_err(text_error)?;
         let files = check_files(files)?;
+        // The API acts for the vendor: its messages are the staff's.
         let author = if actor.is_staff() || actor.role.is_none() {
             Author::Staff
         } else {
@@ -305,13 +306,7 @@ impl Engine {
             ),
         )
         .await?;
-        let view = read_view(
-            &mut tx,
-            tenant.id,
-            row,
-            actor.is_staff() || actor.role.is_none(),
-        )
-        .await?;
+        let view = read_view(&mut tx, tenant.id, row, author == Author::Staff).await?;
         tx.commit().await?;
         Ok(view)
     }
