@@ -135,9 +135,16 @@ pub enum Action {
     TransferOwnership,
     /// Staff: apply or refuse a customer's change request.
     DecideChangeRequest,
+    /// The account's support tickets (a customer sees the ones they may read, see
+    /// [`decide_on_ticket`]; staff see every account's).
+    ViewTickets,
+    /// File a support ticket and reply in its thread, attachments included (seed 000).
+    FileTicket,
+    /// Staff: answer a ticket, add an internal note, set its status, assign it.
+    AnswerTicket,
 }
 
-pub const ACTIONS: [Action; 15] = [
+pub const ACTIONS: [Action; 18] = [
     Action::SignIn,
     Action::ViewCompany,
     Action::EditCompany,
@@ -153,6 +160,9 @@ pub const ACTIONS: [Action; 15] = [
     Action::ManageUsers,
     Action::TransferOwnership,
     Action::DecideChangeRequest,
+    Action::ViewTickets,
+    Action::FileTicket,
+    Action::AnswerTicket,
 ];
 
 impl Action {
@@ -174,6 +184,9 @@ impl Action {
             Action::ManageUsers => "manage_users",
             Action::TransferOwnership => "transfer_ownership",
             Action::DecideChangeRequest => "decide_change_request",
+            Action::ViewTickets => "view_tickets",
+            Action::FileTicket => "file_ticket",
+            Action::AnswerTicket => "answer_ticket",
         }
     }
 
@@ -182,7 +195,8 @@ impl Action {
     }
 
     /// What an owner whose account is suspended or cancelled may still do: sign in, see what
-    /// is owed, fix the payment method and pay (seed 004).
+    /// is owed, fix the payment method and pay (seed 004) — or send the billing team a proof
+    /// of payment in a ticket, which is how a transfer payer gets reactivated.
     fn allowed_to_pay_only(self) -> bool {
         matches!(
             self,
@@ -191,6 +205,8 @@ impl Action {
                 | Action::DownloadDocument
                 | Action::ManagePaymentMethod
                 | Action::Pay
+                | Action::ViewTickets
+                | Action::FileTicket
         )
     }
 }
@@ -226,10 +242,18 @@ impl Denial {
 fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
-        Role::Owner => action != DecideChangeRequest,
+        Role::Owner => !matches!(action, DecideChangeRequest | AnswerTicket),
         Role::Admin => matches!(
             action,
-            SignIn | ViewCompany | EditCompany | ViewPlan | RequestChange | ViewUsers | ManageUsers
+            SignIn
+                | ViewCompany
+                | EditCompany
+                | ViewPlan
+                | RequestChange
+                | ViewUsers
+                | ManageUsers
+                | ViewTickets
+                | FileTicket
         ),
         Role::Agent => matches!(action, SignIn | ViewCompany | ViewPlan),
         // Seed 000: invoices, payments, addresses; not subscription changes.
@@ -245,14 +269,24 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | ManagePaymentMethod
                 | Pay
                 | ViewUsers
+                | ViewTickets
+                | AnswerTicket
         ),
         // Seed 000: subscription and contract changes go to the account manager.
         Role::AccountManager => matches!(
             action,
-            SignIn | ViewCompany | ViewPlan | RequestChange | DecideChangeRequest | ViewUsers
+            SignIn
+                | ViewCompany
+                | ViewPlan
+                | RequestChange
+                | DecideChangeRequest
+                | ViewUsers
+                | ViewTickets
+                | AnswerTicket
         ),
-        // Ownership is the customer's to give; paying is the billing team's to record.
-        Role::TenantAdmin => !matches!(action, TransferOwnership | Pay),
+        // Ownership is the customer's to give; paying is the billing team's to record; a
+        // ticket is the customer's to file.
+        Role::TenantAdmin => !matches!(action, TransferOwnership | Pay | FileTicket),
     }
 }
 
@@ -311,6 +345,26 @@ pub fn decide_on_user(
         .ok_or(Denial::Role { role: person.role })
 }
 
+/// Whether `person`, signed in as user `user_id`, may do `action` ([`Action::ViewTickets`],
+/// [`Action::FileTicket`] for a reply, [`Action::AnswerTicket`]) on a ticket of `target` filed by
+/// `requester`. Staff of the tenant reach every ticket their role allows; of the customer's
+/// people, the owner reads every ticket of the account (billing is theirs, seed 004) and the
+/// others only the tickets they filed — another person's ticket is refused as another
+/// account's, telling nothing of it.
+pub fn decide_on_ticket(
+    person: Person,
+    user_id: i64,
+    action: Action,
+    target: Target,
+    requester: Option<i64>,
+) -> Result<(), Denial> {
+    decide(person, action, target)?;
+    if person.role.is_customer() && person.role != Role::Owner && requester != Some(user_id) {
+        return Err(Denial::OtherAccount);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +414,9 @@ mod tests {
         owner  manage_users           . . $ $ X | O O O O O
         owner  transfer_ownership     . . $ $ X | O O O O O
         owner  decide_change_request  R R $ $ X | O O O O O
+        owner  view_tickets           . . . . X | O O O O O
+        owner  file_ticket            . . . . X | O O O O O
+        owner  answer_ticket          R R $ $ X | O O O O O
 
         admin  sign_in                . . X X X | O O O O O
         admin  view_company           . . X X X | O O O O O
@@ -376,6 +433,9 @@ mod tests {
         admin  manage_users           . . X X X | O O O O O
         admin  transfer_ownership     R R X X X | O O O O O
         admin  decide_change_request  R R X X X | O O O O O
+        admin  view_tickets           . . X X X | O O O O O
+        admin  file_ticket            . . X X X | O O O O O
+        admin  answer_ticket          R R X X X | O O O O O
 
         agent  sign_in                . . X X X | O O O O O
         agent  view_company           . . X X X | O O O O O
@@ -392,6 +452,9 @@ mod tests {
         agent  manage_users           R R X X X | O O O O O
         agent  transfer_ownership     R R X X X | O O O O O
         agent  decide_change_request  R R X X X | O O O O O
+        agent  view_tickets           R R X X X | O O O O O
+        agent  file_ticket            R R X X X | O O O O O
+        agent  answer_ticket          R R X X X | O O O O O
 
         billing_team  sign_in                . . . . . | . . . . .
         billing_team  view_company           . . . . . | . . . . .
@@ -408,6 +471,9 @@ mod tests {
         billing_team  manage_users           R R R R R | R R R R R
         billing_team  transfer_ownership     R R R R R | R R R R R
         billing_team  decide_change_request  R R R R R | R R R R R
+        billing_team  view_tickets           . . . . . | . . . . .
+        billing_team  file_ticket            R R R R R | R R R R R
+        billing_team  answer_ticket          . . . . . | . . . . .
 
         account_manager  sign_in                . . . . . | . . . . .
         account_manager  view_company           . . . . . | . . . . .
@@ -424,6 +490,9 @@ mod tests {
         account_manager  manage_users           R R R R R | R R R R R
         account_manager  transfer_ownership     R R R R R | R R R R R
         account_manager  decide_change_request  . . . . . | . . . . .
+        account_manager  view_tickets           . . . . . | . . . . .
+        account_manager  file_ticket            R R R R R | R R R R R
+        account_manager  answer_ticket          . . . . . | . . . . .
 
         tenant_admin  sign_in                . . . . . | . . . . .
         tenant_admin  view_company           . . . . . | . . . . .
@@ -440,6 +509,9 @@ mod tests {
         tenant_admin  manage_users           . . . . . | . . . . .
         tenant_admin  transfer_ownership     R R R R R | R R R R R
         tenant_admin  decide_change_request  . . . . . | . . . . .
+        tenant_admin  view_tickets           . . . . . | . . . . .
+        tenant_admin  file_ticket            R R R R R | R R R R R
+        tenant_admin  answer_ticket          . . . . . | . . . . .
     ";
 
     fn cell(outcome: Result<(), Denial>) -> &'static str {
@@ -526,7 +598,9 @@ mod tests {
                 Action::ViewBilling,
                 Action::DownloadDocument,
                 Action::ManagePaymentMethod,
-                Action::Pay
+                Action::Pay,
+                Action::ViewTickets,
+                Action::FileTicket,
             ]
         );
         assert_eq!(
@@ -636,6 +710,51 @@ mod tests {
                 Role::Admin
             ),
             Err(Denial::OtherAccount)
+        );
+    }
+
+    #[test]
+    fn a_ticket_is_read_by_its_requester_the_owner_and_the_staff_only() {
+        let t = on(OURS, Status::Active);
+        let (me, someone) = (41, 42);
+        for action in [Action::ViewTickets, Action::FileTicket] {
+            assert_eq!(
+                decide_on_ticket(person(Role::Admin), me, action, t, Some(me)),
+                Ok(())
+            );
+            assert_eq!(
+                decide_on_ticket(person(Role::Admin), me, action, t, Some(someone)),
+                Err(Denial::OtherAccount)
+            );
+            // Filed through the API: the owner's to read, nobody else's.
+            assert_eq!(
+                decide_on_ticket(person(Role::Admin), me, action, t, None),
+                Err(Denial::OtherAccount)
+            );
+            assert_eq!(
+                decide_on_ticket(person(Role::Owner), me, action, t, Some(someone)),
+                Ok(())
+            );
+            assert_eq!(
+                decide_on_ticket(
+                    person(Role::Owner),
+                    me,
+                    action,
+                    on(THEIRS, Status::Active),
+                    Some(me)
+                ),
+                Err(Denial::OtherAccount)
+            );
+        }
+        for role in [Role::BillingTeam, Role::AccountManager, Role::TenantAdmin] {
+            assert_eq!(
+                decide_on_ticket(person(role), me, Action::AnswerTicket, t, Some(someone)),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            decide_on_ticket(person(Role::Agent), me, Action::ViewTickets, t, Some(me)),
+            Err(Denial::Role { role: Role::Agent })
         );
     }
 

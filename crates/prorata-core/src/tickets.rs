@@ -332,17 +332,79 @@ impl FileKind {
 pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// Most attachments on one message.
 pub const MAX_FILES: usize = 5;
+/// The largest request that carries a message: its files base64-encoded in JSON (the API's,
+/// 4/3 of their size) or as a form's parts (the portal's), and the text. The body limit of
+/// every route that takes files.
+pub const MAX_REQUEST_BYTES: usize = 72 * 1024 * 1024;
 /// Longest subject and message, in characters.
 pub const MAX_SUBJECT: usize = 200;
 pub const MAX_BODY: usize = 20_000;
 
-/// What a file is, from its first bytes: PDF, PNG or JPEG, else refused with why.
-pub fn sniff(bytes: &[u8]) -> Result<FileKind, &'static str> {
+/// Why a message (its subject, text or files) is refused: a stable code the pages translate
+/// and the field it is about; the English wording is the API's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("a subject is required")]
+    SubjectMissing,
+    #[error("at most 200 characters")]
+    SubjectTooLong,
+    #[error("describe the request: the message is empty")]
+    BodyMissing,
+    #[error("at most 20,000 characters")]
+    BodyTooLong,
+    #[error("{0} files: a message carries at most 5")]
+    TooManyFiles(usize),
+    #[error("the file is empty")]
+    FileEmpty(usize),
+    #[error("the file is larger than 10 MB")]
+    FileTooLarge(usize),
+    #[error("only PDF, PNG and JPEG files are accepted (told from their content, not their name)")]
+    FileType(usize),
+}
+
+impl Problem {
+    /// The field in error: `subject`, `body`, `files` or `files[i]`.
+    pub fn field(&self) -> String {
+        match self {
+            Problem::SubjectMissing | Problem::SubjectTooLong => "subject".into(),
+            Problem::BodyMissing | Problem::BodyTooLong => "body".into(),
+            Problem::TooManyFiles(_) => "files".into(),
+            Problem::FileEmpty(i) | Problem::FileTooLarge(i) | Problem::FileType(i) => {
+                format!("files[{i}]")
+            }
+        }
+    }
+
+    /// A stable code (pages name their message after it).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::SubjectMissing => "subject_missing",
+            Problem::SubjectTooLong => "subject_too_long",
+            Problem::BodyMissing => "body_missing",
+            Problem::BodyTooLong => "body_too_long",
+            Problem::TooManyFiles(_) => "too_many_files",
+            Problem::FileEmpty(_) => "file_empty",
+            Problem::FileTooLarge(_) => "file_too_large",
+            Problem::FileType(_) => "file_type",
+        }
+    }
+
+    /// Which file it is about, if one.
+    pub fn file(&self) -> Option<usize> {
+        match self {
+            Problem::FileEmpty(i) | Problem::FileTooLarge(i) | Problem::FileType(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+/// What file `index` is, from its first bytes: PDF, PNG or JPEG, else refused with why.
+pub fn sniff(index: usize, bytes: &[u8]) -> Result<FileKind, Problem> {
     if bytes.is_empty() {
-        return Err("the file is empty");
+        return Err(Problem::FileEmpty(index));
     }
     if bytes.len() > MAX_FILE_BYTES {
-        return Err("the file is larger than 10 MB");
+        return Err(Problem::FileTooLarge(index));
     }
     if bytes.starts_with(b"%PDF-") {
         Ok(FileKind::Pdf)
@@ -351,8 +413,22 @@ pub fn sniff(bytes: &[u8]) -> Result<FileKind, &'static str> {
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Ok(FileKind::Jpeg)
     } else {
-        Err("only PDF, PNG and JPEG files are accepted (told from their content, not their name)")
+        Err(Problem::FileType(index))
     }
+}
+
+/// A message checked whole, in the order a reader fixes it: subject (on a new ticket), text,
+/// then the files (their number first); the kind of each file.
+pub fn check_message(
+    subject: Option<&str>,
+    body: &str,
+    files: &[&[u8]],
+) -> Result<Vec<FileKind>, Problem> {
+    check_text(subject, body)?;
+    if files.len() > MAX_FILES {
+        return Err(Problem::TooManyFiles(files.len()));
+    }
+    files.iter().enumerate().map(|(i, f)| sniff(i, f)).collect()
 }
 
 /// A file name safe to show and to put in `Content-Disposition`: its last path part, printable
@@ -375,21 +451,21 @@ pub fn safe_name(name: &str, kind: FileKind) -> String {
     format!("{stem}.{}", kind.extension())
 }
 
-/// The subject and body of a new message, trimmed, or why not.
-pub fn check_text(subject: Option<&str>, body: &str) -> Result<(), (&'static str, &'static str)> {
+/// The subject (of a new ticket) and text of a message, or why not.
+pub fn check_text(subject: Option<&str>, body: &str) -> Result<(), Problem> {
     if let Some(s) = subject {
         if s.trim().is_empty() {
-            return Err(("subject", "a subject is required"));
+            return Err(Problem::SubjectMissing);
         }
         if s.chars().count() > MAX_SUBJECT {
-            return Err(("subject", "at most 200 characters"));
+            return Err(Problem::SubjectTooLong);
         }
     }
     if body.trim().is_empty() {
-        return Err(("body", "describe the request: the message is empty"));
+        return Err(Problem::BodyMissing);
     }
     if body.chars().count() > MAX_BODY {
-        return Err(("body", "at most 20,000 characters"));
+        return Err(Problem::BodyTooLong);
     }
     Ok(())
 }
@@ -466,15 +542,19 @@ mod tests {
 
     #[test]
     fn files_are_told_by_their_content() {
-        assert_eq!(sniff(b"%PDF-1.7\n..."), Ok(FileKind::Pdf));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0"), Ok(FileKind::Png));
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Ok(FileKind::Jpeg));
+        assert_eq!(sniff(0, b"%PDF-1.7\n..."), Ok(FileKind::Pdf));
+        assert_eq!(sniff(0, b"\x89PNG\r\n\x1a\n\0\0"), Ok(FileKind::Png));
+        assert_eq!(sniff(0, &[0xFF, 0xD8, 0xFF, 0xE0]), Ok(FileKind::Jpeg));
         // An executable named .png is still an executable.
-        assert!(sniff(b"\x7fELF\x02\x01\x01").is_err());
-        assert!(sniff(b"MZ\x90\0").is_err());
-        assert!(sniff(b"<svg onload=alert(1)>").is_err());
-        assert!(sniff(b"").is_err());
-        assert!(sniff(&vec![b'%'; MAX_FILE_BYTES + 1]).is_err());
+        assert_eq!(sniff(2, b"\x7fELF\x02\x01\x01"), Err(Problem::FileType(2)));
+        assert!(sniff(0, b"MZ\x90\0").is_err());
+        assert!(sniff(0, b"<svg onload=alert(1)>").is_err());
+        assert_eq!(sniff(1, b""), Err(Problem::FileEmpty(1)));
+        assert_eq!(
+            sniff(0, &vec![b'%'; MAX_FILE_BYTES + 1]),
+            Err(Problem::FileTooLarge(0))
+        );
+        assert_eq!(Problem::FileTooLarge(3).field(), "files[3]");
     }
 
     #[test]
@@ -492,12 +572,24 @@ mod tests {
 
     #[test]
     fn text_is_required_and_bounded() {
+        assert_eq!(check_text(Some("  "), "x"), Err(Problem::SubjectMissing));
+        assert_eq!(Problem::SubjectMissing.field(), "subject");
+        assert_eq!(check_text(Some("Facture"), " "), Err(Problem::BodyMissing));
         assert_eq!(
-            check_text(Some("  "), "x"),
-            Err(("subject", "a subject is required"))
+            check_text(Some(&"x".repeat(201)), "x"),
+            Err(Problem::SubjectTooLong)
         );
-        assert!(check_text(Some("Facture"), " ").is_err());
-        assert!(check_text(Some(&"x".repeat(201)), "x").is_err());
         assert!(check_text(None, "merci").is_ok());
+        // The number of files is judged before any of them.
+        let six: Vec<&[u8]> = vec![b"junk"; 6];
+        assert_eq!(
+            check_message(Some("s"), "b", &six),
+            Err(Problem::TooManyFiles(6))
+        );
+        let files: [&[u8]; 2] = [b"%PDF-1.4", b"\x89PNG\r\n\x1a\n"];
+        assert_eq!(
+            check_message(None, "b", &files),
+            Ok(vec![FileKind::Pdf, FileKind::Png])
+        );
     }
 }

@@ -10,9 +10,7 @@
 //! before and after, in the transaction that makes it.
 
 use prorata_core::access::Role;
-use prorata_core::tickets::{
-    self, after_message, check_text, sniff, staff_may_set, Author, Status,
-};
+use prorata_core::tickets::{self, after_message, check_message, staff_may_set, Author, Status};
 use prorata_store::{
     AuditEntry, JobKind, NewAudit, NewJob, NewOutbox, NewTicket, NewTicketFile, Page, QueueFilter,
     TicketFile, TicketMessage, TicketRow, Tx,
@@ -105,35 +103,22 @@ struct Checked {
     bytes: Vec<u8>,
 }
 
-/// Each file told by its content, bounded in size and number; or the field that is wrong.
-fn check_files(files: &[Upload]) -> Result<Vec<Checked>> {
-    if files.len() > tickets::MAX_FILES {
-        return Err(invalid(
-            "files",
-            format!(
-                "{} files: a message carries at most {}",
-                files.len(),
-                tickets::MAX_FILES
-            ),
-        ));
-    }
-    files
+/// A message's text and files checked by the core's rules (each file told by its content,
+/// bounded in size and number), the files named and hashed; or the field that is wrong.
+fn check(subject: Option<&str>, body: &str, files: &[Upload]) -> Result<Vec<Checked>> {
+    let bytes: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_slice()).collect();
+    let kinds =
+        check_message(subject, body, &bytes).map_err(|p| invalid(p.field(), p.to_string()))?;
+    Ok(files
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let kind = sniff(&f.bytes).map_err(|why| invalid(format!("files[{i}]"), why))?;
-            Ok(Checked {
-                name: tickets::safe_name(&f.name, kind),
-                media_type: kind.media_type(),
-                sha256: sha256_hex(&f.bytes),
-                bytes: f.bytes.clone(),
-            })
+        .zip(kinds)
+        .map(|(f, kind)| Checked {
+            name: tickets::safe_name(&f.name, kind),
+            media_type: kind.media_type(),
+            sha256: sha256_hex(&f.bytes),
+            bytes: f.bytes.clone(),
         })
-        .collect()
-}
-
-fn text_error((field, problem): (&'static str, &'static str)) -> EngineError {
-    invalid(field, problem)
+        .collect())
 }
 
 /// The most tickets one list returns.
@@ -154,8 +139,7 @@ impl Engine {
         let reason = rules
             .reason(&input.reason)
             .ok_or_else(|| invalid("reason", "not one of the tenant's contact reasons"))?;
-        check_text(Some(&input.subject), &input.body).map_err(text_error)?;
-        let files = check_files(&input.files)?;
+        let files = check(Some(&input.subject), &input.body, &input.files)?;
         let mut tx = self.store.begin().await?;
         tx.account(tenant.id, input.account_id)
             .await?
@@ -235,8 +219,7 @@ impl Engine {
         internal: bool,
         files: &[Upload],
     ) -> Result<TicketView> {
-        check_text(None, body).map_err(text_error)?;
-        let files = check_files(files)?;
+        let files = check(None, body, files)?;
         // The API acts for the vendor: its messages are the staff's.
         let author = if actor.is_staff() || actor.role.is_none() {
             Author::Staff

@@ -120,10 +120,11 @@ pub async fn run_buffered(req: Request, next: Next) -> Response {
     run_retrying(next, parts, bytes).await
 }
 
-/// The largest body the route takes: the ticket routes carry files.
+/// The largest body the route takes: the API's and the portal's ticket routes carry files.
 fn body_limit(parts: &axum::http::request::Parts) -> usize {
-    if parts.uri.path().starts_with("/v1/tickets") {
-        crate::routes::tickets::TICKET_BODY_LIMIT
+    let path = parts.uri.path();
+    if path.starts_with("/v1/tickets") || prorata_web::takes_files(path) {
+        prorata_core::tickets::MAX_REQUEST_BYTES
     } else {
         BODY_LIMIT
     }

@@ -80,12 +80,75 @@ fn expected(route: &str, who: Who) -> u16 {
         ("users", Owner | Admin | OtherAccount) => 200,
         ("users", _) => 403,
         ("logo", _) => 404,
+        // Support: the owner and admins; an agent has no tickets at all.
+        (_, Agent) if route.starts_with("support") || route.starts_with("ticket") => 403,
+        ("support" | "support_new", _) => 200,
+        // A's owner's ticket and its file: the owner's; A's admin filed the other one.
+        ("ticket_owner" | "ticket_owner_file", Owner) => 200,
+        ("ticket_admin" | "ticket_admin_file", Owner | Admin) => 200,
+        // A file asked for under another ticket than its own is not found, for anyone.
+        ("ticket_owner" | "ticket_owner_file" | "ticket_admin" | "ticket_admin_file", _)
+        | ("ticket_file_elsewhere", _) => 404,
         _ => 0,
+    }
+}
+
+/// A's tickets for the matrix: one filed by A's owner, one by A's admin, each with a file.
+struct Tickets {
+    owner: i64,
+    owner_file: i64,
+    admin: i64,
+    admin_file: i64,
+}
+
+/// The subject of A's owner's ticket: no page shows it to anyone else.
+const OWNER_SUBJECT: &str = "Virement du 3 juillet";
+
+async fn file_tickets(w: &World) -> Tickets {
+    use prorata_engine::tickets::{Actor, TicketInput, Upload};
+    let users = w.engine.account_users(&w.tenant, w.a).await.expect("users");
+    let mut filed = Vec::new();
+    for (email, role, subject) in [
+        (OWNER_A, Role::Owner, OWNER_SUBJECT),
+        (ADMIN_A, Role::Admin, "Question sur la facture"),
+    ] {
+        let user = users.iter().find(|u| u.email == email).expect("user");
+        let view = w
+            .engine
+            .file_ticket(
+                &w.tenant,
+                Actor {
+                    user_id: Some(user.id),
+                    role: Some(role),
+                    address: None,
+                },
+                &TicketInput {
+                    account_id: w.a,
+                    reason: "billing".into(),
+                    subject: subject.into(),
+                    body: "Voir la pièce jointe.".into(),
+                    document_id: None,
+                    files: vec![Upload {
+                        name: "preuve.pdf".into(),
+                        bytes: b"%PDF-1.4\n%%EOF\n".to_vec(),
+                    }],
+                },
+            )
+            .await
+            .expect("ticket filed");
+        filed.push((view.ticket.id, view.files[0].id));
+    }
+    Tickets {
+        owner: filed[0].0,
+        owner_file: filed[0].1,
+        admin: filed[1].0,
+        admin_file: filed[1].1,
     }
 }
 
 async fn the_authorisation_matrix_has_no_leak(url: &str) {
     let w = world(url).await;
+    let tickets = file_tickets(&w).await;
     let routes = [
         ("company", "company".to_string()),
         ("plan", "plan".to_string()),
@@ -100,6 +163,22 @@ async fn the_authorisation_matrix_has_no_leak(url: &str) {
         ),
         ("users", "users".to_string()),
         ("logo", "company/logo".to_string()),
+        ("support", "support".to_string()),
+        ("support_new", "support/new".to_string()),
+        ("ticket_owner", format!("support/{}", tickets.owner)),
+        (
+            "ticket_owner_file",
+            format!("support/{}/files/{}", tickets.owner, tickets.owner_file),
+        ),
+        ("ticket_admin", format!("support/{}", tickets.admin)),
+        (
+            "ticket_admin_file",
+            format!("support/{}/files/{}", tickets.admin, tickets.admin_file),
+        ),
+        (
+            "ticket_file_elsewhere",
+            format!("support/{}/files/{}", tickets.admin, tickets.owner_file),
+        ),
     ];
     let mut wrong = Vec::new();
     let agent = w
@@ -141,10 +220,29 @@ async fn the_authorisation_matrix_has_no_leak(url: &str) {
                     "{who:?} {path} redirects to sign-in"
                 );
             }
-            // Nothing of A's billing reaches anyone but A's owner.
+            // Nothing of A's billing, nor the owner's ticket, reaches anyone but A's owner.
             if who != Who::Owner && r.text().contains(&w.a_invoice_number) {
                 wrong.push(format!("{who:?} GET {path} shows A's invoice"));
             }
+            if who != Who::Owner && r.text().contains(OWNER_SUBJECT) {
+                wrong.push(format!("{who:?} GET {path} shows the owner's ticket"));
+            }
+        }
+        // A reply to the owner's ticket, with a file: the owner's alone.
+        let r = c
+            .post_multipart(
+                &format!("support/{}/reply", tickets.owner),
+                &[("body", "Ci-joint le justificatif.")],
+                &[("justificatif.pdf", b"%PDF-1.4\n%%EOF\n")],
+            )
+            .await;
+        let replied = r.status == StatusCode::SEE_OTHER
+            && !r.location().is_some_and(|l| l.ends_with("/sign-in"));
+        if replied != (who == Who::Owner) {
+            wrong.push(format!(
+                "{who:?} replies to the owner's ticket: {}",
+                r.status
+            ));
         }
         // Writes: the address (owner only), an invitation (owner, admin), a change (owner,
         // admin). A refusal changes nothing.
@@ -215,6 +313,14 @@ async fn the_authorisation_matrix_has_no_leak(url: &str) {
         c.address.city, "Paris",
         "the other tenant's account is untouched"
     );
+    // One reply reached the owner's ticket, the owner's, with its file.
+    let thread = w
+        .engine
+        .ticket(&w.tenant, tickets.owner, true)
+        .await
+        .expect("ticket");
+    assert_eq!(thread.messages.len(), 2);
+    assert_eq!(thread.files.len(), 2);
 }
 
 async fn forms_without_the_right_token_or_from_another_site_are_refused(url: &str) {
@@ -778,7 +884,168 @@ async fn pages_speak_the_users_language_and_accept_language(url: &str) {
     assert!(owner.get("plan").await.text().contains("Actives (A)"));
 }
 
+/// The first bytes of a PNG and of a PDF: what the files are told by.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR capture";
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj\n%%EOF\n";
+
+async fn a_ticket_with_a_bad_file_or_field_is_refused_whole_saying_why(url: &str) {
+    let w = world(url).await;
+    let mut owner = client_for(&w, Who::Owner).await;
+    let b_invoice = w
+        .engine
+        .account_documents(&w.tenant, w.b, None)
+        .await
+        .expect("B's documents")[0]
+        .id
+        .to_string();
+    let elf: &[u8] = b"\x7fELF\x02\x01\x01\0\0\0";
+    let mut huge = PDF.to_vec();
+    huge.resize(20 * 1024 * 1024, b'0');
+    let six: Vec<(&str, &[u8])> = (0..6).map(|_| ("capture.png", PNG)).collect();
+    let good: [(&str, &str); 3] = [
+        ("reason", "billing"),
+        ("subject", "Paiement en double"),
+        ("body", "Nous avons payé deux fois la facture de juillet."),
+    ];
+    let with = |field: &'static str, value: &'static str| -> Vec<(&'static str, &'static str)> {
+        good.iter()
+            .map(|(k, v)| if *k == field { (*k, value) } else { (*k, *v) })
+            .collect()
+    };
+    // Account A's owner is French: the page says what is wrong in French, naming the file.
+    /// What is sent (a case's name, its fields and files) and what the page must say.
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Vec<(&'a str, &'a [u8])>,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "an executable renamed .png",
+            good.to_vec(),
+            vec![("capture.png", PNG), ("virus.png", elf)],
+            "Le fichier virus.png n",
+        ),
+        (
+            "a 20 MB file",
+            good.to_vec(),
+            vec![("gros.pdf", &huge)],
+            "Le fichier gros.pdf dépasse 10 Mo.",
+        ),
+        (
+            "a sixth file",
+            good.to_vec(),
+            six,
+            "Joignez au plus 5 fichiers",
+        ),
+        (
+            "an empty subject",
+            with("subject", "   "),
+            vec![("capture.png", PNG)],
+            "Indiquez un objet.",
+        ),
+        (
+            "no contact reason",
+            with("reason", "nope"),
+            vec![],
+            "Choisissez un motif de contact.",
+        ),
+        (
+            "another account's invoice",
+            good.iter()
+                .copied()
+                .chain([("document", b_invoice.as_str())])
+                .collect(),
+            vec![("capture.png", PNG)],
+            "vos propres factures",
+        ),
+    ];
+    for (case, fields, files, says) in cases {
+        let r = owner.post_multipart("support/new", &fields, &files).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{case}");
+        assert!(r.text().contains(says), "{case}: {}", r.text());
+        // What was typed is kept for the next try.
+        if case != "an empty subject" {
+            assert!(r.text().contains("Paiement en double"), "{case}");
+        }
+    }
+    let filter = prorata_store::QueueFilter {
+        account_id: Some(w.a),
+        ..Default::default()
+    };
+    let stored = w
+        .engine
+        .tickets(&w.tenant, &filter, 0, 50)
+        .await
+        .expect("tickets");
+    assert!(
+        stored.items.is_empty(),
+        "nothing of a refused ticket is kept"
+    );
+    // The same ticket with good files is filed, and its files come back as they were sent.
+    let r = owner
+        .post_multipart(
+            "support/new",
+            &good,
+            &[("capture écran.png", PNG), ("virement.pdf", PDF)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let at = r.location().expect("to the ticket").to_string();
+    assert!(at.contains("done=ticket_filed"), "{at}");
+    let page = owner.get(&at).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("capture écran.png"));
+    let view = &w
+        .engine
+        .tickets(&w.tenant, &filter, 0, 50)
+        .await
+        .expect("tickets")
+        .items[0];
+    let thread = w
+        .engine
+        .ticket(&w.tenant, view.id, false)
+        .await
+        .expect("ticket");
+    assert_eq!(thread.files.len(), 2);
+    for (f, sent) in thread.files.iter().zip([PNG, PDF]) {
+        let r = owner
+            .get(&format!("support/{}/files/{}", view.id, f.id))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, sent);
+        assert_eq!(r.headers[header::CONTENT_TYPE], f.media_type.as_str());
+        assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .is_ok_and(|d| d.starts_with("attachment")));
+    }
+}
+
+async fn the_ask_the_billing_team_links_open_the_form_filled_in(url: &str) {
+    let w = world(url).await;
+    let mut owner = client_for(&w, Who::Owner).await;
+    let billing = owner.get("billing").await.text();
+    assert!(billing.contains("support/new?about=tax_details"));
+    assert!(billing.contains("support/new?about=payment_details"));
+    let form = owner.get("support/new?about=tax_details").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let html = form.text();
+    assert!(
+        html.contains("value=\"tax_details\" checked"),
+        "the reason is chosen"
+    );
+    // The current values are written in, for the billing team to compare.
+    assert!(html.contains("FR40303265045"), "{html}");
+    assert!(html.contains("- Pays : FR"));
+    // Each reason says who answers it: subscription matters are the account manager's.
+    assert!(html.contains("votre gestionnaire de compte vous répondra"));
+}
+
 on_both_stores!(
+    a_ticket_with_a_bad_file_or_field_is_refused_whole_saying_why,
+    the_ask_the_billing_team_links_open_the_form_filled_in,
     the_authorisation_matrix_has_no_leak,
     forms_without_the_right_token_or_from_another_site_are_refused,
     the_sixth_wrong_password_is_throttled_and_unknown_emails_look_the_same,

@@ -258,6 +258,9 @@ pub struct Viewer {
     pub standing: Standing,
     /// Where the vendor's "back to" link goes, for a portal session.
     pub return_url: Option<String>,
+    /// The client's address, for the audit trail (absent in tests that call the router
+    /// directly, without a socket).
+    pub address: Option<String>,
 }
 
 impl FromRequestParts<WebState> for Viewer {
@@ -299,6 +302,10 @@ impl FromRequestParts<WebState> for Viewer {
             account,
             standing,
             return_url: cookie(&parts.headers, RETURN_COOKIE).and_then(|c| decode_cookie(&c)),
+            address: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
         };
         // Enforced on every request, not only at sign-in: an account suspended since loses
         // its agents' and admins' sessions at once.

@@ -102,6 +102,22 @@ pub fn date(lang: Lang, d: NaiveDate) -> String {
     }
 }
 
+/// A stored UTC timestamp (`2026-03-10T14:05:09.123Z`) as a day and a time of day, in UTC
+/// (said so: the portal does not know the reader's time zone); the text as it is when it is
+/// not one.
+pub fn timestamp(lang: Lang, text: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) else {
+        return text.to_string();
+    };
+    let t = t.naive_utc();
+    let day = date(lang, t.date());
+    let time = t.format("%H:%M");
+    match lang {
+        Lang::En => format!("{day}, {time} UTC"),
+        Lang::Fr => format!("{day} à {time} UTC"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +142,13 @@ mod tests {
         assert_eq!(date(Lang::Fr, d), "10 juillet 2024");
         let first = NaiveDate::from_ymd_opt(2024, 8, 1).unwrap_or_default();
         assert_eq!(date(Lang::Fr, first), "1er août 2024");
+    }
+
+    #[test]
+    fn timestamps_in_each_language() {
+        let t = "2026-03-10T14:05:09.123Z";
+        assert_eq!(timestamp(Lang::En, t), "10 March 2026, 14:05 UTC");
+        assert_eq!(timestamp(Lang::Fr, t), "10 mars 2026 à 14:05 UTC");
+        assert_eq!(timestamp(Lang::En, "yesterday"), "yesterday");
     }
 }

@@ -1,8 +1,8 @@
 //! # prorata-web: the pages people use
 //!
-//! The customer portal (`/portal/{tenant}/…`): sign-in, invitations and password resets, and
+//! The customer portal (`/portal/{tenant}/…`): sign-in, invitations and password resets,
 //! seed 003's "My company" — General, Plan (with upgrades, downgrades and cancellations),
-//! Billing (owner only) and Users. Pages are rendered on the server from compile-time
+//! Billing (owner only) and Users — and seed 000's Support (billing tickets with files). Pages are rendered on the server from compile-time
 //! checked templates (askama); there is no script at all, inline or not, and no CDN: the one
 //! stylesheet is served from the binary.
 //!
@@ -32,7 +32,7 @@ mod pages;
 
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -102,7 +102,20 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
         .route("/billing/pay", post(pages::billing::pay))
         .route("/users", get(pages::users::show).post(pages::users::invite))
         .route("/users/{id}/remove", post(pages::users::remove))
-        .route("/users/{id}/owner", post(pages::users::make_owner));
+        .route("/users/{id}/owner", post(pages::users::make_owner))
+        .route("/support", get(pages::support::list))
+        .route(
+            "/support/new",
+            get(pages::support::form)
+                .post(pages::support::file)
+                .layer(files_limit()),
+        )
+        .route("/support/{id}", get(pages::support::show))
+        .route(
+            "/support/{id}/reply",
+            post(pages::support::reply).layer(files_limit()),
+        )
+        .route("/support/{id}/files/{file}", get(pages::support::download));
     // The CSRF cookie is made by pages only: the stylesheet, fetched alongside a visitor's
     // first page, would otherwise answer with a second cookie that replaces the first.
     let tenant = tenant.layer(middleware::from_fn_with_state(
@@ -114,6 +127,22 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
         .nest("/portal/{tenant}", tenant)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The body limit of the forms that carry files (a message's attachments).
+fn files_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(prorata_core::tickets::MAX_REQUEST_BYTES)
+}
+
+/// Whether `path` is a portal form that carries files: the server's buffering layer takes
+/// their bodies up to [`prorata_core::tickets::MAX_REQUEST_BYTES`] (the routes say so too).
+pub fn takes_files(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "portal", _, "support", "new"] => true,
+        ["", "portal", _, "support", id, "reply"] => id.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 async fn css() -> Response {

@@ -21,12 +21,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-/// The body a ticket route takes: five files of 10 MB, base64-encoded, and their message.
-pub const TICKET_BODY_LIMIT: usize = 72 * 1024 * 1024;
-
 /// The layer that lets the ticket routes take their files.
 pub fn body_limit() -> DefaultBodyLimit {
-    DefaultBodyLimit::max(TICKET_BODY_LIMIT)
+    DefaultBodyLimit::max(prorata_core::tickets::MAX_REQUEST_BYTES)
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +130,7 @@ pub async fn list(
         assignee_id: q.assignee_id,
         statuses: status.into_iter().collect(),
         account_id: q.account_id,
+        ..QueueFilter::default()
     };
     let page = s
         .engine

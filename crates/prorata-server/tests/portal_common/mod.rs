@@ -367,6 +367,54 @@ impl Client {
             .await
     }
 
+    /// POSTs a `multipart/form-data` form (as a browser sends one with files) with this
+    /// client's CSRF token first, then `fields`, then each file as a `files` part.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &[u8])],
+    ) -> Reply {
+        if self.csrf.is_empty() {
+            self.get("sign-in").await;
+        }
+        const BOUNDARY: &str = "----prorata-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        let csrf = self.csrf.clone();
+        for (name, value) in std::iter::once(&("csrf", csrf.as_str())).chain(fields) {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (file_name, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; \
+                     filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/{path}", self.base))
+            .header(header::HOST, "portal.test")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
+    }
+
     /// Signs in; returns the sign-in reply (303 on success).
     pub async fn sign_in(&mut self, email: &str, password: &str) -> Reply {
         self.get("sign-in").await;

@@ -144,6 +144,11 @@ pub struct QueueFilter {
     /// Only these statuses; all when empty.
     pub statuses: Vec<Status>,
     pub account_id: Option<i64>,
+    /// Only the tickets this user filed.
+    pub requester_id: Option<i64>,
+    /// Newest first (a customer's own list), the cursor then counting down; otherwise the
+    /// oldest first (a queue: who has waited longest).
+    pub newest_first: bool,
 }
 
 impl Tx {
@@ -293,8 +298,18 @@ impl Tx {
                 }
                 q.push(")");
             }
-            q.push(" AND id > ").push_bind(after);
-            q.push(" ORDER BY id LIMIT ").push_bind(limit);
+            if let Some(r) = filter.requester_id {
+                q.push(" AND requester_id = ").push_bind(r);
+            }
+            if filter.newest_first {
+                if after > 0 {
+                    q.push(" AND id < ").push_bind(after);
+                }
+                q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+            } else {
+                q.push(" AND id > ").push_bind(after);
+                q.push(" ORDER BY id LIMIT ").push_bind(limit);
+            }
             q.build_query_as().fetch_all(&mut *conn).await?
         });
         rows.into_iter().map(ticket_from).collect()

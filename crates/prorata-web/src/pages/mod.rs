@@ -4,6 +4,7 @@ pub mod auth;
 pub mod billing;
 pub mod company;
 pub mod plan;
+pub mod support;
 pub mod users;
 
 use askama::Template;
@@ -79,6 +80,7 @@ impl Chrome {
             ("plan", "nav.plan", Action::ViewPlan),
             ("billing", "nav.billing", Action::ViewBilling),
             ("users", "nav.users", Action::ViewUsers),
+            ("support", "nav.support", Action::ViewTickets),
         ] {
             if v.may(action) {
                 nav.push(Nav {
