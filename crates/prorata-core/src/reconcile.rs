@@ -84,6 +84,9 @@ pub struct Settings {
     pub webhooks: crate::destination::WebhookRules,
     /// Support tickets' contact reasons, where each is routed, and the reopening window.
     pub tickets: crate::tickets::TicketRules,
+    /// When a billing-frequency change takes effect and how its periods are anchored, unless
+    /// the request says.
+    pub frequency_changes: crate::change::FrequencyChangePolicy,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on
