@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use prorata_core::catalog::{Catalog, Lang};
 use prorata_core::change::{self, AnchorPolicy, FrequencyTiming, Refusal, Request};
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
-use prorata_core::reconcile::{self, Context, Settings};
+use prorata_core::reconcile::{self, Context, Settings, UsageRecord};
 use prorata_core::scenario::{self, Entry, Outcome, Scenario};
 use prorata_core::tax::Buyer;
 use prorata_core::Frequency;
@@ -125,7 +125,27 @@ fn rerun(o: &Outcome, cat: &Catalog, settings: &Settings, day: &str) -> usize {
         .filter(|d| d.issued_on <= date(day))
         .cloned()
         .collect();
-    reconcile::reconcile(&ctx, &o.subscription, &[], &issued, date(day))
+    // The scenario speaks in priced units (minutes); the records count seconds.
+    let usage: Vec<UsageRecord> = o
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Usage {
+                on,
+                metric,
+                date: used_on,
+                quantity,
+            } if *on <= date(day) => Some(UsageRecord {
+                metric: metric.clone(),
+                date: *used_on,
+                quantity: quantity * cat.metrics.get(metric).map_or(1, |m| m.scale().per),
+                recorded_on: *on,
+                events: 0,
+            }),
+            _ => None,
+        })
+        .collect();
+    reconcile::reconcile(&ctx, &o.subscription, &usage, &issued, date(day))
         .expect("reconciles")
         .len()
 }
@@ -578,4 +598,48 @@ fn during_the_trial_the_new_frequency_starts_on_the_first_paid_day() {
             anchor: date("2024-06-08"),
         }
     );
+}
+
+#[test]
+fn the_shipped_example_plays_as_its_comments_say() {
+    let text = include_str!("../../../examples/frequency-change.toml");
+    let s = Scenario::from_toml(text).expect("the example parses");
+    let cat = catalog();
+    let o = scenario::run(&s, &cat).expect("the example runs");
+    assert_eq!(
+        summary(&o),
+        vec![
+            ("INV-000001".into(), "2024-06-06".into(), 36000),
+            ("INV-000002".into(), "2024-07-06".into(), 36000),
+            // 12 × 300.00 = 3,600.00 for the year + 400 min × 0.0150 = 6.00 for 6–19 July.
+            ("INV-000003".into(), "2024-07-20".into(), 360000 + 600),
+            // 12 × 30.00 × 17/31 = 197.42.
+            ("CN-000001".into(), "2024-07-20".into(), -19742),
+            // 200 min × 0.0150 = 3.00 for 20 Jul – 19 Aug.
+            ("INV-000004".into(), "2024-08-20".into(), 300),
+            // Monthly again from the renewal: 12 × 30.00.
+            ("INV-000005".into(), "2025-07-20".into(), 36000),
+        ]
+    );
+    let lines: Vec<(String, String)> = o
+        .documents()
+        .flat_map(|d| &d.lines)
+        .map(|l| (l.service.to_string(), l.explanation.clone()))
+        .collect();
+    for expected in [
+        ("2024-07-20 – 2025-07-19", "12 × 300.00 EUR = 3600.00 EUR"),
+        ("2024-07-06 – 2024-07-19", "400 min × 0.0150 = 6.00 EUR"),
+        (
+            "2024-07-20 – 2024-08-05",
+            "12 × 30.00 EUR × 17/31 (55%) = 197.42 EUR",
+        ),
+        ("2025-07-20 – 2025-08-19", "12 × 30.00 EUR = 360.00 EUR"),
+    ] {
+        assert!(
+            lines.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} in {lines:#?}"
+        );
+    }
+    assert!(refusals(&o).is_empty());
+    assert_eq!(rerun(&o, &cat, &s.settings, "2025-07-20"), 0);
 }
