@@ -643,3 +643,87 @@ fn the_shipped_example_plays_as_its_comments_say() {
     assert!(refusals(&o).is_empty());
     assert_eq!(rerun(&o, &cat, &s.settings, "2025-07-20"), 0);
 }
+
+// ------------------------------------------------------------------ properties
+
+use proptest::prelude::*;
+
+/// A frequency change (or, for variety, a change of users) on a day of 2024–2025, maybe
+/// recorded up to 40 days after it takes effect.
+fn action() -> impl Strategy<Value = String> {
+    let frequency = prop::sample::select(vec!["monthly", "quarterly", "annual"]);
+    let when = prop::sample::select(vec!["at_once", "end_of_period", "end_of_term"]);
+    let anchor = prop::sample::select(vec!["keep", "change_date", "change_month"]);
+    let request = prop_oneof![
+        3 => (frequency, when, anchor).prop_map(|(f, w, a)| format!(
+            r#"{{ type = "change_frequency", frequency = "{f}", when = "{w}", anchor = "{a}" }}"#
+        )),
+        1 => (1_i64..20).prop_map(|q| format!(
+            r#"{{ type = "set_quantity", product = "user", quantity = {q} }}"#
+        )),
+    ];
+    (0_u64..700, 0_u64..40, request).prop_map(|(day, late, request)| {
+        let start = date("2024-01-31");
+        let effective = start + chrono::Days::new(day);
+        let on = effective + chrono::Days::new(late);
+        format!("[[actions]]\non = \"{on}\"\neffective = \"{effective}\"\nrequest = {request}\n")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the frequency changes (at once, at the end of the period or of the term, any
+    /// anchor, back-dated or not): every day up to the end is billed for exactly the users held
+    /// that day, no charge is credited beyond what was billed, and billing again issues nothing.
+    #[test]
+    fn every_day_is_billed_once_at_the_frequency_in_force(
+        sold in prop::sample::select(vec!["monthly", "quarterly", "annual"]),
+        users in 1_i64..20,
+        actions in prop::collection::vec(action(), 0..5),
+    ) {
+        let cat = catalog_with_quarterly();
+        let body = format!(
+            r#"until = "2026-03-31"
+[account]
+name = "P"
+country = "FR"
+vat_number = "FR40303265045"
+[subscription]
+plan = "flex"
+frequency = "{sold}"
+currency = "EUR"
+start = "2024-01-31"
+trial_days = 0
+quantities = {{ user = {users} }}
+{}"#,
+            actions.concat()
+        );
+        let o = play_with(&cat, &body);
+        let until = date("2026-03-31");
+        let issued: Vec<&Document> = o.documents().collect();
+        let mut day = date("2024-01-31");
+        while day <= until {
+            let at = day.and_hms_opt(0, 0, 0).expect("midnight");
+            let billed: i64 = issued
+                .iter()
+                .flat_map(|d| &d.lines)
+                .filter(|l| matches!(&l.key, LineKey::Recurring(_)))
+                .filter(|l| l.from <= at && at < l.to)
+                .map(|l| l.quantity)
+                .sum();
+            let held = o.subscription.state_at(at, until).quantity("user");
+            prop_assert_eq!(billed, held, "{}", day);
+            day = day.succ_opt().expect("next day");
+        }
+        let mut per_key: std::collections::BTreeMap<String, i64> = Default::default();
+        for l in issued.iter().flat_map(|d| &d.lines) {
+            *per_key.entry(format!("{:?}", l.key)).or_default() += l.amount.minor();
+        }
+        prop_assert!(per_key.values().all(|v| *v >= 0), "{:?}", per_key);
+        for d in &issued {
+            let day = d.issued_on.to_string();
+            prop_assert_eq!(rerun(&o, &cat, &Settings::default(), &day), 0, "{}", day);
+        }
+    }
+}
