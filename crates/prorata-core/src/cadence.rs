@@ -143,14 +143,11 @@ impl Cadence {
             .segments
             .partition_point(|s| s.from <= date)
             .saturating_sub(1);
-        self.segments
-            .get(i)
-            .copied()
-            .unwrap_or_else(|| Segment {
-                from: date,
-                until: None,
-                schedule: Schedule::new(date, Frequency::Monthly),
-            })
+        self.segments.get(i).copied().unwrap_or_else(|| Segment {
+            from: date,
+            until: None,
+            schedule: Schedule::new(date, Frequency::Monthly),
+        })
     }
 
     pub fn frequency_on(&self, date: NaiveDate) -> Frequency {
@@ -210,7 +207,11 @@ impl Cadence {
                 .map(|s| s.from)
                 .find(|d| *d > date && *d > first);
         }
-        for seg in self.segments.iter().filter(|s| s.until.is_none_or(|u| u > date)) {
+        for seg in self
+            .segments
+            .iter()
+            .filter(|s| s.until.is_none_or(|u| u > date))
+        {
             let after = date.max(seg.from);
             let anchor = seg.schedule.anchor;
             // Estimate the term index from the calendar distance, then step to the first after.
@@ -237,26 +238,23 @@ impl Cadence {
             .segments
             .partition_point(|s| s.from <= date)
             .saturating_sub(1);
-        self.segments
-            .iter()
-            .skip(start)
-            .flat_map(move |seg| {
-                let schedule = walk.schedule(seg);
-                let at = date.max(seg.from);
-                let first = schedule.index_of(at);
-                first
-                    .into_iter()
-                    .flat_map(move |i| (i..).map_while(move |k| schedule.period(k)))
-                    .take_while(move |p| seg.until.is_none_or(|u| p.start < u))
-                    .map(move |period| Slice {
-                        period,
-                        from: period.start.max(seg.from),
-                        until: seg
-                            .until
-                            .map_or(period.next_start(), |u| u.min(period.next_start())),
-                        frequency: seg.frequency(),
-                    })
-            })
+        self.segments.iter().skip(start).flat_map(move |seg| {
+            let schedule = walk.schedule(seg);
+            let at = date.max(seg.from);
+            let first = schedule.index_of(at);
+            first
+                .into_iter()
+                .flat_map(move |i| (i..).map_while(move |k| schedule.period(k)))
+                .take_while(move |p| seg.until.is_none_or(|u| p.start < u))
+                .map(move |period| Slice {
+                    period,
+                    from: period.start.max(seg.from),
+                    until: seg
+                        .until
+                        .map_or(period.next_start(), |u| u.min(period.next_start())),
+                    frequency: seg.frequency(),
+                })
+        })
     }
 }
 
@@ -289,7 +287,10 @@ mod tests {
         assert_eq!(slices, periods);
         assert!(c.licence_slices().take(14).all(|s| s.days() == s.period));
         assert_eq!(c.next_renewal_after(d(2024, 3, 1), 0), Some(d(2024, 3, 31)));
-        assert_eq!(c.next_renewal_after(d(2024, 1, 1), 12), Some(d(2025, 1, 31)));
+        assert_eq!(
+            c.next_renewal_after(d(2024, 1, 1), 12),
+            Some(d(2025, 1, 31))
+        );
     }
 
     #[test]
@@ -312,7 +313,10 @@ mod tests {
             })
         );
         // The term restarts with the periods.
-        assert_eq!(c.next_renewal_after(d(2024, 7, 20), 12), Some(d(2025, 7, 20)));
+        assert_eq!(
+            c.next_renewal_after(d(2024, 7, 20), 12),
+            Some(d(2025, 7, 20))
+        );
     }
 
     #[test]
@@ -322,8 +326,14 @@ mod tests {
         let s = starts(&c, 9);
         assert_eq!(s[7], (d(2024, 1, 6), d(2024, 7, 20), d(2025, 1, 6)));
         assert_eq!(s[8], (d(2025, 1, 6), d(2025, 1, 6), d(2026, 1, 6)));
-        assert_eq!(c.next_renewal_after(d(2024, 7, 20), 12), Some(d(2025, 1, 6)));
-        assert_eq!(c.next_licence_start_after(d(2024, 7, 20)), Some(d(2025, 1, 6)));
+        assert_eq!(
+            c.next_renewal_after(d(2024, 7, 20), 12),
+            Some(d(2025, 1, 6))
+        );
+        assert_eq!(
+            c.next_licence_start_after(d(2024, 7, 20)),
+            Some(d(2025, 1, 6))
+        );
     }
 
     #[test]

@@ -286,9 +286,8 @@ pub fn due_dates(
         .chain(last_usage_recorded)
         .filter(|d| *d <= known_on)
         .max();
-    let final_day = end.and_then(|e| {
-        cadence.first_invoice_day_on_or_after(last_recorded.map_or(e, |r| r.max(e)))
-    });
+    let final_day = end
+        .and_then(|e| cadence.first_invoice_day_on_or_after(last_recorded.map_or(e, |r| r.max(e))));
     // Start from the period containing `after` rather than from the anchor: the cost stays
     // constant however old the subscription is.
     let mut out: BTreeSet<NaiveDate> = cadence
@@ -315,13 +314,11 @@ fn price_of(
     plan: &str,
     product: &str,
 ) -> Result<Option<Decimal>, ReconcileError> {
-    crate::catalog::price_in(table, frequency, currency).map_err(|_| {
-        ReconcileError::MissingPrice {
-            plan: plan.into(),
-            product: product.into(),
-            frequency,
-            currency,
-        }
+    crate::catalog::price_in(table, frequency, currency).map_err(|_| ReconcileError::MissingPrice {
+        plan: plan.into(),
+        product: product.into(),
+        frequency,
+        currency,
     })
 }
 
@@ -384,14 +381,16 @@ fn recurring_lines(
                         .push(Run { from, to, units });
                 };
                 if item.included > 0 {
-                    if let Some(price) = price_of(&item.included_price, pricing, &state.plan, product)?
+                    if let Some(price) =
+                        price_of(&item.included_price, pricing, &state.plan, product)?
                     {
                         push(PriceTier::Included, price, 1);
                     }
                 }
                 let extras = (q - item.included).max(0);
                 if extras > 0 {
-                    if let Some(price) = price_of(&item.unit_price, pricing, &state.plan, product)? {
+                    if let Some(price) = price_of(&item.unit_price, pricing, &state.plan, product)?
+                    {
                         push(PriceTier::Extra, price, extras);
                     }
                 }

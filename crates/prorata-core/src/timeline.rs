@@ -326,10 +326,19 @@ mod tests {
         });
         let json = serde_json::to_string(&s).unwrap_or_default();
         assert!(json.contains(r#""type":"frequency","frequency":"annual","anchor":"2024-07-01""#));
-        assert_eq!(serde_json::from_str::<Subscription>(&json).ok(), Some(s.clone()));
+        assert_eq!(
+            serde_json::from_str::<Subscription>(&json).ok(),
+            Some(s.clone())
+        );
         // Known from the day it is recorded; the term restarts on the new anchor.
-        assert_eq!(s.frequency_on(d(2024, 8, 1), d(2024, 7, 19)), Frequency::Monthly);
-        assert_eq!(s.frequency_on(d(2024, 8, 1), d(2024, 7, 20)), Frequency::Annual);
+        assert_eq!(
+            s.frequency_on(d(2024, 8, 1), d(2024, 7, 19)),
+            Frequency::Monthly
+        );
+        assert_eq!(
+            s.frequency_on(d(2024, 8, 1), d(2024, 7, 20)),
+            Frequency::Annual
+        );
         assert_eq!(s.next_renewal_after(d(2024, 7, 20)), Some(d(2025, 7, 1)));
     }
 

@@ -178,8 +178,13 @@ request = { type = "change_frequency", frequency = "annual", when = "end_of_peri
     assert_eq!(days(l), ("2024-08-06".into(), "2025-08-05".into()));
     assert_eq!(l.explanation, "12 × 300.00 EUR = 3600.00 EUR");
     assert!(matches!(
-        o.entries.iter().find(|e| matches!(e, Entry::Accepted { .. })),
-        Some(Entry::Accepted { direction: change::Direction::Upgrade, .. })
+        o.entries
+            .iter()
+            .find(|e| matches!(e, Entry::Accepted { .. })),
+        Some(Entry::Accepted {
+            direction: change::Direction::Upgrade,
+            ..
+        })
     ));
     // The term restarted with the annual period: the next renewal is 6 August 2025.
     assert_eq!(
@@ -245,7 +250,10 @@ request = { type = "change_frequency", frequency = "annual", when = "at_once", a
     assert_eq!(days(credit), ("2024-07-20".into(), "2024-08-05".into()));
     let p = credit.proration.expect("prorated");
     assert_eq!((p.num, p.den, p.percent()), (17, 31, 55));
-    assert_eq!(credit.explanation, "12 × 30.00 EUR × 17/31 (55%) = 197.42 EUR");
+    assert_eq!(
+        credit.explanation,
+        "12 × 30.00 EUR × 17/31 (55%) = 197.42 EUR"
+    );
     // Nothing more in August or September: usage invoice days (20th) with nothing to bill.
     assert_eq!(rerun(&o, &catalog(), &Settings::default(), "2024-09-30"), 0);
 }
@@ -275,7 +283,10 @@ request = {{ type = "change_frequency", frequency = "annual", when = "at_once", 
     assert_eq!(days(l), ("2024-07-20".into(), "2025-06-30".into()));
     assert_eq!(l.section, Section::Prorata);
     assert_eq!(l.amount.minor(), 341260);
-    assert_eq!(l.explanation, "12 × 300.00 EUR × 346/365 (95%) = 3412.60 EUR");
+    assert_eq!(
+        l.explanation,
+        "12 × 300.00 EUR × 346/365 (95%) = 3412.60 EUR"
+    );
 
     // The old anchor kept: the year 6 Jun 2024 – 5 Jun 2025, billed from 20 July
     // (12 × 300.00 × 321/365 = 3,166.03), then the whole next year on 6 June 2025, the
@@ -285,7 +296,10 @@ request = {{ type = "change_frequency", frequency = "annual", when = "at_once", 
     assert_eq!(days(l), ("2024-07-20".into(), "2025-06-05".into()));
     assert_eq!(l.amount.minor(), 316603);
     let s = summary(&keep);
-    assert_eq!(s.last(), Some(&("INV-000004".into(), "2025-06-06".into(), 360000)));
+    assert_eq!(
+        s.last(),
+        Some(&("INV-000004".into(), "2025-06-06".into(), 360000))
+    );
     assert_eq!(
         keep.subscription.next_renewal_after(date("2024-07-20")),
         Some(date("2025-06-06"))
@@ -342,8 +356,13 @@ request = { type = "change_frequency", frequency = "monthly", when = "end_of_ter
         ]
     );
     assert!(matches!(
-        o.entries.iter().find(|e| matches!(e, Entry::Accepted { .. })),
-        Some(Entry::Accepted { direction: change::Direction::Downgrade, .. })
+        o.entries
+            .iter()
+            .find(|e| matches!(e, Entry::Accepted { .. })),
+        Some(Entry::Accepted {
+            direction: change::Direction::Downgrade,
+            ..
+        })
     ));
     let l = user_line(doc(&o, "INV-000002"));
     assert_eq!(days(l), ("2025-01-06".into(), "2025-02-05".into()));
@@ -408,7 +427,10 @@ request = { type = "change_frequency", frequency = "monthly", when = "at_once", 
     );
     let credit = user_line(doc(&o, "CN-000001"));
     assert_eq!(days(credit), ("2024-03-10".into(), "2025-01-05".into()));
-    assert_eq!(credit.explanation, "10 × 300.00 EUR × 302/366 (83%) = 2475.41 EUR");
+    assert_eq!(
+        credit.explanation,
+        "10 × 300.00 EUR × 302/366 (83%) = 2475.41 EUR"
+    );
 }
 
 #[test]
@@ -524,7 +546,13 @@ request = {{ type = "change_frequency", frequency = "annual", when = "{when}", a
 "#
             ),
         ));
-        for day in ["2024-07-20", "2024-08-06", "2025-01-01", "2025-06-06", "2025-08-31"] {
+        for day in [
+            "2024-07-20",
+            "2024-08-06",
+            "2025-01-01",
+            "2025-06-06",
+            "2025-08-31",
+        ] {
             assert_eq!(
                 rerun(&o, &cat, &Settings::default(), day),
                 0,
