@@ -10,14 +10,84 @@
 //! - During the trial everything may change: nothing has been billed and no term has begun.
 //! - Catalog limits hold whatever the direction: minimums, maximums (Essentials: 3 teams), and
 //!   products the plan offers.
+//! - A billing-frequency change (seed 000: handled by the account manager) to a *longer*
+//!   period (monthly → quarterly → annual) commits the customer to more and pays more in
+//!   advance: an upgrade, accepted any time. To a *shorter* one it reduces the commitment: a
+//!   downgrade, under the notice rule. It takes effect at once, at the end of the current
+//!   period or at the end of the term ([`FrequencyTiming`]), and the new periods keep the old
+//!   anchor or restart on the change's day or on the first of its month ([`AnchorPolicy`]):
+//!   the tenant's [`FrequencyChangePolicy`] unless the request says otherwise. The plan in
+//!   force must be sold at that frequency.
 //!
 //! [`decide`] is pure: it returns the event to append, or a [`Refusal`] that says why.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+use crate::cadence::first_of_month;
+use crate::calendar::Frequency;
 use crate::catalog::{Catalog, PlanChangePolicy};
 use crate::timeline::{start_of, Change, Event, Subscription};
+
+/// When a billing-frequency change takes effect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrequencyTiming {
+    /// On the day asked: the unused part of the period billed is credited, the new period
+    /// billed from that day.
+    AtOnce,
+    /// On the next billing day: nothing to prorate.
+    #[default]
+    EndOfPeriod,
+    /// At the next renewal of the contract.
+    EndOfTerm,
+}
+
+/// Where the periods of the new frequency are anchored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnchorPolicy {
+    /// The old anchor stays: periods and renewals keep falling on the same anniversary, and
+    /// the first new period is a prorated stub up to it.
+    Keep,
+    /// The new periods, and the term, restart on the day the change takes effect (Stripe
+    /// resets the cycle when the interval changes).
+    #[default]
+    ChangeDate,
+    /// They restart on the first of that day's month (Kill Bill restarts an annual period
+    /// from the month of the change); the days before the change are not billed.
+    ChangeMonth,
+}
+
+impl FrequencyTiming {
+    /// As files and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrequencyTiming::AtOnce => "at_once",
+            FrequencyTiming::EndOfPeriod => "end_of_period",
+            FrequencyTiming::EndOfTerm => "end_of_term",
+        }
+    }
+}
+
+impl AnchorPolicy {
+    /// As files and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnchorPolicy::Keep => "keep",
+            AnchorPolicy::ChangeDate => "change_date",
+            AnchorPolicy::ChangeMonth => "change_month",
+        }
+    }
+}
+
+/// A tenant's defaults for billing-frequency changes; a request may override either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrequencyChangePolicy {
+    pub when: FrequencyTiming,
+    pub anchor: AnchorPolicy,
+}
 
 /// What is asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +110,15 @@ pub enum Request {
     Cancel,
     /// End now, outside the notice rule (billing team, dunning).
     CancelImmediately,
+    /// Bill the same plan at another frequency; `when` and `anchor` default to the tenant's
+    /// [`FrequencyChangePolicy`].
+    ChangeFrequency {
+        frequency: Frequency,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<FrequencyTiming>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        anchor: Option<AnchorPolicy>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,7 +181,8 @@ pub enum Refusal {
 }
 
 /// Decides on `request`, submitted on `on`, to take effect at `effective` (the submission day
-/// when `None`). Returns the event to append to the subscription's timeline.
+/// when `None`), under the default frequency-change policy. Returns the event to append to the
+/// subscription's timeline.
 pub fn decide(
     sub: &Subscription,
     catalog: &Catalog,
@@ -110,6 +190,29 @@ pub fn decide(
     on: NaiveDate,
     effective: Option<NaiveDateTime>,
 ) -> Result<Accepted, Refusal> {
+    let rules = Rules {
+        catalog,
+        frequency: FrequencyChangePolicy::default(),
+    };
+    decide_with(sub, &rules, request, on, effective)
+}
+
+/// What a decision reads besides the subscription: the catalog and the tenant's policies.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub catalog: &'a Catalog,
+    pub frequency: FrequencyChangePolicy,
+}
+
+/// [`decide`] under a tenant's `rules`.
+pub fn decide_with(
+    sub: &Subscription,
+    rules: &Rules<'_>,
+    request: &Request,
+    on: NaiveDate,
+    effective: Option<NaiveDateTime>,
+) -> Result<Accepted, Refusal> {
+    let catalog = rules.catalog;
     let effective = effective.unwrap_or_else(|| start_of(on));
     if effective.date() < sub.start {
         return Err(Refusal::BeforeStart { start: sub.start });
@@ -164,9 +267,9 @@ pub fn decide(
                 });
             }
             let quantity = i64::from(matches!(request, Request::AddAddon { .. }));
-            return decide(
+            return decide_with(
                 sub,
-                catalog,
+                rules,
                 &Request::SetQuantity {
                     product: product.clone(),
                     quantity,
@@ -184,10 +287,18 @@ pub fn decide(
                     what: format!("already on {target}"),
                 });
             }
-            if !to.frequencies.contains(&sub.frequency) {
+            // The frequency billed when the new plan starts (end of term: maybe another one).
+            let mut start = effective;
+            if catalog.plan_change_policy(&plan_code, target) == PlanChangePolicy::EndOfTerm {
+                if let Some(renewal) = sub.next_renewal_after(on) {
+                    start = start_of(renewal);
+                }
+            }
+            let frequency = sub.frequency_on(start.date(), on);
+            if !to.frequencies.contains(&frequency) {
                 return Err(Refusal::FrequencyNotOffered {
                     plan: target.clone(),
-                    frequency: sub.frequency.to_string(),
+                    frequency: frequency.to_string(),
                 });
             }
             for (product, quantity) in &current.quantities {
@@ -203,13 +314,24 @@ pub fn decide(
             let mut e = event(Change::Plan {
                 plan: target.clone(),
             });
-            if catalog.plan_change_policy(&plan_code, target) == PlanChangePolicy::EndOfTerm {
-                if let Some(renewal) = sub.next_renewal_after(on) {
-                    e.effective = start_of(renewal);
-                }
-            }
+            e.effective = start;
             (direction, e)
         }
+        Request::ChangeFrequency {
+            frequency,
+            when,
+            anchor,
+        } => frequency_change(
+            sub,
+            catalog,
+            FrequencyChangePolicy {
+                when: when.unwrap_or(rules.frequency.when),
+                anchor: anchor.unwrap_or(rules.frequency.anchor),
+            },
+            *frequency,
+            on,
+            effective,
+        )?,
         Request::Cancel => {
             let renewal = sub
                 .next_renewal_after(on)
@@ -230,6 +352,71 @@ pub fn decide(
         check_notice(sub, on)?;
     }
     Ok(Accepted { direction, event })
+}
+
+/// A billing-frequency change: the day it takes effect, the new anchor, and its direction.
+fn frequency_change(
+    sub: &Subscription,
+    catalog: &Catalog,
+    policy: FrequencyChangePolicy,
+    frequency: Frequency,
+    on: NaiveDate,
+    effective: NaiveDateTime,
+) -> Result<(Direction, Event), Refusal> {
+    let cadence = sub.cadence(on);
+    let first_paid = sub.billing_anchor();
+    let asked = effective.date();
+    // During the trial nothing is billed and no term has begun: the subscription simply
+    // starts paying at the new frequency, anchored on its first paid day.
+    let (day, anchor) = if asked < first_paid {
+        (first_paid, first_paid)
+    } else {
+        let day = match policy.when {
+            FrequencyTiming::AtOnce => Some(asked),
+            FrequencyTiming::EndOfPeriod => cadence.next_licence_start_after(asked),
+            FrequencyTiming::EndOfTerm => cadence.next_renewal_after(asked, sub.term_months),
+        }
+        .ok_or(Refusal::Ended { end: asked })?;
+        let anchor = match policy.anchor {
+            AnchorPolicy::Keep => cadence.segment_on(day).schedule.anchor,
+            AnchorPolicy::ChangeDate => day,
+            AnchorPolicy::ChangeMonth => first_of_month(day),
+        };
+        (day, anchor)
+    };
+    if let Some(end) = sub.end(on).filter(|end| start_of(day) >= *end) {
+        return Err(Refusal::Ended { end: end.date() });
+    }
+    let now = cadence.frequency_on(day);
+    if now == frequency {
+        return Err(Refusal::NoChange {
+            what: format!("already billed {frequency} on {day}"),
+        });
+    }
+    let plan = sub.state_at(start_of(day), on).plan;
+    let offered = catalog
+        .plan(&plan)
+        .is_some_and(|p| p.frequencies.contains(&frequency));
+    if !offered {
+        return Err(Refusal::FrequencyNotOffered {
+            plan,
+            frequency: frequency.to_string(),
+        });
+    }
+    // Frequencies order by the length of their period: weekly < monthly < quarterly < annual.
+    let direction = if frequency > now {
+        Direction::Upgrade
+    } else {
+        Direction::Downgrade
+    };
+    Ok((
+        direction,
+        Event {
+            recorded_on: on,
+            effective: start_of(day),
+            change: Change::Frequency { frequency, anchor },
+        },
+    ))
 }
 
 /// The notice rule: `on` must be no later than `notice_days` before the next renewal.

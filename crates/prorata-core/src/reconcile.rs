@@ -84,6 +84,9 @@ pub struct Settings {
     pub webhooks: crate::destination::WebhookRules,
     /// Support tickets' contact reasons, where each is routed, and the reopening window.
     pub tickets: crate::tickets::TicketRules,
+    /// When a billing-frequency change takes effect and how its periods are anchored, unless
+    /// the request says.
+    pub frequency_changes: crate::change::FrequencyChangePolicy,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on
@@ -216,7 +219,7 @@ pub fn usage_in_period(
     usage: &[UsageRecord],
     date: NaiveDate,
 ) -> Result<Option<(Period, Vec<Line>)>, ReconcileError> {
-    let Some(period) = sub.invoice_schedule().period_containing(date) else {
+    let Some(period) = sub.cadence(NaiveDate::MAX).usage_period_containing(date) else {
         return Ok(None);
     };
     let in_period: Vec<UsageRecord> = usage
@@ -253,8 +256,8 @@ pub fn knowledge_date(settings: &Settings, sub: &Subscription, as_of: NaiveDate)
     match settings.proration_billing {
         ProrationBilling::Immediate => as_of,
         ProrationBilling::NextInvoice => sub
-            .invoice_schedule()
-            .last_start_on_or_before(as_of)
+            .cadence(as_of)
+            .last_invoice_day_on_or_before(as_of)
             .unwrap_or(as_of),
     }
 }
@@ -274,7 +277,7 @@ pub fn due_dates(
     known_on: NaiveDate,
     last_usage_recorded: Option<NaiveDate>,
 ) -> Vec<NaiveDate> {
-    let schedule = sub.invoice_schedule();
+    let cadence = sub.cadence(known_on);
     let end = sub.end(known_on).map(|e| e.date());
     let last_recorded = sub
         .events
@@ -283,16 +286,12 @@ pub fn due_dates(
         .chain(last_usage_recorded)
         .filter(|d| *d <= known_on)
         .max();
-    let final_day =
-        end.and_then(|e| schedule.first_start_on_or_after(last_recorded.map_or(e, |r| r.max(e))));
+    let final_day = end
+        .and_then(|e| cadence.first_invoice_day_on_or_after(last_recorded.map_or(e, |r| r.max(e))));
     // Start from the period containing `after` rather than from the anchor: the cost stays
     // constant however old the subscription is.
-    let first = schedule
-        .index_of(after)
-        .map_or(Some(0), |i| i.checked_add(1));
-    let mut out: BTreeSet<NaiveDate> = first
-        .into_iter()
-        .flat_map(|first| (first..).map_while(move |i| schedule.start_of(i)))
+    let mut out: BTreeSet<NaiveDate> = cadence
+        .invoice_days_after(after)
         .take_while(|d| *d <= until && final_day.is_none_or(|f| *d <= f))
         .collect();
     if let Some(e) = end.filter(|e| *e > after && *e <= until) {
@@ -311,17 +310,15 @@ fn normalize(day_count: DayCount, t: NaiveDateTime) -> NaiveDateTime {
 
 fn price_of(
     table: &PriceTable,
-    sub: &Subscription,
+    (frequency, currency): (Frequency, Currency),
     plan: &str,
     product: &str,
 ) -> Result<Option<Decimal>, ReconcileError> {
-    crate::catalog::price_in(table, sub.frequency, sub.currency).map_err(|_| {
-        ReconcileError::MissingPrice {
-            plan: plan.into(),
-            product: product.into(),
-            frequency: sub.frequency,
-            currency: sub.currency,
-        }
+    crate::catalog::price_in(table, frequency, currency).map_err(|_| ReconcileError::MissingPrice {
+        plan: plan.into(),
+        product: product.into(),
+        frequency,
+        currency,
     })
 }
 
@@ -339,12 +336,17 @@ fn recurring_lines(
     } = scope;
     let dc = ctx.settings.day_count;
     let mut expected: BTreeMap<RecurringKey, Vec<Run>> = BTreeMap::new();
-    for period in sub.licence_schedule().periods() {
-        let p_start = start_of(period.start);
-        if period.start > as_of || end.is_some_and(|e| p_start >= e) {
+    // Each licence period of the frequency in force, clipped where the frequency changes: the
+    // key keeps the whole period, which proration measures, and the runs cover the slice.
+    let cadence = sub.cadence(knowledge);
+    for slice in cadence.licence_slices() {
+        let period = slice.period;
+        let p_start = start_of(slice.from);
+        if slice.from > as_of || end.is_some_and(|e| p_start >= e) {
             break;
         }
-        let p_end = period_end(period, end);
+        let p_end = slice_end(slice.until, end);
+        let pricing = (slice.frequency, sub.currency);
         let segments = sub.segments(p_start, p_end, knowledge);
         for (i, (t, state)) in segments.iter().enumerate() {
             let from = normalize(dc, *t);
@@ -358,7 +360,7 @@ fn recurring_lines(
                 .ok_or_else(|| ReconcileError::UnknownPlan(state.plan.clone()))?;
             for (product, item) in &plan.items {
                 let due = match item.timing {
-                    Timing::Advance => period.start <= as_of,
+                    Timing::Advance => slice.from <= as_of,
                     Timing::Arrears => p_end.date() <= as_of,
                 };
                 if !due {
@@ -379,14 +381,16 @@ fn recurring_lines(
                         .push(Run { from, to, units });
                 };
                 if item.included > 0 {
-                    if let Some(price) = price_of(&item.included_price, sub, &state.plan, product)?
+                    if let Some(price) =
+                        price_of(&item.included_price, pricing, &state.plan, product)?
                     {
                         push(PriceTier::Included, price, 1);
                     }
                 }
                 let extras = (q - item.included).max(0);
                 if extras > 0 {
-                    if let Some(price) = price_of(&item.unit_price, sub, &state.plan, product)? {
+                    if let Some(price) = price_of(&item.unit_price, pricing, &state.plan, product)?
+                    {
                         push(PriceTier::Extra, price, extras);
                     }
                 }
@@ -463,7 +467,13 @@ fn profile_value(
 
 /// The end (exclusive) of `period`, or of the subscription when it ends first.
 fn period_end(period: Period, end: Option<NaiveDateTime>) -> NaiveDateTime {
-    let natural = start_of(period.next_start());
+    slice_end(period.next_start(), end)
+}
+
+/// The moment a slice ending (exclusive) on `until` ends, or the subscription when it ends
+/// first.
+fn slice_end(until: NaiveDate, end: Option<NaiveDateTime>) -> NaiveDateTime {
+    let natural = start_of(until);
     end.map_or(natural, |e| e.min(natural))
 }
 
@@ -614,13 +624,13 @@ fn usage_lines(
     scope: Scope,
 ) -> Result<Vec<Line>, ReconcileError> {
     let (as_of, knowledge, end) = (scope.as_of, scope.knowledge, scope.end);
-    let schedule = sub.invoice_schedule();
+    let cadence = sub.cadence(knowledge);
     // What is known by the knowledge date per (usage period, metric), and per day for the
     // bundles.
     let mut totals: BTreeMap<(Period, &str), Known> = BTreeMap::new();
     let mut daily: BTreeMap<(Period, NaiveDate, &str), i64> = BTreeMap::new();
     for r in usage.iter().filter(|r| r.recorded_on <= knowledge) {
-        let Some(period) = schedule.period_containing(r.date) else {
+        let Some(period) = cadence.usage_period_containing(r.date) else {
             continue; // usage during the trial is not billed
         };
         if end.is_some_and(|e| start_of(r.date) >= e) {
@@ -886,7 +896,8 @@ fn assemble(
         }
         CreditPolicy::AccountCredit => {
             // Credits wait for the next invoice day, where they reduce the invoice.
-            let invoice_day = sub.invoice_schedule().last_start_on_or_before(as_of) == Some(as_of);
+            let invoice_day =
+                sub.cadence(as_of).last_invoice_day_on_or_before(as_of) == Some(as_of);
             if !invoice_day {
                 lines.retain(|l| !is_credit(l));
             }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{add_months_clamped, Frequency};
 use crate::catalog::{Catalog, Lang};
-use crate::change::{check_initial, decide, Direction, Refusal, Request};
+use crate::change::{check_initial, decide_with, Direction, Refusal, Request, Rules};
 use crate::document::{Document, DocumentKind};
 use crate::money::{Currency, Money, MoneyError};
 use crate::reconcile::{due_dates, reconcile, Context, ReconcileError, Settings, UsageRecord};
@@ -384,7 +384,11 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         while let Some(a) = actions.get(next_action).filter(|a| a.on == today) {
             next_action += 1;
             if let Some(request) = &a.request {
-                match decide(&sub, catalog, request, today, a.effective) {
+                let rules = Rules {
+                    catalog,
+                    frequency: scenario.settings.frequency_changes,
+                };
+                match decide_with(&sub, &rules, request, today, a.effective) {
                     Ok(accepted) => {
                         entries.push(Entry::Accepted {
                             on: today,

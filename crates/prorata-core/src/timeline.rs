@@ -11,13 +11,20 @@
 //! Trial, renewals and billing days are derived too: the first paid day is `start +
 //! trial_days` (a trial counts from the original start; a plan change never restarts it), and
 //! both billing periods and contract terms are anchored on it.
+//!
+//! The frequency and anchor sold are those of the first segment of the subscription's
+//! [`Cadence`]: a [`Change::Frequency`] event starts another one on its effective day (the
+//! time of day is ignored: periods are dates). Billing periods, invoice days, renewals and
+//! notice deadlines follow the segment in force; without such an event there is one segment
+//! and everything is as sold.
 
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{add_months_clamped, Frequency, Schedule};
+use crate::cadence::Cadence;
+use crate::calendar::{Frequency, Schedule};
 use crate::money::Currency;
 
 /// A change to a subscription.
@@ -32,6 +39,12 @@ pub enum Change {
     CancellationRequested,
     /// The subscription ends at `effective` (billing team, or dunning's cancellation).
     Cancelled,
+    /// Billed at `frequency` from the effective day, in periods anchored on `anchor` (on or
+    /// before that day: the old anchor kept, the day itself, or the first of its month).
+    Frequency {
+        frequency: Frequency,
+        anchor: NaiveDate,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,29 +112,41 @@ impl Subscription {
         date < self.billing_anchor()
     }
 
-    /// Periods of the recurring (licence) charges.
+    /// Periods of the recurring (licence) charges at the frequency sold: the first segment of
+    /// [`Subscription::cadence`], which is the whole of it until the frequency changes.
     pub fn licence_schedule(&self) -> Schedule {
         Schedule::new(self.billing_anchor(), self.frequency)
     }
 
-    /// Invoice days: every licence period start, and monthly in between for annual and
-    /// quarterly plans (usage and prorated additions, seed 002).
+    /// Invoice days at the frequency sold: every licence period start, and monthly in between
+    /// for annual and quarterly plans (usage and prorated additions, seed 002). Like
+    /// [`Subscription::licence_schedule`], the first segment of the cadence.
     pub fn invoice_schedule(&self) -> Schedule {
         Schedule::new(self.billing_anchor(), self.frequency.usage_cadence())
     }
 
-    /// Renewal date `k` (k = 1 is the end of the first term).
-    fn renewal(&self, k: u32) -> Option<NaiveDate> {
-        if self.term_months == 0 {
-            self.licence_schedule().start_of(k)
-        } else {
-            add_months_clamped(self.billing_anchor(), k.checked_mul(self.term_months)?)
+    /// The frequencies and anchors in force over time, as known on `known_on`: the frequency
+    /// sold from the first paid day, then each known [`Change::Frequency`] from its day.
+    pub fn cadence(&self, known_on: NaiveDate) -> Cadence {
+        let mut cadence = Cadence::new(self.billing_anchor(), self.frequency);
+        for e in self.events_known_on(known_on) {
+            if let Change::Frequency { frequency, anchor } = &e.change {
+                cadence.change(e.effective.date(), *frequency, *anchor);
+            }
         }
+        cadence
     }
 
-    /// The first renewal date strictly after `date`.
+    /// The frequency billed on `date`, as known on `known_on`.
+    pub fn frequency_on(&self, date: NaiveDate, known_on: NaiveDate) -> Frequency {
+        self.cadence(known_on).frequency_on(date)
+    }
+
+    /// The first renewal date strictly after `date`, with every event recorded so far: the
+    /// end of the term in force (or of the licence period when `term_months` is 0).
     pub fn next_renewal_after(&self, date: NaiveDate) -> Option<NaiveDate> {
-        (1..).map_while(|k| self.renewal(k)).find(|r| *r > date)
+        self.cadence(NaiveDate::MAX)
+            .next_renewal_after(date, self.term_months)
     }
 
     /// The renewal following `date` and the last day a change that reduces the contract can be
@@ -212,7 +237,8 @@ fn apply(state: &mut State, change: &Change) {
             state.quantities.insert(product.clone(), *quantity);
         }
         Change::Plan { plan } => state.plan = plan.clone(),
-        Change::CancellationRequested | Change::Cancelled => {}
+        // What is held does not change; how it is billed is the cadence's.
+        Change::CancellationRequested | Change::Cancelled | Change::Frequency { .. } => {}
     }
 }
 
@@ -277,6 +303,43 @@ mod tests {
             s.notice_deadline_after(d(2024, 7, 10)),
             Some((d(2024, 12, 7), d(2025, 1, 6)))
         );
+    }
+
+    #[test]
+    fn stored_subscriptions_read_as_before_and_a_frequency_event_round_trips() {
+        // A subscription stored before frequency changes existed.
+        let old = r#"{"plan":"essentials","frequency":"monthly","currency":"EUR",
+            "start":"2024-01-06","term_months":12,"quantities":{"user":10},
+            "events":[{"recorded_on":"2024-07-10","effective":"2024-07-10T00:00:00",
+            "type":"quantity","product":"user","quantity":6}]}"#;
+        let s = serde_json::from_str::<Subscription>(old).ok();
+        assert_eq!(s, Some(sub()));
+        assert_eq!(sub().cadence(d(2030, 1, 1)).segments().len(), 1);
+        let mut s = sub();
+        s.events.push(Event {
+            recorded_on: d(2024, 7, 20),
+            effective: start_of(d(2024, 7, 20)),
+            change: Change::Frequency {
+                frequency: Frequency::Annual,
+                anchor: d(2024, 7, 1),
+            },
+        });
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(json.contains(r#""type":"frequency","frequency":"annual","anchor":"2024-07-01""#));
+        assert_eq!(
+            serde_json::from_str::<Subscription>(&json).ok(),
+            Some(s.clone())
+        );
+        // Known from the day it is recorded; the term restarts on the new anchor.
+        assert_eq!(
+            s.frequency_on(d(2024, 8, 1), d(2024, 7, 19)),
+            Frequency::Monthly
+        );
+        assert_eq!(
+            s.frequency_on(d(2024, 8, 1), d(2024, 7, 20)),
+            Frequency::Annual
+        );
+        assert_eq!(s.next_renewal_after(d(2024, 7, 20)), Some(d(2025, 7, 1)));
     }
 
     #[test]

@@ -119,6 +119,20 @@ fn request_text(r: &prorata_core::change::Request) -> String {
         ChangePlan { plan } => format!("plan → {plan}"),
         Cancel => "cancel at renewal".into(),
         CancelImmediately => "cancel now".into(),
+        ChangeFrequency {
+            frequency,
+            when,
+            anchor,
+        } => {
+            let mut text = format!("billed {frequency}");
+            if let Some(when) = when {
+                text.push_str(&format!(", {}", when.as_str()));
+            }
+            if let Some(anchor) = anchor {
+                text.push_str(&format!(", anchor {}", anchor.as_str()));
+            }
+            text
+        }
     }
 }
 
