@@ -142,9 +142,15 @@ pub enum Action {
     FileTicket,
     /// Staff: answer a ticket, add an internal note, set its status, assign it.
     AnswerTicket,
+    /// Staff: the back office's account search and account pages (company, users,
+    /// subscriptions, documents, ledger, tickets, audit trail).
+    ViewAccounts,
+    /// Staff: change an account's country, state or VAT number (seed 003: the billing team's,
+    /// the new values on future documents only).
+    ChangeTaxDetails,
 }
 
-pub const ACTIONS: [Action; 18] = [
+pub const ACTIONS: [Action; 20] = [
     Action::SignIn,
     Action::ViewCompany,
     Action::EditCompany,
@@ -163,6 +169,8 @@ pub const ACTIONS: [Action; 18] = [
     Action::ViewTickets,
     Action::FileTicket,
     Action::AnswerTicket,
+    Action::ViewAccounts,
+    Action::ChangeTaxDetails,
 ];
 
 impl Action {
@@ -187,11 +195,24 @@ impl Action {
             Action::ViewTickets => "view_tickets",
             Action::FileTicket => "file_ticket",
             Action::AnswerTicket => "answer_ticket",
+            Action::ViewAccounts => "view_accounts",
+            Action::ChangeTaxDetails => "change_tax_details",
         }
     }
 
     pub fn parse(s: &str) -> Option<Action> {
         ACTIONS.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The vendor's work on its customers, never a customer's.
+    fn is_staff_only(self) -> bool {
+        matches!(
+            self,
+            Action::DecideChangeRequest
+                | Action::AnswerTicket
+                | Action::ViewAccounts
+                | Action::ChangeTaxDetails
+        )
     }
 
     /// What an owner whose account is suspended or cancelled may still do: sign in, see what
@@ -242,7 +263,7 @@ impl Denial {
 fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
-        Role::Owner => !matches!(action, DecideChangeRequest | AnswerTicket),
+        Role::Owner => !action.is_staff_only(),
         Role::Admin => matches!(
             action,
             SignIn
@@ -271,6 +292,8 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | ViewUsers
                 | ViewTickets
                 | AnswerTicket
+                | ViewAccounts
+                | ChangeTaxDetails
         ),
         // Seed 000: subscription and contract changes go to the account manager.
         Role::AccountManager => matches!(
@@ -283,6 +306,7 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | ViewUsers
                 | ViewTickets
                 | AnswerTicket
+                | ViewAccounts
         ),
         // Ownership is the customer's to give; paying is the billing team's to record; a
         // ticket is the customer's to file.
@@ -343,6 +367,12 @@ pub fn decide_on_user(
     allowed
         .then_some(())
         .ok_or(Denial::Role { role: person.role })
+}
+
+/// Whether a staff `role` may do `action` at all: what a back-office page that is about no
+/// one account (the queues, the search) asks. A customer's role may not.
+pub fn staff_may(role: Role, action: Action) -> bool {
+    !role.is_customer() && role_allows(role, action)
 }
 
 /// Whether `person`, signed in as user `user_id`, may do `action` ([`Action::ViewTickets`],
@@ -417,6 +447,8 @@ mod tests {
         owner  view_tickets           . . . . X | O O O O O
         owner  file_ticket            . . . . X | O O O O O
         owner  answer_ticket          R R $ $ X | O O O O O
+        owner  view_accounts          R R $ $ X | O O O O O
+        owner  change_tax_details     R R $ $ X | O O O O O
 
         admin  sign_in                . . X X X | O O O O O
         admin  view_company           . . X X X | O O O O O
@@ -436,6 +468,8 @@ mod tests {
         admin  view_tickets           . . X X X | O O O O O
         admin  file_ticket            . . X X X | O O O O O
         admin  answer_ticket          R R X X X | O O O O O
+        admin  view_accounts          R R X X X | O O O O O
+        admin  change_tax_details     R R X X X | O O O O O
 
         agent  sign_in                . . X X X | O O O O O
         agent  view_company           . . X X X | O O O O O
@@ -455,6 +489,8 @@ mod tests {
         agent  view_tickets           R R X X X | O O O O O
         agent  file_ticket            R R X X X | O O O O O
         agent  answer_ticket          R R X X X | O O O O O
+        agent  view_accounts          R R X X X | O O O O O
+        agent  change_tax_details     R R X X X | O O O O O
 
         billing_team  sign_in                . . . . . | . . . . .
         billing_team  view_company           . . . . . | . . . . .
@@ -474,6 +510,8 @@ mod tests {
         billing_team  view_tickets           . . . . . | . . . . .
         billing_team  file_ticket            R R R R R | R R R R R
         billing_team  answer_ticket          . . . . . | . . . . .
+        billing_team  view_accounts          . . . . . | . . . . .
+        billing_team  change_tax_details     . . . . . | . . . . .
 
         account_manager  sign_in                . . . . . | . . . . .
         account_manager  view_company           . . . . . | . . . . .
@@ -493,6 +531,8 @@ mod tests {
         account_manager  view_tickets           . . . . . | . . . . .
         account_manager  file_ticket            R R R R R | R R R R R
         account_manager  answer_ticket          . . . . . | . . . . .
+        account_manager  view_accounts          . . . . . | . . . . .
+        account_manager  change_tax_details     R R R R R | R R R R R
 
         tenant_admin  sign_in                . . . . . | . . . . .
         tenant_admin  view_company           . . . . . | . . . . .
@@ -512,6 +552,8 @@ mod tests {
         tenant_admin  view_tickets           . . . . . | . . . . .
         tenant_admin  file_ticket            R R R R R | R R R R R
         tenant_admin  answer_ticket          . . . . . | . . . . .
+        tenant_admin  view_accounts          . . . . . | . . . . .
+        tenant_admin  change_tax_details     . . . . . | . . . . .
     ";
 
     fn cell(outcome: Result<(), Denial>) -> &'static str {
@@ -711,6 +753,20 @@ mod tests {
             ),
             Err(Denial::OtherAccount)
         );
+    }
+
+    #[test]
+    fn only_staff_work_in_the_back_office() {
+        for role in ROLES {
+            assert_eq!(
+                staff_may(role, Action::ViewAccounts),
+                !role.is_customer(),
+                "{role:?}"
+            );
+        }
+        assert!(staff_may(Role::BillingTeam, Action::ChangeTaxDetails));
+        assert!(!staff_may(Role::AccountManager, Action::ChangeTaxDetails));
+        assert!(!staff_may(Role::Owner, Action::ViewBilling));
     }
 
     #[test]

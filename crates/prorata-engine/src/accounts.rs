@@ -12,6 +12,46 @@ fn account_error(e: AccountError) -> EngineError {
     }
 }
 
+/// The fields of `a` that `b` changed, as two JSON objects: before and after.
+fn changed_fields(
+    a: &Account,
+    b: &Account,
+) -> (
+    serde_json::Map<String, serde_json::Value>,
+    serde_json::Map<String, serde_json::Value>,
+) {
+    let flat = |acc: &Account| -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(acc) {
+            for (k, v) in m {
+                match v {
+                    // The address's parts are compared one by one.
+                    serde_json::Value::Object(inner) => {
+                        for (ik, iv) in inner {
+                            out.insert(format!("{k}.{ik}"), iv);
+                        }
+                    }
+                    v => {
+                        out.insert(k, v);
+                    }
+                }
+            }
+        }
+        out
+    };
+    let (fa, fb) = (flat(a), flat(b));
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    for (k, vb) in &fb {
+        let va = fa.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        if &va != vb {
+            before.insert(k.clone(), va);
+            after.insert(k.clone(), vb.clone());
+        }
+    }
+    (before, after)
+}
+
 impl Engine {
     pub async fn create_account(&self, tenant: &Tenant, account: &Account) -> Result<i64> {
         let mut account = account.clone();
@@ -49,6 +89,20 @@ impl Engine {
         patch: &AccountPatch,
         actor: Actor,
     ) -> Result<Account> {
+        self.update_account_by(tenant, id, patch, actor, crate::tickets::Actor::API)
+            .await
+    }
+
+    /// [`Engine::update_account`] by a person, `who`: the change and its author go to the
+    /// audit trail (the fields changed, before and after), in the same transaction.
+    pub async fn update_account_by(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        patch: &AccountPatch,
+        actor: Actor,
+        who: crate::tickets::Actor<'_>,
+    ) -> Result<Account> {
         let today = Engine::today(tenant);
         let mut tx = self.store.begin().await?;
         let account = tx
@@ -61,6 +115,20 @@ impl Engine {
             .patched(patch, actor, in_trial)
             .map_err(account_error)?;
         tx.update_account(tenant.id, id, &updated).await?;
+        let (before, after) = changed_fields(&account, &updated);
+        if !before.is_empty() {
+            tx.insert_audit(
+                tenant.id,
+                &who.audit(
+                    id,
+                    "account.updated",
+                    format!("account:{id}"),
+                    Some(before.into()),
+                    Some(after.into()),
+                ),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(updated)
     }

@@ -9,6 +9,7 @@
 //! the calendar's date, a sandbox tenant on its test clock. The core below never reads a clock.
 
 mod accounts;
+pub mod back_office;
 mod billing;
 pub mod bounds;
 mod change_requests;

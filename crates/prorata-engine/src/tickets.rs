@@ -45,7 +45,7 @@ impl Actor<'_> {
         self.role.is_some_and(|r| !r.is_customer())
     }
 
-    fn audit<'b>(
+    pub(crate) fn audit<'b>(
         &'b self,
         account_id: i64,
         action: &'b str,

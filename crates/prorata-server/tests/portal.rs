@@ -1043,7 +1043,249 @@ async fn the_ask_the_billing_team_links_open_the_form_filled_in(url: &str) {
     assert!(html.contains("votre gestionnaire de compte vous répondra"));
 }
 
+/// Who asks, in the back office's matrix: the portal's people, and each staff role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Desk {
+    SignedOut,
+    Owner,
+    Admin,
+    Agent,
+    OtherAccount,
+    /// The owner of the other tenant's account, with their own cookie.
+    OtherTenant,
+    BillingTeam,
+    AccountManager,
+    TenantAdmin,
+}
+
+async fn desk_client(w: &World, who: Desk) -> Client {
+    let as_portal = |w| match who {
+        Desk::SignedOut => Some(Who::SignedOut),
+        Desk::Owner => Some(Who::Owner),
+        Desk::Admin => Some(Who::Admin),
+        Desk::Agent => Some(Who::Agent),
+        Desk::OtherAccount => Some(Who::OtherAccount),
+        Desk::OtherTenant => Some(Who::OtherTenant),
+        Desk::BillingTeam => Some(Who::Staff),
+        _ => {
+            let _: &World = w;
+            None
+        }
+    };
+    if let Some(p) = as_portal(w) {
+        return client_for(w, p).await;
+    }
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let email = if who == Desk::AccountManager {
+        MANAGER
+    } else {
+        TENANT_ADMIN
+    };
+    let r = c.sign_in(email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{email} signs in");
+    c
+}
+
+async fn the_back_office_matrix_has_no_leak(url: &str) {
+    use prorata_engine::tickets::{Actor, TicketInput, Upload};
+    let w = world(url).await;
+    let tickets = file_tickets(&w).await;
+    // A ticket of the other tenant: no staff member here reaches it.
+    let theirs = w
+        .engine
+        .file_ticket(
+            &w.other_tenant,
+            Actor::API,
+            &TicketInput {
+                account_id: w.c,
+                reason: "billing".into(),
+                subject: "Ailleurs".into(),
+                body: "Chez l'autre éditeur.".into(),
+                document_id: None,
+                files: vec![Upload {
+                    name: "x.pdf".into(),
+                    bytes: b"%PDF-1.4".to_vec(),
+                }],
+            },
+        )
+        .await
+        .expect("the other tenant's ticket");
+    let routes: Vec<(&str, String)> = vec![
+        ("queue", "staff".into()),
+        ("queue_all", "staff?queue=all&status=all".into()),
+        ("ticket", format!("staff/tickets/{}", tickets.owner)),
+        (
+            "ticket_file",
+            format!(
+                "staff/tickets/{}/files/{}",
+                tickets.owner, tickets.owner_file
+            ),
+        ),
+        (
+            "file_elsewhere",
+            format!(
+                "staff/tickets/{}/files/{}",
+                tickets.admin, tickets.owner_file
+            ),
+        ),
+        ("search", "staff/accounts?q=lumen".into()),
+        ("account", format!("staff/accounts/{}", w.a)),
+        (
+            "account_pdf",
+            format!("staff/accounts/{}/documents/{}.pdf", w.a, w.a_invoice),
+        ),
+        (
+            "pdf_of_another_account",
+            format!("staff/accounts/{}/documents/{}.pdf", w.b, w.a_invoice),
+        ),
+        (
+            "other_tenant_ticket",
+            format!("staff/tickets/{}", theirs.ticket.id),
+        ),
+        (
+            "other_tenant_file",
+            format!(
+                "staff/tickets/{}/files/{}",
+                theirs.ticket.id, theirs.files[0].id
+            ),
+        ),
+        ("other_tenant_account", format!("staff/accounts/{}", w.c)),
+    ];
+    let expected = |route: &str, who: Desk| -> u16 {
+        use Desk::*;
+        match who {
+            SignedOut | OtherTenant => 303,
+            Owner | Admin | Agent | OtherAccount => 403,
+            BillingTeam | AccountManager | TenantAdmin => match route {
+                "file_elsewhere" | "pdf_of_another_account" => 404,
+                r if r.starts_with("other_tenant") => 404,
+                _ => 200,
+            },
+        }
+    };
+    let mut wrong = Vec::new();
+    for who in [
+        Desk::SignedOut,
+        Desk::Owner,
+        Desk::Admin,
+        Desk::Agent,
+        Desk::OtherAccount,
+        Desk::OtherTenant,
+        Desk::BillingTeam,
+        Desk::AccountManager,
+        Desk::TenantAdmin,
+    ] {
+        let mut c = desk_client(&w, who).await;
+        for (name, path) in &routes {
+            let r = c.get(path).await;
+            let want = expected(name, who);
+            if r.status.as_u16() != want {
+                wrong.push(format!(
+                    "{who:?} GET {path}: {} (expected {want})",
+                    r.status
+                ));
+            }
+            if r.text().contains("Ailleurs") {
+                wrong.push(format!(
+                    "{who:?} GET {path} shows the other tenant's ticket"
+                ));
+            }
+        }
+        // Writes: an answer and an internal note, a status, an assignment (staff), the tax
+        // details (billing team and tenant admins only).
+        let staff = matches!(
+            who,
+            Desk::BillingTeam | Desk::AccountManager | Desk::TenantAdmin
+        );
+        let ok = |r: &Reply| {
+            r.status == StatusCode::SEE_OTHER
+                && !r.location().is_some_and(|l| l.ends_with("/sign-in"))
+        };
+        let r = c
+            .post_multipart(
+                &format!("staff/tickets/{}/reply", tickets.owner),
+                &[("body", "Bien reçu."), ("internal", "on")],
+                &[],
+            )
+            .await;
+        if ok(&r) != staff {
+            wrong.push(format!("{who:?} notes: {}", r.status));
+        }
+        let r = c
+            .post(
+                &format!("staff/tickets/{}/assignment", tickets.owner),
+                &[("queue", "billing_team"), ("assignee", "")],
+            )
+            .await;
+        if ok(&r) != staff {
+            wrong.push(format!("{who:?} assigns: {}", r.status));
+        }
+        let r = c
+            .post(
+                &format!("staff/tickets/{}/status", theirs.ticket.id),
+                &[("status", "solved")],
+            )
+            .await;
+        if ok(&r) {
+            wrong.push(format!("{who:?} solved the other tenant's ticket"));
+        }
+        let r = c
+            .post(
+                &format!("staff/accounts/{}/tax", w.a),
+                &[
+                    ("country", "FR"),
+                    ("state", ""),
+                    ("vat_number", "FR40303265045"),
+                ],
+            )
+            .await;
+        let may_tax = matches!(who, Desk::BillingTeam | Desk::TenantAdmin);
+        if ok(&r) != may_tax {
+            wrong.push(format!("{who:?} changes the tax details: {}", r.status));
+        }
+        let r = c
+            .post(
+                &format!("staff/accounts/{}/tax", w.c),
+                &[("country", "DE"), ("state", ""), ("vat_number", "")],
+            )
+            .await;
+        if ok(&r) {
+            wrong.push(format!("{who:?} changed the other tenant's account"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "unexpected answers:\n{}",
+        wrong.join("\n")
+    );
+    // Three staff roles each added one internal note; the customer never sees them.
+    let all = w
+        .engine
+        .ticket(&w.tenant, tickets.owner, true)
+        .await
+        .expect("ticket");
+    let shown = w
+        .engine
+        .ticket(&w.tenant, tickets.owner, false)
+        .await
+        .expect("ticket");
+    assert_eq!(all.messages.len(), 4);
+    assert_eq!(shown.messages.len(), 1);
+    let c = w.engine.account(&w.other_tenant, w.c).await.expect("C");
+    assert_eq!(c.country, "FR", "the other tenant's account is untouched");
+    assert_eq!(
+        w.engine
+            .ticket(&w.other_tenant, theirs.ticket.id, true)
+            .await
+            .expect("theirs")
+            .ticket
+            .status,
+        prorata_core::tickets::Status::New
+    );
+}
+
 on_both_stores!(
+    the_back_office_matrix_has_no_leak,
     a_ticket_with_a_bad_file_or_field_is_refused_whole_saying_why,
     the_ask_the_billing_team_links_open_the_form_filled_in,
     the_authorisation_matrix_has_no_leak,

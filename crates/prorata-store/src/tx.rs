@@ -497,6 +497,56 @@ impl Tx {
         )
     }
 
+    /// The back office's search: accounts whose details contain `text` (company name, VAT
+    /// number, address, billing contacts; case folded for ASCII), whose user has that e-mail,
+    /// or which hold the document with that number; at most `limit`, by id. The details are
+    /// matched by a scan of the tenant's accounts (a search, not a page view: the
+    /// benchmark's page views go by id).
+    pub async fn search_accounts(
+        &mut self,
+        tenant: i64,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<AccountRow>> {
+        let folded = text.trim().to_lowercase();
+        if folded.is_empty() {
+            return Ok(Vec::new());
+        }
+        let escaped: String = folded
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("%{escaped}%");
+        let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, body FROM accounts WHERE tenant_id = $1 AND id IN ( \
+                   SELECT id FROM accounts WHERE tenant_id = $1 \
+                     AND lower(body) LIKE $2 ESCAPE '\\' \
+                   UNION SELECT account_id FROM users WHERE tenant_id = $1 AND email = $3 \
+                   UNION SELECT account_id FROM documents WHERE tenant_id = $1 AND number = $4) \
+                 ORDER BY id LIMIT $5",
+            )
+            .bind(tenant)
+            .bind(&pattern)
+            .bind(&folded)
+            .bind(text.trim().to_uppercase())
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, body)| {
+                Ok(AccountRow {
+                    id,
+                    account: from_json(&body)?,
+                })
+            })
+            .collect()
+    }
+
     /// Accounts by id, for a chunk of the billing run.
     pub async fn accounts(&mut self, tenant: i64, ids: &[i64]) -> Result<BTreeMap<i64, Account>> {
         let mut out = BTreeMap::new();
@@ -904,6 +954,27 @@ impl Tx {
             q.build_query_as().fetch_all(&mut *conn).await?
         });
         page(rows, limit, doc_row, |d| d.id)
+    }
+
+    /// The account's latest `limit` documents, newest first (the back office's account page).
+    pub async fn list_documents_newest(
+        &mut self,
+        tenant: i64,
+        account: i64,
+        limit: i64,
+    ) -> Result<Vec<DocumentRow>> {
+        let rows: Vec<(i64, i64, i64, String)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, account_id, subscription_id, body FROM documents \
+                 WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(tenant)
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter().map(doc_row).collect()
     }
 
     /// Documents of `tenant` by kind and currency: how many, and their total in minor units.

@@ -314,6 +314,86 @@ impl FromRequestParts<WebState> for Viewer {
     }
 }
 
+/// A signed-in member of the tenant's staff (billing team, account manager, tenant admin):
+/// the back office's visitor. A customer's session is refused here, as staff are refused in
+/// the portal.
+#[derive(Clone)]
+pub struct Staff {
+    pub portal: Portal,
+    pub user: User,
+    /// The client's address, for the audit trail.
+    pub address: Option<String>,
+}
+
+impl FromRequestParts<WebState> for Staff {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
+        let session_id = cookie(&parts.headers, SESSION_COOKIE);
+        let (visit, t) = visit(parts, state, session_id.as_deref()).await?;
+        let (tenant, user, account) = match visit {
+            Visit::SignedIn {
+                tenant,
+                user,
+                account,
+            } => (tenant, user, account),
+            Visit::Anonymous(tenant) => {
+                let to = format!("/portal/{}/sign-in", tenant.slug);
+                return Err(Redirect::to(&to).into_response());
+            }
+            Visit::NoTenant => return Err(internal(&t, EngineError::NotFound("tenant"))),
+        };
+        let mut portal = Portal::new(parts, state, tenant, t);
+        if query_lang(parts).is_none() {
+            portal.t.lang = user.language;
+        }
+        if account.is_some() || user.role.is_customer() {
+            return Err(error_page(
+                &portal,
+                StatusCode::FORBIDDEN,
+                "error.not_staff",
+            ));
+        }
+        Ok(Staff {
+            portal,
+            user,
+            address: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        })
+    }
+}
+
+impl Staff {
+    /// Whether this person's role may do `action` (staff act on any account of the tenant).
+    pub fn may(&self, action: Action) -> bool {
+        access::staff_may(self.user.role, action)
+    }
+
+    /// The policy's answer as a page: 403 when the role may not.
+    pub fn allow(&self, action: Action) -> Result<(), Response> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(error_page(
+                &self.portal,
+                StatusCode::FORBIDDEN,
+                "denied.staff_role",
+            ))
+        }
+    }
+
+    /// This person, as the engine's use cases record them.
+    pub fn actor(&self) -> prorata_engine::tickets::Actor<'_> {
+        prorata_engine::tickets::Actor {
+            user_id: Some(self.user.id),
+            role: Some(self.user.role),
+            address: self.address.as_deref(),
+        }
+    }
+}
+
 impl Viewer {
     pub fn person(&self) -> Person {
         self.user.person()

@@ -165,11 +165,25 @@ mod tests {
     }
 
     #[test]
+    fn every_folder_of_sources_is_checked_for_keys() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/pages");
+        let folders: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(folders, ["staff"], "add new folders to the key check below");
+    }
+
+    #[test]
     fn every_key_a_template_or_handler_names_exists() {
         let c = Catalogue::load();
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/");
         let mut missing = Vec::new();
-        for folder in ["templates", "src", "src/pages"] {
+        for folder in ["templates", "src", "src/pages", "src/pages/staff"] {
             let Ok(entries) = std::fs::read_dir(format!("{dir}{folder}")) else {
                 continue;
             };

@@ -115,7 +115,35 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             "/support/{id}/reply",
             post(pages::support::reply).layer(files_limit()),
         )
-        .route("/support/{id}/files/{file}", get(pages::support::download));
+        .route("/support/{id}/files/{file}", get(pages::support::download))
+        .route("/staff", get(pages::staff::queue::show))
+        .route("/staff/tickets/{id}", get(pages::staff::ticket::show))
+        .route(
+            "/staff/tickets/{id}/reply",
+            post(pages::staff::ticket::reply).layer(files_limit()),
+        )
+        .route(
+            "/staff/tickets/{id}/status",
+            post(pages::staff::ticket::set_status),
+        )
+        .route(
+            "/staff/tickets/{id}/assignment",
+            post(pages::staff::ticket::assign),
+        )
+        .route(
+            "/staff/tickets/{id}/files/{file}",
+            get(pages::staff::ticket::download),
+        )
+        .route("/staff/accounts", get(pages::staff::accounts::search))
+        .route("/staff/accounts/{id}", get(pages::staff::accounts::show))
+        .route(
+            "/staff/accounts/{id}/tax",
+            post(pages::staff::accounts::change_tax),
+        )
+        .route(
+            "/staff/accounts/{id}/documents/{file}",
+            get(pages::staff::accounts::document),
+        );
     // The CSRF cookie is made by pages only: the stylesheet, fetched alongside a visitor's
     // first page, would otherwise answer with a second cookie that replaces the first.
     let tenant = tenant.layer(middleware::from_fn_with_state(
@@ -140,7 +168,10 @@ pub fn takes_files(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
         ["", "portal", _, "support", "new"] => true,
-        ["", "portal", _, "support", id, "reply"] => id.bytes().all(|b| b.is_ascii_digit()),
+        ["", "portal", _, "support", id, "reply"]
+        | ["", "portal", _, "staff", "tickets", id, "reply"] => {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+        }
         _ => false,
     }
 }

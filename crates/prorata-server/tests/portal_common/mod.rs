@@ -113,6 +113,8 @@ pub const AGENT_A: &str = "agent@lumen.example";
 pub const OWNER_B: &str = "owner@harbour.example";
 pub const OWNER_C: &str = "owner@elsewhere.example";
 pub const STAFF: &str = "billing-team@vendor.example";
+pub const MANAGER: &str = "manager@vendor.example";
+pub const TENANT_ADMIN: &str = "admin@vendor.example";
 
 async fn person(
     engine: &Engine,
@@ -204,6 +206,24 @@ pub async fn world(url: &str) -> World {
     person(&engine, &tenant, Some(a), Role::Agent, AGENT_A, Lang::En).await;
     person(&engine, &tenant, Some(b), Role::Owner, OWNER_B, Lang::En).await;
     person(&engine, &tenant, None, Role::BillingTeam, STAFF, Lang::Fr).await;
+    person(
+        &engine,
+        &tenant,
+        None,
+        Role::AccountManager,
+        MANAGER,
+        Lang::En,
+    )
+    .await;
+    person(
+        &engine,
+        &tenant,
+        None,
+        Role::TenantAdmin,
+        TENANT_ADMIN,
+        Lang::En,
+    )
+    .await;
     person(
         &engine,
         &other_tenant,

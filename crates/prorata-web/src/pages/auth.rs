@@ -58,6 +58,15 @@ fn address(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
     connect.map_or_else(|| "unknown".into(), |c| c.0 .0.ip().to_string())
 }
 
+/// Where a person lands after sign-in: the customer's "My company", the staff's back office.
+fn landing(portal: &Portal, s: &SignedIn) -> String {
+    if s.user.role.is_customer() {
+        format!("{}/company", portal.base)
+    } else {
+        format!("{}/staff", portal.base)
+    }
+}
+
 /// Sets the session cookie of a fresh session and goes to `to`.
 fn signed_in(portal: &Portal, s: &SignedIn, to: &str) -> Response {
     (
@@ -93,7 +102,7 @@ pub async fn sign_in(
         )
         .await;
     let (status, key) = match outcome {
-        Ok(Ok(s)) => return signed_in(&portal, &s, &format!("{}/company", portal.base)),
+        Ok(Ok(s)) => return signed_in(&portal, &s, &landing(&portal, &s)),
         Ok(Err(SignInError::BadCredentials)) => (StatusCode::UNAUTHORIZED, "signin.bad"),
         Ok(Err(SignInError::Throttled)) => (StatusCode::TOO_MANY_REQUESTS, "signin.throttled"),
         Ok(Err(SignInError::Denied(_))) => (StatusCode::FORBIDDEN, "signin.denied"),
@@ -263,7 +272,7 @@ pub async fn set_password(
         .set_password_with_link(&portal.tenant, &token, &form.password)
         .await
     {
-        Ok(s) => signed_in(&portal, &s, &format!("{}/company", portal.base)),
+        Ok(s) => signed_in(&portal, &s, &landing(&portal, &s)),
         Err(_) => super::error_page(&portal, StatusCode::GONE, "password.link_invalid"),
     }
 }

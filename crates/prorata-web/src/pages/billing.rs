@@ -61,7 +61,7 @@ pub struct BillingPage {
     pub pay_only: bool,
 }
 
-fn method_text(t: &crate::i18n::Messages, m: Option<&PaymentMethod>) -> String {
+pub(crate) fn method_text(t: &crate::i18n::Messages, m: Option<&PaymentMethod>) -> String {
     match m {
         None => t.get("billing.no_method").to_string(),
         Some(PaymentMethod::Card {
@@ -185,7 +185,17 @@ pub async fn document(v: Viewer, Path((_, file)): Path<(String, String)>) -> Res
     if let Err(r) = v.allow(Action::DownloadDocument) {
         return r;
     }
-    let p = &v.portal;
+    serve_document(&v.portal, v.account_id, &file).await
+}
+
+/// The PDF or XML `file` (`{id}.pdf`, `{id}.xml`) of a document of account `account_id`, as
+/// an attachment named after its number; not found when it is another account's, whatever
+/// id is asked. The caller has asked the policy.
+pub(crate) async fn serve_document(
+    p: &crate::ctx::Portal,
+    account_id: i64,
+    file: &str,
+) -> Response {
     let not_found = || super::error_page(p, StatusCode::NOT_FOUND, "error.not_found");
     let Some((id, format)) = file.split_once('.').and_then(|(id, ext)| {
         let format = match ext {
@@ -197,12 +207,7 @@ pub async fn document(v: Viewer, Path((_, file)): Path<(String, String)>) -> Res
     }) else {
         return not_found();
     };
-    // Only a document of the viewer's own account, whatever id is asked.
-    let row = match p
-        .engine()
-        .account_document(&p.tenant, v.account_id, id)
-        .await
-    {
+    let row = match p.engine().account_document(&p.tenant, account_id, id).await {
         Ok(r) => r,
         Err(EngineError::NotFound(_)) => return not_found(),
         Err(e) => return engine_error(p, e),

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod billing;
 pub mod company;
 pub mod plan;
+pub mod staff;
 pub mod support;
 pub mod users;
 
@@ -14,7 +15,7 @@ use prorata_core::access::Action;
 use prorata_core::dunning::Notice;
 use prorata_engine::EngineError;
 
-use crate::ctx::{Portal, Viewer};
+use crate::ctx::{Portal, Staff, Viewer};
 use crate::i18n::Messages;
 
 /// A form that posts nothing but its CSRF token (sign out, remove, hand over, pay).
@@ -107,6 +108,39 @@ impl Chrome {
             flash: flash.map(|k| t.get(&format!("done.{k}")).to_string()),
             here: format!("{}/{tab}", p.base),
             return_url: v.return_url.clone(),
+        }
+    }
+
+    /// The frame of a back-office page: its own tabs (the queues, the accounts).
+    pub fn staff(s: &Staff, tab: &str, flash: Option<&str>) -> Chrome {
+        let p = &s.portal;
+        let t = &p.t;
+        let mut nav = Vec::new();
+        for (slug, key, action) in [
+            ("staff", "nav.queues", Action::ViewTickets),
+            ("staff/accounts", "nav.accounts", Action::ViewAccounts),
+        ] {
+            if s.may(action) {
+                nav.push(Nav {
+                    href: format!("{}/{slug}", p.base),
+                    label: t.get(key).to_string(),
+                    current: slug == tab,
+                });
+            }
+        }
+        Chrome {
+            t: t.clone(),
+            base: p.base.clone(),
+            csrf: p.csrf_token(),
+            title: t.get("staff.title").to_string(),
+            company: Some(t.get("staff.brand").to_string()),
+            user_name: Some(s.user.name.clone()),
+            nav,
+            banner: None,
+            banner_level: "warning",
+            flash: flash.map(|k| t.get(&format!("done.{k}")).to_string()),
+            here: format!("{}/{tab}", p.base),
+            return_url: None,
         }
     }
 

@@ -24,6 +24,7 @@ use super::auth::FieldError;
 use super::{attachment, engine_error, error_page, flash, render, Chrome};
 use crate::ctx::Viewer;
 use crate::format::{date, timestamp};
+use crate::i18n::Messages;
 
 /// Tickets shown on one page of the list.
 const PAGE: i64 = 50;
@@ -122,8 +123,7 @@ fn reason_label(v: &Viewer, code: &str) -> String {
 }
 
 /// The sentence a problem of the form shows, naming the file it is about.
-fn problem_error(v: &Viewer, p: Problem, names: &[String]) -> FieldError {
-    let t = &v.portal.t;
+pub(crate) fn problem_error(t: &Messages, p: Problem, names: &[String]) -> FieldError {
     let key = format!("support.problem.{}", p.code());
     let message = match p.file() {
         Some(i) => t.fmt(&key, &[("name", names.get(i).map_or("", String::as_str))]),
@@ -140,27 +140,27 @@ fn problem_error(v: &Viewer, p: Problem, names: &[String]) -> FieldError {
 /// What a form posted: its text fields and files. A file part is read up to one byte past
 /// the limit (enough for the core to say it is too large), and at most one file past the
 /// number allowed (enough to say there are too many).
-struct Posted {
+pub(crate) struct Posted {
     fields: HashMap<String, String>,
-    files: Vec<Upload>,
+    pub files: Vec<Upload>,
 }
 
 impl Posted {
-    fn get(&self, name: &str) -> &str {
+    pub fn get(&self, name: &str) -> &str {
         self.fields.get(name).map_or("", String::as_str)
     }
 
-    fn names(&self) -> Vec<String> {
+    pub fn names(&self) -> Vec<String> {
         self.files.iter().map(|f| f.name.clone()).collect()
     }
 
-    fn check(&self, subject: Option<&str>) -> Result<(), Problem> {
+    pub fn check(&self, subject: Option<&str>) -> Result<(), Problem> {
         let bytes: Vec<&[u8]> = self.files.iter().map(|f| f.bytes.as_slice()).collect();
         tickets::check_message(subject, self.get("body"), &bytes).map(|_| ())
     }
 }
 
-async fn read_form(mut form: Multipart) -> Option<Posted> {
+pub(crate) async fn read_form(mut form: Multipart) -> Option<Posted> {
     let mut posted = Posted {
         fields: HashMap::new(),
         files: Vec::new(),
@@ -431,7 +431,7 @@ pub async fn file(v: Viewer, form: Multipart) -> Response {
         });
     }
     if let Err(p) = posted.check(Some(&fill.subject)) {
-        errors.push(problem_error(&v, p, &posted.names()));
+        errors.push(problem_error(&v.portal.t, p, &posted.names()));
     }
     if !errors.is_empty() {
         return form_page(&v, fill, errors).await;
@@ -467,7 +467,7 @@ pub async fn file(v: Viewer, form: Multipart) -> Response {
     }
 }
 
-fn size_text(bytes: i64) -> String {
+pub(crate) fn size_text(bytes: i64) -> String {
     if bytes >= 1024 * 1024 {
         format!("{} MB", (bytes + 512 * 1024) / (1024 * 1024))
     } else {
@@ -588,7 +588,7 @@ pub async fn reply(v: Viewer, Path((_, id)): Path<(String, i64)>, form: Multipar
         Err(page) => return page,
     };
     if let Err(p) = posted.check(None) {
-        let errors = vec![problem_error(&v, p, &posted.names())];
+        let errors = vec![problem_error(&v.portal.t, p, &posted.names())];
         let body = posted.get("body").to_string();
         return ticket_page(&v, view, None, body, errors).await;
     }
