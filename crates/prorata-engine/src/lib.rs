@@ -21,6 +21,7 @@ pub mod gateway;
 mod keys;
 pub mod people;
 mod portal;
+pub mod second_factor;
 mod subscriptions;
 mod tenants;
 pub mod tickets;

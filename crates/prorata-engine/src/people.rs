@@ -217,7 +217,7 @@ async fn verify_password(password: &str, hash: Option<&str>) -> bool {
 /// The links that set a password.
 const SETS_PASSWORD: &[TokenPurpose] = &[TokenPurpose::Invitation, TokenPurpose::PasswordReset];
 
-fn session_hash(session_id: &str) -> String {
+pub(crate) fn session_hash(session_id: &str) -> String {
     crate::sha256_hex(session_id.as_bytes())
 }
 
@@ -452,7 +452,7 @@ impl Engine {
             .await?;
         tx.set_password(tenant.id, user.id, &hash).await?;
         tx.delete_sessions_of_user(tenant.id, user.id).await?;
-        let session_id = self.open_session(&mut tx, tenant.id, user.id).await?;
+        let session_id = self.open_session(&mut tx, tenant.id, &user).await?;
         let user = tx
             .user(tenant.id, user.id)
             .await?
@@ -499,15 +499,30 @@ impl Engine {
         Ok(())
     }
 
-    async fn open_session(&self, tx: &mut Tx, tenant: i64, user: i64) -> Result<String> {
+    /// Opens a session for `user` after their password (or a link): a customer's is whole; a
+    /// staff member's waits for the second factor ([`crate::second_factor`]).
+    async fn open_session(&self, tx: &mut Tx, tenant: i64, user: &User) -> Result<String> {
+        self.open_session_with(tx, tenant, user.id, user.role.is_customer())
+            .await
+    }
+
+    /// Opens a session, `verified` when the user gave every factor their role asks for.
+    pub(crate) async fn open_session_with(
+        &self,
+        tx: &mut Tx,
+        tenant: i64,
+        user: i64,
+        verified: bool,
+    ) -> Result<String> {
         let session_id = random_hex(32)?;
         let now = unix_now();
-        tx.insert_session(
+        tx.insert_session_with(
             tenant,
             user,
             &session_hash(&session_id),
             now,
             now.saturating_add(secs(SESSION_ABSOLUTE)),
+            verified,
         )
         .await?;
         Ok(session_id)
@@ -585,7 +600,7 @@ impl Engine {
             return Ok(Err(SignInError::Denied(denial)));
         }
         tx.clear_sign_in_failures(tenant.id, &email_key).await?;
-        let session_id = self.open_session(&mut tx, tenant.id, user.id).await?;
+        let session_id = self.open_session(&mut tx, tenant.id, &user).await?;
         tx.commit().await?;
         Ok(Ok(SignedIn { user, session_id }))
     }
@@ -680,6 +695,7 @@ impl Engine {
             tenant,
             user: v.user,
             account,
+            verified: v.session.verified,
         })
     }
 
@@ -765,7 +781,7 @@ impl Engine {
             .spend_token(&mut tx, tenant.id, token, &[TokenPurpose::PortalSession])
             .await?;
         self.may_sign_in(&mut tx, tenant.id, &user).await?;
-        let session_id = self.open_session(&mut tx, tenant.id, user.id).await?;
+        let session_id = self.open_session(&mut tx, tenant.id, &user).await?;
         tx.commit().await?;
         Ok((SignedIn { user, session_id }, return_url))
     }
@@ -876,6 +892,9 @@ pub enum Visit {
         user: User,
         /// A customer's account and its standing (`None` for staff).
         account: Option<Box<CustomerAccount>>,
+        /// Every factor the user's role asks for was given (false while a staff member's
+        /// session waits for the second factor).
+        verified: bool,
     },
 }
 

@@ -43,7 +43,10 @@ async fn client_for(w: &World, who: Who) -> Client {
         Who::Admin => ADMIN_A,
         Who::Agent => AGENT_A,
         Who::OtherAccount => OWNER_B,
-        Who::Staff => STAFF,
+        Who::Staff => {
+            c.sign_in_staff(STAFF).await;
+            return c;
+        }
         Who::OtherTenant => {
             // Signed in to the other tenant's portal; the cookie is then sent here.
             let mut other = Client::new(&w.router, &w.other_tenant.slug);
@@ -1081,8 +1084,7 @@ async fn desk_client(w: &World, who: Desk) -> Client {
     } else {
         TENANT_ADMIN
     };
-    let r = c.sign_in(email, PASSWORD).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{email} signs in");
+    c.sign_in_staff(email).await;
     c
 }
 
@@ -1284,7 +1286,103 @@ async fn the_back_office_matrix_has_no_leak(url: &str) {
     );
 }
 
+async fn staff_sign_in_takes_a_second_factor_once_per_code(url: &str) {
+    let w = world(url).await;
+    let mut c = Client::new(&w.router, &w.tenant.slug);
+    let r = c.sign_in(STAFF, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().is_some_and(|l| l.ends_with("/staff")));
+    let waiting = c.session().expect("a session");
+    // The password alone reaches nothing of the back office.
+    for path in [
+        "staff",
+        "staff/accounts",
+        &format!("staff/accounts/{}", w.a),
+    ] {
+        let r = c.get(path).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(r
+            .location()
+            .is_some_and(|l| l.ends_with("/staff/second-factor")));
+    }
+    // Enrolment: the key is shown; a wrong code is refused, the right one accepted.
+    let page = c.get("staff/second-factor").await.text();
+    let key = between(&page, "id=\"totp-key\">", "</code>").expect("the key");
+    assert!(page.contains("otpauth://totp/"), "a link for the app");
+    let r = c.post("staff/second-factor", &[("code", "000000")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let code = current_code(&key);
+    let r = c.post("staff/second-factor", &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let mut codes = recovery_codes(&r.text());
+    assert_eq!(codes.len(), 10);
+    let verified = c.session().expect("a session");
+    assert_ne!(verified, waiting, "a new session id once verified");
+    assert_eq!(c.get("staff").await.status, StatusCode::OK);
+    // The waiting session is gone.
+    let mut old = c.clone();
+    old.cookies
+        .insert(prorata_web::SESSION_COOKIE.into(), waiting.clone());
+    assert_eq!(old.get("staff").await.status, StatusCode::SEE_OTHER);
+    // The secret is stored sealed: neither the key nor the secret's bytes are in the row.
+    let store = prorata_store::Store::connect(url).await.expect("store");
+    let mut tx = store.begin().await.expect("tx");
+    let staff = tx
+        .user_by_email(w.tenant.id, STAFF)
+        .await
+        .expect("user")
+        .expect("staff");
+    let row = tx
+        .totp(w.tenant.id, staff.id)
+        .await
+        .expect("row")
+        .expect("totp");
+    tx.rollback().await.expect("rollback");
+    let sealed = row.sealed.expect("sealed");
+    let secret = prorata_engine::second_factor::base32_decode(&key).expect("key");
+    assert!(!sealed.contains(&key.replace(' ', "")));
+    assert!(!sealed.contains(&prorata_engine::hex(&secret)));
+    // Next sign-in: the code already used is refused (replayed); a recovery code works once.
+    c.post("sign-out", &[]).await;
+    c.sign_in(STAFF, PASSWORD).await;
+    let page = c.get("staff/second-factor").await.text();
+    assert!(!page.contains("totp-key"), "the key is never shown again");
+    let r = c.post("staff/second-factor", &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a code is taken once");
+    let spare = codes.pop().expect("a recovery code");
+    let r = c.post("staff/second-factor", &[("code", &spare)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    c.post("sign-out", &[]).await;
+    c.sign_in(STAFF, PASSWORD).await;
+    let r = c.post("staff/second-factor", &[("code", &spare)]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code is used once"
+    );
+    // Five wrong codes: the sixth try is throttled, right or not.
+    for _ in 0..4 {
+        let r = c.post("staff/second-factor", &[("code", "123456")]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let another = codes.pop().expect("a recovery code");
+    let r = c.post("staff/second-factor", &[("code", &another)]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // A customer's session has no second step to give.
+    let mut owner = client_for(&w, Who::Owner).await;
+    let r = owner
+        .post("staff/second-factor", &[("code", "123456")])
+        .await;
+    assert!(r.location().is_some_and(|l| l.ends_with("/sign-in")));
+    assert_eq!(
+        owner.get("company").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
 on_both_stores!(
+    staff_sign_in_takes_a_second_factor_once_per_code,
     the_back_office_matrix_has_no_leak,
     a_ticket_with_a_bad_file_or_field_is_refused_whole_saying_why,
     the_ask_the_billing_team_links_open_the_form_filled_in,

@@ -421,6 +421,20 @@ pub struct SessionRow {
     pub last_seen: i64,
     /// Absolute expiry: the session ends then however active it is.
     pub expires_at: i64,
+    /// The user gave every factor their role asks for (a staff session waiting for its
+    /// second factor is not).
+    pub verified: bool,
+}
+
+/// A user's second factor (TOTP) as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRow {
+    /// The secret, sealed under the server's key; `None` before enrolment.
+    pub sealed: Option<String>,
+    /// Unix seconds of the first code accepted; `None` while enrolling.
+    pub confirmed_at: Option<i64>,
+    /// The last 30-second step accepted.
+    pub last_step: Option<i64>,
 }
 
 /// What a single-use link is for.

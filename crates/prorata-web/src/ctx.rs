@@ -275,6 +275,7 @@ impl FromRequestParts<WebState> for Viewer {
                 tenant,
                 user,
                 account,
+                ..
             } => (tenant, user, account),
             Visit::Anonymous(tenant) => {
                 let to = format!("/portal/{}/sign-in", tenant.slug);
@@ -331,12 +332,13 @@ impl FromRequestParts<WebState> for Staff {
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
         let session_id = cookie(&parts.headers, SESSION_COOKIE);
         let (visit, t) = visit(parts, state, session_id.as_deref()).await?;
-        let (tenant, user, account) = match visit {
+        let (tenant, user, account, verified) = match visit {
             Visit::SignedIn {
                 tenant,
                 user,
                 account,
-            } => (tenant, user, account),
+                verified,
+            } => (tenant, user, account, verified),
             Visit::Anonymous(tenant) => {
                 let to = format!("/portal/{}/sign-in", tenant.slug);
                 return Err(Redirect::to(&to).into_response());
@@ -353,6 +355,11 @@ impl FromRequestParts<WebState> for Staff {
                 StatusCode::FORBIDDEN,
                 "error.not_staff",
             ));
+        }
+        // The password alone reaches nothing but the second factor's page.
+        if !verified {
+            let to = format!("{}/staff/second-factor", portal.base);
+            return Err(Redirect::to(&to).into_response());
         }
         Ok(Staff {
             portal,

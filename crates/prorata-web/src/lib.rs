@@ -117,6 +117,10 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
         )
         .route("/support/{id}/files/{file}", get(pages::support::download))
         .route("/staff", get(pages::staff::queue::show))
+        .route(
+            "/staff/second-factor",
+            get(pages::staff::second_factor::show).post(pages::staff::second_factor::verify),
+        )
         .route("/staff/tickets/{id}", get(pages::staff::ticket::show))
         .route(
             "/staff/tickets/{id}/reply",

@@ -363,16 +363,32 @@ impl Tx {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
+        self.insert_session_with(tenant, user_id, id_hash, now, expires_at, true)
+            .await
+    }
+
+    /// [`Tx::insert_session`], saying whether the user has given every factor their role
+    /// asks for (`verified`); a staff session waiting for its code is not.
+    pub async fn insert_session_with(
+        &mut self,
+        tenant: i64,
+        user_id: i64,
+        id_hash: &str,
+        now: i64,
+        expires_at: i64,
+        verified: bool,
+    ) -> Result<()> {
         let done = on_tx!(self, conn => {
             sqlx::query(
-                "INSERT INTO user_sessions (id_hash, tenant_id, user_id, created_at, last_seen, expires_at) \
-                 SELECT $1, tenant_id, id, $2, $2, $3 FROM users WHERE tenant_id = $4 AND id = $5",
+                "INSERT INTO user_sessions (id_hash, tenant_id, user_id, created_at, last_seen, expires_at, verified) \
+                 SELECT $1, tenant_id, id, $2, $2, $3, $6 FROM users WHERE tenant_id = $4 AND id = $5",
             )
             .bind(id_hash)
             .bind(now)
             .bind(expires_at)
             .bind(tenant)
             .bind(user_id)
+            .bind(i32::from(verified))
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -386,9 +402,9 @@ impl Tx {
     /// The session stored under `id_hash`, expired or not (the caller compares `expires_at`
     /// and `last_seen` with its clock).
     pub async fn session(&mut self, tenant: i64, id_hash: &str) -> Result<Option<SessionRow>> {
-        let row: Option<(i64, i64, i64, i64, i64)> = on_tx!(self, conn => {
+        let row: Option<(i64, i64, i64, i64, i64, i32)> = on_tx!(self, conn => {
             sqlx::query_as(
-                "SELECT tenant_id, user_id, created_at, last_seen, expires_at FROM user_sessions \
+                "SELECT tenant_id, user_id, created_at, last_seen, expires_at, verified FROM user_sessions \
                  WHERE tenant_id = $1 AND id_hash = $2",
             )
             .bind(tenant)
@@ -397,12 +413,13 @@ impl Tx {
             .await?
         });
         Ok(row.map(
-            |(tenant_id, user_id, created_at, last_seen, expires_at)| SessionRow {
+            |(tenant_id, user_id, created_at, last_seen, expires_at, verified)| SessionRow {
                 tenant_id,
                 user_id,
                 created_at,
                 last_seen,
                 expires_at,
+                verified: verified != 0,
             },
         ))
     }
@@ -418,6 +435,7 @@ impl Tx {
             i64,
             i64,
             i64,
+            i32,
             i64,
             Option<i64>,
             String,
@@ -432,7 +450,7 @@ impl Tx {
         );
         let row: Option<Row> = on_tx!(self, conn => {
             sqlx::query_as(
-                "SELECT s.created_at, s.last_seen, s.expires_at, \
+                "SELECT s.created_at, s.last_seen, s.expires_at, s.verified, \
                  u.id, u.account_id, u.role, u.email, u.name, u.language, u.status, \
                  u.password_hash, u.created_at, a.body, st.body \
                  FROM user_sessions s \
@@ -450,6 +468,7 @@ impl Tx {
             created_at,
             last_seen,
             expires_at,
+            verified,
             id,
             account_id,
             role,
@@ -484,6 +503,7 @@ impl Tx {
                 created_at,
                 last_seen,
                 expires_at,
+                verified: verified != 0,
             },
             user,
             account: account.map(|b| from_json(&b)).transpose()?,
@@ -675,6 +695,145 @@ impl Tx {
     }
 
     // ------------------------------------------------------------ change requests
+
+    // ---------------------------------------------------------------- second factor
+
+    /// A user's TOTP state: the sealed secret, when it was confirmed, the last step used.
+    pub async fn totp(&mut self, tenant: i64, user_id: i64) -> Result<Option<TotpRow>> {
+        let row: Option<(Option<String>, Option<i64>, Option<i64>)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT totp_secret, totp_confirmed_at, totp_last_step FROM users \
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        Ok(row.map(|(sealed, confirmed_at, last_step)| TotpRow {
+            sealed,
+            confirmed_at,
+            last_step,
+        }))
+    }
+
+    /// Starts an enrolment: stores a sealed secret for a user who has none confirmed. False
+    /// when the user already has a confirmed one (it is never replaced this way).
+    pub async fn set_totp_secret(
+        &mut self,
+        tenant: i64,
+        user_id: i64,
+        sealed: &str,
+    ) -> Result<bool> {
+        let done = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE users SET totp_secret = $1, totp_last_step = NULL \
+                 WHERE tenant_id = $2 AND id = $3 AND totp_confirmed_at IS NULL",
+            )
+            .bind(sealed)
+            .bind(tenant)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Takes time step `step` for the user: true only when it is later than every step taken
+    /// before (so each code is accepted once, whoever races), confirming the enrolment.
+    pub async fn take_totp_step(
+        &mut self,
+        tenant: i64,
+        user_id: i64,
+        step: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let done = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE users SET totp_last_step = $1, \
+                 totp_confirmed_at = COALESCE(totp_confirmed_at, $2) \
+                 WHERE tenant_id = $3 AND id = $4 AND totp_secret IS NOT NULL \
+                 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+            )
+            .bind(step)
+            .bind(now)
+            .bind(tenant)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Replaces the user's recovery codes by these (SHA-256 hashes).
+    pub async fn set_recovery_codes(
+        &mut self,
+        tenant: i64,
+        user_id: i64,
+        hashes: &[String],
+    ) -> Result<()> {
+        on_tx!(self, conn => {
+            sqlx::query("DELETE FROM recovery_codes WHERE tenant_id = $1 AND user_id = $2")
+                .bind(tenant)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+        });
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        on_tx!(self, conn => {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO recovery_codes (tenant_id, user_id, code_hash) ",
+            );
+            q.push_values(hashes, |mut b, h| {
+                b.push_bind(tenant).push_bind(user_id).push_bind(h);
+            });
+            q.build().execute(&mut *conn).await?;
+        });
+        Ok(())
+    }
+
+    /// Uses a recovery code: true when it was the user's and unused (now it is used).
+    pub async fn use_recovery_code(
+        &mut self,
+        tenant: i64,
+        user_id: i64,
+        hash: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE recovery_codes SET used_at = $1 \
+                 WHERE tenant_id = $2 AND user_id = $3 AND code_hash = $4 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(tenant)
+            .bind(user_id)
+            .bind(hash)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// How many of the user's recovery codes are still unused.
+    pub async fn recovery_codes_left(&mut self, tenant: i64, user_id: i64) -> Result<i64> {
+        let (n,): (i64,) = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM recovery_codes \
+                 WHERE tenant_id = $1 AND user_id = $2 AND used_at IS NULL",
+            )
+            .bind(tenant)
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?
+        });
+        Ok(n)
+    }
 
     /// Stores a pending change request; its id. [`StoreError::Conflict`] when the tenant has
     /// no such subscription of that account.
