@@ -187,11 +187,7 @@ impl Engine {
         let mut changed = row.subscription.clone();
         changed.events.push(accepted.event.clone());
         let drafts: Vec<Draft> = self.drafts(&mut tx, tenant, &row, &changed, today).await?;
-        let lang = tx
-            .account(tenant.id, account_id)
-            .await?
-            .ok_or(EngineError::NotFound("account"))?
-            .language;
+        let lang = account_language(&mut tx, tenant, account_id).await?;
         let effective = accepted.event.effective;
         let deadline = row.subscription.notice_deadline_after(today);
         let before = row.subscription.state_at(effective, today);
