@@ -212,6 +212,37 @@ pub fn decide_with(
     on: NaiveDate,
     effective: Option<NaiveDateTime>,
 ) -> Result<Accepted, Refusal> {
+    let accepted = judge(sub, rules, request, on, effective)?;
+    // An immediate cancellation (billing team, dunning) is outside the notice rule.
+    let reduces =
+        accepted.direction != Direction::Upgrade && !matches!(request, Request::CancelImmediately);
+    if reduces && !sub.in_trial_on(on) {
+        check_notice(sub, on)?;
+    }
+    Ok(accepted)
+}
+
+/// [`decide_with`] without the notice rule: a tenant admin's override of a change that
+/// reduces the contract after its deadline (the engine checks who asks and keeps the
+/// reason). Every other rule still holds.
+pub fn decide_waiving_notice(
+    sub: &Subscription,
+    rules: &Rules<'_>,
+    request: &Request,
+    on: NaiveDate,
+    effective: Option<NaiveDateTime>,
+) -> Result<Accepted, Refusal> {
+    judge(sub, rules, request, on, effective)
+}
+
+/// Every rule but the notice rule: the event, its direction, or why not.
+fn judge(
+    sub: &Subscription,
+    rules: &Rules<'_>,
+    request: &Request,
+    on: NaiveDate,
+    effective: Option<NaiveDateTime>,
+) -> Result<Accepted, Refusal> {
     let catalog = rules.catalog;
     let effective = effective.unwrap_or_else(|| start_of(on));
     if effective.date() < sub.start {
@@ -267,7 +298,7 @@ pub fn decide_with(
                 });
             }
             let quantity = i64::from(matches!(request, Request::AddAddon { .. }));
-            return decide_with(
+            return judge(
                 sub,
                 rules,
                 &Request::SetQuantity {
@@ -347,10 +378,6 @@ pub fn decide_with(
             })
         }
     };
-
-    if direction != Direction::Upgrade && !sub.in_trial_on(on) {
-        check_notice(sub, on)?;
-    }
     Ok(Accepted { direction, event })
 }
 

@@ -11,6 +11,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod change_request;
 pub mod cii;
 pub mod files;
 pub mod legal;

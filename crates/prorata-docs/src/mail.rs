@@ -304,7 +304,16 @@ pub fn compose(
             let name = text("user_name").unwrap_or_default();
             let hello = format!("{} {name},\n\n", t(lang, "Hello", "Bonjour"));
             let (what, intro) = match text("kind") {
-                // To the customer who filed it: the staff answered.
+                // To the customer who filed it: the staff answered (the team the ticket's
+                // queue names: the account manager for subscription matters, seed 000).
+                Some("staff_reply") if text("queue") == Some("account_management") => (
+                    t(lang, "Reply to your request", "Réponse à votre demande"),
+                    t(
+                        lang,
+                        "Your account manager answered your request:",
+                        "Votre gestionnaire de compte a répondu à votre demande :",
+                    ),
+                ),
                 Some("staff_reply") => (
                     t(lang, "Reply to your request", "Réponse à votre demande"),
                     t(
@@ -399,6 +408,19 @@ mod tests {
         let en = compose(&ticket(Lang::En, "new"), "Vendor", None).unwrap();
         assert!(en.subject.starts_with("New request #12"), "{}", en.subject);
         assert!(compose(&ticket(Lang::En, "other"), "Vendor", None).is_err());
+        assert!(
+            fr.text.contains("L'équipe facturation a répondu"),
+            "{}",
+            fr.text
+        );
+        let mut managed = ticket(Lang::Fr, "staff_reply");
+        managed.data["queue"] = serde_json::json!("account_management");
+        let fr = compose(&managed, "Vendor", None).unwrap();
+        assert!(
+            fr.text.contains("Votre gestionnaire de compte a répondu"),
+            "{}",
+            fr.text
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! downgrade's credit note is issued in the same transaction that records the change.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use prorata_core::change::{check_initial, decide, Direction, Request};
+use prorata_core::catalog::Catalog;
+use prorata_core::change::{check_initial, decide_with, Accepted, Direction, Request, Rules};
 use prorata_core::document::{Document, Draft};
 use prorata_core::reconcile::{reconcile, Context};
 use prorata_core::scenario::SubscriptionSpec;
@@ -22,6 +23,15 @@ pub struct ChangeOutcome {
     /// Documents issued because of it (an invoice for an upgrade, a credit note for a
     /// downgrade), possibly none when billing waits for the next invoice day.
     pub documents: Vec<Document>,
+}
+
+/// What a change of `tenant`'s subscription sold on `catalog` is judged by: the catalog and
+/// the tenant's billing-frequency policy.
+pub(crate) fn rules<'a>(tenant: &Tenant, catalog: &'a Catalog) -> Rules<'a> {
+    Rules {
+        catalog,
+        frequency: tenant.settings.frequency_changes,
+    }
 }
 
 impl Engine {
@@ -124,20 +134,40 @@ impl Engine {
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
         let judged_on = submitted_on.unwrap_or(today).min(today);
-        let accepted = match decide(&row.subscription, &catalog, request, judged_on, effective) {
-            Ok(mut a) => {
-                a.event.recorded_on = today;
-                a
-            }
+        let accepted = match decide_with(
+            &row.subscription,
+            &rules(tenant, &catalog),
+            request,
+            judged_on,
+            effective,
+        ) {
+            Ok(a) => a,
             Err(refusal) => {
                 // Release the row lock now rather than when the connection is next used.
                 tx.rollback().await?;
                 return Err(EngineError::Refused(refusal));
             }
         };
-        row.subscription.events.push(accepted.event.clone());
-        let documents = self.bill_one(&mut tx, tenant, &row, today).await?;
+        let outcome = self
+            .record_change(&mut tx, tenant, &mut row, accepted, today)
+            .await?;
         tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Appends an accepted change to the (locked) subscription `row`, recorded `today`, and
+    /// issues what it causes, in `tx`.
+    pub(crate) async fn record_change(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        row: &mut SubscriptionRow,
+        mut accepted: Accepted,
+        today: NaiveDate,
+    ) -> Result<ChangeOutcome> {
+        accepted.event.recorded_on = today;
+        row.subscription.events.push(accepted.event.clone());
+        let documents = self.bill_one(tx, tenant, row, today).await?;
         Ok(ChangeOutcome {
             direction: accepted.direction,
             effective: accepted.event.effective,
@@ -256,8 +286,14 @@ impl Engine {
         let catalog = self
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
-        let accepted = decide(&row.subscription, &catalog, request, today, effective)
-            .map_err(EngineError::Refused)?;
+        let accepted = decide_with(
+            &row.subscription,
+            &rules(tenant, &catalog),
+            request,
+            today,
+            effective,
+        )
+        .map_err(EngineError::Refused)?;
         let mut changed = row.subscription.clone();
         changed.events.push(accepted.event);
         let drafts = self.drafts(&mut tx, tenant, &row, &changed, today).await?;

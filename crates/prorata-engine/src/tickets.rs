@@ -96,7 +96,7 @@ pub struct TicketView {
 }
 
 /// A file checked and named, ready to store.
-struct Checked {
+pub(crate) struct Checked {
     name: String,
     media_type: &'static str,
     sha256: String,
@@ -105,7 +105,7 @@ struct Checked {
 
 /// A message's text and files checked by the core's rules (each file told by its content,
 /// bounded in size and number), the files named and hashed; or the field that is wrong.
-fn check(subject: Option<&str>, body: &str, files: &[Upload]) -> Result<Vec<Checked>> {
+pub(crate) fn check(subject: Option<&str>, body: &str, files: &[Upload]) -> Result<Vec<Checked>> {
     let bytes: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_slice()).collect();
     let kinds =
         check_message(subject, body, &bytes).map_err(|p| invalid(p.field(), p.to_string()))?;
@@ -158,47 +158,22 @@ impl Engine {
         }
         let manager = tx.account_manager(tenant.id, input.account_id).await?;
         let (queue, assignee_id) = tickets::route(reason.route, manager);
-        let subject = input.subject.trim();
-        let (ticket, message) = tx
-            .insert_ticket(
-                tenant.id,
-                &NewTicket {
-                    account_id: input.account_id,
-                    requester_id: actor.user_id,
-                    reason: &reason.code,
-                    queue,
-                    assignee_id,
-                    subject,
-                    document_id: input.document_id,
-                    change_request_id: None,
-                },
-                actor.user_id,
-                Author::Customer,
-                input.body.trim(),
-            )
-            .await?;
-        store_files(&mut tx, tenant.id, ticket, message, &files).await?;
-        let row = tx
-            .ticket(tenant.id, ticket)
-            .await?
-            .ok_or(EngineError::NotFound("ticket"))?;
-        if let Some(assignee) = row.assignee_id {
-            queue_mail(&mut tx, tenant.id, assignee, "new", &row, input.body.trim()).await?;
-        }
-        tx.insert_outbox(tenant.id, &[ticket_event("ticket.created", &row)])
-            .await?;
-        tx.insert_audit(
+        let row = open_ticket(
+            &mut tx,
             tenant.id,
-            &actor.audit(
-                row.account_id,
-                "ticket.created",
-                format!("ticket:{ticket}"),
-                None,
-                Some(
-                    json!({"reason": row.reason, "queue": row.queue, "subject": row.subject,
-                            "files": files.len()}),
-                ),
-            ),
+            actor,
+            &NewTicket {
+                account_id: input.account_id,
+                requester_id: actor.user_id,
+                reason: &reason.code,
+                queue,
+                assignee_id,
+                subject: input.subject.trim(),
+                document_id: input.document_id,
+                change_request_id: None,
+            },
+            input.body.trim(),
+            &files,
         )
         .await?;
         let view = read_view(&mut tx, tenant.id, row, false).await?;
@@ -220,75 +195,18 @@ impl Engine {
         files: &[Upload],
     ) -> Result<TicketView> {
         let files = check(None, body, files)?;
-        // The API acts for the vendor: its messages are the staff's.
-        let author = if actor.is_staff() || actor.role.is_none() {
-            Author::Staff
-        } else {
-            Author::Customer
-        };
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .ticket(tenant.id, ticket)
             .await?
             .ok_or(EngineError::NotFound("ticket"))?;
-        let before = row.status;
-        let today = Engine::today(tenant);
-        row.status = after_message(
-            row.status,
-            author,
-            internal,
-            row.solved_on,
-            today,
-            &tenant.settings.tickets,
-        )
-        .map_err(|r| EngineError::Conflict(r.0.into()))?;
-        if author == Author::Staff && !internal && row.first_response_at.is_none() {
-            row.first_response_at = Some(crate::timestamp(std::time::SystemTime::now()));
-        }
-        if row.status != Status::Solved {
-            row.solved_on = None;
-            row.solved_at = None;
-        }
-        let message = tx
-            .insert_ticket_message(
-                tenant.id,
-                ticket,
-                actor.user_id,
-                author,
-                internal,
-                body.trim(),
-            )
-            .await?;
-        store_files(&mut tx, tenant.id, ticket, message, &files).await?;
-        tx.update_ticket(tenant.id, &row).await?;
-        if !internal {
-            tx.insert_outbox(tenant.id, &[ticket_event("ticket.updated", &row)])
-                .await?;
-            // The other side hears of it: the customer who filed it of a staff answer, the
-            // staff member it is assigned to of a customer's reply.
-            let (to, kind) = match author {
-                Author::Staff => (row.requester_id, "staff_reply"),
-                Author::Customer => (row.assignee_id, "customer_reply"),
-            };
-            if let Some(to) = to {
-                queue_mail(&mut tx, tenant.id, to, kind, &row, body.trim()).await?;
-            }
-        }
-        tx.insert_audit(
-            tenant.id,
-            &actor.audit(
-                row.account_id,
-                if internal {
-                    "ticket.noted"
-                } else {
-                    "ticket.replied"
-                },
-                format!("ticket:{ticket}"),
-                Some(json!({"status": before})),
-                Some(json!({"status": row.status, "files": files.len()})),
-            ),
-        )
-        .await?;
+        let post = Post {
+            body: body.trim(),
+            visibility: Visibility::from_internal(internal),
+            files: &files,
+            then: Then::AsTheThreadGoes,
+        };
+        let author = post_message(&mut tx, tenant, actor, &mut row, &post).await?;
         let view = read_view(&mut tx, tenant.id, row, author == Author::Staff).await?;
         tx.commit().await?;
         Ok(view)
@@ -547,6 +465,164 @@ impl Engine {
     }
 }
 
+/// Whether a message is part of the thread the customer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    Thread,
+    /// A staff note the customer never sees.
+    Internal,
+}
+
+impl Visibility {
+    fn from_internal(internal: bool) -> Visibility {
+        if internal {
+            Visibility::Internal
+        } else {
+            Visibility::Thread
+        }
+    }
+}
+
+/// Where a message leaves the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// The core's rule for a message ([`after_message`]): a staff answer waits for the
+    /// customer, a customer's reply reopens.
+    AsTheThreadGoes,
+    /// Solved by the answer (the staff's decision on a change request).
+    Solved,
+}
+
+/// Stores a new ticket with its first message (the requester's) and files, in `tx`: the
+/// assignee hears of it by e-mail, a webhook event and the audit trail record it.
+pub(crate) async fn open_ticket(
+    tx: &mut Tx,
+    tenant: i64,
+    actor: Actor<'_>,
+    new: &NewTicket<'_>,
+    body: &str,
+    files: &[Checked],
+) -> Result<TicketRow> {
+    let (ticket, message) = tx
+        .insert_ticket(tenant, new, actor.user_id, Author::Customer, body)
+        .await?;
+    store_files(tx, tenant, ticket, message, files).await?;
+    let row = tx
+        .ticket(tenant, ticket)
+        .await?
+        .ok_or(EngineError::NotFound("ticket"))?;
+    if let Some(assignee) = row.assignee_id {
+        queue_mail(tx, tenant, assignee, "new", &row, body).await?;
+    }
+    tx.insert_outbox(tenant, &[ticket_event("ticket.created", &row)])
+        .await?;
+    tx.insert_audit(
+        tenant,
+        &actor.audit(
+            row.account_id,
+            "ticket.created",
+            format!("ticket:{ticket}"),
+            None,
+            Some(
+                json!({"reason": row.reason, "queue": row.queue, "subject": row.subject,
+                        "files": files.len(), "change_request_id": row.change_request_id}),
+            ),
+        ),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// A message to add to a ticket, checked.
+pub(crate) struct Post<'a> {
+    pub body: &'a str,
+    pub visibility: Visibility,
+    pub files: &'a [Checked],
+    pub then: Then,
+}
+
+/// Adds `actor`'s message to the ticket `row` in `tx` and moves its status (by the thread's
+/// rule, or to solved); the other side hears of it by e-mail, and the audit trail and a
+/// webhook event record it. The message's author: the API's and the staff's are the staff's.
+pub(crate) async fn post_message(
+    tx: &mut Tx,
+    tenant: &prorata_store::Tenant,
+    actor: Actor<'_>,
+    row: &mut TicketRow,
+    post: &Post<'_>,
+) -> Result<Author> {
+    let Post {
+        body,
+        visibility,
+        files,
+        then,
+    } = *post;
+    // The API acts for the vendor: its messages are the staff's.
+    let author = if actor.is_staff() || actor.role.is_none() {
+        Author::Staff
+    } else {
+        Author::Customer
+    };
+    let internal = visibility == Visibility::Internal;
+    let before = row.status;
+    let today = Engine::today(tenant);
+    row.status = after_message(
+        row.status,
+        author,
+        internal,
+        row.solved_on,
+        today,
+        &tenant.settings.tickets,
+    )
+    .map_err(|r| EngineError::Conflict(r.0.into()))?;
+    if author == Author::Staff && !internal && row.first_response_at.is_none() {
+        row.first_response_at = Some(crate::timestamp(std::time::SystemTime::now()));
+    }
+    if then == Then::Solved {
+        // After `after_message`, which refuses a closed ticket: solving is always a move.
+        row.status = Status::Solved;
+        row.solved_on = Some(today);
+        row.solved_at = Some(crate::timestamp(std::time::SystemTime::now()));
+    } else if row.status != Status::Solved {
+        row.solved_on = None;
+        row.solved_at = None;
+    }
+    let message = tx
+        .insert_ticket_message(tenant.id, row.id, actor.user_id, author, internal, body)
+        .await?;
+    store_files(tx, tenant.id, row.id, message, files).await?;
+    tx.update_ticket(tenant.id, row).await?;
+    if !internal {
+        tx.insert_outbox(tenant.id, &[ticket_event("ticket.updated", row)])
+            .await?;
+        // The other side hears of it: the customer who filed it of a staff answer, the
+        // staff member it is assigned to of a customer's reply.
+        let (to, kind) = match author {
+            Author::Staff => (row.requester_id, "staff_reply"),
+            Author::Customer => (row.assignee_id, "customer_reply"),
+        };
+        if let Some(to) = to {
+            queue_mail(tx, tenant.id, to, kind, row, body).await?;
+        }
+    }
+    tx.insert_audit(
+        tenant.id,
+        &actor.audit(
+            row.account_id,
+            if internal {
+                "ticket.noted"
+            } else {
+                "ticket.replied"
+            },
+            format!("ticket:{}", row.id),
+            Some(json!({"status": before})),
+            Some(json!({"status": row.status, "files": files.len()})),
+        ),
+    )
+    .await?;
+    Ok(author)
+}
+
 async fn store_files(
     tx: &mut Tx,
     tenant: i64,
@@ -623,6 +699,7 @@ async fn queue_mail(
                 "data": {
                     "kind": kind,
                     "ticket_id": t.id,
+                    "queue": t.queue,
                     "subject": t.subject,
                     "message": message,
                     "user_name": user.name,

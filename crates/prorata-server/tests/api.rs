@@ -455,6 +455,96 @@ async fn the_seed_downgrade_through_the_api(url: &str) {
 }
 both_stores!(seed_downgrade, the_seed_downgrade_through_the_api);
 
+/// Issue #14, item 2: a billing-frequency change is a change like the others through `/v1`,
+/// and the document says how to ask for one.
+async fn a_billing_frequency_change_through_the_api(url: &str) {
+    let t = spawn_app(url).await;
+    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("id");
+    let r = t
+        .post(
+            "/v1/subscriptions",
+            json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
+            "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0,
+            "quantities": {"user": 12, "number": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let sub = r.body["id"].as_i64().expect("sub");
+    t.post("/v1/clock/advance", json!({"to": "2024-07-20"}))
+        .await;
+    let annual = json!({"request": {"type": "change_frequency", "frequency": "annual",
+                                    "when": "at_once", "anchor": "change_date"}});
+    let preview = t
+        .post(
+            &format!("/v1/subscriptions/{sub}/changes/preview"),
+            annual.clone(),
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{:?}", preview.body);
+    assert_eq!(preview.body["direction"], "upgrade");
+    let r = t
+        .post(&format!("/v1/subscriptions/{sub}/changes"), annual)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["direction"], "upgrade");
+    let docs: Vec<(String, i64)> = r.body["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|d| {
+            (
+                d["number"].as_str().unwrap_or_default().to_string(),
+                d["net_total"]["minor"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // 12 × 300.00 for 20 Jul 2024 – 19 Jul 2025; 12 × 30.00 × 17/31 = 197.42 credited.
+    assert_eq!(
+        docs,
+        vec![
+            ("INV-000003".to_string(), 360000),
+            ("CN-000001".to_string(), -19742)
+        ]
+    );
+    // Nothing left to change, and an unknown frequency names its field.
+    let r = t
+        .post(&format!("/v1/subscriptions/{sub}/changes"), json!({"request": {"type": "change_frequency", "frequency": "annual", "when": "at_once"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["refusal"]["reason"], "no_change");
+    let r = t
+        .post(
+            &format!("/v1/subscriptions/{sub}/changes"),
+            json!({"request": {"type": "change_frequency", "frequency": "daily"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+
+    // The document describes the body, change_frequency among the requests.
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let doc = send(&t.router, req).await.body;
+    let body = &doc["paths"]["/v1/subscriptions/{id}/changes"]["post"]["requestBody"];
+    assert_eq!(
+        body["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ChangeBody"
+    );
+    let kinds: Vec<&str> = doc["components"]["schemas"]["ChangeBody"]["properties"]["request"]
+        ["oneOf"]
+        .as_array()
+        .expect("one schema per request")
+        .iter()
+        .filter_map(|v| v["properties"]["type"]["enum"][0].as_str())
+        .collect();
+    assert!(kinds.contains(&"change_frequency"), "{kinds:?}");
+    assert_eq!(kinds.len(), 7, "{kinds:?}");
+}
+both_stores!(frequency_change, a_billing_frequency_change_through_the_api);
+
 fn sha256_hex(bytes: &[u8]) -> String {
     prorata_engine::sha256_hex(bytes)
 }

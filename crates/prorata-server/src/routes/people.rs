@@ -7,7 +7,8 @@ use axum::Json;
 use prorata_core::access::Role;
 use prorata_core::Lang;
 use prorata_engine::people::{PersonSpec, PORTAL_SESSION_VALID};
-use prorata_engine::ChangeOutcome;
+use prorata_engine::tickets::Actor;
+use prorata_engine::{ChangeOutcome, MAX_MESSAGE};
 use prorata_store::{ChangeRequestRow, ChangeRequestStatus, User};
 use serde::{Deserialize, Serialize};
 
@@ -143,7 +144,7 @@ pub struct ChangeRequestsOut {
 }
 
 #[utoipa::path(get, path = "/v1/change-requests", tag = "people", params(ChangeRequestQuery),
-    responses((status = 200, description = "Downgrades and cancellations customers asked in the portal, newest first", body = Value)))]
+    responses((status = 200, description = "Downgrades, cancellations and shorter billing frequencies customers asked in the portal, newest first; each has a ticket for the account manager", body = Value)))]
 pub async fn list_change_requests(
     State(s): State<AppState>,
     caller: Caller,
@@ -164,21 +165,26 @@ pub async fn list_change_requests(
 }
 
 #[utoipa::path(post, path = "/v1/change-requests/{id}/apply", tag = "people", params(("id" = i64, Path)),
-    responses((status = 200, description = "Applied as of the day it was asked; the documents it caused", body = Value),
-              (status = 409, description = "Not pending")))]
+    responses((status = 200, description = "Applied as of the day it was asked; the documents it caused. Its ticket gets a reply with each document's number and totals and is solved; the customer who asked is e-mailed", body = Value),
+              (status = 403, description = "Even its submission day is past the notice deadline: only a tenant admin may apply it, in the back office, with a reason"),
+              (status = 409, description = "Not pending"),
+              (status = 422, description = "Refused by the contract's rules now (`refusal` says why), e.g. the subscription has ended")))]
 pub async fn apply_change_request(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<ChangeOutcome>, ApiError> {
     Ok(Json(
-        s.engine.apply_change_request(&caller.tenant, id).await?,
+        s.engine
+            .apply_change_request(&caller.tenant, Actor::API, id, None)
+            .await?,
     ))
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RefuseIn {
+    /// Why, for the customer: posted on the request's ticket.
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -191,18 +197,26 @@ pub struct Refused {
 
 #[utoipa::path(post, path = "/v1/change-requests/{id}/refuse", tag = "people", params(("id" = i64, Path)),
     request_body = Value,
-    responses((status = 200, description = "Refused", body = Value), (status = 409, description = "Not pending")))]
+    responses((status = 200, description = "Refused: the note (or a plain sentence) is posted on its ticket, which is solved; the customer who asked is e-mailed", body = Value),
+              (status = 409, description = "Not pending")))]
 pub async fn refuse_change_request(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RefuseIn>,
 ) -> Result<Json<Refused>, ApiError> {
-    if body.note.as_ref().is_some_and(|n| n.len() > 2000) {
-        return Err(ApiError::invalid("note", "at most 2000 characters"));
+    if body
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_MESSAGE)
+    {
+        return Err(ApiError::invalid(
+            "note",
+            format!("at most {MAX_MESSAGE} characters"),
+        ));
     }
     s.engine
-        .refuse_change_request(&caller.tenant, id, body.note.as_deref())
+        .refuse_change_request(&caller.tenant, Actor::API, id, body.note.as_deref())
         .await?;
     Ok(Json(Refused {
         id,

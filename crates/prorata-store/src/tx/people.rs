@@ -912,6 +912,28 @@ impl Tx {
         row.map(change_request_from).transpose()
     }
 
+    /// The ticket that carries the change request `id` of `account_id` to the account
+    /// manager, if one does (the account's tickets are an index's range).
+    pub async fn change_request_ticket(
+        &mut self,
+        tenant: i64,
+        account_id: i64,
+        id: i64,
+    ) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id FROM tickets WHERE tenant_id = $1 AND account_id = $2 \
+                 AND change_request_id = $3 ORDER BY id LIMIT 1",
+            )
+            .bind(tenant)
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        Ok(row.map(|r| r.0))
+    }
+
     /// Applies or refuses a pending request: true only when it was pending (a request is
     /// decided once).
     pub async fn decide_change_request(
