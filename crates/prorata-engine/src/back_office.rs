@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use prorata_core::account::{Account, AccountPatch, Actor as AccountActor};
 use prorata_core::dunning::Standing;
 use prorata_core::payment::PaymentMethod;
+use prorata_core::Money;
 use prorata_store::{
-    AccountRow, AuditEntry, ChangeRequestRow, DocumentRow, Page, QueueFilter, SubscriptionRow,
-    Tenant, TicketRow, User,
+    AccountRow, AuditEntry, ChangeRequestRow, DocumentRow, NewAudit, Page, Payment, QueueFilter,
+    SubscriptionRow, Tenant, TicketRow, User,
 };
+use serde_json::json;
 
 use crate::tickets::{Actor, MAX_TICKETS_PAGE};
 use crate::{Engine, EngineError, Result};
@@ -161,5 +163,72 @@ impl Engine {
         };
         self.update_account_by(tenant, id, &patch, AccountActor::BillingTeam, who)
             .await
+    }
+
+    /// The billing team records a bank transfer a customer proved in a ticket (seed 004):
+    /// `amount` in major units of the account's currency (`"1490.40"`), `reference` as the
+    /// bank shows it. The payment settles what it covers; a suspended account whose balance
+    /// it clears is reactivated and its billing contacts are e-mailed, as for any payment.
+    /// The ticket gets an internal note and the audit trail the payment, after the payment
+    /// is committed (a crash between them loses the note, never the payment).
+    pub async fn record_transfer_from_ticket(
+        &self,
+        tenant: &Tenant,
+        who: Actor<'_>,
+        ticket: i64,
+        amount: &str,
+        reference: &str,
+    ) -> Result<Payment> {
+        let row = self.ticket(tenant, ticket, true).await?.ticket;
+        let account = self.account(tenant, row.account_id).await?;
+        let money = Money::parse(amount.trim(), account.currency)
+            .map_err(|e| crate::invalid("amount", e.to_string()))?;
+        if money.minor() <= 0 {
+            return Err(crate::invalid(
+                "amount",
+                "a transfer received is more than zero",
+            ));
+        }
+        let payment = self
+            .record_transfer(tenant, row.account_id, money.minor(), reference)
+            .await?;
+        let note = format!(
+            "Transfer recorded: {} {} ({}), payment #{}.",
+            money.amount_text(),
+            money.currency(),
+            payment.reference,
+            payment.id
+        );
+        let mut tx = self.store.begin().await?;
+        tx.insert_ticket_message(
+            tenant.id,
+            ticket,
+            who.user_id,
+            prorata_core::tickets::Author::Staff,
+            true,
+            &note,
+        )
+        .await?;
+        tx.insert_audit(
+            tenant.id,
+            &NewAudit {
+                account_id: Some(row.account_id),
+                actor_id: who.user_id,
+                actor: who.role.map_or("api", |r| r.as_str()),
+                address: who.address,
+                action: "payment.transfer_recorded",
+                subject: Some(format!("payment:{}", payment.id)),
+                before: None,
+                after: Some(json!({
+                    "amount": money.amount_text(),
+                    "currency": money.currency(),
+                    "reference": payment.reference,
+                    "ticket": ticket,
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(payment)
     }
 }

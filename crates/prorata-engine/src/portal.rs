@@ -145,7 +145,10 @@ pub struct BundleView {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PlanView {
     pub subscription_id: i64,
+    /// The billing frequency in force today (a frequency change moves it).
     pub frequency: prorata_core::Frequency,
+    /// The other frequencies the plan is sold at: what a frequency change may ask for.
+    pub other_frequencies: Vec<prorata_core::Frequency>,
     pub trial_ends: Option<chrono::NaiveDate>,
     pub next_invoice: Option<chrono::NaiveDate>,
     pub renewal: Option<chrono::NaiveDate>,
@@ -188,10 +191,21 @@ impl Engine {
         tx.rollback().await?;
         let sub = &row.subscription;
         let state = sub.state_at(start_of(today), today);
+        let frequency = sub.frequency_on(today, today);
+        let other_frequencies = catalog
+            .plan(&state.plan)
+            .map(|p| {
+                p.frequencies
+                    .iter()
+                    .copied()
+                    .filter(|f| *f != frequency)
+                    .collect()
+            })
+            .unwrap_or_default();
         let table = prorata_core::licences::licence_table(
             &catalog,
             &state.plan,
-            sub.frequency,
+            frequency,
             sub.currency,
             &state.quantities,
             lang,
@@ -241,7 +255,8 @@ impl Engine {
             .collect();
         Ok(Some(PlanView {
             subscription_id: row.id,
-            frequency: sub.frequency,
+            frequency,
+            other_frequencies,
             trial_ends: sub.in_trial_on(today).then(|| sub.billing_anchor()),
             next_invoice: row.next_due,
             renewal: notice.map(|n| n.1),

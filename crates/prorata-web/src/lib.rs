@@ -135,6 +135,18 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             post(pages::staff::ticket::assign),
         )
         .route(
+            "/staff/tickets/{id}/transfer",
+            post(pages::staff::ticket::record_transfer),
+        )
+        .route(
+            "/staff/tickets/{id}/apply",
+            post(pages::staff::ticket::apply_change),
+        )
+        .route(
+            "/staff/tickets/{id}/decline",
+            post(pages::staff::ticket::decline_change),
+        )
+        .route(
             "/staff/tickets/{id}/files/{file}",
             get(pages::staff::ticket::download),
         )

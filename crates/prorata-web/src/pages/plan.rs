@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Form;
 use prorata_core::access::Action;
-use prorata_core::change::{Direction, Refusal, Request};
+use prorata_core::change::{Direction, FrequencyTiming, Refusal, Request};
 use prorata_core::document::DocumentKind;
 use prorata_core::{Lang, Money};
 use prorata_engine::{EngineError, Submitted};
@@ -61,6 +61,8 @@ pub struct PlanPage {
     pub offers: Vec<Offer>,
     pub may_change: bool,
     pub reasons: Vec<String>,
+    /// The frequencies a frequency change may ask for: (value, label).
+    pub frequencies: Vec<(String, String)>,
 }
 
 fn decimal(lang: Lang, d: prorata_core::Decimal) -> String {
@@ -120,11 +122,23 @@ pub async fn show(v: Viewer, Query(q): Query<HashMap<String, String>>) -> Respon
             .iter()
             .map(|r| r.get(lang).to_string())
             .collect(),
+        frequencies: Vec::new(),
     };
     let Some(view) = view else {
         return render(StatusCode::OK, &page);
     };
     page.plan_name = view.table.plan_name.clone();
+    page.frequencies = view
+        .other_frequencies
+        .iter()
+        .map(|f| {
+            let code = f.as_str();
+            (
+                code.to_string(),
+                t.get(&format!("frequency.{code}")).to_string(),
+            )
+        })
+        .collect();
     page.frequency = t
         .get(&format!("frequency.{}", view.frequency.as_str()))
         .to_string();
@@ -227,6 +241,10 @@ pub struct ChangeForm {
     quantity: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    frequency: String,
+    #[serde(default)]
+    when: String,
 }
 
 impl ChangeForm {
@@ -240,6 +258,18 @@ impl ChangeForm {
             "add" => Request::AddAddon { product },
             "remove" => Request::RemoveAddon { product },
             "cancel" => Request::Cancel,
+            // Seed 000: monthly ↔ annual; the anchor follows the tenant's policy.
+            "frequency" => Request::ChangeFrequency {
+                frequency: prorata_core::Frequency::ALL
+                    .into_iter()
+                    .find(|f| f.as_str() == self.frequency)?,
+                when: Some(match self.when.as_str() {
+                    "at_once" => FrequencyTiming::AtOnce,
+                    "end_of_term" => FrequencyTiming::EndOfTerm,
+                    _ => FrequencyTiming::EndOfPeriod,
+                }),
+                anchor: None,
+            },
             _ => return None,
         })
     }
@@ -433,7 +463,17 @@ pub async fn submit(v: Viewer, Form(form): Form<ChangeForm>) -> Response {
     let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
     let outcome = p
         .engine()
-        .submit_account_change(&p.tenant, v.account_id, Some(v.user.id), &request, reason)
+        .submit_account_change_by(
+            &p.tenant,
+            prorata_engine::tickets::Actor {
+                user_id: Some(v.user.id),
+                role: Some(v.user.role),
+                address: v.address.as_deref(),
+            },
+            v.account_id,
+            &request,
+            reason,
+        )
         .await;
     let (message, documents) = match outcome {
         Ok(Submitted::Applied(o)) => (

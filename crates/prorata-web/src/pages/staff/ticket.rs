@@ -12,6 +12,7 @@ use prorata_core::access::Action;
 use prorata_core::tickets::{Author, Queue, Status};
 use prorata_engine::tickets::TicketView;
 use prorata_engine::EngineError;
+use prorata_store::ChangeRequestStatus;
 use serde::Deserialize;
 
 use super::{queue_label, staff_name, status_label};
@@ -57,6 +58,12 @@ pub struct StaffTicketPage {
     pub assignees: Vec<Pick>,
     pub body: String,
     pub errors: Vec<FieldError>,
+    /// The billing team may record a transfer the customer proved here (seed 004).
+    pub may_record_transfer: bool,
+    /// A pending change request this ticket carries, for its decider: `#id` and the request.
+    pub change_request: Option<(i64, String)>,
+    /// A tenant admin may apply it past the notice deadline, with a written reason.
+    pub may_override: bool,
 }
 
 async fn page(
@@ -143,6 +150,26 @@ async fn page(
         selected: Some(u.id) == row.assignee_id,
     }))
     .collect();
+    // The change request it carries, while it waits for a decision.
+    let change_request = match row.change_request_id {
+        Some(cr) if s.may(Action::DecideChangeRequest) => {
+            match engine
+                .change_requests(
+                    tenant,
+                    Some(ChangeRequestStatus::Pending),
+                    Some(row.account_id),
+                )
+                .await
+            {
+                Ok(list) => list
+                    .into_iter()
+                    .find(|c| c.id == cr)
+                    .map(|c| (c.id, c.request.to_string())),
+                Err(e) => return engine_error(&s.portal, e),
+            }
+        }
+        _ => None,
+    };
     let reason = s
         .portal
         .tenant
@@ -179,6 +206,9 @@ async fn page(
             assignees,
             body,
             errors,
+            may_record_transfer: s.may(Action::Pay),
+            change_request,
+            may_override: s.user.role == prorata_core::access::Role::TenantAdmin,
         },
     )
 }
@@ -351,6 +381,140 @@ pub async fn download(s: Staff, Path((_, id, file)): Path<(String, i64, i64)>) -
         .await
     {
         Ok((meta, bytes)) => attachment(bytes, &meta.media_type, &meta.name),
+        Err(e) => engine_error(&s.portal, e),
+    }
+}
+
+/// A form's refusal shown on the ticket's page, on the field it names.
+async fn refused_on(s: &Staff, id: i64, field: &'static str, message: String) -> Response {
+    match load(s, id).await {
+        Ok(view) => {
+            page(
+                s,
+                view,
+                None,
+                String::new(),
+                vec![FieldError { field, message }],
+            )
+            .await
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TransferForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    reference: String,
+}
+
+/// The billing team records the transfer a customer proved in this ticket.
+pub async fn record_transfer(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<TransferForm>,
+) -> Response {
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::Pay) {
+        return r;
+    }
+    match s
+        .portal
+        .engine()
+        .record_transfer_from_ticket(
+            &s.portal.tenant,
+            s.actor(),
+            id,
+            &form.amount,
+            &form.reference,
+        )
+        .await
+    {
+        Ok(_) => back_to(&s, id, "transfer"),
+        Err(EngineError::Invalid { field, problem }) => {
+            let field = if field == "amount" {
+                "amount"
+            } else {
+                "reference"
+            };
+            refused_on(&s, id, field, problem).await
+        }
+        Err(e) => engine_error(&s.portal, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    change_request: i64,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    override_reason: String,
+}
+
+/// The account manager applies the change request the ticket carries (a tenant admin may,
+/// past the deadline, with a reason).
+pub async fn apply_change(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::DecideChangeRequest) {
+        return r;
+    }
+    let reason = Some(form.override_reason.as_str()).filter(|r| !r.trim().is_empty());
+    match s
+        .portal
+        .engine()
+        .apply_change_request(&s.portal.tenant, s.actor(), form.change_request, reason)
+        .await
+    {
+        Ok(_) => back_to(&s, id, "change_applied"),
+        Err(EngineError::Refused(r)) => refused_on(&s, id, "override_reason", r.to_string()).await,
+        Err(
+            EngineError::Forbidden(m)
+            | EngineError::Conflict(m)
+            | EngineError::Invalid { problem: m, .. },
+        ) => refused_on(&s, id, "override_reason", m).await,
+        Err(e) => engine_error(&s.portal, e),
+    }
+}
+
+/// The account manager declines the change request the ticket carries, saying why.
+pub async fn decline_change(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::DecideChangeRequest) {
+        return r;
+    }
+    let message = Some(form.message.as_str()).filter(|m| !m.trim().is_empty());
+    match s
+        .portal
+        .engine()
+        .refuse_change_request(&s.portal.tenant, s.actor(), form.change_request, message)
+        .await
+    {
+        Ok(()) => back_to(&s, id, "change_declined"),
+        Err(EngineError::Conflict(m) | EngineError::Invalid { problem: m, .. }) => {
+            refused_on(&s, id, "message", m).await
+        }
         Err(e) => engine_error(&s.portal, e),
     }
 }
