@@ -50,6 +50,8 @@ pub struct AccountOverview {
     /// Newest first, at most [`AUDIT_SHOWN`].
     pub audit: Vec<AuditEntry>,
     pub staff: Vec<User>,
+    /// The tenant's business date (what "in force" means on the page).
+    pub today: chrono::NaiveDate,
 }
 
 /// What an account page lists of each kind: five years of monthly documents and their
@@ -139,6 +141,7 @@ impl Engine {
             change_requests: tx.change_requests(tenant.id, None, Some(id)).await?,
             audit: tx.audit_of_account(tenant.id, id, 0, AUDIT_SHOWN).await?,
             staff: tx.staff_users(tenant.id).await?,
+            today: Engine::today(tenant),
             account,
         })
     }

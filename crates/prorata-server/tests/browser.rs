@@ -6,12 +6,12 @@
 //! run saves a screenshot of each in French and English into `docs/screenshots/`.
 
 mod portal_common;
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
+#[macro_use]
+mod browser_common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
+use browser_common::*;
 use portal_common::*;
 use prorata_core::access::Role;
 use prorata_core::dunning::Status;
@@ -19,157 +19,6 @@ use prorata_core::Lang;
 use prorata_engine::gateway::SandboxGateway;
 use prorata_engine::people::PersonSpec;
 use prorata_engine::NewPaymentMethod;
-use prorata_testkit::browser::{have_axe, report, serious, Browser, Options};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-macro_rules! browser_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let (url, _guard) = prorata_testkit::sqlite_url();
-                    super::$name(&url, true).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let url = prorata_testkit::fresh_database().await;
-                    super::$name(&url, false).await;
-                }
-            )*
-        }
-    };
-}
-
-/// Serves the world's application on a loopback port; returns its base URL.
-async fn serve(w: &World) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let addr = listener.local_addr().expect("address");
-    let app = prorata_server::app(prorata_server::AppState::new(w.engine.clone()));
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    format!("http://{addr}")
-}
-
-/// One page seen by a person: its screenshot (SQLite run only) and its accessibility.
-struct Pages {
-    dir: Option<PathBuf>,
-}
-
-impl Pages {
-    fn new(save: bool) -> Pages {
-        let dir = save.then(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../docs/screenshots"
-            ))
-        });
-        Pages { dir }
-    }
-
-    async fn check(&self, b: &Browser, name: &str) {
-        if let Some(dir) = &self.dir {
-            // The whole page: the window grows to the document's height for the picture.
-            let height = b
-                .execute("return document.documentElement.scrollHeight;", &[])
-                .await
-                .ok()
-                .and_then(|h| h.as_u64())
-                .unwrap_or(900)
-                .clamp(600, 4000);
-            b.set_window_size(1280, u32::try_from(height).unwrap_or(900) + 140)
-                .await
-                .expect("resize");
-            b.screenshot(dir.join(format!("{name}.png")))
-                .await
-                .expect("screenshot");
-            b.set_window_size(1280, 900).await.expect("resize");
-        }
-        if have_axe() {
-            let v = b.axe().await.expect("axe runs");
-            let bad = serious(&v);
-            assert!(bad.is_empty(), "{name}: {}", report(&bad));
-        }
-    }
-}
-
-/// One Chromium at a time: on two cores, several at once start slowly and time out waits.
-static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The turn and the browser that holds it (the browser, bound second, is dropped first).
-async fn start(lang: &str) -> Option<(tokio::sync::MutexGuard<'static, ()>, Browser)> {
-    let turn = ONE_BROWSER.lock().await;
-    let browser = Browser::start_with_or_skip(Options {
-        lang: lang.into(),
-        ..Options::default()
-    })
-    .await?;
-    Some((turn, browser))
-}
-
-/// The browser's session cookie for the portal.
-async fn session_cookie(b: &Browser) -> String {
-    b.cookies()
-        .await
-        .expect("cookies")
-        .iter()
-        .find(|c| c["name"] == prorata_web::SESSION_COOKIE)
-        .and_then(|c| c["value"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// A plain GET with a session cookie: what a download of the link would fetch.
-async fn fetch(base: &str, path: &str, session: &str) -> (u16, String, Vec<u8>) {
-    let addr = base.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {}={session}\r\nConnection: close\r\n\r\n",
-        prorata_web::SESSION_COOKIE
-    );
-    s.write_all(req.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head, raw[(split + 4).min(raw.len())..].to_vec())
-}
-
-/// Waits for `css` on the page; on failure, says where the browser is and what it shows.
-async fn wait(b: &Browser, css: &str) {
-    if let Err(e) = b.wait_for(css).await {
-        let url = b.current_url().await.unwrap_or_default();
-        let text = b.text("body").await.unwrap_or_default();
-        panic!("{e}\nat {url}:\n{text}");
-    }
-}
-
-async fn sign_in(b: &Browser, base: &str, slug: &str, email: &str) {
-    b.goto(&format!("{base}/portal/{slug}/sign-in"))
-        .await
-        .expect("sign-in page");
-    b.fill("#email", email).await.expect("email");
-    b.fill("#password", PASSWORD).await.expect("password");
-    b.click("main button[type=submit]").await.expect("submit");
-}
 
 async fn the_invited_owners_first_year(url: &str, save: bool) {
     let w = world(url).await;
@@ -473,7 +322,8 @@ async fn admins_and_agents_see_less_and_portal_links_work_once(url: &str, save: 
     let pages = Pages::new(save);
     let file = format!("/portal/{slug}/billing/documents/{}.pdf", w.a_invoice);
     for (email, tabs) in [
-        (ADMIN_A, vec!["company", "plan", "users"]),
+        // An admin writes to support (their own tickets); an agent does not.
+        (ADMIN_A, vec!["company", "plan", "users", "support"]),
         (AGENT_A, vec!["company", "plan"]),
     ] {
         b.delete_cookies().await.expect("fresh");
@@ -667,8 +517,13 @@ async fn banners_follow_the_dunning_schedule_and_the_owner_pays(url: &str, save:
     sign_in(&b, &base, &slug, OWNER_B).await;
     wait(&b, "#pay").await;
     assert!(b.current_url().await.expect("url").ends_with("/billing"));
-    let tabs = b.find_all("nav.tabs a").await.expect("tabs").len();
-    assert_eq!(tabs, 1, "pay only: the Billing tab alone");
+    let mut tabs = Vec::new();
+    for l in b.find_all("nav.tabs a").await.expect("tabs") {
+        let href = l.attr("href").await.expect("href").unwrap_or_default();
+        tabs.push(href.rsplit('/').next().unwrap_or_default().to_string());
+    }
+    // Pay only: the Billing tab, and Support, where a transfer's proof is sent (seed 004).
+    assert_eq!(tabs, ["billing", "support"], "pay only");
     pages.check(&b, "billing-pay-only-en").await;
     b.goto(&format!("{base}/portal/{slug}/plan"))
         .await

@@ -515,6 +515,18 @@ impl Browser {
             .await
     }
 
+    /// Chooses several files at once in an `<input type=file multiple>` (ChromeDriver takes
+    /// their paths one per line).
+    pub async fn set_files(&self, css: &str, paths: &[PathBuf]) -> Result<(), String> {
+        let mut all = Vec::new();
+        for path in paths {
+            let absolute = fs::canonicalize(path)
+                .map_err(|err| format!("set_files({css:?}, {}): {err}", path.display()))?;
+            all.push(absolute.to_string_lossy().into_owned());
+        }
+        self.find(css).await?.send_keys(&all.join("\n")).await
+    }
+
     /// Runs `script` as the body of a function in the page (`arguments[i]` are the `args`;
     /// elements are passed with [`Element::to_json`]) and returns what it returns.
     pub async fn execute(&self, script: &str, args: &[Value]) -> Result<Value, String> {

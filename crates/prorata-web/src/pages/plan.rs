@@ -294,6 +294,8 @@ pub struct PreviewPage {
     pub form_product: String,
     pub form_quantity: String,
     pub form_reason: String,
+    pub form_frequency: String,
+    pub form_when: String,
 }
 
 #[derive(Template)]
@@ -436,6 +438,8 @@ pub async fn preview(v: Viewer, Form(form): Form<ChangeForm>) -> Response {
             form_product: form.product.clone(),
             form_quantity: form.quantity.clone(),
             form_reason: form.reason.clone(),
+            form_frequency: form.frequency.clone(),
+            form_when: form.when.clone(),
         },
     )
 }

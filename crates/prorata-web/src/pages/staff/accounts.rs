@@ -191,7 +191,7 @@ fn account_page(
                 u.name.clone(),
                 u.email.clone(),
                 t.get(&format!("role.{}", u.role.as_str())).to_string(),
-                u.status.as_str().to_string(),
+                t.get(&format!("status.{}", u.status.as_str())).to_string(),
             ],
             href: None,
         })
@@ -211,7 +211,11 @@ fn account_page(
                 cells: vec![
                     format!("#{}", r.id),
                     sub.plan.clone(),
-                    sub.frequency.as_str().to_string(),
+                    t.get(&format!(
+                        "frequency.{}",
+                        sub.frequency_on(o.today, o.today).as_str()
+                    ))
+                    .to_string(),
                     date(lang, sub.start),
                     quantities,
                     r.next_due

@@ -60,8 +60,9 @@ pub struct StaffTicketPage {
     pub errors: Vec<FieldError>,
     /// The billing team may record a transfer the customer proved here (seed 004).
     pub may_record_transfer: bool,
-    /// A pending change request this ticket carries, for its decider: `#id` and the request.
-    pub change_request: Option<(i64, String)>,
+    /// A pending change request this ticket carries, for its decider (its id; the ticket's
+    /// first message says what it changes).
+    pub change_request: Option<i64>,
     /// A tenant admin may apply it past the notice deadline, with a written reason.
     pub may_override: bool,
 }
@@ -161,10 +162,7 @@ async fn page(
                 )
                 .await
             {
-                Ok(list) => list
-                    .into_iter()
-                    .find(|c| c.id == cr)
-                    .map(|c| (c.id, c.request.to_string())),
+                Ok(list) => list.into_iter().find(|c| c.id == cr).map(|c| c.id),
                 Err(e) => return engine_error(&s.portal, e),
             }
         }
