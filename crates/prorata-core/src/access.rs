@@ -148,9 +148,11 @@ pub enum Action {
     /// Staff: change an account's country, state or VAT number (seed 003: the billing team's,
     /// the new values on future documents only).
     ChangeTaxDetails,
+    /// Staff: send documents again to the invoice recipients (seed 004: one, or a month's).
+    SendDocuments,
 }
 
-pub const ACTIONS: [Action; 20] = [
+pub const ACTIONS: [Action; 21] = [
     Action::SignIn,
     Action::ViewCompany,
     Action::EditCompany,
@@ -171,6 +173,7 @@ pub const ACTIONS: [Action; 20] = [
     Action::AnswerTicket,
     Action::ViewAccounts,
     Action::ChangeTaxDetails,
+    Action::SendDocuments,
 ];
 
 impl Action {
@@ -197,6 +200,7 @@ impl Action {
             Action::AnswerTicket => "answer_ticket",
             Action::ViewAccounts => "view_accounts",
             Action::ChangeTaxDetails => "change_tax_details",
+            Action::SendDocuments => "send_documents",
         }
     }
 
@@ -212,6 +216,7 @@ impl Action {
                 | Action::AnswerTicket
                 | Action::ViewAccounts
                 | Action::ChangeTaxDetails
+                | Action::SendDocuments
         )
     }
 
@@ -294,6 +299,7 @@ fn role_allows(role: Role, action: Action) -> bool {
                 | AnswerTicket
                 | ViewAccounts
                 | ChangeTaxDetails
+                | SendDocuments
         ),
         // Seed 000: subscription and contract changes go to the account manager.
         Role::AccountManager => matches!(
@@ -449,6 +455,7 @@ mod tests {
         owner  answer_ticket          R R $ $ X | O O O O O
         owner  view_accounts          R R $ $ X | O O O O O
         owner  change_tax_details     R R $ $ X | O O O O O
+        owner  send_documents         R R $ $ X | O O O O O
 
         admin  sign_in                . . X X X | O O O O O
         admin  view_company           . . X X X | O O O O O
@@ -470,6 +477,7 @@ mod tests {
         admin  answer_ticket          R R X X X | O O O O O
         admin  view_accounts          R R X X X | O O O O O
         admin  change_tax_details     R R X X X | O O O O O
+        admin  send_documents         R R X X X | O O O O O
 
         agent  sign_in                . . X X X | O O O O O
         agent  view_company           . . X X X | O O O O O
@@ -491,6 +499,7 @@ mod tests {
         agent  answer_ticket          R R X X X | O O O O O
         agent  view_accounts          R R X X X | O O O O O
         agent  change_tax_details     R R X X X | O O O O O
+        agent  send_documents         R R X X X | O O O O O
 
         billing_team  sign_in                . . . . . | . . . . .
         billing_team  view_company           . . . . . | . . . . .
@@ -512,6 +521,7 @@ mod tests {
         billing_team  answer_ticket          . . . . . | . . . . .
         billing_team  view_accounts          . . . . . | . . . . .
         billing_team  change_tax_details     . . . . . | . . . . .
+        billing_team  send_documents         . . . . . | . . . . .
 
         account_manager  sign_in                . . . . . | . . . . .
         account_manager  view_company           . . . . . | . . . . .
@@ -533,6 +543,7 @@ mod tests {
         account_manager  answer_ticket          . . . . . | . . . . .
         account_manager  view_accounts          . . . . . | . . . . .
         account_manager  change_tax_details     R R R R R | R R R R R
+        account_manager  send_documents         R R R R R | R R R R R
 
         tenant_admin  sign_in                . . . . . | . . . . .
         tenant_admin  view_company           . . . . . | . . . . .
@@ -554,6 +565,7 @@ mod tests {
         tenant_admin  answer_ticket          . . . . . | . . . . .
         tenant_admin  view_accounts          . . . . . | . . . . .
         tenant_admin  change_tax_details     . . . . . | . . . . .
+        tenant_admin  send_documents         . . . . . | . . . . .
     ";
 
     fn cell(outcome: Result<(), Denial>) -> &'static str {

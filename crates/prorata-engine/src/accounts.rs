@@ -89,12 +89,13 @@ impl Engine {
         patch: &AccountPatch,
         actor: Actor,
     ) -> Result<Account> {
-        self.update_account_by(tenant, id, patch, actor, crate::tickets::Actor::API)
+        self.update_account_by(tenant, id, patch, actor, crate::tickets::Actor::API, None)
             .await
     }
 
     /// [`Engine::update_account`] by a person, `who`: the change and its author go to the
-    /// audit trail (the fields changed, before and after), in the same transaction.
+    /// audit trail (the fields changed, before and after, and `note` — why, or the consent it
+    /// rests on), in the same transaction.
     pub async fn update_account_by(
         &self,
         tenant: &Tenant,
@@ -102,6 +103,7 @@ impl Engine {
         patch: &AccountPatch,
         actor: Actor,
         who: crate::tickets::Actor<'_>,
+        note: Option<&str>,
     ) -> Result<Account> {
         let today = Engine::today(tenant);
         let mut tx = self.store.begin().await?;
@@ -115,8 +117,11 @@ impl Engine {
             .patched(patch, actor, in_trial)
             .map_err(account_error)?;
         tx.update_account(tenant.id, id, &updated).await?;
-        let (before, after) = changed_fields(&account, &updated);
+        let (before, mut after) = changed_fields(&account, &updated);
         if !before.is_empty() {
+            if let Some(note) = note {
+                after.insert("note".into(), note.into());
+            }
             tx.insert_audit(
                 tenant.id,
                 &who.audit(

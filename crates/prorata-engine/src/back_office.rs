@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Datelike;
 use prorata_core::account::{Account, AccountPatch, Actor as AccountActor};
 use prorata_core::dunning::Standing;
 use prorata_core::payment::PaymentMethod;
@@ -49,6 +50,8 @@ pub struct AccountOverview {
     pub change_requests: Vec<ChangeRequestRow>,
     /// Newest first, at most [`AUDIT_SHOWN`].
     pub audit: Vec<AuditEntry>,
+    /// Payments received, oldest first (collected, transfers), with what was refunded.
+    pub payments: Vec<Payment>,
     pub staff: Vec<User>,
     /// The tenant's business date (what "in force" means on the page).
     pub today: chrono::NaiveDate,
@@ -140,6 +143,7 @@ impl Engine {
             tickets: tx.tickets(tenant.id, &filter, 0, TICKETS_SHOWN).await?,
             change_requests: tx.change_requests(tenant.id, None, Some(id)).await?,
             audit: tx.audit_of_account(tenant.id, id, 0, AUDIT_SHOWN).await?,
+            payments: tx.payments(tenant.id, id).await?,
             staff: tx.staff_users(tenant.id).await?,
             today: Engine::today(tenant),
             account,
@@ -164,7 +168,7 @@ impl Engine {
             vat_number: Some(vat_number.trim().to_string()),
             ..AccountPatch::default()
         };
-        self.update_account_by(tenant, id, &patch, AccountActor::BillingTeam, who)
+        self.update_account_by(tenant, id, &patch, AccountActor::BillingTeam, who, None)
             .await
     }
 
@@ -234,4 +238,208 @@ impl Engine {
         tx.commit().await?;
         Ok(payment)
     }
+
+    /// Seed 004: the billing team sends documents again to the account's billing contacts,
+    /// each e-mail with its PDF — one document, or every invoice of a month (what an owner
+    /// asks for by month and year). Returns the numbers sent.
+    pub async fn send_documents_again(
+        &self,
+        tenant: &Tenant,
+        who: Actor<'_>,
+        account_id: i64,
+        which: Resend,
+    ) -> Result<Vec<String>> {
+        let mut tx = self.store.begin().await?;
+        let account = tx
+            .account(tenant.id, account_id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        if account.billing_contacts.is_empty() {
+            return Err(crate::invalid(
+                "billing_contacts",
+                "the account has no invoice recipient to send to",
+            ));
+        }
+        let docs: Vec<DocumentRow> = match which {
+            Resend::Document(id) => {
+                let doc = tx
+                    .document(tenant.id, id)
+                    .await?
+                    .filter(|d| d.account_id == account_id)
+                    .ok_or(EngineError::NotFound("document"))?;
+                vec![doc]
+            }
+            Resend::Month { year, month } => {
+                let first = chrono::NaiveDate::from_ymd_opt(year, month, 1)
+                    .ok_or_else(|| crate::invalid("month", "not a month of a year"))?;
+                let found: Vec<DocumentRow> = tx
+                    .list_documents(
+                        tenant.id,
+                        Some(prorata_core::DocumentKind::Invoice),
+                        Some(account_id),
+                        0,
+                        10_000,
+                    )
+                    .await?
+                    .items
+                    .into_iter()
+                    .filter(|d| {
+                        let on = d.document.issued_on;
+                        on >= first && on.month0() == first.month0() && on.year() == year
+                    })
+                    .collect();
+                if found.is_empty() {
+                    return Err(crate::invalid(
+                        "month",
+                        format!("no invoice was issued in {month:02}/{year}"),
+                    ));
+                }
+                found
+            }
+        };
+        let jobs: Vec<prorata_store::NewJob> = docs
+            .iter()
+            .map(|d| {
+                let template = match d.document.kind {
+                    prorata_core::DocumentKind::Invoice => "invoice",
+                    prorata_core::DocumentKind::CreditNote => "credit_note",
+                };
+                crate::collection::effects::email_job(
+                    account_id,
+                    &account,
+                    template,
+                    json!({ "number": d.document.number }),
+                )
+            })
+            .collect();
+        tx.insert_jobs(tenant.id, &jobs).await?;
+        let numbers: Vec<String> = docs.iter().map(|d| d.document.number.clone()).collect();
+        tx.insert_audit(
+            tenant.id,
+            &who.audit(
+                account_id,
+                "documents.sent_again",
+                format!("account:{account_id}"),
+                None,
+                Some(json!({"numbers": numbers, "to": account.billing_contacts})),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(numbers)
+    }
+
+    /// Seed 004: the billing team adds or removes an invoice recipient with the owner's
+    /// consent, which is written down (how and when the owner agreed) and kept in the audit
+    /// trail with the change.
+    pub async fn change_billing_contact(
+        &self,
+        tenant: &Tenant,
+        who: Actor<'_>,
+        account_id: i64,
+        change: ContactChange<'_>,
+        consent: &str,
+    ) -> Result<Account> {
+        let consent = consent.trim();
+        if consent.is_empty() || consent.chars().count() > 500 {
+            return Err(crate::invalid(
+                "consent",
+                "say how and when the owner agreed (at most 500 characters)",
+            ));
+        }
+        let account = self.account(tenant, account_id).await?;
+        let mut contacts = account.billing_contacts.clone();
+        match change {
+            ContactChange::Add(email) => {
+                let email = email.trim().to_lowercase();
+                if contacts.contains(&email) {
+                    return Err(crate::invalid("email", "already an invoice recipient"));
+                }
+                contacts.push(email);
+            }
+            ContactChange::Remove(email) => {
+                let before = contacts.len();
+                contacts.retain(|c| !c.eq_ignore_ascii_case(email.trim()));
+                if contacts.len() == before {
+                    return Err(crate::invalid("email", "not an invoice recipient"));
+                }
+            }
+        }
+        let patch = AccountPatch {
+            billing_contacts: Some(contacts),
+            ..AccountPatch::default()
+        };
+        let note = format!("owner's consent: {consent}");
+        self.update_account_by(
+            tenant,
+            account_id,
+            &patch,
+            AccountActor::BillingTeam,
+            who,
+            Some(&note),
+        )
+        .await
+    }
+
+    /// The billing team refunds (part of) a payment of the account, audited.
+    pub async fn refund_for_account(
+        &self,
+        tenant: &Tenant,
+        who: Actor<'_>,
+        account_id: i64,
+        payment_id: i64,
+        amount: Option<&str>,
+    ) -> Result<Payment> {
+        let account = self.account(tenant, account_id).await?;
+        let owned = self
+            .payments(tenant, account_id)
+            .await?
+            .into_iter()
+            .any(|p| p.id == payment_id);
+        if !owned {
+            return Err(EngineError::NotFound("payment"));
+        }
+        let minor = match amount.map(str::trim).filter(|a| !a.is_empty()) {
+            Some(text) => Some(
+                Money::parse(text, account.currency)
+                    .map_err(|e| crate::invalid("amount", e.to_string()))?
+                    .minor(),
+            ),
+            None => None,
+        };
+        let payment = self.refund_payment(tenant, payment_id, minor).await?;
+        let mut tx = self.store.begin().await?;
+        tx.insert_audit(
+            tenant.id,
+            &who.audit(
+                account_id,
+                "payment.refunded",
+                format!("payment:{payment_id}"),
+                None,
+                Some(json!({"refunded": payment.refunded.amount_text(),
+                            "currency": payment.refunded.currency()})),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(payment)
+    }
+}
+
+/// Which documents to send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    Document(i64),
+    /// Every invoice issued in that month.
+    Month {
+        year: i32,
+        month: u32,
+    },
+}
+
+/// An invoice recipient added or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactChange<'a> {
+    Add(&'a str),
+    Remove(&'a str),
 }

@@ -1381,7 +1381,174 @@ async fn staff_sign_in_takes_a_second_factor_once_per_code(url: &str) {
     );
 }
 
+async fn the_billing_team_sends_again_changes_recipients_with_consent_and_refunds(url: &str) {
+    let w = world(url).await;
+    let mut staff = Client::new(&w.router, &w.tenant.slug);
+    staff.sign_in_staff(STAFF).await;
+    let emails = |w: &World| {
+        let engine = w.engine.clone();
+        let tenant = w.tenant.clone();
+        async move {
+            engine
+                .jobs(&tenant, prorata_store::JobKind::Email)
+                .await
+                .expect("jobs")
+                .len()
+        }
+    };
+    let account = format!("staff/accounts/{}", w.a);
+    // One document again, then July's invoices; a month without invoices says so.
+    let before = emails(&w).await;
+    let r = staff
+        .post(
+            &format!("{account}/send"),
+            &[("document", &w.a_invoice.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let r = staff
+        .post(&format!("{account}/send"), &[("month", "2024-07")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(emails(&w).await, before + 2);
+    let r = staff
+        .post(&format!("{account}/send"), &[("month", "2023-01")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("01/2023"), "{}", r.text());
+    // Another account's document is not found from this account.
+    let b_doc = w
+        .engine
+        .account_documents(&w.tenant, w.b, None)
+        .await
+        .expect("docs")[0]
+        .id;
+    let r = staff
+        .post(
+            &format!("{account}/send"),
+            &[("document", &b_doc.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // A recipient is added only with the owner's consent written down.
+    let r = staff
+        .post(
+            &format!("{account}/contacts"),
+            &[
+                ("email", "cfo@lumen.example"),
+                ("change", "add"),
+                ("consent", " "),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = staff
+        .post(
+            &format!("{account}/contacts"),
+            &[
+                ("email", "cfo@lumen.example"),
+                ("change", "add"),
+                ("consent", "owner's e-mail of 12 July, ticket #4"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let a = w.engine.account(&w.tenant, w.a).await.expect("A");
+    assert!(a
+        .billing_contacts
+        .contains(&"cfo@lumen.example".to_string()));
+    let trail = w
+        .engine
+        .audit_trail(&w.tenant, w.a, 0, 50)
+        .await
+        .expect("audit")
+        .items;
+    let consent = trail
+        .iter()
+        .find(|e| e.action == "account.updated")
+        .expect("the change, audited");
+    assert!(consent
+        .after
+        .as_ref()
+        .is_some_and(|a| a.to_string().contains("ticket #4")));
+    assert!(trail.iter().any(|e| e.action == "documents.sent_again"));
+    // A transfer received, then 40.00 of it refunded.
+    let payment = w
+        .engine
+        .record_transfer(&w.tenant, w.a, 10_000, "VIR LUMEN 0712")
+        .await
+        .expect("transfer");
+    let r = staff
+        .post(
+            &format!("{account}/refund"),
+            &[("payment", &payment.id.to_string()), ("amount", "40.00")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let refunded = w.engine.payments(&w.tenant, w.a).await.expect("payments");
+    assert_eq!(refunded[0].refunded.minor(), 4000);
+    // More than is left is refused, saying what is left.
+    let r = staff
+        .post(
+            &format!("{account}/refund"),
+            &[("payment", &payment.id.to_string()), ("amount", "70.00")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The account manager may do none of it.
+    let mut manager = Client::new(&w.router, &w.tenant.slug);
+    manager.sign_in_staff(MANAGER).await;
+    for (path, fields) in [
+        ("send", vec![("month", "2024-07")]),
+        (
+            "contacts",
+            vec![
+                ("email", "x@lumen.example"),
+                ("change", "add"),
+                ("consent", "yes"),
+            ],
+        ),
+        ("refund", vec![("payment", "1"), ("amount", "1.00")]),
+    ] {
+        let r = manager.post(&format!("{account}/{path}"), &fields).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Nothing in the back office changes or deletes the audit trail: there is no such route.
+    let entries = trail.len();
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(format!("/portal/{}/{account}/audit", w.tenant.slug))
+            .header(header::HOST, "portal.test")
+            .header(
+                header::COOKIE,
+                format!("prorata_session={}", staff.session().unwrap_or_default()),
+            )
+            .body(Body::empty())
+            .expect("request");
+        let r = staff.send(req).await;
+        assert!(
+            matches!(r.status.as_u16(), 404 | 405),
+            "{method} audit: {}",
+            r.status
+        );
+    }
+    let after = w
+        .engine
+        .audit_trail(&w.tenant, w.a, 0, 50)
+        .await
+        .expect("audit")
+        .items;
+    // The refund added one entry (the 70.00 one was refused): nothing else moved.
+    assert_eq!(after.len(), entries + 1);
+    assert!(after[1..]
+        .iter()
+        .zip(&trail)
+        .all(|(x, y)| x.id == y.id && x.after == y.after));
+}
+
 on_both_stores!(
+    the_billing_team_sends_again_changes_recipients_with_consent_and_refunds,
     staff_sign_in_takes_a_second_factor_once_per_code,
     the_back_office_matrix_has_no_leak,
     a_ticket_with_a_bad_file_or_field_is_refused_whole_saying_why,

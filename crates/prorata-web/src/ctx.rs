@@ -402,6 +402,15 @@ impl Staff {
 }
 
 impl Viewer {
+    /// This person, as the engine's use cases record them in the audit trail.
+    pub fn actor(&self) -> prorata_engine::tickets::Actor<'_> {
+        prorata_engine::tickets::Actor {
+            user_id: Some(self.user.id),
+            role: Some(self.user.role),
+            address: self.address.as_deref(),
+        }
+    }
+
     pub fn person(&self) -> Person {
         self.user.person()
     }

@@ -157,6 +157,18 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             post(pages::staff::accounts::change_tax),
         )
         .route(
+            "/staff/accounts/{id}/send",
+            post(pages::staff::accounts::send_again),
+        )
+        .route(
+            "/staff/accounts/{id}/contacts",
+            post(pages::staff::accounts::contact),
+        )
+        .route(
+            "/staff/accounts/{id}/refund",
+            post(pages::staff::accounts::refund),
+        )
+        .route(
             "/staff/accounts/{id}/documents/{file}",
             get(pages::staff::accounts::document),
         );

@@ -95,7 +95,7 @@ pub(super) fn purged(account: &Account) -> Account {
 
 /// An e-mail to the account's billing contacts, in its language, addressed now: a contact
 /// changed later does not receive what was sent before.
-pub(super) fn email_job(
+pub(crate) fn email_job(
     account_id: i64,
     account: &Account,
     template: &str,

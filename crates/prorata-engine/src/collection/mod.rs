@@ -107,6 +107,6 @@ pub(super) fn gateway_error(e: GatewayError) -> EngineError {
 }
 
 mod charges;
-mod effects;
+pub(crate) mod effects;
 mod methods;
 mod payments;

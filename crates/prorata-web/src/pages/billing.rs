@@ -267,7 +267,14 @@ pub async fn address(v: Viewer, Form(form): Form<AddressForm>) -> Response {
     match v
         .portal
         .engine()
-        .update_account(&v.portal.tenant, v.account_id, &patch, Actor::Owner)
+        .update_account_by(
+            &v.portal.tenant,
+            v.account_id,
+            &patch,
+            Actor::Owner,
+            v.actor(),
+            None,
+        )
         .await
     {
         Ok(_) => done(&v.portal, "billing", "address"),
@@ -334,7 +341,14 @@ pub async fn contacts(v: Viewer, Form(form): Form<ContactsForm>) -> Response {
     match v
         .portal
         .engine()
-        .update_account(&v.portal.tenant, v.account_id, &patch, Actor::Owner)
+        .update_account_by(
+            &v.portal.tenant,
+            v.account_id,
+            &patch,
+            Actor::Owner,
+            v.actor(),
+            None,
+        )
         .await
     {
         Ok(_) => done(&v.portal, "billing", "contacts"),

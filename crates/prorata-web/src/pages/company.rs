@@ -96,7 +96,14 @@ pub async fn update(v: Viewer, Form(form): Form<CompanyForm>) -> Response {
     match v
         .portal
         .engine()
-        .update_account(&v.portal.tenant, v.account_id, &patch, Actor::BillingTeam)
+        .update_account_by(
+            &v.portal.tenant,
+            v.account_id,
+            &patch,
+            Actor::BillingTeam,
+            v.actor(),
+            None,
+        )
         .await
     {
         Ok(_) => done(&v.portal, "company", "company"),

@@ -467,17 +467,7 @@ pub async fn submit(v: Viewer, Form(form): Form<ChangeForm>) -> Response {
     let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
     let outcome = p
         .engine()
-        .submit_account_change_by(
-            &p.tenant,
-            prorata_engine::tickets::Actor {
-                user_id: Some(v.user.id),
-                role: Some(v.user.role),
-                address: v.address.as_deref(),
-            },
-            v.account_id,
-            &request,
-            reason,
-        )
+        .submit_account_change_by(&p.tenant, v.actor(), v.account_id, &request, reason)
         .await;
     let (message, documents) = match outcome {
         Ok(Submitted::Applied(o)) => (

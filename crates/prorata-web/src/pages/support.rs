@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use prorata_core::access::{self, Action};
 use prorata_core::tickets::{self, Author, Problem, Queue, Status};
-use prorata_engine::tickets::{Actor, TicketInput, TicketView, Upload};
+use prorata_engine::tickets::{TicketInput, TicketView, Upload};
 use prorata_engine::EngineError;
 use prorata_store::{QueueFilter, TicketRow};
 
@@ -197,14 +197,6 @@ pub(crate) async fn read_form(mut form: Multipart) -> Option<Posted> {
 
 fn bad_form(v: &Viewer) -> Response {
     error_page(&v.portal, StatusCode::BAD_REQUEST, "error.bad_form")
-}
-
-fn actor(v: &Viewer) -> Actor<'_> {
-    Actor {
-        user_id: Some(v.user.id),
-        role: Some(v.user.role),
-        address: v.address.as_deref(),
-    }
 }
 
 /// The ticket, when this person may do `action` on it; else the page that says no (another
@@ -448,7 +440,7 @@ pub async fn file(v: Viewer, form: Multipart) -> Response {
     match v
         .portal
         .engine()
-        .file_ticket(&v.portal.tenant, actor(&v), &input)
+        .file_ticket(&v.portal.tenant, v.actor(), &input)
         .await
     {
         Ok(view) => Redirect::to(&format!(
@@ -596,7 +588,7 @@ pub async fn reply(v: Viewer, Path((_, id)): Path<(String, i64)>, form: Multipar
     match v
         .portal
         .engine()
-        .reply_to_ticket(&v.portal.tenant, actor(&v), id, &body, false, &posted.files)
+        .reply_to_ticket(&v.portal.tenant, v.actor(), id, &body, false, &posted.files)
         .await
     {
         Ok(_) => Redirect::to(&format!(

@@ -131,6 +131,21 @@ pub struct AccountPage {
     pub change_requests: Vec<Row>,
     pub audit: Vec<AuditLine>,
     pub errors: Vec<FieldError>,
+    pub contacts: Vec<String>,
+    pub payments: Vec<PaymentLine>,
+    pub may_send: bool,
+    pub may_edit_contacts: bool,
+    pub may_refund: bool,
+}
+
+pub struct PaymentLine {
+    pub id: i64,
+    pub paid_on: String,
+    pub method: String,
+    pub amount: String,
+    pub refunded: String,
+    pub reference: String,
+    pub refundable: bool,
 }
 
 /// A JSON value of the audit trail, compact and without quotes around plain strings.
@@ -290,6 +305,20 @@ fn account_page(
             after: compact(e.after.as_ref()),
         })
         .collect();
+    let payments = o
+        .payments
+        .iter()
+        .map(|p| PaymentLine {
+            id: p.id,
+            paid_on: date(lang, p.paid_on),
+            method: p.method.clone(),
+            amount: money(lang, p.amount),
+            refunded: money(lang, p.refunded),
+            reference: p.reference.clone(),
+            refundable: p.status == prorata_store::PaymentStatus::Succeeded
+                && p.refunded.minor() < p.amount.minor(),
+        })
+        .collect();
     let mut chrome = Chrome::staff(s, "staff/accounts", flash_key);
     chrome.title = a.name.clone();
     chrome.here = format!("{base}/staff/accounts/{}", o.id);
@@ -321,6 +350,11 @@ fn account_page(
             change_requests,
             audit,
             errors,
+            contacts: a.billing_contacts.clone(),
+            payments,
+            may_send: s.may(Action::SendDocuments),
+            may_edit_contacts: s.may(Action::EditBillingContacts),
+            may_refund: s.may(Action::Pay),
         },
     )
 }
@@ -414,4 +448,167 @@ pub async fn document(s: Staff, Path((_, id, file)): Path<(String, i64, String)>
         return r;
     }
     serve_document(&s.portal, id, &file).await
+}
+
+/// The account page again, with a form's refusal on the field it names.
+async fn refused(s: &Staff, id: i64, field: &'static str, message: String) -> Response {
+    match s
+        .portal
+        .engine()
+        .account_overview(&s.portal.tenant, id)
+        .await
+    {
+        Ok(o) => account_page(s, o, None, vec![FieldError { field, message }]),
+        Err(e) => engine_error(&s.portal, e),
+    }
+}
+
+fn back_to_account(s: &Staff, id: i64, done: &str) -> Response {
+    Redirect::to(&format!(
+        "{}/staff/accounts/{id}?done={done}",
+        s.portal.base
+    ))
+    .into_response()
+}
+
+/// An engine's answer to a form of the account page: done, or the refusal shown there.
+async fn answer<T>(s: &Staff, id: i64, done: &str, outcome: Result<T, EngineError>) -> Response {
+    match outcome {
+        Ok(_) => back_to_account(s, id, done),
+        Err(EngineError::Invalid { field, problem }) => {
+            let field = match field.as_str() {
+                "consent" => "consent",
+                "email" | "billing_contacts" => "contact",
+                "amount" => "payments",
+                _ => "month",
+            };
+            refused(s, id, field, problem).await
+        }
+        Err(EngineError::Conflict(m)) => refused(s, id, "payments", m).await,
+        Err(e) => engine_error(&s.portal, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    #[serde(default)]
+    csrf: String,
+    /// A document's id, or empty with `month` (`2024-07`).
+    #[serde(default)]
+    document: String,
+    #[serde(default)]
+    month: String,
+}
+
+/// Seed 004: a document, or every invoice of a month, sent again to the invoice recipients.
+pub async fn send_again(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<SendForm>,
+) -> Response {
+    use prorata_engine::back_office::Resend;
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::SendDocuments) {
+        return r;
+    }
+    let which = if let Ok(doc) = form.document.trim().parse::<i64>() {
+        Resend::Document(doc)
+    } else {
+        let parsed = form
+            .month
+            .trim()
+            .split_once('-')
+            .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?)));
+        match parsed {
+            Some((year, month)) => Resend::Month { year, month },
+            None => {
+                let message = s.portal.t.get("staff.month_invalid").to_string();
+                return refused(&s, id, "month", message).await;
+            }
+        }
+    };
+    let outcome = s
+        .portal
+        .engine()
+        .send_documents_again(&s.portal.tenant, s.actor(), id, which)
+        .await;
+    answer(&s, id, "sent_again", outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct ContactForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    /// `add` or `remove`.
+    #[serde(default)]
+    change: String,
+    #[serde(default)]
+    consent: String,
+}
+
+/// Seed 004: an invoice recipient added or removed with the owner's consent, written down.
+pub async fn contact(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<ContactForm>,
+) -> Response {
+    use prorata_engine::back_office::ContactChange;
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::EditBillingContacts) {
+        return r;
+    }
+    let change = if form.change == "remove" {
+        ContactChange::Remove(&form.email)
+    } else {
+        ContactChange::Add(&form.email)
+    };
+    let outcome = s
+        .portal
+        .engine()
+        .change_billing_contact(&s.portal.tenant, s.actor(), id, change, &form.consent)
+        .await;
+    answer(&s, id, "contacts", outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct RefundForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    payment: i64,
+    /// Empty: what is left of the payment.
+    #[serde(default)]
+    amount: String,
+}
+
+/// The billing team refunds (part of) a payment.
+pub async fn refund(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<RefundForm>,
+) -> Response {
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::Pay) {
+        return r;
+    }
+    let outcome = s
+        .portal
+        .engine()
+        .refund_for_account(
+            &s.portal.tenant,
+            s.actor(),
+            id,
+            form.payment,
+            Some(form.amount.as_str()),
+        )
+        .await;
+    answer(&s, id, "refunded", outcome).await
 }
