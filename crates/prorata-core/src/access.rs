@@ -150,9 +150,12 @@ pub enum Action {
     ChangeTaxDetails,
     /// Staff: send documents again to the invoice recipients (seed 004: one, or a month's).
     SendDocuments,
+    /// The tenant's administrators: staff users, contact reasons and their routing, the
+    /// terms' wording, accounts' managers.
+    ManageTenant,
 }
 
-pub const ACTIONS: [Action; 21] = [
+pub const ACTIONS: [Action; 22] = [
     Action::SignIn,
     Action::ViewCompany,
     Action::EditCompany,
@@ -174,6 +177,7 @@ pub const ACTIONS: [Action; 21] = [
     Action::ViewAccounts,
     Action::ChangeTaxDetails,
     Action::SendDocuments,
+    Action::ManageTenant,
 ];
 
 impl Action {
@@ -201,6 +205,7 @@ impl Action {
             Action::ViewAccounts => "view_accounts",
             Action::ChangeTaxDetails => "change_tax_details",
             Action::SendDocuments => "send_documents",
+            Action::ManageTenant => "manage_tenant",
         }
     }
 
@@ -217,6 +222,7 @@ impl Action {
                 | Action::ViewAccounts
                 | Action::ChangeTaxDetails
                 | Action::SendDocuments
+                | Action::ManageTenant
         )
     }
 
@@ -456,6 +462,7 @@ mod tests {
         owner  view_accounts          R R $ $ X | O O O O O
         owner  change_tax_details     R R $ $ X | O O O O O
         owner  send_documents         R R $ $ X | O O O O O
+        owner  manage_tenant          R R $ $ X | O O O O O
 
         admin  sign_in                . . X X X | O O O O O
         admin  view_company           . . X X X | O O O O O
@@ -478,6 +485,7 @@ mod tests {
         admin  view_accounts          R R X X X | O O O O O
         admin  change_tax_details     R R X X X | O O O O O
         admin  send_documents         R R X X X | O O O O O
+        admin  manage_tenant          R R X X X | O O O O O
 
         agent  sign_in                . . X X X | O O O O O
         agent  view_company           . . X X X | O O O O O
@@ -500,6 +508,7 @@ mod tests {
         agent  view_accounts          R R X X X | O O O O O
         agent  change_tax_details     R R X X X | O O O O O
         agent  send_documents         R R X X X | O O O O O
+        agent  manage_tenant          R R X X X | O O O O O
 
         billing_team  sign_in                . . . . . | . . . . .
         billing_team  view_company           . . . . . | . . . . .
@@ -522,6 +531,7 @@ mod tests {
         billing_team  view_accounts          . . . . . | . . . . .
         billing_team  change_tax_details     . . . . . | . . . . .
         billing_team  send_documents         . . . . . | . . . . .
+        billing_team  manage_tenant          R R R R R | R R R R R
 
         account_manager  sign_in                . . . . . | . . . . .
         account_manager  view_company           . . . . . | . . . . .
@@ -544,6 +554,7 @@ mod tests {
         account_manager  view_accounts          . . . . . | . . . . .
         account_manager  change_tax_details     R R R R R | R R R R R
         account_manager  send_documents         R R R R R | R R R R R
+        account_manager  manage_tenant          R R R R R | R R R R R
 
         tenant_admin  sign_in                . . . . . | . . . . .
         tenant_admin  view_company           . . . . . | . . . . .
@@ -566,6 +577,7 @@ mod tests {
         tenant_admin  view_accounts          . . . . . | . . . . .
         tenant_admin  change_tax_details     . . . . . | . . . . .
         tenant_admin  send_documents         . . . . . | . . . . .
+        tenant_admin  manage_tenant          . . . . . | . . . . .
     ";
 
     fn cell(outcome: Result<(), Denial>) -> &'static str {

@@ -424,6 +424,54 @@ impl Engine {
         tx.commit().await?;
         Ok(payment)
     }
+
+    /// A tenant admin sets the wording of the contract terms the portal shows (the notice
+    /// clause, the cancellation reasons), in both languages; audited, followed by every page
+    /// from now on.
+    pub async fn set_terms(
+        &self,
+        tenant: &Tenant,
+        who: Actor<'_>,
+        terms: &prorata_core::terms::Terms,
+    ) -> Result<()> {
+        let blank =
+            |t: &prorata_core::catalog::Text| t.en.trim().is_empty() || t.fr.trim().is_empty();
+        if blank(&terms.notice_clause) {
+            return Err(crate::invalid("notice_clause", "in both languages"));
+        }
+        if terms.cancellation_reasons.is_empty() || terms.cancellation_reasons.iter().any(blank) {
+            return Err(crate::invalid(
+                "cancellation_reasons",
+                "at least one, each in both languages",
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        let mut settings = tx
+            .tenant(tenant.id)
+            .await?
+            .ok_or(EngineError::NotFound("tenant"))?
+            .settings;
+        let before = serde_json::to_value(&settings.terms).ok();
+        settings.terms = terms.clone();
+        tx.set_settings(tenant.id, &settings).await?;
+        tx.insert_audit(
+            tenant.id,
+            &NewAudit {
+                account_id: None,
+                actor_id: who.user_id,
+                actor: who.role.map_or("api", |r| r.as_str()),
+                address: who.address,
+                action: "tenant.terms",
+                subject: None,
+                before,
+                after: serde_json::to_value(terms).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.forget_tenants();
+        Ok(())
+    }
 }
 
 /// Which documents to send again.

@@ -1547,7 +1547,176 @@ async fn the_billing_team_sends_again_changes_recipients_with_consent_and_refund
         .all(|(x, y)| x.id == y.id && x.after == y.after));
 }
 
+async fn a_tenant_admin_sets_reasons_terms_staff_and_managers(url: &str) {
+    let w = world(url).await;
+    let mut admin = Client::new(&w.router, &w.tenant.slug);
+    admin.sign_in_staff(TENANT_ADMIN).await;
+    let page = admin.get("staff/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // The three default reasons, and a fourth added: refunds, to the billing team.
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for r in &w.tenant.settings.tickets.reasons {
+        for (k, v) in [
+            ("code", r.code.clone()),
+            ("label_en", r.label.en.clone()),
+            ("label_fr", r.label.fr.clone()),
+            (
+                "route",
+                match r.route {
+                    prorata_core::tickets::Route::BillingTeam => "billing_team".into(),
+                    prorata_core::tickets::Route::AccountManager => "account_manager".into(),
+                },
+            ),
+            ("handled_en", r.handled_by.en.clone()),
+            ("handled_fr", r.handled_by.fr.clone()),
+        ] {
+            fields.push((k.into(), v));
+        }
+    }
+    for (k, v) in [
+        ("code", "refund"),
+        ("label_en", "A refund"),
+        ("label_fr", "Un remboursement"),
+        ("route", "billing_team"),
+        ("handled_en", "The billing team refunds."),
+        ("handled_fr", "L'équipe facturation rembourse."),
+        ("reopen_days", "10"),
+    ] {
+        fields.push((k.into(), v.into()));
+    }
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = admin.post("staff/settings/reasons", &refs).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let mut owner = client_for(&w, Who::Owner).await;
+    assert!(owner
+        .get("support/new")
+        .await
+        .text()
+        .contains("Un remboursement"));
+    // A reason without labels is refused naming the problem; nothing changes.
+    let r = admin
+        .post(
+            "staff/settings/reasons",
+            &[
+                ("code", "x"),
+                ("route", "billing_team"),
+                ("reopen_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(owner
+        .get("support/new")
+        .await
+        .text()
+        .contains("Un remboursement"));
+    // The terms' wording, in both languages.
+    let r = admin
+        .post(
+            "staff/settings/terms",
+            &[
+                ("notice_en", "General terms, section 9"),
+                ("notice_fr", "Conditions générales, article 9"),
+                ("cancel_en", "Too expensive\nOther"),
+                ("cancel_fr", "Trop cher"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "one reason short in French"
+    );
+    let r = admin
+        .post(
+            "staff/settings/terms",
+            &[
+                ("notice_en", "General terms, section 9"),
+                ("notice_fr", "Conditions générales, article 9"),
+                ("cancel_en", "Too expensive\nOther"),
+                ("cancel_fr", "Trop cher\nAutre"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let tenant = w.engine.tenant(w.tenant.id).await.expect("tenant");
+    assert_eq!(tenant.settings.terms.cancellation_reasons.len(), 2);
+    assert_eq!(tenant.settings.tickets.reopen_days, 10);
+    // A staff member invited; A given its account manager.
+    let r = admin
+        .post(
+            "staff/settings/staff",
+            &[
+                ("name", "Nina Billing"),
+                ("email", "nina@vendor.example"),
+                ("role", "billing_team"),
+                ("language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let r = admin
+        .post(
+            "staff/settings/staff",
+            &[("name", "X"), ("email", "x@x.example"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no customer role from here"
+    );
+    let staff = w.engine.staff_users(&w.tenant).await.expect("staff");
+    assert!(staff.iter().any(|u| u.email == "nina@vendor.example"));
+    let manager = staff
+        .iter()
+        .find(|u| u.email == MANAGER)
+        .expect("manager")
+        .id;
+    let r = admin
+        .post(
+            &format!("staff/accounts/{}/manager", w.a),
+            &[("manager", &manager.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let billing = staff.iter().find(|u| u.email == STAFF).expect("billing").id;
+    let r = admin
+        .post(
+            &format!("staff/accounts/{}/manager", w.a),
+            &[("manager", &billing.to_string())],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "only an account manager"
+    );
+    // The billing team reaches none of it.
+    let mut team = Client::new(&w.router, &w.tenant.slug);
+    team.sign_in_staff(STAFF).await;
+    assert_eq!(
+        team.get("staff/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
+    for path in [
+        "staff/settings/reasons",
+        "staff/settings/terms",
+        "staff/settings/staff",
+    ] {
+        assert_eq!(
+            team.post(path, &[]).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+}
+
 on_both_stores!(
+    a_tenant_admin_sets_reasons_terms_staff_and_managers,
     the_billing_team_sends_again_changes_recipients_with_consent_and_refunds,
     staff_sign_in_takes_a_second_factor_once_per_code,
     the_back_office_matrix_has_no_leak,

@@ -150,11 +150,28 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             "/staff/tickets/{id}/files/{file}",
             get(pages::staff::ticket::download),
         )
+        .route("/staff/settings", get(pages::staff::settings::show))
+        .route(
+            "/staff/settings/staff",
+            post(pages::staff::settings::invite),
+        )
+        .route(
+            "/staff/settings/reasons",
+            post(pages::staff::settings::save_reasons),
+        )
+        .route(
+            "/staff/settings/terms",
+            post(pages::staff::settings::save_terms),
+        )
         .route("/staff/accounts", get(pages::staff::accounts::search))
         .route("/staff/accounts/{id}", get(pages::staff::accounts::show))
         .route(
             "/staff/accounts/{id}/tax",
             post(pages::staff::accounts::change_tax),
+        )
+        .route(
+            "/staff/accounts/{id}/manager",
+            post(pages::staff::accounts::set_manager),
         )
         .route(
             "/staff/accounts/{id}/send",

@@ -119,6 +119,7 @@ impl Chrome {
         for (slug, key, action) in [
             ("staff", "nav.queues", Action::ViewTickets),
             ("staff/accounts", "nav.accounts", Action::ViewAccounts),
+            ("staff/settings", "nav.settings", Action::ManageTenant),
         ] {
             if s.may(action) {
                 nav.push(Nav {

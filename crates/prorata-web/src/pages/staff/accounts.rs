@@ -136,6 +136,8 @@ pub struct AccountPage {
     pub may_send: bool,
     pub may_edit_contacts: bool,
     pub may_refund: bool,
+    /// The tenant's account managers (id, name, current), for a tenant admin to pick from.
+    pub managers: Option<Vec<(i64, String, bool)>>,
 }
 
 pub struct PaymentLine {
@@ -355,6 +357,13 @@ fn account_page(
             may_send: s.may(Action::SendDocuments),
             may_edit_contacts: s.may(Action::EditBillingContacts),
             may_refund: s.may(Action::Pay),
+            managers: s.may(Action::ManageTenant).then(|| {
+                o.staff
+                    .iter()
+                    .filter(|u| u.role == prorata_core::access::Role::AccountManager)
+                    .map(|u| (u.id, u.name.clone(), Some(u.id) == o.manager))
+                    .collect()
+            }),
         },
     )
 }
@@ -480,6 +489,7 @@ async fn answer<T>(s: &Staff, id: i64, done: &str, outcome: Result<T, EngineErro
                 "consent" => "consent",
                 "email" | "billing_contacts" => "contact",
                 "amount" => "payments",
+                "manager_id" => "manager",
                 _ => "month",
             };
             refused(s, id, field, problem).await
@@ -611,4 +621,34 @@ pub async fn refund(
         )
         .await;
     answer(&s, id, "refunded", outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct ManagerForm {
+    #[serde(default)]
+    csrf: String,
+    /// A staff user's id; empty for none.
+    #[serde(default)]
+    manager: String,
+}
+
+/// A tenant admin gives the account its account manager (subscription tickets go to them).
+pub async fn set_manager(
+    s: Staff,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<ManagerForm>,
+) -> Response {
+    if let Err(r) = s.portal.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::ManageTenant) {
+        return r;
+    }
+    let manager = form.manager.trim().parse::<i64>().ok();
+    let outcome = s
+        .portal
+        .engine()
+        .set_account_manager(&s.portal.tenant, s.actor(), id, manager)
+        .await;
+    answer(&s, id, "manager", outcome).await
 }

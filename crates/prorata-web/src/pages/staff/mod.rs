@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod queue;
 pub mod second_factor;
+pub mod settings;
 pub mod ticket;
 
 use prorata_core::tickets::{Queue, Status};
