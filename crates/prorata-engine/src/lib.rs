@@ -21,6 +21,7 @@ pub mod gateway;
 mod keys;
 pub mod people;
 mod portal;
+pub mod scan;
 pub mod second_factor;
 mod subscriptions;
 mod tenants;
@@ -152,6 +153,9 @@ pub struct Engine {
     /// Signs single-use links and CSRF tokens ([`people::SecretKey`]); random unless
     /// [`Engine::with_secret`] gives the deployment's.
     pub secret: people::SecretKey,
+    /// Scans every uploaded file before it is stored, when [`Engine::with_scanner`] gives a
+    /// ClamAV daemon; none by default.
+    pub scanner: Option<scan::Scanner>,
     /// Tenants by portal slug, read at most once a second: every page names its tenant.
     /// Cleared by this engine's own changes to a tenant (clock, settings); another process's
     /// changes show within [`TENANT_CACHE_FOR`].
@@ -173,6 +177,7 @@ impl Engine {
             usage_accounts: Arc::default(),
             // Without randomness there is no safe session or link: refuse to start.
             secret: people::SecretKey::random().expect("the system's random source"),
+            scanner: None,
             tenants_by_slug: Arc::default(),
         }
     }
@@ -209,6 +214,14 @@ impl Engine {
     /// The same engine charging through `gateway`.
     pub fn with_gateway(self, gateway: Arc<dyn gateway::Gateway>) -> Engine {
         Engine { gateway, ..self }
+    }
+
+    /// The same engine scanning every uploaded file with `scanner` before storing it.
+    pub fn with_scanner(self, scanner: scan::Scanner) -> Engine {
+        Engine {
+            scanner: Some(scanner),
+            ..self
+        }
     }
 
     /// The date billing uses for `tenant` now: its test clock in a sandbox, else the calendar

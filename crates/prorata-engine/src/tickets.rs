@@ -18,7 +18,7 @@ use prorata_store::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{invalid, sha256_hex, Engine, EngineError, Result};
+use crate::{invalid, scan, sha256_hex, Engine, EngineError, Result};
 
 /// Who acts: a signed-in person (with their role), or the API (the vendor's systems).
 #[derive(Debug, Clone, Copy)]
@@ -104,11 +104,34 @@ pub(crate) struct Checked {
 }
 
 /// A message's text and files checked by the core's rules (each file told by its content,
-/// bounded in size and number), the files named and hashed; or the field that is wrong.
-pub(crate) fn check(subject: Option<&str>, body: &str, files: &[Upload]) -> Result<Vec<Checked>> {
+/// bounded in size and number) and, when the engine has a scanner, scanned for viruses; the
+/// files named and hashed; or the field that is wrong. Called before any transaction opens:
+/// a scan is a round trip to the daemon.
+pub(crate) async fn check(
+    engine: &Engine,
+    subject: Option<&str>,
+    body: &str,
+    files: &[Upload],
+) -> Result<Vec<Checked>> {
     let bytes: Vec<&[u8]> = files.iter().map(|f| f.bytes.as_slice()).collect();
-    let kinds =
-        check_message(subject, body, &bytes).map_err(|p| invalid(p.field(), p.to_string()))?;
+    let judged = check_message(subject, body, &bytes);
+    let problem = |p: tickets::Problem| invalid(p.field(), p.to_string());
+    // An infected file is refused as infected whatever it claims to be: a file of the wrong
+    // kind is scanned too (issue 14), once every file is within the bounds.
+    if let Err(p) = judged {
+        let within_bounds = matches!(p, tickets::Problem::FileType(_))
+            && bytes.iter().enumerate().all(|(i, b)| {
+                !matches!(
+                    tickets::sniff(i, b),
+                    Err(tickets::Problem::FileEmpty(_) | tickets::Problem::FileTooLarge(_))
+                )
+            });
+        if !within_bounds {
+            return Err(problem(p));
+        }
+    }
+    engine.scan_uploads(files).await?;
+    let kinds = judged.map_err(problem)?;
     Ok(files
         .iter()
         .zip(kinds)
@@ -121,14 +144,49 @@ pub(crate) fn check(subject: Option<&str>, body: &str, files: &[Upload]) -> Resu
         .collect())
 }
 
+impl Engine {
+    /// Each file scanned by the engine's scanner, if it has one: an infected file is refused
+    /// naming it and the signature; a scanner that cannot say refuses the whole message as
+    /// unavailable (never is a file let through unscanned).
+    async fn scan_uploads(&self, files: &[Upload]) -> Result<()> {
+        let Some(scanner) = &self.scanner else {
+            return Ok(());
+        };
+        for (i, f) in files.iter().enumerate() {
+            match scanner.scan(&f.bytes).await {
+                Ok(scan::Verdict::Clean) => {}
+                Ok(scan::Verdict::Infected(signature)) => {
+                    return Err(invalid(
+                        format!("files[{i}]"),
+                        format!(
+                            "the file {:?} contains a virus ({}) and was refused",
+                            f.name,
+                            scan::signature_name(&signature)
+                        ),
+                    ))
+                }
+                Err(e) => {
+                    // The operator needs the cause; the caller needs to know to try later.
+                    eprintln!("virus scan: {e}");
+                    return Err(EngineError::Unavailable(
+                        "the files cannot be checked for viruses right now; nothing was stored: try again later"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The most tickets one list returns.
 pub const MAX_TICKETS_PAGE: i64 = 200;
 
 impl Engine {
     /// Files a ticket with its first message and files, routed by its reason. Invalid input
     /// (an unknown reason, an empty subject, a file that is not a PDF, PNG or JPEG, too many
-    /// or too large files, another account's document) is refused naming the field, and
-    /// nothing is stored.
+    /// or too large files, an infected file when a scanner is configured, another account's
+    /// document) is refused naming the field, and nothing is stored.
     pub async fn file_ticket(
         &self,
         tenant: &prorata_store::Tenant,
@@ -139,7 +197,7 @@ impl Engine {
         let reason = rules
             .reason(&input.reason)
             .ok_or_else(|| invalid("reason", "not one of the tenant's contact reasons"))?;
-        let files = check(Some(&input.subject), &input.body, &input.files)?;
+        let files = check(self, Some(&input.subject), &input.body, &input.files).await?;
         let mut tx = self.store.begin().await?;
         tx.account(tenant.id, input.account_id)
             .await?
@@ -194,7 +252,7 @@ impl Engine {
         internal: bool,
         files: &[Upload],
     ) -> Result<TicketView> {
-        let files = check(None, body, files)?;
+        let files = check(self, None, body, files).await?;
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .ticket(tenant.id, ticket)

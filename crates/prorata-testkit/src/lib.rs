@@ -79,6 +79,7 @@
 
 pub mod browser;
 pub mod checks;
+pub mod clamd;
 pub mod fuzz;
 pub mod smtp;
 

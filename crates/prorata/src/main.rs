@@ -87,6 +87,8 @@ enum Command {
         mail: MailArgs,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
         /// Where the demo writes its documents (Factur-X PDF, CII XML) and an index.html.
         #[arg(long, default_value = "data/documents")]
         documents_dir: PathBuf,
@@ -102,6 +104,8 @@ enum Command {
         mail: MailArgs,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
     },
     /// Deliver the e-mails and webhooks due now, once, and exit (`serve` does it every few
     /// seconds).
@@ -160,6 +164,31 @@ impl LimitArgs {
             timeout: std::time::Duration::from_secs(self.request_timeout),
             ..LimitConfig::default()
         })
+    }
+}
+
+/// Virus scanning of uploaded files (issue 14).
+#[derive(clap::Args, Clone)]
+struct ScanArgs {
+    /// A ClamAV daemon that scans every uploaded file before it is accepted: its socket
+    /// (Debian's clamav-daemon: /run/clamav/clamd.ctl) or HOST:PORT. Without it files are not
+    /// scanned; with it, an upload is refused (503) while the daemon cannot answer.
+    #[arg(long, env = "PRORATA_CLAMD")]
+    clamd: Option<String>,
+}
+
+impl ScanArgs {
+    /// `engine` scanning with the daemon, if one is given; a daemon that does not answer yet
+    /// is reported, not fatal (it may still be loading its database).
+    async fn apply(&self, engine: prorata_engine::Engine) -> prorata_engine::Engine {
+        let Some(address) = &self.clamd else {
+            return engine;
+        };
+        let scanner = prorata_engine::scan::Scanner::new(address);
+        if let Err(e) = scanner.ping().await {
+            eprintln!("warning: {e}; uploads are refused until it answers");
+        }
+        engine.with_scanner(scanner)
     }
 }
 
@@ -422,9 +451,11 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             mail,
             limits,
+            scan,
             documents_dir,
         } => runtime()?.block_on(async {
             let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
+            let engine = scan.apply(engine).await;
             let mut out = String::new();
             let result = demo::run(&engine, companies, &mut out).await?;
             print!("{out}");
@@ -472,9 +503,11 @@ fn run(cli: Cli) -> Result<()> {
             worker_interval,
             mail,
             limits,
+            scan,
         } => runtime()?.block_on(async {
             let limits = limits.config()?;
             let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
+            let engine = scan.apply(engine).await;
             let mailer = mail.mailer()?;
             prorata_server::worker::spawn_delivery(
                 engine.clone(),
