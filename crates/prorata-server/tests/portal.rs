@@ -1715,7 +1715,88 @@ async fn a_tenant_admin_sets_reasons_terms_staff_and_managers(url: &str) {
     }
 }
 
+async fn an_infected_file_is_refused_in_the_portal_saying_so_and_nothing_is_stored(url: &str) {
+    use prorata_testkit::clamd::{Clamd, EICAR};
+    let w = world(url).await;
+    let mut clamd = Clamd::start();
+    let engine = w
+        .engine
+        .clone()
+        .with_scanner(prorata_engine::scan::Scanner::new(&clamd.address()));
+    let router = prorata_server::app(prorata_server::AppState::new(engine));
+    let mut owner = Client::new(&router, &w.tenant.slug);
+    owner.sign_in(OWNER_A, PASSWORD).await;
+    let fields = [
+        ("reason", "billing"),
+        ("subject", "Preuve de virement"),
+        ("body", "Ci-joint."),
+    ];
+    // The EICAR test file, named as a PDF that starts like one: the scanner finds it.
+    let mut infected = b"%PDF-1.4\n".to_vec();
+    infected.extend_from_slice(EICAR);
+    let r = owner
+        .post_multipart(
+            "support/new",
+            &fields,
+            &[("preuve.pdf", EICAR), ("ok.pdf", b"%PDF-1.4")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    let r = owner
+        .post_multipart("support/new", &fields, &[("preuve.pdf", &infected)])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text().contains("Le fichier preuve.pdf contient un virus"),
+        "{}",
+        r.text()
+    );
+    let filter = prorata_store::QueueFilter {
+        account_id: Some(w.a),
+        ..Default::default()
+    };
+    assert!(w
+        .engine
+        .tickets(&w.tenant, &filter, 0, 10)
+        .await
+        .expect("tickets")
+        .items
+        .is_empty());
+    // A clean file goes through; with the scanner stopped, nothing is accepted unscanned.
+    let r = owner
+        .post_multipart(
+            "support/new",
+            &fields,
+            &[("preuve.pdf", b"%PDF-1.4\n%%EOF")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    clamd.stop();
+    let r = owner
+        .post_multipart(
+            "support/new",
+            &fields,
+            &[("preuve.pdf", b"%PDF-1.4\n%%EOF")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        r.text().contains("Rien n&#39;a été enregistré")
+            || r.text().contains("Rien n'a été enregistré")
+    );
+    assert_eq!(
+        w.engine
+            .tickets(&w.tenant, &filter, 0, 10)
+            .await
+            .expect("tickets")
+            .items
+            .len(),
+        1
+    );
+}
+
 on_both_stores!(
+    an_infected_file_is_refused_in_the_portal_saying_so_and_nothing_is_stored,
     a_tenant_admin_sets_reasons_terms_staff_and_managers,
     the_billing_team_sends_again_changes_recipients_with_consent_and_refunds,
     staff_sign_in_takes_a_second_factor_once_per_code,

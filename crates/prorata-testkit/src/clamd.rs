@@ -2,8 +2,9 @@
 //! with a signature database the test writes itself: there is no internet to download
 //! ClamAV's, and one signature is all a test needs.
 //!
-//! [`Clamd::start`] makes a directory under [`std::env::temp_dir`] holding `test.hdb` (the
-//! MD5 signature of the 68-byte [`EICAR`] file, named `Eicar-Test-Signature`), a
+//! [`Clamd::start`] makes a directory under [`std::env::temp_dir`] holding `test.ndb` (a body
+//! signature: the [`EICAR`] string anywhere in a file, named `Eicar-Test-Signature`, as real
+//! databases find it inside a PDF too), a
 //! `clamd.conf` (a unix socket in that directory, the directory as the database and
 //! temporary directory, in the foreground, no user switch, logging to `clamd.log` there),
 //! runs `clamd -c clamd.conf` as a child and waits for its socket. Dropping the handle
@@ -20,9 +21,6 @@ use std::time::{Duration, Instant};
 
 /// The EICAR anti-virus test file: 68 bytes every scanner reports, harmless.
 pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-
-/// The signature [`Clamd`] loads: the MD5 of [`EICAR`], its size, its name.
-pub const EICAR_SIGNATURE: &str = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature";
 
 /// How long clamd may take to load its one signature and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,7 +51,14 @@ impl Clamd {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("clamd's directory");
-        fs::write(dir.join("test.hdb"), format!("{EICAR_SIGNATURE}\n")).expect("test.hdb");
+        // The same string anywhere in a file (a body signature, as real databases carry),
+        // so a PDF that embeds it is found too.
+        let hex: String = EICAR.iter().map(|b| format!("{b:02x}")).collect();
+        fs::write(
+            dir.join("test.ndb"),
+            format!("Eicar-Test-Signature:0:*:{hex}\n"),
+        )
+        .expect("test.ndb");
         let socket = dir.join("clamd.sock");
         let log = dir.join("clamd.log");
         let conf = dir.join("clamd.conf");

@@ -240,6 +240,11 @@ pub fn engine_error(portal: &Portal, e: EngineError) -> Response {
             page.extensions_mut().insert(prorata_engine::Busy);
             page
         }
+        // A service the request needs is down (the virus scanner): nothing was stored.
+        EngineError::Unavailable(ref why) => {
+            eprintln!("portal: unavailable: {why}");
+            error_page(portal, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+        }
         EngineError::Invalid { .. }
         | EngineError::Refused(_)
         | EngineError::Conflict(_)

@@ -137,6 +137,20 @@ pub(crate) fn problem_error(t: &Messages, p: Problem, names: &[String]) -> Field
     FieldError { field, message }
 }
 
+/// The engine's refusal of a file the core's rules accepted: the virus scanner found one.
+pub(crate) fn scanned_out(t: &Messages, field: &str, names: &[String]) -> Option<FieldError> {
+    let i: usize = field
+        .strip_prefix("files[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    let name = names.get(i).map_or("", String::as_str);
+    Some(FieldError {
+        field: "files",
+        message: t.fmt("support.problem.virus", &[("name", name)]),
+    })
+}
+
 /// What a form posted: its text fields and files. A file part is read up to one byte past
 /// the limit (enough for the core to say it is too large), and at most one file past the
 /// number allowed (enough to say there are too many).
@@ -428,6 +442,7 @@ pub async fn file(v: Viewer, form: Multipart) -> Response {
     if !errors.is_empty() {
         return form_page(&v, fill, errors).await;
     }
+    let names = posted.names();
     let input = TicketInput {
         account_id: v.account_id,
         reason: fill.reason.clone(),
@@ -454,6 +469,12 @@ pub async fn file(v: Viewer, form: Multipart) -> Response {
                 message: v.portal.t.get("support.problem.document").to_string(),
             }];
             form_page(&v, fill, errors).await
+        }
+        Err(EngineError::Invalid { field, problem }) => {
+            match scanned_out(&v.portal.t, &field, &names) {
+                Some(error) => form_page(&v, fill, vec![error]).await,
+                None => engine_error(&v.portal, EngineError::Invalid { field, problem }),
+            }
         }
         Err(e) => engine_error(&v.portal, e),
     }
@@ -596,6 +617,12 @@ pub async fn reply(v: Viewer, Path((_, id)): Path<(String, i64)>, form: Multipar
             v.portal.base
         ))
         .into_response(),
+        Err(EngineError::Invalid { field, problem }) => {
+            match scanned_out(&v.portal.t, &field, &posted.names()) {
+                Some(error) => ticket_page(&v, view, None, body, vec![error]).await,
+                None => engine_error(&v.portal, EngineError::Invalid { field, problem }),
+            }
+        }
         // Solved too long ago to reopen, or closed: the page says so.
         Err(EngineError::Conflict(_)) => {
             let errors = vec![FieldError {

@@ -275,6 +275,12 @@ pub async fn reply(s: Staff, Path((_, id)): Path<(String, i64)>, form: Multipart
         .await
     {
         Ok(_) => back_to(&s, id, if internal { "noted" } else { "answered" }),
+        Err(EngineError::Invalid { field, problem }) => {
+            match crate::pages::support::scanned_out(&s.portal.t, &field, &posted.names()) {
+                Some(error) => page(&s, view, None, body, vec![error]).await,
+                None => engine_error(&s.portal, EngineError::Invalid { field, problem }),
+            }
+        }
         Err(EngineError::Conflict(_)) => {
             let errors = vec![FieldError {
                 field: "body",
