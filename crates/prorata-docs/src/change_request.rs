@@ -115,6 +115,20 @@ fn kind_name(lang: Lang, kind: DocumentKind) -> &'static str {
     }
 }
 
+/// The line that opens a request sent after its notice deadline: only a tenant admin may
+/// apply it, with a written reason.
+pub fn late_note(lang: Lang, deadline: NaiveDate) -> String {
+    let d = date(lang, deadline);
+    match lang {
+        Lang::En => format!(
+            "Sent after the notice deadline ({d}) at the customer's request: the notice rule refuses it. Only a tenant administrator may apply it, with a written reason that is kept."
+        ),
+        Lang::Fr => format!(
+            "Envoyée après la date limite de préavis ({d}) à la demande du client : la règle de préavis la refuse. Seul un administrateur peut l'appliquer, avec un motif écrit qui est conservé."
+        ),
+    }
+}
+
 /// The ticket's first message: the change, its dates, and the documents it would issue as
 /// of `today`, each line with its amount and its arithmetic.
 pub fn request_message(lang: Lang, a: &Asked<'_>, drafts: &[Draft], today: NaiveDate) -> String {

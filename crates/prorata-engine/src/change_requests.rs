@@ -143,6 +143,35 @@ impl Engine {
         request: &Request,
         reason: Option<&str>,
     ) -> Result<Submitted> {
+        self.submit(tenant, actor, account_id, request, reason, false)
+            .await
+    }
+
+    /// A change the notice rule refuses, sent to the account manager anyway at the
+    /// customer's asking: recorded as a request marked late, which only a tenant admin may
+    /// apply, with a written reason ([`Engine::apply_change_request`]'s override). A change
+    /// still in time is submitted as usual; any other refusal still refuses.
+    pub async fn submit_late_account_change_by(
+        &self,
+        tenant: &Tenant,
+        actor: Actor<'_>,
+        account_id: i64,
+        request: &Request,
+        reason: Option<&str>,
+    ) -> Result<Submitted> {
+        self.submit(tenant, actor, account_id, request, reason, true)
+            .await
+    }
+
+    async fn submit(
+        &self,
+        tenant: &Tenant,
+        actor: Actor<'_>,
+        account_id: i64,
+        request: &Request,
+        reason: Option<&str>,
+        late_ok: bool,
+    ) -> Result<Submitted> {
         if reason.is_some_and(|r| r.len() > MAX_REASON) {
             return Err(invalid(
                 "reason",
@@ -159,14 +188,28 @@ impl Engine {
         let catalog = self
             .catalog(&mut tx, tenant.id, row.catalog_version_id)
             .await?;
-        let accepted = decide_with(
+        let judged = decide_with(
             &row.subscription,
             &rules(tenant, &catalog),
             request,
             today,
             None,
-        )
-        .map_err(EngineError::Refused)?;
+        );
+        let (accepted, missed) = match judged {
+            Ok(a) => (a, None),
+            Err(Refusal::NoticePeriodMissed { deadline, .. }) if late_ok => (
+                decide_waiving_notice(
+                    &row.subscription,
+                    &rules(tenant, &catalog),
+                    request,
+                    today,
+                    None,
+                )
+                .map_err(EngineError::Refused)?,
+                Some(deadline),
+            ),
+            Err(r) => return Err(EngineError::Refused(r)),
+        };
         if accepted.direction == Direction::Upgrade {
             tx.rollback().await?;
             let outcome = self.request_change(tenant, row.id, request, None).await?;
@@ -205,7 +248,10 @@ impl Engine {
             .chars()
             .take(MAX_SUBJECT)
             .collect();
-        let body = words::request_message(lang, &asked, &drafts, today);
+        let mut body = words::request_message(lang, &asked, &drafts, today);
+        if let Some(deadline) = missed {
+            body = format!("{}\n\n{body}", words::late_note(lang, deadline));
+        }
         // Subscription management is the account manager's, whatever the tenant's reasons
         // route elsewhere (seed 000).
         let manager = tx.account_manager(tenant.id, account_id).await?;
@@ -237,7 +283,8 @@ impl Engine {
                 None,
                 Some(json!({"request": request, "direction": accepted.direction,
                             "effective": effective, "deadline": deadline.map(|d| d.0),
-                            "reason": reason, "ticket_id": ticket.id})),
+                            "reason": reason, "ticket_id": ticket.id,
+                            "late": missed.is_some()})),
             ),
         )
         .await?;

@@ -673,7 +673,117 @@ async fn monthly_to_annual_at_once_or_at_the_end_of_the_period(url: &str, save: 
     );
 }
 
+async fn a_late_downgrade_is_applied_only_by_a_tenant_admin_with_a_reason(url: &str, save: bool) {
+    let w = world(url).await;
+    let Some((_turn, b)) = start("fr").await else {
+        return;
+    };
+    let base = serve(&w).await;
+    let slug = w.tenant.slug.clone();
+    let pages = Pages::new(save);
+    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    // Past 6 June 2025, the deadline for the 6 July 2025 renewal (seed 001's 30 days).
+    w.engine
+        .advance_clock(&w.tenant, d(2025, 6, 20), &mut |_, _| {})
+        .await
+        .expect("clock");
+    sign_in(&b, &base, &slug, OWNER_A).await;
+    wait(&b, "nav.tabs").await;
+    b.goto(&p("plan")).await.expect("plan");
+    b.fill("#q-user", "6").await.expect("quantity");
+    b.click("#preview-user").await.expect("preview");
+    wait(&b, "#refusal").await;
+    assert!(b
+        .text("#refusal")
+        .await
+        .expect("refusal")
+        .contains("6 juin 2025"));
+    pages.check(&b, "refused-late-fr").await;
+    // The customer sends it anyway: it reaches the account manager, marked late.
+    b.click("#send-late").await.expect("send");
+    wait(&b, "#outcome").await;
+    let requests = w
+        .engine
+        .change_requests(&w.tenant, None, Some(w.a))
+        .await
+        .expect("requests");
+    assert_eq!(requests.len(), 1);
+    let filter = QueueFilter {
+        account_id: Some(w.a),
+        ..QueueFilter::default()
+    };
+    let ticket = w
+        .engine
+        .tickets(&w.tenant, &filter, 0, 10)
+        .await
+        .expect("tickets")
+        .items
+        .into_iter()
+        .find(|t| t.change_request_id == Some(requests[0].id))
+        .expect("its ticket");
+    assert_eq!(ticket.queue, Queue::AccountManagement);
+    // The account manager may not apply it.
+    let mut spare = Vec::new();
+    sign_in_staff(&b, &base, &slug, MANAGER, &mut spare, None).await;
+    b.goto(&p(&format!("staff/tickets/{}", ticket.id)))
+        .await
+        .expect("ticket");
+    wait(&b, "#change-request").await;
+    assert!(b
+        .text("#thread")
+        .await
+        .expect("thread")
+        .contains("après la date limite de préavis"));
+    b.click("#apply-change").await.expect("apply");
+    wait(&b, ".error-summary").await;
+    let still = w
+        .engine
+        .change_requests(&w.tenant, None, Some(w.a))
+        .await
+        .expect("requests");
+    assert_eq!(still[0].status, prorata_store::ChangeRequestStatus::Pending);
+    // A tenant admin may, with a written reason, which is kept.
+    sign_in_staff(&b, &base, &slug, TENANT_ADMIN, &mut spare, None).await;
+    b.goto(&p(&format!("staff/tickets/{}", ticket.id)))
+        .await
+        .expect("ticket");
+    wait(&b, "#override_reason").await;
+    b.click("#apply-change")
+        .await
+        .expect("apply without a reason");
+    wait(&b, ".error-summary").await;
+    b.fill(
+        "#override_reason",
+        "Commercial agreement: a customer since 2019",
+    )
+    .await
+    .expect("reason");
+    pages.check(&b, "staff-override-en").await;
+    b.click("#apply-change").await.expect("apply");
+    wait(&b, ".flash").await;
+    let applied = w
+        .engine
+        .change_requests(&w.tenant, None, Some(w.a))
+        .await
+        .expect("requests");
+    assert_eq!(
+        applied[0].status,
+        prorata_store::ChangeRequestStatus::Applied
+    );
+    let trail = w
+        .engine
+        .audit_trail(&w.tenant, w.a, 0, 50)
+        .await
+        .expect("audit")
+        .items;
+    assert!(trail.iter().any(|e| e
+        .after
+        .as_ref()
+        .is_some_and(|a| a.to_string().contains("since 2019"))));
+}
+
 browser_tests!(
+    a_late_downgrade_is_applied_only_by_a_tenant_admin_with_a_reason,
     a_billing_ticket_goes_to_the_billing_team_and_back_until_solved,
     subscription_matters_go_to_the_account_manager_who_applies_a_downgrade,
     the_billing_team_changes_a_vat_number_for_the_next_invoice_only,

@@ -234,17 +234,20 @@ pub struct ChangeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    kind: String,
+    pub kind: String,
     #[serde(default)]
-    product: String,
+    pub product: String,
     #[serde(default)]
-    quantity: String,
+    pub quantity: String,
     #[serde(default)]
-    reason: String,
+    pub reason: String,
     #[serde(default)]
-    frequency: String,
+    pub frequency: String,
     #[serde(default)]
-    when: String,
+    pub when: String,
+    /// `on`: send a change the notice rule refuses to the account manager anyway.
+    #[serde(default)]
+    late: String,
 }
 
 impl ChangeForm {
@@ -304,10 +307,13 @@ pub struct RefusedPage {
     pub chrome: Chrome,
     pub reason: String,
     pub clause: Option<String>,
+    /// A change refused by the notice rule alone may still be sent to the account manager,
+    /// marked late (only a tenant admin may then apply it): the form to send it.
+    pub late: Option<ChangeForm>,
 }
 
 /// A refusal in the customer's words: the deadline, the renewal and the tenant's clause.
-fn refused(v: &Viewer, r: &Refusal) -> Response {
+fn refused(v: &Viewer, r: &Refusal, form: &ChangeForm) -> Response {
     let t = &v.portal.t;
     let lang = t.lang;
     let (reason, clause) = match r {
@@ -344,6 +350,9 @@ fn refused(v: &Viewer, r: &Refusal) -> Response {
             chrome: Chrome::signed_in(v, "plan", None),
             reason,
             clause,
+            late: matches!(r, Refusal::NoticePeriodMissed { .. })
+                .then(|| form.clone())
+                .filter(|f| f.late.is_empty()),
         },
     )
 }
@@ -384,7 +393,7 @@ pub async fn preview(v: Viewer, Form(form): Form<ChangeForm>) -> Response {
         .await
     {
         Ok(pv) => pv,
-        Err(EngineError::Refused(r)) => return refused(&v, &r),
+        Err(EngineError::Refused(r)) => return refused(&v, &r, &form),
         Err(e) => return engine_error(p, e),
     };
     let mut documents = Vec::new();
@@ -465,10 +474,16 @@ pub async fn submit(v: Viewer, Form(form): Form<ChangeForm>) -> Response {
         return super::error_page(p, StatusCode::UNPROCESSABLE_ENTITY, "change.bad_request");
     };
     let reason = Some(form.reason.as_str()).filter(|r| !r.trim().is_empty());
-    let outcome = p
-        .engine()
-        .submit_account_change_by(&p.tenant, v.actor(), v.account_id, &request, reason)
-        .await;
+    let engine = p.engine();
+    let outcome = if form.late == "on" {
+        engine
+            .submit_late_account_change_by(&p.tenant, v.actor(), v.account_id, &request, reason)
+            .await
+    } else {
+        engine
+            .submit_account_change_by(&p.tenant, v.actor(), v.account_id, &request, reason)
+            .await
+    };
     let (message, documents) = match outcome {
         Ok(Submitted::Applied(o)) => (
             t.get("change.applied").to_string(),
@@ -496,7 +511,7 @@ pub async fn submit(v: Viewer, Form(form): Form<ChangeForm>) -> Response {
             t.fmt("change.requested", &[("id", &id.to_string())]),
             Vec::new(),
         ),
-        Err(EngineError::Refused(r)) => return refused(&v, &r),
+        Err(EngineError::Refused(r)) => return refused(&v, &r, &form),
         Err(e) => return engine_error(p, e),
     };
     render(
