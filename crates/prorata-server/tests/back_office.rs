@@ -77,24 +77,20 @@ async fn choose(b: &Browser, css: &str, value: &str) {
 }
 
 async fn a_billing_ticket_goes_to_the_billing_team_and_back_until_solved(url: &str, save: bool) {
-    let w = world(url).await;
-    let Some((_turn, b)) = start("fr").await else {
+    let Some(scene) = Scene::open(url, save, "fr").await else {
         return;
     };
-    let base = serve(&w).await;
-    let slug = w.tenant.slug.clone();
-    let pages = Pages::new(save);
-    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    let (w, b, base, slug, pages) = (&scene.w, &scene.b, &scene.base, &scene.slug, &scene.pages);
+    let p = |path: &str| scene.url(path);
     let smtp = SmtpServer::start().await;
-    let (png, pdf) = proof_files(&w, &b, "billing").await;
+    let (png, pdf) = proof_files(w, b, "billing").await;
 
     // The owner files a billing ticket with a screenshot and a proof of payment.
-    sign_in(&b, &base, &slug, OWNER_A).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_A).await;
     b.goto(&p("support")).await.expect("support");
-    wait(&b, "#new-ticket").await;
+    wait(b, "#new-ticket").await;
     b.click("#new-ticket").await.expect("new");
-    wait(&b, "#ticket-form").await;
+    wait(b, "#ticket-form").await;
     assert!(b
         .text("#reason")
         .await
@@ -112,44 +108,44 @@ async fn a_billing_ticket_goes_to_the_billing_team_and_back_until_solved(url: &s
     b.set_files("#files", &[png.clone(), pdf.clone()])
         .await
         .expect("files");
-    pages.check(&b, "support-new-fr").await;
+    pages.check(b, "support-new-fr").await;
     b.click("#send").await.expect("send");
-    wait(&b, "#thread").await;
-    let id = ticket_in_url(&b).await;
+    wait(b, "#thread").await;
+    let id = ticket_in_url(b).await;
     let thread = b.text("#thread").await.expect("thread");
     assert!(thread.contains("capture.png") && thread.contains("preuve-virement.pdf"));
-    pages.check(&b, "support-ticket-fr").await;
+    pages.check(b, "support-ticket-fr").await;
 
     // It waits in the billing team's queue; a staff member answers.
     let mut spare = sign_in_staff(
-        &b,
-        &base,
-        &slug,
+        b,
+        base,
+        slug,
         STAFF,
         &mut Vec::new(),
-        Some((&pages, "staff-second-factor-fr")),
+        Some((pages, "staff-second-factor-fr")),
     )
     .await;
-    wait(&b, "#queue").await;
+    wait(b, "#queue").await;
     assert!(b
         .text("#queue")
         .await
         .expect("queue")
         .contains("Facture de juillet payée deux fois"));
-    pages.check(&b, "staff-queue-fr").await;
+    pages.check(b, "staff-queue-fr").await;
     b.goto(&p(&format!("staff/tickets/{id}")))
         .await
         .expect("ticket");
-    wait(&b, "#answer-form").await;
+    wait(b, "#answer-form").await;
     b.fill(
         "#body",
         "Bonjour, nous avons bien reçu les deux paiements : le second sera remboursé.",
     )
     .await
     .expect("answer");
-    pages.check(&b, "staff-ticket-fr").await;
+    pages.check(b, "staff-ticket-fr").await;
     b.click("#send").await.expect("send");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
 
     // The answer reaches the owner by e-mail, in French.
     let sent = worker::deliver_emails(&w.engine, &mailer(&smtp))
@@ -166,11 +162,9 @@ async fn a_billing_ticket_goes_to_the_billing_team_and_back_until_solved(url: &s
     assert!(text.contains("les deux paiements"), "{}", mail.data);
 
     // And in the portal, where the owner replies.
-    b.delete_cookies().await.expect("fresh");
-    sign_in(&b, &base, &slug, OWNER_A).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_A).await;
     b.goto(&p(&format!("support/{id}"))).await.expect("ticket");
-    wait(&b, "#reply-form").await;
+    wait(b, "#reply-form").await;
     assert!(b
         .text("#thread")
         .await
@@ -184,31 +178,29 @@ async fn a_billing_ticket_goes_to_the_billing_team_and_back_until_solved(url: &s
         .await
         .expect("reply");
     b.click("#send").await.expect("send");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
     assert_eq!(b.text("#ticket-status").await.expect("status"), "Ouverte");
     b.goto(&p("support")).await.expect("list");
-    pages.check(&b, "support-fr").await;
+    pages.check(b, "support-fr").await;
 
     // The billing team solves it.
-    sign_in_staff(&b, &base, &slug, STAFF, &mut spare, None).await;
+    sign_in_staff(b, base, slug, STAFF, &mut spare, None).await;
     b.goto(&p(&format!("staff/tickets/{id}")))
         .await
         .expect("ticket");
-    wait(&b, "#set-status").await;
-    choose(&b, "#new-status", "solved").await;
+    wait(b, "#set-status").await;
+    choose(b, "#new-status", "solved").await;
     b.click("#set-status").await.expect("solve");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
     let ticket = w.engine.ticket(&w.tenant, id, true).await.expect("ticket");
     assert_eq!(ticket.ticket.status, TicketStatus::Solved);
     assert_eq!(ticket.ticket.queue, Queue::BillingTeam);
     assert_eq!(ticket.files.len(), 2);
 
     // The same, in English: B's owner files a ticket; a tenant admin reads the queues.
-    b.delete_cookies().await.expect("fresh");
-    sign_in(&b, &base, &slug, OWNER_B).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_B).await;
     b.goto(&p("support/new")).await.expect("form");
-    wait(&b, "#ticket-form").await;
+    wait(b, "#ticket-form").await;
     b.fill("#subject", "Invoice address")
         .await
         .expect("subject");
@@ -218,51 +210,48 @@ async fn a_billing_ticket_goes_to_the_billing_team_and_back_until_solved(url: &s
     b.set_files("#files", std::slice::from_ref(&pdf))
         .await
         .expect("files");
-    pages.check(&b, "support-new-en").await;
+    pages.check(b, "support-new-en").await;
     b.click("#send").await.expect("send");
-    wait(&b, "#thread").await;
-    pages.check(&b, "support-ticket-en").await;
+    wait(b, "#thread").await;
+    pages.check(b, "support-ticket-en").await;
     sign_in_staff(
-        &b,
-        &base,
-        &slug,
+        b,
+        base,
+        slug,
         TENANT_ADMIN,
         &mut Vec::new(),
-        Some((&pages, "staff-second-factor-en")),
+        Some((pages, "staff-second-factor-en")),
     )
     .await;
-    wait(&b, "#queue").await;
-    pages.check(&b, "staff-queue-en").await;
+    wait(b, "#queue").await;
+    pages.check(b, "staff-queue-en").await;
     b.goto(&p(&format!("staff/tickets/{id}")))
         .await
         .expect("ticket");
-    wait(&b, "#thread").await;
-    pages.check(&b, "staff-ticket-en").await;
+    wait(b, "#thread").await;
+    pages.check(b, "staff-ticket-en").await;
     b.goto(&p("staff/accounts?q=lumen")).await.expect("search");
-    wait(&b, "#results").await;
-    pages.check(&b, "staff-accounts-en").await;
+    wait(b, "#results").await;
+    pages.check(b, "staff-accounts-en").await;
     b.click("#results a").await.expect("account");
-    wait(&b, "#audit").await;
+    wait(b, "#audit").await;
     assert!(b
         .text("#audit")
         .await
         .expect("audit")
         .contains("ticket.created"));
-    pages.check(&b, "staff-account-en").await;
+    pages.check(b, "staff-account-en").await;
 }
 
 async fn subscription_matters_go_to_the_account_manager_who_applies_a_downgrade(
     url: &str,
     save: bool,
 ) {
-    let w = world(url).await;
-    let Some((_turn, b)) = start("en").await else {
+    let Some(scene) = Scene::open(url, save, "en").await else {
         return;
     };
-    let base = serve(&w).await;
-    let slug = w.tenant.slug.clone();
-    let pages = Pages::new(save);
-    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    let (w, b, base, slug, pages) = (&scene.w, &scene.b, &scene.base, &scene.slug, &scene.pages);
+    let p = |path: &str| scene.url(path);
     let manager = w
         .engine
         .staff_users(&w.tenant)
@@ -282,10 +271,9 @@ async fn subscription_matters_go_to_the_account_manager_who_applies_a_downgrade(
         .expect("clock");
 
     // A subscription question, then a downgrade, from A's owner.
-    sign_in(&b, &base, &slug, OWNER_A).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_A).await;
     b.goto(&p("support/new")).await.expect("form");
-    wait(&b, "#ticket-form").await;
+    wait(b, "#ticket-form").await;
     b.click("#reason-subscription").await.expect("reason");
     b.fill("#subject", "Passer à la formule annuelle ?")
         .await
@@ -294,14 +282,14 @@ async fn subscription_matters_go_to_the_account_manager_who_applies_a_downgrade(
         .await
         .expect("body");
     b.click("#send").await.expect("send");
-    wait(&b, "#thread").await;
-    let question = ticket_in_url(&b).await;
+    wait(b, "#thread").await;
+    let question = ticket_in_url(b).await;
     b.goto(&p("plan")).await.expect("plan");
     b.fill("#q-user", "6").await.expect("quantity");
     b.click("#preview-user").await.expect("preview");
-    wait(&b, "#confirm").await;
+    wait(b, "#confirm").await;
     b.click("#confirm").await.expect("confirm");
-    wait(&b, "#outcome").await;
+    wait(b, "#outcome").await;
 
     // Both wait for the account manager, never in the billing team's queue.
     let filter = QueueFilter {
@@ -325,27 +313,27 @@ async fn subscription_matters_go_to_the_account_manager_who_applies_a_downgrade(
         .expect("the downgrade's ticket")
         .id;
     let mut spare = Vec::new();
-    sign_in_staff(&b, &base, &slug, STAFF, &mut spare, None).await;
+    sign_in_staff(b, base, slug, STAFF, &mut spare, None).await;
     b.goto(&p("staff?queue=billing_team&status=all"))
         .await
         .expect("queue");
-    wait(&b, "main h1").await;
+    wait(b, "main h1").await;
     let billing_queue = b.text("main").await.expect("queue");
     assert!(!billing_queue.contains("Passer à la formule annuelle"));
 
     // The account manager applies the downgrade from its ticket.
-    sign_in_staff(&b, &base, &slug, MANAGER, &mut spare, None).await;
-    wait(&b, "#queue").await;
+    sign_in_staff(b, base, slug, MANAGER, &mut spare, None).await;
+    wait(b, "#queue").await;
     let mine = b.text("#queue").await.expect("queue");
     assert!(mine.contains("Passer à la formule annuelle"), "{mine}");
     b.goto(&p(&format!("staff/tickets/{change}")))
         .await
         .expect("ticket");
-    wait(&b, "#change-request").await;
+    wait(b, "#change-request").await;
     assert!(b.text("#thread").await.expect("thread").contains("27/31"));
-    pages.check(&b, "staff-change-request-en").await;
+    pages.check(b, "staff-change-request-en").await;
     b.click("#apply-change").await.expect("apply");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
     let credit = w
         .engine
         .account_documents(&w.tenant, w.a, Some(DocumentKind::CreditNote))
@@ -373,11 +361,9 @@ async fn subscription_matters_go_to_the_account_manager_who_applies_a_downgrade(
     );
 
     // The credit note is in the owner's Billing tab.
-    b.delete_cookies().await.expect("fresh");
-    sign_in(&b, &base, &slug, OWNER_A).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_A).await;
     b.goto(&p("billing")).await.expect("billing");
-    wait(&b, "#documents").await;
+    wait(b, "#documents").await;
     assert!(b
         .text("#documents")
         .await
@@ -386,14 +372,11 @@ async fn subscription_matters_go_to_the_account_manager_who_applies_a_downgrade(
 }
 
 async fn the_billing_team_changes_a_vat_number_for_the_next_invoice_only(url: &str, save: bool) {
-    let w = world(url).await;
-    let Some((_turn, b)) = start("fr").await else {
+    let Some(scene) = Scene::open(url, save, "fr").await else {
         return;
     };
-    let base = serve(&w).await;
-    let slug = w.tenant.slug.clone();
-    let pages = Pages::new(save);
-    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    let (w, b, base, slug, pages) = (&scene.w, &scene.b, &scene.base, &scene.slug, &scene.pages);
+    let p = |path: &str| scene.url(path);
     let first = w
         .engine
         .account_documents(&w.tenant, w.a, None)
@@ -407,22 +390,22 @@ async fn the_billing_team_changes_a_vat_number_for_the_next_invoice_only(url: &s
         .and_then(|b| b.vat_number.clone())
         .expect("a VAT number");
     let mut spare = Vec::new();
-    sign_in_staff(&b, &base, &slug, STAFF, &mut spare, None).await;
+    sign_in_staff(b, base, slug, STAFF, &mut spare, None).await;
     b.goto(&p("staff/accounts")).await.expect("search");
     b.fill("#q", &first.document.number).await.expect("q");
     b.click("#search").await.expect("search");
-    wait(&b, "#results").await;
+    wait(b, "#results").await;
     b.click("#results a").await.expect("account");
-    wait(&b, "#tax-form").await;
+    wait(b, "#tax-form").await;
     b.fill("#vat_number", "FR83404833048").await.expect("vat");
     b.click("#save-tax").await.expect("save");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
     assert!(b
         .text("#audit")
         .await
         .expect("audit")
         .contains("FR83404833048"));
-    pages.check(&b, "staff-account-fr").await;
+    pages.check(b, "staff-account-fr").await;
     // The invoice issued keeps its VAT number; the next one prints the new one.
     w.engine
         .advance_clock(&w.tenant, d(2024, 8, 6), &mut |_, _| {})
@@ -447,16 +430,13 @@ async fn the_billing_team_changes_a_vat_number_for_the_next_invoice_only(url: &s
 }
 
 async fn a_transfer_proved_in_a_ticket_reactivates_a_suspended_account(url: &str, save: bool) {
-    let w = world(url).await;
-    let Some((_turn, b)) = start("en").await else {
+    let Some(scene) = Scene::open(url, save, "en").await else {
         return;
     };
-    let base = serve(&w).await;
-    let slug = w.tenant.slug.clone();
-    let pages = Pages::new(save);
-    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    let (w, b, base, slug, pages) = (&scene.w, &scene.b, &scene.base, &scene.slug, &scene.pages);
+    let p = |path: &str| scene.url(path);
     let smtp = SmtpServer::start().await;
-    let (_, pdf) = proof_files(&w, &b, "transfer").await;
+    let (_, pdf) = proof_files(w, b, "transfer").await;
     let contacts = vec![
         "accounts@harbour.example".to_string(),
         "cfo@harbour.example".to_string(),
@@ -508,12 +488,11 @@ async fn a_transfer_proved_in_a_ticket_reactivates_a_suspended_account(url: &str
     assert!(balance > 0);
 
     // The suspended owner may still write to the billing team, with the proof.
-    sign_in(&b, &base, &slug, OWNER_B).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_B).await;
     b.goto(&p("support/new?about=payment_details"))
         .await
         .expect("form");
-    wait(&b, "#ticket-form").await;
+    wait(b, "#ticket-form").await;
     b.fill("#subject", "Paid by bank transfer")
         .await
         .expect("subject");
@@ -525,24 +504,24 @@ async fn a_transfer_proved_in_a_ticket_reactivates_a_suspended_account(url: &str
     .expect("body");
     b.set_files("#files", &[pdf]).await.expect("proof");
     b.click("#send").await.expect("send");
-    wait(&b, "#thread").await;
-    let id = ticket_in_url(&b).await;
+    wait(b, "#thread").await;
+    let id = ticket_in_url(b).await;
 
     // The billing team records the transfer from the ticket.
     let mut spare = Vec::new();
-    sign_in_staff(&b, &base, &slug, STAFF, &mut spare, None).await;
+    sign_in_staff(b, base, slug, STAFF, &mut spare, None).await;
     b.goto(&p(&format!("staff/tickets/{id}?lang=en")))
         .await
         .expect("ticket");
-    wait(&b, "#transfer-form").await;
+    wait(b, "#transfer-form").await;
     let amount = format!("{}.{:02}", balance / 100, balance % 100);
     b.fill("#amount", &amount).await.expect("amount");
     b.fill("#reference", "HARBOUR LIGHTS VIR 0712")
         .await
         .expect("reference");
-    pages.check(&b, "staff-transfer-en").await;
+    pages.check(b, "staff-transfer-en").await;
     b.click("#record-transfer").await.expect("record");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
     assert_eq!(
         w.engine
             .account_standing(&w.tenant, w.b)
@@ -569,32 +548,28 @@ async fn a_transfer_proved_in_a_ticket_reactivates_a_suspended_account(url: &str
 }
 
 async fn monthly_to_annual_at_once_or_at_the_end_of_the_period(url: &str, save: bool) {
-    let w = world(url).await;
-    let Some((_turn, b)) = start("fr").await else {
+    let Some(scene) = Scene::open(url, save, "fr").await else {
         return;
     };
-    let base = serve(&w).await;
-    let slug = w.tenant.slug.clone();
-    let pages = Pages::new(save);
-    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    let (w, b, pages) = (&scene.w, &scene.b, &scene.pages);
+    let p = |path: &str| scene.url(path);
     w.engine
         .advance_clock(&w.tenant, d(2024, 7, 20), &mut |_, _| {})
         .await
         .expect("clock");
     // A: at once — the unused July days are credited and the year is billed from today.
-    sign_in(&b, &base, &slug, OWNER_A).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_A).await;
     b.goto(&p("plan")).await.expect("plan");
-    wait(&b, "#frequency-form").await;
-    choose(&b, "#new-frequency", "annual").await;
-    choose(&b, "#when", "at_once").await;
+    wait(b, "#frequency-form").await;
+    choose(b, "#new-frequency", "annual").await;
+    choose(b, "#when", "at_once").await;
     b.click("#preview-frequency").await.expect("preview");
-    wait(&b, "#confirm").await;
+    wait(b, "#confirm").await;
     let preview = b.text("main").await.expect("preview");
     assert!(preview.contains("17/31"), "{preview}");
-    pages.check(&b, "frequency-preview-fr").await;
+    pages.check(b, "frequency-preview-fr").await;
     b.click("#confirm").await.expect("confirm");
-    wait(&b, "#outcome").await;
+    wait(b, "#outcome").await;
     let docs = w
         .engine
         .account_documents(&w.tenant, w.a, None)
@@ -627,18 +602,16 @@ async fn monthly_to_annual_at_once_or_at_the_end_of_the_period(url: &str, save: 
         .any(|l| l.service.end >= d(2025, 7, 19)));
 
     // B: at the end of the period — nothing now; the next invoice bills the year.
-    b.delete_cookies().await.expect("fresh");
-    sign_in(&b, &base, &slug, OWNER_B).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_B).await;
     b.goto(&p("plan")).await.expect("plan");
-    wait(&b, "#frequency-form").await;
-    choose(&b, "#new-frequency", "annual").await;
-    choose(&b, "#when", "end_of_period").await;
+    wait(b, "#frequency-form").await;
+    choose(b, "#new-frequency", "annual").await;
+    choose(b, "#when", "end_of_period").await;
     b.click("#preview-frequency").await.expect("preview");
-    wait(&b, "#confirm").await;
-    pages.check(&b, "frequency-preview-en").await;
+    wait(b, "#confirm").await;
+    pages.check(b, "frequency-preview-en").await;
     b.click("#confirm").await.expect("confirm");
-    wait(&b, "#outcome").await;
+    wait(b, "#outcome").await;
     let before = w
         .engine
         .account_documents(&w.tenant, w.b, None)
@@ -674,34 +647,30 @@ async fn monthly_to_annual_at_once_or_at_the_end_of_the_period(url: &str, save: 
 }
 
 async fn a_late_downgrade_is_applied_only_by_a_tenant_admin_with_a_reason(url: &str, save: bool) {
-    let w = world(url).await;
-    let Some((_turn, b)) = start("fr").await else {
+    let Some(scene) = Scene::open(url, save, "fr").await else {
         return;
     };
-    let base = serve(&w).await;
-    let slug = w.tenant.slug.clone();
-    let pages = Pages::new(save);
-    let p = |path: &str| format!("{base}/portal/{slug}/{path}");
+    let (w, b, base, slug, pages) = (&scene.w, &scene.b, &scene.base, &scene.slug, &scene.pages);
+    let p = |path: &str| scene.url(path);
     // Past 6 June 2025, the deadline for the 6 July 2025 renewal (seed 001's 30 days).
     w.engine
         .advance_clock(&w.tenant, d(2025, 6, 20), &mut |_, _| {})
         .await
         .expect("clock");
-    sign_in(&b, &base, &slug, OWNER_A).await;
-    wait(&b, "nav.tabs").await;
+    scene.customer(OWNER_A).await;
     b.goto(&p("plan")).await.expect("plan");
     b.fill("#q-user", "6").await.expect("quantity");
     b.click("#preview-user").await.expect("preview");
-    wait(&b, "#refusal").await;
+    wait(b, "#refusal").await;
     assert!(b
         .text("#refusal")
         .await
         .expect("refusal")
         .contains("6 juin 2025"));
-    pages.check(&b, "refused-late-fr").await;
+    pages.check(b, "refused-late-fr").await;
     // The customer sends it anyway: it reaches the account manager, marked late.
     b.click("#send-late").await.expect("send");
-    wait(&b, "#outcome").await;
+    wait(b, "#outcome").await;
     let requests = w
         .engine
         .change_requests(&w.tenant, None, Some(w.a))
@@ -724,18 +693,18 @@ async fn a_late_downgrade_is_applied_only_by_a_tenant_admin_with_a_reason(url: &
     assert_eq!(ticket.queue, Queue::AccountManagement);
     // The account manager may not apply it.
     let mut spare = Vec::new();
-    sign_in_staff(&b, &base, &slug, MANAGER, &mut spare, None).await;
+    sign_in_staff(b, base, slug, MANAGER, &mut spare, None).await;
     b.goto(&p(&format!("staff/tickets/{}", ticket.id)))
         .await
         .expect("ticket");
-    wait(&b, "#change-request").await;
+    wait(b, "#change-request").await;
     assert!(b
         .text("#thread")
         .await
         .expect("thread")
         .contains("après la date limite de préavis"));
     b.click("#apply-change").await.expect("apply");
-    wait(&b, ".error-summary").await;
+    wait(b, ".error-summary").await;
     let still = w
         .engine
         .change_requests(&w.tenant, None, Some(w.a))
@@ -743,24 +712,24 @@ async fn a_late_downgrade_is_applied_only_by_a_tenant_admin_with_a_reason(url: &
         .expect("requests");
     assert_eq!(still[0].status, prorata_store::ChangeRequestStatus::Pending);
     // A tenant admin may, with a written reason, which is kept.
-    sign_in_staff(&b, &base, &slug, TENANT_ADMIN, &mut spare, None).await;
+    sign_in_staff(b, base, slug, TENANT_ADMIN, &mut spare, None).await;
     b.goto(&p(&format!("staff/tickets/{}", ticket.id)))
         .await
         .expect("ticket");
-    wait(&b, "#override_reason").await;
+    wait(b, "#override_reason").await;
     b.click("#apply-change")
         .await
         .expect("apply without a reason");
-    wait(&b, ".error-summary").await;
+    wait(b, ".error-summary").await;
     b.fill(
         "#override_reason",
         "Commercial agreement: a customer since 2019",
     )
     .await
     .expect("reason");
-    pages.check(&b, "staff-override-en").await;
+    pages.check(b, "staff-override-en").await;
     b.click("#apply-change").await.expect("apply");
-    wait(&b, ".flash").await;
+    wait(b, ".flash").await;
     let applied = w
         .engine
         .change_requests(&w.tenant, None, Some(w.a))

@@ -205,3 +205,43 @@ pub async fn sign_in_staff(
         Vec::new()
     }
 }
+
+/// What a browser test works with: the world served on a loopback port, the one browser (its
+/// turn held), and where pages are saved.
+pub struct Scene {
+    pub w: World,
+    pub b: Browser,
+    pub base: String,
+    pub slug: String,
+    pub pages: Pages,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Scene {
+    /// A fresh world and a browser speaking `lang`; `None` when no browser can start here.
+    pub async fn open(url: &str, save: bool, lang: &str) -> Option<Scene> {
+        let w = world(url).await;
+        let (turn, b) = start(lang).await?;
+        let base = serve(&w).await;
+        Some(Scene {
+            slug: w.tenant.slug.clone(),
+            w,
+            b,
+            base,
+            pages: Pages::new(save),
+            _turn: turn,
+        })
+    }
+
+    /// The full address of a portal path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/portal/{}/{path}", self.base, self.slug)
+    }
+
+    /// Signs a customer's person in afresh and waits for their tabs.
+    pub async fn customer(&self, email: &str) {
+        self.b.delete_cookies().await.expect("fresh");
+        sign_in(&self.b, &self.base, &self.slug, email).await;
+        wait(&self.b, "nav.tabs").await;
+    }
+}
