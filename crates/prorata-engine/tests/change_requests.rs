@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use prorata_core::access::{Role, UserStatus};
+use prorata_core::access::Role;
 use prorata_core::change::{
     AnchorPolicy, Direction, FrequencyChangePolicy, FrequencyTiming, Refusal, Request,
 };
@@ -20,7 +20,7 @@ use prorata_core::tickets::{Author, Queue, Status};
 use prorata_core::Frequency;
 use prorata_engine::tickets::Actor;
 use prorata_engine::{Engine, EngineError, Submitted};
-use prorata_store::{ChangeRequestStatus, JobKind, NewTicket, NewUser, QueueFilter, Tenant};
+use prorata_store::{ChangeRequestStatus, JobKind, NewTicket, QueueFilter, Tenant};
 
 on_both_stores!(
     a_downgrade_in_time_files_a_ticket_for_the_account_manager_with_the_preview_and_applying_it_credits_solves_and_e_mails,
@@ -38,33 +38,6 @@ struct World {
     owner: i64,
     manager: i64,
     admin: i64,
-}
-
-async fn user(
-    engine: &Engine,
-    tenant: &Tenant,
-    account: Option<i64>,
-    role: Role,
-    email: &str,
-) -> i64 {
-    let mut tx = engine.store.begin().await.expect("tx");
-    let id = tx
-        .insert_user(
-            tenant.id,
-            &NewUser {
-                account_id: account,
-                role,
-                email,
-                name: email,
-                language: prorata_core::Lang::Fr,
-                status: UserStatus::Active,
-                password_hash: None,
-            },
-        )
-        .await
-        .expect("user");
-    tx.commit().await.expect("commit");
-    id
 }
 
 /// Lumen (French), an Essentials subscription of `users` users from 6 June 2024 (monthly,

@@ -7,11 +7,11 @@ mod common;
 
 use chrono::Days;
 use common::*;
-use prorata_core::access::{Role, UserStatus};
+use prorata_core::access::Role;
 use prorata_core::tickets::{Queue, Status};
 use prorata_engine::tickets::{Actor, TicketInput, Upload};
 use prorata_engine::{Engine, EngineError};
-use prorata_store::{JobKind, NewUser, QueueFilter, Tenant};
+use prorata_store::{JobKind, QueueFilter, Tenant};
 
 on_both_stores!(
     tickets_are_routed_by_their_reason,
@@ -33,33 +33,6 @@ struct World {
     manager: i64,
     billing: i64,
     owner: i64,
-}
-
-async fn user(
-    engine: &Engine,
-    tenant: &Tenant,
-    account: Option<i64>,
-    role: Role,
-    email: &str,
-) -> i64 {
-    let mut tx = engine.store.begin().await.expect("tx");
-    let id = tx
-        .insert_user(
-            tenant.id,
-            &NewUser {
-                account_id: account,
-                role,
-                email,
-                name: email,
-                language: prorata_core::Lang::Fr,
-                status: UserStatus::Active,
-                password_hash: None,
-            },
-        )
-        .await
-        .expect("user");
-    tx.commit().await.expect("commit");
-    id
 }
 
 async fn world(url: &str) -> World {

@@ -109,3 +109,32 @@ pub async fn tenant_with_catalog(engine: &Engine, clock: NaiveDate) -> (Tenant, 
     assert_eq!(catalog.version, 1);
     (tenant, catalog)
 }
+
+/// An active user of the tenant (of `account`, or staff), French, without a password: the
+/// id.
+pub async fn user(
+    engine: &Engine,
+    tenant: &Tenant,
+    account: Option<i64>,
+    role: prorata_core::access::Role,
+    email: &str,
+) -> i64 {
+    let mut tx = engine.store.begin().await.expect("tx");
+    let id = tx
+        .insert_user(
+            tenant.id,
+            &prorata_store::NewUser {
+                account_id: account,
+                role,
+                email,
+                name: email,
+                language: prorata_core::Lang::Fr,
+                status: prorata_core::access::UserStatus::Active,
+                password_hash: None,
+            },
+        )
+        .await
+        .expect("user");
+    tx.commit().await.expect("commit");
+    id
+}
