@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use prorata_core::tickets::{Author, Queue, Status};
 use sqlx::QueryBuilder;
 
-use super::{from_json, json, Inner, Tx};
+use super::{from_json, json, push_ids, Inner, Tx, ROWS_PER_INSERT};
 use crate::model::*;
 use crate::{now_text, Result, StoreError};
 
@@ -194,6 +194,86 @@ impl Tx {
             .insert_ticket_message(tenant, ticket, author_id, author, false, body)
             .await?;
         Ok((ticket, message))
+    }
+
+    /// Stores tickets as they stand, each with its first message, in multi-row inserts (a
+    /// thousand rows a statement); their ids, in the order given. [`StoreError::Conflict`],
+    /// and nothing written by this call's statements, when an account is not the tenant's.
+    /// For bulk loads only: a ticket filed by a person goes through [`Tx::insert_ticket`].
+    pub async fn load_tickets(
+        &mut self,
+        tenant: i64,
+        tickets: &[LoadedTicket<'_>],
+    ) -> Result<Vec<i64>> {
+        let mut accounts: Vec<i64> = tickets.iter().map(|t| t.ticket.account_id).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        for chunk in accounts.chunks(ROWS_PER_INSERT) {
+            let (found,): (i64,) = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("SELECT COUNT(*) FROM accounts WHERE tenant_id = ");
+                q.push_bind(tenant).push(" AND id IN");
+                push_ids(&mut q, chunk);
+                q.build_query_as().fetch_one(&mut *conn).await?
+            });
+            if found != chunk.len() as i64 {
+                return Err(StoreError::Conflict("no such account".into()));
+            }
+        }
+        let mut ids = Vec::with_capacity(tickets.len());
+        for chunk in tickets.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64,)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO tickets (tenant_id, account_id, requester_id, reason, queue, \
+                     assignee_id, subject, status, document_id, change_request_id, created_at, \
+                     updated_at, first_response_at, solved_on, solved_at) ",
+                );
+                q.push_values(chunk, |mut b, t| {
+                    let n = &t.ticket;
+                    b.push_bind(tenant)
+                        .push_bind(n.account_id)
+                        .push_bind(n.requester_id)
+                        .push_bind(n.reason)
+                        .push_bind(n.queue.as_str())
+                        .push_bind(n.assignee_id)
+                        .push_bind(n.subject)
+                        .push_bind(t.status.as_str())
+                        .push_bind(n.document_id)
+                        .push_bind(n.change_request_id)
+                        .push_bind(&t.created_at)
+                        .push_bind(t.solved_at.as_ref().unwrap_or(&t.created_at))
+                        .push_bind(&t.first_response_at)
+                        .push_bind(t.solved_on)
+                        .push_bind(&t.solved_at);
+                });
+                // Both backends return the rows of a multi-row VALUES in the order given.
+                q.push(" RETURNING id");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            let chunk_ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO ticket_messages (tenant_id, ticket_id, author_id, author, \
+                     internal, body, created_at) ",
+                );
+                q.push_values(chunk.iter().zip(&chunk_ids), |mut b, (t, id)| {
+                    let author = if t.ticket.requester_id.is_some() {
+                        Author::Customer
+                    } else {
+                        Author::Staff
+                    };
+                    b.push_bind(tenant)
+                        .push_bind(*id)
+                        .push_bind(t.ticket.requester_id)
+                        .push_bind(author.as_str())
+                        .push_bind(false)
+                        .push_bind(t.body)
+                        .push_bind(&t.created_at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+            ids.extend(chunk_ids);
+        }
+        Ok(ids)
     }
 
     /// Appends a message to a ticket of the tenant; its id. [`StoreError::Conflict`] when the
