@@ -9,7 +9,8 @@ use prorata_core::reconcile::Settings;
 use prorata_core::tickets::{Author, Queue, Status};
 use prorata_core::{Currency, Lang};
 use prorata_store::{
-    LoadedTicket, NewAudit, NewTicket, NewTicketFile, NewUser, QueueFilter, Store, StoreError, TenantMode, Tx,
+    LoadedTicket, NewAudit, NewTicket, NewTicketFile, NewUser, QueueFilter, Store, StoreError,
+    TenantMode, Tx,
 };
 use serde_json::json;
 
@@ -412,17 +413,27 @@ async fn a_bulk_load_keeps_order_state_and_first_messages(url: &str) {
     // Three statements of a thousand rows and one of five hundred.
     let ids = tx.load_tickets(t1, &rows).await.expect("load");
     assert_eq!(ids.len(), 2500);
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in the order given");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids in the order given"
+    );
     for (i, id) in [(0, ids[0]), (1001, ids[1001]), (2499, ids[2499])] {
         let row = tx.ticket(t1, id).await.expect("read").expect("the ticket");
         let closed = i % 2 == 0;
-        assert_eq!(row.status, if closed { Status::Closed } else { Status::Open });
+        assert_eq!(
+            row.status,
+            if closed { Status::Closed } else { Status::Open }
+        );
         assert_eq!(row.solved_on.is_some(), closed);
         assert_eq!(row.first_response_at.is_some(), !closed);
         let messages = tx.ticket_messages(t1, id, true).await.expect("messages");
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].body, format!("message {i}"));
-        assert_eq!(messages[0].author, Author::Staff, "no requester: the API filed it");
+        assert_eq!(
+            messages[0].author,
+            Author::Staff,
+            "no requester: the API filed it"
+        );
     }
     let closed = QueueFilter {
         statuses: vec![Status::Closed],

@@ -173,8 +173,7 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
                 ),
             };
             let (us, status, body) = client.get(&path).await?;
-            if status != hyper::StatusCode::OK || !page.markers().iter().any(|m| body.contains(m))
-            {
+            if status != hyper::StatusCode::OK || !page.markers().iter().any(|m| body.contains(m)) {
                 let head: String = body.chars().take(300).collect();
                 bail!("{path}: {status}: {head}");
             }
@@ -246,9 +245,7 @@ impl Page {
     /// What the answer must contain (any of).
     fn markers(self) -> &'static [&'static str] {
         match self {
-            Page::Queue | Page::AllWaiting | Page::DeepAll | Page::DeepClosed => {
-                &[r#"id="queue""#]
-            }
+            Page::Queue | Page::AllWaiting | Page::DeepAll | Page::DeepClosed => &[r#"id="queue""#],
             Page::Ticket => &[r#"id="thread""#],
             Page::Account => &[r#"id="documents""#],
             Page::Search => &[r#"id="results""#],
@@ -506,9 +503,8 @@ async fn seed(
             };
             let handled = status != Status::New;
             let solved = matches!(status, Status::Solved | Status::Closed);
-            let stamp = |d: chrono::DateTime<chrono::Utc>| {
-                d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-            };
+            let stamp =
+                |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
             let solved_at = created + chrono::Duration::hours(50);
             rows.push(LoadedTicket {
                 ticket: NewTicket {
@@ -551,9 +547,7 @@ async fn seed(
 
     let number = {
         let mut tx = engine.store.read().await?;
-        let docs = tx
-            .list_documents_newest(tenant.id, long_account, 1)
-            .await?;
+        let docs = tx.list_documents_newest(tenant.id, long_account, 1).await?;
         docs.first()
             .map(|d| d.document.number.clone())
             .context("an invoice of the long-standing account")?

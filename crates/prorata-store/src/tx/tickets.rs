@@ -349,6 +349,13 @@ impl Tx {
 
     /// Tickets matching `filter`, oldest first, after the ticket `after` (a cursor), at most
     /// `limit`: a queue is worked from its oldest waiting ticket.
+    ///
+    /// A queue's page with several statuses (the waiting ones, or all of a queue or of an
+    /// assignee) is read one status at a time, each the first `limit` in its index's order,
+    /// and the pieces merged: `status IN (…) ORDER BY id` reads every matching ticket and
+    /// sorts them (a hundred thousand for `?queue=all&status=all`, issue #14), or walks the
+    /// tenant's whole history to find the few still waiting. An account's or a requester's
+    /// list is short and keeps the plain form.
     pub async fn tickets(
         &mut self,
         tenant: i64,
@@ -356,39 +363,72 @@ impl Tx {
         after: i64,
         limit: i64,
     ) -> Result<Vec<TicketRow>> {
+        let per_status = filter.account_id.is_none()
+            && filter.requester_id.is_none()
+            && (filter.statuses.len() > 1
+                || (filter.statuses.is_empty()
+                    && (filter.queue.is_some() || filter.assignee_id.is_some())));
+        // `None`: one branch with the filter's own statuses (one, or none to match).
+        let branches: Vec<Option<Status>> = match (per_status, filter.statuses.is_empty()) {
+            (false, _) => vec![None],
+            (true, true) => Status::ALL.map(Some).to_vec(),
+            (true, false) => filter.statuses.iter().copied().map(Some).collect(),
+        };
+        let order = if filter.newest_first { " DESC" } else { "" };
         let rows: Vec<TicketTuple> = on_tx!(self, conn => {
-            let mut q = QueryBuilder::new(format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = "
-            ));
-            q.push_bind(tenant);
-            if let Some(queue) = filter.queue {
-                q.push(" AND queue = ").push_bind(queue.as_str());
+            let mut q = QueryBuilder::new("");
+            if per_status {
+                q.push(format!("SELECT {TICKET_COLUMNS} FROM ("));
             }
-            if let Some(a) = filter.assignee_id {
-                q.push(" AND assignee_id = ").push_bind(a);
-            }
-            if let Some(a) = filter.account_id {
-                q.push(" AND account_id = ").push_bind(a);
-            }
-            if !filter.statuses.is_empty() {
-                q.push(" AND status IN (");
-                let mut sep = q.separated(", ");
-                for s in &filter.statuses {
-                    sep.push_bind(s.as_str());
+            for (k, status) in branches.iter().enumerate() {
+                if k > 0 {
+                    q.push(" UNION ALL ");
                 }
-                q.push(")");
-            }
-            if let Some(r) = filter.requester_id {
-                q.push(" AND requester_id = ").push_bind(r);
-            }
-            if filter.newest_first {
-                if after > 0 {
-                    q.push(" AND id < ").push_bind(after);
+                if per_status {
+                    q.push(format!("SELECT {TICKET_COLUMNS} FROM ("));
                 }
-                q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-            } else {
-                q.push(" AND id > ").push_bind(after);
-                q.push(" ORDER BY id LIMIT ").push_bind(limit);
+                q.push(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = "));
+                q.push_bind(tenant);
+                if let Some(queue) = filter.queue {
+                    q.push(" AND queue = ").push_bind(queue.as_str());
+                }
+                if let Some(a) = filter.assignee_id {
+                    q.push(" AND assignee_id = ").push_bind(a);
+                }
+                if let Some(a) = filter.account_id {
+                    q.push(" AND account_id = ").push_bind(a);
+                }
+                match status {
+                    Some(s) => {
+                        q.push(" AND status = ").push_bind(s.as_str());
+                    }
+                    None if !filter.statuses.is_empty() => {
+                        q.push(" AND status IN (");
+                        let mut sep = q.separated(", ");
+                        for s in &filter.statuses {
+                            sep.push_bind(s.as_str());
+                        }
+                        q.push(")");
+                    }
+                    None => {}
+                }
+                if let Some(r) = filter.requester_id {
+                    q.push(" AND requester_id = ").push_bind(r);
+                }
+                if filter.newest_first {
+                    if after > 0 {
+                        q.push(" AND id < ").push_bind(after);
+                    }
+                } else {
+                    q.push(" AND id > ").push_bind(after);
+                }
+                q.push(format!(" ORDER BY id{order} LIMIT ")).push_bind(limit);
+                if per_status {
+                    q.push(format!(") AS s{k}"));
+                }
+            }
+            if per_status {
+                q.push(format!(") AS u ORDER BY id{order} LIMIT ")).push_bind(limit);
             }
             q.build_query_as().fetch_all(&mut *conn).await?
         });
