@@ -581,6 +581,22 @@ pub struct NewTicket<'a> {
     pub change_request_id: Option<i64>,
 }
 
+/// A ticket as it already stands (its status, times and assignee given), with its first
+/// message: what a bulk load writes ([`crate::Tx::load_tickets`]) — an import of another
+/// help desk's history, or a benchmark's queue.
+#[derive(Debug, Clone)]
+pub struct LoadedTicket<'a> {
+    pub ticket: NewTicket<'a>,
+    pub status: prorata_core::tickets::Status,
+    /// RFC 3339, as the store writes its own timestamps; also the message's time.
+    pub created_at: String,
+    pub first_response_at: Option<String>,
+    pub solved_on: Option<NaiveDate>,
+    pub solved_at: Option<String>,
+    /// The first message, by the requester (a customer) or, with no requester, the API.
+    pub body: &'a str,
+}
+
 /// One message of a ticket's thread.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TicketMessage {

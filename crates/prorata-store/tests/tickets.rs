@@ -9,7 +9,8 @@ use prorata_core::reconcile::Settings;
 use prorata_core::tickets::{Author, Queue, Status};
 use prorata_core::{Currency, Lang};
 use prorata_store::{
-    NewAudit, NewTicket, NewTicketFile, NewUser, QueueFilter, Store, StoreError, TenantMode, Tx,
+    LoadedTicket, NewAudit, NewTicket, NewTicketFile, NewUser, QueueFilter, Store, StoreError,
+    TenantMode, Tx,
 };
 use serde_json::json;
 
@@ -40,6 +41,7 @@ on_both_stores!(
     tickets_belong_to_their_tenant_and_list_oldest_first,
     internal_notes_and_files_stay_with_their_ticket,
     the_audit_trail_reads_newest_first,
+    a_bulk_load_keeps_order_state_and_first_messages,
 );
 
 async fn store(url: &str) -> Store {
@@ -381,5 +383,78 @@ async fn the_audit_trail_reads_newest_first(url: &str) {
         .await
         .expect("read")
         .is_empty());
+    tx.commit().await.expect("commit");
+}
+
+/// Issue #14's benchmark loads its queue in bulk: each ticket keeps its status, times and
+/// assignee, gets its own first message, and an account of another tenant fails the load.
+async fn a_bulk_load_keeps_order_state_and_first_messages(url: &str) {
+    let store = store(url).await;
+    let mut tx = store.begin().await.expect("tx");
+    let (t1, a1) = tenant_and_account(&mut tx, "One").await;
+    let (_, a2) = tenant_and_account(&mut tx, "Two").await;
+    let bodies: Vec<String> = (0..2500).map(|i| format!("message {i}")).collect();
+    let rows: Vec<LoadedTicket<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let closed = i % 2 == 0;
+            LoadedTicket {
+                ticket: ticket(a1, Queue::BillingTeam, "bulk"),
+                status: if closed { Status::Closed } else { Status::Open },
+                created_at: format!("2024-01-01T00:00:{:02}.000Z", i % 60),
+                first_response_at: (!closed).then(|| "2024-01-02T00:00:00.000Z".to_string()),
+                solved_on: closed.then(|| NaiveDate::from_ymd_opt(2024, 1, 3).expect("date")),
+                solved_at: closed.then(|| "2024-01-03T00:00:00.000Z".to_string()),
+                body,
+            }
+        })
+        .collect();
+    // Three statements of a thousand rows and one of five hundred.
+    let ids = tx.load_tickets(t1, &rows).await.expect("load");
+    assert_eq!(ids.len(), 2500);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids in the order given"
+    );
+    for (i, id) in [(0, ids[0]), (1001, ids[1001]), (2499, ids[2499])] {
+        let row = tx.ticket(t1, id).await.expect("read").expect("the ticket");
+        let closed = i % 2 == 0;
+        assert_eq!(
+            row.status,
+            if closed { Status::Closed } else { Status::Open }
+        );
+        assert_eq!(row.solved_on.is_some(), closed);
+        assert_eq!(row.first_response_at.is_some(), !closed);
+        let messages = tx.ticket_messages(t1, id, true).await.expect("messages");
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].body, format!("message {i}"));
+        assert_eq!(
+            messages[0].author,
+            Author::Staff,
+            "no requester: the API filed it"
+        );
+    }
+    let closed = QueueFilter {
+        statuses: vec![Status::Closed],
+        ..QueueFilter::default()
+    };
+    let page = tx.tickets(t1, &closed, 0, 2000).await.expect("queue");
+    assert_eq!(page.len(), 1250);
+
+    // Another tenant's account: refused, nothing of this load written.
+    let bad = [LoadedTicket {
+        ticket: ticket(a2, Queue::BillingTeam, "not mine"),
+        ..rows[1].clone()
+    }];
+    assert!(matches!(
+        tx.load_tickets(t1, &bad).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let all = tx
+        .tickets(t1, &QueueFilter::default(), 0, 5000)
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 2500);
     tx.commit().await.expect("commit");
 }

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_back_office;
 mod bench_collection;
 mod bench_documents;
 mod bench_portal;
@@ -369,6 +370,20 @@ enum BenchCommand {
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
+    /// Serve the back office in this process and time its pages over loopback with a
+    /// verified billing-team session: queues (deep pages too), a ticket, a five-year
+    /// account's page and the account search, on N tickets.
+    BackOffice {
+        #[arg(long, default_value_t = 100_000)]
+        tickets: usize,
+        /// Measured requests of each page.
+        #[arg(long, default_value_t = 300)]
+        requests: usize,
+        /// sqlite (a fresh file in a temp folder) or postgres (a fresh database on the server
+        /// of --database-url or DATABASE_URL, dropped at the end).
+        #[arg(long, default_value = "sqlite")]
+        store: String,
+    },
     /// Serve the customer portal in this process and time its Plan and Billing pages over
     /// loopback: N accounts billed once, S owners signed in, S keep-alive clients.
     Portal {
@@ -597,6 +612,18 @@ fn run(cli: Cli) -> Result<()> {
                 max_requests,
             };
             runtime()?.block_on(bench_portal::portal(&store, args, explicit))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::BackOffice {
+                    tickets,
+                    requests,
+                    store,
+                },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            let args = bench_back_office::Args { tickets, requests };
+            runtime()?.block_on(bench_back_office::back_office(&store, args, explicit))
         }
         Command::Bench {
             command:

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use prorata_core::tickets::{Author, Queue, Status};
 use sqlx::QueryBuilder;
 
-use super::{from_json, json, Inner, Tx};
+use super::{from_json, json, push_ids, Inner, Tx, ROWS_PER_INSERT};
 use crate::model::*;
 use crate::{now_text, Result, StoreError};
 
@@ -196,6 +196,86 @@ impl Tx {
         Ok((ticket, message))
     }
 
+    /// Stores tickets as they stand, each with its first message, in multi-row inserts (a
+    /// thousand rows a statement); their ids, in the order given. [`StoreError::Conflict`],
+    /// and nothing written by this call's statements, when an account is not the tenant's.
+    /// For bulk loads only: a ticket filed by a person goes through [`Tx::insert_ticket`].
+    pub async fn load_tickets(
+        &mut self,
+        tenant: i64,
+        tickets: &[LoadedTicket<'_>],
+    ) -> Result<Vec<i64>> {
+        let mut accounts: Vec<i64> = tickets.iter().map(|t| t.ticket.account_id).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        for chunk in accounts.chunks(ROWS_PER_INSERT) {
+            let (found,): (i64,) = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("SELECT COUNT(*) FROM accounts WHERE tenant_id = ");
+                q.push_bind(tenant).push(" AND id IN");
+                push_ids(&mut q, chunk);
+                q.build_query_as().fetch_one(&mut *conn).await?
+            });
+            if found != chunk.len() as i64 {
+                return Err(StoreError::Conflict("no such account".into()));
+            }
+        }
+        let mut ids = Vec::with_capacity(tickets.len());
+        for chunk in tickets.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64,)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO tickets (tenant_id, account_id, requester_id, reason, queue, \
+                     assignee_id, subject, status, document_id, change_request_id, created_at, \
+                     updated_at, first_response_at, solved_on, solved_at) ",
+                );
+                q.push_values(chunk, |mut b, t| {
+                    let n = &t.ticket;
+                    b.push_bind(tenant)
+                        .push_bind(n.account_id)
+                        .push_bind(n.requester_id)
+                        .push_bind(n.reason)
+                        .push_bind(n.queue.as_str())
+                        .push_bind(n.assignee_id)
+                        .push_bind(n.subject)
+                        .push_bind(t.status.as_str())
+                        .push_bind(n.document_id)
+                        .push_bind(n.change_request_id)
+                        .push_bind(&t.created_at)
+                        .push_bind(t.solved_at.as_ref().unwrap_or(&t.created_at))
+                        .push_bind(&t.first_response_at)
+                        .push_bind(t.solved_on)
+                        .push_bind(&t.solved_at);
+                });
+                // Both backends return the rows of a multi-row VALUES in the order given.
+                q.push(" RETURNING id");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            let chunk_ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
+            on_tx!(self, conn => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO ticket_messages (tenant_id, ticket_id, author_id, author, \
+                     internal, body, created_at) ",
+                );
+                q.push_values(chunk.iter().zip(&chunk_ids), |mut b, (t, id)| {
+                    let author = if t.ticket.requester_id.is_some() {
+                        Author::Customer
+                    } else {
+                        Author::Staff
+                    };
+                    b.push_bind(tenant)
+                        .push_bind(*id)
+                        .push_bind(t.ticket.requester_id)
+                        .push_bind(author.as_str())
+                        .push_bind(false)
+                        .push_bind(t.body)
+                        .push_bind(&t.created_at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+            ids.extend(chunk_ids);
+        }
+        Ok(ids)
+    }
+
     /// Appends a message to a ticket of the tenant; its id. [`StoreError::Conflict`] when the
     /// tenant has no such ticket.
     pub async fn insert_ticket_message(
@@ -269,6 +349,13 @@ impl Tx {
 
     /// Tickets matching `filter`, oldest first, after the ticket `after` (a cursor), at most
     /// `limit`: a queue is worked from its oldest waiting ticket.
+    ///
+    /// A queue's page with several statuses (the waiting ones, or all of a queue or of an
+    /// assignee) is read one status at a time, each the first `limit` in its index's order,
+    /// and the pieces merged: `status IN (…) ORDER BY id` reads every matching ticket and
+    /// sorts them (a hundred thousand for `?queue=all&status=all`, issue #14), or walks the
+    /// tenant's whole history to find the few still waiting. An account's or a requester's
+    /// list is short and keeps the plain form.
     pub async fn tickets(
         &mut self,
         tenant: i64,
@@ -276,39 +363,72 @@ impl Tx {
         after: i64,
         limit: i64,
     ) -> Result<Vec<TicketRow>> {
+        let per_status = filter.account_id.is_none()
+            && filter.requester_id.is_none()
+            && (filter.statuses.len() > 1
+                || (filter.statuses.is_empty()
+                    && (filter.queue.is_some() || filter.assignee_id.is_some())));
+        // `None`: one branch with the filter's own statuses (one, or none to match).
+        let branches: Vec<Option<Status>> = match (per_status, filter.statuses.is_empty()) {
+            (false, _) => vec![None],
+            (true, true) => Status::ALL.map(Some).to_vec(),
+            (true, false) => filter.statuses.iter().copied().map(Some).collect(),
+        };
+        let order = if filter.newest_first { " DESC" } else { "" };
         let rows: Vec<TicketTuple> = on_tx!(self, conn => {
-            let mut q = QueryBuilder::new(format!(
-                "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = "
-            ));
-            q.push_bind(tenant);
-            if let Some(queue) = filter.queue {
-                q.push(" AND queue = ").push_bind(queue.as_str());
+            let mut q = QueryBuilder::new("");
+            if per_status {
+                q.push(format!("SELECT {TICKET_COLUMNS} FROM ("));
             }
-            if let Some(a) = filter.assignee_id {
-                q.push(" AND assignee_id = ").push_bind(a);
-            }
-            if let Some(a) = filter.account_id {
-                q.push(" AND account_id = ").push_bind(a);
-            }
-            if !filter.statuses.is_empty() {
-                q.push(" AND status IN (");
-                let mut sep = q.separated(", ");
-                for s in &filter.statuses {
-                    sep.push_bind(s.as_str());
+            for (k, status) in branches.iter().enumerate() {
+                if k > 0 {
+                    q.push(" UNION ALL ");
                 }
-                q.push(")");
-            }
-            if let Some(r) = filter.requester_id {
-                q.push(" AND requester_id = ").push_bind(r);
-            }
-            if filter.newest_first {
-                if after > 0 {
-                    q.push(" AND id < ").push_bind(after);
+                if per_status {
+                    q.push(format!("SELECT {TICKET_COLUMNS} FROM ("));
                 }
-                q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-            } else {
-                q.push(" AND id > ").push_bind(after);
-                q.push(" ORDER BY id LIMIT ").push_bind(limit);
+                q.push(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = "));
+                q.push_bind(tenant);
+                if let Some(queue) = filter.queue {
+                    q.push(" AND queue = ").push_bind(queue.as_str());
+                }
+                if let Some(a) = filter.assignee_id {
+                    q.push(" AND assignee_id = ").push_bind(a);
+                }
+                if let Some(a) = filter.account_id {
+                    q.push(" AND account_id = ").push_bind(a);
+                }
+                match status {
+                    Some(s) => {
+                        q.push(" AND status = ").push_bind(s.as_str());
+                    }
+                    None if !filter.statuses.is_empty() => {
+                        q.push(" AND status IN (");
+                        let mut sep = q.separated(", ");
+                        for s in &filter.statuses {
+                            sep.push_bind(s.as_str());
+                        }
+                        q.push(")");
+                    }
+                    None => {}
+                }
+                if let Some(r) = filter.requester_id {
+                    q.push(" AND requester_id = ").push_bind(r);
+                }
+                if filter.newest_first {
+                    if after > 0 {
+                        q.push(" AND id < ").push_bind(after);
+                    }
+                } else {
+                    q.push(" AND id > ").push_bind(after);
+                }
+                q.push(format!(" ORDER BY id{order} LIMIT ")).push_bind(limit);
+                if per_status {
+                    q.push(format!(") AS s{k}"));
+                }
+            }
+            if per_status {
+                q.push(format!(") AS u ORDER BY id{order} LIMIT ")).push_bind(limit);
             }
             q.build_query_as().fetch_all(&mut *conn).await?
         });
