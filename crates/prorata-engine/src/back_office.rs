@@ -52,6 +52,11 @@ pub struct AccountOverview {
     pub audit: Vec<AuditEntry>,
     /// Payments received, oldest first (collected, transfers), with what was refunded.
     pub payments: Vec<Payment>,
+    /// The ledger's latest entries, newest first (at most [`LEDGER_SHOWN`]).
+    pub ledger: Vec<prorata_store::LedgerEntry>,
+    /// The e-mails sent to the account's people, newest first (at most [`EMAILS_SHOWN`]):
+    /// documents, dunning notices (the standing's history), tickets' answers.
+    pub emails: Vec<prorata_store::MailRow>,
     pub staff: Vec<User>,
     /// The tenant's business date (what "in force" means on the page).
     pub today: chrono::NaiveDate,
@@ -62,6 +67,8 @@ pub struct AccountOverview {
 pub const DOCUMENTS_SHOWN: i64 = 200;
 pub const TICKETS_SHOWN: i64 = 50;
 pub const AUDIT_SHOWN: i64 = 100;
+pub const LEDGER_SHOWN: i64 = 100;
+pub const EMAILS_SHOWN: i64 = 100;
 /// Accounts a search returns.
 pub const SEARCH_LIMIT: i64 = 50;
 
@@ -144,6 +151,8 @@ impl Engine {
             change_requests: tx.change_requests(tenant.id, None, Some(id)).await?,
             audit: tx.audit_of_account(tenant.id, id, 0, AUDIT_SHOWN).await?,
             payments: tx.payments(tenant.id, id).await?,
+            ledger: tx.ledger_newest(tenant.id, id, LEDGER_SHOWN).await?,
+            emails: tx.emails_of_account(tenant.id, id, EMAILS_SHOWN).await?,
             staff: tx.staff_users(tenant.id).await?,
             today: Engine::today(tenant),
             account,

@@ -296,6 +296,21 @@ pub struct Job {
     pub attempts: i64,
 }
 
+/// An e-mail of an account, as the back office lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailRow {
+    pub id: i64,
+    /// `invoice`, `credit_note`, `notice`, `ticket`, …
+    pub template: String,
+    /// The document number, the dunning notice or the ticket e-mail's kind it carries.
+    pub what: Option<String>,
+    pub to: Vec<String>,
+    pub created_at: String,
+    /// When it went out (or was given up).
+    pub done_at: Option<String>,
+    pub outcome: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub account_id: Option<i64>,

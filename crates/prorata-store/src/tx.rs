@@ -1088,7 +1088,7 @@ impl Tx {
         after: i64,
         limit: i64,
     ) -> Result<Page<LedgerEntry>> {
-        let rows: Vec<(i64, i64, NaiveDate, String, i64, String, String)> = on_tx!(self, conn => {
+        let rows: Vec<LedgerTuple> = on_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT id, account_id, entry_date, kind, amount, currency, reference FROM ledger_entries \
                  WHERE tenant_id = $1 AND account_id = $2 AND id > $3 ORDER BY id LIMIT $4",
@@ -1100,27 +1100,28 @@ impl Tx {
             .fetch_all(&mut *conn)
             .await?
         });
-        page(
-            rows,
-            limit,
-            |(id, account_id, entry_date, kind, amount, currency, reference)| {
-                let currency: Currency =
-                    currency
-                        .parse()
-                        .map_err(|e: prorata_core::money::MoneyError| {
-                            StoreError::Corrupt(e.to_string())
-                        })?;
-                Ok(LedgerEntry {
-                    id,
-                    account_id,
-                    entry_date,
-                    kind: LedgerKind::parse(&kind)?,
-                    amount: Money::from_minor(amount, currency),
-                    reference,
-                })
-            },
-            |e| e.id,
-        )
+        page(rows, limit, ledger_row, |e| e.id)
+    }
+
+    /// The account's latest `limit` ledger entries, newest first (the back office's page).
+    pub async fn ledger_newest(
+        &mut self,
+        tenant: i64,
+        account: i64,
+        limit: i64,
+    ) -> Result<Vec<LedgerEntry>> {
+        let rows: Vec<LedgerTuple> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, account_id, entry_date, kind, amount, currency, reference FROM ledger_entries \
+                 WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(tenant)
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter().map(ledger_row).collect()
     }
 
     pub async fn insert_outbox(&mut self, tenant: i64, rows: &[NewOutbox]) -> Result<()> {
@@ -1328,3 +1329,22 @@ mod usage;
 
 pub use tickets::QueueFilter;
 pub use usage::{DailyUsage, NewCall};
+
+/// A ledger entry as read: id, account, date, kind, amount, currency, reference.
+type LedgerTuple = (i64, i64, NaiveDate, String, i64, String, String);
+
+fn ledger_row(
+    (id, account_id, entry_date, kind, amount, currency, reference): LedgerTuple,
+) -> Result<LedgerEntry> {
+    let currency: Currency = currency
+        .parse()
+        .map_err(|e: prorata_core::money::MoneyError| StoreError::Corrupt(e.to_string()))?;
+    Ok(LedgerEntry {
+        id,
+        account_id,
+        entry_date,
+        kind: LedgerKind::parse(&kind)?,
+        amount: Money::from_minor(amount, currency),
+        reference,
+    })
+}

@@ -346,6 +346,56 @@ impl Tx {
             .collect()
     }
 
+    /// The account's e-mails, newest first (at most `limit`): what the back office lists as
+    /// the e-mails sent, with whether each went out and why not.
+    pub async fn emails_of_account(
+        &mut self,
+        tenant: i64,
+        account: i64,
+        limit: i64,
+    ) -> Result<Vec<MailRow>> {
+        /// id, payload, created, done, outcome.
+        type MailTuple = (i64, String, String, Option<String>, Option<String>);
+        let rows: Vec<MailTuple> = on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, payload, created_at, done_at, outcome FROM jobs \
+                 WHERE tenant_id = $1 AND account_id = $2 AND kind = 'email' \
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(tenant)
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, payload, created_at, done_at, outcome)| {
+                let payload: serde_json::Value = from_json(&payload)?;
+                let to = match &payload["to"] {
+                    serde_json::Value::Array(list) => list
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                    serde_json::Value::String(one) => vec![one.clone()],
+                    _ => Vec::new(),
+                };
+                Ok(MailRow {
+                    id,
+                    template: payload["template"].as_str().unwrap_or_default().to_string(),
+                    what: payload["data"]["number"]
+                        .as_str()
+                        .or_else(|| payload["data"]["notice"].as_str())
+                        .or_else(|| payload["data"]["kind"].as_str())
+                        .map(str::to_string),
+                    to,
+                    created_at,
+                    done_at,
+                    outcome,
+                })
+            })
+            .collect()
+    }
+
     // ------------------------------------------------------------ webhooks
 
     pub async fn insert_webhook_endpoint(

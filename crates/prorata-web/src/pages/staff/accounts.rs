@@ -138,6 +138,10 @@ pub struct AccountPage {
     pub may_refund: bool,
     /// The tenant's account managers (id, name, current), for a tenant admin to pick from.
     pub managers: Option<Vec<(i64, String, bool)>>,
+    /// Each subscription's timeline: what changed, recorded when, effective when.
+    pub timelines: Vec<(String, Vec<String>)>,
+    pub ledger: Vec<Row>,
+    pub emails: Vec<Row>,
 }
 
 pub struct PaymentLine {
@@ -321,6 +325,84 @@ fn account_page(
                 && p.refunded.minor() < p.amount.minor(),
         })
         .collect();
+    let timelines = o
+        .subscriptions
+        .iter()
+        .map(|r| {
+            let lines = r
+                .subscription
+                .events
+                .iter()
+                .map(|e| {
+                    use prorata_core::timeline::Change;
+                    let what = match &e.change {
+                        Change::Quantity { product, quantity } => format!("{product} → {quantity}"),
+                        Change::Plan { plan } => format!("plan → {plan}"),
+                        Change::Frequency { frequency, .. } => t
+                            .get(&format!("frequency.{}", frequency.as_str()))
+                            .to_string(),
+                        Change::CancellationRequested => t.get("staff.will_not_renew").to_string(),
+                        Change::Cancelled => t.get("staff.ended").to_string(),
+                    };
+                    t.fmt(
+                        "staff.event",
+                        &[
+                            ("what", &what),
+                            ("effective", &date(lang, e.effective.date())),
+                            ("recorded", &date(lang, e.recorded_on)),
+                        ],
+                    )
+                })
+                .collect();
+            (format!("#{}", r.id), lines)
+        })
+        .filter(|(_, lines): &(String, Vec<String>)| !lines.is_empty())
+        .collect();
+    let ledger = o
+        .ledger
+        .iter()
+        .map(|e| Row {
+            cells: vec![
+                date(lang, e.entry_date),
+                t.get(&format!("ledger.{}", e.kind.as_str())).to_string(),
+                money(lang, e.amount),
+                e.reference.clone(),
+            ],
+            href: None,
+        })
+        .collect();
+    let emails = o
+        .emails
+        .iter()
+        .map(|m| Row {
+            cells: vec![
+                timestamp(lang, &m.created_at),
+                match &m.what {
+                    Some(w) => format!("{} · {w}", m.template),
+                    None => m.template.clone(),
+                },
+                m.to.join(", "),
+                match (&m.done_at, &m.outcome) {
+                    (Some(at), Some(outcome)) => format!("{} — {outcome}", timestamp(lang, at)),
+                    (Some(at), None) => timestamp(lang, at),
+                    (None, Some(outcome)) => outcome.clone(),
+                    (None, None) => t.get("staff.queued").to_string(),
+                },
+            ],
+            href: None,
+        })
+        .collect();
+    let mut facts = facts;
+    if let Some(since) = o.standing.since {
+        facts.push((t.get("staff.overdue_since").to_string(), date(lang, since)));
+        facts.push((
+            t.get("staff.dunning_steps").to_string(),
+            o.standing.steps_done.to_string(),
+        ));
+    }
+    if let Some(on) = o.standing.suspended_on {
+        facts.push((t.get("staff.stopped_on").to_string(), date(lang, on)));
+    }
     let mut chrome = Chrome::staff(s, "staff/accounts", flash_key);
     chrome.title = a.name.clone();
     chrome.here = format!("{base}/staff/accounts/{}", o.id);
@@ -357,6 +439,9 @@ fn account_page(
             may_send: s.may(Action::SendDocuments),
             may_edit_contacts: s.may(Action::EditBillingContacts),
             may_refund: s.may(Action::Pay),
+            timelines,
+            ledger,
+            emails,
             managers: s.may(Action::ManageTenant).then(|| {
                 o.staff
                     .iter()
