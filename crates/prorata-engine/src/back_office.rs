@@ -481,6 +481,62 @@ impl Engine {
         self.forget_tenants();
         Ok(())
     }
+
+    /// A tenant admin acts on a staff member: disables them (signed out at once, and no
+    /// sign-in after), or resets their second factor (a lost phone: signed out, the next
+    /// sign-in enrols a new app). Never on oneself, never on a customer's person.
+    pub async fn manage_staff_user(
+        &self,
+        tenant: &Tenant,
+        who: Actor<'_>,
+        user_id: i64,
+        action: StaffChange,
+    ) -> Result<()> {
+        if who.user_id == Some(user_id) {
+            return Err(crate::invalid(
+                "user",
+                "not on yourself: ask another administrator",
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        let user = tx
+            .user(tenant.id, user_id)
+            .await?
+            .filter(|u| !u.role.is_customer())
+            .ok_or(EngineError::NotFound("staff user"))?;
+        let name = match action {
+            StaffChange::Disable => {
+                tx.set_user_status(
+                    tenant.id,
+                    user_id,
+                    prorata_core::access::UserStatus::Disabled,
+                )
+                .await?;
+                "staff.disabled"
+            }
+            StaffChange::ResetSecondFactor => {
+                tx.reset_totp(tenant.id, user_id).await?;
+                "staff.second_factor_reset"
+            }
+        };
+        tx.delete_sessions_of_user(tenant.id, user_id).await?;
+        tx.insert_audit(
+            tenant.id,
+            &NewAudit {
+                account_id: None,
+                actor_id: who.user_id,
+                actor: who.role.map_or("api", |r| r.as_str()),
+                address: who.address,
+                action: name,
+                subject: Some(format!("user:{user_id}")),
+                before: Some(json!({"status": user.status.as_str(), "email": user.email})),
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Which documents to send again.
@@ -499,4 +555,11 @@ pub enum Resend {
 pub enum ContactChange<'a> {
     Add(&'a str),
     Remove(&'a str),
+}
+
+/// What a tenant admin does to a staff member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffChange {
+    Disable,
+    ResetSecondFactor,
 }

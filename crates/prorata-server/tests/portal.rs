@@ -1286,6 +1286,14 @@ async fn the_back_office_matrix_has_no_leak(url: &str) {
             ("staff/settings/staff".to_string(), &[TenantAdmin][..]),
             ("staff/settings/reasons".to_string(), &[TenantAdmin][..]),
             ("staff/settings/terms".to_string(), &[TenantAdmin][..]),
+            (
+                "staff/settings/staff/0/disable".to_string(),
+                &[TenantAdmin][..],
+            ),
+            (
+                "staff/settings/staff/0/reset-second-factor".to_string(),
+                &[TenantAdmin][..],
+            ),
         ] {
             let r = c.post(&path, &[]).await;
             if through(&r) != roles.contains(&who) {
@@ -1780,6 +1788,58 @@ async fn a_tenant_admin_sets_reasons_terms_staff_and_managers(url: &str) {
             "{path}"
         );
     }
+    let me = staff
+        .iter()
+        .find(|u| u.email == TENANT_ADMIN)
+        .expect("admin")
+        .id;
+    let r = team
+        .post(
+            &format!("staff/settings/staff/{me}/reset-second-factor"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A lost phone: the billing team member's second factor is reset; they are signed out
+    // and enrol a new app at their next sign-in.
+    let r = admin
+        .post(
+            &format!("staff/settings/staff/{billing}/reset-second-factor"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(team.get("staff").await.status, StatusCode::SEE_OTHER);
+    let mut again = Client::new(&w.router, &w.tenant.slug);
+    again.sign_in(STAFF, PASSWORD).await;
+    assert!(again
+        .get("staff/second-factor")
+        .await
+        .text()
+        .contains("totp-key"));
+    // The account manager leaves: disabled, no sign-in any more. Not oneself, though.
+    let r = admin
+        .post(&format!("staff/settings/staff/{manager}/disable"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = Client::new(&w.router, &w.tenant.slug)
+        .sign_in(MANAGER, PASSWORD)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = admin
+        .post(&format!("staff/settings/staff/{me}/disable"), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let disabled: Vec<String> = w
+        .engine
+        .staff_users(&w.tenant)
+        .await
+        .expect("staff")
+        .into_iter()
+        .filter(|u| u.status == prorata_core::access::UserStatus::Disabled)
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(disabled, [MANAGER]);
 }
 
 async fn an_infected_file_is_refused_in_the_portal_saying_so_and_nothing_is_stored(url: &str) {

@@ -156,6 +156,10 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             post(pages::staff::settings::invite),
         )
         .route(
+            "/staff/settings/staff/{id}/{action}",
+            post(pages::staff::settings::manage_staff),
+        )
+        .route(
             "/staff/settings/reasons",
             post(pages::staff::settings::save_reasons),
         )

@@ -767,6 +767,24 @@ impl Tx {
         Ok(done == 1)
     }
 
+    /// Forgets the user's second factor (secret, confirmation, steps, recovery codes): their
+    /// next sign-in enrols a new one. False when the tenant has no such user.
+    pub async fn reset_totp(&mut self, tenant: i64, user_id: i64) -> Result<bool> {
+        let done = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE users SET totp_secret = NULL, totp_confirmed_at = NULL, \
+                 totp_last_step = NULL WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        self.set_recovery_codes(tenant, user_id, &[]).await?;
+        Ok(done == 1)
+    }
+
     /// Replaces the user's recovery codes by these (SHA-256 hashes).
     pub async fn set_recovery_codes(
         &mut self,

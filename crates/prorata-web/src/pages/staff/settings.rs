@@ -23,6 +23,9 @@ use crate::pages::auth::FieldError;
 use crate::pages::{engine_error, flash, render, Chrome};
 
 pub struct StaffLine {
+    pub id: i64,
+    /// Another active staff member: may be disabled or have their second factor reset.
+    pub manageable: bool,
     pub name: String,
     pub email: String,
     pub role: String,
@@ -59,6 +62,9 @@ async fn page(s: &Staff, flash_key: Option<&str>, errors: Vec<FieldError>) -> Re
         Ok(list) => list
             .into_iter()
             .map(|u| StaffLine {
+                id: u.id,
+                manageable: u.id != s.user.id
+                    && u.status != prorata_core::access::UserStatus::Disabled,
                 name: u.name,
                 email: u.email,
                 role: t.get(&format!("role.{}", u.role.as_str())).to_string(),
@@ -312,6 +318,35 @@ pub async fn save_terms(s: Staff, Form(fields): Form<Fields>) -> Response {
     {
         Ok(()) => done(&s, "terms"),
         Err(e) => refused(&s, e, "notice_en").await,
+    }
+}
+
+/// A tenant admin disables a staff member, or resets their second factor.
+pub async fn manage_staff(
+    s: Staff,
+    axum::extract::Path((_, id, what)): axum::extract::Path<(String, i64, String)>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    use prorata_engine::back_office::StaffChange;
+    if let Err(r) = s.portal.check_csrf(field(&fields, "csrf")) {
+        return r;
+    }
+    if let Err(r) = s.allow(Action::ManageTenant) {
+        return r;
+    }
+    let (change, done_key) = match what.as_str() {
+        "disable" => (StaffChange::Disable, "staff_disabled"),
+        "reset-second-factor" => (StaffChange::ResetSecondFactor, "second_factor_reset"),
+        _ => return crate::pages::error_page(&s.portal, StatusCode::NOT_FOUND, "error.not_found"),
+    };
+    match s
+        .portal
+        .engine()
+        .manage_staff_user(&s.portal.tenant, s.actor(), id, change)
+        .await
+    {
+        Ok(()) => done(&s, done_key),
+        Err(e) => refused(&s, e, "email").await,
     }
 }
 
