@@ -14,12 +14,12 @@ use prorata_core::dunning::Standing;
 use prorata_core::payment::PaymentMethod;
 use prorata_core::Money;
 use prorata_store::{
-    AccountRow, AuditEntry, ChangeRequestRow, DocumentRow, NewAudit, Page, Payment, QueueFilter,
+    AccountRow, AuditEntry, ChangeRequestRow, DocumentRow, Page, Payment, QueueFilter,
     SubscriptionRow, Tenant, TicketRow, User,
 };
 use serde_json::json;
 
-use crate::tickets::{Actor, MAX_TICKETS_PAGE};
+use crate::tickets::{ticket_page, Actor};
 use crate::{Engine, EngineError, Result};
 
 /// A page of a queue: its tickets, the names of their accounts, the staff to assign to.
@@ -82,14 +82,9 @@ impl Engine {
         after: i64,
         limit: i64,
     ) -> Result<QueueView> {
-        let limit = limit.clamp(1, MAX_TICKETS_PAGE);
         let mut tx = self.store.read().await?;
-        let mut items = tx.tickets(tenant.id, filter, after, limit + 1).await?;
-        let next = (items.len() as i64 > limit).then(|| {
-            items.truncate(limit as usize);
-            items.last().map_or(after, |t| t.id)
-        });
-        let mut ids: Vec<i64> = items.iter().map(|t| t.account_id).collect();
+        let page = ticket_page(&mut tx, tenant.id, filter, after, limit).await?;
+        let mut ids: Vec<i64> = page.items.iter().map(|t| t.account_id).collect();
         ids.sort_unstable();
         ids.dedup();
         let accounts = tx
@@ -100,7 +95,7 @@ impl Engine {
             .collect();
         let staff = tx.staff_users(tenant.id).await?;
         Ok(QueueView {
-            page: Page { items, next },
+            page,
             accounts,
             staff,
         })
@@ -227,21 +222,18 @@ impl Engine {
         .await?;
         tx.insert_audit(
             tenant.id,
-            &NewAudit {
-                account_id: Some(row.account_id),
-                actor_id: who.user_id,
-                actor: who.role.map_or("api", |r| r.as_str()),
-                address: who.address,
-                action: "payment.transfer_recorded",
-                subject: Some(format!("payment:{}", payment.id)),
-                before: None,
-                after: Some(json!({
+            &who.audit(
+                row.account_id,
+                "payment.transfer_recorded",
+                format!("payment:{}", payment.id),
+                None,
+                Some(json!({
                     "amount": money.amount_text(),
                     "currency": money.currency(),
                     "reference": payment.reference,
                     "ticket": ticket,
                 })),
-            },
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -454,32 +446,8 @@ impl Engine {
                 "at least one, each in both languages",
             ));
         }
-        let mut tx = self.store.begin().await?;
-        let mut settings = tx
-            .tenant(tenant.id)
-            .await?
-            .ok_or(EngineError::NotFound("tenant"))?
-            .settings;
-        let before = serde_json::to_value(&settings.terms).ok();
-        settings.terms = terms.clone();
-        tx.set_settings(tenant.id, &settings).await?;
-        tx.insert_audit(
-            tenant.id,
-            &NewAudit {
-                account_id: None,
-                actor_id: who.user_id,
-                actor: who.role.map_or("api", |r| r.as_str()),
-                address: who.address,
-                action: "tenant.terms",
-                subject: None,
-                before,
-                after: serde_json::to_value(terms).ok(),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        self.forget_tenants();
-        Ok(())
+        self.replace_setting(tenant, |s| &mut s.terms, terms, Some((who, "tenant.terms")))
+            .await
     }
 
     /// A tenant admin acts on a staff member: disables them (signed out at once, and no
@@ -522,16 +490,12 @@ impl Engine {
         tx.delete_sessions_of_user(tenant.id, user_id).await?;
         tx.insert_audit(
             tenant.id,
-            &NewAudit {
-                account_id: None,
-                actor_id: who.user_id,
-                actor: who.role.map_or("api", |r| r.as_str()),
-                address: who.address,
-                action: name,
-                subject: Some(format!("user:{user_id}")),
-                before: Some(json!({"status": user.status.as_str(), "email": user.email})),
-                after: None,
-            },
+            &who.tenant_audit(
+                name,
+                Some(format!("user:{user_id}")),
+                Some(json!({"status": user.status.as_str(), "email": user.email})),
+                None,
+            ),
         )
         .await?;
         tx.commit().await?;

@@ -94,15 +94,36 @@ impl Engine {
         if seller.legal_name.trim().is_empty() {
             return Err(invalid("seller.legal_name", "cannot be empty"));
         }
+        self.replace_setting(tenant, |s| &mut s.seller, seller, None)
+            .await
+    }
+
+    /// Replaces one part of the tenant's settings with `value`: the settings are read in the
+    /// transaction (another settings change is not overwritten with a stale copy), written
+    /// back, and the cached tenant forgotten. With `audit`, the part before and after go to
+    /// the tenant's audit trail as that person's action.
+    pub(crate) async fn replace_setting<T: Clone + serde::Serialize>(
+        &self,
+        tenant: &Tenant,
+        part: fn(&mut Settings) -> &mut T,
+        value: &T,
+        audit: Option<(crate::tickets::Actor<'_>, &str)>,
+    ) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        // Read in the transaction: another settings change is not overwritten with a stale copy.
         let mut settings = tx
             .tenant(tenant.id)
             .await?
             .ok_or(EngineError::NotFound("tenant"))?
             .settings;
-        settings.seller = seller.clone();
+        let slot = part(&mut settings);
+        let before = serde_json::to_value(&*slot).ok();
+        *slot = value.clone();
         tx.set_settings(tenant.id, &settings).await?;
+        if let Some((who, action)) = audit {
+            let after = serde_json::to_value(value).ok();
+            tx.insert_audit(tenant.id, &who.tenant_audit(action, None, before, after))
+                .await?;
+        }
         tx.commit().await?;
         self.forget_tenants();
         Ok(())

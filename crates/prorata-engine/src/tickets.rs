@@ -41,6 +41,26 @@ impl Actor<'_> {
         self.role.map_or("api", Role::as_str)
     }
 
+    /// An entry of the tenant's audit trail about no one account (settings, staff).
+    pub(crate) fn tenant_audit<'b>(
+        &'b self,
+        action: &'b str,
+        subject: Option<String>,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> NewAudit<'b> {
+        NewAudit {
+            account_id: None,
+            actor_id: self.user_id,
+            actor: self.name(),
+            address: self.address,
+            action,
+            subject,
+            before,
+            after,
+        }
+    }
+
     fn is_staff(&self) -> bool {
         self.role.is_some_and(|r| !r.is_customer())
     }
@@ -55,13 +75,7 @@ impl Actor<'_> {
     ) -> NewAudit<'b> {
         NewAudit {
             account_id: Some(account_id),
-            actor_id: self.user_id,
-            actor: self.name(),
-            address: self.address,
-            action,
-            subject: Some(subject),
-            before,
-            after,
+            ..self.tenant_audit(action, Some(subject), before, after)
         }
     }
 }
@@ -404,14 +418,8 @@ impl Engine {
         after: i64,
         limit: i64,
     ) -> Result<Page<TicketRow>> {
-        let limit = limit.clamp(1, MAX_TICKETS_PAGE);
         let mut tx = self.store.read().await?;
-        let mut items = tx.tickets(tenant.id, filter, after, limit + 1).await?;
-        let next = (items.len() as i64 > limit).then(|| {
-            items.truncate(limit as usize);
-            items.last().map_or(after, |t| t.id)
-        });
-        Ok(Page { items, next })
+        ticket_page(&mut tx, tenant.id, filter, after, limit).await
     }
 
     /// Sets the account's manager: a staff user of the tenant with the account-manager role,
@@ -470,33 +478,13 @@ impl Engine {
         rules
             .validate()
             .map_err(|(field, problem)| invalid(field, problem))?;
-        let mut tx = self.store.begin().await?;
-        // Read in the transaction: another settings change is not overwritten with a stale copy.
-        let mut settings = tx
-            .tenant(tenant.id)
-            .await?
-            .ok_or(EngineError::NotFound("tenant"))?
-            .settings;
-        let before = serde_json::to_value(&settings.tickets).ok();
-        settings.tickets = rules.clone();
-        tx.set_settings(tenant.id, &settings).await?;
-        tx.insert_audit(
-            tenant.id,
-            &NewAudit {
-                account_id: None,
-                actor_id: actor.user_id,
-                actor: actor.name(),
-                address: actor.address,
-                action: "tenant.ticket_rules",
-                subject: None,
-                before,
-                after: serde_json::to_value(rules).ok(),
-            },
+        self.replace_setting(
+            tenant,
+            |s| &mut s.tickets,
+            rules,
+            Some((actor, "tenant.ticket_rules")),
         )
-        .await?;
-        tx.commit().await?;
-        self.forget_tenants();
-        Ok(())
+        .await
     }
 
     /// The account's audit trail, newest first, before the cursor.
@@ -679,6 +667,24 @@ pub(crate) async fn post_message(
     )
     .await?;
     Ok(author)
+}
+
+/// A page of tickets matching `filter` after the cursor, at most `limit` (bounded by
+/// [`MAX_TICKETS_PAGE`]), and the next page's cursor.
+pub(crate) async fn ticket_page(
+    tx: &mut Tx,
+    tenant: i64,
+    filter: &QueueFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Page<TicketRow>> {
+    let limit = limit.clamp(1, MAX_TICKETS_PAGE);
+    let mut items = tx.tickets(tenant, filter, after, limit + 1).await?;
+    let next = (items.len() as i64 > limit).then(|| {
+        items.truncate(limit as usize);
+        items.last().map_or(after, |t| t.id)
+    });
+    Ok(Page { items, next })
 }
 
 async fn store_files(
