@@ -248,6 +248,44 @@ pub fn internal(t: &Messages, e: EngineError) -> Response {
     )
 }
 
+/// The client's address, for the audit trail (absent when the router is called without a
+/// socket, as in tests).
+fn client_address(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// The request's signed-in person, read once: their portal, their user, a customer's account
+/// (`None` for staff) and whether every factor was given; a visitor not signed in is sent to
+/// sign in.
+async fn signed_in(
+    parts: &mut Parts,
+    state: &WebState,
+) -> Result<(Portal, User, Option<Box<CustomerAccount>>, bool), Response> {
+    let session_id = cookie(&parts.headers, SESSION_COOKIE);
+    let (visit, t) = visit(parts, state, session_id.as_deref()).await?;
+    match visit {
+        Visit::SignedIn {
+            tenant,
+            user,
+            account,
+            verified,
+        } => Ok((
+            Portal::new(parts, state, tenant, t),
+            user,
+            account,
+            verified,
+        )),
+        Visit::Anonymous(tenant) => {
+            let to = format!("/portal/{}/sign-in", tenant.slug);
+            Err(Redirect::to(&to).into_response())
+        }
+        Visit::NoTenant => Err(internal(&t, EngineError::NotFound("tenant"))),
+    }
+}
+
 /// A signed-in customer user, their account and its standing.
 #[derive(Clone)]
 pub struct Viewer {
@@ -268,22 +306,7 @@ impl FromRequestParts<WebState> for Viewer {
 
     /// One read of the store for the whole request: tenant, session, user, account, standing.
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
-        let session_id = cookie(&parts.headers, SESSION_COOKIE);
-        let (visit, t) = visit(parts, state, session_id.as_deref()).await?;
-        let (tenant, user, account) = match visit {
-            Visit::SignedIn {
-                tenant,
-                user,
-                account,
-                ..
-            } => (tenant, user, account),
-            Visit::Anonymous(tenant) => {
-                let to = format!("/portal/{}/sign-in", tenant.slug);
-                return Err(Redirect::to(&to).into_response());
-            }
-            Visit::NoTenant => return Err(internal(&t, EngineError::NotFound("tenant"))),
-        };
-        let mut portal = Portal::new(parts, state, tenant, t);
+        let (mut portal, user, account, _) = signed_in(parts, state).await?;
         // Staff have their own screens (the back office); the portal is the customer's.
         let Some(customer) = account else {
             return Err(error_page(&portal, StatusCode::FORBIDDEN, "error.staff"));
@@ -303,10 +326,7 @@ impl FromRequestParts<WebState> for Viewer {
             account,
             standing,
             return_url: cookie(&parts.headers, RETURN_COOKIE).and_then(|c| decode_cookie(&c)),
-            address: parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            address: client_address(parts),
         };
         // Enforced on every request, not only at sign-in: an account suspended since loses
         // its agents' and admins' sessions at once.
@@ -330,22 +350,7 @@ impl FromRequestParts<WebState> for Staff {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
-        let session_id = cookie(&parts.headers, SESSION_COOKIE);
-        let (visit, t) = visit(parts, state, session_id.as_deref()).await?;
-        let (tenant, user, account, verified) = match visit {
-            Visit::SignedIn {
-                tenant,
-                user,
-                account,
-                verified,
-            } => (tenant, user, account, verified),
-            Visit::Anonymous(tenant) => {
-                let to = format!("/portal/{}/sign-in", tenant.slug);
-                return Err(Redirect::to(&to).into_response());
-            }
-            Visit::NoTenant => return Err(internal(&t, EngineError::NotFound("tenant"))),
-        };
-        let mut portal = Portal::new(parts, state, tenant, t);
+        let (mut portal, user, account, verified) = signed_in(parts, state).await?;
         if query_lang(parts).is_none() {
             portal.t.lang = user.language;
         }
@@ -364,10 +369,7 @@ impl FromRequestParts<WebState> for Staff {
         Ok(Staff {
             portal,
             user,
-            address: parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
+            address: client_address(parts),
         })
     }
 }

@@ -32,11 +32,7 @@ async fn page(v: &Viewer, flash_key: Option<&str>, errors: Vec<FieldError>) -> R
         Ok(l) => l.is_some(),
         Err(e) => return engine_error(&v.portal, e),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(&errors);
     render(
         status,
         &CompanyPage {

@@ -174,6 +174,15 @@ fn notice_level(n: Notice) -> &'static str {
     }
 }
 
+/// A form page's status: 422 when it shows what to fix, else 200.
+pub fn form_status(errors: &[auth::FieldError]) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),

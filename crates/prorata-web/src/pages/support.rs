@@ -78,9 +78,12 @@ pub struct FileLink {
     pub size: String,
 }
 
+/// A message of a ticket's thread as both the customer's and the staff's pages show it.
 pub struct MessageLine {
     pub who: String,
     pub from_staff: bool,
+    /// A staff note the customer never sees (the customer's page is never given one).
+    pub internal: bool,
     pub when: String,
     pub body: String,
     pub files: Vec<FileLink>,
@@ -379,11 +382,7 @@ async fn form_page(v: &Viewer, fill: Prefill, errors: Vec<FieldError>) -> Respon
     } else {
         Vec::new()
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(&errors);
     let mut chrome = Chrome::signed_in(v, "support", None);
     chrome.title = v.portal.t.get("support.new").to_string();
     render(
@@ -480,7 +479,20 @@ pub async fn file(v: Viewer, form: Multipart) -> Response {
     }
 }
 
-pub(crate) fn size_text(bytes: i64) -> String {
+/// The links to the files of message `message` of a ticket whose page is at `base`.
+pub(crate) fn files_of(view: &TicketView, message: i64, base: &str) -> Vec<FileLink> {
+    view.files
+        .iter()
+        .filter(|f| f.message_id == message)
+        .map(|f| FileLink {
+            href: format!("{base}/files/{}", f.id),
+            name: f.name.clone(),
+            size: size_text(f.size),
+        })
+        .collect()
+}
+
+fn size_text(bytes: i64) -> String {
     if bytes >= 1024 * 1024 {
         format!("{} MB", (bytes + 512 * 1024) / (1024 * 1024))
     } else {
@@ -517,18 +529,10 @@ async fn ticket_page(
                 Author::Customer => v.account.name.clone(),
             },
             from_staff: m.author == Author::Staff,
+            internal: m.internal,
             when: timestamp(lang, &m.created_at),
             body: m.body.clone(),
-            files: view
-                .files
-                .iter()
-                .filter(|f| f.message_id == m.id)
-                .map(|f| FileLink {
-                    href: format!("{base}/files/{}", f.id),
-                    name: f.name.clone(),
-                    size: size_text(f.size),
-                })
-                .collect(),
+            files: files_of(&view, m.id, &base),
         })
         .collect();
     let document = match row.document_id {
@@ -550,11 +554,7 @@ async fn ticket_page(
         .map(|r| r.handled_by.get(lang).to_string())
         .unwrap_or_default();
     let closed = row.status == Status::Closed;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(&errors);
     let mut chrome = Chrome::signed_in(v, "support", flash_key);
     chrome.title = row.subject.clone();
     chrome.here = base;

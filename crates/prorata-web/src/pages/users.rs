@@ -72,11 +72,7 @@ async fn page(
             }
         })
         .collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = super::form_status(&errors);
     render(
         status,
         &UsersPage {

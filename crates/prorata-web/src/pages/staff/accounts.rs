@@ -406,11 +406,7 @@ fn account_page(
     let mut chrome = Chrome::staff(s, "staff/accounts", flash_key);
     chrome.title = a.name.clone();
     chrome.here = format!("{base}/staff/accounts/{}", o.id);
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::pages::form_status(&errors);
     render(
         status,
         &AccountPage {

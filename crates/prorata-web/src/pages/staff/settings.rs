@@ -104,11 +104,7 @@ async fn page(s: &Staff, flash_key: Option<&str>, errors: Vec<FieldError>) -> Re
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::pages::form_status(&errors);
     let mut chrome = Chrome::staff(s, "staff/settings", flash_key);
     chrome.title = t.get("staff.settings").to_string();
     render(

@@ -19,17 +19,8 @@ use super::{queue_label, staff_name, status_label};
 use crate::ctx::Staff;
 use crate::format::timestamp;
 use crate::pages::auth::FieldError;
-use crate::pages::support::{problem_error, read_form, size_text, FileLink};
+use crate::pages::support::{files_of, problem_error, read_form, MessageLine};
 use crate::pages::{attachment, engine_error, error_page, flash, render, Chrome};
-
-pub struct Note {
-    pub who: String,
-    pub from_staff: bool,
-    pub internal: bool,
-    pub when: String,
-    pub body: String,
-    pub files: Vec<FileLink>,
-}
 
 pub struct Pick {
     pub value: String,
@@ -51,7 +42,7 @@ pub struct StaffTicketPage {
     pub queue: String,
     pub assignee: String,
     pub opened: String,
-    pub messages: Vec<Note>,
+    pub messages: Vec<MessageLine>,
     pub may_answer: bool,
     pub statuses: Vec<Pick>,
     pub queues: Vec<Pick>,
@@ -90,7 +81,7 @@ async fn page(
     let messages = view
         .messages
         .iter()
-        .map(|m| Note {
+        .map(|m| MessageLine {
             who: match m.author {
                 Author::Staff if m.author_id.is_none() => t.get("staff.api").to_string(),
                 Author::Staff => staff_name(&staff, m.author_id),
@@ -103,16 +94,7 @@ async fn page(
             internal: m.internal,
             when: timestamp(t.lang, &m.created_at),
             body: m.body.clone(),
-            files: view
-                .files
-                .iter()
-                .filter(|f| f.message_id == m.id)
-                .map(|f| FileLink {
-                    href: format!("{base}/files/{}", f.id),
-                    name: f.name.clone(),
-                    size: size_text(f.size),
-                })
-                .collect(),
+            files: files_of(&view, m.id, &base),
         })
         .collect();
     let statuses = [
@@ -178,11 +160,7 @@ async fn page(
     let mut chrome = Chrome::staff(s, "staff", flash_key);
     chrome.title = row.subject.clone();
     chrome.here = base;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::pages::form_status(&errors);
     render(
         status,
         &StaffTicketPage {
