@@ -4,22 +4,19 @@
 //! is `N` units long, and any moment in it sits at a *position* `0..=N`. A slice from
 //! position `a` to `b` of `q` units at unit price `u` costs `q × u × (b − a) / N`.
 //!
-//! ## The remainder rule: cumulative rounding
+//! ## One rounding per line, as printed
 //!
-//! For `inclusive-days`, `thirty-day-months` and `seconds`, a slice's amount is the rounded
-//! cumulative amount at its end minus the rounded cumulative amount at its start:
-//! `R(b) − R(a)` with `R(k) = round_half_up(q × u × k / N)`. The pieces of a period therefore
-//! always add up to the full price to the cent (the sum telescopes to `R(N) − R(0)`), whatever
-//! the cuts. A slice's amount equals `round_half_up(q × u × (b − a) / N)` except when the
-//! cumulative amounts fall on exact halves, where it may differ by one minor unit.
+//! Every line's amount is its own printed arithmetic rounded once, half-up:
+//! `round_half_up(q × u × (b − a) / N)` (`4 × 30.00 × 27/31 = 104.516… → 104.52`). A reader who
+//! redoes the arithmetic of any line finds its amount to the cent. `actual-days` first rounds the
+//! ratio to 9 decimals half-up, as Kill Bill does, and prints that ratio beside the fraction.
 //!
-//! Reconciliation goes one step further and values a charge's whole unit profile with one
-//! rounding ([`DayCount::profile_amount`]), each line being the change in that value, so lines
-//! of different quantities also add up and a credit never exceeds what was charged.
-//!
-//! `actual-days` reproduces Kill Bill to the cent instead: the ratio is rounded to 9 decimals
-//! half-up, then the amount is rounded half-up; its pieces may differ from the full price by
-//! a minor unit, as Kill Bill's do.
+//! Pieces of a period rounded one by one need not add up to the period's price rounded once
+//! (1 unit at 10.00 over 3 days, day by day: 3.33 × 3 = 9.99); every peer (Kill Bill, Lago,
+//! Stripe) rounds each item alone too. What must hold is that a credit never takes back more
+//! than was charged: reconciliation credits each issued line on its own (a credit covering the
+//! same slice as the line it corrects takes back exactly its amount) and limits a credit to what
+//! is left of that line, saying so on the line.
 //!
 //! ## Worked examples (users at 30.00 EUR a month, period 6 Jul – 5 Aug 2024, 4 users removed
 //! effective 10 Jul)
@@ -37,6 +34,7 @@ use chrono::{NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{days_360, months_between, Period};
+use crate::catalog::Lang;
 use crate::decimal::Decimal;
 use crate::money::{round_half_up, Currency, Money};
 
@@ -106,8 +104,8 @@ impl DayCount {
         raw.clamp(0, n)
     }
 
-    /// The amount of `units` at `unit_price` over positions `from..to` of a period `n` long.
-    /// See the module note for the rounding of each convention.
+    /// The amount of `units` at `unit_price` over positions `from..to` of a period `n` long,
+    /// rounded once as the line prints it (see the module note).
     pub fn slice_amount(
         self,
         unit_price: Decimal,
@@ -121,43 +119,7 @@ impl DayCount {
                 let ratio = round_half_up(i128::from(to - from) * RATIO_SCALE, i128::from(n))?;
                 unit_price.times_rounded(q, ratio, RATIO_SCALE, currency)
             }
-            _ => {
-                let end = unit_price.times_rounded(q, i128::from(to), i128::from(n), currency)?;
-                let start =
-                    unit_price.times_rounded(q, i128::from(from), i128::from(n), currency)?;
-                end.checked_sub(start).ok()
-            }
-        }
-    }
-
-    /// The value of a whole unit profile of one charge key: `runs` are `(from, to, units)` in
-    /// positions of a period `n` long, the maximal runs of the net profile.
-    ///
-    /// Reconciliation makes every line the change in this value, so a key's lines always add
-    /// up to the value of what is owed, rounded once, and credits can never exceed charges.
-    /// Cumulative conventions round the exact sum once; `actual-days` rounds each run as Kill
-    /// Bill rounds each item (its 9-decimal ratio, then the amount).
-    pub fn profile_amount(
-        self,
-        unit_price: Decimal,
-        runs: &[(i64, i64, i64)],
-        n: i64,
-        currency: Currency,
-    ) -> Option<Money> {
-        match self {
-            DayCount::ActualDays => {
-                runs.iter()
-                    .try_fold(Money::zero(currency), |acc, &(a, b, u)| {
-                        acc.checked_add(self.slice_amount(unit_price, u, (a, b, n), currency)?)
-                            .ok()
-                    })
-            }
-            _ => {
-                let unit_positions = runs.iter().try_fold(0_i128, |acc, &(a, b, u)| {
-                    acc.checked_add(i128::from(u).checked_mul(i128::from(b - a))?)
-                })?;
-                unit_price.times_rounded(1, unit_positions, i128::from(n), currency)
-            }
+            _ => unit_price.times_rounded(q, i128::from(to - from), i128::from(n), currency),
         }
     }
 
@@ -219,6 +181,69 @@ impl Fraction {
         round_half_up(i128::from(self.num) * 100, i128::from(self.den))
             .and_then(|p| i64::try_from(p).ok())
             .unwrap_or(0)
+    }
+}
+
+impl Fraction {
+    /// The fraction as a line's arithmetic prints it: `27/31`, `27/31 (0.870967742)` under
+    /// `actual-days`, and for seconds the durations a person reads, `26 d 12 h / 31 d`.
+    pub fn show(self, lang: Lang) -> String {
+        match (self.unit, self.ratio) {
+            (FractionUnit::Seconds, _) => format!(
+                "{} / {}",
+                duration(self.num, lang),
+                duration(self.den, lang)
+            ),
+            (FractionUnit::Days, Some(r)) => format!("{}/{} ({r})", self.num, self.den),
+            (FractionUnit::Days, None) => format!("{}/{}", self.num, self.den),
+        }
+    }
+
+    /// The part of the period in words: `27 of 31 days`, `27 jours sur 31`, `26 d 12 h of 31 d`.
+    pub fn describe(self, lang: Lang) -> String {
+        match (self.unit, lang) {
+            (FractionUnit::Days, Lang::En) => format!("{} of {} days", self.num, self.den),
+            (FractionUnit::Days, Lang::Fr) => format!("{} jours sur {}", self.num, self.den),
+            (FractionUnit::Seconds, Lang::En) => {
+                format!(
+                    "{} of {}",
+                    duration(self.num, lang),
+                    duration(self.den, lang)
+                )
+            }
+            (FractionUnit::Seconds, Lang::Fr) => {
+                format!(
+                    "{} sur {}",
+                    duration(self.num, lang),
+                    duration(self.den, lang)
+                )
+            }
+        }
+    }
+}
+
+/// Seconds as days, hours, minutes and seconds, leaving out the zero parts: `26 d 12 h`,
+/// `26 j 12 h 30 min 5 s`; `0 s` when there are none.
+pub fn duration(seconds: i64, lang: Lang) -> String {
+    let day = match lang {
+        Lang::En => "d",
+        Lang::Fr => "j",
+    };
+    let parts = [
+        (seconds / 86_400, day),
+        (seconds % 86_400 / 3_600, "h"),
+        (seconds % 3_600 / 60, "min"),
+        (seconds % 60, "s"),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n != 0)
+        .map(|(n, u)| format!("{n} {u}"))
+        .collect();
+    if shown.is_empty() {
+        "0 s".into()
+    } else {
+        shown.join(" ")
     }
 }
 
@@ -299,8 +324,8 @@ mod tests {
     }
 
     #[test]
-    fn cumulative_rounding_makes_pieces_add_up() {
-        // 1 unit at 10.00 over 3 days: independent rounding would give 3.33 × 3 = 9.99.
+    fn each_slice_is_its_own_arithmetic_rounded_once() {
+        // 1 unit at 10.00 over 3 days: each day prints 1 × 10.00 × 1/3 = 3.333… → 3.33.
         let price = Decimal::from_str("10.00").unwrap_or(Decimal::ZERO);
         let c = DayCount::InclusiveDays;
         let pieces: Vec<i64> = [(0, 1), (1, 2), (2, 3)]
@@ -308,7 +333,31 @@ mod tests {
             .filter_map(|&(a, b)| c.slice_amount(price, 1, (a, b, 3), Currency::EUR))
             .map(Money::minor)
             .collect();
-        assert_eq!(pieces, vec![333, 334, 333]);
-        assert_eq!(pieces.iter().sum::<i64>(), 1000);
+        assert_eq!(pieces, vec![333, 333, 333]);
+        // Two days of three: 1 × 10.00 × 2/3 = 6.666… → 6.67, not 3.33 + 3.33.
+        assert_eq!(
+            c.slice_amount(price, 1, (1, 3, 3), Currency::EUR)
+                .map(Money::minor),
+            Some(667)
+        );
+    }
+
+    #[test]
+    fn seconds_print_as_durations_a_person_reads() {
+        let f = DayCount::Seconds.fraction((388_800, 2_678_400, 2_678_400));
+        assert_eq!(f.show(Lang::En), "26 d 12 h / 31 d");
+        assert_eq!(f.show(Lang::Fr), "26 j 12 h / 31 j");
+        assert_eq!(f.describe(Lang::Fr), "26 j 12 h sur 31 j");
+        assert_eq!(duration(90_061, Lang::En), "1 d 1 h 1 min 1 s");
+        assert_eq!(duration(0, Lang::En), "0 s");
+    }
+
+    #[test]
+    fn kill_bills_cancellation_credit_rounds_its_own_days() {
+        // 249.95 a month, period 10 Jun – 9 Jul 2016 (30 days), cancelled on 19 June: 21 days
+        // credited, ratio 0.700000000, 249.95 × 0.7 = 174.965 → 174.97 (issue #15, item 9).
+        let price = Decimal::from_str("249.95").unwrap_or(Decimal::ZERO);
+        let amount = DayCount::ActualDays.slice_amount(price, 1, (9, 30, 30), Currency::USD);
+        assert_eq!(amount.map(Money::minor), Some(17497));
     }
 }

@@ -173,12 +173,10 @@ struct BilledUsage {
     documents: Vec<String>,
 }
 
+/// What was issued for one key: every line's run, and the charges a credit may take back.
 struct Billed<'a> {
     runs: Vec<Run>,
-    /// What the issued lines of the key add up to.
-    amount: Money,
-    /// Positive runs with the document that billed them, to name what a credit corrects.
-    sources: Vec<(Run, &'a str)>,
+    sources: Vec<Source<'a>>,
 }
 
 /// The documents due for `sub` at `as_of`, given everything already issued for it (`billed`)
@@ -398,7 +396,7 @@ fn recurring_lines(
         }
     }
 
-    let mut already: BTreeMap<RecurringKey, Billed<'_>> = BTreeMap::new();
+    let mut already: BTreeMap<&RecurringKey, Billed<'_>> = BTreeMap::new();
     for doc in billed {
         for line in &doc.lines {
             if let LineKey::Recurring(key) = &line.key {
@@ -407,59 +405,246 @@ fn recurring_lines(
                     to: line.to,
                     units: line.quantity,
                 };
-                let b = already.entry(key.clone()).or_insert_with(|| Billed {
+                let b = already.entry(key).or_insert_with(|| Billed {
                     runs: Vec::new(),
-                    amount: Money::zero(sub.currency),
                     sources: Vec::new(),
                 });
                 b.runs.push(run);
-                b.amount = b.amount.checked_add(line.amount)?;
-                if run.units > 0 {
-                    b.sources.push((run, doc.number.as_str()));
-                }
+                b.record(
+                    ctx.settings.day_count,
+                    key,
+                    doc.number.as_str(),
+                    run,
+                    line.amount,
+                )?;
             }
         }
     }
 
-    let keys: BTreeSet<&RecurringKey> = expected.keys().chain(already.keys()).collect();
+    let keys: BTreeSet<&RecurringKey> = expected.keys().chain(already.keys().copied()).collect();
     let mut lines = Vec::new();
+    let dc = ctx.settings.day_count;
     for key in keys {
         let exp = expected.get(key).map_or(&[][..], Vec::as_slice);
-        let bil = already.get(key);
-        // Each line is the change in the value of the key's whole profile as it is brought,
-        // run by run, from what was billed to what is owed.
-        let mut profile: Vec<Run> = bil.map_or_else(Vec::new, |b| b.runs.clone());
-        let mut value_before = bil.map_or(Money::zero(sub.currency), |b| b.amount);
-        for run in difference(exp, bil.map_or(&[][..], |b| b.runs.as_slice())) {
-            profile.push(run);
-            let value_after = profile_value(ctx.settings.day_count, key, &profile, sub.currency)?;
-            let amount = value_after.checked_sub(value_before)?;
-            value_before = value_after;
-            lines.push(recurring_line(ctx, sub, key, run, amount, bil, tax)?);
+        let mut bil = already.remove(key).unwrap_or(Billed {
+            runs: Vec::new(),
+            sources: Vec::new(),
+        });
+        for run in difference(exp, &bil.runs) {
+            if run.units > 0 {
+                let amount = slice_value(dc, key, run, sub.currency)?;
+                lines.push(recurring_line(ctx, sub, key, run, amount, None, tax)?);
+                continue;
+            }
+            // A credit takes back issued lines one by one, each priced on its own.
+            let pieces = bil.take_back(run);
+            let change = if pieces.len() == 1 {
+                reduction(sub, &key.plan, &key.product, run.from, scope)
+            } else {
+                None
+            };
+            for piece in pieces {
+                let own = slice_value(dc, key, piece.run, sub.currency)?.checked_neg()?;
+                let (amount, taken) = match piece.source {
+                    Some(i) => {
+                        let source = &mut bil.sources[i];
+                        // Never more than is left of the line: pieces rounded one by one could
+                        // add up to a cent more than the line they take back.
+                        let amount = if own.checked_add(source.amount_left)?.is_negative() {
+                            source.amount_left.checked_neg()?
+                        } else {
+                            own
+                        };
+                        source.amount_left = source.amount_left.checked_add(amount)?;
+                        (
+                            amount,
+                            Some(Taken {
+                                source: source.number,
+                                own,
+                                change,
+                            }),
+                        )
+                    }
+                    None => (own, None),
+                };
+                lines.push(recurring_line(
+                    ctx, sub, key, piece.run, amount, taken, tax,
+                )?);
+            }
         }
     }
     Ok(lines)
 }
 
-/// The value of a key's unit profile (runs that may overlap), rounded once by the convention.
-fn profile_value(
+/// A line already issued that a credit may take back: its document, the units of it not taken
+/// back yet (runs), and its amount not taken back yet.
+struct Source<'a> {
+    number: &'a str,
+    left: Vec<Run>,
+    amount_left: Money,
+}
+
+/// What a credit line takes back: from which document, what its own arithmetic gives (before
+/// any limit to what is left of the line), and the key's units before and after the change
+/// when one line says it all.
+#[derive(Clone, Copy)]
+struct Taken<'a> {
+    source: &'a str,
+    own: Money,
+    change: Option<(i64, i64)>,
+}
+
+/// A part of a credit taken from one issued line (`None`: from no line, which only data
+/// issued by another rule can produce).
+struct Piece {
+    source: Option<usize>,
+    run: Run,
+}
+
+impl<'a> Billed<'a> {
+    /// Takes account of an issued line: a charge becomes a source, a credit is taken back from
+    /// the sources as [`Billed::take_back`] would have taken it, its amount from theirs.
+    fn record(
+        &mut self,
+        dc: DayCount,
+        key: &RecurringKey,
+        number: &'a str,
+        run: Run,
+        amount: Money,
+    ) -> Result<(), ReconcileError> {
+        if run.units > 0 {
+            self.sources.push(Source {
+                number,
+                left: vec![run],
+                amount_left: amount,
+            });
+            return Ok(());
+        }
+        if run.units == 0 {
+            return Ok(());
+        }
+        let pieces = self.take_back(run);
+        let mut rest = amount.checked_neg()?;
+        let last = pieces.len().saturating_sub(1);
+        for (i, piece) in pieces.iter().enumerate() {
+            let part = if i == last {
+                rest
+            } else {
+                slice_value(dc, key, piece.run, amount.currency())?.checked_neg()?
+            };
+            rest = rest.checked_sub(part)?;
+            if let Some(s) = piece.source.and_then(|s| self.sources.get_mut(s)) {
+                s.amount_left = s.amount_left.checked_sub(part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits a credit run (negative units) over the issued lines that billed those units, the
+    /// latest first (a reduction undoes the last addition), and removes what it takes from them.
+    fn take_back(&mut self, run: Run) -> Vec<Piece> {
+        let mut cuts: BTreeSet<NaiveDateTime> = BTreeSet::from([run.from, run.to]);
+        for s in &self.sources {
+            for r in &s.left {
+                cuts.extend(
+                    [r.from, r.to]
+                        .into_iter()
+                        .filter(|c| run.from < *c && *c < run.to),
+                );
+            }
+        }
+        let cuts: Vec<NaiveDateTime> = cuts.into_iter().collect();
+        let mut pieces: Vec<Piece> = Vec::new();
+        for w in cuts.windows(2) {
+            let (from, to) = (w[0], w[1]);
+            let mut need = -run.units;
+            let mut takes: Vec<(Option<usize>, i64)> = Vec::new();
+            for (i, s) in self.sources.iter().enumerate().rev() {
+                let take = units_at(&s.left, from).min(need);
+                if take > 0 {
+                    takes.push((Some(i), take));
+                    need -= take;
+                }
+                if need == 0 {
+                    break;
+                }
+            }
+            if need > 0 {
+                takes.push((None, need));
+            }
+            for (source, take) in takes {
+                let merged = pieces
+                    .iter_mut()
+                    .rev()
+                    .find(|p| p.source == source && p.run.to == from && p.run.units == -take);
+                match merged {
+                    Some(p) => p.run.to = to,
+                    None => pieces.push(Piece {
+                        source,
+                        run: Run {
+                            from,
+                            to,
+                            units: -take,
+                        },
+                    }),
+                }
+            }
+        }
+        for p in &pieces {
+            if let Some(s) = p.source.and_then(|s| self.sources.get_mut(s)) {
+                s.left.push(p.run);
+                s.left = difference(&s.left, &[]);
+            }
+        }
+        pieces.sort_by_key(|p| (p.run.from, std::cmp::Reverse(p.source)));
+        pieces
+    }
+}
+
+/// The quantities before and after a reduction of `product` on `plan` effective at `at`, when
+/// one is: what a credit line for it prints (`10 → 6`). Not for a cancellation or a plan or
+/// frequency change, where the quantity held does not change.
+fn reduction(
+    sub: &Subscription,
+    plan: &str,
+    product: &str,
+    at: NaiveDateTime,
+    scope: Scope,
+) -> Option<(i64, i64)> {
+    if scope.end.is_some_and(|e| e <= at) {
+        return None;
+    }
+    let just_before = at.checked_sub_signed(chrono::TimeDelta::seconds(1))?;
+    let (before, after) = (
+        sub.state_at(just_before, scope.knowledge),
+        sub.state_at(at, scope.knowledge),
+    );
+    let (b, a) = (before.quantity(product), after.quantity(product));
+    (before.plan == plan && after.plan == plan && a < b).then_some((b, a))
+}
+
+/// The units a profile holds at `t`.
+fn units_at(runs: &[Run], t: NaiveDateTime) -> i64 {
+    runs.iter()
+        .filter(|r| r.from <= t && t < r.to)
+        .map(|r| r.units)
+        .sum()
+}
+
+/// What a run of a key costs, as its line prints it: `|units| × unit price × fraction`,
+/// rounded once.
+fn slice_value(
     dc: DayCount,
     key: &RecurringKey,
-    profile: &[Run],
+    run: Run,
     currency: Currency,
 ) -> Result<Money, ReconcileError> {
     let n = dc.length(key.period);
-    let runs: Vec<(i64, i64, i64)> = difference(profile, &[])
-        .into_iter()
-        .map(|r| {
-            (
-                dc.position(key.period, r.from),
-                dc.position(key.period, r.to),
-                r.units,
-            )
-        })
-        .collect();
-    dc.profile_amount(key.unit_price, &runs, n, currency)
+    let (a, b) = (
+        dc.position(key.period, run.from),
+        dc.position(key.period, run.to),
+    );
+    dc.slice_amount(key.unit_price, run.units.abs(), (a, b, n), currency)
         .ok_or_else(|| ReconcileError::Overflow {
             what: format!("{} for {}", key.product, key.period),
         })
@@ -485,12 +670,6 @@ fn difference(expected: &[Run], billed: &[Run]) -> Vec<Run> {
         cuts.insert(r.to);
     }
     let cuts: Vec<NaiveDateTime> = cuts.into_iter().collect();
-    let units_at = |runs: &[Run], t: NaiveDateTime| -> i64 {
-        runs.iter()
-            .filter(|r| r.from <= t && t < r.to)
-            .map(|r| r.units)
-            .sum()
-    };
     let mut out: Vec<Run> = Vec::new();
     for w in cuts.windows(2) {
         let (from, to) = (w[0], w[1]);
@@ -526,7 +705,7 @@ fn recurring_line(
     key: &RecurringKey,
     run: Run,
     amount: Money,
-    billed: Option<&Billed<'_>>,
+    taken: Option<Taken<'_>>,
     tax: TaxTreatment,
 ) -> Result<Line, ReconcileError> {
     let RecurringKey {
@@ -570,28 +749,47 @@ fn recurring_line(
         }
     };
     // The arithmetic reads in positive figures, as a credit note prints them; the sign is the
-    // line's (and the document's) to carry.
-    let mut explanation = format!("{} × {unit_price} {}", run.units.abs(), sub.currency);
-    if let Some(f) = proration {
-        explanation.push_str(&format!(" × {f} ({}%)", f.percent()));
+    // line's (and the document's) to carry. A reduction says what it reduces: `10 → 6: 4 × …`.
+    let mut explanation = String::new();
+    if let Some((before, after)) = taken.and_then(|t| t.change) {
+        explanation.push_str(&match ctx.lang {
+            Lang::En => format!("{before} → {after}: "),
+            Lang::Fr => format!("{before} → {after} : "),
+        });
     }
-    let shown = if amount.is_negative() {
-        amount.checked_neg()?
-    } else {
-        amount
-    };
-    explanation.push_str(&format!(" = {shown}"));
-    let corrects = if run.units < 0 {
-        let mut numbers: Vec<String> = Vec::new();
-        for (src, number) in billed.map_or(&[][..], |b| b.sources.as_slice()) {
-            if src.from < run.to && run.from < src.to && !numbers.iter().any(|n| n == number) {
-                numbers.push((*number).to_string());
-            }
+    explanation.push_str(&format!(
+        "{} × {unit_price} {}",
+        run.units.abs(),
+        sub.currency
+    ));
+    if let Some(f) = proration {
+        explanation.push_str(&format!(" × {} ({}%)", f.show(ctx.lang), f.percent()));
+    }
+    let positive = |m: Money| {
+        if m.is_negative() {
+            m.checked_neg()
+        } else {
+            Ok(m)
         }
-        numbers
-    } else {
-        Vec::new()
     };
+    let shown = positive(amount)?;
+    match taken {
+        Some(t) if t.own != amount => {
+            let own = positive(t.own)?;
+            explanation.push_str(&match ctx.lang {
+                Lang::En => format!(
+                    " = {own}, limited to the {shown} left of {}'s line",
+                    t.source
+                ),
+                Lang::Fr => format!(
+                    " = {own}, limité aux {shown} restant sur la ligne de {}",
+                    t.source
+                ),
+            });
+        }
+        _ => explanation.push_str(&format!(" = {shown}")),
+    }
+    let corrects = taken.map_or_else(Vec::new, |t| vec![t.source.to_string()]);
     Ok(Line {
         section: if whole && run.units > 0 {
             Section::Recurring

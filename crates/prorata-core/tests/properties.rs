@@ -1,10 +1,11 @@
 //! Property tests of the billing rules.
 //!
-//! The first property checks proration's remainder rule on its own; the others play random
-//! scenarios (plans, quantities, plan changes, cancellations, usage and payments over about
-//! fourteen months) against the default catalog under random tenant settings, and check the
-//! promises of the reconciliation module: re-running emits nothing, a credit never exceeds what
-//! was billed, and no unit is billed twice for a moment.
+//! The first property checks proration's rounding on its own; the others play random
+//! scenarios (plans, quantities, plan and frequency changes, cancellations, usage and payments
+//! over about fourteen months) against the default catalog under random tenant settings, and
+//! check the promises of the reconciliation module: every line's amount is its printed
+//! arithmetic, re-running emits nothing, a credit never exceeds what was billed, and no unit is
+//! billed twice for a moment.
 //!
 //! Failure persistence is off (no `proptest-regressions` files are written): a failing case
 //! prints its scenario as JSON, field for field what a scenario file holds. `PROPTEST_CASES`
@@ -20,7 +21,7 @@ use proptest::test_runner::TestCaseError;
 
 use prorata_core::calendar::{Frequency, Period, Schedule};
 use prorata_core::catalog::{Catalog, Lang, PriceTable, Timing};
-use prorata_core::change::Request;
+use prorata_core::change::{AnchorPolicy, FrequencyTiming, Request};
 use prorata_core::decimal::Decimal;
 use prorata_core::document::{Draft, LineKey, PriceTier, RecurringKey};
 use prorata_core::money::{Currency, Money};
@@ -67,7 +68,7 @@ fn minus_days(d: NaiveDate, n: u64) -> NaiveDate {
     d.checked_sub_days(Days::new(n)).expect("date in range")
 }
 
-// ------------------------------------------------------------------ 1. the remainder rule
+// ------------------------------------------------------------------ 1. one rounding per slice
 
 /// A cut of a period: a position given directly, or the position of an instant (seconds after
 /// the period's first midnight) under the convention.
@@ -103,25 +104,44 @@ fn period() -> impl Strategy<Value = Period> {
         })
 }
 
+/// `round_half_up(num / den)` for a positive or negative rational, computed apart from the
+/// engine's own helpers.
+fn rounded(num: i128, den: i128) -> i128 {
+    let (num, den) = if den < 0 { (-num, -den) } else { (num, den) };
+    let magnitude = (2 * num.abs() + den) / (2 * den);
+    if num < 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// A decimal's digits and scale, read from its text (`30.00` → (3000, 2)).
+fn digits(text: &str) -> (i128, u32) {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let mantissa: i128 = format!("{int}{frac}").parse().expect("a decimal");
+    (mantissa, u32::try_from(frac.len()).expect("short"))
+}
+
 proptest! {
     #![proptest_config(config(256))]
 
-    /// The remainder rule (proration.rs): for `inclusive-days`, `thirty-day-months` and
-    /// `seconds`, the slice of positions `a..b` of a period `N` long costs `R(b) − R(a)` with
-    /// `R(k) = round_half_up(q × u × k / N)`. The sum over any split of the period telescopes
-    /// to `R(N) − R(0) = round_half_up(q × u)`: the pieces add up to the full price, rounded
-    /// once, to the minor unit, whatever the cuts.
+    /// Every slice `a..b` of a period `N` long costs `q × u × (b − a)/N` rounded half-up once
+    /// (`actual-days`: the ratio `(b − a)/N` rounded to 9 decimals first), recomputed here from
+    /// the price's digits; the whole period is the price rounded once.
     #[test]
-    fn prorated_pieces_of_a_period_add_up_to_the_full_price(
+    fn each_slice_is_its_own_arithmetic_rounded_once(
         price in unit_price(),
         units in 1_i64..50,
         period in period(),
-        cuts in prop::collection::vec(cut(), 0..12),
+        cuts in prop::collection::vec(cut(), 2..3),
         currency in prop::sample::select(Currency::ALL.to_vec()),
     ) {
         let once = price.times_rounded(i128::from(units), 1, 1, currency);
         prop_assert!(once.is_some());
-        for dc in [DayCount::InclusiveDays, DayCount::ThirtyDayMonths, DayCount::Seconds] {
+        let (m, scale) = digits(&price.to_string());
+        let minor = 10_i128.pow(currency.exponent());
+        for dc in ALL_DAY_COUNTS {
             let n = dc.length(period);
             prop_assert!(n > 0, "{dc}: empty period {period}");
             let mut positions: Vec<i64> = cuts
@@ -135,23 +155,24 @@ proptest! {
                     }
                 })
                 .collect();
-            positions.extend([0, n]);
             positions.sort_unstable();
-            prop_assert!(positions.iter().all(|p| (0..=n).contains(p)));
-            let mut sum = Money::zero(currency);
-            for w in positions.windows(2) {
-                let piece = dc.slice_amount(price, units, (w[0], w[1], n), currency);
-                prop_assert!(piece.is_some(), "{dc}: no amount for {}..{} of {n}", w[0], w[1]);
-                let piece = piece.expect("checked");
-                prop_assert!(!piece.is_negative(), "{dc}: negative piece {piece}");
-                sum = sum.checked_add(piece).expect("same currency, no overflow");
-            }
+            let (a, b) = (positions[0], positions[1]);
+            prop_assert!(0 <= a && b <= n);
+            let piece = dc.slice_amount(price, units, (a, b, n), currency);
+            let q = i128::from(units) * m * minor;
+            let expected = match dc {
+                DayCount::ActualDays => {
+                    let ratio = rounded(i128::from(b - a) * 1_000_000_000, i128::from(n));
+                    rounded(q * ratio, 10_i128.pow(scale) * 1_000_000_000)
+                }
+                _ => rounded(q * i128::from(b - a), 10_i128.pow(scale) * i128::from(n)),
+            };
+            prop_assert_eq!(
+                piece.map(|p| i128::from(p.minor())), Some(expected),
+                "{}: {} × {} over {}..{} of {}", dc, units, price, a, b, n
+            );
             let whole = dc.slice_amount(price, units, (0, n, n), currency);
             prop_assert_eq!(whole, once, "{}: the whole period is not the price rounded once", dc);
-            prop_assert_eq!(
-                Some(sum), once,
-                "{}: {} × {} over {} cut at {:?}", dc, units, price, period, positions
-            );
         }
     }
 }
@@ -197,6 +218,24 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|p| Request::ChangePlan { plan: p.into() }),
         1 => Just(Request::Cancel),
         2 => Just(Request::CancelImmediately),
+        1 => (
+            prop::sample::select(vec![Frequency::Monthly, Frequency::Quarterly, Frequency::Annual]),
+            prop::sample::select(vec![
+                FrequencyTiming::AtOnce,
+                FrequencyTiming::EndOfPeriod,
+                FrequencyTiming::EndOfTerm,
+            ]),
+            prop::sample::select(vec![
+                AnchorPolicy::Keep,
+                AnchorPolicy::ChangeDate,
+                AnchorPolicy::ChangeMonth,
+            ]),
+        )
+            .prop_map(|(frequency, when, anchor)| Request::ChangeFrequency {
+                frequency,
+                when: Some(when),
+                anchor: Some(anchor),
+            }),
     ]
 }
 
@@ -337,6 +376,7 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
         400_u64..=460,
         settings,
         prop::collection::vec((action_day(), act(), effective()), 0..=10),
+        prop::sample::select(vec![Lang::En, Lang::Fr]),
     )
         .prop_map(
             |(
@@ -344,6 +384,7 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
                 length,
                 settings,
                 actions,
+                language,
             )| {
                 let start = plus_days(date(2023, 1, 1), offset);
                 let (users, numbers, bundle, analytics) = q;
@@ -364,7 +405,7 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
                         name: "Random SAS".into(),
                         country: "FR".into(),
                         vat_number: None,
-                        language: Lang::En,
+                        language,
                         address: Default::default(),
                     },
                     subscription: SubscriptionSpec {
@@ -593,6 +634,162 @@ proptest! {
     }
 }
 
+// ------------------------------------------------------------------ 3b. printed arithmetic
+
+/// Seconds in a printed duration (`26 d 12 h`, `26 j 12 h 30 min 5 s`).
+fn seconds_of(text: &str) -> Option<i64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut total = 0;
+    for pair in words.chunks(2) {
+        let [n, unit] = pair else { return None };
+        let n: i64 = n.parse().ok()?;
+        total += n * match *unit {
+            "d" | "j" => 86_400,
+            "h" => 3_600,
+            "min" => 60,
+            "s" => 1,
+            _ => return None,
+        };
+    }
+    Some(total)
+}
+
+/// The amount a recurring line's explanation prints, redone from its text alone:
+/// `[10 → 6: ]4 × 30.00 EUR[ × 27/31[ (0.870967742)] (87%)] = 104.52 EUR`, or with seconds
+/// `× 26 d 12 h / 31 d`; a credit limited to what is left of the line it takes back ends
+/// `= 0.03 EUR, limited to the 0.02 EUR left of INV-000001's line` (French: `limité aux …`).
+/// Returns the arithmetic's result and the amount printed last, in minor units.
+fn redo(explanation: &str, currency: Currency) -> Result<(i64, i64), String> {
+    let text = explanation
+        .split_once(": ")
+        .filter(|(head, _)| head.contains(" → "))
+        .map_or(explanation, |(_, rest)| rest);
+    let (lhs, rhs) = text.split_once(" = ").ok_or("no ' = '")?;
+    let money = |t: &str| -> Result<i64, String> {
+        let figure = t
+            .trim()
+            .strip_suffix(currency.code())
+            .ok_or(format!("{t:?}: currency"))?;
+        Money::parse(figure.trim(), currency)
+            .map(Money::minor)
+            .map_err(|e| format!("{t:?}: {e}"))
+    };
+    let (own, printed) = match rhs
+        .split_once(", limited to the ")
+        .or_else(|| rhs.split_once(", limité aux "))
+    {
+        Some((own, rest)) => {
+            let left = rest
+                .split_once(" left of ")
+                .or_else(|| rest.split_once(" restant sur "))
+                .ok_or("no remainder")?
+                .0;
+            (money(own)?, money(left)?)
+        }
+        None => (money(rhs)?, money(rhs)?),
+    };
+    let mut factors = lhs.split(" × ");
+    let units: i128 = factors
+        .next()
+        .and_then(|u| u.parse().ok())
+        .ok_or("no units")?;
+    let price = factors
+        .next()
+        .and_then(|p| p.strip_suffix(currency.code()))
+        .ok_or("no price")?;
+    let (m, scale) = digits(price.trim());
+    let q = units * m * 10_i128.pow(currency.exponent());
+    let result = match factors.next() {
+        None => rounded(q, 10_i128.pow(scale)),
+        Some(f) => {
+            let f = f.rsplit_once(" (").ok_or("no percentage")?.0;
+            let (fraction, ratio) = match f.split_once(" (") {
+                Some((fr, r)) => (fr, Some(r.trim_end_matches(')'))),
+                None => (f, None),
+            };
+            match ratio {
+                Some(r) => {
+                    let (rm, rs) = digits(r);
+                    rounded(q * rm, 10_i128.pow(scale + rs))
+                }
+                None => {
+                    let (a, b) = fraction
+                        .split_once('/')
+                        .map(|(a, b)| (a.trim(), b.trim()))
+                        .ok_or("no fraction")?;
+                    let as_number = |x: &str| {
+                        x.parse::<i64>()
+                            .ok()
+                            .or_else(|| seconds_of(x))
+                            .ok_or(format!("{x:?}"))
+                    };
+                    let (a, b) = (as_number(a)?, as_number(b)?);
+                    rounded(q * i128::from(a), 10_i128.pow(scale) * i128::from(b))
+                }
+            }
+        }
+    };
+    let result = i64::try_from(result).map_err(|e| e.to_string())?;
+    if own != result {
+        return Err(format!("prints {own}, its arithmetic gives {result}"));
+    }
+    Ok((result, printed))
+}
+
+/// Every recurring line of every document: its explanation, redone, gives its amount to the
+/// cent (the magnitude; the document carries the sign). A credit limited to what is left of the
+/// line it takes back prints both, and the limit is below its own arithmetic.
+fn check_printed_arithmetic(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
+    for doc in o.documents() {
+        for line in &doc.lines {
+            if !matches!(line.key, LineKey::Recurring(_)) {
+                continue;
+            }
+            let redone = redo(&line.explanation, doc.currency);
+            prop_assert!(
+                redone.is_ok(),
+                "{} ({}): {:?}: {}\nscenario: {}",
+                doc.number,
+                doc.issued_on,
+                line.explanation,
+                redone.err().unwrap_or_default(),
+                json(s)
+            );
+            let (own, printed) = redone.expect("checked");
+            prop_assert_eq!(
+                line.amount.minor().abs(),
+                printed,
+                "{} ({}): {:?}\nscenario: {}",
+                &doc.number,
+                doc.issued_on,
+                &line.explanation,
+                json(s)
+            );
+            prop_assert!(
+                printed <= own,
+                "a limit above the arithmetic: {:?}",
+                line.explanation
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Under every day-count convention, billing timing, credit policy and language, every
+    /// recurring line's amount is what its printed arithmetic gives (issue #15, item 9: a
+    /// credit of 249.95 × 21/30 printed 174.96 where the arithmetic gives 174.97).
+    #[test]
+    fn every_line_is_its_printed_arithmetic(
+        s in scenario(settings(&ALL_DAY_COUNTS, &ALL_BILLINGS, &ALL_CREDITS)),
+    ) {
+        let o = play(&s)?;
+        check_printed_arithmetic(&s, &o)?;
+    }
+}
+
 // ------------------------------------------------------------------ 4. no double billing
 
 /// The price of one unit in the subscription's frequency and currency; `None` when free.
@@ -635,12 +832,14 @@ fn owed(
     let end_day = sub.end(known_on).map(|e| e.date());
     let last_second = NaiveTime::from_hms_opt(23, 59, 59).expect("time");
     let mut owed = BTreeMap::new();
-    for period in sub.licence_schedule().periods() {
-        if period.start > as_of || end_day.is_some_and(|e| period.start >= e) {
+    // The periods of the frequency in force, clipped where the frequency changes.
+    for slice in sub.cadence(known_on).licence_slices() {
+        let period = slice.period;
+        if slice.from > as_of || end_day.is_some_and(|e| slice.from >= e) {
             break;
         }
-        let over = end_day.map_or(period.next_start(), |e| e.min(period.next_start()));
-        let mut day = period.start;
+        let over = end_day.map_or(slice.until, |e| e.min(slice.until));
+        let mut day = slice.from;
         while day < over {
             let state = sub.state_at(day.and_time(last_second), known_on);
             let plan = catalog().plan(&state.plan).expect("plan of the catalog");
@@ -653,7 +852,7 @@ fn owed(
                     continue;
                 }
                 let mut put = |tier, table: &PriceTable, units: i64| {
-                    let price = price_in(table, sub.frequency, sub.currency);
+                    let price = price_in(table, slice.frequency, sub.currency);
                     if let Some(unit_price) = price.filter(|_| units > 0) {
                         let key = RecurringKey {
                             product: product.clone(),
@@ -833,10 +1032,10 @@ fn an_immediate_cancellation_is_credited_under_the_account_credit_policy() {
 
 /// Default settings (inclusive days, immediate, credit notes). 3 users at 30.00 EUR for 6 Jul –
 /// 5 Aug 2024 (31 days): INV-000001 90.00. A 4th user from 8 July: INV-000002 1 × 30.00 ×
-/// 29/31 = R1(31) − R1(2) = 30.00 − 1.94 = 28.06. On 10 July the subscription is cancelled
-/// with effect from 6 July, so nothing at all is owed: CN-000001 credits 3 users × 2/31 =
-/// R3(2) = 5.81 and 4 users × 29/31 = R4(31) − R4(2) = 120.00 − 7.74 = 112.26, that is 118.07
-/// against 118.06 charged (R4(2) = 7.74 < R1(2) + R3(2) = 1.94 + 5.81).
+/// 29/31 = 28.06. On 10 July the subscription is cancelled with effect from 6 July, so nothing
+/// at all is owed: CN-000001 takes back each invoice's line on its own, 3 × 30.00 = 90.00 and
+/// 1 × 30.00 × 29/31 = 28.06, exactly what was charged. (Credited as runs of the difference,
+/// −3 users × 2/31 and −4 users × 29/31, it would be 5.81 + 112.26 = 118.07, a cent too much.)
 #[test]
 fn a_back_dated_cancellation_credits_exactly_what_was_charged() {
     let o = play_toml(
@@ -864,6 +1063,66 @@ on = "2024-07-10"
 request = { type = "cancel_immediately" }
 effective = "2024-07-06"
 "#,
+    );
+    assert_eq!(recurring_net(&o), 0);
+}
+
+/// 3 users at 30.00 EUR for 8 Jan – 7 Feb 2023 (31 days), 90.00 on INV-000001, then taken back
+/// in three pieces, each cancellation back-dated before the last: 21 days (3 × 30.00 × 21/31 =
+/// 60.967… → 60.97), 5 days (14.516… → 14.52), and the first 5 days, whose own arithmetic gives
+/// 14.52 too but only 90.00 − 60.97 − 14.52 = 14.51 is left of the line: that credit is limited
+/// to 14.51 and says so, and the net of the period is zero.
+#[test]
+fn a_credit_is_limited_to_what_is_left_of_the_line_it_takes_back() {
+    let o = play_toml(
+        r#"
+until = "2023-01-20"
+
+[account]
+name = "Repro"
+country = "FR"
+
+[subscription]
+plan = "essentials"
+frequency = "monthly"
+currency = "EUR"
+start = "2023-01-08"
+trial_days = 0
+quantities = { user = 3 }
+
+[[actions]]
+on = "2023-01-18"
+request = { type = "cancel_immediately" }
+
+[[actions]]
+on = "2023-01-19"
+request = { type = "cancel_immediately" }
+effective = "2023-01-13"
+
+[[actions]]
+on = "2023-01-20"
+request = { type = "cancel_immediately" }
+effective = "2023-01-08"
+"#,
+    );
+    let credits: Vec<(i64, String)> = o
+        .documents()
+        .flat_map(|d| &d.lines)
+        .filter(|l| l.amount.is_negative())
+        .map(|l| (l.amount.minor(), l.explanation.clone()))
+        .collect();
+    assert_eq!(
+        credits,
+        vec![
+            (-6097, "3 × 30.00 EUR × 21/31 (68%) = 60.97 EUR".to_string()),
+            (-1452, "3 × 30.00 EUR × 5/31 (16%) = 14.52 EUR".to_string()),
+            (
+                -1451,
+                "3 × 30.00 EUR × 5/31 (16%) = 14.52 EUR, limited to the 14.51 EUR left of \
+                 INV-000001's line"
+                    .to_string()
+            ),
+        ]
     );
     assert_eq!(recurring_net(&o), 0);
 }

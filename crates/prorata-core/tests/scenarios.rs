@@ -121,7 +121,10 @@ request = { type = "set_quantity", product = "user", quantity = 6 }
     assert_eq!(l.amount.minor(), -10452);
     assert_eq!(cn.taxes[0].tax.minor(), -2090);
     assert_eq!(cn.total.minor(), -12542);
-    assert_eq!(l.explanation, "4 × 30.00 EUR × 27/31 (87%) = 104.52 EUR");
+    assert_eq!(
+        l.explanation,
+        "10 → 6 : 4 × 30.00 EUR × 27/31 (87%) = 104.52 EUR"
+    );
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! - Each line's quantity × price ÷ base quantity is its amount before its one rounding:
 //!   a prorated line bills days (4 users × 27 days = 108 days at 30.00 per 31 days), usage
 //!   counted in seconds and priced per minute bills minutes, or seconds at the minute price per
-//!   60 seconds. Where no such reading rounds exactly to the line's amount (the cent of
-//!   cumulative rounding, graduated tiers, a late correction), the line is 1 × its amount. The
+//!   60 seconds. Where no such reading rounds exactly to the line's amount (a credit limited
+//!   to what is left of the line it takes back, graduated tiers, a late correction), the line is 1 × its amount. The
 //!   line's own explanation always travels in its note.
 //! - EN 16931 has no previous balance: the amount due is this document's total (BR-CO-16),
 //!   and the previous unpaid balance and what is owed in all are stated in a note.

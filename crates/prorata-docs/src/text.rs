@@ -167,7 +167,7 @@ pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
         );
         let mut why = l.explanation.clone();
         if let Some(p) = l.proration {
-            let _ = write!(why, "  [{} {}/{}]", t(lang, "days", "jours"), p.num, p.den);
+            let _ = write!(why, "  [{}]", p.describe(lang));
         }
         let _ = writeln!(out, "      {why}");
     }

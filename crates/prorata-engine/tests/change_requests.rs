@@ -267,7 +267,7 @@ async fn a_downgrade_in_time_files_a_ticket_for_the_account_manager_with_the_pre
             "Date limite de préavis : 07/05/2025 (renouvellement le 06/06/2025)",
             "Documents qu'elle produira si elle est appliquée le 10/07/2024 :",
             "- Note de crédit : -104,52 EUR HT",
-            "(10/07/2024 – 05/08/2024) : -104,52 EUR = 4 × 30,00 EUR × 27/31 (87%) = 104,52 EUR",
+            "(10/07/2024 – 05/08/2024) : -104,52 EUR = 10 → 6 : 4 × 30,00 EUR × 27/31 (87%) = 104,52 EUR",
         ],
     );
     assert_eq!(
@@ -566,7 +566,7 @@ async fn a_request_past_its_deadline_is_applied_only_by_a_tenant_admin_giving_a_
     assert_eq!(cn.net_total.minor(), -6581);
     assert_eq!(
         user_line(cn).explanation,
-        "4 × 30.00 EUR × 17/31 (55%) = 65.81 EUR"
+        "10 → 6 : 4 × 30.00 EUR × 17/31 (55%) = 65.81 EUR"
     );
     let cr = change_request(&w, id).await;
     assert_eq!(

@@ -279,10 +279,8 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
 fn explanation(l: &Line, lang: Lang) -> String {
     let mut why = l.explanation.clone();
     if let Some(f) = l.proration {
-        why.push_str(&match lang {
-            Lang::En => format!(" · {} of {} days", f.num, f.den),
-            Lang::Fr => format!(" · {} jours sur {}", f.num, f.den),
-        });
+        why.push_str(" · ");
+        why.push_str(&f.describe(lang));
     }
     if l.late {
         why.push_str(t(lang, " · late usage", " · consommation tardive"));
