@@ -418,6 +418,37 @@ effective = "2026-03-01"
 }
 
 #[test]
+fn the_shipped_late_downgrade_example_plays_as_its_comments_say() {
+    let text = include_str!("../../../examples/downgrade-for-the-renewal-after.toml");
+    let s = Scenario::from_toml(text).expect("the example parses");
+    let o = scenario::run(&s, &catalog()).expect("the example runs");
+    // 15 January 2025 − 30 days = 16 December 2024, past on 20 December.
+    let r = refusals(&o);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].contains("by 2024-12-16"), "{}", r[0]);
+    assert!(
+        r[0].contains("renews on its terms on 2025-01-15"),
+        "{}",
+        r[0]
+    );
+    // 15 March 2025 − 30 days = 13 February 2025: in time.
+    assert_eq!(accepted_on(&o), ["2025-03-15"]);
+    assert_eq!(
+        summary(&o),
+        vec![
+            // 4 × 25.00 + (2 − 1 included) × 5.00 = 105.00 GBP a month…
+            ("INV-000001".into(), "2024-11-15".into(), 10500),
+            ("INV-000002".into(), "2024-12-15".into(), 10500),
+            ("INV-000003".into(), "2025-01-15".into(), 10500),
+            ("INV-000004".into(), "2025-02-15".into(), 10500),
+            // …then 3 × 25.00 + 1 × 5.00 = 80.00 GBP from the renewal it was meant for.
+            ("INV-000005".into(), "2025-03-15".into(), 8000),
+            ("INV-000006".into(), "2025-04-15".into(), 8000),
+        ]
+    );
+}
+
+#[test]
 fn a_cancellation_on_time_ends_the_contract_at_renewal_with_nothing_billed_after() {
     let o = play(&monthly_essentials(
         "2024-06-06",
