@@ -6,7 +6,8 @@
 //!   accepted only when submitted at least `notice_days` (30) before the next renewal date
 //!   (T&C 13.1.b); otherwise they are refused with that deadline, and the contract renews on
 //!   its terms. An accepted downgrade effective inside a billed period yields a prorated
-//!   credit note.
+//!   credit note. One asked too late for the coming renewal but effective on a later one is
+//!   judged by that later renewal's deadline, and scheduled for it ([`check_notice_for`]).
 //! - During the trial everything may change: nothing has been billed and no term has begun.
 //! - Catalog limits hold whatever the direction: minimums, maximums (Essentials: 3 teams), and
 //!   products the plan offers.
@@ -21,7 +22,7 @@
 //!
 //! [`decide`] is pure: it returns the event to append, or a [`Refusal`] that says why.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Days, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::cadence::first_of_month;
@@ -217,7 +218,7 @@ pub fn decide_with(
     let reduces =
         accepted.direction != Direction::Upgrade && !matches!(request, Request::CancelImmediately);
     if reduces && !sub.in_trial_on(on) {
-        check_notice(sub, on)?;
+        check_notice_for(sub, on, accepted.event.effective.date())?;
     }
     Ok(accepted)
 }
@@ -321,7 +322,7 @@ fn judge(
             // The frequency billed when the new plan starts (end of term: maybe another one).
             let mut start = effective;
             if catalog.plan_change_policy(&plan_code, target) == PlanChangePolicy::EndOfTerm {
-                if let Some(renewal) = sub.next_renewal_after(on) {
+                if let Some(renewal) = renewal_asked(sub, on, effective) {
                     start = start_of(renewal);
                 }
             }
@@ -364,9 +365,7 @@ fn judge(
             effective,
         )?,
         Request::Cancel => {
-            let renewal = sub
-                .next_renewal_after(on)
-                .ok_or(Refusal::Ended { end: on })?;
+            let renewal = renewal_asked(sub, on, effective).ok_or(Refusal::Ended { end: on })?;
             let mut e = event(Change::CancellationRequested);
             e.effective = start_of(renewal);
             (Direction::Cancellation, e)
@@ -379,6 +378,16 @@ fn judge(
         }
     };
     Ok(Accepted { direction, event })
+}
+
+/// The renewal a change that waits for one (a cancellation, an end-of-term plan change) takes
+/// effect on: the first after the submission day `on`, or, when a later day is asked, the
+/// first on or after that day (a change meant for a later renewal).
+fn renewal_asked(sub: &Subscription, on: NaiveDate, effective: NaiveDateTime) -> Option<NaiveDate> {
+    match effective.date().pred_opt() {
+        Some(before) if effective.date() > on => sub.next_renewal_after(before),
+        _ => sub.next_renewal_after(on),
+    }
 }
 
 /// A billing-frequency change: the day it takes effect, the new anchor, and its direction.
@@ -464,6 +473,66 @@ pub fn check_notice(sub: &Subscription, on: NaiveDate) -> Result<(), Refusal> {
         deadline,
         next_deadline,
     })
+}
+
+/// The notice rule for a change submitted on `on` that takes effect on `effective`. Submitted
+/// by the coming renewal's deadline, it is in time whatever its day ([`check_notice`]). Past
+/// that deadline the contract renews on its terms at the coming renewal, but a change that
+/// takes effect on or after a later renewal is meant for that renewal — the last one on or
+/// before its day — and is in time when submitted by *that* renewal's deadline: a downgrade
+/// asked too late for 6 June 2025 but effective on 6 June 2026 needs notice by 7 May 2026.
+pub fn check_notice_for(
+    sub: &Subscription,
+    on: NaiveDate,
+    effective: NaiveDate,
+) -> Result<(), Refusal> {
+    let missed = match check_notice(sub, on) {
+        Ok(()) => return Ok(()),
+        Err(missed) => missed,
+    };
+    let Some(renewal) = later_renewal_on_or_before(sub, on, effective) else {
+        return Err(missed);
+    };
+    let Some(deadline) = renewal.checked_sub_days(Days::new(u64::from(sub.notice_days))) else {
+        return Err(missed);
+    };
+    if on <= deadline {
+        return Ok(());
+    }
+    let next_deadline = sub
+        .notice_deadline_after(renewal)
+        .map_or(deadline, |(d, _)| d);
+    Err(Refusal::NoticePeriodMissed {
+        notice_days: sub.notice_days,
+        renewal,
+        deadline,
+        next_deadline,
+    })
+}
+
+/// How many renewals [`later_renewal_on_or_before`] walks at most: a century of monthly
+/// renewals, far past any date the engine accepts.
+const MAX_RENEWALS_WALKED: u32 = 1_200;
+
+/// The last renewal on or before `effective` among those after the coming renewal (the first
+/// after `on`); `None` when `effective` is before the second renewal.
+fn later_renewal_on_or_before(
+    sub: &Subscription,
+    on: NaiveDate,
+    effective: NaiveDate,
+) -> Option<NaiveDate> {
+    let mut renewal = sub.next_renewal_after(on)?;
+    let mut meant = None;
+    for _ in 0..MAX_RENEWALS_WALKED {
+        match sub.next_renewal_after(renewal) {
+            Some(next) if next <= effective => {
+                meant = Some(next);
+                renewal = next;
+            }
+            _ => break,
+        }
+    }
+    meant
 }
 
 /// The most units of one product a subscription may hold: far beyond any real contract, and

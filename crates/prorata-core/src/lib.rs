@@ -37,6 +37,7 @@ pub mod decimal;
 pub mod destination;
 pub mod document;
 pub mod dunning;
+pub mod entitlements;
 pub mod licences;
 pub mod money;
 pub mod payment;

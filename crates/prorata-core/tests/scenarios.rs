@@ -238,6 +238,219 @@ request = { type = "set_quantity", product = "user", quantity = 6 }
     assert_eq!(line(cn, "user").amount.minor(), -11613);
 }
 
+/// The effective day of each accepted change, in order.
+fn accepted_on(o: &Outcome) -> Vec<String> {
+    o.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Accepted { effective, .. } => Some(effective.date().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue #15, item 11: a downgrade asked too late for the coming renewal but meant for the one
+/// after is judged by its own renewal's deadline, and scheduled. Prorata's own worked example
+/// (the seed's prices, 30.00 EUR a user a month).
+#[test]
+fn a_late_downgrade_meant_for_the_renewal_after_is_scheduled_for_it() {
+    // Renewals on 6 June 2025 (deadline 7 May 2025) and 6 June 2026 (deadline 7 May 2026).
+    // On 8 May 2025 the first deadline is past, the second is a year away.
+    let o = play(&monthly_essentials(
+        "2024-06-06",
+        "2026-07-06",
+        10,
+        r#"
+[[actions]]
+on = "2025-05-08"
+request = { type = "set_quantity", product = "user", quantity = 6 }
+effective = "2026-06-06"
+"#,
+    ));
+    assert!(refusals(&o).is_empty(), "{:?}", refusals(&o));
+    assert_eq!(accepted_on(&o), ["2026-06-06"]);
+    // Nothing to credit: the change waits for its renewal.
+    assert_eq!(
+        o.documents()
+            .filter(|d| d.kind == DocumentKind::CreditNote)
+            .count(),
+        0
+    );
+    let net_on = |date: &str| {
+        o.documents()
+            .find(|d| d.issued_on.to_string() == date)
+            .map(|d| (line(d, "user").quantity, d.net_total.minor()))
+    };
+    // The contract renews on its terms on 6 June 2025: 10 × 30.00 = 300.00 a month…
+    assert_eq!(net_on("2025-06-06"), Some((10, 30000)));
+    assert_eq!(net_on("2026-05-06"), Some((10, 30000)));
+    // …until the renewal the downgrade was meant for: 6 × 30.00 = 180.00.
+    assert_eq!(net_on("2026-06-06"), Some((6, 18000)));
+    assert_eq!(net_on("2026-07-06"), Some((6, 18000)));
+    // 6 June 2024 – 6 July 2026: 26 monthly invoices, no other document.
+    assert_eq!(o.documents().count(), 26);
+}
+
+#[test]
+fn a_late_downgrade_inside_the_renewed_term_is_still_refused_with_the_coming_deadline() {
+    // Effective 10 July 2025: inside the term the contract renews into on 6 June 2025, which
+    // the 7 May deadline protects.
+    let o = play(&monthly_essentials(
+        "2024-06-06",
+        "2025-07-31",
+        10,
+        r#"
+[[actions]]
+on = "2025-05-08"
+request = { type = "set_quantity", product = "user", quantity = 6 }
+effective = "2025-07-10"
+"#,
+    ));
+    let r = refusals(&o);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].contains("by 2025-05-07"), "{}", r[0]);
+    assert!(
+        r[0].contains("renews on its terms on 2025-06-06"),
+        "{}",
+        r[0]
+    );
+    assert!(r[0].contains("the next deadline is 2026-05-07"), "{}", r[0]);
+}
+
+#[test]
+fn a_late_downgrade_is_judged_by_its_own_renewals_deadline() {
+    // A one-month term: the contract renews every month. Asked on 5 February 2025:
+    // 6 February's deadline was 7 January (6 Feb − 30 days), 6 March's is 4 February
+    // (6 Mar − 30 days, February having 28): both past; 6 April's is 7 March: in time.
+    let body = |effective: &str| {
+        format!(
+            r#"until = "2025-04-06"
+{SEED_ACCOUNT}
+[subscription]
+plan = "essentials"
+frequency = "monthly"
+currency = "EUR"
+start = "2024-06-06"
+trial_days = 0
+term_months = 1
+quantities = {{ user = 10 }}
+[[actions]]
+on = "2025-02-05"
+request = {{ type = "set_quantity", product = "user", quantity = 6 }}
+effective = "{effective}"
+"#
+        )
+    };
+    let o = play(&body("2025-03-06"));
+    let refused: Vec<_> = o
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Refused { refusal, .. } => Some(refusal.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [prorata_core::change::Refusal::NoticePeriodMissed {
+            notice_days: 30,
+            renewal: "2025-03-06".parse().expect("date"),
+            deadline: "2025-02-04".parse().expect("date"),
+            next_deadline: "2025-03-07".parse().expect("date"),
+        }]
+    );
+    let o = play(&body("2025-04-06"));
+    assert!(refusals(&o).is_empty(), "{:?}", refusals(&o));
+    assert_eq!(accepted_on(&o), ["2025-04-06"]);
+    // March still 10 × 30.00 = 300.00; April 6 × 30.00 = 180.00.
+    let last: Vec<_> = summary(&o).into_iter().rev().take(2).collect();
+    assert_eq!(
+        last,
+        [
+            ("INV-000011".into(), "2025-04-06".into(), 18000),
+            ("INV-000010".into(), "2025-03-06".into(), 30000),
+        ]
+    );
+}
+
+#[test]
+fn a_late_cancellation_or_move_down_can_be_asked_for_the_renewal_after() {
+    // Professional renewing on 1 March 2025 (deadline 30 January 2025) and 1 March 2026
+    // (deadline 30 January 2026). On 10 February 2025 both changes are too late for 2025 and
+    // asked for a day of the next term: each waits for the first renewal on or after it.
+    let o = play(
+        r#"until = "2026-03-01"
+[account]
+name = "Pro Co"
+country = "FR"
+[subscription]
+plan = "professional"
+frequency = "monthly"
+currency = "EUR"
+start = "2024-03-01"
+trial_days = 0
+quantities = { user = 3 }
+[[actions]]
+on = "2025-02-10"
+request = { type = "cancel" }
+[[actions]]
+on = "2025-02-10"
+request = { type = "change_plan", plan = "essentials" }
+effective = "2025-09-15"
+[[actions]]
+on = "2025-02-10"
+request = { type = "cancel" }
+effective = "2026-03-01"
+"#,
+    );
+    // The cancellation asked without a day is for 1 March 2025: refused as before.
+    let r = refusals(&o);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].contains("by 2025-01-30"), "{}", r[0]);
+    assert_eq!(accepted_on(&o), ["2026-03-01", "2026-03-01"]);
+    let net_on = |date: &str| {
+        o.documents()
+            .find(|d| d.issued_on.to_string() == date)
+            .map(|d| d.net_total.minor())
+    };
+    // Professional renews on 1 March 2025 (3 × 50.00 = 150.00) and runs the whole term.
+    assert_eq!(net_on("2025-03-01"), Some(15000));
+    assert_eq!(net_on("2026-02-01"), Some(15000));
+    // The contract ends on 1 March 2026: the move down never bills, nothing is billed then.
+    assert_eq!(net_on("2026-03-01"), None);
+}
+
+#[test]
+fn the_shipped_late_downgrade_example_plays_as_its_comments_say() {
+    let text = include_str!("../../../examples/downgrade-for-the-renewal-after.toml");
+    let s = Scenario::from_toml(text).expect("the example parses");
+    let o = scenario::run(&s, &catalog()).expect("the example runs");
+    // 15 January 2025 − 30 days = 16 December 2024, past on 20 December.
+    let r = refusals(&o);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].contains("by 2024-12-16"), "{}", r[0]);
+    assert!(
+        r[0].contains("renews on its terms on 2025-01-15"),
+        "{}",
+        r[0]
+    );
+    // 15 March 2025 − 30 days = 13 February 2025: in time.
+    assert_eq!(accepted_on(&o), ["2025-03-15"]);
+    assert_eq!(
+        summary(&o),
+        vec![
+            // 4 × 25.00 + (2 − 1 included) × 5.00 = 105.00 GBP a month…
+            ("INV-000001".into(), "2024-11-15".into(), 10500),
+            ("INV-000002".into(), "2024-12-15".into(), 10500),
+            ("INV-000003".into(), "2025-01-15".into(), 10500),
+            ("INV-000004".into(), "2025-02-15".into(), 10500),
+            // …then 3 × 25.00 + 1 × 5.00 = 80.00 GBP from the renewal it was meant for.
+            ("INV-000005".into(), "2025-03-15".into(), 8000),
+            ("INV-000006".into(), "2025-04-15".into(), 8000),
+        ]
+    );
+}
+
 #[test]
 fn a_cancellation_on_time_ends_the_contract_at_renewal_with_nothing_billed_after() {
     let o = play(&monthly_essentials(

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use chrono::{Months, NaiveDate};
 use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind, Draft};
-use prorata_core::payment::PaymentDetails;
+use prorata_core::payment::{PaymentDetails, PaymentMethod};
 use prorata_core::reconcile::{due_dates, reconcile, Context};
 use prorata_core::scenario::{document_number, series};
+use prorata_core::seller::SellerSnapshot;
 use prorata_core::timeline::Subscription;
 use prorata_core::Money;
 use prorata_store::{
@@ -104,7 +105,6 @@ pub(crate) async fn issue(
     // Each invoice says how it will be paid: one statement for the chunk's accounts.
     let account_ids: Vec<i64> = crate::distinct(pending.iter().map(|p| p.row.account_id));
     let methods = tx.payment_methods(tenant.id, &account_ids).await?;
-    let bank = tenant.collection.bank_details.as_ref();
     let seller = tenant
         .settings
         .seller
@@ -120,12 +120,8 @@ pub(crate) async fn issue(
             let balance = balances.entry(p.row.account_id).or_insert(0);
             let previous = Money::from_minor(*balance, draft.currency);
             let mut doc = draft.issue(number, issued_on, previous)?;
-            doc.buyer = Some(p.account.buyer_snapshot());
-            doc.seller = Some(seller.clone());
-            if doc.kind == DocumentKind::Invoice {
-                doc.payment = Some(PaymentDetails::of(methods.get(&p.row.account_id), bank));
-                doc.due_on = Some(tenant.settings.seller.due_on(issued_on));
-            }
+            let method = methods.get(&p.row.account_id);
+            stamp(&mut doc, tenant, p.account, &seller, method);
             *balance = doc.balance_after.minor();
             summary.count(&doc);
             ledger.push(NewLedgerEntry {
@@ -160,6 +156,26 @@ pub(crate) async fn issue(
     tx.insert_outbox(tenant.id, &outbox).await?;
     // The documents move back out of the rows written: no copy of each document is kept.
     Ok(docs.into_iter().map(|d| d.document).collect())
+}
+
+/// Writes on `doc`, issued for `account`, what billing adds to its lines and totals: the buyer
+/// as it is now, the `seller`, and on an invoice how it is to be paid (by `method`, or by
+/// transfer to the tenant's bank) and when. The billing run and change previews share it, so a
+/// preview shows the document as it would be issued.
+pub(crate) fn stamp(
+    doc: &mut Document,
+    tenant: &Tenant,
+    account: &Account,
+    seller: &SellerSnapshot,
+    method: Option<&PaymentMethod>,
+) {
+    doc.buyer = Some(account.buyer_snapshot());
+    doc.seller = Some(seller.clone());
+    if doc.kind == DocumentKind::Invoice {
+        let bank = tenant.collection.bank_details.as_ref();
+        doc.payment = Some(PaymentDetails::of(method, bank));
+        doc.due_on = Some(tenant.settings.seller.due_on(doc.issued_on));
+    }
 }
 
 /// A chunk read and reconciled, waiting to be numbered and written.

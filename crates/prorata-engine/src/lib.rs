@@ -17,6 +17,7 @@ mod clock;
 mod collection;
 mod delivery;
 mod documents;
+mod entitlements;
 pub mod gateway;
 mod keys;
 pub mod people;

@@ -12,7 +12,7 @@ use prorata_core::timeline::Subscription;
 use prorata_store::{SubscriptionRow, Tenant, Tx};
 use serde::Serialize;
 
-use crate::billing::{issue, next_due_after, Pending, RunSummary};
+use crate::billing::{issue, next_due_after, stamp, Pending, RunSummary};
 use crate::{invalid, Engine, EngineError, Result};
 
 /// What a change request came to.
@@ -266,7 +266,7 @@ impl Engine {
     }
 
     /// What a change would cause today, without recording it: the decision (or its refusal)
-    /// and the documents.
+    /// and the drafts.
     pub async fn preview_change(
         &self,
         tenant: &Tenant,
@@ -274,18 +274,81 @@ impl Engine {
         request: &Request,
         effective: Option<NaiveDateTime>,
     ) -> Result<(Direction, Vec<Draft>)> {
+        let mut tx = self.store.begin().await?;
+        let (direction, drafts, _) = self
+            .judge_preview(&mut tx, tenant, id, request, effective)
+            .await?;
+        Ok((direction, drafts))
+    }
+
+    /// [`Engine::preview_change`] with each draft as billing would issue it today, in one
+    /// transaction: VAT per rate, totals, the balance before and after (chained from the
+    /// account's balance, invoice then credit note, as the run chains them), the buyer, the
+    /// seller and how an invoice would be paid — through the same [`Draft::issue`] and
+    /// [`stamp`] the run uses. A preview takes no number: `number` is left empty.
+    pub async fn preview_change_documents(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        request: &Request,
+        effective: Option<NaiveDateTime>,
+    ) -> Result<(Direction, Vec<Document>)> {
+        let today = Engine::today(tenant);
+        let mut tx = self.store.begin().await?;
+        let (direction, drafts, row) = self
+            .judge_preview(&mut tx, tenant, id, request, effective)
+            .await?;
+        let account = tx
+            .account(tenant.id, row.account_id)
+            .await?
+            .ok_or(EngineError::NotFound("account"))?;
+        let mut balance = tx
+            .balances(tenant.id, &[row.account_id])
+            .await?
+            .get(&row.account_id)
+            .copied()
+            .unwrap_or(0);
+        let methods = tx.payment_methods(tenant.id, &[row.account_id]).await?;
+        let seller = tenant
+            .settings
+            .seller
+            .snapshot(&tenant.name, &tenant.settings.tax.seller_country);
+        let mut documents = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let previous = prorata_core::Money::from_minor(balance, draft.currency);
+            let mut doc = draft.issue(String::new(), today, previous)?;
+            stamp(
+                &mut doc,
+                tenant,
+                &account,
+                &seller,
+                methods.get(&row.account_id),
+            );
+            balance = doc.balance_after.minor();
+            documents.push(doc);
+        }
+        Ok((direction, documents))
+    }
+
+    /// Decides on `request` as of today in `tx` and reconciles the timeline with it appended:
+    /// the direction, the drafts, and the subscription read.
+    async fn judge_preview(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        id: i64,
+        request: &Request,
+        effective: Option<NaiveDateTime>,
+    ) -> Result<(Direction, Vec<Draft>, SubscriptionRow)> {
         let today = Engine::today(tenant);
         if let Some(e) = effective {
             crate::bounds::check_date("effective", e.date(), today)?;
         }
-        let mut tx = self.store.begin().await?;
         let row = tx
             .subscription(tenant.id, id, false)
             .await?
             .ok_or(EngineError::NotFound("subscription"))?;
-        let catalog = self
-            .catalog(&mut tx, tenant.id, row.catalog_version_id)
-            .await?;
+        let catalog = self.catalog(tx, tenant.id, row.catalog_version_id).await?;
         let accepted = decide_with(
             &row.subscription,
             &rules(tenant, &catalog),
@@ -296,7 +359,7 @@ impl Engine {
         .map_err(EngineError::Refused)?;
         let mut changed = row.subscription.clone();
         changed.events.push(accepted.event);
-        let drafts = self.drafts(&mut tx, tenant, &row, &changed, today).await?;
-        Ok((accepted.direction, drafts))
+        let drafts = self.drafts(tx, tenant, &row, &changed, today).await?;
+        Ok((accepted.direction, drafts, row))
     }
 }

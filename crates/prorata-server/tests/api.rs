@@ -417,10 +417,27 @@ async fn the_seed_downgrade_through_the_api(url: &str) {
         preview.body["documents"][0]["lines"][0]["amount"]["minor"],
         -10452
     );
+    // Issue #15, item 11: the preview is the credit note as it would be issued: 104.52 net,
+    // VAT 20 % on it 20.904 -> 20.90, 125.42 in all; the balance goes from 720.00 (two
+    // invoices of 360.00) to 720.00 − 125.42 = 594.58.
+    let cn = &preview.body["documents"][0];
+    assert_eq!(cn["kind"], "credit_note");
+    assert_eq!(cn["net_total"]["minor"], -10452);
+    assert_eq!(cn["taxes"][0]["rate"], "20");
+    assert_eq!(cn["taxes"][0]["tax"]["minor"], -2090);
+    assert_eq!(cn["total"]["minor"], -12542);
+    assert_eq!(cn["balance_after"]["minor"], 59458);
+    assert_eq!(cn["corrects"], json!(["INV-000002"]));
+    assert_eq!(cn["number"], "");
     let r = t
         .post(&format!("/v1/subscriptions/{sub}/changes"), change)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // What was issued is what was previewed, but for the number it took.
+    let mut issued = r.body["documents"][0].clone();
+    assert_eq!(issued["number"], "CN-000001");
+    issued["number"] = json!("");
+    assert_eq!(&issued, cn);
     let line = &r.body["documents"][0]["lines"][0];
     // 4 × 30.00 × 27/31 = 104.52
     assert_eq!(line["amount"]["minor"], -10452);
@@ -489,6 +506,38 @@ async fn a_billing_frequency_change_through_the_api(url: &str) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["direction"], "upgrade");
+    // Issue #15, item 11: the preview showed both documents, the credit note beside the
+    // invoice, as they were then issued (numbers aside): the invoice 3,600.00 + VAT 20 % =
+    // 4,320.00, the credit note 197.42 + 39.484 -> 39.48 = 236.90; each balance chained on
+    // the one before.
+    let previewed = preview.body["documents"].as_array().expect("documents");
+    let issued = r.body["documents"].as_array().expect("documents");
+    assert_eq!(previewed.len(), 2);
+    let totals: Vec<(&str, i64, i64)> = previewed
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap_or_default(),
+                d["taxes"][0]["tax"]["minor"].as_i64().unwrap_or_default(),
+                d["total"]["minor"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        totals,
+        [("invoice", 72000, 432000), ("credit_note", -3948, -23690)]
+    );
+    assert_eq!(
+        previewed[1]["balance_after"]["minor"].as_i64(),
+        previewed[0]["balance_after"]["minor"]
+            .as_i64()
+            .map(|b| b - 23690)
+    );
+    for (p, i) in previewed.iter().zip(issued) {
+        let mut i = i.clone();
+        i["number"] = json!("");
+        assert_eq!(p, &i);
+    }
     let docs: Vec<(String, i64)> = r.body["documents"]
         .as_array()
         .expect("documents")
@@ -544,6 +593,125 @@ async fn a_billing_frequency_change_through_the_api(url: &str) {
     assert_eq!(kinds.len(), 7, "{kinds:?}");
 }
 both_stores!(frequency_change, a_billing_frequency_change_through_the_api);
+
+/// Issue #15, item 11: a subscription's features and limits on a date, for the vendor's product
+/// to gate features; the day defaults to the tenant's (sandbox) today; another tenant's
+/// subscription does not exist.
+async fn entitlements_show_the_plan_its_features_and_limits_on_a_date(url: &str) {
+    let t = spawn_app(url).await;
+    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("id");
+    let r = t
+        .post(
+            "/v1/subscriptions",
+            json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "professional",
+            "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0,
+            "quantities": {"user": 5, "number": 3}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let sub = r.body["id"].as_i64().expect("sub");
+    let path = format!("/v1/subscriptions/{sub}/entitlements");
+
+    // The tenant's sandbox clock reads 6 June 2024.
+    let e = t.get(&path).await;
+    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
+    assert_eq!(e.body["subscription_id"], sub);
+    assert_eq!(e.body["as_of"], "2024-06-06");
+    assert_eq!(e.body["status"], "active");
+    assert_eq!(e.body["plan"], "professional");
+    assert_eq!(e.body["plan_name"]["fr"], "Professionnel");
+    assert_eq!(e.body["frequency"], "monthly");
+    // Professional offers Analytics+ as an add-on, not held yet.
+    assert_eq!(
+        e.body["features"],
+        json!([{"code": "analytics_plus", "name": {"en": "Analytics+", "fr": "Analytics+"},
+                "source": "addon", "enabled": false}])
+    );
+    let limit = |body: &Value, product: &str| {
+        body["limits"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["product"] == product).cloned())
+            .unwrap_or(Value::Null)
+    };
+    let users = limit(&e.body, "user");
+    assert_eq!(
+        (
+            &users["kind"],
+            &users["quantity"],
+            &users["minimum"],
+            &users["maximum"]
+        ),
+        (&json!("user"), &json!(5), &json!(3), &Value::Null)
+    );
+    let numbers = limit(&e.body, "number");
+    assert_eq!(
+        (&numbers["quantity"], &numbers["included"]),
+        (&json!(3), &json!(2))
+    );
+    let bundle = limit(&e.body, "bundle_europe");
+    assert_eq!(
+        (
+            &bundle["kind"],
+            &bundle["included_units"],
+            &bundle["maximum"]
+        ),
+        (&json!("call_bundle"), &json!(1000), &json!(1))
+    );
+
+    // Analytics+ bought on 10 July; asked on 9 July is before it, the default day after.
+    t.post("/v1/clock/advance", json!({"to": "2024-07-10"}))
+        .await;
+    let r = t
+        .post(
+            &format!("/v1/subscriptions/{sub}/changes"),
+            json!({"request": {"type": "add_addon", "product": "analytics_plus"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let e = t.get(&path).await;
+    assert_eq!(e.body["as_of"], "2024-07-10");
+    assert_eq!(e.body["features"][0]["enabled"], true);
+    assert_eq!(limit(&e.body, "analytics_plus")["quantity"], 1);
+    let e = t.get(&format!("{path}?as_of=2024-07-09")).await;
+    assert_eq!(e.body["features"][0]["enabled"], false);
+    // Before the start: nothing.
+    let e = t.get(&format!("{path}?as_of=2024-06-05")).await;
+    assert_eq!(
+        (&e.body["status"], &e.body["features"], &e.body["limits"]),
+        (&json!("not_started"), &json!([]), &json!([]))
+    );
+
+    // A date outside the accepted ones, or not a date, names the field.
+    let r = t.get(&format!("{path}?as_of=1999-12-31")).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("as_of"))
+    );
+    let r = t.get(&format!("{path}?as_of=tomorrow")).await;
+    assert!(r.status.is_client_error(), "{:?}", r.body);
+    assert_eq!(
+        t.get(&format!("/v1/subscriptions/{}/entitlements", sub + 1000))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Another tenant on the same store: no such subscription.
+    let b = spawn_app(url).await;
+    let b = TestApp {
+        router: t.router.clone(),
+        ..b
+    };
+    let r = b.get(&path).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    assert!(r.body.get("plan").is_none());
+}
+both_stores!(
+    entitlements,
+    entitlements_show_the_plan_its_features_and_limits_on_a_date
+);
 
 fn sha256_hex(bytes: &[u8]) -> String {
     prorata_engine::sha256_hex(bytes)
@@ -840,6 +1008,7 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/subscriptions/{id}/changes",
         "/v1/subscriptions/{id}/changes/preview",
         "/v1/subscriptions/{id}/preview",
+        "/v1/subscriptions/{id}/entitlements",
         "/v1/invoices",
         "/v1/invoices/{id}",
         "/v1/credit-notes",
@@ -881,7 +1050,7 @@ async fn the_openapi_document_matches_the_routes() {
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 57);
+    assert_eq!(operations, 58);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

@@ -6,6 +6,7 @@ use axum::Json;
 use chrono::{NaiveDate, NaiveDateTime};
 use prorata_core::change::{Direction, Request};
 use prorata_core::document::{Document, Draft};
+use prorata_core::entitlements::Entitlements;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::timeline::{start_of, Subscription};
 use prorata_engine::{ChangeOutcome, Engine};
@@ -237,12 +238,14 @@ pub async fn change(
 #[derive(Debug, Serialize)]
 pub struct ChangePreview {
     pub direction: Direction,
-    pub documents: Vec<Draft>,
+    /// As the change's own answer would carry them: each with its lines (as before), VAT per
+    /// rate, totals and balances, the credit note beside the invoice; `number` is empty.
+    pub documents: Vec<Document>,
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/changes/preview", tag = "subscriptions",
     params(("id" = i64, Path)), request_body = ChangeBody,
-    responses((status = 200, description = "What the change would issue; nothing is saved", body = Value),
+    responses((status = 200, description = "What the change would issue, nothing saved: `direction`, and `documents` as they would be issued today — for each invoice and credit note its `kind`, `currency` and `lines` (the arithmetic of each), `taxes` (VAT per rate), `net_total`, `total`, `previous_balance` and `balance_after` (chained from the account's balance), buyer, seller and payment details; `number` is empty, as a preview takes no number", body = Value),
               (status = 422, description = "It would be refused")))]
 pub async fn preview_change(
     State(s): State<AppState>,
@@ -252,7 +255,7 @@ pub async fn preview_change(
 ) -> Result<Json<ChangePreview>, ApiError> {
     let (direction, documents) = s
         .engine
-        .preview_change(&caller.tenant, id, &body.request, body.effective)
+        .preview_change_documents(&caller.tenant, id, &body.request, body.effective)
         .await?;
     Ok(Json(ChangePreview {
         direction,
@@ -286,4 +289,35 @@ pub async fn preview(
         }
     }
     Ok(Json(s.engine.preview(&caller.tenant, id, q.as_of).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntitlementsQuery {
+    /// The day (YYYY-MM-DD); the tenant's today when absent (a sandbox tenant's own clock).
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntitlementsOut {
+    pub subscription_id: i64,
+    #[serde(flatten)]
+    pub entitlements: Entitlements,
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/entitlements", tag = "subscriptions",
+    params(("id" = i64, Path), EntitlementsQuery),
+    responses((status = 200, description = "What the subscription gives access to at the end of that day: `status` (`not_started`, `trial`, `active`, `ended`), the `plan` in force and its `frequency`, `features` (each `code`, `name`, `source` — `plan`, or `addon` for an add-on — and `enabled`) and per product of the plan its `limits` (`quantity` held, `included`, `minimum`, `maximum`); no feature and no limit before the start or after the end", body = Value),
+              (status = 404, description = "No such subscription for this tenant")))]
+pub async fn entitlements(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<EntitlementsQuery>,
+) -> Result<Json<EntitlementsOut>, ApiError> {
+    let entitlements = s.engine.entitlements(&caller.tenant, id, q.as_of).await?;
+    Ok(Json(EntitlementsOut {
+        subscription_id: id,
+        entitlements,
+    }))
 }
