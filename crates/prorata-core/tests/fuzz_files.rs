@@ -517,6 +517,7 @@ fn use_catalog(catalog: &Catalog, pick: usize) {
             term_months: 12,
             notice_days: 30,
             quantities: sets[(pick / combos.len()) % 2].clone(),
+            billing_day: None,
         },
         actions: Vec::new(),
     };

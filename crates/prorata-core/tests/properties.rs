@@ -376,6 +376,7 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
                         term_months,
                         notice_days,
                         quantities,
+                        billing_day: None,
                     },
                     actions: actions.into_iter().map(|a| dated(start, a)).collect(),
                 }
