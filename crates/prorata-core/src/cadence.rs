@@ -98,6 +98,19 @@ impl Cadence {
         }
     }
 
+    /// One segment from `first_day`, at `frequency`, in periods anchored on `anchor` (on or
+    /// before `first_day`: a later one is taken as `first_day`). An earlier anchor makes the
+    /// first period a stub: calendar billing, or a billing day (see [`crate::alignment`]).
+    pub fn aligned(first_day: NaiveDate, frequency: Frequency, anchor: NaiveDate) -> Cadence {
+        Cadence {
+            segments: vec![Segment {
+                from: first_day,
+                until: None,
+                schedule: Schedule::new(anchor.min(first_day), frequency),
+            }],
+        }
+    }
+
     /// Starts `frequency`, anchored on `anchor`, on `from`. Changes must come in the order
     /// they take effect; one on the same day as the last replaces it. A change before the
     /// first segment starts on the first segment's day; an anchor after `from` is taken as
@@ -194,11 +207,33 @@ impl Cadence {
         self.usage_period_containing(date).map(|p| p.start)
     }
 
+    /// The day the terms of `seg` run from. The first segment's terms run from its first full
+    /// period: the first paid day, or the end of the stub when the periods are aligned on the
+    /// calendar or a billing day (the stub lengthens the first term, so a commitment is never
+    /// shorter than its `term_months` and renewals fall on billing days). A later segment's
+    /// run from its anchor (kept, the change's day, or the first of its month).
+    fn term_anchor(&self, seg: &Segment) -> NaiveDate {
+        if seg.from == self.first_day() {
+            seg.schedule
+                .first_start_on_or_after(seg.from)
+                .unwrap_or(seg.from)
+        } else {
+            seg.schedule.anchor
+        }
+    }
+
+    /// The day the terms in force on `date` run from: what a frequency change that keeps the
+    /// anchor anchors its new periods on, so that renewals do not move.
+    pub fn term_anchor_on(&self, date: NaiveDate) -> NaiveDate {
+        self.term_anchor(&self.segment_on(date))
+    }
+
     /// The first renewal strictly after `date` of a contract of `term_months` (0: the contract
-    /// renews with every licence period). A term runs from its segment's anchor: a change that
-    /// keeps the anchor keeps the renewal dates, one that restarts the periods restarts the
-    /// term. A segment's renewals lie after its first day and up to its last (a change at the
-    /// end of the term starts on the renewal it follows); the first paid day is never one.
+    /// renews with every licence period). A term runs from its segment's term anchor
+    /// ([`Cadence::term_anchor_on`]): a change that keeps the anchor keeps the renewal dates,
+    /// one that restarts the periods restarts the term. A segment's renewals lie after its
+    /// first day and up to its last (a change at the end of the term starts on the renewal it
+    /// follows); the first paid day is never one.
     pub fn next_renewal_after(&self, date: NaiveDate, term_months: u32) -> Option<NaiveDate> {
         let first = self.first_day();
         if term_months == 0 {
@@ -213,7 +248,7 @@ impl Cadence {
             .filter(|s| s.until.is_none_or(|u| u > date))
         {
             let after = date.max(seg.from);
-            let anchor = seg.schedule.anchor;
+            let anchor = self.term_anchor(seg);
             // Estimate the term index from the calendar distance, then step to the first after.
             let estimate = months_between(anchor, after) / i64::from(term_months);
             let mut k = u32::try_from(estimate.saturating_sub(1).max(1)).ok()?;

@@ -403,9 +403,10 @@ fn frequency_change(
     let first_paid = sub.billing_anchor();
     let asked = effective.date();
     // During the trial nothing is billed and no term has begun: the subscription simply
-    // starts paying at the new frequency, anchored on its first paid day.
+    // starts paying at the new frequency on its first paid day, in periods aligned as sold
+    // (the first paid day itself, or the calendar or billing day's period containing it).
     let (day, anchor) = if asked < first_paid {
-        (first_paid, first_paid)
+        (first_paid, sub.period_anchor_for(frequency))
     } else {
         let day = match policy.when {
             FrequencyTiming::AtOnce => Some(asked),
@@ -414,7 +415,7 @@ fn frequency_change(
         }
         .ok_or(Refusal::Ended { end: asked })?;
         let anchor = match policy.anchor {
-            AnchorPolicy::Keep => cadence.segment_on(day).schedule.anchor,
+            AnchorPolicy::Keep => cadence.term_anchor_on(day),
             AnchorPolicy::ChangeDate => day,
             AnchorPolicy::ChangeMonth => first_of_month(day),
         };

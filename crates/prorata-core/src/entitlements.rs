@@ -234,6 +234,8 @@ mod tests {
                 ("team".into(), 1),
             ]),
             events: Vec::new(),
+            alignment: Default::default(),
+            billing_day: None,
         }
     }
 

@@ -27,6 +27,7 @@
 
 pub mod access;
 pub mod account;
+pub mod alignment;
 pub mod cadence;
 pub mod calendar;
 pub mod calls;

@@ -87,6 +87,9 @@ pub struct Settings {
     /// When a billing-frequency change takes effect and how its periods are anchored, unless
     /// the request says.
     pub frequency_changes: crate::change::FrequencyChangePolicy,
+    /// Where the periods of new subscriptions start (anniversary or calendar); copied into
+    /// each subscription when it is sold, so a change moves no existing subscription.
+    pub billing_alignment: crate::alignment::BillingAlignment,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on

@@ -11,6 +11,7 @@
 use chrono::{Days, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+use crate::alignment::{check_billing_day, BillingAlignment};
 use crate::calendar::{add_months_clamped, Frequency};
 use crate::catalog::{Catalog, Lang};
 use crate::change::{check_initial, decide_with, Direction, Refusal, Request, Rules};
@@ -50,6 +51,10 @@ pub struct SubscriptionSpec {
     #[serde(default = "default_notice")]
     pub notice_days: u32,
     pub quantities: std::collections::BTreeMap<String, i64>,
+    /// The day of the month every period starts on (1–31, the 31st clamped to shorter
+    /// months), whatever the tenant's alignment; the first paid day's period is prorated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_day: Option<u32>,
 }
 
 fn default_term() -> u32 {
@@ -246,11 +251,25 @@ impl Numbering {
     }
 }
 
-/// Builds the subscription a scenario starts with, checked against the catalog.
+/// Builds the subscription a scenario starts with, checked against the catalog, under the
+/// default (anniversary) alignment; [`subscription_aligned`] for a tenant's.
 pub fn subscription(
     spec: &SubscriptionSpec,
     catalog: &Catalog,
 ) -> Result<Subscription, ScenarioError> {
+    subscription_aligned(spec, catalog, BillingAlignment::default())
+}
+
+/// Builds a subscription sold under a tenant's `alignment` (copied into it, so a later change
+/// of the tenant's setting moves none of its periods), checked against the catalog.
+pub fn subscription_aligned(
+    spec: &SubscriptionSpec,
+    catalog: &Catalog,
+    alignment: BillingAlignment,
+) -> Result<Subscription, ScenarioError> {
+    if let Some(day) = spec.billing_day {
+        check_billing_day(day).map_err(|e| invalid("subscription.billing_day", e))?;
+    }
     let plan = catalog.plan(&spec.plan).ok_or_else(|| {
         invalid(
             "subscription.plan",
@@ -273,6 +292,8 @@ pub fn subscription(
         notice_days: spec.notice_days,
         quantities: spec.quantities.clone(),
         events: Vec::new(),
+        alignment,
+        billing_day: spec.billing_day,
     };
     check_initial(catalog, &sub).map_err(|r| match &r {
         Refusal::OutOfRange { field, .. } => invalid(format!("subscription.{field}"), &r),
@@ -286,7 +307,11 @@ pub fn subscription(
 
 /// Plays the scenario against `catalog`.
 pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioError> {
-    let mut sub = subscription(&scenario.subscription, catalog)?;
+    let mut sub = subscription_aligned(
+        &scenario.subscription,
+        catalog,
+        scenario.settings.billing_alignment,
+    )?;
     if scenario.until < sub.start {
         return Err(invalid(
             "until",

@@ -10,7 +10,10 @@
 //!
 //! Trial, renewals and billing days are derived too: the first paid day is `start +
 //! trial_days` (a trial counts from the original start; a plan change never restarts it), and
-//! both billing periods and contract terms are anchored on it.
+//! both billing periods and contract terms are anchored on it — unless the subscription is
+//! aligned on the calendar or on a billing day ([`crate::alignment`]): its periods then start
+//! on those days, billing starts on the first paid day with a prorated stub, and the first
+//! term runs to the end of the stub plus `term_months`.
 //!
 //! The frequency and anchor sold are those of the first segment of the subscription's
 //! [`Cadence`]: a [`Change::Frequency`] event starts another one on its effective day (the
@@ -23,6 +26,7 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
+use crate::alignment::{period_anchor, BillingAlignment};
 use crate::cadence::Cadence;
 use crate::calendar::{Frequency, Schedule};
 use crate::money::Currency;
@@ -86,6 +90,13 @@ pub struct Subscription {
     pub quantities: BTreeMap<String, i64>,
     #[serde(default)]
     pub events: Vec<Event>,
+    /// Where the periods start: the tenant's alignment when sold (anniversary when absent).
+    #[serde(default, skip_serializing_if = "BillingAlignment::is_anniversary")]
+    pub alignment: BillingAlignment,
+    /// The day of the month every period starts on (Kill Bill's bill-cycle day), whatever the
+    /// alignment; `None`: as the alignment says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_day: Option<u32>,
 }
 
 /// T&C 13.1.b of seed 001: 30 days.
@@ -112,23 +123,45 @@ impl Subscription {
         date < self.billing_anchor()
     }
 
+    /// The anchor of the periods at `frequency` under the subscription's alignment and billing
+    /// day: the first paid day itself (anniversary), or the start of the natural period
+    /// containing it, whose rest is billed as a prorated stub (see [`crate::alignment`]).
+    pub fn period_anchor_for(&self, frequency: Frequency) -> NaiveDate {
+        period_anchor(
+            self.billing_anchor(),
+            frequency,
+            self.alignment,
+            self.billing_day,
+        )
+    }
+
     /// Periods of the recurring (licence) charges at the frequency sold: the first segment of
-    /// [`Subscription::cadence`], which is the whole of it until the frequency changes.
+    /// [`Subscription::cadence`], which is the whole of it until the frequency changes. Under
+    /// an alignment the first period may start before the first paid day (billing starts on
+    /// that day, with a stub).
     pub fn licence_schedule(&self) -> Schedule {
-        Schedule::new(self.billing_anchor(), self.frequency)
+        Schedule::new(self.period_anchor_for(self.frequency), self.frequency)
     }
 
     /// Invoice days at the frequency sold: every licence period start, and monthly in between
     /// for annual and quarterly plans (usage and prorated additions, seed 002). Like
     /// [`Subscription::licence_schedule`], the first segment of the cadence.
     pub fn invoice_schedule(&self) -> Schedule {
-        Schedule::new(self.billing_anchor(), self.frequency.usage_cadence())
+        Schedule::new(
+            self.period_anchor_for(self.frequency),
+            self.frequency.usage_cadence(),
+        )
     }
 
     /// The frequencies and anchors in force over time, as known on `known_on`: the frequency
-    /// sold from the first paid day, then each known [`Change::Frequency`] from its day.
+    /// sold from the first paid day (in periods aligned as [`Subscription::period_anchor_for`]
+    /// says), then each known [`Change::Frequency`] from its day.
     pub fn cadence(&self, known_on: NaiveDate) -> Cadence {
-        let mut cadence = Cadence::new(self.billing_anchor(), self.frequency);
+        let mut cadence = Cadence::aligned(
+            self.billing_anchor(),
+            self.frequency,
+            self.period_anchor_for(self.frequency),
+        );
         for e in self.events_known_on(known_on) {
             if let Change::Frequency { frequency, anchor } = &e.change {
                 cadence.change(e.effective.date(), *frequency, *anchor);
@@ -268,6 +301,8 @@ mod tests {
                     quantity: 6,
                 },
             }],
+            alignment: BillingAlignment::Anniversary,
+            billing_day: None,
         }
     }
 

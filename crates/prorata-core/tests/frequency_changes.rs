@@ -610,6 +610,8 @@ fn during_the_trial_the_new_frequency_starts_on_the_first_paid_day() {
         notice_days: 30,
         quantities: [("user".to_string(), 3)].into_iter().collect(),
         events: Vec::new(),
+        alignment: Default::default(),
+        billing_day: None,
     };
     let request = Request::ChangeFrequency {
         frequency: Frequency::Annual,

@@ -32,12 +32,13 @@ use prorata_core::reconcile::Settings;
 use prorata_core::scenario::{self, Account, Scenario, SubscriptionSpec};
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 6] = [
     include_str!("../../../examples/seed-credit-note.toml"),
     include_str!("../../../examples/annual-with-usage.toml"),
     include_str!("../../../examples/refused-late-cancellation.toml"),
     include_str!("../../../examples/frequency-change.toml"),
     include_str!("../../../examples/downgrade-for-the-renewal-after.toml"),
+    include_str!("../../../examples/calendar-billing.toml"),
 ];
 
 /// The longest one input may take before it counts as a hang. Inputs take milliseconds; the
@@ -518,6 +519,7 @@ fn use_catalog(catalog: &Catalog, pick: usize) {
             term_months: 12,
             notice_days: 30,
             quantities: sets[(pick / combos.len()) % 2].clone(),
+            billing_day: None,
         },
         actions: Vec::new(),
     };

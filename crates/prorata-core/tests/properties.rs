@@ -19,6 +19,7 @@ use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+use prorata_core::alignment::BillingAlignment;
 use prorata_core::calendar::{Frequency, Period, Schedule};
 use prorata_core::catalog::{Catalog, Lang, PriceTable, Timing};
 use prorata_core::change::{AnchorPolicy, FrequencyTiming, Request};
@@ -334,13 +335,20 @@ fn settings(
         prop::sample::select(day_counts.to_vec()),
         prop::sample::select(billings.to_vec()),
         prop::sample::select(credits.to_vec()),
+        prop::sample::select(vec![
+            BillingAlignment::Anniversary,
+            BillingAlignment::Calendar,
+        ]),
     )
-        .prop_map(|(day_count, proration_billing, credit_policy)| Settings {
-            day_count,
-            proration_billing,
-            credit_policy,
-            ..Settings::default()
-        })
+        .prop_map(
+            |(day_count, proration_billing, credit_policy, billing_alignment)| Settings {
+                day_count,
+                proration_billing,
+                credit_policy,
+                billing_alignment,
+                ..Settings::default()
+            },
+        )
 }
 
 const ALL_DAY_COUNTS: [DayCount; 4] = [
@@ -355,7 +363,8 @@ const ALL_CREDITS: [CreditPolicy; 2] = [CreditPolicy::CreditNote, CreditPolicy::
 
 /// A subscription to Essentials or Professional, monthly or annual, in EUR, USD or GBP,
 /// starting between 2023 and 2026 (trial of the plan or of 0 to 20 days, term of 0, 1, 3 or 12
-/// months, notice of 0, 7 or 30 days), with 3 to 30 users, 0 to 5 numbers, perhaps the call
+/// months, notice of 0, 7 or 30 days; a billing day of 1 to 31 one time in three, and the
+/// settings' anniversary or calendar alignment), with 3 to 30 users, 0 to 5 numbers, perhaps the call
 /// bundle and Analytics+, and 0 to 10 actions over its first 400 days (half of them in the
 /// first 45): quantity changes, add-ons, plan changes, cancellations (some back-dated or
 /// post-dated, at any second of a day), usage (some of it late) and payments. The scenario runs
@@ -370,6 +379,8 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
         prop::sample::select(vec![0_u32, 1, 3, 12]),
         prop::sample::select(vec![0_u32, 7, 30]),
         (3_i64..=30, 0_i64..=5, 0_i64..=1, any::<bool>()),
+        // A billing day one time in three (any day, the 29th to 31st clamped in short months).
+        prop_oneof![2 => Just(None), 1 => (1_u32..=31).prop_map(Some)],
     );
     (
         subscription,
@@ -380,7 +391,17 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
     )
         .prop_map(
             |(
-                (plan, frequency, currency, offset, trial_days, term_months, notice_days, q),
+                (
+                    plan,
+                    frequency,
+                    currency,
+                    offset,
+                    trial_days,
+                    term_months,
+                    notice_days,
+                    q,
+                    billing_day,
+                ),
                 length,
                 settings,
                 actions,
@@ -417,6 +438,7 @@ fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = 
                         term_months,
                         notice_days,
                         quantities,
+                        billing_day,
                     },
                     actions: actions.into_iter().map(|a| dated(start, a)).collect(),
                 }
@@ -839,7 +861,8 @@ fn owed(
             break;
         }
         let over = end_day.map_or(slice.until, |e| e.min(slice.until));
-        let mut day = slice.from;
+        // Under an alignment the first period starts before the first paid day: owed from it.
+        let mut day = slice.from.max(sub.billing_anchor());
         while day < over {
             let state = sub.state_at(day.and_time(last_second), known_on);
             let plan = catalog().plan(&state.plan).expect("plan of the catalog");

@@ -52,12 +52,16 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound("account"))?;
         let catalog = self.catalog(&mut tx, tenant.id, catalog_version_id).await?;
-        let sub = prorata_core::scenario::subscription(spec, &catalog).map_err(|e| match e {
-            prorata_core::scenario::ScenarioError::Invalid { path, problem } => {
-                invalid(path, problem)
-            }
-            other => invalid("subscription", other),
-        })?;
+        // Sold under the tenant's billing alignment, copied into the subscription.
+        let alignment = tenant.settings.billing_alignment;
+        let sub = prorata_core::scenario::subscription_aligned(spec, &catalog, alignment).map_err(
+            |e| match e {
+                prorata_core::scenario::ScenarioError::Invalid { path, problem } => {
+                    invalid(path, problem)
+                }
+                other => invalid("subscription", other),
+            },
+        )?;
         if sub.currency != account.currency {
             return Err(invalid(
                 "currency",

@@ -481,6 +481,8 @@ async fn change_requests_are_decided_once(url: &str) {
         notice_days: 30,
         quantities: BTreeMap::from([("user".to_string(), 10)]),
         events: vec![],
+        alignment: Default::default(),
+        billing_day: None,
     };
     let sub = tx
         .insert_subscription(tenant, acc, catalog.id, &subscription, None)

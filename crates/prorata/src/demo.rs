@@ -259,6 +259,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             term_months: 12,
             notice_days: 30,
             quantities,
+            billing_day: None,
         };
         let (id, _) = engine
             .create_subscription(&tenant, account_id, catalog.id, &spec)

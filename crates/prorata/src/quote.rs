@@ -114,6 +114,7 @@ pub fn run(args: QuoteArgs) -> Result<()> {
             term_months: 12,
             notice_days: 30,
             quantities,
+            billing_day: None,
         },
         actions: Vec::new(),
     };

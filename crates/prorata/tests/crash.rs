@@ -153,6 +153,8 @@ async fn set_up(store_name: &str, url: &str) {
             ("analytics_plus".to_string(), 1),
         ]),
         events: Vec::new(),
+        alignment: Default::default(),
+        billing_day: None,
     };
     let mut done = 0;
     while done < N {

@@ -534,6 +534,7 @@ fn subscription(i: usize) -> SubscriptionSpec {
                 ("number".to_string(), 2),
                 ("analytics_plus".to_string(), 1),
             ]),
+            billing_day: None,
         },
         9 | 14 => SubscriptionSpec {
             plan: "professional".into(),

@@ -93,6 +93,7 @@ async fn setup(url: &str, n: usize) -> (Engine, i64, Vec<i64>) {
             term_months: 12,
             notice_days: 30,
             quantities: [("user".to_string(), 3)].into(),
+            billing_day: None,
         };
         engine
             .create_subscription(&tenant, id, catalog.id, &spec)

@@ -96,6 +96,7 @@ pub fn essentials(start: NaiveDate, users: i64) -> SubscriptionSpec {
         term_months: 12,
         notice_days: 30,
         quantities: BTreeMap::from([("user".to_string(), users), ("number".to_string(), 1)]),
+        billing_day: None,
     }
 }
 

@@ -88,6 +88,7 @@ pub fn seed_subscription() -> SubscriptionSpec {
             ("number".to_string(), 2),
             ("team".to_string(), 2),
         ]),
+        billing_day: None,
     }
 }
 
