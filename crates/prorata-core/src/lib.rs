@@ -48,6 +48,7 @@ pub mod tax;
 pub mod terms;
 pub mod tickets;
 pub mod timeline;
+pub mod trial;
 
 pub use calendar::{Frequency, Period, Schedule};
 pub use catalog::{Catalog, Lang};

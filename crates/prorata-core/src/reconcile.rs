@@ -87,6 +87,8 @@ pub struct Settings {
     /// When a billing-frequency change takes effect and how its periods are anchored, unless
     /// the request says.
     pub frequency_changes: crate::change::FrequencyChangePolicy,
+    /// What a plan change taking effect during the trial does to it.
+    pub trial_on_plan_change: crate::trial::TrialOnPlanChange,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on
@@ -297,6 +299,11 @@ pub fn due_dates(
     if let Some(e) = end.filter(|e| *e > after && *e <= until) {
         out.insert(e);
     }
+    // The fees of a trial that waives only them are due the day it ends, an invoice day or not.
+    let first_paid = sub.first_paid_day(known_on);
+    if first_paid > after && first_paid <= until && end.is_none_or(|e| first_paid < e) {
+        out.insert(first_paid);
+    }
     out.into_iter().collect()
 }
 
@@ -339,7 +346,13 @@ fn recurring_lines(
     // Each licence period of the frequency in force, clipped where the frequency changes: the
     // key keeps the whole period, which proration measures, and the runs cover the slice.
     let cadence = sub.cadence(knowledge);
+    let first_paid = sub.first_paid_day(knowledge);
     for slice in cadence.licence_slices() {
+        // A trial that waives only the fees leaves usage periods from the start: the fees of
+        // its days are not owed.
+        let Some(slice) = crate::trial::paid_part(slice, first_paid) else {
+            continue;
+        };
         let period = slice.period;
         let p_start = start_of(slice.from);
         if slice.from > as_of || end.is_some_and(|e| p_start >= e) {

@@ -273,6 +273,7 @@ pub fn subscription(
         notice_days: spec.notice_days,
         quantities: spec.quantities.clone(),
         events: Vec::new(),
+        trial_waives: plan.trial_waives,
     };
     check_initial(catalog, &sub).map_err(|r| match &r {
         Refusal::OutOfRange { field, .. } => invalid(format!("subscription.{field}"), &r),
@@ -387,6 +388,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                 let rules = Rules {
                     catalog,
                     frequency: scenario.settings.frequency_changes,
+                    trial: scenario.settings.trial_on_plan_change,
                 };
                 match decide_with(&sub, &rules, request, today, a.effective) {
                     Ok(accepted) => {

@@ -9,8 +9,10 @@
 //! silent rewrite. Billable intervals are derived from the events, never stored or edited.
 //!
 //! Trial, renewals and billing days are derived too: the first paid day is `start +
-//! trial_days` (a trial counts from the original start; a plan change never restarts it), and
-//! both billing periods and contract terms are anchored on it.
+//! trial_days` (a trial counts from the original start; a plan change during it moves its end
+//! only when the tenant says so, recorded in the event: [`crate::trial`]), and both billing
+//! periods and contract terms are anchored on it — or on the start, when the trial waives only
+//! the recurring fees ([`crate::trial::TrialWaiver::Fee`]).
 //!
 //! The frequency and anchor sold are those of the first segment of the subscription's
 //! [`Cadence`]: a [`Change::Frequency`] event starts another one on its effective day (the
@@ -26,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::cadence::Cadence;
 use crate::calendar::{Frequency, Schedule};
 use crate::money::Currency;
+use crate::trial::TrialWaiver;
 
 /// A change to a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,8 +36,13 @@ use crate::money::Currency;
 pub enum Change {
     /// The number of units of a product (licences, numbers, teams; add-ons on with 1, off with 0).
     Quantity { product: String, quantity: i64 },
-    /// Another plan of the same catalog.
-    Plan { plan: String },
+    /// Another plan of the same catalog. `trial_ends`: the day the trial now ends, when a
+    /// change during the trial moved it ([`crate::trial::TrialOnPlanChange`]).
+    Plan {
+        plan: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trial_ends: Option<NaiveDate>,
+    },
     /// The contract will not renew: it ends at the `effective` renewal date.
     CancellationRequested,
     /// The subscription ends at `effective` (billing team, or dunning's cancellation).
@@ -86,6 +94,9 @@ pub struct Subscription {
     pub quantities: BTreeMap<String, i64>,
     #[serde(default)]
     pub events: Vec<Event>,
+    /// What the trial waives, copied from the plan when sold.
+    #[serde(default)]
+    pub trial_waives: TrialWaiver,
 }
 
 /// T&C 13.1.b of seed 001: 30 days.
@@ -101,15 +112,42 @@ pub fn start_of(date: NaiveDate) -> NaiveDateTime {
 }
 
 impl Subscription {
-    /// The first paid day, on which billing periods and contract terms are anchored.
+    /// The day billing periods and contract terms are anchored on, with every event recorded
+    /// so far: the first paid day, or the start when the trial waives only the fees.
     pub fn billing_anchor(&self) -> NaiveDate {
-        self.start
+        self.anchor_known_on(NaiveDate::MAX)
+    }
+
+    fn anchor_known_on(&self, known_on: NaiveDate) -> NaiveDate {
+        match self.trial_waives {
+            TrialWaiver::Everything => self.first_paid_day(known_on),
+            TrialWaiver::Fee => self.start,
+        }
+    }
+
+    /// The day the trial ends and the recurring fees start, as known on `known_on`: `trial_days`
+    /// after the start, unless a plan change during the trial moved it (`trial_ends`).
+    pub fn first_paid_day(&self, known_on: NaiveDate) -> NaiveDate {
+        let mut ends = self
+            .start
             .checked_add_days(Days::new(u64::from(self.trial_days)))
-            .unwrap_or(self.start)
+            .unwrap_or(self.start);
+        for e in self.events_known_on(known_on) {
+            if let Change::Plan {
+                trial_ends: Some(t),
+                ..
+            } = &e.change
+            {
+                if e.effective.date() < ends {
+                    ends = (*t).max(e.effective.date());
+                }
+            }
+        }
+        ends
     }
 
     pub fn in_trial_on(&self, date: NaiveDate) -> bool {
-        date < self.billing_anchor()
+        date < self.first_paid_day(NaiveDate::MAX)
     }
 
     /// Periods of the recurring (licence) charges at the frequency sold: the first segment of
@@ -128,7 +166,7 @@ impl Subscription {
     /// The frequencies and anchors in force over time, as known on `known_on`: the frequency
     /// sold from the first paid day, then each known [`Change::Frequency`] from its day.
     pub fn cadence(&self, known_on: NaiveDate) -> Cadence {
-        let mut cadence = Cadence::new(self.billing_anchor(), self.frequency);
+        let mut cadence = Cadence::new(self.anchor_known_on(known_on), self.frequency);
         for e in self.events_known_on(known_on) {
             if let Change::Frequency { frequency, anchor } = &e.change {
                 cadence.change(e.effective.date(), *frequency, *anchor);
@@ -236,7 +274,7 @@ fn apply(state: &mut State, change: &Change) {
         Change::Quantity { product, quantity } => {
             state.quantities.insert(product.clone(), *quantity);
         }
-        Change::Plan { plan } => state.plan = plan.clone(),
+        Change::Plan { plan, .. } => state.plan = plan.clone(),
         // What is held does not change; how it is billed is the cadence's.
         Change::CancellationRequested | Change::Cancelled | Change::Frequency { .. } => {}
     }
@@ -268,6 +306,7 @@ mod tests {
                     quantity: 6,
                 },
             }],
+            trial_waives: TrialWaiver::Everything,
         }
     }
 

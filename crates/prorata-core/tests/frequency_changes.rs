@@ -610,6 +610,7 @@ fn during_the_trial_the_new_frequency_starts_on_the_first_paid_day() {
         notice_days: 30,
         quantities: [("user".to_string(), 3)].into_iter().collect(),
         events: Vec::new(),
+        trial_waives: Default::default(),
     };
     let request = Request::ChangeFrequency {
         frequency: Frequency::Annual,

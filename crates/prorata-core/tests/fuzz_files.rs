@@ -38,6 +38,11 @@ const EXAMPLES: [&str; 4] = [
     include_str!("../../../examples/refused-late-cancellation.toml"),
     include_str!("../../../examples/frequency-change.toml"),
 ];
+/// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 1] = [(
+    include_str!("../../../examples/fee-only-trial.toml"),
+    include_str!("../../../examples/catalogs/fee-only-trial.toml"),
+)];
 
 /// The longest one input may take before it counts as a hang. Inputs take milliseconds; the
 /// slowest legitimate one (a scenario of a century, the runner's limit) takes seconds in a
@@ -607,6 +612,11 @@ fn the_shipped_files_parse_and_run() {
     for e in EXAMPLES {
         let s = Scenario::from_toml(e).expect("example parses");
         assert!(scenario::run(&s, default_catalog()).is_ok());
+    }
+    for (e, c) in EXAMPLES_WITH_CATALOGS {
+        let c = Catalog::from_toml(c).expect("example catalog parses");
+        let s = Scenario::from_toml(e).expect("example parses");
+        assert!(scenario::run(&s, &c).is_ok());
     }
     let m = mutate(
         DEFAULT_CATALOG,

@@ -809,6 +809,7 @@ async fn a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_o
             ("analytics_plus".to_string(), 1),
         ]),
         events: Vec::new(),
+        trial_waives: Default::default(),
     };
     let accounts: Vec<Account> = (0..BULK)
         .map(|i| french_account(&format!("Bulk customer {i}")))

@@ -481,6 +481,7 @@ async fn change_requests_are_decided_once(url: &str) {
         notice_days: 30,
         quantities: BTreeMap::from([("user".to_string(), 10)]),
         events: vec![],
+        trial_waives: Default::default(),
     };
     let sub = tx
         .insert_subscription(tenant, acc, catalog.id, &subscription, None)

@@ -48,6 +48,7 @@ pub(crate) fn monthly(plan: &str, start: NaiveDate, quantities: &[(&str, i64)]) 
             .map(|(k, v)| ((*k).to_string(), *v))
             .collect(),
         events: Vec::new(),
+        trial_waives: Default::default(),
     }
 }
 

@@ -153,6 +153,7 @@ async fn set_up(store_name: &str, url: &str) {
             ("analytics_plus".to_string(), 1),
         ]),
         events: Vec::new(),
+        trial_waives: Default::default(),
     };
     let mut done = 0;
     while done < N {
