@@ -40,6 +40,7 @@ pub mod dunning;
 pub mod licences;
 pub mod money;
 pub mod payment;
+pub mod percentage;
 pub mod proration;
 pub mod reconcile;
 pub mod scenario;

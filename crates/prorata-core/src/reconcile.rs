@@ -725,7 +725,7 @@ fn usage_lines(
                 ReconcileError::UnknownMetric(format!("{metric_code} in {}", sub.currency))
             })?;
             let rating = model
-                .rate_in(quantity - inc, scale, sub.currency)
+                .rate_usage(quantity - inc, events, scale, sub.currency, ctx.lang)
                 .map_err(|source| ReconcileError::Rating {
                     metric: metric_code.into(),
                     period,
@@ -765,9 +765,12 @@ fn usage_lines(
             }
             if events > 0 {
                 let plural = if events == 1 { "" } else { "s" };
-                explanation.push_str(&match ctx.lang {
-                    Lang::En => format!("{events} call{plural}, "),
-                    Lang::Fr => format!("{events} appel{plural}, "),
+                // A volume in minor units sums transactions (card payments), not calls.
+                let volume = metric.unit == crate::catalog::UsageUnit::MinorUnits;
+                explanation.push_str(&match (ctx.lang, volume) {
+                    (_, true) => format!("{events} transaction{plural}, "),
+                    (Lang::En, false) => format!("{events} call{plural}, "),
+                    (Lang::Fr, false) => format!("{events} appel{plural}, "),
                 });
             }
             if inc > 0 {

@@ -69,6 +69,10 @@ pub struct UsageSpec {
     /// The day the usage happened; the action's day when absent.
     #[serde(default)]
     pub date: Option<NaiveDate>,
+    /// How many events (calls, transactions) the quantity sums: what a percentage charge's
+    /// fee per transaction counts. 0 when not counted.
+    #[serde(default)]
+    pub events: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,6 +342,12 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                     format!("must be between 0 and {MAX_USAGE_QUANTITY}"),
                 ));
             }
+            if !(0..=MAX_USAGE_QUANTITY).contains(&u.events) {
+                return Err(invalid(
+                    format!("actions[{i}].usage.events"),
+                    format!("must be between 0 and {MAX_USAGE_QUANTITY}"),
+                ));
+            }
             if let Some(date) = u.date.filter(|d| *d < sub.start || *d > a.on) {
                 return Err(invalid(
                     format!("actions[{i}].usage.date"),
@@ -415,7 +425,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                     date,
                     quantity: u.quantity.saturating_mul(per),
                     recorded_on: today,
-                    events: 0,
+                    events: u.events,
                 });
                 entries.push(Entry::Usage {
                     on: today,

@@ -39,10 +39,16 @@ const EXAMPLES: [&str; 4] = [
     include_str!("../../../examples/frequency-change.toml"),
 ];
 /// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
-const EXAMPLES_WITH_CATALOGS: [(&str, &str); 1] = [(
-    include_str!("../../../examples/fee-only-trial.toml"),
-    include_str!("../../../examples/catalogs/fee-only-trial.toml"),
-)];
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 2] = [
+    (
+        include_str!("../../../examples/fee-only-trial.toml"),
+        include_str!("../../../examples/catalogs/fee-only-trial.toml"),
+    ),
+    (
+        include_str!("../../../examples/percentage-charge.toml"),
+        include_str!("../../../examples/catalogs/percentage-charge.toml"),
+    ),
+];
 
 /// The longest one input may take before it counts as a hang. Inputs take milliseconds; the
 /// slowest legitimate one (a scenario of a century, the runner's limit) takes seconds in a
