@@ -305,6 +305,10 @@ pub struct Plan {
     /// Optional features shown under "special features" (seed 003), e.g. Analytics+.
     #[serde(default)]
     pub features: Vec<String>,
+    /// What the trial waives: `everything` (the default) or only the recurring `fee`, usage
+    /// still billed ([`crate::trial`]).
+    #[serde(default)]
+    pub trial_waives: crate::trial::TrialWaiver,
 }
 
 /// When a plan change between two plans takes effect.

@@ -9,6 +9,8 @@
 //!   credit note. One asked too late for the coming renewal but effective on a later one is
 //!   judged by that later renewal's deadline, and scheduled for it ([`check_notice_for`]).
 //! - During the trial everything may change: nothing has been billed and no term has begun.
+//!   A plan change during it keeps the trial, or ends it where the tenant's
+//!   [`TrialOnPlanChange`] says (the new plan's trial from the start, or from the change).
 //! - Catalog limits hold whatever the direction: minimums, maximums (Essentials: 3 teams), and
 //!   products the plan offers.
 //! - A billing-frequency change (seed 000: handled by the account manager) to a *longer*
@@ -29,6 +31,7 @@ use crate::cadence::first_of_month;
 use crate::calendar::Frequency;
 use crate::catalog::{Catalog, PlanChangePolicy};
 use crate::timeline::{start_of, Change, Event, Subscription};
+use crate::trial::{trial_end_after_plan_change, TrialOnPlanChange};
 
 /// When a billing-frequency change takes effect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +197,7 @@ pub fn decide(
     let rules = Rules {
         catalog,
         frequency: FrequencyChangePolicy::default(),
+        trial: TrialOnPlanChange::default(),
     };
     decide_with(sub, &rules, request, on, effective)
 }
@@ -203,6 +207,8 @@ pub fn decide(
 pub struct Rules<'a> {
     pub catalog: &'a Catalog,
     pub frequency: FrequencyChangePolicy,
+    /// What a plan change during the trial does to it.
+    pub trial: TrialOnPlanChange,
 }
 
 /// [`decide`] under a tenant's `rules`.
@@ -343,8 +349,11 @@ fn judge(
             } else {
                 Direction::Downgrade
             };
+            let trial_ends =
+                trial_end_after_plan_change(sub, rules.trial, to.trial_days, start.date(), on);
             let mut e = event(Change::Plan {
                 plan: target.clone(),
+                trial_ends,
             });
             e.effective = start;
             (direction, e)

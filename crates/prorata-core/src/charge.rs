@@ -12,6 +12,7 @@
 //! | `volume` | all 1500 at the tier reached: 1500 × 0.05 = 75.00 |
 //! | `package` (size 100 at 4.00) | ⌈1500/100⌉ = 15 packages × 4.00 = 60.00 |
 //! | `percentage` (1.5 %, quantity in minor units) | 150000 × 1.5 % = 22.50 |
+//! | `percentage` + 0.20 a transaction, 5 free, 45 transactions | 22.50 + 40 × 0.20 = 30.50 |
 
 use serde::{Deserialize, Serialize};
 
@@ -50,10 +51,26 @@ pub enum ChargeModel {
         size: i64,
         price: Decimal,
     },
-    /// `percent` of a quantity counted in minor units.
+    /// `percent` of a volume counted in minor units, plus `fixed_fee` per transaction beyond
+    /// `free_transactions`, the first `free_amount` of volume free of the percent
+    /// ([`crate::percentage`]).
     Percentage {
         percent: Decimal,
+        #[serde(default = "zero", skip_serializing_if = "is_zero_decimal")]
+        fixed_fee: Decimal,
+        #[serde(default, skip_serializing_if = "is_zero_count")]
+        free_transactions: i64,
+        #[serde(default = "zero", skip_serializing_if = "is_zero_decimal")]
+        free_amount: Decimal,
     },
+}
+
+fn is_zero_count(n: &i64) -> bool {
+    *n == 0
+}
+
+fn is_zero_decimal(d: &Decimal) -> bool {
+    d.is_zero()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -78,6 +95,12 @@ struct RawChargeModel {
     size: Option<i64>,
     price: Option<Decimal>,
     percent: Option<Decimal>,
+    fixed_fee: Option<Decimal>,
+    free_transactions: Option<i64>,
+    free_amount: Option<Decimal>,
+    /// Lago's per-transaction limits: read only to be refused with the reason.
+    per_transaction_min_amount: Option<Decimal>,
+    per_transaction_max_amount: Option<Decimal>,
 }
 
 impl TryFrom<RawChargeModel> for ChargeModel {
@@ -90,13 +113,43 @@ impl TryFrom<RawChargeModel> for ChargeModel {
             size,
             price,
             percent,
+            fixed_fee,
+            free_transactions,
+            free_amount,
+            per_transaction_min_amount,
+            per_transaction_max_amount,
         } = raw;
+        for (field, set) in [
+            (
+                "per_transaction_min_amount",
+                per_transaction_min_amount.is_some(),
+            ),
+            (
+                "per_transaction_max_amount",
+                per_transaction_max_amount.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(format!(
+                    "{field}: {}",
+                    crate::percentage::NO_PER_TRANSACTION_LIMITS
+                ));
+            }
+        }
+        // Optional terms of the percentage model, allowed beside what it needs.
+        let extras: &[&str] = match model {
+            ModelTag::Percentage => &["fixed_fee", "free_transactions", "free_amount"],
+            _ => &[],
+        };
         let fields = [
             ("unit_price", unit_price.is_some()),
             ("tiers", tiers.is_some()),
             ("size", size.is_some()),
             ("price", price.is_some()),
             ("percent", percent.is_some()),
+            ("fixed_fee", fixed_fee.is_some()),
+            ("free_transactions", free_transactions.is_some()),
+            ("free_amount", free_amount.is_some()),
         ];
         let (parsed, wanted): (Option<ChargeModel>, &[&str]) = match model {
             ModelTag::PerUnit => (
@@ -114,11 +167,19 @@ impl TryFrom<RawChargeModel> for ChargeModel {
                 &["size", "price"],
             ),
             ModelTag::Percentage => (
-                percent.map(|percent| ChargeModel::Percentage { percent }),
+                percent.map(|percent| ChargeModel::Percentage {
+                    percent,
+                    fixed_fee: fixed_fee.unwrap_or(Decimal::ZERO),
+                    free_transactions: free_transactions.unwrap_or(0),
+                    free_amount: free_amount.unwrap_or(Decimal::ZERO),
+                }),
                 &["percent"],
             ),
         };
-        if let Some((extra, _)) = fields.iter().find(|(f, set)| *set && !wanted.contains(f)) {
+        if let Some((extra, _)) = fields
+            .iter()
+            .find(|(f, set)| *set && !wanted.contains(f) && !extras.contains(f))
+        {
             return Err(format!(
                 "{extra} does not apply to this model (it takes {})",
                 wanted.join(" and ")
@@ -217,12 +278,45 @@ impl ChargeModel {
             ChargeModel::Package { price, .. } if price.is_negative() => {
                 Err("price cannot be negative".into())
             }
-            ChargeModel::Percentage { percent }
-                if percent.is_negative() || percent.cmp_value(Decimal::from_int(100)).is_gt() =>
-            {
-                Err("percent must be between 0 and 100".into())
-            }
+            ChargeModel::Percentage { .. } => self
+                .percentage_terms()
+                .map_or(Ok(()), |t| crate::percentage::validate(&t)),
             _ => Ok(()),
+        }
+    }
+
+    /// The terms of a percentage model; `None` for the other models.
+    pub fn percentage_terms(&self) -> Option<crate::percentage::PercentageTerms> {
+        match self {
+            ChargeModel::Percentage {
+                percent,
+                fixed_fee,
+                free_transactions,
+                free_amount,
+            } => Some(crate::percentage::PercentageTerms {
+                percent: *percent,
+                fixed_fee: *fixed_fee,
+                free_transactions: *free_transactions,
+                free_amount: *free_amount,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Rates a period's usage: `quantity` in `scale`'s sub-units and the `events` (calls,
+    /// transactions) it sums, which the percentage model's fee per transaction counts; the
+    /// other models rate the quantity alone ([`ChargeModel::rate_in`]).
+    pub fn rate_usage(
+        &self,
+        quantity: i64,
+        events: i64,
+        scale: Scale,
+        currency: Currency,
+        lang: crate::catalog::Lang,
+    ) -> Result<Rating, RatingError> {
+        match self.percentage_terms() {
+            Some(t) => crate::percentage::rate(&t, quantity, events, currency, lang),
+            None => self.rate_in(quantity, scale, currency),
         }
     }
 
@@ -324,24 +418,10 @@ impl ChargeModel {
                     ),
                 })
             }
-            ChargeModel::Percentage { percent } => {
-                // The quantity is already in minor units: amount = quantity × percent / 100.
-                let minor = round_half_up(
-                    i128::from(quantity)
-                        .checked_mul(percent.mantissa())
-                        .ok_or_else(overflow)?,
-                    100 * percent.denominator(),
-                )
-                .and_then(|m| i64::try_from(m).ok())
-                .ok_or_else(overflow)?;
-                Ok(Rating {
-                    amount: Money::from_minor(minor, currency),
-                    unit_price: None,
-                    explanation: format!(
-                        "{} × {percent} %",
-                        Money::from_minor(quantity, currency).amount_text()
-                    ),
-                })
+            ChargeModel::Percentage { .. } => {
+                // The quantity is already in minor units; no transactions are counted here.
+                let terms = self.percentage_terms().ok_or_else(overflow)?;
+                crate::percentage::rate(&terms, quantity, 0, currency, crate::catalog::Lang::En)
             }
         }
     }
@@ -451,6 +531,9 @@ mod tests {
     fn percentage_applies_to_a_quantity_in_minor_units() {
         let m = ChargeModel::Percentage {
             percent: dec("1.5"),
+            fixed_fee: Decimal::ZERO,
+            free_transactions: 0,
+            free_amount: Decimal::ZERO,
         };
         assert_eq!(minor(&m, 150_000), 2250); // 1500.00 × 1.5 %
         assert_eq!(minor(&m, 33), 0); // 0.495 cents -> 0

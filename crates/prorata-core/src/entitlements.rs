@@ -236,6 +236,7 @@ mod tests {
             events: Vec::new(),
             alignment: Default::default(),
             billing_day: None,
+            trial_waives: Default::default(),
         }
     }
 

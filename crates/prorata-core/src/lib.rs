@@ -42,6 +42,7 @@ pub mod entitlements;
 pub mod licences;
 pub mod money;
 pub mod payment;
+pub mod percentage;
 pub mod proration;
 pub mod reconcile;
 pub mod scenario;
@@ -50,6 +51,7 @@ pub mod tax;
 pub mod terms;
 pub mod tickets;
 pub mod timeline;
+pub mod trial;
 
 pub use calendar::{Frequency, Period, Schedule};
 pub use catalog::{Catalog, Lang};

@@ -90,6 +90,8 @@ pub struct Settings {
     /// Where the periods of new subscriptions start (anniversary or calendar); copied into
     /// each subscription when it is sold, so a change moves no existing subscription.
     pub billing_alignment: crate::alignment::BillingAlignment,
+    /// What a plan change taking effect during the trial does to it.
+    pub trial_on_plan_change: crate::trial::TrialOnPlanChange,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on
@@ -298,6 +300,11 @@ pub fn due_dates(
     if let Some(e) = end.filter(|e| *e > after && *e <= until) {
         out.insert(e);
     }
+    // The fees of a trial that waives only them are due the day it ends, an invoice day or not.
+    let first_paid = sub.first_paid_day(known_on);
+    if first_paid > after && first_paid <= until && end.is_none_or(|e| first_paid < e) {
+        out.insert(first_paid);
+    }
     out.into_iter().collect()
 }
 
@@ -340,7 +347,13 @@ fn recurring_lines(
     // Each licence period of the frequency in force, clipped where the frequency changes: the
     // key keeps the whole period, which proration measures, and the runs cover the slice.
     let cadence = sub.cadence(knowledge);
+    let first_paid = sub.first_paid_day(knowledge);
     for slice in cadence.licence_slices() {
+        // A trial that waives only the fees leaves usage periods from the start: the fees of
+        // its days are not owed.
+        let Some(slice) = crate::trial::paid_part(slice, first_paid) else {
+            continue;
+        };
         let period = slice.period;
         let p_start = start_of(slice.from);
         if slice.from > as_of || end.is_some_and(|e| p_start >= e) {
@@ -913,7 +926,7 @@ fn usage_lines(
                 ReconcileError::UnknownMetric(format!("{metric_code} in {}", sub.currency))
             })?;
             let rating = model
-                .rate_in(quantity - inc, scale, sub.currency)
+                .rate_usage(quantity - inc, events, scale, sub.currency, ctx.lang)
                 .map_err(|source| ReconcileError::Rating {
                     metric: metric_code.into(),
                     period,
@@ -953,9 +966,12 @@ fn usage_lines(
             }
             if events > 0 {
                 let plural = if events == 1 { "" } else { "s" };
-                explanation.push_str(&match ctx.lang {
-                    Lang::En => format!("{events} call{plural}, "),
-                    Lang::Fr => format!("{events} appel{plural}, "),
+                // A volume in minor units sums transactions (card payments), not calls.
+                let volume = metric.unit == crate::catalog::UsageUnit::MinorUnits;
+                explanation.push_str(&match (ctx.lang, volume) {
+                    (_, true) => format!("{events} transaction{plural}, "),
+                    (Lang::En, false) => format!("{events} call{plural}, "),
+                    (Lang::Fr, false) => format!("{events} appel{plural}, "),
                 });
             }
             if inc > 0 {

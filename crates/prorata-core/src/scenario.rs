@@ -74,6 +74,10 @@ pub struct UsageSpec {
     /// The day the usage happened; the action's day when absent.
     #[serde(default)]
     pub date: Option<NaiveDate>,
+    /// How many events (calls, transactions) the quantity sums: what a percentage charge's
+    /// fee per transaction counts. 0 when not counted.
+    #[serde(default)]
+    pub events: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,6 +298,7 @@ pub fn subscription_aligned(
         events: Vec::new(),
         alignment,
         billing_day: spec.billing_day,
+        trial_waives: plan.trial_waives,
     };
     check_initial(catalog, &sub).map_err(|r| match &r {
         Refusal::OutOfRange { field, .. } => invalid(format!("subscription.{field}"), &r),
@@ -362,6 +367,12 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                     format!("must be between 0 and {MAX_USAGE_QUANTITY}"),
                 ));
             }
+            if !(0..=MAX_USAGE_QUANTITY).contains(&u.events) {
+                return Err(invalid(
+                    format!("actions[{i}].usage.events"),
+                    format!("must be between 0 and {MAX_USAGE_QUANTITY}"),
+                ));
+            }
             if let Some(date) = u.date.filter(|d| *d < sub.start || *d > a.on) {
                 return Err(invalid(
                     format!("actions[{i}].usage.date"),
@@ -412,6 +423,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                 let rules = Rules {
                     catalog,
                     frequency: scenario.settings.frequency_changes,
+                    trial: scenario.settings.trial_on_plan_change,
                 };
                 match decide_with(&sub, &rules, request, today, a.effective) {
                     Ok(accepted) => {
@@ -438,7 +450,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                     date,
                     quantity: u.quantity.saturating_mul(per),
                     recorded_on: today,
-                    events: 0,
+                    events: u.events,
                 });
                 entries.push(Entry::Usage {
                     on: today,

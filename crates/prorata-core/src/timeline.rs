@@ -9,8 +9,10 @@
 //! silent rewrite. Billable intervals are derived from the events, never stored or edited.
 //!
 //! Trial, renewals and billing days are derived too: the first paid day is `start +
-//! trial_days` (a trial counts from the original start; a plan change never restarts it), and
-//! both billing periods and contract terms are anchored on it — unless the subscription is
+//! trial_days` (a trial counts from the original start; a plan change during it moves its end
+//! only when the tenant says so, recorded in the event: [`crate::trial`]), and both billing
+//! periods and contract terms are anchored on it — or on the start, when the trial waives only
+//! the recurring fees ([`crate::trial::TrialWaiver::Fee`]) — unless the subscription is
 //! aligned on the calendar or on a billing day ([`crate::alignment`]): its periods then start
 //! on those days, billing starts on the first paid day with a prorated stub, and the first
 //! term runs to the end of the stub plus `term_months`.
@@ -30,6 +32,7 @@ use crate::alignment::{period_anchor, BillingAlignment};
 use crate::cadence::Cadence;
 use crate::calendar::{Frequency, Schedule};
 use crate::money::Currency;
+use crate::trial::TrialWaiver;
 
 /// A change to a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,8 +40,13 @@ use crate::money::Currency;
 pub enum Change {
     /// The number of units of a product (licences, numbers, teams; add-ons on with 1, off with 0).
     Quantity { product: String, quantity: i64 },
-    /// Another plan of the same catalog.
-    Plan { plan: String },
+    /// Another plan of the same catalog. `trial_ends`: the day the trial now ends, when a
+    /// change during the trial moved it ([`crate::trial::TrialOnPlanChange`]).
+    Plan {
+        plan: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trial_ends: Option<NaiveDate>,
+    },
     /// The contract will not renew: it ends at the `effective` renewal date.
     CancellationRequested,
     /// The subscription ends at `effective` (billing team, or dunning's cancellation).
@@ -97,6 +105,9 @@ pub struct Subscription {
     /// alignment; `None`: as the alignment says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_day: Option<u32>,
+    /// What the trial waives, copied from the plan when sold.
+    #[serde(default)]
+    pub trial_waives: TrialWaiver,
 }
 
 /// T&C 13.1.b of seed 001: 30 days.
@@ -112,15 +123,42 @@ pub fn start_of(date: NaiveDate) -> NaiveDateTime {
 }
 
 impl Subscription {
-    /// The first paid day, on which billing periods and contract terms are anchored.
+    /// The day billing periods and contract terms are anchored on, with every event recorded
+    /// so far: the first paid day, or the start when the trial waives only the fees.
     pub fn billing_anchor(&self) -> NaiveDate {
-        self.start
+        self.anchor_known_on(NaiveDate::MAX)
+    }
+
+    fn anchor_known_on(&self, known_on: NaiveDate) -> NaiveDate {
+        match self.trial_waives {
+            TrialWaiver::Everything => self.first_paid_day(known_on),
+            TrialWaiver::Fee => self.start,
+        }
+    }
+
+    /// The day the trial ends and the recurring fees start, as known on `known_on`: `trial_days`
+    /// after the start, unless a plan change during the trial moved it (`trial_ends`).
+    pub fn first_paid_day(&self, known_on: NaiveDate) -> NaiveDate {
+        let mut ends = self
+            .start
             .checked_add_days(Days::new(u64::from(self.trial_days)))
-            .unwrap_or(self.start)
+            .unwrap_or(self.start);
+        for e in self.events_known_on(known_on) {
+            if let Change::Plan {
+                trial_ends: Some(t),
+                ..
+            } = &e.change
+            {
+                if e.effective.date() < ends {
+                    ends = (*t).max(e.effective.date());
+                }
+            }
+        }
+        ends
     }
 
     pub fn in_trial_on(&self, date: NaiveDate) -> bool {
-        date < self.billing_anchor()
+        date < self.first_paid_day(NaiveDate::MAX)
     }
 
     /// The anchor of the periods at `frequency` under the subscription's alignment and billing
@@ -157,10 +195,11 @@ impl Subscription {
     /// sold from the first paid day (in periods aligned as [`Subscription::period_anchor_for`]
     /// says), then each known [`Change::Frequency`] from its day.
     pub fn cadence(&self, known_on: NaiveDate) -> Cadence {
+        let first = self.anchor_known_on(known_on);
         let mut cadence = Cadence::aligned(
-            self.billing_anchor(),
+            first,
             self.frequency,
-            self.period_anchor_for(self.frequency),
+            period_anchor(first, self.frequency, self.alignment, self.billing_day),
         );
         for e in self.events_known_on(known_on) {
             if let Change::Frequency { frequency, anchor } = &e.change {
@@ -269,7 +308,7 @@ fn apply(state: &mut State, change: &Change) {
         Change::Quantity { product, quantity } => {
             state.quantities.insert(product.clone(), *quantity);
         }
-        Change::Plan { plan } => state.plan = plan.clone(),
+        Change::Plan { plan, .. } => state.plan = plan.clone(),
         // What is held does not change; how it is billed is the cadence's.
         Change::CancellationRequested | Change::Cancelled | Change::Frequency { .. } => {}
     }
@@ -303,6 +342,7 @@ mod tests {
             }],
             alignment: BillingAlignment::Anniversary,
             billing_day: None,
+            trial_waives: TrialWaiver::Everything,
         }
     }
 

@@ -612,6 +612,7 @@ fn during_the_trial_the_new_frequency_starts_on_the_first_paid_day() {
         events: Vec::new(),
         alignment: Default::default(),
         billing_day: None,
+        trial_waives: Default::default(),
     };
     let request = Request::ChangeFrequency {
         frequency: Frequency::Annual,

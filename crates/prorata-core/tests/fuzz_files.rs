@@ -40,6 +40,21 @@ const EXAMPLES: [&str; 6] = [
     include_str!("../../../examples/downgrade-for-the-renewal-after.toml"),
     include_str!("../../../examples/calendar-billing.toml"),
 ];
+/// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 3] = [
+    (
+        include_str!("../../../examples/line-arithmetic.toml"),
+        include_str!("../../../examples/catalogs/killbill.toml"),
+    ),
+    (
+        include_str!("../../../examples/fee-only-trial.toml"),
+        include_str!("../../../examples/catalogs/fee-only-trial.toml"),
+    ),
+    (
+        include_str!("../../../examples/percentage-charge.toml"),
+        include_str!("../../../examples/catalogs/percentage-charge.toml"),
+    ),
+];
 
 /// The longest one input may take before it counts as a hang. Inputs take milliseconds; the
 /// slowest legitimate one (a scenario of a century, the runner's limit) takes seconds in a
@@ -610,6 +625,11 @@ fn the_shipped_files_parse_and_run() {
     for e in EXAMPLES {
         let s = Scenario::from_toml(e).expect("example parses");
         assert!(scenario::run(&s, default_catalog()).is_ok());
+    }
+    for (e, c) in EXAMPLES_WITH_CATALOGS {
+        let c = Catalog::from_toml(c).expect("example catalog parses");
+        let s = Scenario::from_toml(e).expect("example parses");
+        assert!(scenario::run(&s, &c).is_ok());
     }
     let m = mutate(
         DEFAULT_CATALOG,

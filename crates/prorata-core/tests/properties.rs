@@ -319,6 +319,7 @@ fn dated(start: NaiveDate, (day, act, eff): RawAction) -> Action {
                 quantity,
                 // Late usage, but not before the subscription started.
                 date: (days_before > 0).then(|| minus_days(on, days_before).max(start)),
+                events: 0,
             });
         }
         Act::Payment(cents) => a.payment = Some(format!("{}.{:02}", cents / 100, cents % 100)),

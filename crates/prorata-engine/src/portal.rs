@@ -257,7 +257,7 @@ impl Engine {
             subscription_id: row.id,
             frequency,
             other_frequencies,
-            trial_ends: sub.in_trial_on(today).then(|| sub.billing_anchor()),
+            trial_ends: sub.in_trial_on(today).then(|| sub.first_paid_day(today)),
             next_invoice: row.next_due,
             renewal: notice.map(|n| n.1),
             deadline: notice.map(|n| n.0),

@@ -31,6 +31,7 @@ pub(crate) fn rules<'a>(tenant: &Tenant, catalog: &'a Catalog) -> Rules<'a> {
     Rules {
         catalog,
         frequency: tenant.settings.frequency_changes,
+        trial: tenant.settings.trial_on_plan_change,
     }
 }
 

@@ -811,6 +811,7 @@ async fn a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_o
         events: Vec::new(),
         alignment: Default::default(),
         billing_day: None,
+        trial_waives: Default::default(),
     };
     let accounts: Vec<Account> = (0..BULK)
         .map(|i| french_account(&format!("Bulk customer {i}")))

@@ -483,6 +483,7 @@ async fn change_requests_are_decided_once(url: &str) {
         events: vec![],
         alignment: Default::default(),
         billing_day: None,
+        trial_waives: Default::default(),
     };
     let sub = tx
         .insert_subscription(tenant, acc, catalog.id, &subscription, None)

@@ -50,6 +50,7 @@ pub(crate) fn monthly(plan: &str, start: NaiveDate, quantities: &[(&str, i64)]) 
         events: Vec::new(),
         alignment: Default::default(),
         billing_day: None,
+        trial_waives: Default::default(),
     }
 }
 

@@ -155,6 +155,7 @@ async fn set_up(store_name: &str, url: &str) {
         events: Vec::new(),
         alignment: Default::default(),
         billing_day: None,
+        trial_waives: Default::default(),
     };
     let mut done = 0;
     while done < N {

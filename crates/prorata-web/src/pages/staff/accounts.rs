@@ -337,7 +337,7 @@ fn account_page(
                     use prorata_core::timeline::Change;
                     let what = match &e.change {
                         Change::Quantity { product, quantity } => format!("{product} → {quantity}"),
-                        Change::Plan { plan } => format!("plan → {plan}"),
+                        Change::Plan { plan, .. } => format!("plan → {plan}"),
                         Change::Frequency { frequency, .. } => t
                             .get(&format!("frequency.{}", frequency.as_str()))
                             .to_string(),
