@@ -32,11 +32,12 @@ use prorata_core::reconcile::Settings;
 use prorata_core::scenario::{self, Account, Scenario, SubscriptionSpec};
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
-const EXAMPLES: [&str; 4] = [
+const EXAMPLES: [&str; 5] = [
     include_str!("../../../examples/seed-credit-note.toml"),
     include_str!("../../../examples/annual-with-usage.toml"),
     include_str!("../../../examples/refused-late-cancellation.toml"),
     include_str!("../../../examples/frequency-change.toml"),
+    include_str!("../../../examples/coupon.toml"),
 ];
 
 /// The longest one input may take before it counts as a hang. Inputs take milliseconds; the
