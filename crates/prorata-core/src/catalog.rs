@@ -343,6 +343,9 @@ pub struct Catalog {
     pub plan_changes: Vec<PlanChangeRule>,
     #[serde(default)]
     pub calls: Calls,
+    /// Discounts redeemable by code (see [`crate::coupon`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub coupons: BTreeMap<String, crate::coupon::Coupon>,
 }
 
 /// A problem with a catalog: the field, and what is wrong with it.
@@ -599,6 +602,9 @@ impl Catalog {
                     );
                 }
             }
+        }
+        for (path, problem) in crate::coupon::problems(self) {
+            bad(path, problem);
         }
         if errors.is_empty() {
             Ok(())

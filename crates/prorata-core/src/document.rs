@@ -41,6 +41,8 @@ pub enum Section {
     Prorata,
     /// Minutes / usage – the period just over.
     Usage,
+    /// Discounts: coupons, before VAT (negative lines on an invoice).
+    Discount,
 }
 
 /// Which part of a plan item's price a recurring line bills.
@@ -68,15 +70,23 @@ pub struct RecurringKey {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LineKey {
     Recurring(RecurringKey),
-    Usage { metric: String, period: Period },
+    Usage {
+        metric: String,
+        period: Period,
+    },
+    /// A coupon's discount of the lines of one licence period.
+    Discount {
+        coupon: String,
+        period: Period,
+    },
 }
 
 impl LineKey {
     pub fn period(&self) -> Period {
         match self {
-            LineKey::Recurring(RecurringKey { period, .. }) | LineKey::Usage { period, .. } => {
-                *period
-            }
+            LineKey::Recurring(RecurringKey { period, .. })
+            | LineKey::Usage { period, .. }
+            | LineKey::Discount { period, .. } => *period,
         }
     }
 }

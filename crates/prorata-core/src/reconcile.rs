@@ -202,6 +202,19 @@ pub fn reconcile(
     };
     let mut lines = recurring_lines(ctx, sub, billed, scope)?;
     lines.extend(usage_lines(ctx, sub, usage, billed, scope)?);
+    let (discounts, with_credits) = crate::coupon::discount_lines(
+        ctx.catalog,
+        ctx.lang,
+        sub,
+        &lines,
+        billed,
+        crate::coupon::Run {
+            as_of,
+            knowledge,
+            tax: scope.tax,
+        },
+    )?;
+    lines.extend(discounts);
     lines.sort_by_cached_key(|l| {
         (
             l.section,
@@ -210,7 +223,7 @@ pub fn reconcile(
             l.from,
         )
     });
-    assemble(ctx.settings, sub, lines, as_of)
+    assemble(ctx.settings, sub, lines, &with_credits, as_of)
 }
 
 /// The usage lines of the invoice period containing `date`, rated as if the period ended with
@@ -1087,14 +1100,19 @@ fn bundle_allowance<'a>(
     used
 }
 
-/// Groups lines into documents according to the credit policy.
+/// Groups lines into documents according to the credit policy. Discount lines go with the
+/// credits when their key is in `discounts_with_credits`, else with the charges.
 fn assemble(
     settings: &Settings,
     sub: &Subscription,
     mut lines: Vec<Line>,
+    discounts_with_credits: &BTreeSet<LineKey>,
     as_of: NaiveDate,
 ) -> Result<Vec<Draft>, ReconcileError> {
-    let is_credit = |l: &Line| l.amount.is_negative() || (l.amount.is_zero() && l.quantity < 0);
+    let is_credit = |l: &Line| match l.key {
+        LineKey::Discount { .. } => discounts_with_credits.contains(&l.key),
+        _ => l.amount.is_negative() || (l.amount.is_zero() && l.quantity < 0),
+    };
     let draft = |kind, lines: Vec<Line>| Draft {
         kind,
         currency: sub.currency,
@@ -1104,6 +1122,7 @@ fn assemble(
     match settings.credit_policy {
         CreditPolicy::CreditNote => {
             let (credits, charges): (Vec<Line>, Vec<Line>) = lines.into_iter().partition(is_credit);
+            let (charges, credits) = crate::coupon::keep_signs(sub.currency, charges, credits)?;
             if !charges.is_empty() {
                 out.push(draft(DocumentKind::Invoice, charges));
             }

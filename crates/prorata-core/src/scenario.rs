@@ -95,6 +95,10 @@ pub struct Action {
     /// A payment received, in major units ("300.00").
     #[serde(default)]
     pub payment: Option<String>,
+    /// A coupon redeemed or removed: `{ type = "apply", code = "WELCOME10" }`; `effective`
+    /// says from when.
+    #[serde(default)]
+    pub coupon: Option<crate::coupon::CouponRequest>,
 }
 
 fn date_or_datetime<'de, D: serde::Deserializer<'de>>(
@@ -172,6 +176,19 @@ pub enum Entry {
         balance_after: Money,
     },
     Document(Box<Document>),
+    /// A coupon applied or removed.
+    Coupon {
+        on: NaiveDate,
+        request: crate::coupon::CouponRequest,
+        effective: NaiveDateTime,
+    },
+    /// A coupon request refused, and why.
+    CouponRefused {
+        on: NaiveDate,
+        request: crate::coupon::CouponRequest,
+        reason: String,
+        refusal: crate::coupon::CouponRefusal,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,11 +364,12 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
     for (i, a) in scenario.actions.iter().enumerate() {
         let count = usize::from(a.request.is_some())
             + usize::from(a.usage.is_some())
-            + usize::from(a.payment.is_some());
+            + usize::from(a.payment.is_some())
+            + usize::from(a.coupon.is_some());
         if count != 1 {
             return Err(invalid(
                 format!("actions[{i}]"),
-                "give exactly one of request, usage or payment",
+                "give exactly one of request, usage, payment or coupon",
             ));
         }
         if let Some(u) = &a.usage {
@@ -458,6 +476,34 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                     date,
                     quantity: u.quantity,
                 });
+            } else if let Some(request) = &a.coupon {
+                // The scenario is the tenant's only subscription: its redemptions are all.
+                let redeemed = entries
+                    .iter()
+                    .filter(|e| {
+                        matches!(e, Entry::Coupon {
+                            request: crate::coupon::CouponRequest::Apply { code },
+                            ..
+                        } if code == request.code())
+                    })
+                    .count();
+                let redeemed = u32::try_from(redeemed).unwrap_or(u32::MAX);
+                match crate::coupon::decide(&sub, catalog, request, today, a.effective, redeemed) {
+                    Ok(event) => {
+                        entries.push(Entry::Coupon {
+                            on: today,
+                            request: request.clone(),
+                            effective: event.effective,
+                        });
+                        sub.events.push(event);
+                    }
+                    Err(refusal) => entries.push(Entry::CouponRefused {
+                        on: today,
+                        request: request.clone(),
+                        reason: refusal.to_string(),
+                        refusal,
+                    }),
+                }
             } else if let Some(p) = &a.payment {
                 let amount = Money::parse(p, currency)?;
                 balance = balance.checked_sub(amount)?;

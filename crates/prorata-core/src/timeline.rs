@@ -57,6 +57,11 @@ pub enum Change {
         frequency: Frequency,
         anchor: NaiveDate,
     },
+    /// The catalog's coupon `code` discounts the licence periods starting from the effective
+    /// day, for its duration ([`crate::coupon`]).
+    Coupon { code: String },
+    /// The coupon `code` ends: periods starting from the effective day are not discounted.
+    CouponRemoved { code: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,7 +315,12 @@ fn apply(state: &mut State, change: &Change) {
         }
         Change::Plan { plan, .. } => state.plan = plan.clone(),
         // What is held does not change; how it is billed is the cadence's.
-        Change::CancellationRequested | Change::Cancelled | Change::Frequency { .. } => {}
+        // Coupons change what is paid, not what is held: billing reads them from the events.
+        Change::CancellationRequested
+        | Change::Cancelled
+        | Change::Frequency { .. }
+        | Change::Coupon { .. }
+        | Change::CouponRemoved { .. } => {}
     }
 }
 

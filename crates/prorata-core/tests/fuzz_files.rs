@@ -32,13 +32,14 @@ use prorata_core::reconcile::Settings;
 use prorata_core::scenario::{self, Account, Scenario, SubscriptionSpec};
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
-const EXAMPLES: [&str; 6] = [
+const EXAMPLES: [&str; 7] = [
     include_str!("../../../examples/seed-credit-note.toml"),
     include_str!("../../../examples/annual-with-usage.toml"),
     include_str!("../../../examples/refused-late-cancellation.toml"),
     include_str!("../../../examples/frequency-change.toml"),
     include_str!("../../../examples/downgrade-for-the-renewal-after.toml"),
     include_str!("../../../examples/calendar-billing.toml"),
+    include_str!("../../../examples/coupon.toml"),
 ];
 /// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
 const EXAMPLES_WITH_CATALOGS: [(&str, &str); 3] = [

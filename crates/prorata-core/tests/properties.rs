@@ -23,6 +23,7 @@ use prorata_core::alignment::BillingAlignment;
 use prorata_core::calendar::{Frequency, Period, Schedule};
 use prorata_core::catalog::{Catalog, Lang, PriceTable, Timing};
 use prorata_core::change::{AnchorPolicy, FrequencyTiming, Request};
+use prorata_core::coupon::CouponRequest;
 use prorata_core::decimal::Decimal;
 use prorata_core::document::{Draft, LineKey, PriceTier, RecurringKey};
 use prorata_core::money::{Currency, Money};
@@ -38,9 +39,40 @@ use prorata_core::timeline::start_of;
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
 
+/// Coupons of every kind the scenarios redeem: a percentage on licences for ever, a fixed
+/// amount on the whole period once (in EUR and USD only: refused in GBP), a percentage for 3
+/// months, a fixed amount for 2 periods on usage.
+const COUPONS: &str = r#"
+[coupons.SEATS10]
+name = { en = "10 % off licences", fr = "10 % sur les licences" }
+percent_off = "10"
+duration = "forever"
+applies_to = ["user"]
+
+[coupons.WELCOME20]
+name = { en = "Welcome", fr = "Bienvenue" }
+amount_off = { EUR = "20.00", USD = "25.00" }
+duration = "once"
+
+[coupons.THIRD]
+name = { en = "A third off", fr = "Un tiers de remise" }
+percent_off = "33.33"
+duration = "repeating"
+duration_in_months = 3
+
+[coupons.CALLS5]
+name = { en = "5.00 off calls", fr = "5,00 sur les appels" }
+amount_off = { EUR = "5.00", USD = "5.00", GBP = "5.00" }
+duration = "repeating"
+duration_in_periods = 2
+applies_to = ["outbound_fr_fixed", "outbound_fr_mobile", "outbound_eu", "outbound_world"]
+"#;
+
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| Catalog::from_toml(DEFAULT_CATALOG).expect("default catalog"))
+    CATALOG.get_or_init(|| {
+        Catalog::from_toml(&format!("{DEFAULT_CATALOG}\n{COUPONS}")).expect("default catalog")
+    })
 }
 
 /// `cases` cases, and no regression files written next to the sources.
@@ -193,6 +225,7 @@ const METRICS: [&str; 6] = [
 #[derive(Debug, Clone)]
 enum Act {
     Request(Request),
+    Coupon(CouponRequest),
     Usage {
         metric: &'static str,
         quantity: i64,
@@ -240,9 +273,22 @@ fn request() -> impl Strategy<Value = Request> {
     ]
 }
 
+fn coupon() -> impl Strategy<Value = CouponRequest> {
+    let code = prop::sample::select(vec!["SEATS10", "WELCOME20", "THIRD", "CALLS5"]);
+    (any::<bool>(), code).prop_map(|(apply, code)| {
+        let code = code.to_string();
+        if apply {
+            CouponRequest::Apply { code }
+        } else {
+            CouponRequest::Remove { code }
+        }
+    })
+}
+
 fn act() -> impl Strategy<Value = Act> {
     prop_oneof![
         6 => request().prop_map(Act::Request),
+        2 => coupon().prop_map(Act::Coupon),
         3 => (prop::sample::select(METRICS.to_vec()), 0_i64..=3000, 0_u64..=40)
             .prop_map(|(metric, quantity, days_before)| {
                 Act::Usage { metric, quantity, days_before }
@@ -296,18 +342,24 @@ fn dated(start: NaiveDate, (day, act, eff): RawAction) -> Action {
         effective: None,
         usage: None,
         payment: None,
+        coupon: None,
+    };
+    let at = |day: NaiveDate, days: i64, secs: u32| {
+        start_of(day) + TimeDelta::days(days) + TimeDelta::seconds(i64::from(secs))
+    };
+    let effective = match eff {
+        Effective::OnTheDay => None,
+        Effective::FromTheDay(days, secs) => Some(at(on, days, secs)),
+        Effective::FromTheStart(days, secs) => Some(at(start, days, secs)),
     };
     match act {
         Act::Request(r) => {
             a.request = Some(r);
-            let at = |day: NaiveDate, days: i64, secs: u32| {
-                start_of(day) + TimeDelta::days(days) + TimeDelta::seconds(i64::from(secs))
-            };
-            a.effective = match eff {
-                Effective::OnTheDay => None,
-                Effective::FromTheDay(days, secs) => Some(at(on, days, secs)),
-                Effective::FromTheStart(days, secs) => Some(at(start, days, secs)),
-            };
+            a.effective = effective;
+        }
+        Act::Coupon(c) => {
+            a.coupon = Some(c);
+            a.effective = effective;
         }
         Act::Usage {
             metric,
@@ -491,6 +543,7 @@ fn describe(drafts: &[Draft]) -> String {
                     format!("{} ({}, {:?}, {})", k.product, k.plan, k.tier, k.period)
                 }
                 LineKey::Usage { metric, period } => format!("{metric} ({period})"),
+                LineKey::Discount { coupon, period } => format!("discount {coupon} ({period})"),
             };
             out.push_str(&format!(
                 "  {:+} {what} {}..{} = {}\n",
@@ -988,6 +1041,78 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+// ------------------------------------------------------------------ 5. discounts
+
+/// After each day's documents: every coupon's discount of a period (its key's lines summed)
+/// is a deduction, never a charge; the discounts of each period (by the period of the
+/// discounted lines: the licence period) never exceed what its lines charge; and no document
+/// is an invoice with a negative net or a credit note with a positive one.
+fn check_discounts(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
+    let mut given: BTreeMap<(String, Period), i64> = BTreeMap::new();
+    let mut charged: i64 = 0;
+    let days: BTreeSet<NaiveDate> = o.documents().map(|d| d.issued_on).collect();
+    for day in days {
+        for d in o.documents().filter(|d| d.issued_on == day) {
+            let net = d.net_total.minor();
+            match d.kind {
+                prorata_core::DocumentKind::Invoice => prop_assert!(
+                    net >= 0,
+                    "{} ({}) is an invoice of {net}\nscenario: {}",
+                    d.number,
+                    d.issued_on,
+                    json(s)
+                ),
+                prorata_core::DocumentKind::CreditNote => prop_assert!(
+                    net <= 0,
+                    "{} ({}) is a credit note of {net}\nscenario: {}",
+                    d.number,
+                    d.issued_on,
+                    json(s)
+                ),
+            }
+            for l in &d.lines {
+                match &l.key {
+                    LineKey::Discount { coupon, period } => {
+                        *given.entry((coupon.clone(), *period)).or_default() -= l.amount.minor();
+                    }
+                    _ => charged += l.amount.minor(),
+                }
+            }
+        }
+        for ((coupon, period), g) in &given {
+            prop_assert!(
+                *g >= 0,
+                "after {day}: {coupon} for {period} charges {}\nscenario: {}",
+                -g,
+                json(s)
+            );
+        }
+        let total: i64 = given.values().sum();
+        prop_assert!(
+            total <= charged,
+            "after {day}: discounts {total} exceed the charges {charged}\nscenario: {}",
+            json(s)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// With coupons redeemed and removed (some back-dated) among the other actions, under
+    /// every convention and policy: discounts stay deductions within what was charged, and
+    /// reconciling once more issues nothing.
+    #[test]
+    fn a_discount_never_exceeds_what_was_charged_and_reruns_issue_nothing(
+        s in scenario(settings(&ALL_DAY_COUNTS, &ALL_BILLINGS, &ALL_CREDITS)),
+    ) {
+        let o = play(&s)?;
+        check_discounts(&s, &o)?;
+        check_idempotent(&s, &o)?;
     }
 }
 

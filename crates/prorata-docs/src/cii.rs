@@ -484,6 +484,7 @@ fn line_item(x: &mut Xml, id: usize, l: &Line, amount: Money, p: &Priced) {
     let code = match &l.key {
         LineKey::Recurring(k) => &k.product,
         LineKey::Usage { metric, .. } => metric,
+        LineKey::Discount { coupon, .. } => coupon,
     };
     x.leaf("ram:SellerAssignedID", code);
     x.leaf("ram:Name", &l.description);

@@ -20,6 +20,14 @@ pub(crate) fn section_title(lang: Lang, s: Section) -> &'static str {
         ),
         Section::Prorata => t(lang, "Prorata – past period", "Prorata – période écoulée"),
         Section::Usage => t(lang, "Minutes – past period", "Minutes – période écoulée"),
+        Section::Discount => t(lang, "Discounts", "Remises"),
+    }
+}
+
+fn coupon_verb(r: &prorata_core::coupon::CouponRequest) -> &'static str {
+    match r {
+        prorata_core::coupon::CouponRequest::Apply { .. } => "applied",
+        prorata_core::coupon::CouponRequest::Remove { .. } => "removed",
     }
 }
 
@@ -104,6 +112,32 @@ pub fn outcome(o: &Outcome) -> String {
                 );
             }
             Entry::Document(d) => out.push_str(&document(d, lang, &o.account.name)),
+            Entry::Coupon {
+                on,
+                request,
+                effective,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{on}  coupon {}: {} (effective {})\n",
+                    coupon_verb(request),
+                    request.code(),
+                    effective.date()
+                );
+            }
+            Entry::CouponRefused {
+                on,
+                request,
+                reason,
+                ..
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{on}  REFUSED: coupon {} {}\n      {reason}\n",
+                    coupon_verb(request),
+                    request.code()
+                );
+            }
         }
     }
     let _ = writeln!(out, "{}: {}", t(lang, "Balance", "Solde"), o.balance);

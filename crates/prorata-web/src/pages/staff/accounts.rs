@@ -343,6 +343,10 @@ fn account_page(
                             .to_string(),
                         Change::CancellationRequested => t.get("staff.will_not_renew").to_string(),
                         Change::Cancelled => t.get("staff.ended").to_string(),
+                        Change::Coupon { code } => t.fmt1("staff.coupon", "code", code),
+                        Change::CouponRemoved { code } => {
+                            t.fmt1("staff.coupon_removed", "code", code)
+                        }
                     };
                     t.fmt(
                         "staff.event",
