@@ -290,6 +290,16 @@ pub struct PlanItem {
     pub maximum: Option<i64>,
     #[serde(default)]
     pub timing: Timing,
+    /// How the quantity is priced: `standard` (the fields above), `graduated` or `volume`
+    /// (by `tiers`), or `package` (by packages of `package_size`) ([`crate::seat_tiers`]).
+    #[serde(default, skip_serializing_if = "crate::seat_tiers::SeatModel::is_standard")]
+    pub model: crate::seat_tiers::SeatModel,
+    /// The tiers of a `graduated` or `volume` item, each with its unit price and flat fee.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<crate::seat_tiers::SeatTier>,
+    /// Units in a package (`model = "package"`); `unit_price` is then the package's price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_size: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -604,6 +614,9 @@ impl Catalog {
             }
         }
         for (path, problem) in crate::coupon::problems(self) {
+            bad(path, problem);
+        }
+        for (path, problem) in crate::seat_tiers::problems(self) {
             bad(path, problem);
         }
         if errors.is_empty() {

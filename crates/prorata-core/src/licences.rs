@@ -208,6 +208,9 @@ fn row(
     let kind = catalog
         .product(pricing.product)
         .map_or(ProductKind::Addon, |p| p.kind.clone());
+    if let Some(parts) = crate::seat_tiers::parts(item, active, |t| pricing.price(t))? {
+        return tiered_row(catalog, pricing, item, active, kind, &parts, lang);
+    }
     // Reconciliation bills the included tier once per period whatever the quantity, and only
     // when the item includes units.
     let included_price = if item.included > 0 {
@@ -226,6 +229,53 @@ fn row(
         included: item.included,
         included_price,
         extras,
+        extra_unit_price,
+        extras_cost,
+        total: included_price.checked_add(extras_cost)?,
+        maximum: item.maximum,
+    })
+}
+
+/// A tiered, volume or package item's row: C is the included units' price (packages), E the
+/// rest of the whole period's tiered price, and the unit price shown is the one of the tier in
+/// force (the highest reached; the package's price).
+fn tiered_row(
+    catalog: &Catalog,
+    pricing: &Pricing<'_>,
+    item: &PlanItem,
+    active: i64,
+    kind: ProductKind,
+    parts: &[crate::seat_tiers::Part],
+    lang: Lang,
+) -> Result<LicenceRow, LicenceError> {
+    use crate::document::PriceTier;
+    let mut included_price = Money::zero(pricing.currency);
+    let mut extras_cost = Money::zero(pricing.currency);
+    let mut extra_unit_price = None;
+    for part in parts {
+        let amount = pricing.amount(Some(part.price), part.units)?;
+        match part.tier {
+            PriceTier::Included => included_price = included_price.checked_add(amount)?,
+            PriceTier::Flat(_) => extras_cost = extras_cost.checked_add(amount)?,
+            _ => {
+                extras_cost = extras_cost.checked_add(amount)?;
+                extra_unit_price = Some(part.price);
+            }
+        }
+    }
+    let included = if item.model == crate::seat_tiers::SeatModel::Package {
+        item.included
+    } else {
+        0
+    };
+    Ok(LicenceRow {
+        product: pricing.product.into(),
+        name: name_of(catalog, pricing.product, lang),
+        kind,
+        active,
+        included,
+        included_price,
+        extras: active.saturating_sub(included).max(0),
         extra_unit_price,
         extras_cost,
         total: included_price.checked_add(extras_cost)?,

@@ -407,6 +407,14 @@ fn recurring_lines(
                         .or_default()
                         .push(Run { from, to, units });
                 };
+                // Tiered, volume and package items: a key per tier or package price.
+                let read = |t: &PriceTable| price_of(t, pricing, &state.plan, product);
+                if let Some(parts) = crate::seat_tiers::parts(item, q, read)? {
+                    for part in parts {
+                        push(part.tier, part.price, part.units);
+                    }
+                    continue;
+                }
                 if item.included > 0 {
                     if let Some(price) =
                         price_of(&item.included_price, pricing, &state.plan, product)?
@@ -775,6 +783,10 @@ fn recurring_line(
         }
         (PriceTier::Extra, Lang::Fr) => {
             format!("{product_name} – {plan_name} (au-delà de {included} inclus)")
+        }
+        (PriceTier::Tier(_) | PriceTier::Flat(_) | PriceTier::Package, _) => {
+            let item = ctx.catalog.plan(plan).and_then(|p| p.items.get(product));
+            crate::seat_tiers::description(item, *tier, product_name, plan_name, ctx.lang)
         }
     };
     // The arithmetic reads in positive figures, as a credit note prints them; the sign is the
