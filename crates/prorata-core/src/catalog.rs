@@ -292,7 +292,10 @@ pub struct PlanItem {
     pub timing: Timing,
     /// How the quantity is priced: `standard` (the fields above), `graduated` or `volume`
     /// (by `tiers`), or `package` (by packages of `package_size`) ([`crate::seat_tiers`]).
-    #[serde(default, skip_serializing_if = "crate::seat_tiers::SeatModel::is_standard")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::seat_tiers::SeatModel::is_standard"
+    )]
     pub model: crate::seat_tiers::SeatModel,
     /// The tiers of a `graduated` or `volume` item, each with its unit price and flat fee.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -140,7 +140,11 @@ pub fn parts<E>(
             let size = item.package_size.unwrap_or(1).max(1);
             let beyond = (quantity - item.included).max(0);
             // ⌈beyond / size⌉: a package started is a package billed.
-            push(PriceTier::Package, &item.unit_price, (beyond + size - 1) / size)?;
+            push(
+                PriceTier::Package,
+                &item.unit_price,
+                (beyond + size - 1) / size,
+            )?;
         }
     }
     Ok(Some(out))
@@ -172,10 +176,9 @@ pub fn description(
             "packages of {}",
             item.and_then(|i| i.package_size).unwrap_or(1)
         ),
-        (PriceTier::Package, Lang::Fr) => format!(
-            "lots de {}",
-            item.and_then(|i| i.package_size).unwrap_or(1)
-        ),
+        (PriceTier::Package, Lang::Fr) => {
+            format!("lots de {}", item.and_then(|i| i.package_size).unwrap_or(1))
+        }
         (PriceTier::Included | PriceTier::Extra, _) => return format!("{product} – {plan}"),
     };
     format!("{product} – {plan} ({what})")
@@ -240,11 +243,11 @@ pub fn problems(catalog: &Catalog) -> Vec<(String, String)> {
                             (Some(u), false) => previous = u,
                             (None, true) => {}
                         }
-                        for (field, table) in
-                            [("unit_price", &tier.unit_price), ("flat_fee", &tier.flat_fee)]
-                        {
-                            for (p, problem) in table_problems(catalog, &plan.frequencies, table)
-                            {
+                        for (field, table) in [
+                            ("unit_price", &tier.unit_price),
+                            ("flat_fee", &tier.flat_fee),
+                        ] {
+                            for (p, problem) in table_problems(catalog, &plan.frequencies, table) {
                                 bad(&format!("tiers[{i}].{field}{p}"), problem);
                             }
                         }
@@ -284,7 +287,10 @@ fn table_problems(
     }
     for f in frequencies {
         let Some(by_currency) = table.get(f) else {
-            out.push((String::new(), format!("no {f} price (the plan is sold {f})")));
+            out.push((
+                String::new(),
+                format!("no {f} price (the plan is sold {f})"),
+            ));
             continue;
         };
         for c in &catalog.currencies {
@@ -323,18 +329,18 @@ mod tests {
         };
         PlanItem {
             model,
-            tiers: vec![
-                tier(Some(5), "7"),
-                tier(Some(10), "6.5"),
-                tier(None, "6"),
-            ],
+            tiers: vec![tier(Some(5), "7"), tier(Some(10), "6.5"), tier(None, "6")],
             ..PlanItem::default()
         }
     }
 
     fn priced(item: &PlanItem, q: i64) -> Vec<(PriceTier, String, i64)> {
         let read = |t: &PriceTable| {
-            Ok::<_, ()>(crate::catalog::price_in(t, Frequency::Monthly, Currency::USD).ok().flatten())
+            Ok::<_, ()>(
+                crate::catalog::price_in(t, Frequency::Monthly, Currency::USD)
+                    .ok()
+                    .flatten(),
+            )
         };
         parts(item, q, read)
             .ok()
