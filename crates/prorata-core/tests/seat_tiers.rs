@@ -611,3 +611,33 @@ tiers = [
     let e = problems("model = \"tiered\"");
     assert!(e.contains("tiered"), "{e}");
 }
+
+#[test]
+fn the_seat_tiers_example_issues_what_its_comment_says() {
+    let cat = Catalog::from_toml(include_str!("../../../examples/catalogs/seat-tiers.toml"))
+        .unwrap_or_else(|e| panic!("catalog: {e}"));
+    let s = Scenario::from_toml(include_str!("../../../examples/seat-tiers.toml"))
+        .unwrap_or_else(|e| panic!("scenario: {e}"));
+    let o = scenario::run(&s, &cat).unwrap_or_else(|e| panic!("runs: {e}"));
+    assert_eq!(
+        summary(&o),
+        vec![
+            // 5 × 30.00 + ⌈7/5⌉ = 2 packages × 10.00 = 170.00
+            inv(1, "2025-01-01", 17000),
+            // 3 × 25.00 × 17/31 = 41.13 + 50.00 × 17/31 = 27.42
+            inv(2, "2025-01-15", 6855),
+            // 11.61 + 29.03 + 19.35 (12/31 of 30.00, 3 × 25.00 and 50.00)
+            ("CN-000001".into(), "2025-01-20".into(), -5999),
+            // 4 × 30.00 + 2 × 10.00
+            inv(3, "2025-02-01", 14000),
+        ]
+    );
+    assert_eq!(
+        lines(&o, "INV-000001")[1],
+        line(
+            "Numbers – Team (packages of 5)",
+            "2 × 10.00 EUR = 20.00 EUR",
+            2000
+        )
+    );
+}
