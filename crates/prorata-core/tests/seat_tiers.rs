@@ -641,3 +641,49 @@ fn the_seat_tiers_example_issues_what_its_comment_says() {
         )
     );
 }
+
+#[test]
+fn the_licence_table_shows_the_tiered_total_and_the_price_of_the_tier_in_force() {
+    use prorata_core::calendar::Frequency;
+    use prorata_core::money::Currency;
+    let cat = Catalog::from_toml(include_str!("../../../examples/catalogs/seat-tiers.toml"))
+        .unwrap_or_else(|e| panic!("catalog: {e}"));
+    let q = std::collections::BTreeMap::from([("user".to_string(), 8), ("number".to_string(), 7)]);
+    let t = prorata_core::licences::licence_table(
+        &cat,
+        "team",
+        Frequency::Monthly,
+        Currency::EUR,
+        &q,
+        Lang::En,
+    )
+    .unwrap_or_else(|e| panic!("table: {e}"));
+    let row = |p: &str| {
+        t.rows
+            .iter()
+            .chain(&t.addons)
+            .find(|r| r.product == p)
+            .unwrap_or_else(|| panic!("no {p} row"))
+    };
+    // 8 users: 5 × 30.00 + 3 × 25.00 + the 6–20 tier's 50.00 = 275.00 a month, what a whole
+    // period bills (the example's February at 8 users); the tier in force is 6–20 at 25.00.
+    let users = row("user");
+    assert_eq!(
+        (
+            users.extras,
+            users.extras_cost.minor(),
+            users.extra_unit_price.map(|p| p.to_string())
+        ),
+        (8, 27500, Some("25.00".into()))
+    );
+    // 7 numbers: ⌈7/5⌉ = 2 packages × 10.00 = 20.00, shown at the package's price.
+    let numbers = row("number");
+    assert_eq!(
+        (
+            numbers.total.minor(),
+            numbers.extra_unit_price.map(|p| p.to_string())
+        ),
+        (2000, Some("10.00".into()))
+    );
+    assert_eq!(t.total.minor(), 29500);
+}
