@@ -140,11 +140,8 @@ pub fn parts<E>(
             let size = item.package_size.unwrap_or(1).max(1);
             let beyond = (quantity - item.included).max(0);
             // ⌈beyond / size⌉: a package started is a package billed.
-            push(
-                PriceTier::Package,
-                &item.unit_price,
-                (beyond + size - 1) / size,
-            )?;
+            let packages = beyond / size + i64::from(beyond % size != 0);
+            push(PriceTier::Package, &item.unit_price, packages)?;
         }
     }
     Ok(Some(out))
@@ -370,6 +367,39 @@ mod tests {
         assert_eq!(priced(&v, 5), vec![(PriceTier::Tier(1), "7".into(), 5)]);
         assert_eq!(priced(&v, 6), vec![(PriceTier::Tier(2), "6.5".into(), 6)]);
         assert_eq!(priced(&v, 25), vec![(PriceTier::Tier(3), "6".into(), 25)]);
+    }
+
+    #[test]
+    fn a_started_package_counts_whole_and_no_quantity_overflows() {
+        let item = PlanItem {
+            model: SeatModel::Package,
+            package_size: Some(5),
+            included: 2,
+            unit_price: table("30"),
+            ..PlanItem::default()
+        };
+        // (12 − 2) / 5 = 2 exactly; (13 − 2) / 5 = 2.2 → 3; 2 included → nothing.
+        assert_eq!(
+            priced(&item, 12),
+            vec![(PriceTier::Package, "30".into(), 2)]
+        );
+        assert_eq!(
+            priced(&item, 13),
+            vec![(PriceTier::Package, "30".into(), 3)]
+        );
+        assert_eq!(priced(&item, 2), vec![]);
+        // i64::MAX − 2 = 9223372036854775805 is a multiple of 5: exactly that many packages,
+        // computed without overflowing on the way.
+        assert_eq!(
+            priced(&item, i64::MAX),
+            vec![(PriceTier::Package, "30".into(), (i64::MAX - 2) / 5)]
+        );
+        for model in [SeatModel::Graduated, SeatModel::Volume] {
+            assert_eq!(
+                priced(&typographic(model), i64::MAX).len(),
+                1 + usize::from(model == SeatModel::Graduated) * 2
+            );
+        }
     }
 
     #[test]
