@@ -45,6 +45,23 @@ pub struct LicenceRow {
     pub total: Money,
     /// The most units the plan allows (Essentials: 3 teams); `None`: unlimited.
     pub maximum: Option<i64>,
+    /// Billed on periods of its own frequency (an annual add-on on a monthly plan): its prices
+    /// are for one of those periods, and it is left out of the table's total.
+    pub own_period: bool,
+}
+
+/// How an item billed on its own periods says so beside its name.
+fn billed_every(frequency: Frequency, lang: Lang) -> &'static str {
+    match (frequency, lang) {
+        (Frequency::Weekly, Lang::En) => "billed weekly",
+        (Frequency::Monthly, Lang::En) => "billed monthly",
+        (Frequency::Quarterly, Lang::En) => "billed quarterly",
+        (Frequency::Annual, Lang::En) => "billed yearly",
+        (Frequency::Weekly, Lang::Fr) => "facturé à la semaine",
+        (Frequency::Monthly, Lang::Fr) => "facturé au mois",
+        (Frequency::Quarterly, Lang::Fr) => "facturé au trimestre",
+        (Frequency::Annual, Lang::Fr) => "facturé à l'année",
+    }
 }
 
 /// A special feature of seed 003 (Analytics+): one the plan lists, or an add-on held.
@@ -122,10 +139,15 @@ pub fn licence_table(
         let pricing = Pricing {
             plan,
             product,
-            frequency,
+            frequency: item.billed_every(frequency),
             currency,
         };
-        let row = row(catalog, &pricing, item, quantity(product), lang)?;
+        let mut row = row(catalog, &pricing, item, quantity(product), lang)?;
+        if let Some(own) = item.frequency.filter(|f| *f != frequency) {
+            // Billed on its own periods: its price is for one of those, outside the total.
+            row.name = format!("{} ({})", row.name, billed_every(own, lang));
+            row.own_period = true;
+        }
         if kind.is_licence() {
             rows.push(row);
         } else if row.active > 0 || !row.total.is_zero() {
@@ -134,7 +156,13 @@ pub fn licence_table(
     }
     rows.sort_by_key(|r| (rank(&r.kind), r.product.clone()));
     addons.sort_by_key(|r| (rank(&r.kind), r.product.clone()));
-    let total = Money::sum(currency, rows.iter().chain(&addons).map(|r| r.total))?;
+    let total = Money::sum(
+        currency,
+        rows.iter()
+            .chain(&addons)
+            .filter(|r| !r.own_period)
+            .map(|r| r.total),
+    )?;
 
     let mut features: Vec<Feature> = Vec::new();
     let held_addons = addons
@@ -233,6 +261,7 @@ fn row(
         extras_cost,
         total: included_price.checked_add(extras_cost)?,
         maximum: item.maximum,
+        own_period: false,
     })
 }
 
@@ -280,6 +309,7 @@ fn tiered_row(
         extras_cost,
         total: included_price.checked_add(extras_cost)?,
         maximum: item.maximum,
+        own_period: false,
     })
 }
 

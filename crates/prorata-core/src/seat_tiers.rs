@@ -221,6 +221,10 @@ pub fn problems(catalog: &Catalog) -> Vec<(String, String)> {
                     if item.tiers.is_empty() {
                         bad("tiers", "list at least one tier".into());
                     }
+                    // An item on its own schedule is priced at its own frequency only.
+                    let billed_at = item
+                        .frequency
+                        .map_or_else(|| plan.frequencies.clone(), |f| vec![f]);
                     let mut previous = 0;
                     let last = item.tiers.len().saturating_sub(1);
                     for (i, tier) in item.tiers.iter().enumerate() {
@@ -244,7 +248,7 @@ pub fn problems(catalog: &Catalog) -> Vec<(String, String)> {
                             ("unit_price", &tier.unit_price),
                             ("flat_fee", &tier.flat_fee),
                         ] {
-                            for (p, problem) in table_problems(catalog, &plan.frequencies, table) {
+                            for (p, problem) in table_problems(catalog, &billed_at, table) {
                                 bad(&format!("tiers[{i}].{field}{p}"), problem);
                             }
                         }
@@ -271,8 +275,9 @@ pub fn problems(catalog: &Catalog) -> Vec<(String, String)> {
     out
 }
 
-/// A partly filled price table must have a price for every frequency the plan is sold and
-/// every currency, none negative (as the catalog checks `unit_price`).
+/// A partly filled price table must have a price for every frequency the item is billed at
+/// (the plan's, or its own) and every currency, none negative (as the catalog checks
+/// `unit_price`).
 fn table_problems(
     catalog: &Catalog,
     frequencies: &[crate::calendar::Frequency],

@@ -42,7 +42,11 @@ const EXAMPLES: [&str; 7] = [
     include_str!("../../../examples/coupon.toml"),
 ];
 /// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
-const EXAMPLES_WITH_CATALOGS: [(&str, &str); 4] = [
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 5] = [
+    (
+        include_str!("../../../examples/addon-own-schedule.toml"),
+        include_str!("../../../examples/catalogs/mixed-intervals.toml"),
+    ),
     (
         include_str!("../../../examples/line-arithmetic.toml"),
         include_str!("../../../examples/catalogs/killbill.toml"),

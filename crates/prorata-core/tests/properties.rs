@@ -116,8 +116,13 @@ unit_price.annual = { EUR = "200.00", USD = "220.00", GBP = "180.00" }
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        Catalog::from_toml(&format!("{DEFAULT_CATALOG}\n{COUPONS}\n{TIERED}"))
-            .expect("default catalog")
+        // Analytics+ billed by the year on both frequencies: an item on its own schedule.
+        let yearly = DEFAULT_CATALOG.replace(
+            "[plans.professional.items.analytics_plus]\nmaximum = 1\n",
+            "[plans.professional.items.analytics_plus]\nmaximum = 1\nfrequency = \"annual\"\n",
+        );
+        assert_ne!(yearly, DEFAULT_CATALOG, "Analytics+ is on its own schedule");
+        Catalog::from_toml(&format!("{yearly}\n{COUPONS}\n{TIERED}")).expect("default catalog")
     })
 }
 
@@ -954,12 +959,18 @@ fn owed(
     let end_day = sub.end(known_on).map(|e| e.date());
     let last_second = NaiveTime::from_hms_opt(23, 59, 59).expect("time");
     let mut owed = BTreeMap::new();
-    // The periods of the frequency in force, clipped where the frequency changes.
-    for slice in sub.cadence(known_on).licence_slices() {
+    // The periods of the frequency in force, clipped where the frequency changes; an item
+    // with a frequency of its own (Analytics+ billed yearly) on periods of that frequency.
+    let cadence = sub.cadence(known_on);
+    let walks = std::iter::once(None).chain(catalog().own_frequencies().map(Some));
+    let slices = walks.flat_map(|own| {
+        cadence
+            .slices_at(own)
+            .take_while(move |s| s.from <= as_of && end_day.is_none_or(|e| s.from < e))
+            .map(move |s| (own, s))
+    });
+    for (own, slice) in slices {
         let period = slice.period;
-        if slice.from > as_of || end_day.is_some_and(|e| slice.from >= e) {
-            break;
-        }
         let over = end_day.map_or(slice.until, |e| e.min(slice.until));
         // Under an alignment the first period starts before the first paid day: owed from it.
         let mut day = slice.from.max(sub.billing_anchor());
@@ -967,6 +978,9 @@ fn owed(
             let state = sub.state_at(day.and_time(last_second), known_on);
             let plan = catalog().plan(&state.plan).expect("plan of the catalog");
             for (product, item) in &plan.items {
+                if item.frequency != own {
+                    continue;
+                }
                 let due = match item.timing {
                     Timing::Advance => true,
                     Timing::Arrears => over <= as_of,
