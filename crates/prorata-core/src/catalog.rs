@@ -270,7 +270,8 @@ pub fn price_in(
     Ok((!price.is_zero()).then_some(*price))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+// `Default` is [`crate::commitment`]'s: an item is prorated unless it says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItem {
     /// Units covered by `included_price` (the dashboard's B column).
@@ -290,6 +291,10 @@ pub struct PlanItem {
     pub maximum: Option<i64>,
     #[serde(default)]
     pub timing: Timing,
+    /// `false`: billed whole for every period whatever part of it is held, at the most units
+    /// held at any moment of it ([`crate::commitment`]). Default `true`: prorated.
+    #[serde(default = "crate::commitment::prorated_default")]
+    pub prorated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +314,11 @@ pub struct Plan {
     /// still billed ([`crate::trial`]).
     #[serde(default)]
     pub trial_waives: crate::trial::TrialWaiver,
+    /// The least a period's charges (recurring, usage and discounts, before tax) come to, per
+    /// frequency and currency: a true-up line bills what they fall short of it, the day after
+    /// the period ([`crate::commitment`]). Empty: no minimum.
+    #[serde(default)]
+    pub minimum_commitment: PriceTable,
 }
 
 /// When a plan change between two plans takes effect.

@@ -485,6 +485,7 @@ fn line_item(x: &mut Xml, id: usize, l: &Line, amount: Money, p: &Priced) {
         LineKey::Recurring(k) => &k.product,
         LineKey::Usage { metric, .. } => metric,
         LineKey::Discount { coupon, .. } => coupon,
+        LineKey::Commitment { .. } => "minimum-commitment",
     };
     x.leaf("ram:SellerAssignedID", code);
     x.leaf("ram:Name", &l.description);
