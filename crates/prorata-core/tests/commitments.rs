@@ -13,16 +13,17 @@
 //! Kill Bill has no per-item switch.
 
 use chrono::NaiveDate;
+use proptest::prelude::*;
 use prorata_core::catalog::{Catalog, Lang};
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
-use prorata_core::reconcile::{self, Context, UsageRecord};
+use prorata_core::reconcile::{self, Context, CreditPolicy, UsageRecord};
 use prorata_core::scenario::{self, Outcome, Scenario};
 use prorata_core::tax::Buyer;
 
 /// A fee-only plan billed whole (`platform`), a per-seat price billed whole (`seat`) and a
 /// prorated per-user price beside them (`user`); a plan shaped like Lago's spec (a 2.00
 /// subscription fee in arrears, usage at 1.00 a unit, a 100.00 monthly minimum); and a plan
-/// with both.
+/// with both (`mixed`, the property tests').
 const CASES: &str = r#"
 name = "Commitment cases"
 currencies = ["EUR"]
@@ -69,6 +70,19 @@ prorated = false
 unit_price.monthly = { EUR = "10.00" }
 [plans.bigger.items.user]
 unit_price.monthly = { EUR = "30.00" }
+
+[plans.mixed]
+name = { en = "Mixed", fr = "Mixte" }
+rank = 3
+frequencies = ["monthly", "annual"]
+minimum_commitment = { monthly = { EUR = "100.00" }, annual = { EUR = "1000.00" } }
+[plans.mixed.items.platform]
+prorated = false
+unit_price.monthly = { EUR = "20.00" }
+unit_price.annual = { EUR = "200.00" }
+[plans.mixed.items.user]
+unit_price.monthly = { EUR = "30.00" }
+unit_price.annual = { EUR = "300.00" }
 
 [plans.lago]
 name = { en = "Committed", fr = "Engagé" }
@@ -524,4 +538,225 @@ quantities = { platform = 1 }
     .unwrap_or_else(|e| panic!("scenario: {e}"));
     let err = scenario::run(&s, &cat).map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("lago.minimum_commitment"), "{err}");
+}
+
+// ------------------------------------------------------------------ the shipped examples
+
+/// `(kind, issued on, net total in cents)` of a shipped example's documents.
+fn shipped(example: &str, catalog: &str) -> Vec<(DocumentKind, String, i64)> {
+    let cat = Catalog::from_toml(catalog).unwrap_or_else(|e| panic!("catalog: {e}"));
+    let s = Scenario::from_toml(example).unwrap_or_else(|e| panic!("scenario: {e}"));
+    let o = scenario::run(&s, &cat).unwrap_or_else(|e| panic!("runs: {e}"));
+    for d in o.documents() {
+        assert_eq!(
+            rerun(&s, &o, &cat, d.issued_on),
+            0,
+            "re-run on {}",
+            d.issued_on
+        );
+    }
+    summary(&o)
+}
+
+#[test]
+fn the_non_prorated_example_plays_as_its_comments_say() {
+    let got = shipped(
+        include_str!("../../../examples/non-prorated-fee.toml"),
+        include_str!("../../../examples/catalogs/non-prorated-fee.toml"),
+    );
+    assert_eq!(
+        got,
+        vec![
+            // 50.00 + 2 × 10.00 + 2 × 30.00 = 130.00.
+            (DocumentKind::Invoice, "2024-03-01".into(), 13000),
+            // 1 seat × 10.00 whole + 1 user × 30.00 × 16/31 = 15.48: 25.48.
+            (DocumentKind::Invoice, "2024-03-16".into(), 2548),
+            // Nothing on 20 March. April: 50.00 + 2 × 10.00 + 3 × 30.00 = 160.00.
+            (DocumentKind::Invoice, "2024-04-01".into(), 16000),
+            // 3 users × 30.00 × 21/30 = 63.00, the fee and seats kept.
+            (DocumentKind::CreditNote, "2024-04-10".into(), -6300),
+        ]
+    );
+}
+
+#[test]
+fn the_minimum_commitment_example_plays_as_its_comments_say() {
+    let got = shipped(
+        include_str!("../../../examples/minimum-commitment.toml"),
+        include_str!("../../../examples/catalogs/minimum-commitment.toml"),
+    );
+    assert_eq!(
+        got,
+        vec![
+            // 20.00 × 17/31 = 10.97 (10.967…).
+            (DocumentKind::Invoice, "2024-01-15".into(), 1097),
+            // 20.00 + 15.00 + (54.84 − 25.97 = 28.87) = 63.87.
+            (DocumentKind::Invoice, "2024-02-01".into(), 6387),
+            // 20.00 + 40.00 + (100.00 − 60.00 = 40.00) = 100.00.
+            (DocumentKind::Invoice, "2024-03-01".into(), 10000),
+            // Late usage 30.00; the true-up 100.00 − 90.00 = 10.00 − 40.00 billed = −30.00.
+            (DocumentKind::Invoice, "2024-03-05".into(), 3000),
+            (DocumentKind::CreditNote, "2024-03-05".into(), -3000),
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ properties
+
+/// A random scenario over the cases' plans: every day-count convention, both proration
+/// billings, both credit policies, both alignments; monthly or annual; seats and users
+/// changed, usage recorded (some of it late), plan changes and cancellations (some
+/// back-dated), over 150 days.
+fn random_scenario() -> impl Strategy<Value = String> {
+    let settings = (
+        prop::sample::select(vec![
+            "inclusive-days",
+            "actual-days",
+            "thirty-day-months",
+            "seconds",
+        ]),
+        prop::sample::select(vec!["immediate", "next_invoice"]),
+        prop::sample::select(vec!["credit_note", "account_credit"]),
+        prop::sample::select(vec!["anniversary", "calendar"]),
+    );
+    let action = (0_u64..150, 0_u8..6, 0_i64..6, 0_u64..40);
+    (
+        settings,
+        prop::sample::select(vec!["whole", "mixed", "lago"]),
+        any::<bool>(),
+        0_u64..60,
+        prop::collection::vec(action, 0..8),
+    )
+        .prop_map(|((dc, billing, credit, align), plan, annual, offset, actions)| {
+            let start = NaiveDate::from_ymd_opt(2024, 1, 1)
+                .and_then(|d| d.checked_add_days(chrono::Days::new(offset)))
+                .unwrap_or(NaiveDate::MIN);
+            let day = |n: u64| start.checked_add_days(chrono::Days::new(n)).unwrap_or(start);
+            let frequency = if annual && plan == "mixed" { "annual" } else { "monthly" };
+            let mut acts: Vec<(u64, String)> = Vec::new();
+            for (on, kind, q, back) in actions {
+                let d = day(on);
+                let text = match kind {
+                    0 if plan != "lago" => format!(
+                        "request = {{ type = \"set_quantity\", product = \"user\", quantity = {} }}",
+                        q.max(1)
+                    ),
+                    1 if plan == "whole" => format!(
+                        "request = {{ type = \"set_quantity\", product = \"seat\", quantity = {q} }}"
+                    ),
+                    2 if plan == "whole" => {
+                        "request = { type = \"change_plan\", plan = \"bigger\" }".to_string()
+                    }
+                    3 => format!(
+                        "request = {{ type = \"cancel_immediately\" }}\neffective = \"{}\"",
+                        d.checked_sub_days(chrono::Days::new(back % 20)).unwrap_or(d).max(start)
+                    ),
+                    _ => format!(
+                        "usage = {{ metric = \"units\", quantity = {}, date = \"{}\" }}",
+                        q * 7,
+                        d.checked_sub_days(chrono::Days::new(back)).unwrap_or(d).max(start)
+                    ),
+                };
+                acts.push((on, format!("[[actions]]\non = \"{d}\"\n{text}\n")));
+            }
+            acts.sort_by_key(|a| a.0);
+            let quantities = match plan {
+                "whole" => "{ platform = 1, seat = 2, user = 1 }",
+                "mixed" => "{ platform = 1, user = 2 }",
+                _ => "{ platform = 1 }",
+            };
+            format!(
+                r#"catalog = "inline"
+until = "{until}"
+[settings]
+day_count = "{dc}"
+proration_billing = "{billing}"
+credit_policy = "{credit}"
+billing_alignment = "{align}"
+[account]
+name = "Random SAS"
+country = "FR"
+language = "en"
+[subscription]
+plan = "{plan}"
+frequency = "{frequency}"
+currency = "EUR"
+start = "{start}"
+trial_days = 0
+term_months = 0
+notice_days = 0
+quantities = {quantities}
+{actions}"#,
+                until = day(150),
+                actions = acts.into_iter().map(|a| a.1).collect::<String>(),
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(96),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Re-running issues nothing; a non-prorated item's lines always cover its whole period
+    /// (no fraction); a period's true-up never nets below zero and, once its credits are
+    /// issued, never lifts its charges above the minimum (exactly to it for a whole period
+    /// that fell short).
+    #[test]
+    fn whole_items_and_true_ups_reconcile(text in random_scenario()) {
+        let cat = cases();
+        let s = Scenario::from_toml(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let o = scenario::run(&s, &cat).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        for d in o.documents() {
+            prop_assert_eq!(rerun(&s, &o, &cat, d.issued_on), 0, "re-run on {}\n{}", d.issued_on, text);
+        }
+        let lines: Vec<&Line> = o.documents().flat_map(|d| &d.lines).collect();
+        let mut true_up: std::collections::BTreeMap<prorata_core::calendar::Period, (i64, bool)> =
+            Default::default();
+        for l in &lines {
+            match &l.key {
+                LineKey::Recurring(k) if k.product != "user" && k.plan != "lago" => {
+                    prop_assert!(
+                        l.proration.is_none()
+                            && l.from.date() == k.period.start
+                            && l.to.date() == k.period.next_start(),
+                        "a whole item's line is a fraction: {} {}..{} ({})\n{}",
+                        l.explanation, l.from, l.to, k.period, text
+                    );
+                }
+                LineKey::Commitment { period } => {
+                    let e = true_up.entry(*period).or_insert((0, true));
+                    e.0 += l.amount.minor();
+                    // The latest line says whether the period is whole.
+                    e.1 = l.proration.is_none();
+                }
+                _ => {}
+            }
+        }
+        for (period, (net, whole)) in true_up {
+            prop_assert!(net >= 0, "true-up of {} nets {}\n{}", period, net, text);
+            // Credits wait for the next invoice day under the account-credit policy, which may
+            // fall after the scenario's end: the issued charges may still include them.
+            let settled = s.settings.credit_policy == CreditPolicy::CreditNote;
+            if net > 0 && settled {
+                let charges: i64 = lines
+                    .iter()
+                    .filter(|l| match &l.key {
+                        LineKey::Recurring(k) => k.period == period,
+                        LineKey::Usage { period: p, .. } => period.contains(p.start),
+                        LineKey::Discount { period: p, .. } => *p == period,
+                        LineKey::Commitment { .. } => false,
+                    })
+                    .map(|l| l.amount.minor())
+                    .sum();
+                let minimum = if period.next_start() > period.start + chrono::Days::new(40) { 100_000 } else { 10_000 };
+                prop_assert!(charges + net <= minimum, "{} + {} > {}\n{}", charges, net, minimum, text);
+                if whole {
+                    prop_assert_eq!(charges + net, minimum, "{}\n{}", period, text);
+                }
+            }
+        }
+    }
 }

@@ -42,7 +42,7 @@ const EXAMPLES: [&str; 7] = [
     include_str!("../../../examples/coupon.toml"),
 ];
 /// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
-const EXAMPLES_WITH_CATALOGS: [(&str, &str); 3] = [
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 5] = [
     (
         include_str!("../../../examples/line-arithmetic.toml"),
         include_str!("../../../examples/catalogs/killbill.toml"),
@@ -54,6 +54,14 @@ const EXAMPLES_WITH_CATALOGS: [(&str, &str); 3] = [
     (
         include_str!("../../../examples/percentage-charge.toml"),
         include_str!("../../../examples/catalogs/percentage-charge.toml"),
+    ),
+    (
+        include_str!("../../../examples/non-prorated-fee.toml"),
+        include_str!("../../../examples/catalogs/non-prorated-fee.toml"),
+    ),
+    (
+        include_str!("../../../examples/minimum-commitment.toml"),
+        include_str!("../../../examples/catalogs/minimum-commitment.toml"),
     ),
 ];
 
