@@ -616,6 +616,9 @@ impl Catalog {
         for (path, problem) in crate::coupon::problems(self) {
             bad(path, problem);
         }
+        for (path, problem) in crate::commitment::problems(self) {
+            bad(path, problem);
+        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -56,6 +56,45 @@ impl Default for PlanItem {
     }
 }
 
+/// The problems of the plans' minimum commitments, each with its field: `(path, problem)`. A
+/// minimum, when set, names an amount for every frequency the plan is sold at and every
+/// currency the catalog bills in, none negative.
+pub(crate) fn problems(catalog: &Catalog) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (code, plan) in &catalog.plans {
+        let table = &plan.minimum_commitment;
+        if table.is_empty() {
+            continue;
+        }
+        let path = format!("plans.{code}.minimum_commitment");
+        for f in &plan.frequencies {
+            let Some(by_currency) = table.get(f) else {
+                out.push((
+                    path.clone(),
+                    format!("no {f} minimum (the plan is sold {f})"),
+                ));
+                continue;
+            };
+            for c in &catalog.currencies {
+                match by_currency.get(c) {
+                    None => out.push((format!("{path}.{f}"), format!("no minimum in {c}"))),
+                    Some(m) if m.is_negative() => out.push((
+                        format!("{path}.{f}.{c}"),
+                        "a minimum cannot be negative".into(),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        for f in table.keys() {
+            if !plan.frequencies.contains(f) {
+                out.push((format!("{path}.{f}"), format!("the plan is not sold {f}")));
+            }
+        }
+    }
+    out
+}
+
 /// Whether `key`'s item is billed whole for its period (`prorated = false`). An item the
 /// catalog no longer has is prorated, as before.
 fn is_whole(catalog: &Catalog, key: &RecurringKey) -> bool {

@@ -513,31 +513,33 @@ fn a_cancellation_trues_up_its_paid_part_on_the_day_it_ends() {
 }
 
 #[test]
-fn a_minimum_missing_for_the_currency_is_an_error_naming_the_plan() {
-    let cat = Catalog::from_toml(&CASES.replace(
-        "minimum_commitment.monthly = { EUR = \"100.00\" }",
-        "minimum_commitment.annual = { EUR = \"100.00\" }",
-    ))
-    .unwrap_or_else(|e| panic!("catalog: {e}"));
-    let s = Scenario::from_toml(
-        r#"catalog = "inline"
-until = "2024-03-01"
-[account]
-name = "Lumen Conseil SAS"
-country = "FR"
-language = "en"
-[subscription]
-plan = "lago"
-frequency = "monthly"
-currency = "EUR"
-start = "2024-02-01"
-trial_days = 0
-quantities = { platform = 1 }
-"#,
-    )
-    .unwrap_or_else(|e| panic!("scenario: {e}"));
-    let err = scenario::run(&s, &cat).map(|_| ()).unwrap_err().to_string();
-    assert!(err.contains("lago.minimum_commitment"), "{err}");
+fn a_minimum_missing_or_negative_is_refused_naming_the_field() {
+    let err = |from: &str, to: &str| {
+        Catalog::from_toml(&CASES.replace(from, to))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let lago = "minimum_commitment.monthly = { EUR = \"100.00\" }";
+    let annual_only = err(lago, "minimum_commitment.annual = { EUR = \"100.00\" }");
+    assert!(
+        annual_only.as_ref().is_err_and(|e| e
+            .contains("plans.lago.minimum_commitment: no monthly minimum")
+            && e.contains("plans.lago.minimum_commitment.annual: the plan is not sold annual")),
+        "{annual_only:?}"
+    );
+    let negative = err(lago, "minimum_commitment.monthly = { EUR = \"-1.00\" }");
+    assert!(
+        negative.as_ref().is_err_and(|e| e
+            .contains("plans.lago.minimum_commitment.monthly.EUR: a minimum cannot be negative")),
+        "{negative:?}"
+    );
+    let no_eur = err(lago, "minimum_commitment.monthly = { USD = \"100.00\" }");
+    assert!(
+        no_eur
+            .as_ref()
+            .is_err_and(|e| e.contains("plans.lago.minimum_commitment.monthly: no minimum in EUR")),
+        "{no_eur:?}"
+    );
 }
 
 // ------------------------------------------------------------------ the shipped examples
