@@ -177,11 +177,21 @@ pub(crate) fn true_up_lines(
     let end = sub.end(knowledge);
     let cadence = sub.cadence(knowledge);
     let first_paid = sub.first_paid_day(knowledge);
-    let all: Vec<&Line> = billed
-        .iter()
-        .flat_map(|d| &d.lines)
-        .chain(new_lines)
-        .collect();
+    // Every charge issued or issuing, summed by its licence period (recurring lines and
+    // discounts) or by the first day of its usage period.
+    let mut by_period: BTreeMap<Period, i64> = BTreeMap::new();
+    let mut usage_from: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+    for l in billed.iter().flat_map(|d| &d.lines).chain(new_lines) {
+        let sum = match &l.key {
+            LineKey::Recurring(k) => by_period.entry(k.period).or_default(),
+            LineKey::Discount { period, .. } => by_period.entry(*period).or_default(),
+            LineKey::Usage { period, .. } => usage_from.entry(period.start).or_default(),
+            LineKey::Commitment { .. } => continue,
+        };
+        *sum = sum
+            .checked_add(l.amount.minor())
+            .ok_or_else(|| overflow(l.key.period()))?;
+    }
     let mut seen: BTreeSet<Period> = BTreeSet::new();
     let mut lines = Vec::new();
     for slice in cadence.licence_slices() {
@@ -214,19 +224,9 @@ pub(crate) fn true_up_lines(
             })?;
         // The charges of the period: its recurring lines and discounts, and the usage of the
         // usage periods starting in it.
-        let mut charges: i64 = 0;
-        for l in &all {
-            let in_period = match &l.key {
-                LineKey::Recurring(k) => k.period == period,
-                LineKey::Discount { period: p, .. } => *p == period,
-                LineKey::Usage { period: p, .. } => slice.from <= p.start && p.start < slice.until,
-                LineKey::Commitment { .. } => false,
-            };
-            if in_period {
-                charges = charges
-                    .checked_add(l.amount.minor())
-                    .ok_or_else(|| overflow(period))?;
-            }
+        let mut charges = by_period.get(&period).copied().unwrap_or(0);
+        for (_, sum) in usage_from.range(slice.from..slice.until) {
+            charges = charges.checked_add(*sum).ok_or_else(|| overflow(period))?;
         }
         let before = issued.remove(&period).unwrap_or_default();
         let mut explanation = String::new();
