@@ -64,11 +64,13 @@ impl Slice {
     }
 }
 
-/// Which schedule of a segment is walked: its licence periods, or its invoice (usage) days.
+/// Which schedule of a segment is walked: its licence periods, its invoice (usage) days, or
+/// the periods of an item billed at a frequency of its own, on the segment's anchor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Walk {
     Licence,
     Usage,
+    Every(Frequency),
 }
 
 impl Walk {
@@ -76,6 +78,15 @@ impl Walk {
         match self {
             Walk::Licence => s.schedule,
             Walk::Usage => Schedule::new(s.schedule.anchor, s.frequency().usage_cadence()),
+            Walk::Every(f) => Schedule::new(s.schedule.anchor, f),
+        }
+    }
+
+    /// The frequency a slice of the walk is priced at.
+    fn frequency(self, s: &Segment) -> Frequency {
+        match self {
+            Walk::Every(f) => f,
+            Walk::Licence | Walk::Usage => s.frequency(),
         }
     }
 }
@@ -170,6 +181,16 @@ impl Cadence {
     /// Licence periods in order from the first paid day, each clipped to its segment.
     pub fn licence_slices(&self) -> impl Iterator<Item = Slice> + '_ {
         self.slices_from(self.first_day(), Walk::Licence)
+    }
+
+    /// The periods of an item billed at a frequency of its own (`Some`: an annual add-on on a
+    /// monthly plan), or of the licences (`None`), from the first paid day, each clipped to its
+    /// segment. An item's own periods are anchored on the segment's anchor, so with a monthly
+    /// invoice cadence they start on invoice days; a frequency change that restarts the
+    /// anchor restarts them too.
+    pub fn slices_at(&self, own: Option<Frequency>) -> impl Iterator<Item = Slice> + '_ {
+        let walk = own.map_or(Walk::Licence, Walk::Every);
+        self.slices_from(self.first_day(), walk)
     }
 
     /// The first licence period start strictly after `date`: the end of the current period.
@@ -287,7 +308,7 @@ impl Cadence {
                     until: seg
                         .until
                         .map_or(period.next_start(), |u| u.min(period.next_start())),
-                    frequency: seg.frequency(),
+                    frequency: walk.frequency(seg),
                 })
         })
     }

@@ -291,10 +291,35 @@ pub struct PlanItem {
     pub maximum: Option<i64>,
     #[serde(default)]
     pub timing: Timing,
+    /// A frequency of its own (an annual add-on on a monthly plan): billed on periods of that
+    /// frequency, on the subscription's anchor, at its price for that frequency. Absent: at the
+    /// subscription's frequency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency: Option<Frequency>,
+    /// How the quantity is priced: `standard` (the fields above), `graduated` or `volume`
+    /// (by `tiers`), or `package` (by packages of `package_size`) ([`crate::seat_tiers`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::seat_tiers::SeatModel::is_standard"
+    )]
+    pub model: crate::seat_tiers::SeatModel,
+    /// The tiers of a `graduated` or `volume` item, each with its unit price and flat fee.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<crate::seat_tiers::SeatTier>,
+    /// Units in a package (`model = "package"`); `unit_price` is then the package's price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_size: Option<i64>,
     /// `false`: billed whole for every period whatever part of it is held, at the most units
     /// held at any moment of it ([`crate::commitment`]). Default `true`: prorated.
     #[serde(default = "crate::commitment::prorated_default")]
     pub prorated: bool,
+}
+
+impl PlanItem {
+    /// The frequency the item is billed at on a subscription billed at `subscription`.
+    pub fn billed_every(&self, subscription: Frequency) -> Frequency {
+        self.frequency.unwrap_or(subscription)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,6 +421,17 @@ impl Catalog {
 
     pub fn product(&self, code: &str) -> Option<&Product> {
         self.products.get(code)
+    }
+
+    /// The frequencies of their own that items of the catalog's plans are billed at, each once.
+    pub fn own_frequencies(&self) -> impl Iterator<Item = Frequency> {
+        let own: std::collections::BTreeSet<Frequency> = self
+            .plans
+            .values()
+            .flat_map(|p| p.items.values())
+            .filter_map(|i| i.frequency)
+            .collect();
+        own.into_iter()
     }
 
     pub fn plan(&self, code: &str) -> Option<&Plan> {
@@ -561,6 +597,22 @@ impl Catalog {
                         );
                     }
                 }
+                if let Some(own) = item.frequency {
+                    // Its periods must start on invoice days: monthly or longer, on a plan whose
+                    // invoices are monthly.
+                    if own == Frequency::Weekly || plan.frequencies.contains(&Frequency::Weekly) {
+                        bad(
+                            format!("{ipath}.frequency"),
+                            "an item's own frequency is monthly, quarterly or annual, on a plan \
+                             not sold weekly"
+                                .into(),
+                        );
+                    }
+                }
+                let billed_at: Vec<Frequency> = match item.frequency {
+                    Some(own) => vec![own],
+                    None => plan.frequencies.clone(),
+                };
                 for (field, table) in [
                     ("unit_price", &item.unit_price),
                     ("included_price", &item.included_price),
@@ -569,12 +621,13 @@ impl Catalog {
                     if table.is_empty() {
                         continue;
                     }
-                    for f in &plan.frequencies {
+                    for f in &billed_at {
                         let Some(by_currency) = table.get(f) else {
-                            bad(
-                                format!("{ipath}.{field}"),
-                                format!("no {f} price (the plan is sold {f})"),
-                            );
+                            let why = match item.frequency {
+                                Some(_) => format!("the item is billed {f}"),
+                                None => format!("the plan is sold {f}"),
+                            };
+                            bad(format!("{ipath}.{field}"), format!("no {f} price ({why})"));
                             continue;
                         };
                         for c in &self.currencies {
@@ -614,6 +667,9 @@ impl Catalog {
             }
         }
         for (path, problem) in crate::coupon::problems(self) {
+            bad(path, problem);
+        }
+        for (path, problem) in crate::seat_tiers::problems(self) {
             bad(path, problem);
         }
         for (path, problem) in crate::commitment::problems(self) {

@@ -51,17 +51,35 @@ impl Default for PlanItem {
             minimum: 0,
             maximum: None,
             timing: Default::default(),
+            frequency: None,
+            model: Default::default(),
+            tiers: Vec::new(),
+            package_size: None,
             prorated: true,
         }
     }
 }
 
-/// The problems of the plans' minimum commitments, each with its field: `(path, problem)`. A
-/// minimum, when set, names an amount for every frequency the plan is sold at and every
-/// currency the catalog bills in, none negative.
+/// The problems of the plans' whole items and minimum commitments, each with its field:
+/// `(path, problem)`. A volume-priced item is prorated. A minimum, when set, names an amount
+/// for every frequency the plan is sold at and every currency the catalog bills in, none
+/// negative.
 pub(crate) fn problems(catalog: &Catalog) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (code, plan) in &catalog.plans {
+        // Billed whole, each tier's key holds the most units it held: right for graduated
+        // tiers and packages (filled in order), wrong for volume pricing, where every unit
+        // takes the price of the tier the quantity is in and two tiers would both be billed.
+        for (product, item) in &plan.items {
+            if !item.prorated && item.model == crate::seat_tiers::SeatModel::Volume {
+                out.push((
+                    format!("plans.{code}.items.{product}.prorated"),
+                    "a volume-priced item is always prorated (billed whole, the period would \
+                     bill every tier its quantity passed through)"
+                        .into(),
+                ));
+            }
+        }
         let table = &plan.minimum_commitment;
         if table.is_empty() {
             continue;

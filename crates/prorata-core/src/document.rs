@@ -55,6 +55,14 @@ pub enum PriceTier {
     Included,
     /// Each unit beyond the included ones.
     Extra,
+    /// The units of a seat tier, numbered from 1 ([`crate::seat_tiers`]): under graduated
+    /// pricing the units that fall in it, under volume pricing every unit while the quantity
+    /// is in it. Serialized `{"tier": 2}`; documents written before it read as before.
+    Tier(u32),
+    /// A seat tier's flat fee: one unit while the tier is reached.
+    Flat(u32),
+    /// Packages of a plan item's `package_size` units, the last one started counting whole.
+    Package,
 }
 
 /// The recurring charge a line belongs to: a plan item's price tier for one period.

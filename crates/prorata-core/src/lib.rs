@@ -48,6 +48,7 @@ pub mod percentage;
 pub mod proration;
 pub mod reconcile;
 pub mod scenario;
+pub mod seat_tiers;
 pub mod seller;
 pub mod tax;
 pub mod terms;

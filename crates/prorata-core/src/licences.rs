@@ -45,6 +45,23 @@ pub struct LicenceRow {
     pub total: Money,
     /// The most units the plan allows (Essentials: 3 teams); `None`: unlimited.
     pub maximum: Option<i64>,
+    /// Billed on periods of its own frequency (an annual add-on on a monthly plan): its prices
+    /// are for one of those periods, and it is left out of the table's total.
+    pub own_period: bool,
+}
+
+/// How an item billed on its own periods says so beside its name.
+fn billed_every(frequency: Frequency, lang: Lang) -> &'static str {
+    match (frequency, lang) {
+        (Frequency::Weekly, Lang::En) => "billed weekly",
+        (Frequency::Monthly, Lang::En) => "billed monthly",
+        (Frequency::Quarterly, Lang::En) => "billed quarterly",
+        (Frequency::Annual, Lang::En) => "billed yearly",
+        (Frequency::Weekly, Lang::Fr) => "facturé à la semaine",
+        (Frequency::Monthly, Lang::Fr) => "facturé au mois",
+        (Frequency::Quarterly, Lang::Fr) => "facturé au trimestre",
+        (Frequency::Annual, Lang::Fr) => "facturé à l'année",
+    }
 }
 
 /// A special feature of seed 003 (Analytics+): one the plan lists, or an add-on held.
@@ -122,10 +139,15 @@ pub fn licence_table(
         let pricing = Pricing {
             plan,
             product,
-            frequency,
+            frequency: item.billed_every(frequency),
             currency,
         };
-        let row = row(catalog, &pricing, item, quantity(product), lang)?;
+        let mut row = row(catalog, &pricing, item, quantity(product), lang)?;
+        if let Some(own) = item.frequency.filter(|f| *f != frequency) {
+            // Billed on its own periods: its price is for one of those, outside the total.
+            row.name = format!("{} ({})", row.name, billed_every(own, lang));
+            row.own_period = true;
+        }
         if kind.is_licence() {
             rows.push(row);
         } else if row.active > 0 || !row.total.is_zero() {
@@ -134,7 +156,13 @@ pub fn licence_table(
     }
     rows.sort_by_key(|r| (rank(&r.kind), r.product.clone()));
     addons.sort_by_key(|r| (rank(&r.kind), r.product.clone()));
-    let total = Money::sum(currency, rows.iter().chain(&addons).map(|r| r.total))?;
+    let total = Money::sum(
+        currency,
+        rows.iter()
+            .chain(&addons)
+            .filter(|r| !r.own_period)
+            .map(|r| r.total),
+    )?;
 
     let mut features: Vec<Feature> = Vec::new();
     let held_addons = addons
@@ -208,6 +236,9 @@ fn row(
     let kind = catalog
         .product(pricing.product)
         .map_or(ProductKind::Addon, |p| p.kind.clone());
+    if let Some(parts) = crate::seat_tiers::parts(item, active, |t| pricing.price(t))? {
+        return tiered_row(catalog, pricing, item, active, kind, &parts, lang);
+    }
     // Reconciliation bills the included tier once per period whatever the quantity, and only
     // when the item includes units.
     let included_price = if item.included > 0 {
@@ -230,6 +261,55 @@ fn row(
         extras_cost,
         total: included_price.checked_add(extras_cost)?,
         maximum: item.maximum,
+        own_period: false,
+    })
+}
+
+/// A tiered, volume or package item's row: C is the included units' price (packages), E the
+/// rest of the whole period's tiered price, and the unit price shown is the one of the tier in
+/// force (the highest reached; the package's price).
+fn tiered_row(
+    catalog: &Catalog,
+    pricing: &Pricing<'_>,
+    item: &PlanItem,
+    active: i64,
+    kind: ProductKind,
+    parts: &[crate::seat_tiers::Part],
+    lang: Lang,
+) -> Result<LicenceRow, LicenceError> {
+    use crate::document::PriceTier;
+    let mut included_price = Money::zero(pricing.currency);
+    let mut extras_cost = Money::zero(pricing.currency);
+    let mut extra_unit_price = None;
+    for part in parts {
+        let amount = pricing.amount(Some(part.price), part.units)?;
+        match part.tier {
+            PriceTier::Included => included_price = included_price.checked_add(amount)?,
+            PriceTier::Flat(_) => extras_cost = extras_cost.checked_add(amount)?,
+            _ => {
+                extras_cost = extras_cost.checked_add(amount)?;
+                extra_unit_price = Some(part.price);
+            }
+        }
+    }
+    let included = if item.model == crate::seat_tiers::SeatModel::Package {
+        item.included
+    } else {
+        0
+    };
+    Ok(LicenceRow {
+        product: pricing.product.into(),
+        name: name_of(catalog, pricing.product, lang),
+        kind,
+        active,
+        included,
+        included_price,
+        extras: active.saturating_sub(included).max(0),
+        extra_unit_price,
+        extras_cost,
+        total: included_price.checked_add(extras_cost)?,
+        maximum: item.maximum,
+        own_period: false,
     })
 }
 

@@ -375,7 +375,17 @@ fn recurring_lines(
     // key keeps the whole period, which proration measures, and the runs cover the slice.
     let cadence = sub.cadence(knowledge);
     let first_paid = sub.first_paid_day(knowledge);
-    for slice in cadence.licence_slices() {
+    // Items at the subscription's frequency follow the licence periods; an item with a
+    // frequency of its own (an annual add-on on a monthly plan) follows periods of that
+    // frequency on the same anchor.
+    let walks = std::iter::once(None).chain(ctx.catalog.own_frequencies().map(Some));
+    let slices = walks.flat_map(|own| {
+        cadence
+            .slices_at(own)
+            .take_while(move |s| s.from <= as_of && end.is_none_or(|e| start_of(s.from) < e))
+            .map(move |s| (own, s))
+    });
+    for (own, slice) in slices {
         // A trial that waives only the fees leaves usage periods from the start: the fees of
         // its days are not owed.
         let Some(slice) = crate::trial::paid_part(slice, first_paid) else {
@@ -384,7 +394,7 @@ fn recurring_lines(
         let period = slice.period;
         let p_start = start_of(slice.from);
         if slice.from > as_of || end.is_some_and(|e| p_start >= e) {
-            break;
+            continue;
         }
         let p_end = slice_end(slice.until, end);
         let pricing = (slice.frequency, sub.currency);
@@ -400,6 +410,9 @@ fn recurring_lines(
                 .plan(&state.plan)
                 .ok_or_else(|| ReconcileError::UnknownPlan(state.plan.clone()))?;
             for (product, item) in &plan.items {
+                if item.frequency != own {
+                    continue;
+                }
                 let due = match item.timing {
                     Timing::Advance => slice.from <= as_of,
                     Timing::Arrears => p_end.date() <= as_of,
@@ -421,6 +434,14 @@ fn recurring_lines(
                         .or_default()
                         .push(Run { from, to, units });
                 };
+                // Tiered, volume and package items: a key per tier or package price.
+                let read = |t: &PriceTable| price_of(t, pricing, &state.plan, product);
+                if let Some(parts) = crate::seat_tiers::parts(item, q, read)? {
+                    for part in parts {
+                        push(part.tier, part.price, part.units);
+                    }
+                    continue;
+                }
                 if item.included > 0 {
                     if let Some(price) =
                         price_of(&item.included_price, pricing, &state.plan, product)?
@@ -521,11 +542,15 @@ fn recurring_lines(
     Ok(lines)
 }
 
-/// A line already issued that a credit may take back: its document, the units of it not taken
-/// back yet (runs), and its amount not taken back yet.
+/// A line already issued that a credit may take back: its document, its run and what credits
+/// took back from it, and its amount not taken back yet.
 struct Source<'a> {
     number: &'a str,
-    left: Vec<Run>,
+    /// The line's own run.
+    run: Run,
+    /// What credits took back from it (negative runs); empty, and so not allocated, for
+    /// nearly every line.
+    taken: Vec<Run>,
     amount_left: Money,
 }
 
@@ -546,6 +571,13 @@ struct Piece {
     run: Run,
 }
 
+impl Source<'_> {
+    /// The units of the line not taken back yet at `t`.
+    fn units_left_at(&self, t: NaiveDateTime) -> i64 {
+        units_at(std::slice::from_ref(&self.run), t) + units_at(&self.taken, t)
+    }
+}
+
 impl<'a> Billed<'a> {
     /// Takes account of an issued line: a charge becomes a source, a credit is taken back from
     /// the sources as [`Billed::take_back`] would have taken it, its amount from theirs.
@@ -560,7 +592,8 @@ impl<'a> Billed<'a> {
         if run.units > 0 {
             self.sources.push(Source {
                 number,
-                left: vec![run],
+                run,
+                taken: Vec::new(),
                 amount_left: amount,
             });
             return Ok(());
@@ -590,7 +623,7 @@ impl<'a> Billed<'a> {
     fn take_back(&mut self, run: Run) -> Vec<Piece> {
         let mut cuts: BTreeSet<NaiveDateTime> = BTreeSet::from([run.from, run.to]);
         for s in &self.sources {
-            for r in &s.left {
+            for r in std::iter::once(&s.run).chain(&s.taken) {
                 cuts.extend(
                     [r.from, r.to]
                         .into_iter()
@@ -605,7 +638,7 @@ impl<'a> Billed<'a> {
             let mut need = -run.units;
             let mut takes: Vec<(Option<usize>, i64)> = Vec::new();
             for (i, s) in self.sources.iter().enumerate().rev() {
-                let take = units_at(&s.left, from).min(need);
+                let take = s.units_left_at(from).min(need);
                 if take > 0 {
                     takes.push((Some(i), take));
                     need -= take;
@@ -637,8 +670,7 @@ impl<'a> Billed<'a> {
         }
         for p in &pieces {
             if let Some(s) = p.source.and_then(|s| self.sources.get_mut(s)) {
-                s.left.push(p.run);
-                s.left = difference(&s.left, &[]);
+                s.taken.push(p.run);
             }
         }
         pieces.sort_by_key(|p| (p.run.from, std::cmp::Reverse(p.source)));
@@ -791,6 +823,10 @@ fn recurring_line(
         }
         (PriceTier::Extra, Lang::Fr) => {
             format!("{product_name} – {plan_name} (au-delà de {included} inclus)")
+        }
+        (PriceTier::Tier(_) | PriceTier::Flat(_) | PriceTier::Package, _) => {
+            let item = ctx.catalog.plan(plan).and_then(|p| p.items.get(product));
+            crate::seat_tiers::description(item, *tier, product_name, plan_name, ctx.lang)
         }
     };
     // The arithmetic reads in positive figures, as a credit note prints them; the sign is the

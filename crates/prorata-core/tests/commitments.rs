@@ -542,6 +542,25 @@ fn a_minimum_missing_or_negative_is_refused_naming_the_field() {
     );
 }
 
+#[test]
+fn a_volume_priced_item_cannot_be_billed_whole() {
+    let text = CASES.replace(
+        "[plans.whole.items.seat]\nprorated = false\nunit_price.monthly = { EUR = \"10.00\" }",
+        "[plans.whole.items.seat]\nprorated = false\nmodel = \"volume\"\n\
+         tiers = [{ up_to = 5, unit_price = { monthly = { EUR = \"10.00\" } } }, \
+         { unit_price = { monthly = { EUR = \"8.00\" } } }]",
+    );
+    assert_ne!(text, CASES);
+    let err = Catalog::from_toml(&text)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert!(
+        err.as_ref()
+            .is_err_and(|e| e.contains("plans.whole.items.seat.prorated: a volume-priced item")),
+        "{err:?}"
+    );
+}
+
 // ------------------------------------------------------------------ the shipped examples
 
 /// `(kind, issued on, net total in cents)` of a shipped example's documents.

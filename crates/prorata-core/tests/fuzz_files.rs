@@ -42,7 +42,11 @@ const EXAMPLES: [&str; 7] = [
     include_str!("../../../examples/coupon.toml"),
 ];
 /// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
-const EXAMPLES_WITH_CATALOGS: [(&str, &str); 5] = [
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 7] = [
+    (
+        include_str!("../../../examples/addon-own-schedule.toml"),
+        include_str!("../../../examples/catalogs/mixed-intervals.toml"),
+    ),
     (
         include_str!("../../../examples/line-arithmetic.toml"),
         include_str!("../../../examples/catalogs/killbill.toml"),
@@ -54,6 +58,10 @@ const EXAMPLES_WITH_CATALOGS: [(&str, &str); 5] = [
     (
         include_str!("../../../examples/percentage-charge.toml"),
         include_str!("../../../examples/catalogs/percentage-charge.toml"),
+    ),
+    (
+        include_str!("../../../examples/seat-tiers.toml"),
+        include_str!("../../../examples/catalogs/seat-tiers.toml"),
     ),
     (
         include_str!("../../../examples/non-prorated-fee.toml"),

@@ -34,6 +34,7 @@ use prorata_core::reconcile::{
 use prorata_core::scenario::{
     self, Account, Action, Entry, Outcome, Scenario, SubscriptionSpec, UsageSpec,
 };
+use prorata_core::seat_tiers;
 use prorata_core::tax::{self, Buyer};
 use prorata_core::timeline::start_of;
 
@@ -68,10 +69,60 @@ duration_in_periods = 2
 applies_to = ["outbound_fr_fixed", "outbound_fr_mobile", "outbound_eu", "outbound_world"]
 "#;
 
+/// A plan priced by seat tiers (docs/billing-rules.md, "Seat tiers"): users by graduated
+/// tiers with a flat fee on the second, numbers by volume tiers with a flat fee on the last,
+/// teams by packages of 2 beyond one free (Analytics+ and the call bundle as on Professional);
+/// prices with odd cents, so prorated tiers round.
+const TIERED: &str = r#"
+[plans.tiered]
+name = { en = "Tiered", fr = "Par paliers" }
+rank = 3
+frequencies = ["monthly", "annual"]
+
+[plans.tiered.items.user]
+minimum = 1
+model = "graduated"
+tiers = [
+  { up_to = 5, unit_price.monthly = { EUR = "30.00", USD = "31.00", GBP = "26.00" }, unit_price.annual = { EUR = "300.00", USD = "310.00", GBP = "260.00" } },
+  { up_to = 20, unit_price.monthly = { EUR = "24.99", USD = "25.99", GBP = "21.49" }, unit_price.annual = { EUR = "249.90", USD = "259.90", GBP = "214.90" }, flat_fee.monthly = { EUR = "49.95", USD = "52.00", GBP = "43.00" }, flat_fee.annual = { EUR = "499.50", USD = "520.00", GBP = "430.00" } },
+  { unit_price.monthly = { EUR = "19.97", USD = "20.97", GBP = "17.17" }, unit_price.annual = { EUR = "199.70", USD = "209.70", GBP = "171.70" } },
+]
+
+[plans.tiered.items.number]
+model = "volume"
+tiers = [
+  { up_to = 3, unit_price.monthly = { EUR = "7.00", USD = "7.00", GBP = "6.00" }, unit_price.annual = { EUR = "70.00", USD = "70.00", GBP = "60.00" } },
+  { unit_price.monthly = { EUR = "6.33", USD = "6.33", GBP = "5.33" }, unit_price.annual = { EUR = "63.30", USD = "63.30", GBP = "53.30" }, flat_fee.monthly = { EUR = "9.99", USD = "9.99", GBP = "8.99" }, flat_fee.annual = { EUR = "99.90", USD = "99.90", GBP = "89.90" } },
+]
+
+[plans.tiered.items.team]
+model = "package"
+package_size = 2
+included = 1
+unit_price.monthly = { EUR = "15.55", USD = "15.55", GBP = "13.33" }
+unit_price.annual = { EUR = "155.50", USD = "155.50", GBP = "133.30" }
+
+[plans.tiered.items.analytics_plus]
+maximum = 1
+unit_price.monthly = { EUR = "150.00", USD = "150.00", GBP = "130.00" }
+unit_price.annual = { EUR = "1500.00", USD = "1500.00", GBP = "1300.00" }
+
+[plans.tiered.items.bundle_europe]
+maximum = 1
+unit_price.monthly = { EUR = "20.00", USD = "22.00", GBP = "18.00" }
+unit_price.annual = { EUR = "200.00", USD = "220.00", GBP = "180.00" }
+"#;
+
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        Catalog::from_toml(&format!("{DEFAULT_CATALOG}\n{COUPONS}")).expect("default catalog")
+        // Analytics+ billed by the year on both frequencies: an item on its own schedule.
+        let yearly = DEFAULT_CATALOG.replace(
+            "[plans.professional.items.analytics_plus]\nmaximum = 1\n",
+            "[plans.professional.items.analytics_plus]\nmaximum = 1\nfrequency = \"annual\"\n",
+        );
+        assert_ne!(yearly, DEFAULT_CATALOG, "Analytics+ is on its own schedule");
+        Catalog::from_toml(&format!("{yearly}\n{COUPONS}\n{TIERED}")).expect("default catalog")
     })
 }
 
@@ -248,7 +299,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => set("bundle_europe", 0..=1),
         1 => Just(Request::AddAddon { product: "analytics_plus".into() }),
         1 => Just(Request::RemoveAddon { product: "analytics_plus".into() }),
-        2 => prop::sample::select(vec!["essentials", "professional"])
+        2 => prop::sample::select(vec!["essentials", "professional", "tiered"])
             .prop_map(|p| Request::ChangePlan { plan: p.into() }),
         1 => Just(Request::Cancel),
         2 => Just(Request::CancelImmediately),
@@ -424,7 +475,7 @@ const ALL_CREDITS: [CreditPolicy; 2] = [CreditPolicy::CreditNote, CreditPolicy::
 /// for 400 to 460 days (about fourteen months).
 fn scenario(settings: impl Strategy<Value = Settings>) -> impl Strategy<Value = Scenario> {
     let subscription = (
-        prop::sample::select(vec!["essentials", "professional"]),
+        prop::sample::select(vec!["essentials", "professional", "tiered"]),
         prop::sample::select(vec![Frequency::Monthly, Frequency::Annual]),
         prop::sample::select(vec![Currency::EUR, Currency::USD, Currency::GBP]),
         0_u64..(365 * 4),
@@ -909,12 +960,18 @@ fn owed(
     let end_day = sub.end(known_on).map(|e| e.date());
     let last_second = NaiveTime::from_hms_opt(23, 59, 59).expect("time");
     let mut owed = BTreeMap::new();
-    // The periods of the frequency in force, clipped where the frequency changes.
-    for slice in sub.cadence(known_on).licence_slices() {
+    // The periods of the frequency in force, clipped where the frequency changes; an item
+    // with a frequency of its own (Analytics+ billed yearly) on periods of that frequency.
+    let cadence = sub.cadence(known_on);
+    let walks = std::iter::once(None).chain(catalog().own_frequencies().map(Some));
+    let slices = walks.flat_map(|own| {
+        cadence
+            .slices_at(own)
+            .take_while(move |s| s.from <= as_of && end_day.is_none_or(|e| s.from < e))
+            .map(move |s| (own, s))
+    });
+    for (own, slice) in slices {
         let period = slice.period;
-        if slice.from > as_of || end_day.is_some_and(|e| slice.from >= e) {
-            break;
-        }
         let over = end_day.map_or(slice.until, |e| e.min(slice.until));
         // Under an alignment the first period starts before the first paid day: owed from it.
         let mut day = slice.from.max(sub.billing_anchor());
@@ -922,6 +979,9 @@ fn owed(
             let state = sub.state_at(day.and_time(last_second), known_on);
             let plan = catalog().plan(&state.plan).expect("plan of the catalog");
             for (product, item) in &plan.items {
+                if item.frequency != own {
+                    continue;
+                }
                 let due = match item.timing {
                     Timing::Advance => true,
                     Timing::Arrears => over <= as_of,
@@ -942,6 +1002,19 @@ fn owed(
                         owed.insert((key, day), units);
                     }
                 };
+                // Seat tiers: the parts the catalog's model gives (their arithmetic is checked
+                // against the peers' amounts in tests/seat_tiers.rs), one key each.
+                let read = |t: &PriceTable| Ok::<_, ()>(price_in(t, slice.frequency, sub.currency));
+                if let Ok(Some(parts)) = seat_tiers::parts(item, state.quantity(product), read) {
+                    for part in parts {
+                        let table = BTreeMap::from([(
+                            slice.frequency,
+                            BTreeMap::from([(sub.currency, part.price)]),
+                        )]);
+                        put(part.tier, &table, part.units);
+                    }
+                    continue;
+                }
                 if item.included > 0 {
                     put(PriceTier::Included, &item.included_price, 1);
                 }
