@@ -43,6 +43,7 @@ pub mod dunning;
 pub mod entitlements;
 pub mod licences;
 pub mod money;
+pub mod netting;
 pub mod payment;
 pub mod percentage;
 pub mod proration;

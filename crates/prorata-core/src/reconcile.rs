@@ -66,6 +66,9 @@ pub enum CreditPolicy {
     CreditNote,
     /// Credit lines carried on the next invoice, reducing it.
     AccountCredit,
+    /// Credit lines on the same document as the change's charges, issued at once (Kill Bill's
+    /// repair items, Stripe's `always_invoice`); see [`crate::netting`].
+    SameInvoice,
 }
 
 /// A tenant's billing rules.
@@ -92,6 +95,14 @@ pub struct Settings {
     pub billing_alignment: crate::alignment::BillingAlignment,
     /// What a plan change taking effect during the trial does to it.
     pub trial_on_plan_change: crate::trial::TrialOnPlanChange,
+    /// Under `credit_policy = "same_invoice"`, what a document whose credits outweigh its
+    /// charges is issued as (an invoice with a negative total, or a credit note).
+    #[serde(default)]
+    pub negative_invoice: crate::netting::NegativeInvoice,
+    /// When the old plan's fee for the elapsed part of a period billed in arrears is invoiced
+    /// at a plan change: at the period's end, or at the change.
+    #[serde(default)]
+    pub arrears_on_change: crate::netting::ArrearsOnChange,
 }
 
 /// Units of a usage metric consumed on a day (in the account's time zone), learnt on
@@ -415,7 +426,10 @@ fn recurring_lines(
                 }
                 let due = match item.timing {
                     Timing::Advance => slice.from <= as_of,
-                    Timing::Arrears => p_end.date() <= as_of,
+                    Timing::Arrears => {
+                        let policy = ctx.settings.arrears_on_change;
+                        crate::netting::arrears_due(policy, &segments, i, p_end).date() <= as_of
+                    }
                 };
                 if !due {
                     continue;
@@ -1198,6 +1212,10 @@ fn assemble(
                 };
                 out.push(Draft { kind, ..d });
             }
+        }
+        CreditPolicy::SameInvoice => {
+            let negative = settings.negative_invoice;
+            out = crate::netting::same_invoice(negative, sub.currency, lines)?;
         }
     }
     Ok(out)

@@ -27,6 +27,7 @@ use prorata_core::coupon::CouponRequest;
 use prorata_core::decimal::Decimal;
 use prorata_core::document::{Draft, LineKey, PriceTier, RecurringKey};
 use prorata_core::money::{Currency, Money};
+use prorata_core::netting::NegativeInvoice;
 use prorata_core::proration::DayCount;
 use prorata_core::reconcile::{
     self, reconcile, Context, CreditPolicy, ProrationBilling, Settings, UsageRecord,
@@ -443,14 +444,21 @@ fn settings(
             BillingAlignment::Anniversary,
             BillingAlignment::Calendar,
         ]),
+        prop::sample::select(vec![
+            NegativeInvoice::AccountCredit,
+            NegativeInvoice::CreditNote,
+        ]),
     )
         .prop_map(
-            |(day_count, proration_billing, credit_policy, billing_alignment)| Settings {
-                day_count,
-                proration_billing,
-                credit_policy,
-                billing_alignment,
-                ..Settings::default()
+            |(day_count, proration_billing, credit_policy, billing_alignment, negative_invoice)| {
+                Settings {
+                    day_count,
+                    proration_billing,
+                    credit_policy,
+                    billing_alignment,
+                    negative_invoice,
+                    ..Settings::default()
+                }
             },
         )
 }
@@ -463,7 +471,11 @@ const ALL_DAY_COUNTS: [DayCount; 4] = [
 ];
 const ALL_BILLINGS: [ProrationBilling; 2] =
     [ProrationBilling::Immediate, ProrationBilling::NextInvoice];
-const ALL_CREDITS: [CreditPolicy; 2] = [CreditPolicy::CreditNote, CreditPolicy::AccountCredit];
+const ALL_CREDITS: [CreditPolicy; 3] = [
+    CreditPolicy::CreditNote,
+    CreditPolicy::AccountCredit,
+    CreditPolicy::SameInvoice,
+];
 
 /// A subscription to Essentials or Professional, monthly or annual, in EUR, USD or GBP,
 /// starting between 2023 and 2026 (trial of the plan or of 0 to 20 days, term of 0, 1, 3 or 12
@@ -1106,7 +1118,8 @@ proptest! {
             );
             prop_assert!(b >= 0, "negative: {}\nscenario: {}", what, json(&s));
             match s.settings.credit_policy {
-                CreditPolicy::CreditNote => {
+                // Same invoice: credits are issued at once, beside the charges.
+                CreditPolicy::CreditNote | CreditPolicy::SameInvoice => {
                     prop_assert!(b <= w, "billed twice: {}\nscenario: {}", what, json(&s));
                     prop_assert!(b == w, "not billed: {}\nscenario: {}", what, json(&s));
                 }
@@ -1123,7 +1136,8 @@ proptest! {
 /// After each day's documents: every coupon's discount of a period (its key's lines summed)
 /// is a deduction, never a charge; the discounts of each period (by the period of the
 /// discounted lines: the licence period) never exceed what its lines charge; and no document
-/// is an invoice with a negative net or a credit note with a positive one.
+/// is an invoice with a negative net (but under `same_invoice` with `negative_invoice =
+/// "account_credit"`, where that is the account credit) or a credit note with a positive one.
 fn check_discounts(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
     let mut given: BTreeMap<(String, Period), i64> = BTreeMap::new();
     let mut charged: i64 = 0;
@@ -1131,9 +1145,12 @@ fn check_discounts(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
     for day in days {
         for d in o.documents().filter(|d| d.issued_on == day) {
             let net = d.net_total.minor();
+            // Same invoice, account credit: an invoice's negative total is account credit.
+            let negative_invoices = s.settings.credit_policy == CreditPolicy::SameInvoice
+                && s.settings.negative_invoice == NegativeInvoice::AccountCredit;
             match d.kind {
                 prorata_core::DocumentKind::Invoice => prop_assert!(
-                    net >= 0,
+                    net >= 0 || negative_invoices,
                     "{} ({}) is an invoice of {net}\nscenario: {}",
                     d.number,
                     d.issued_on,

@@ -327,7 +327,8 @@ fn notes(doc: &Document, lang: Lang) -> Vec<(&'static str, String)> {
 
 /// BT-20: when and how the amount is settled (BR-CO-25 wants it whenever something is due).
 fn payment_terms(doc: &Document, lang: Lang) -> String {
-    if doc.kind == DocumentKind::CreditNote {
+    // A credit note, or an invoice whose credits outweigh its charges (same_invoice netting).
+    if doc.kind == DocumentKind::CreditNote || doc.total.is_negative() {
         return t(
             lang,
             "Credited to the customer's account balance.",
@@ -962,6 +963,34 @@ mod tests {
         doc
     }
 
+    /// credit_policy = same_invoice: 1 × 30.00 charged and 4 × 30.00 credited on one invoice,
+    /// 30.00 − 120.00 = −90.00 net, −108.00 with 20 % VAT; billing stamps no payment on it.
+    fn netted_invoice() -> Document {
+        let mut credit = recurring("user", -4, "30.00", -12000);
+        credit.explanation = "4 × 30.00 EUR = 120.00 EUR".into();
+        let mut doc = invoice(vec![recurring("user", 1, "30.00", 3000), credit], 0);
+        doc.payment = None;
+        doc.due_on = None;
+        doc
+    }
+
+    #[test]
+    fn a_netted_invoice_may_total_a_negative_amount_and_asks_for_no_payment() {
+        // EN 16931 allows a negative total; no net price is negative (BR-27), the credit's
+        // sign is on its quantity; with nothing due, no payment means nor due date (BR-CO-25).
+        let xml = invoice_xml(&netted_invoice(), Lang::En).unwrap();
+        assert_eq!(values(&xml, "ram:TypeCode")[0], "380");
+        assert_eq!(values(&xml, "ram:BilledQuantity"), ["1", "-4"]);
+        assert_eq!(values(&xml, "ram:ChargeAmount"), ["30.00", "30.00"]);
+        assert_eq!(values(&xml, "ram:GrandTotalAmount"), ["-108.00"]);
+        assert_eq!(values(&xml, "ram:DuePayableAmount"), ["-108.00"]);
+        assert_eq!(
+            values(&xml, "ram:Description"),
+            ["Credited to the customer&apos;s account balance."]
+        );
+        assert!(!xml.contains("SpecifiedTradeSettlementPaymentMeans"));
+    }
+
     #[test]
     fn the_seed_credit_note_reads_positive_and_bills_days() {
         let docs = play(SEED_CREDIT_NOTE, "FR", Some("FR40303265045"));
@@ -1293,6 +1322,7 @@ mod tests {
             5000,
         );
         add("mixed", &doc, Lang::En);
+        add("netted", &netted_invoice(), Lang::En);
         doc.payment = Some(PaymentDetails::BankTransfer {
             bank: Some(BankDetails {
                 holder: "Prorata SAS".into(),

@@ -171,7 +171,9 @@ pub(crate) fn stamp(
 ) {
     doc.buyer = Some(account.buyer_snapshot());
     doc.seller = Some(seller.clone());
-    if doc.kind == DocumentKind::Invoice {
+    // An invoice with a negative total (credit_policy = same_invoice) asks for no payment: its
+    // credit stays on the account's balance.
+    if doc.kind == DocumentKind::Invoice && !doc.total.is_negative() {
         let bank = tenant.collection.bank_details.as_ref();
         doc.payment = Some(PaymentDetails::of(method, bank));
         doc.due_on = Some(tenant.settings.seller.due_on(doc.issued_on));

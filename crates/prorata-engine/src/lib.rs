@@ -15,6 +15,7 @@ pub mod bounds;
 mod change_requests;
 mod clock;
 mod collection;
+mod coupons;
 mod delivery;
 mod documents;
 mod entitlements;
@@ -41,6 +42,7 @@ use prorata_store::{Store, StoreError, Tenant, TenantMode, Tx};
 pub use billing::*;
 pub use change_requests::*;
 pub use collection::*;
+pub use coupons::*;
 pub use delivery::*;
 pub use documents::*;
 pub use keys::*;
@@ -58,6 +60,9 @@ pub enum EngineError {
     Invalid { field: String, problem: String },
     #[error("{0}")]
     Refused(Refusal),
+    /// A coupon request refused by the core (unknown, expired, used up, already applied…).
+    #[error("{0}")]
+    CouponRefused(prorata_core::coupon::CouponRefusal),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]

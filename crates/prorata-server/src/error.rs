@@ -121,6 +121,22 @@ impl From<EngineError> for ApiError {
                     refusal.to_string(),
                 )
             },
+            EngineError::CouponRefused(refusal) => {
+                use prorata_core::coupon::CouponRefusal as R;
+                // The coupon's state or the subscription's stands in the way: a conflict; the
+                // request itself names what cannot be redeemed: unprocessable.
+                let status = match refusal {
+                    R::UsedUp { .. } | R::AlreadyApplied { .. } | R::NotApplied { .. } => {
+                        StatusCode::CONFLICT
+                    }
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError {
+                    field: Some("code".to_string()),
+                    extra: serde_json::to_value(&refusal).ok(),
+                    ..ApiError::new(status, refusal.code(), refusal.to_string())
+                }
+            }
             EngineError::Forbidden(detail) => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
             }

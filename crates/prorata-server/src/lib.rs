@@ -63,6 +63,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::subscriptions::preview_change))
         .routes(routes!(routes::subscriptions::preview))
         .routes(routes!(routes::subscriptions::entitlements))
+        .routes(routes!(routes::coupons::apply))
+        .routes(routes!(routes::coupons::remove))
         .routes(routes!(routes::documents::list_invoices))
         .routes(routes!(routes::documents::get_invoice))
         .routes(routes!(routes::documents::list_credit_notes))

@@ -983,7 +983,10 @@ async fn the_openapi_document_matches_the_routes() {
                 continue;
             }
             operations += 1;
-            let uri = path.replace("{id}", "1").replace("{file}", "1");
+            let uri = path
+                .replace("{id}", "1")
+                .replace("{file}", "1")
+                .replace("{code}", "WELCOME10");
             let req = Request::builder()
                 .method(method.to_uppercase().as_str())
                 .uri(&uri)
@@ -1009,6 +1012,8 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/subscriptions/{id}/changes/preview",
         "/v1/subscriptions/{id}/preview",
         "/v1/subscriptions/{id}/entitlements",
+        "/v1/subscriptions/{id}/coupons",
+        "/v1/subscriptions/{id}/coupons/{code}",
         "/v1/invoices",
         "/v1/invoices/{id}",
         "/v1/credit-notes",
@@ -1050,7 +1055,7 @@ async fn the_openapi_document_matches_the_routes() {
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 58);
+    assert_eq!(operations, 60);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -1207,3 +1212,251 @@ async fn payment_methods_standing_settings_and_webhooks(url: &str) {
     );
 }
 both_stores!(collection, payment_methods_standing_settings_and_webhooks);
+
+/// The default catalog and three coupons of Prorata's own for these tests (issue #15, item
+/// 10): one redeemable once in all, one past its last day, one with an amount in USD only.
+fn coupon_catalog() -> String {
+    format!(
+        "{CATALOG}
+[coupons.ONEUSE]
+name = {{ en = \"Half off the first month\", fr = \"Moitié prix le premier mois\" }}
+percent_off = \"50\"
+duration = \"once\"
+max_redemptions = 1
+
+[coupons.SPRING]
+name = {{ en = \"Spring\", fr = \"Printemps\" }}
+percent_off = \"5\"
+duration = \"forever\"
+redeem_by = \"2024-05-31\"
+
+[coupons.USD5]
+name = {{ en = \"5 dollars off\", fr = \"5 dollars de remise\" }}
+amount_off = {{ USD = \"5.00\" }}
+duration = \"forever\"
+"
+    )
+}
+
+/// The lines of `doc` in the discount section.
+fn discounts(doc: &Value) -> Vec<&Value> {
+    doc["lines"]
+        .as_array()
+        .map(|l| l.iter().filter(|l| l["section"] == "discount").collect())
+        .unwrap_or_default()
+}
+
+async fn coupons_are_redeemed_counted_and_refused_through_the_api(url: &str) {
+    let t = spawn_app(url).await;
+    let catalog = t
+        .post("/v1/catalogs", json!({"source": coupon_catalog()}))
+        .await;
+    assert_eq!(catalog.status, StatusCode::CREATED, "{:?}", catalog.body);
+    let catalog = catalog.body["id"].as_i64().expect("catalog");
+    let account = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("account");
+    let subscribe = |users: i64| {
+        json!({"account_id": account, "catalog_version_id": catalog, "plan": "essentials",
+               "frequency": "monthly", "currency": "EUR", "start": "2024-06-06",
+               "trial_days": 0, "quantities": {"user": users}})
+    };
+    let r = t.post("/v1/subscriptions", subscribe(10)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let sub = r.body["id"].as_i64().expect("sub");
+    // June is invoiced at creation: 10 × 30.00 = 300.00 net.
+    assert_eq!(r.body["documents"][0]["net_total"]["minor"], 30000);
+
+    // Redeemed today (6 June, the sandbox's clock): WELCOME10 (catalog/default.toml) takes
+    // 10 % off the user licences of the periods starting within 3 months. June is already
+    // invoiced, so its discount comes back at once as a credit note: 10 % × 300.00 = 30.00
+    // (Prorata's own worked example of the rule in docs/billing-rules.md).
+    let coupons = format!("/v1/subscriptions/{sub}/coupons");
+    let r = t.post(&coupons, json!({"code": "WELCOME10"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (r.body["code"].as_str(), r.body["action"].as_str()),
+        (Some("WELCOME10"), Some("applied"))
+    );
+    assert_eq!(r.body["effective"], "2024-06-06T00:00:00");
+    let credit = &r.body["documents"][0];
+    assert_eq!(credit["kind"], "credit_note", "{credit:?}");
+    assert_eq!(credit["net_total"]["minor"], -3000, "{credit:?}");
+    assert_eq!(discounts(credit).len(), 1, "{credit:?}");
+
+    // The next invoice (6 July) carries July's discount as its own line: 10 × 30.00 = 300.00,
+    // less 10 % × 300.00 = 30.00: 270.00 net.
+    let r = t
+        .post("/v1/clock/advance", json!({"to": "2024-07-06"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let invoices = t.get("/v1/invoices").await;
+    let july = invoices.body["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|i| i["issued_on"] == "2024-07-06"))
+        .cloned()
+        .unwrap_or_else(|| panic!("a July invoice: {:?}", invoices.body));
+    let lines = discounts(&july);
+    assert_eq!(lines.len(), 1, "{july:?}");
+    assert_eq!(lines[0]["amount"]["minor"], -3000, "{july:?}");
+    assert_eq!(july["net_total"]["minor"], 27000, "{july:?}");
+    // The account owes June's 360.00, less the credit of 36.00 (30.00 + 20 % VAT), plus
+    // July's 324.00 (270.00 + 20 % VAT): 648.00.
+    assert_eq!(july["balance_after"]["minor"], 64800, "{july:?}");
+
+    // Applied twice: a conflict with the coupon the subscription holds.
+    let r = t.post(&coupons, json!({"code": "WELCOME10"})).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str(), r.body["field"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("coupon_already_applied"),
+            Some("code")
+        ),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.headers["content-type"], "application/problem+json");
+    // Unknown, past its last day, no amount in the subscription's currency: unprocessable.
+    for (code, refusal) in [
+        ("NOPE", "coupon_unknown"),
+        ("SPRING", "coupon_expired"),
+        ("USD5", "coupon_currency"),
+    ] {
+        let r = t.post(&coupons, json!({"code": code})).await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(refusal)),
+            "{code}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        t.post(&coupons, json!({"code": "SPRING"})).await.body["refusal"]["redeem_by"],
+        "2024-05-31"
+    );
+
+    // ONEUSE may be redeemed once in all: a second subscription is refused, used up.
+    let r = t.post(&coupons, json!({"code": "ONEUSE"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let other = t.post("/v1/subscriptions", subscribe(3)).await.body["id"]
+        .as_i64()
+        .expect("second sub");
+    let r = t
+        .post(
+            &format!("/v1/subscriptions/{other}/coupons"),
+            json!({"code": "ONEUSE"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("coupon_used_up")),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["refusal"]["max_redemptions"], 1);
+
+    // Removed, then removed again: the second finds nothing to remove.
+    let remove = format!("/v1/subscriptions/{sub}/coupons/WELCOME10");
+    let r = t.call(Method::DELETE, &remove, None, &[]).await;
+    assert_eq!(
+        (r.status, r.body["action"].as_str()),
+        (StatusCode::OK, Some("removed")),
+        "{:?}",
+        r.body
+    );
+    let r = t.call(Method::DELETE, &remove, None, &[]).await;
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("coupon_not_applied")),
+        "{:?}",
+        r.body
+    );
+    // ONEUSE removed and applied again on the subscription that redeemed it is the same
+    // redemption, not a second one.
+    let again = format!("/v1/subscriptions/{sub}/coupons/ONEUSE");
+    assert_eq!(
+        t.call(Method::DELETE, &again, None, &[]).await.status,
+        StatusCode::OK
+    );
+    let r = t.post(&coupons, json!({"code": "ONEUSE"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Another tenant's subscription does not exist for this one, nor does a missing one.
+    let b = spawn_app(url).await;
+    let b = TestApp {
+        router: t.router.clone(),
+        ..b
+    };
+    let r = b.post(&coupons, json!({"code": "WELCOME10"})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let r = b.call(Method::DELETE, &remove, None, &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let r = t
+        .post(
+            "/v1/subscriptions/999999/coupons",
+            json!({"code": "WELCOME10"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    // A body without a code names the field.
+    let r = t.post(&coupons, json!({"coupon": "WELCOME10"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+}
+both_stores!(
+    coupons,
+    coupons_are_redeemed_counted_and_refused_through_the_api
+);
+
+async fn two_redemptions_of_the_last_use_at_once_admit_one(url: &str) {
+    let t = spawn_app(url).await;
+    let catalog = t
+        .post("/v1/catalogs", json!({"source": coupon_catalog()}))
+        .await
+        .body["id"]
+        .as_i64()
+        .expect("catalog");
+    let account = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("account");
+    let mut subs = Vec::new();
+    for _ in 0..2 {
+        let r = t
+            .post(
+                "/v1/subscriptions",
+                json!({"account_id": account, "catalog_version_id": catalog,
+                       "plan": "essentials", "frequency": "monthly", "currency": "EUR",
+                       "start": "2024-06-06", "trial_days": 0, "quantities": {"user": 3}}),
+            )
+            .await;
+        subs.push(r.body["id"].as_i64().expect("sub"));
+    }
+    let paths: Vec<String> = subs
+        .iter()
+        .map(|s| format!("/v1/subscriptions/{s}/coupons"))
+        .collect();
+    let body = json!({"code": "ONEUSE"});
+    let (a, b) = tokio::join!(
+        t.post(&paths[0], body.clone()),
+        t.post(&paths[1], body.clone())
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{:?} {:?}",
+        a.body,
+        b.body
+    );
+    let refused = if a.status == StatusCode::CONFLICT {
+        &a
+    } else {
+        &b
+    };
+    assert_eq!(refused.body["code"], "coupon_used_up");
+}
+both_stores!(
+    coupon_race,
+    two_redemptions_of_the_last_use_at_once_admit_one
+);

@@ -395,6 +395,13 @@ impl Fuzzed {
             ),
             (p("POST", "/v1/subscriptions/{id}/changes"), changes.clone()),
             (p("POST", "/v1/subscriptions/{id}/changes/preview"), changes),
+            (
+                p("POST", "/v1/subscriptions/{id}/coupons"),
+                vec![
+                    json!({"code": "WELCOME10"}),
+                    json!({"code": "WELCOME10", "effective": "2024-07-10T00:00:00"}),
+                ],
+            ),
             (p("PUT", "/v1/seller"), vec![seller]),
             (
                 p("POST", "/v1/clock/advance"),
@@ -587,7 +594,9 @@ impl Fuzzed {
             PathId::Text(t) => t.clone(),
         };
         // A ticket's file: the first one of the world's ticket.
-        path.replace("{id}", &id).replace("{file}", "1")
+        path.replace("{id}", &id)
+            .replace("{file}", "1")
+            .replace("{code}", "WELCOME10")
     }
 }
 

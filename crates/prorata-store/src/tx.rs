@@ -1320,6 +1320,7 @@ fn page<R, T>(
     Ok(Page { items, next })
 }
 
+mod coupons;
 mod files;
 mod jobs;
 mod payments;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod catalogs;
 pub mod clock;
+pub mod coupons;
 pub mod documents;
 pub mod keys;
 pub mod payments;
