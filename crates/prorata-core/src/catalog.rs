@@ -270,7 +270,8 @@ pub fn price_in(
     Ok((!price.is_zero()).then_some(*price))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+// `Default` is [`crate::commitment`]'s: an item is prorated unless it says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanItem {
     /// Units covered by `included_price` (the dashboard's B column).
@@ -308,6 +309,10 @@ pub struct PlanItem {
     /// Units in a package (`model = "package"`); `unit_price` is then the package's price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_size: Option<i64>,
+    /// `false`: billed whole for every period whatever part of it is held, at the most units
+    /// held at any moment of it ([`crate::commitment`]). Default `true`: prorated.
+    #[serde(default = "crate::commitment::prorated_default")]
+    pub prorated: bool,
 }
 
 impl PlanItem {
@@ -334,6 +339,11 @@ pub struct Plan {
     /// still billed ([`crate::trial`]).
     #[serde(default)]
     pub trial_waives: crate::trial::TrialWaiver,
+    /// The least a period's charges (recurring, usage and discounts, before tax) come to, per
+    /// frequency and currency: a true-up line bills what they fall short of it, the day after
+    /// the period ([`crate::commitment`]). Empty: no minimum.
+    #[serde(default)]
+    pub minimum_commitment: PriceTable,
 }
 
 /// When a plan change between two plans takes effect.
@@ -660,6 +670,9 @@ impl Catalog {
             bad(path, problem);
         }
         for (path, problem) in crate::seat_tiers::problems(self) {
+            bad(path, problem);
+        }
+        for (path, problem) in crate::commitment::problems(self) {
             bad(path, problem);
         }
         if errors.is_empty() {

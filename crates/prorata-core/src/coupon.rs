@@ -504,14 +504,14 @@ pub(crate) fn discount_lines(
                 .find(|s| s.from <= period.start && period.start < s.until)
                 .map(|s| s.period)
                 .or(Some(*period)),
-            LineKey::Discount { .. } => None,
+            LineKey::Discount { .. } | LineKey::Commitment { .. } => None,
         }
     };
     let item_of = |key: &LineKey| -> Option<String> {
         match key {
             LineKey::Recurring(k) => Some(k.product.clone()),
             LineKey::Usage { metric, .. } => Some(metric.clone()),
-            LineKey::Discount { .. } => None,
+            LineKey::Discount { .. } | LineKey::Commitment { .. } => None,
         }
     };
     // What is owed per licence period and item, and what was discounted per key.

@@ -43,6 +43,8 @@ pub enum Section {
     Usage,
     /// Discounts: coupons, before VAT (negative lines on an invoice).
     Discount,
+    /// The true-up of a minimum commitment, for the period just over.
+    Commitment,
 }
 
 /// Which part of a plan item's price a recurring line bills.
@@ -87,6 +89,10 @@ pub enum LineKey {
         coupon: String,
         period: Period,
     },
+    /// The true-up of a plan's minimum commitment for one licence period.
+    Commitment {
+        period: Period,
+    },
 }
 
 impl LineKey {
@@ -94,7 +100,8 @@ impl LineKey {
         match self {
             LineKey::Recurring(RecurringKey { period, .. })
             | LineKey::Usage { period, .. }
-            | LineKey::Discount { period, .. } => *period,
+            | LineKey::Discount { period, .. }
+            | LineKey::Commitment { period } => *period,
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod calls;
 pub mod catalog;
 pub mod change;
 pub mod charge;
+pub mod commitment;
 pub mod coupon;
 pub mod decimal;
 pub mod destination;

@@ -155,10 +155,10 @@ pub enum ReconcileError {
 
 /// One run of a profile: `units` from `from` (inclusive) to `to` (exclusive).
 #[derive(Debug, Clone, Copy)]
-struct Run {
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-    units: i64,
+pub(crate) struct Run {
+    pub(crate) from: NaiveDateTime,
+    pub(crate) to: NaiveDateTime,
+    pub(crate) units: i64,
 }
 
 /// The date of the run, what it may know, when the subscription ends, and the VAT that applies.
@@ -226,6 +226,20 @@ pub fn reconcile(
         },
     )?;
     lines.extend(discounts);
+    let true_ups = crate::commitment::true_up_lines(
+        ctx.catalog,
+        ctx.lang,
+        ctx.settings.day_count,
+        sub,
+        &lines,
+        billed,
+        crate::commitment::Scope {
+            as_of,
+            knowledge,
+            tax: scope.tax,
+        },
+    )?;
+    lines.extend(true_ups);
     lines.sort_by_cached_key(|l| {
         (
             l.section,
@@ -459,6 +473,8 @@ fn recurring_lines(
             }
         }
     }
+
+    crate::commitment::bill_whole(ctx.catalog, &mut expected);
 
     let mut already: BTreeMap<&RecurringKey, Billed<'_>> = BTreeMap::new();
     for doc in billed {

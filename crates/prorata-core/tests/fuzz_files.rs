@@ -42,7 +42,7 @@ const EXAMPLES: [&str; 7] = [
     include_str!("../../../examples/coupon.toml"),
 ];
 /// Examples played against a catalog of their own (beside them, in `examples/catalogs/`).
-const EXAMPLES_WITH_CATALOGS: [(&str, &str); 5] = [
+const EXAMPLES_WITH_CATALOGS: [(&str, &str); 7] = [
     (
         include_str!("../../../examples/addon-own-schedule.toml"),
         include_str!("../../../examples/catalogs/mixed-intervals.toml"),
@@ -62,6 +62,14 @@ const EXAMPLES_WITH_CATALOGS: [(&str, &str); 5] = [
     (
         include_str!("../../../examples/seat-tiers.toml"),
         include_str!("../../../examples/catalogs/seat-tiers.toml"),
+    ),
+    (
+        include_str!("../../../examples/non-prorated-fee.toml"),
+        include_str!("../../../examples/catalogs/non-prorated-fee.toml"),
+    ),
+    (
+        include_str!("../../../examples/minimum-commitment.toml"),
+        include_str!("../../../examples/catalogs/minimum-commitment.toml"),
     ),
 ];
 

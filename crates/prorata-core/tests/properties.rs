@@ -607,6 +607,7 @@ fn describe(drafts: &[Draft]) -> String {
                 }
                 LineKey::Usage { metric, period } => format!("{metric} ({period})"),
                 LineKey::Discount { coupon, period } => format!("discount {coupon} ({period})"),
+                LineKey::Commitment { period } => format!("minimum commitment ({period})"),
             };
             out.push_str(&format!(
                 "  {:+} {what} {}..{} = {}\n",

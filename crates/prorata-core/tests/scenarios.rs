@@ -35,6 +35,7 @@ fn line<'a>(d: &'a Document, product_or_metric: &str) -> &'a Line {
             LineKey::Recurring(k) => k.product == product_or_metric,
             LineKey::Usage { metric, .. } => metric == product_or_metric,
             LineKey::Discount { coupon, .. } => coupon == product_or_metric,
+            LineKey::Commitment { .. } => product_or_metric == "minimum-commitment",
         })
         .unwrap_or_else(|| panic!("{} has no {product_or_metric} line", d.number))
 }

@@ -109,7 +109,7 @@ fn line<'a>(d: &'a Document, product_or_metric: &str) -> &'a Line {
         .find(|l| match &l.key {
             LineKey::Recurring(k) => k.product == product_or_metric,
             LineKey::Usage { metric, .. } => metric == product_or_metric,
-            LineKey::Discount { .. } => false,
+            LineKey::Discount { .. } | LineKey::Commitment { .. } => false,
         })
         .unwrap_or_else(|| panic!("{} has no {product_or_metric} line", d.number))
 }

@@ -486,6 +486,7 @@ fn line_item(x: &mut Xml, id: usize, l: &Line, amount: Money, p: &Priced) {
         LineKey::Recurring(k) => &k.product,
         LineKey::Usage { metric, .. } => metric,
         LineKey::Discount { coupon, .. } => coupon,
+        LineKey::Commitment { .. } => "minimum-commitment",
     };
     x.leaf("ram:SellerAssignedID", code);
     x.leaf("ram:Name", &l.description);
@@ -1245,6 +1246,46 @@ mod tests {
     }
 
     /// Every kind of document the tests build, named for the checker's report.
+    /// The minimum-commitment example's documents, with a complete seller and a French buyer.
+    fn minimum_commitment() -> Vec<Document> {
+        let mut s =
+            Scenario::from_toml(include_str!("../../../examples/minimum-commitment.toml")).unwrap();
+        s.settings.seller = seller();
+        s.account.address = Address {
+            line1: "3 place Bellecour".into(),
+            postcode: "69002".into(),
+            city: "Lyon".into(),
+            ..Address::default()
+        };
+        let catalog = Catalog::from_toml(include_str!(
+            "../../../examples/catalogs/minimum-commitment.toml"
+        ))
+        .unwrap();
+        scenario::run(&s, &catalog)
+            .unwrap()
+            .documents()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_true_up_line_reads_as_one_unit_of_its_amount() {
+        let docs = minimum_commitment();
+        // examples/minimum-commitment.toml: January's true-up, 100.00 × 17/31 = 54.84 −
+        // charges 25.97 = 28.87, beside February's fee 20.00 and January's 150 calls, 15.00.
+        let xml = invoice_xml(find(&docs, "INV-000002"), Lang::En).unwrap();
+        let ids = values(&xml, "ram:SellerAssignedID");
+        let at = ids.iter().position(|i| i == "minimum-commitment").unwrap();
+        assert_eq!(values(&xml, "ram:LineTotalAmount")[at], "28.87");
+        assert_eq!(values(&xml, "ram:BilledQuantity")[at], "1");
+        assert_eq!(values(&xml, "ram:TaxBasisTotalAmount"), ["63.87"]);
+        // The credit note taking 30.00 of February's true-up back reads positive.
+        let xml = invoice_xml(find(&docs, "CN-000001"), Lang::En).unwrap();
+        // The line's total, then the document's sum of lines.
+        assert_eq!(values(&xml, "ram:LineTotalAmount"), ["30.00", "30.00"]);
+        assert_eq!(values(&xml, "ram:TaxBasisTotalAmount"), ["30.00"]);
+    }
+
     fn samples() -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut add = |tag: &str, doc: &Document, lang: Lang| {
@@ -1265,6 +1306,9 @@ mod tests {
         }
         for d in &play(ANNUAL_WITH_USAGE, "FR", Some("FR40303265045")) {
             add("annual-fr", d, Lang::Fr);
+        }
+        for d in &minimum_commitment() {
+            add("minimum", d, Lang::En);
         }
         let mut credit = recurring("user", -2, "30.00", -6000);
         credit.description = "R&D <\"pro\"> l'offre".into();

@@ -21,6 +21,11 @@ pub(crate) fn section_title(lang: Lang, s: Section) -> &'static str {
         Section::Prorata => t(lang, "Prorata – past period", "Prorata – période écoulée"),
         Section::Usage => t(lang, "Minutes – past period", "Minutes – période écoulée"),
         Section::Discount => t(lang, "Discounts", "Remises"),
+        Section::Commitment => t(
+            lang,
+            "Minimum commitment – past period",
+            "Minimum d'engagement – période écoulée",
+        ),
     }
 }
 
