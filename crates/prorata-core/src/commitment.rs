@@ -372,10 +372,7 @@ fn true_up_line(
         unit_price: None,
         from,
         to,
-        service: Period {
-            start: from.date(),
-            end: to.date().pred_opt().unwrap_or(from.date()).max(from.date()),
-        },
+        service: crate::reconcile::inclusive(from, to),
         proration,
         events: None,
         included_used: None,

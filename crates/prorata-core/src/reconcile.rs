@@ -776,7 +776,7 @@ fn difference(expected: &[Run], billed: &[Run]) -> Vec<Run> {
     out
 }
 
-fn inclusive(from: NaiveDateTime, to: NaiveDateTime) -> Period {
+pub(crate) fn inclusive(from: NaiveDateTime, to: NaiveDateTime) -> Period {
     // `to` is exclusive; the last day covered is the day before it (or its own day when the
     // slice ends during a day, under the seconds convention).
     let last = if to.time() == NaiveTime::MIN {

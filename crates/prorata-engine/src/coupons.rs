@@ -37,18 +37,12 @@ impl Engine {
         request: &CouponRequest,
         effective: Option<NaiveDateTime>,
     ) -> Result<CouponOutcome> {
-        let today = Engine::today(tenant);
-        if let Some(e) = effective {
-            crate::bounds::check_date("effective", e.date(), today)?;
-        }
-        let mut tx = self.store.begin().await?;
-        let mut row = tx
-            .subscription(tenant.id, id, true)
-            .await?
-            .ok_or(EngineError::NotFound("subscription"))?;
-        let catalog = self
-            .catalog(&mut tx, tenant.id, row.catalog_version_id)
-            .await?;
+        let crate::subscriptions::Opened {
+            today,
+            mut tx,
+            mut row,
+            catalog,
+        } = self.open_for_change(tenant, id, effective).await?;
         let code = request.code();
         let limited = matches!(request, CouponRequest::Apply { .. })
             && catalog

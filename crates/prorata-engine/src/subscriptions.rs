@@ -15,6 +15,14 @@ use serde::Serialize;
 use crate::billing::{issue, next_due_after, stamp, Pending, RunSummary};
 use crate::{invalid, Engine, EngineError, Result};
 
+/// A subscription opened for a change ([`Engine::open_for_change`]).
+pub(crate) struct Opened {
+    pub today: NaiveDate,
+    pub tx: Tx,
+    pub row: SubscriptionRow,
+    pub catalog: std::sync::Arc<Catalog>,
+}
+
 /// What a change request came to.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeOutcome {
@@ -118,6 +126,34 @@ impl Engine {
             .await
     }
 
+    /// What every change to subscription `id` starts with: the tenant's today, `effective`
+    /// checked against it, a transaction holding the subscription's row locked, and its catalog.
+    pub(crate) async fn open_for_change(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        effective: Option<NaiveDateTime>,
+    ) -> Result<Opened> {
+        let today = Engine::today(tenant);
+        if let Some(e) = effective {
+            crate::bounds::check_date("effective", e.date(), today)?;
+        }
+        let mut tx = self.store.begin().await?;
+        let row = tx
+            .subscription(tenant.id, id, true)
+            .await?
+            .ok_or(EngineError::NotFound("subscription"))?;
+        let catalog = self
+            .catalog(&mut tx, tenant.id, row.catalog_version_id)
+            .await?;
+        Ok(Opened {
+            today,
+            tx,
+            row,
+            catalog,
+        })
+    }
+
     async fn change_judged_on(
         &self,
         tenant: &Tenant,
@@ -126,18 +162,12 @@ impl Engine {
         effective: Option<NaiveDateTime>,
         submitted_on: Option<NaiveDate>,
     ) -> Result<ChangeOutcome> {
-        let today = Engine::today(tenant);
-        if let Some(e) = effective {
-            crate::bounds::check_date("effective", e.date(), today)?;
-        }
-        let mut tx = self.store.begin().await?;
-        let mut row = tx
-            .subscription(tenant.id, id, true)
-            .await?
-            .ok_or(EngineError::NotFound("subscription"))?;
-        let catalog = self
-            .catalog(&mut tx, tenant.id, row.catalog_version_id)
-            .await?;
+        let Opened {
+            today,
+            mut tx,
+            mut row,
+            catalog,
+        } = self.open_for_change(tenant, id, effective).await?;
         let judged_on = submitted_on.unwrap_or(today).min(today);
         let accepted = match decide_with(
             &row.subscription,
