@@ -199,9 +199,46 @@ pub struct Outcome {
     pub entries: Vec<Entry>,
     /// What the customer owes at the end (negative: a credit in their favour).
     pub balance: Money,
+    /// The usage recorded, as billing read it (counted units, each with its day recorded).
+    #[serde(skip)]
+    pub usage: Vec<UsageRecord>,
 }
 
 impl Outcome {
+    /// What billing once more on `day` would issue, knowing the usage recorded and the
+    /// documents issued by then, under the scenario's `settings`: nothing, when billing is
+    /// idempotent. Tests of every billing model ask it after each invoice day.
+    pub fn reconcile_again(
+        &self,
+        catalog: &Catalog,
+        settings: &Settings,
+        day: NaiveDate,
+    ) -> Result<Vec<crate::document::Draft>, ScenarioError> {
+        let buyer = Buyer {
+            country: tax::country_code(&self.account.country)
+                .map_err(|e| invalid("account.country", e))?,
+            vat_number: self.account.vat_number.clone(),
+        };
+        let ctx = Context {
+            catalog,
+            settings,
+            buyer: &buyer,
+            lang: self.account.language,
+        };
+        let usage: Vec<UsageRecord> = self
+            .usage
+            .iter()
+            .filter(|u| u.recorded_on <= day)
+            .cloned()
+            .collect();
+        let issued: Vec<Document> = self
+            .documents()
+            .filter(|d| d.issued_on <= day)
+            .cloned()
+            .collect();
+        Ok(reconcile(&ctx, &self.subscription, &usage, &issued, day)?)
+    }
+
     pub fn documents(&self) -> impl Iterator<Item = &Document> {
         self.entries.iter().filter_map(|e| match e {
             Entry::Document(d) => Some(d.as_ref()),
@@ -561,5 +598,6 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         subscription: sub,
         entries,
         balance,
+        usage,
     })
 }

@@ -7,12 +7,11 @@
 
 use chrono::NaiveDate;
 use prorata_core::alignment::BillingAlignment;
-use prorata_core::catalog::{Catalog, Lang};
+use prorata_core::catalog::Catalog;
 use prorata_core::change::Refusal;
 use prorata_core::document::{Document, Line, LineKey, Section};
-use prorata_core::reconcile::{self, Context, Settings, UsageRecord};
+use prorata_core::reconcile::Settings;
 use prorata_core::scenario::{self, Entry, Outcome, Scenario, ScenarioError};
-use prorata_core::tax::{self, Buyer};
 
 /// A plan of one product at a flat monthly price (Kill Bill's "Shotgun" at 249.95 USD; Lago's
 /// plans at 35.00 and 10.00), sold monthly, quarterly and annually, and a usage metric at 1.00
@@ -138,38 +137,7 @@ fn date(text: &str) -> NaiveDate {
 /// Reconciles the finished scenario once more on its last day, with everything issued: what a
 /// second run would issue (nothing, if billing is idempotent).
 fn rerun(s: &Scenario, o: &Outcome) -> usize {
-    let buyer = Buyer {
-        country: tax::country_code(&s.account.country).expect("country"),
-        vat_number: s.account.vat_number.clone(),
-    };
-    let cat = catalog();
-    let ctx = Context {
-        catalog: &cat,
-        settings: &s.settings,
-        buyer: &buyer,
-        lang: Lang::En,
-    };
-    let usage: Vec<UsageRecord> = o
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Usage {
-                on,
-                metric,
-                date,
-                quantity,
-            } => Some(UsageRecord {
-                metric: metric.clone(),
-                date: *date,
-                quantity: *quantity,
-                recorded_on: *on,
-                events: 0,
-            }),
-            _ => None,
-        })
-        .collect();
-    let issued: Vec<Document> = o.documents().cloned().collect();
-    reconcile::reconcile(&ctx, &o.subscription, &usage, &issued, s.until)
+    o.reconcile_again(&catalog(), &s.settings, s.until)
         .expect("reconciles")
         .len()
 }

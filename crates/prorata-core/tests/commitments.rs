@@ -14,11 +14,10 @@
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
-use prorata_core::catalog::{Catalog, Lang};
+use prorata_core::catalog::Catalog;
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
-use prorata_core::reconcile::{self, Context, CreditPolicy, UsageRecord};
+use prorata_core::reconcile::CreditPolicy;
 use prorata_core::scenario::{self, Outcome, Scenario};
-use prorata_core::tax::Buyer;
 
 /// A fee-only plan billed whole (`platform`), a per-seat price billed whole (`seat`) and a
 /// prorated per-user price beside them (`user`); a plan shaped like Lago's spec (a 2.00
@@ -146,36 +145,7 @@ quantities = {quantities}
 
 /// What billing again on `day` would issue, given what was issued and recorded by then.
 fn rerun(s: &Scenario, o: &Outcome, cat: &Catalog, day: NaiveDate) -> usize {
-    let buyer = Buyer {
-        country: "FR".into(),
-        vat_number: Some("FR40303265045".into()),
-    };
-    let ctx = Context {
-        catalog: cat,
-        settings: &s.settings,
-        buyer: &buyer,
-        lang: Lang::En,
-    };
-    let usage: Vec<UsageRecord> = s
-        .actions
-        .iter()
-        .filter(|a| a.on <= day)
-        .filter_map(|a| {
-            a.usage.as_ref().map(|u| UsageRecord {
-                metric: u.metric.clone(),
-                date: u.date.unwrap_or(a.on),
-                quantity: u.quantity,
-                recorded_on: a.on,
-                events: u.events,
-            })
-        })
-        .collect();
-    let issued: Vec<Document> = o
-        .documents()
-        .filter(|d| d.issued_on <= day)
-        .cloned()
-        .collect();
-    reconcile::reconcile(&ctx, &o.subscription, &usage, &issued, day)
+    o.reconcile_again(cat, &s.settings, day)
         .unwrap_or_else(|e| panic!("reconciles: {e}"))
         .len()
 }

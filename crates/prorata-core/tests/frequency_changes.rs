@@ -4,12 +4,11 @@
 //! a scenario through the clock and asserts the documents, the arithmetic beside each amount.
 
 use chrono::NaiveDate;
-use prorata_core::catalog::{Catalog, Lang};
+use prorata_core::catalog::Catalog;
 use prorata_core::change::{self, AnchorPolicy, FrequencyTiming, Refusal, Request};
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
-use prorata_core::reconcile::{self, Context, Settings, UsageRecord};
+use prorata_core::reconcile::{self, Settings};
 use prorata_core::scenario::{self, Entry, Outcome, Scenario};
-use prorata_core::tax::Buyer;
 use prorata_core::Frequency;
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
@@ -110,42 +109,7 @@ fn date(text: &str) -> NaiveDate {
 /// Reconciles the outcome again on `day` against what it had issued by then: what a second
 /// run of that day's billing would issue.
 fn rerun(o: &Outcome, cat: &Catalog, settings: &Settings, day: &str) -> usize {
-    let buyer = Buyer {
-        country: "FR".into(),
-        vat_number: Some("FR40303265045".into()),
-    };
-    let ctx = Context {
-        catalog: cat,
-        settings,
-        buyer: &buyer,
-        lang: Lang::En,
-    };
-    let issued: Vec<Document> = o
-        .documents()
-        .filter(|d| d.issued_on <= date(day))
-        .cloned()
-        .collect();
-    // The scenario speaks in priced units (minutes); the records count seconds.
-    let usage: Vec<UsageRecord> = o
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Usage {
-                on,
-                metric,
-                date: used_on,
-                quantity,
-            } if *on <= date(day) => Some(UsageRecord {
-                metric: metric.clone(),
-                date: *used_on,
-                quantity: quantity * cat.metrics.get(metric).map_or(1, |m| m.scale().per),
-                recorded_on: *on,
-                events: 0,
-            }),
-            _ => None,
-        })
-        .collect();
-    reconcile::reconcile(&ctx, &o.subscription, &usage, &issued, date(day))
+    o.reconcile_again(cat, settings, date(day))
         .expect("reconciles")
         .len()
 }

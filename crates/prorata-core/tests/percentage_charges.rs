@@ -7,13 +7,10 @@
 //! Amounts from Lago cite its public specs or documentation beside each amount, with the
 //! arithmetic; the other cases are Prorata's own worked examples, and say so.
 
-use chrono::NaiveDate;
 use prorata_core::catalog::{Catalog, Lang};
 use prorata_core::charge::{ChargeModel, Scale};
 use prorata_core::document::{Document, Line, LineKey};
-use prorata_core::reconcile::{self, Context, UsageRecord};
 use prorata_core::scenario::{self, Outcome, Scenario};
-use prorata_core::tax::Buyer;
 use prorata_core::Currency;
 
 /// A catalog billing `price` (a charge model's TOML table) for card payments in EUR and USD,
@@ -110,38 +107,8 @@ fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
 /// What billing again on `day` would issue, given the documents issued by then and the usage
 /// the scenario's actions recorded by then (with their transaction counts).
 fn rerun(s: &Scenario, o: &Outcome, cat: &Catalog, day: &str) -> usize {
-    let day: NaiveDate = day.parse().unwrap_or_else(|_| panic!("date {day}"));
-    let buyer = Buyer {
-        country: "US".into(),
-        vat_number: None,
-    };
-    let ctx = Context {
-        catalog: cat,
-        settings: &s.settings,
-        buyer: &buyer,
-        lang: Lang::En,
-    };
-    let usage: Vec<UsageRecord> = s
-        .actions
-        .iter()
-        .filter(|a| a.on <= day)
-        .filter_map(|a| {
-            a.usage.as_ref().map(|u| UsageRecord {
-                metric: u.metric.clone(),
-                date: u.date.unwrap_or(a.on),
-                quantity: u.quantity,
-                recorded_on: a.on,
-                events: u.events,
-            })
-        })
-        .collect();
-    let issued: Vec<Document> = o
-        .documents()
-        .filter(|d| d.issued_on <= day)
-        .cloned()
-        .collect();
-    reconcile::reconcile(&ctx, &o.subscription, &usage, &issued, day)
-        .unwrap_or_else(|e| panic!("reconciles: {e}"))
+    o.reconcile_again(cat, &s.settings, day.parse().expect("a date"))
+        .expect("reconciles")
         .len()
 }
 

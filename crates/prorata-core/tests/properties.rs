@@ -29,14 +29,11 @@ use prorata_core::document::{Draft, LineKey, PriceTier, RecurringKey};
 use prorata_core::money::{Currency, Money};
 use prorata_core::netting::NegativeInvoice;
 use prorata_core::proration::DayCount;
-use prorata_core::reconcile::{
-    self, reconcile, Context, CreditPolicy, ProrationBilling, Settings, UsageRecord,
-};
+use prorata_core::reconcile::{self, CreditPolicy, ProrationBilling, Settings};
 use prorata_core::scenario::{
-    self, Account, Action, Entry, Outcome, Scenario, SubscriptionSpec, UsageSpec,
+    self, Account, Action, Outcome, Scenario, SubscriptionSpec, UsageSpec,
 };
 use prorata_core::seat_tiers;
-use prorata_core::tax::{self, Buyer};
 use prorata_core::timeline::start_of;
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
@@ -571,29 +568,6 @@ fn play(s: &Scenario) -> Result<Outcome, TestCaseError> {
         .map_err(|e| TestCaseError::fail(format!("the scenario does not run: {e}\n{}", json(s))))
 }
 
-/// The usage the scenario recorded, as reconciliation received it.
-fn usage_of(o: &Outcome) -> Vec<UsageRecord> {
-    o.entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Usage {
-                on,
-                metric,
-                date,
-                quantity,
-            } => Some(UsageRecord {
-                metric: metric.clone(),
-                date: *date,
-                // The scenario speaks in priced units (minutes); the record counts seconds.
-                quantity: quantity * catalog().metrics.get(metric).map_or(1, |m| m.scale().per),
-                recorded_on: *on,
-                events: 0,
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Drafts, a text line per document line: `+2 user (essentials, Extra, <period>) <from>..<to>
 /// = 12.34 EUR`.
 fn describe(drafts: &[Draft]) -> String {
@@ -623,19 +597,7 @@ fn describe(drafts: &[Draft]) -> String {
 /// Reconciles once more at `until`, with the final timeline, the usage as recorded (each
 /// record learnt on its action's day) and every document issued; fails if anything is emitted.
 fn check_idempotent(s: &Scenario, o: &Outcome) -> Result<(), TestCaseError> {
-    let usage = usage_of(o);
-    let documents: Vec<_> = o.documents().cloned().collect();
-    let buyer = Buyer {
-        country: tax::country_code(&s.account.country).expect("a country code"),
-        vat_number: s.account.vat_number.clone(),
-    };
-    let ctx = Context {
-        catalog: catalog(),
-        settings: &s.settings,
-        buyer: &buyer,
-        lang: s.account.language,
-    };
-    let drafts = reconcile(&ctx, &o.subscription, &usage, &documents, s.until);
+    let drafts = o.reconcile_again(catalog(), &s.settings, s.until);
     prop_assert!(drafts.is_ok(), "reconcile failed: {:?}", drafts.err());
     let drafts = drafts.expect("checked");
     prop_assert!(
@@ -947,7 +909,7 @@ fn price_in(table: &PriceTable, frequency: Frequency, currency: Currency) -> Opt
 /// is the stopping rule only; what is owed on each day is computed independently below.
 fn last_run_day(s: &Scenario, o: &Outcome) -> NaiveDate {
     let sub = &o.subscription;
-    let last_usage = usage_of(o).iter().map(|u| u.recorded_on).max();
+    let last_usage = o.usage.iter().map(|u| u.recorded_on).max();
     let due = prorata_core::reconcile::due_dates(sub, sub.start, s.until, s.until, last_usage);
     s.actions
         .iter()

@@ -10,11 +10,10 @@
 //! written from the rule and said so.
 
 use chrono::NaiveDate;
-use prorata_core::catalog::{Catalog, Lang};
+use prorata_core::catalog::Catalog;
 use prorata_core::document::{Document, Line, LineKey, Section};
-use prorata_core::reconcile::{self, Context, Settings, UsageRecord};
-use prorata_core::scenario::{self, Entry, Outcome, Scenario};
-use prorata_core::tax::Buyer;
+use prorata_core::reconcile::Settings;
+use prorata_core::scenario::{self, Outcome, Scenario};
 
 /// One product (the plan's fee), one usage metric at 10.00 EUR a unit (Lago's standard charge
 /// of `amount: '10'` in `spec/scenarios/subscriptions/free_trial_billing_spec.rb`), and the
@@ -124,42 +123,8 @@ fn date(text: &str) -> NaiveDate {
 
 /// What a second run of billing on `day` would issue, given what was issued by then.
 fn rerun(o: &Outcome, cat: &Catalog, settings: &Settings, day: NaiveDate) -> usize {
-    let buyer = Buyer {
-        country: "US".into(),
-        vat_number: None,
-    };
-    let ctx = Context {
-        catalog: cat,
-        settings,
-        buyer: &buyer,
-        lang: Lang::En,
-    };
-    let issued: Vec<Document> = o
-        .documents()
-        .filter(|d| d.issued_on <= day)
-        .cloned()
-        .collect();
-    let usage: Vec<UsageRecord> = o
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Usage {
-                on,
-                metric,
-                date: used_on,
-                quantity,
-            } if *on <= day => Some(UsageRecord {
-                metric: metric.clone(),
-                date: *used_on,
-                quantity: *quantity,
-                recorded_on: *on,
-                events: 0,
-            }),
-            _ => None,
-        })
-        .collect();
-    reconcile::reconcile(&ctx, &o.subscription, &usage, &issued, day)
-        .unwrap_or_else(|e| panic!("reconciles: {e}"))
+    o.reconcile_again(cat, settings, day)
+        .expect("reconciles")
         .len()
 }
 
