@@ -181,7 +181,11 @@ pub struct Document {
     /// Balance owed before this document (invoices only; seed 002 "previous unpaid balance").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_balance: Option<Money>,
-    /// What the customer owes after this document: previous balance plus total.
+    /// Prepaid credit this invoice took from the account's wallet ([`crate::wallet`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepaid_credit: Option<Money>,
+    /// What the customer owes after this document: previous balance plus total, less the
+    /// prepaid credit applied.
     pub balance_after: Money,
     /// Invoices a credit note corrects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -234,6 +238,7 @@ impl Draft {
             taxes,
             total,
             previous_balance: (self.kind == DocumentKind::Invoice).then_some(previous_balance),
+            prepaid_credit: None,
             balance_after: previous_balance.checked_add(total)?,
             corrects,
             buyer: None,

@@ -56,6 +56,7 @@ pub mod terms;
 pub mod tickets;
 pub mod timeline;
 pub mod trial;
+pub mod wallet;
 
 pub use calendar::{Frequency, Period, Schedule};
 pub use catalog::{Catalog, Lang};

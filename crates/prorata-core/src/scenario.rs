@@ -20,6 +20,7 @@ use crate::money::{Currency, Money, MoneyError};
 use crate::reconcile::{due_dates, reconcile, Context, ReconcileError, Settings, UsageRecord};
 use crate::tax::{self, Buyer};
 use crate::timeline::{start_of, Subscription, DEFAULT_NOTICE_DAYS};
+use crate::wallet::TopUp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +100,24 @@ pub struct Action {
     /// says from when.
     #[serde(default)]
     pub coupon: Option<crate::coupon::CouponRequest>,
+    /// Prepaid credit put on the account's wallet: `{ amount = "100.00" }` (paid) or
+    /// `{ amount = "20.00", kind = "granted" }`.
+    #[serde(default)]
+    pub top_up: Option<TopUpSpec>,
+}
+
+/// A top-up of the account's wallet ([`crate::wallet`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpSpec {
+    /// In major units ("100.00").
+    pub amount: String,
+    #[serde(default = "paid")]
+    pub kind: TopUp,
+}
+
+fn paid() -> TopUp {
+    TopUp::Paid
 }
 
 fn date_or_datetime<'de, D: serde::Deserializer<'de>>(
@@ -176,6 +195,13 @@ pub enum Entry {
         balance_after: Money,
     },
     Document(Box<Document>),
+    /// Prepaid credit put on the wallet.
+    TopUp {
+        on: NaiveDate,
+        amount: Money,
+        kind: TopUp,
+        wallet_after: Money,
+    },
     /// A coupon applied or removed.
     Coupon {
         on: NaiveDate,
@@ -199,6 +225,8 @@ pub struct Outcome {
     pub entries: Vec<Entry>,
     /// What the customer owes at the end (negative: a credit in their favour).
     pub balance: Money,
+    /// The prepaid credit left on the wallet at the end.
+    pub wallet: Money,
     /// The usage recorded, as billing read it (counted units, each with its day recorded).
     #[serde(skip)]
     pub usage: Vec<UsageRecord>,
@@ -402,12 +430,23 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         let count = usize::from(a.request.is_some())
             + usize::from(a.usage.is_some())
             + usize::from(a.payment.is_some())
-            + usize::from(a.coupon.is_some());
+            + usize::from(a.coupon.is_some())
+            + usize::from(a.top_up.is_some());
         if count != 1 {
             return Err(invalid(
                 format!("actions[{i}]"),
-                "give exactly one of request, usage, payment or coupon",
+                "give exactly one of request, usage, payment, coupon or top_up",
             ));
+        }
+        if let Some(t) = &a.top_up {
+            let amount = Money::parse(&t.amount, currency)
+                .map_err(|e| invalid(format!("actions[{i}].top_up.amount"), e))?;
+            if amount.minor() <= 0 {
+                return Err(invalid(
+                    format!("actions[{i}].top_up.amount"),
+                    "a top-up is a positive amount",
+                ));
+            }
         }
         if let Some(u) = &a.usage {
             if !catalog.metrics.contains_key(&u.metric) {
@@ -469,6 +508,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
     let mut usage: Vec<UsageRecord> = Vec::new();
     let mut entries = Vec::new();
     let mut balance = Money::zero(currency);
+    let mut wallet = Money::zero(currency);
     let mut next_action = 0;
     let mut today = sub.start;
     loop {
@@ -541,6 +581,15 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                         refusal,
                     }),
                 }
+            } else if let Some(t) = &a.top_up {
+                let amount = Money::parse(&t.amount, currency)?;
+                wallet = wallet.checked_add(amount)?;
+                entries.push(Entry::TopUp {
+                    on: today,
+                    amount,
+                    kind: t.kind,
+                    wallet_after: wallet,
+                });
             } else if let Some(p) = &a.payment {
                 let amount = Money::parse(p, currency)?;
                 balance = balance.checked_sub(amount)?;
@@ -571,6 +620,9 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
             if doc.kind == crate::document::DocumentKind::Invoice {
                 doc.due_on = Some(scenario.settings.seller.due_on(today));
             }
+            let taken = crate::wallet::draw(&doc, wallet);
+            doc.apply_prepaid(taken)?;
+            wallet = wallet.checked_sub(taken)?;
             balance = doc.balance_after;
             entries.push(Entry::Document(Box::new(doc.clone())));
             documents.push(doc);
@@ -598,6 +650,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         subscription: sub,
         entries,
         balance,
+        wallet,
         usage,
     })
 }

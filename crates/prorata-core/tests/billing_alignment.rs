@@ -13,6 +13,9 @@ use prorata_core::document::{Document, Line, LineKey, Section};
 use prorata_core::reconcile::Settings;
 use prorata_core::scenario::{self, Entry, Outcome, Scenario, ScenarioError};
 
+mod common;
+use common::*;
+
 /// A plan of one product at a flat monthly price (Kill Bill's "Shotgun" at 249.95 USD; Lago's
 /// plans at 35.00 and 10.00), sold monthly, quarterly and annually, and a usage metric at 1.00
 /// per event (Lago's standard charge of `amount: "1"`).
@@ -90,25 +93,6 @@ start = "{start}"
 quantities = {{ seat = 1 }}
 {rest}"#
     )
-}
-
-/// (number, issued on, net total in minor units) of every document.
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
-}
-
-fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
-    o.documents()
-        .find(|d| d.number == number)
-        .unwrap_or_else(|| panic!("no document {number}"))
 }
 
 fn seat_line(d: &Document) -> &Line {

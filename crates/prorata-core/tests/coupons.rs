@@ -14,6 +14,9 @@ use prorata_core::reconcile::{reconcile, Context};
 use prorata_core::scenario::{self, Entry, Outcome, Scenario};
 use prorata_core::tax::Buyer;
 
+mod common;
+use common::*;
+
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
 
 /// Plans shaped like the sources' cases: a flat fee billed in advance or in arrears (Lago's
@@ -203,25 +206,6 @@ notice_days = 0
 quantities = {{ platform = 1 }}
 {rest}"#
     )
-}
-
-/// `(number, issued on, net total in minor units)` of every document.
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
-}
-
-fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
-    o.documents()
-        .find(|d| d.number == number)
-        .unwrap_or_else(|| panic!("no document {number}"))
 }
 
 fn discount(d: &Document) -> &Line {

@@ -63,24 +63,6 @@ quantities = {{ user = {users} }}
     )
 }
 
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
-}
-
-fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
-    o.documents()
-        .find(|d| d.number == number)
-        .unwrap_or_else(|| panic!("no document {number}"))
-}
-
 fn user_line(d: &Document) -> &Line {
     d.lines
         .iter()
@@ -642,6 +624,9 @@ fn the_shipped_example_plays_as_its_comments_say() {
 // ------------------------------------------------------------------ properties
 
 use proptest::prelude::*;
+
+mod common;
+use common::*;
 
 /// A frequency change (or, for variety, a change of users) on a day of 2024–2025, maybe
 /// recorded up to 40 days after it takes effect.

@@ -13,6 +13,9 @@ use prorata_core::document::{Document, Line, LineKey};
 use prorata_core::scenario::{self, Outcome, Scenario};
 use prorata_core::Currency;
 
+mod common;
+use common::*;
+
 /// A catalog billing `price` (a charge model's TOML table) for card payments in EUR and USD,
 /// and a plan without fees.
 fn catalog_text(price: &str) -> String {
@@ -79,29 +82,11 @@ quantities = {{ platform = 1 }}
     (s, o)
 }
 
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
-}
-
 fn usage_line(d: &Document) -> &Line {
     d.lines
         .iter()
         .find(|l| matches!(&l.key, LineKey::Usage { metric, .. } if metric == "card_payments"))
         .unwrap_or_else(|| panic!("{} has no card payments line", d.number))
-}
-
-fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
-    o.documents()
-        .find(|d| d.number == number)
-        .unwrap_or_else(|| panic!("no document {number}"))
 }
 
 /// What billing again on `day` would issue, given the documents issued by then and the usage

@@ -31,10 +31,11 @@ use prorata_core::netting::NegativeInvoice;
 use prorata_core::proration::DayCount;
 use prorata_core::reconcile::{self, CreditPolicy, ProrationBilling, Settings};
 use prorata_core::scenario::{
-    self, Account, Action, Outcome, Scenario, SubscriptionSpec, UsageSpec,
+    self, Account, Action, Entry, Outcome, Scenario, SubscriptionSpec, TopUpSpec, UsageSpec,
 };
 use prorata_core::seat_tiers;
 use prorata_core::timeline::start_of;
+use prorata_core::wallet::TopUp;
 
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
 
@@ -281,6 +282,8 @@ enum Act {
         days_before: u64,
     },
     Payment(i64),
+    /// Prepaid credit put on the wallet, in minor units.
+    TopUp(i64),
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -343,6 +346,7 @@ fn act() -> impl Strategy<Value = Act> {
                 Act::Usage { metric, quantity, days_before }
             }),
         1 => (1_i64..=200_000).prop_map(Act::Payment),
+        1 => (1_i64..=200_000).prop_map(Act::TopUp),
     ]
 }
 
@@ -392,6 +396,7 @@ fn dated(start: NaiveDate, (day, act, eff): RawAction) -> Action {
         usage: None,
         payment: None,
         coupon: None,
+        top_up: None,
     };
     let at = |day: NaiveDate, days: i64, secs: u32| {
         start_of(day) + TimeDelta::days(days) + TimeDelta::seconds(i64::from(secs))
@@ -423,9 +428,20 @@ fn dated(start: NaiveDate, (day, act, eff): RawAction) -> Action {
                 events: 0,
             });
         }
-        Act::Payment(cents) => a.payment = Some(format!("{}.{:02}", cents / 100, cents % 100)),
+        Act::Payment(cents) => a.payment = Some(major(cents)),
+        Act::TopUp(cents) => {
+            a.top_up = Some(TopUpSpec {
+                amount: major(cents),
+                kind: TopUp::Paid,
+            })
+        }
     }
     a
+}
+
+/// `cents` in major units, as scenario files write amounts ("12.05").
+fn major(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 fn settings(
@@ -1166,6 +1182,78 @@ proptest! {
         let o = play(&s)?;
         check_discounts(&s, &o)?;
         check_idempotent(&s, &o)?;
+    }
+}
+
+/// Prepaid credit is neither lost nor overdrawn: what was topped up is what the invoices took
+/// plus what is left; an invoice takes no more than its total nor than what is owed with it,
+/// takes nothing while credit is left unless it is paid whole, and a credit note takes
+/// nothing; the balance is the documents, less the payments and the credit taken.
+fn check_wallet(o: &Outcome) -> Result<(), TestCaseError> {
+    let currency = o.balance.currency();
+    let (mut wallet, mut topped_up, mut taken, mut balance) = (0_i64, 0_i64, 0_i64, 0_i64);
+    for e in &o.entries {
+        match e {
+            Entry::TopUp { amount, .. } => {
+                wallet += amount.minor();
+                topped_up += amount.minor();
+            }
+            Entry::Payment { amount, .. } => balance -= amount.minor(),
+            Entry::Document(d) => {
+                let prepaid = d.prepaid_credit.map_or(0, |p| p.minor());
+                let owed = balance + d.total.minor();
+                prop_assert!(
+                    prepaid >= 0 && prepaid <= wallet,
+                    "{} took {prepaid} of {wallet}",
+                    d.number
+                );
+                prop_assert!(
+                    prepaid <= d.total.minor().max(0) && prepaid <= owed.max(0),
+                    "{} took {prepaid}",
+                    d.number
+                );
+                if prepaid < wallet {
+                    // Credit was left over: the invoice took all it could.
+                    prop_assert_eq!(
+                        prepaid,
+                        d.total.minor().min(owed).max(0),
+                        "{} left credit unused",
+                        &d.number
+                    );
+                }
+                if d.kind == prorata_core::document::DocumentKind::CreditNote {
+                    prop_assert_eq!(prepaid, 0);
+                }
+                prop_assert_eq!(
+                    d.balance_after.minor(),
+                    owed - prepaid,
+                    "{}'s amount due",
+                    &d.number
+                );
+                wallet -= prepaid;
+                taken += prepaid;
+                balance = owed - prepaid;
+            }
+            _ => {}
+        }
+    }
+    prop_assert_eq!(topped_up, taken + o.wallet.minor());
+    prop_assert_eq!(o.wallet, Money::from_minor(wallet, currency));
+    prop_assert_eq!(o.balance, Money::from_minor(balance, currency));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// With top-ups among the other actions, under every convention and policy (so with
+    /// negative invoices and credits carried on the balance): prepaid credit adds up.
+    #[test]
+    fn prepaid_credit_is_neither_lost_nor_overdrawn(
+        s in scenario(settings(&ALL_DAY_COUNTS, &ALL_BILLINGS, &ALL_CREDITS)),
+    ) {
+        let o = play(&s)?;
+        check_wallet(&o)?;
     }
 }
 

@@ -5,6 +5,9 @@ use prorata_core::catalog::Catalog;
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
 use prorata_core::scenario::{self, Entry, Outcome, Scenario};
 
+mod common;
+use common::*;
+
 const DEFAULT_CATALOG: &str = include_str!("../../../catalog/default.toml");
 
 fn catalog() -> Catalog {
@@ -22,12 +25,6 @@ fn docs(o: &Outcome) -> Vec<&Document> {
     o.documents().collect()
 }
 
-fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
-    o.documents()
-        .find(|d| d.number == number)
-        .unwrap_or_else(|| panic!("no document {number}"))
-}
-
 fn line<'a>(d: &'a Document, product_or_metric: &str) -> &'a Line {
     d.lines
         .iter()
@@ -38,18 +35,6 @@ fn line<'a>(d: &'a Document, product_or_metric: &str) -> &'a Line {
             LineKey::Commitment { .. } => product_or_metric == "minimum-commitment",
         })
         .unwrap_or_else(|| panic!("{} has no {product_or_metric} line", d.number))
-}
-
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
 }
 
 fn refusals(o: &Outcome) -> Vec<String> {

@@ -16,6 +16,9 @@ use prorata_core::reconcile::{self, Context};
 use prorata_core::scenario::{self, Entry, Outcome, Scenario};
 use prorata_core::tax::Buyer;
 
+mod common;
+use common::*;
+
 /// A catalog in `currency` with one product, `user`, priced on plan `team` by `item` (the
 /// plan item's TOML body).
 fn catalog(currency: &str, item: &str) -> Catalog {
@@ -123,19 +126,6 @@ quantities = {{ user = {users} }}
         );
     }
     o
-}
-
-/// Each document: its number, day and net total in minor units.
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
 }
 
 /// Each line of a document: its description, explanation and amount in minor units.

@@ -15,6 +15,9 @@ use prorata_core::document::{Document, Line, LineKey, Section};
 use prorata_core::reconcile::Settings;
 use prorata_core::scenario::{self, Outcome, Scenario};
 
+mod common;
+use common::*;
+
 /// One product (the plan's fee), one usage metric at 10.00 EUR a unit (Lago's standard charge
 /// of `amount: '10'` in `spec/scenarios/subscriptions/free_trial_billing_spec.rb`), and the
 /// plans given.
@@ -82,24 +85,6 @@ fn play(cat: &Catalog, s: &Scenario) -> Outcome {
         assert_eq!(rerun(&o, cat, &s.settings, d.issued_on), 0, "rerun {d:?}");
     }
     o
-}
-
-fn summary(o: &Outcome) -> Vec<(String, String, i64)> {
-    o.documents()
-        .map(|d| {
-            (
-                d.number.clone(),
-                d.issued_on.to_string(),
-                d.net_total.minor(),
-            )
-        })
-        .collect()
-}
-
-fn doc<'a>(o: &'a Outcome, number: &str) -> &'a Document {
-    o.documents()
-        .find(|d| d.number == number)
-        .unwrap_or_else(|| panic!("no document {number}"))
 }
 
 fn line<'a>(d: &'a Document, product_or_metric: &str) -> &'a Line {

@@ -273,7 +273,16 @@ pub fn invoice_xml(doc: &Document, lang: Lang) -> Result<String, CiiError> {
         &tax_total.amount_text(),
     );
     x.leaf("ram:GrandTotalAmount", &grand_total.amount_text());
-    x.leaf("ram:DuePayableAmount", &grand_total.amount_text());
+    // BT-113/BR-CO-16: prepaid credit is paid ahead; the amount due is what remains.
+    let prepaid = doc.prepaid_credit.filter(|p| !p.is_zero());
+    let due = match prepaid {
+        Some(p) => {
+            x.leaf("ram:TotalPrepaidAmount", &p.amount_text());
+            grand_total.checked_sub(p).map_err(overflow)?
+        }
+        None => grand_total,
+    };
+    x.leaf("ram:DuePayableAmount", &due.amount_text());
     x.close("ram:SpecifiedTradeSettlementHeaderMonetarySummation");
     // One preceding invoice: older Factur-X schemas allow no more; others are in a note.
     if let Some(first) = doc.corrects.first().filter(|_| credit_note) {

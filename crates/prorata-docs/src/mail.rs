@@ -124,16 +124,27 @@ pub fn compose(
                     ),
                 ),
             };
-            let due = if doc.kind == DocumentKind::Invoice && doc.balance_after.minor() > 0 {
-                format!(
+            let mut due = String::new();
+            if let Some(prepaid) = doc.prepaid_credit {
+                due = format!(
+                    "\n{}{} {}.",
+                    t(
+                        lang,
+                        "Paid from your prepaid credit",
+                        "Réglé par votre crédit prépayé"
+                    ),
+                    colon(lang),
+                    money(lang, prepaid)
+                );
+            }
+            if doc.kind == DocumentKind::Invoice && doc.balance_after.minor() > 0 {
+                due.push_str(&format!(
                     "\n{}{} {}.",
                     t(lang, "Amount due", "Montant dû"),
                     colon(lang),
                     money(lang, doc.balance_after)
-                )
-            } else {
-                String::new()
-            };
+                ));
+            }
             Ok(Composed {
                 subject,
                 text: format!("{hello}{intro}{due}{bye}"),
@@ -428,5 +439,35 @@ mod tests {
         let mut r = req(Lang::En, "payment_failed");
         r.template = "invoice".into();
         assert!(compose(&r, "Vendor", None).is_err());
+    }
+
+    #[test]
+    fn an_invoice_email_says_what_prepaid_credit_paid_and_what_is_left() {
+        use prorata_core::document::{DocumentKind, Draft};
+        use prorata_core::money::{Currency, Money};
+        let eur = |minor| Money::from_minor(minor, Currency::EUR);
+        let mut doc = Draft {
+            kind: DocumentKind::Invoice,
+            currency: Currency::EUR,
+            lines: Vec::new(),
+        }
+        .issue("INV-000002".into(), chrono::NaiveDate::MIN, eur(0))
+        .unwrap();
+        doc.total = eur(36_000);
+        doc.balance_after = eur(36_000);
+        doc.apply_prepaid(eur(14_000)).unwrap();
+        let mut r = req(Lang::Fr, "payment_failed");
+        r.template = "invoice".into();
+        let mail = compose(&r, "Vendor", Some((&doc, b"%PDF"))).unwrap();
+        assert!(
+            mail.text
+                .contains("Réglé par votre crédit prépayé : 140,00 EUR.\nMontant dû : 220,00 EUR."),
+            "{}",
+            mail.text
+        );
+        // Paid whole: no amount due.
+        doc.balance_after = eur(0);
+        let mail = compose(&r, "Vendor", Some((&doc, b"%PDF"))).unwrap();
+        assert!(!mail.text.contains("Montant dû"), "{}", mail.text);
     }
 }

@@ -117,6 +117,18 @@ pub fn outcome(o: &Outcome) -> String {
                 );
             }
             Entry::Document(d) => out.push_str(&document(d, lang, &o.account.name)),
+            Entry::TopUp {
+                on,
+                amount,
+                kind,
+                wallet_after,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{on}  prepaid credit {}: {amount} (wallet {wallet_after})\n",
+                    kind.as_str()
+                );
+            }
             Entry::Coupon {
                 on,
                 request,
@@ -146,6 +158,14 @@ pub fn outcome(o: &Outcome) -> String {
         }
     }
     let _ = writeln!(out, "{}: {}", t(lang, "Balance", "Solde"), o.balance);
+    if !o.wallet.is_zero() {
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            t(lang, "Prepaid credit left", "Crédit prépayé restant"),
+            o.wallet
+        );
+    }
     out
 }
 
@@ -233,12 +253,16 @@ pub fn document(d: &Document, lang: Lang, buyer: &str) -> String {
             t(lang, "Previous unpaid balance", "Solde impayé précédent"),
             prev.amount_text()
         );
-        let _ = writeln!(
-            out,
-            "  {:<72} {:>14}",
-            t(lang, "Amount due", "Montant dû"),
-            d.balance_after.amount_text()
-        );
+        if let Some(prepaid) = d.prepaid_credit {
+            let _ = writeln!(
+                out,
+                "  {:<72} {:>14}",
+                t(lang, "Prepaid credit applied", "Crédit prépayé utilisé"),
+                prepaid.checked_neg().unwrap_or(prepaid).amount_text()
+            );
+        }
+        let (label, amount) = crate::words::amount_due(d, lang);
+        let _ = writeln!(out, "  {label:<72} {:>14}", amount.amount_text());
     }
     if let Some(payment) = &d.payment {
         let _ = writeln!(

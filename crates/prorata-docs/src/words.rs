@@ -1,7 +1,7 @@
 //! How French and English write the small things every rendering shares: a choice of words,
 //! the colon, decimal commas, amounts, dates, percentages, a document's title.
 
-use prorata_core::document::DocumentKind;
+use prorata_core::document::{Document, DocumentKind};
 use prorata_core::{Decimal, Lang, Money};
 
 /// The English or the French of a phrase.
@@ -66,6 +66,21 @@ pub fn kind_title(lang: Lang, kind: DocumentKind) -> &'static str {
     }
 }
 
+/// The last line of an invoice's totals: what the customer owes after it, or — when the
+/// balance is in their favour (a negative invoice, an overpayment) — the credit, printed
+/// positive under its own label rather than as a negative amount due.
+pub fn amount_due(doc: &Document, lang: Lang) -> (&'static str, Money) {
+    let after = doc.balance_after;
+    if after.is_negative() {
+        (
+            t(lang, "Credit in your favour", "Crédit en votre faveur"),
+            after.checked_neg().unwrap_or(after),
+        )
+    } else {
+        (t(lang, "Amount due", "Montant dû"), after)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +93,26 @@ mod tests {
         );
         assert_eq!(decimal(Lang::En, "30.00"), "30.00");
         assert_eq!(percent(Lang::Fr, Decimal::new(55, 1).unwrap()), "5,5 %");
+    }
+
+    #[test]
+    fn a_balance_in_the_customers_favour_is_a_credit_not_a_negative_amount_due() {
+        use prorata_core::document::Draft;
+        use prorata_core::Currency;
+        let eur = |minor| Money::from_minor(minor, Currency::EUR);
+        let mut doc = Draft {
+            kind: DocumentKind::Invoice,
+            currency: Currency::EUR,
+            lines: Vec::new(),
+        }
+        .issue("INV-000003".into(), chrono::NaiveDate::MIN, eur(0))
+        .unwrap();
+        doc.balance_after = eur(-191_493);
+        assert_eq!(
+            amount_due(&doc, Lang::Fr),
+            ("Crédit en votre faveur", eur(191_493))
+        );
+        doc.balance_after = eur(22_000);
+        assert_eq!(amount_due(&doc, Lang::En), ("Amount due", eur(22_000)));
     }
 }

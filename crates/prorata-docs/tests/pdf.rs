@@ -24,9 +24,17 @@ fn out_dir() -> PathBuf {
 
 /// Seed 001's documents: June and July invoices, then the credit note of 10 July 2024.
 fn seed_documents(lang: Lang) -> Vec<Document> {
+    example_documents(
+        include_str!("../../../examples/seed-credit-note.toml"),
+        lang,
+    )
+}
+
+/// The documents of an example scenario on the default catalog, in `lang`, from a seller with
+/// its full identity.
+fn example_documents(scenario: &str, lang: Lang) -> Vec<Document> {
     let cat = Catalog::from_toml(include_str!("../../../catalog/default.toml")).unwrap();
-    let mut s =
-        Scenario::from_toml(include_str!("../../../examples/seed-credit-note.toml")).unwrap();
+    let mut s = Scenario::from_toml(scenario).unwrap();
     s.account.language = lang;
     s.settings.seller = prorata_core::seller::Seller {
         legal_name: "Prorata Démo SAS".into(),
@@ -84,6 +92,47 @@ fn text_of(pdf: &Path) -> String {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[test]
+fn prepaid_credit_shows_above_the_amount_due_and_in_the_xml() {
+    // examples/prepaid-credit.toml, July: 360.00, 140.00 of prepaid credit, 220.00 due.
+    let docs = example_documents(
+        include_str!("../../../examples/prepaid-credit.toml"),
+        Lang::Fr,
+    );
+    let inv = find(&docs, "INV-000002");
+    let files = prorata_docs::files::make(&inv).unwrap();
+    let xml = String::from_utf8(files.xml.clone()).unwrap();
+    // EN 16931 BT-113 (paid amount) and BT-115 = BT-112 − BT-113 (BR-CO-16).
+    assert!(
+        xml.contains("<ram:GrandTotalAmount>360.00</ram:GrandTotalAmount>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<ram:TotalPrepaidAmount>140.00</ram:TotalPrepaidAmount>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<ram:DuePayableAmount>220.00</ram:DuePayableAmount>"),
+        "{xml}"
+    );
+    let pdf = write(&inv, "prepaid-credit-fr");
+    facturx_check(std::slice::from_ref(&pdf));
+    if !have("pdftotext") {
+        return;
+    }
+    let text = text_of(&pdf);
+    for expected in [
+        "Total TTC 360,00 EUR",
+        "Crédit prépayé utilisé -140,00 EUR",
+        "Montant dû 220,00 EUR",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
 }
 
 #[test]

@@ -20,7 +20,8 @@ use prorata_core::seller::SellerSnapshot;
 use prorata_core::timeline::Subscription;
 use prorata_core::Money;
 use prorata_store::{
-    LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, SubscriptionRow, Tenant, Tx,
+    LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, NewWalletEntry, SubscriptionRow, Tenant,
+    Tx, WalletKind,
 };
 use serde::Serialize;
 
@@ -105,6 +106,14 @@ pub(crate) async fn issue(
     // Each invoice says how it will be paid: one statement for the chunk's accounts.
     let account_ids: Vec<i64> = crate::distinct(pending.iter().map(|p| p.row.account_id));
     let methods = tx.payment_methods(tenant.id, &account_ids).await?;
+    // Prepaid credit is read only where some was ever sold: a tenant without wallets pays one
+    // indexed probe per chunk.
+    let mut wallets = if tx.has_wallets(tenant.id).await? {
+        tx.wallet_balances(tenant.id, &account_ids).await?
+    } else {
+        BTreeMap::new()
+    };
+    let mut drawn = Vec::new();
     let seller = tenant
         .settings
         .seller
@@ -118,11 +127,11 @@ pub(crate) async fn issue(
             let number = document_number(draft.kind, *n);
             *n += 1;
             let balance = balances.entry(p.row.account_id).or_insert(0);
-            let previous = Money::from_minor(*balance, draft.currency);
-            let mut doc = draft.issue(number, issued_on, previous)?;
+            let wallet = wallets.entry(p.row.account_id).or_insert(0);
             let method = methods.get(&p.row.account_id);
-            stamp(&mut doc, tenant, p.account, &seller, method);
-            *balance = doc.balance_after.minor();
+            let doc = finish(draft, number, issued_on, balance, wallet, |doc| {
+                stamp(doc, tenant, p.account, &seller, method)
+            })?;
             summary.count(&doc);
             ledger.push(NewLedgerEntry {
                 account_id: p.row.account_id,
@@ -131,6 +140,22 @@ pub(crate) async fn issue(
                 amount: doc.total,
                 reference: doc.number.clone(),
             });
+            if let Some(taken) = doc.prepaid_credit {
+                ledger.push(NewLedgerEntry {
+                    account_id: p.row.account_id,
+                    entry_date: issued_on,
+                    kind: LedgerKind::PrepaidCredit,
+                    amount: taken.checked_neg()?,
+                    reference: doc.number.clone(),
+                });
+                drawn.push(NewWalletEntry {
+                    account_id: p.row.account_id,
+                    entry_date: issued_on,
+                    kind: WalletKind::Applied,
+                    amount: taken.checked_neg()?,
+                    reference: doc.number.clone(),
+                });
+            }
             outbox.push(NewOutbox {
                 topic: match doc.kind {
                     DocumentKind::Invoice => "invoice.finalized".into(),
@@ -153,9 +178,33 @@ pub(crate) async fn issue(
     }
     tx.insert_documents(tenant.id, &docs).await?;
     tx.insert_ledger(tenant.id, &ledger).await?;
+    tx.insert_wallet_entries(tenant.id, &drawn).await?;
     tx.insert_outbox(tenant.id, &outbox).await?;
     // The documents move back out of the rows written: no copy of each document is kept.
     Ok(docs.into_iter().map(|d| d.document).collect())
+}
+
+/// Issues `draft` as billing issues it: its previous balance is `balance` (the account's, in
+/// minor units), an invoice draws on the prepaid credit in `wallet` ([`prorata_core::wallet`]),
+/// and `stamp` writes the buyer, seller and payment details; `balance` and `wallet` are updated,
+/// so the next document of the account chains from this one. The billing run and change
+/// previews share it, so a preview shows the document as it would be issued.
+pub(crate) fn finish(
+    draft: Draft,
+    number: String,
+    issued_on: NaiveDate,
+    balance: &mut i64,
+    wallet: &mut i64,
+    stamp: impl FnOnce(&mut Document),
+) -> Result<Document> {
+    let previous = Money::from_minor(*balance, draft.currency);
+    let mut doc = draft.issue(number, issued_on, previous)?;
+    let taken = prorata_core::wallet::draw(&doc, Money::from_minor(*wallet, doc.currency));
+    doc.apply_prepaid(taken)?;
+    stamp(&mut doc);
+    *wallet -= taken.minor();
+    *balance = doc.balance_after.minor();
+    Ok(doc)
 }
 
 /// Writes on `doc`, issued for `account`, what billing adds to its lines and totals: the buyer

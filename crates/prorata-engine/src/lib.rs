@@ -29,6 +29,7 @@ mod subscriptions;
 mod tenants;
 pub mod tickets;
 mod usage;
+mod wallets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,7 @@ pub use keys::*;
 pub use portal::*;
 pub use subscriptions::*;
 pub use usage::*;
+pub use wallets::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -13,6 +13,8 @@ pub struct BillingView {
     pub method: Option<prorata_core::payment::PaymentMethod>,
     /// In minor units of the account's currency; positive when the customer owes.
     pub balance: i64,
+    /// Prepaid credit on the account's wallet, in minor units: the next invoices draw on it.
+    pub prepaid: i64,
     pub in_trial: bool,
 }
 
@@ -31,7 +33,7 @@ impl Engine {
     }
 
     /// The Billing tab's reading, in one transaction: documents (oldest first), the payment
-    /// method, the balance, and whether the account is in its trial.
+    /// method, the balance, the prepaid credit, and whether the account is in its trial.
     pub async fn billing_view(&self, tenant: &Tenant, account_id: i64) -> Result<BillingView> {
         let today = Engine::today(tenant);
         let mut tx = self.store.read().await?;
@@ -41,12 +43,14 @@ impl Engine {
             .items;
         let method = tx.payment_method(tenant.id, account_id).await?;
         let balance = tx.balance(tenant.id, account_id).await?;
+        let prepaid = crate::wallets::wallet_balance(&mut tx, tenant, account_id).await?;
         let subs = tx.subscriptions_of_account(tenant.id, account_id).await?;
         tx.rollback().await?;
         Ok(BillingView {
             documents,
             method,
             balance,
+            prepaid,
             in_trial: crate::accounts::in_trial(&subs, today),
         })
     }

@@ -12,7 +12,7 @@ use prorata_core::timeline::Subscription;
 use prorata_store::{SubscriptionRow, Tenant, Tx};
 use serde::Serialize;
 
-use crate::billing::{issue, next_due_after, stamp, Pending, RunSummary};
+use crate::billing::{finish, issue, next_due_after, stamp, Pending, RunSummary};
 use crate::{invalid, Engine, EngineError, Result};
 
 /// A subscription opened for a change ([`Engine::open_for_change`]).
@@ -343,24 +343,23 @@ impl Engine {
             .get(&row.account_id)
             .copied()
             .unwrap_or(0);
+        let mut wallet = crate::wallets::wallet_balance(&mut tx, tenant, row.account_id).await?;
         let methods = tx.payment_methods(tenant.id, &[row.account_id]).await?;
+        let method = methods.get(&row.account_id);
         let seller = tenant
             .settings
             .seller
             .snapshot(&tenant.name, &tenant.settings.tax.seller_country);
         let mut documents = Vec::with_capacity(drafts.len());
         for draft in drafts {
-            let previous = prorata_core::Money::from_minor(balance, draft.currency);
-            let mut doc = draft.issue(String::new(), today, previous)?;
-            stamp(
-                &mut doc,
-                tenant,
-                &account,
-                &seller,
-                methods.get(&row.account_id),
-            );
-            balance = doc.balance_after.minor();
-            documents.push(doc);
+            documents.push(finish(
+                draft,
+                String::new(),
+                today,
+                &mut balance,
+                &mut wallet,
+                |doc| stamp(doc, tenant, &account, &seller, method),
+            )?);
         }
         Ok((direction, documents))
     }

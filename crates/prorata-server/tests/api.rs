@@ -713,6 +713,112 @@ both_stores!(
     entitlements_show_the_plan_its_features_and_limits_on_a_date
 );
 
+async fn prepaid_credit_is_topped_up_and_drawn_through_the_api(url: &str) {
+    let t = spawn_app(url).await;
+    let id = t.post("/v1/accounts", account("Lumen")).await.body["id"]
+        .as_i64()
+        .expect("id");
+    let top_ups = format!("/v1/accounts/{id}/wallet/top-ups");
+    let r = t
+        .post(
+            &top_ups,
+            json!({"amount": 50000, "kind": "paid", "reference": "order 117"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"account_id": id, "balance": 50000, "currency": "EUR"})
+    );
+    // Refused, naming the field: no amount, a kind that does not exist, an empty reference.
+    for (body, field) in [
+        (
+            json!({"amount": 0, "kind": "paid", "reference": "x"}),
+            "amount",
+        ),
+        (
+            json!({"amount": 100, "kind": "stolen", "reference": "x"}),
+            "kind",
+        ),
+        (
+            json!({"amount": 100, "kind": "granted", "reference": ""}),
+            "reference",
+        ),
+    ] {
+        let r = t.post(&top_ups, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            r.body
+        );
+        assert!(
+            r.body["field"].as_str().is_some_and(|f| f.contains(field)),
+            "{body}: {:?}",
+            r.body
+        );
+    }
+    let r = t
+        .post(
+            "/v1/accounts/999999/wallet/top-ups",
+            json!({"amount": 100, "kind": "granted", "reference": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // 10 users: 300.00 + 60.00 VAT = 360.00, paid from the wallet; 140.00 left.
+    let r = t
+        .post(
+            "/v1/subscriptions",
+            json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
+            "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0,
+            "quantities": {"user": 10, "number": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let invoice = t.get("/v1/invoices").await.body["data"][0].clone();
+    assert_eq!(invoice["total"]["minor"], json!(36000), "{invoice}");
+    assert_eq!(
+        invoice["prepaid_credit"]["minor"],
+        json!(36000),
+        "{invoice}"
+    );
+    assert_eq!(invoice["balance_after"]["minor"], json!(0), "{invoice}");
+    let wallet = t.get(&format!("/v1/accounts/{id}/wallet")).await.body;
+    assert_eq!(wallet["balance"], json!(14000));
+    let entries = t
+        .get(&format!("/v1/accounts/{id}/wallet/entries"))
+        .await
+        .body;
+    let story: Vec<(Value, Value, Value)> = entries["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].clone(),
+                e["amount"]["minor"].clone(),
+                e["reference"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            (json!("paid"), json!(50000), json!("order 117")),
+            (json!("applied"), json!(-36000), json!("INV-000001")),
+        ]
+    );
+    let balance = t.get(&format!("/v1/accounts/{id}/balance")).await.body;
+    assert_eq!(balance["balance"], json!(0));
+    drop(t.engine);
+}
+
+both_stores!(
+    prepaid_credit,
+    prepaid_credit_is_topped_up_and_drawn_through_the_api
+);
+
 fn sha256_hex(bytes: &[u8]) -> String {
     prorata_engine::sha256_hex(bytes)
 }
@@ -1006,6 +1112,9 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/accounts/{id}",
         "/v1/accounts/{id}/balance",
         "/v1/accounts/{id}/ledger",
+        "/v1/accounts/{id}/wallet",
+        "/v1/accounts/{id}/wallet/top-ups",
+        "/v1/accounts/{id}/wallet/entries",
         "/v1/subscriptions",
         "/v1/subscriptions/{id}",
         "/v1/subscriptions/{id}/changes",
@@ -1055,7 +1164,7 @@ async fn the_openapi_document_matches_the_routes() {
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 60);
+    assert_eq!(operations, 63);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

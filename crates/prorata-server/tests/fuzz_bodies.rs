@@ -433,6 +433,13 @@ impl Fuzzed {
                 vec![json!({"amount": 100, "reference": "VIR INV-000001"})],
             ),
             (
+                p("POST", "/v1/accounts/{id}/wallet/top-ups"),
+                vec![
+                    json!({"amount": 50000, "kind": "paid", "reference": "order 117"}),
+                    json!({"amount": 1, "kind": "granted", "reference": "gesture"}),
+                ],
+            ),
+            (
                 p("POST", "/v1/transfers"),
                 vec![json!({"amount": 100, "reference": "INV-000001"})],
             ),

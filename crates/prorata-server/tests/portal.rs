@@ -749,6 +749,29 @@ async fn the_owner_edits_only_address_postcode_and_city_after_the_trial(url: &st
     );
 }
 
+async fn the_billing_tab_shows_prepaid_credit_only_when_there_is_some(url: &str) {
+    let w = world(url).await;
+    let mut owner = client_for(&w, Who::Owner).await;
+    let page = owner.get("billing").await.text();
+    assert!(!page.contains("id=\"prepaid\""), "no wallet, no line");
+    w.engine
+        .top_up(
+            &w.tenant,
+            w.a,
+            12_345,
+            prorata_core::wallet::TopUp::Granted,
+            "gesture",
+        )
+        .await
+        .expect("topped up");
+    let page = owner.get("billing").await.text();
+    // The account speaks French: 12 345 cents is "123,45 €" (a no-break space before the sign).
+    assert!(
+        page.contains("<strong id=\"prepaid\">123,45\u{a0}€</strong>"),
+        "{page}"
+    );
+}
+
 async fn names_render_as_text_and_only_real_pictures_become_logos(url: &str) {
     let w = world(url).await;
     let mut owner = client_for(&w, Who::Owner).await;
@@ -1940,6 +1963,7 @@ on_both_stores!(
     a_late_downgrade_is_refused_with_the_deadline_and_an_early_one_becomes_a_request,
     an_upgrade_is_previewed_then_billed_prorated,
     the_owner_edits_only_address_postcode_and_city_after_the_trial,
+    the_billing_tab_shows_prepaid_credit_only_when_there_is_some,
     names_render_as_text_and_only_real_pictures_become_logos,
     no_password_session_or_link_is_stored_in_clear,
     pages_speak_the_users_language_and_accept_language,

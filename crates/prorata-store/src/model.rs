@@ -137,6 +137,9 @@ pub enum LedgerKind {
     PaymentFailed,
     Refund,
     WriteOff,
+    /// Prepaid credit an invoice took from the account's wallet: lowers the balance like a
+    /// payment.
+    PrepaidCredit,
 }
 
 impl LedgerKind {
@@ -148,6 +151,7 @@ impl LedgerKind {
             LedgerKind::PaymentFailed => "payment_failed",
             LedgerKind::Refund => "refund",
             LedgerKind::WriteOff => "write_off",
+            LedgerKind::PrepaidCredit => "prepaid_credit",
         }
     }
 
@@ -159,6 +163,7 @@ impl LedgerKind {
             "payment_failed" => LedgerKind::PaymentFailed,
             "refund" => LedgerKind::Refund,
             "write_off" => LedgerKind::WriteOff,
+            "prepaid_credit" => LedgerKind::PrepaidCredit,
             other => return Err(crate::StoreError::Corrupt(format!("ledger kind {other:?}"))),
         })
     }
@@ -187,6 +192,65 @@ pub struct NewLedgerEntry {
     pub account_id: i64,
     pub entry_date: NaiveDate,
     pub kind: LedgerKind,
+    pub amount: Money,
+    pub reference: String,
+}
+
+/// How a wallet entry moved the account's prepaid credit ([`prorata_core::wallet`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalletKind {
+    /// A top-up the customer paid for.
+    Paid,
+    /// A top-up the vendor gave.
+    Granted,
+    /// Credit an invoice took (negative).
+    Applied,
+}
+
+impl WalletKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalletKind::Paid => "paid",
+            WalletKind::Granted => "granted",
+            WalletKind::Applied => "applied",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> crate::Result<WalletKind> {
+        Ok(match s {
+            "paid" => WalletKind::Paid,
+            "granted" => WalletKind::Granted,
+            "applied" => WalletKind::Applied,
+            other => return Err(crate::StoreError::Corrupt(format!("wallet kind {other:?}"))),
+        })
+    }
+
+    pub fn of_top_up(kind: prorata_core::wallet::TopUp) -> WalletKind {
+        match kind {
+            prorata_core::wallet::TopUp::Paid => WalletKind::Paid,
+            prorata_core::wallet::TopUp::Granted => WalletKind::Granted,
+        }
+    }
+}
+
+/// An entry of an account's wallet; a positive amount is credit put on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletEntry {
+    pub id: i64,
+    pub account_id: i64,
+    pub entry_date: NaiveDate,
+    pub kind: WalletKind,
+    pub amount: Money,
+    /// The invoice that took the credit, or the top-up's reference.
+    pub reference: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWalletEntry {
+    pub account_id: i64,
+    pub entry_date: NaiveDate,
+    pub kind: WalletKind,
     pub amount: Money,
     pub reference: String,
 }

@@ -11,7 +11,6 @@ use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind};
 use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Money};
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::model::*;
@@ -1028,59 +1027,25 @@ impl Tx {
     // ---------------------------------------------------------------- ledger and outbox
 
     pub async fn insert_ledger(&mut self, tenant: i64, entries: &[NewLedgerEntry]) -> Result<()> {
-        for chunk in entries.chunks(ROWS_PER_INSERT) {
-            on_tx!(self, conn => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO ledger_entries (tenant_id, account_id, entry_date, kind, amount, currency, reference) ",
-                );
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(tenant)
-                        .push_bind(e.account_id)
-                        .push_bind(e.entry_date)
-                        .push_bind(e.kind.as_str())
-                        .push_bind(e.amount.minor())
-                        .push_bind(e.amount.currency().code())
-                        .push_bind(e.reference.clone());
-                });
-                q.build().execute(&mut *conn).await?;
-            });
-        }
-        Ok(())
+        let rows: Vec<EntryRow<'_>> = entries
+            .iter()
+            .map(|e| EntryRow {
+                account_id: e.account_id,
+                entry_date: e.entry_date,
+                kind: e.kind.as_str(),
+                amount: e.amount,
+                reference: &e.reference,
+            })
+            .collect();
+        self.insert_entries(Entries::Ledger, tenant, &rows).await
     }
 
     /// Balances (sum of entries, in minor units) of the given accounts; absent means zero.
     pub async fn balances(&mut self, tenant: i64, accounts: &[i64]) -> Result<BTreeMap<i64, i64>> {
-        let mut out = BTreeMap::new();
-        for chunk in accounts.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(i64, i64)> = match &mut self.inner {
-                Inner::Sqlite(t) => {
-                    let mut q = QueryBuilder::new(
-                        "SELECT account_id, CAST(SUM(amount) AS BIGINT) FROM ledger_entries WHERE tenant_id = ",
-                    );
-                    q.push_bind(tenant).push(" AND account_id IN");
-                    push_ids(&mut q, chunk);
-                    q.push(" GROUP BY account_id");
-                    q.build_query_as().fetch_all(&mut **t).await?
-                }
-                // One index lookup per account, equality on both index columns. An `IN` list
-                // let the planner, on a ledger not yet analyzed, scan every entry of the
-                // tenant for each chunk of a billing run (quadratic in the ledger's size).
-                Inner::Postgres(t) => {
-                    sqlx::query_as(
-                        "SELECT a.id, s.total FROM UNNEST($2::BIGINT[]) AS a(id) CROSS JOIN LATERAL \
-                         (SELECT CAST(SUM(l.amount) AS BIGINT) AS total, COUNT(*) AS n FROM ledger_entries l \
-                          WHERE l.tenant_id = $1 AND l.account_id = a.id) AS s WHERE s.n > 0",
-                    )
-                    .bind(tenant)
-                    .bind(chunk)
-                    .fetch_all(&mut **t)
-                    .await?
-                }
-            };
-            out.extend(rows);
-        }
-        Ok(out)
+        self.sums_by_account(Entries::Ledger, tenant, accounts)
+            .await
     }
+
     pub async fn ledger(
         &mut self,
         tenant: i64,
@@ -1088,18 +1053,9 @@ impl Tx {
         after: i64,
         limit: i64,
     ) -> Result<Page<LedgerEntry>> {
-        let rows: Vec<LedgerTuple> = on_tx!(self, conn => {
-            sqlx::query_as(
-                "SELECT id, account_id, entry_date, kind, amount, currency, reference FROM ledger_entries \
-                 WHERE tenant_id = $1 AND account_id = $2 AND id > $3 ORDER BY id LIMIT $4",
-            )
-            .bind(tenant)
-            .bind(account)
-            .bind(after)
-            .bind(limit + 1)
-            .fetch_all(&mut *conn)
-            .await?
-        });
+        let rows = self
+            .entries_after(Entries::Ledger, tenant, account, after, limit)
+            .await?;
         page(rows, limit, ledger_row, |e| e.id)
     }
 
@@ -1110,7 +1066,7 @@ impl Tx {
         account: i64,
         limit: i64,
     ) -> Result<Vec<LedgerEntry>> {
-        let rows: Vec<LedgerTuple> = on_tx!(self, conn => {
+        let rows: Vec<EntryTuple> = on_tx!(self, conn => {
             sqlx::query_as(
                 "SELECT id, account_id, entry_date, kind, amount, currency, reference FROM ledger_entries \
                  WHERE tenant_id = $1 AND account_id = $2 ORDER BY id DESC LIMIT $3",
@@ -1321,31 +1277,28 @@ fn page<R, T>(
 }
 
 mod coupons;
+mod entries;
 mod files;
 mod jobs;
 mod payments;
 mod people;
 mod tickets;
 mod usage;
+mod wallets;
 
+pub(crate) use entries::Entries;
+use entries::{EntryRow, EntryTuple};
 pub use tickets::QueueFilter;
 pub use usage::{DailyUsage, NewCall};
 
-/// A ledger entry as read: id, account, date, kind, amount, currency, reference.
-type LedgerTuple = (i64, i64, NaiveDate, String, i64, String, String);
-
-fn ledger_row(
-    (id, account_id, entry_date, kind, amount, currency, reference): LedgerTuple,
-) -> Result<LedgerEntry> {
-    let currency: Currency = currency
-        .parse()
-        .map_err(|e: prorata_core::money::MoneyError| StoreError::Corrupt(e.to_string()))?;
+fn ledger_row(row: EntryTuple) -> Result<LedgerEntry> {
+    let e = entries::parts(row)?;
     Ok(LedgerEntry {
-        id,
-        account_id,
-        entry_date,
-        kind: LedgerKind::parse(&kind)?,
-        amount: Money::from_minor(amount, currency),
-        reference,
+        id: e.id,
+        account_id: e.account_id,
+        entry_date: e.entry_date,
+        kind: LedgerKind::parse(&e.kind)?,
+        amount: e.amount,
+        reference: e.reference,
     })
 }

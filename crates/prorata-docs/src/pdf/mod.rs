@@ -318,11 +318,15 @@ fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
             money(lang, prev),
             false,
         ));
-        rows.push((
-            t(lang, "Amount due", "Montant dû").into(),
-            money(lang, doc.balance_after),
-            true,
-        ));
+        if let Some(prepaid) = doc.prepaid_credit {
+            rows.push((
+                t(lang, "Prepaid credit applied", "Crédit prépayé utilisé").into(),
+                money(lang, prepaid.checked_neg().unwrap_or(prepaid)),
+                false,
+            ));
+        }
+        let (label, amount) = crate::words::amount_due(doc, lang);
+        rows.push((label.into(), money(lang, amount), true));
     }
     p.need(13.0 * rows.len() as f32 + 6.0);
     let x = 290.0;

@@ -132,3 +132,61 @@ pub async fn ledger(
     let page = s.engine.ledger(&caller.tenant, id, after, limit).await?;
     Ok(Json(ListResponse::new(page.items, page.next)))
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpIn {
+    /// Minor units of credit put on the wallet.
+    pub amount: i64,
+    /// `paid` (the customer paid for it) or `granted` (given by the vendor).
+    pub kind: prorata_core::wallet::TopUp,
+    /// The payment, order or reason behind it.
+    pub reference: String,
+}
+
+#[utoipa::path(post, path = "/v1/accounts/{id}/wallet/top-ups", tag = "accounts",
+    params(("id" = i64, Path)), request_body = Value,
+    responses((status = 201, description = "Prepaid credit put on the account's wallet: the wallet after it (`balance` in minor units, `currency`). Invoices issued from now on draw on it, VAT included, before anything is collected", body = Value),
+              (status = 404, description = "No such account for this tenant"),
+              (status = 422, description = "A field is invalid; `field` names it")))]
+pub async fn top_up(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(t): ApiJson<TopUpIn>,
+) -> Result<(StatusCode, Json<prorata_engine::Wallet>), ApiError> {
+    let wallet = s
+        .engine
+        .top_up(&caller.tenant, id, t.amount, t.kind, &t.reference)
+        .await?;
+    Ok((StatusCode::CREATED, Json(wallet)))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/wallet", tag = "accounts", params(("id" = i64, Path)),
+    responses((status = 200, description = "The account's prepaid credit: `balance` in minor units, `currency`", body = Value),
+              (status = 404, description = "No such account for this tenant")))]
+pub async fn wallet(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<prorata_engine::Wallet>, ApiError> {
+    Ok(Json(s.engine.wallet(&caller.tenant, id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{id}/wallet/entries", tag = "accounts",
+    params(("id" = i64, Path), PageQuery),
+    responses((status = 200, description = "Wallet entries, oldest first: top-ups (`paid`, `granted`) and the credit each invoice took (`applied`, negative, its number in `reference`)", body = Value),
+              (status = 404, description = "No such account for this tenant")))]
+pub async fn wallet_entries(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Json<ListResponse<prorata_store::WalletEntry>>, ApiError> {
+    let (after, limit) = q.bounds()?;
+    let page = s
+        .engine
+        .wallet_entries(&caller.tenant, id, after, limit)
+        .await?;
+    Ok(Json(ListResponse::new(page.items, page.next)))
+}

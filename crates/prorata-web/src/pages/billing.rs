@@ -47,6 +47,8 @@ pub struct BillingPage {
     pub status: String,
     pub status_level: &'static str,
     pub balance: String,
+    /// Prepaid credit left, when there is some.
+    pub prepaid: Option<String>,
     pub owes: bool,
     /// A balance is due but nothing on file can be charged.
     pub due_without_method: bool,
@@ -95,6 +97,7 @@ async fn page(v: &Viewer, flash_key: Option<&str>, errors: Vec<FieldError>) -> R
         documents,
         method,
         balance,
+        prepaid,
         in_trial,
     } = match engine.billing_view(&p.tenant, v.account_id).await {
         Ok(x) => x,
@@ -161,6 +164,7 @@ async fn page(v: &Viewer, flash_key: Option<&str>, errors: Vec<FieldError>) -> R
             due_without_method: balance.minor() > 0
                 && method.as_ref().and_then(PaymentMethod::token).is_none(),
             balance: money(lang, balance),
+            prepaid: (prepaid != 0).then(|| money(lang, Money::from_minor(prepaid, currency))),
             documents,
             contacts: a.billing_contacts.join("\n"),
             method: method_text(t, method.as_ref()),
