@@ -181,9 +181,21 @@ async fn the_invited_owners_first_year(url: &str, save: bool) {
         .expect("requests");
     assert_eq!(requests.len(), 1);
 
-    // Billing: the invoices, one downloaded as the browser would (same session).
+    // Billing: the invoices, one downloaded as the browser would (same session), and the
+    // prepaid credit beside the balance.
+    w.engine
+        .top_up(
+            &w.tenant,
+            d_id,
+            5_000,
+            prorata_core::wallet::TopUp::Granted,
+            "geste commercial",
+        )
+        .await
+        .expect("topped up");
     b.goto(&p("billing")).await.expect("billing");
     pages.check(&b, "billing-fr").await;
+    assert!(b.text("#prepaid").await.expect("prepaid").contains("50,00"));
     assert!(b
         .text("#documents")
         .await
