@@ -54,6 +54,16 @@ impl Engine {
     /// Revokes a key. The tenant's last live key cannot be revoked: nothing else could mint
     /// another.
     pub async fn revoke_api_key(&self, tenant: &Tenant, id: i64) -> Result<()> {
+        self.revoke_key(tenant, id, false).await
+    }
+
+    /// Revokes a key on the operator's word (CLI, admin API): even the tenant's last one, since
+    /// the operator can mint another — that is how a leaked last key is shut off.
+    pub async fn revoke_api_key_as_operator(&self, tenant: &Tenant, id: i64) -> Result<()> {
+        self.revoke_key(tenant, id, true).await
+    }
+
+    async fn revoke_key(&self, tenant: &Tenant, id: i64, operator: bool) -> Result<()> {
         let mut tx = self.store.begin().await?;
         let live: Vec<i64> = tx
             .api_keys(tenant.id)
@@ -62,7 +72,7 @@ impl Engine {
             .filter(|k| k.revoked_at.is_none())
             .map(|k| k.id)
             .collect();
-        if live == [id] {
+        if live == [id] && !operator {
             return Err(EngineError::Conflict(
                 "this is the tenant's last live key: create another before revoking it".into(),
             ));

@@ -35,7 +35,40 @@ pub fn slugify(name: &str) -> String {
     slug.trim_end_matches('-').to_string()
 }
 
+/// A seller fit to issue real invoices in `country`: valid, named, and French sellers with
+/// their SIREN (Code de commerce, R123-237).
+fn issuing_seller(country: &str, seller: &Seller) -> Result<()> {
+    seller
+        .validate(country)
+        .map_err(|(field, problem)| invalid(field, problem))?;
+    if country == "FR" && seller.siren.trim().is_empty() {
+        return Err(invalid(
+            "seller.siren",
+            "a French seller prints its SIREN on every invoice: 9 digits",
+        ));
+    }
+    if seller.legal_name.trim().is_empty() {
+        return Err(invalid("seller.legal_name", "cannot be empty"));
+    }
+    Ok(())
+}
+
 impl Engine {
+    /// Creates a tenant on an operator's word (CLI, admin API). A live tenant issues real
+    /// invoices from its first day, so its seller must be complete now; a sandbox starts its
+    /// clock today and may fill its seller in later.
+    pub async fn create_tenant_as_operator(
+        &self,
+        name: &str,
+        mode: TenantMode,
+        settings: &Settings,
+    ) -> Result<Tenant> {
+        if mode == TenantMode::Live {
+            issuing_seller(&settings.tax.seller_country, &settings.seller)?;
+        }
+        self.create_tenant(name, mode, None, settings).await
+    }
+
     /// Creates a tenant; a sandbox starts its test clock at `clock`.
     pub async fn create_tenant(
         &self,
@@ -81,19 +114,7 @@ impl Engine {
 
     /// Sets the seller printed on the tenant's next documents (issued ones keep theirs).
     pub async fn set_seller(&self, tenant: &Tenant, seller: &Seller) -> Result<()> {
-        seller
-            .validate(&tenant.settings.tax.seller_country)
-            .map_err(|(field, problem)| invalid(field, problem))?;
-        // A French seller's documents must print its SIREN (Code de commerce, R123-237).
-        if tenant.settings.tax.seller_country == "FR" && seller.siren.trim().is_empty() {
-            return Err(invalid(
-                "seller.siren",
-                "a French seller prints its SIREN on every invoice: 9 digits",
-            ));
-        }
-        if seller.legal_name.trim().is_empty() {
-            return Err(invalid("seller.legal_name", "cannot be empty"));
-        }
+        issuing_seller(&tenant.settings.tax.seller_country, seller)?;
         self.replace_setting(tenant, |s| &mut s.seller, seller, None)
             .await
     }
@@ -132,6 +153,28 @@ impl Engine {
     pub async fn tenant(&self, id: i64) -> Result<Tenant> {
         let mut tx = self.store.begin().await?;
         tx.tenant(id).await?.ok_or(EngineError::NotFound("tenant"))
+    }
+
+    /// A tenant named the way an operator names it: its id (digits) or its slug.
+    pub async fn tenant_by_reference(&self, reference: &str) -> Result<Tenant> {
+        let mut tx = self.store.begin().await?;
+        let found = match reference.parse::<i64>() {
+            Ok(id) => tx.tenant(id).await?,
+            Err(_) => tx.tenant_by_slug(reference).await?,
+        };
+        found.ok_or(EngineError::NotFound("tenant"))
+    }
+
+    /// Every tenant, in creation order (an operator's list: there are few).
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let mut tx = self.store.begin().await?;
+        let mut out = Vec::new();
+        for id in tx.tenant_ids().await? {
+            if let Some(t) = tx.tenant(id).await? {
+                out.push(t);
+            }
+        }
+        Ok(out)
     }
 
     /// Validates and stores a new catalog version. Subscriptions keep the version they were

@@ -25,6 +25,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use routes::admin::OperatorToken;
+
 /// Largest request body accepted: a usage batch of 10,000 call records (about 2 MB).
 pub const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
@@ -33,6 +35,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Rate, concurrency and time limits of API requests, per tenant ([`limits`]).
     pub limits: std::sync::Arc<limits::Limits>,
+    /// The operator token of the admin API (`/admin/v1`); `None` leaves that API unmounted.
+    pub operator: Option<OperatorToken>,
 }
 
 impl AppState {
@@ -45,7 +49,16 @@ impl AppState {
         AppState {
             engine,
             limits: std::sync::Arc::new(limits::Limits::new(config)),
+            operator: None,
         }
+    }
+
+    /// Opens the admin API to whoever presents `token` (refused when empty: `None`).
+    pub fn with_operator_token(self, token: &str) -> Option<AppState> {
+        Some(AppState {
+            operator: Some(OperatorToken::new(token)?),
+            ..self
+        })
     }
 }
 
@@ -147,10 +160,16 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
     // A portal request that lost SQLite's write race runs again too, as an API request does.
     let portal = prorata_web::router(state.engine.clone(), web)
         .layer(middleware::from_fn(auth::run_buffered));
+    // The operator's API exists only when an operator token is configured.
+    let admin = match state.operator.clone() {
+        Some(token) => routes::admin::router(state.clone(), token),
+        None => Router::new(),
+    };
     let (v1, openapi) = api(state);
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
         .merge(v1)
+        .merge(admin)
         .route(
             "/openapi.json",
             get(move || {

@@ -52,7 +52,26 @@ pub fn progress_bar(label: &str, done: u64, total: u64) {
 
 pub async fn bill(url: &str, as_of: NaiveDate, tenant: Option<i64>) -> Result<()> {
     let engine = open(url).await?;
-    for t in tenants(&engine, tenant).await? {
+    let tenants = tenants(&engine, tenant).await?;
+    // A sandbox lives at its clock's date: billing it later would issue documents from a
+    // future it has not reached. Checked for all before any is billed.
+    for t in &tenants {
+        if let Some(clock) = t.clock.filter(|c| *c < as_of) {
+            bail!(
+                "--as-of {as_of} is after the test clock of sandbox tenant {} ({}), at {clock}: \
+                 move the clock instead (prorata clock advance --tenant {} --to {as_of}){}",
+                t.id,
+                t.name,
+                t.id,
+                if tenant.is_none() {
+                    ", or bill the live tenants one by one with --tenant"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    for t in tenants {
         let label = format!("tenant {} ({})", t.id, t.name);
         let total =
             u64::try_from(engine.store.begin().await?.count_due(t.id, as_of).await?).unwrap_or(0);

@@ -98,6 +98,9 @@ pub struct DemoResult {
     pub people: Vec<(String, &'static str, String)>,
 }
 
+/// Refused changes listed in the summary; beyond, only counted (a larger `--companies`).
+const SHOWN_REFUSALS: usize = 30;
+
 /// Every demo person's password (sandbox only; printed by the demo).
 pub const DEMO_PASSWORD: &str = "prorata-demo-2025";
 
@@ -395,10 +398,14 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             .join(", ")
     );
     let _ = writeln!(out, "changes refused: {}", refused.len());
-    // Show the notice rule at work first: it is the refusal the seeds are about.
+    // Show the notice rule at work first: it is the refusal the seeds are about. Every refusal
+    // is listed (a count that lists only some reads as a miscount), up to a screenful.
     refused.sort_by_key(|r| !r.contains("too late"));
-    for r in refused.iter().take(3) {
+    for r in refused.iter().take(SHOWN_REFUSALS) {
         let _ = writeln!(out, "  {r}");
+    }
+    if refused.len() > SHOWN_REFUSALS {
+        let _ = writeln!(out, "  … and {} more", refused.len() - SHOWN_REFUSALS);
     }
     for ((kind, currency), (n, total)) in &counts {
         let amount = money_text(*total, currency);

@@ -15,6 +15,7 @@ mod db;
 mod demo;
 mod documents;
 mod quote;
+mod tenants;
 
 mod usage;
 
@@ -69,6 +70,16 @@ enum Command {
         #[arg(long)]
         tenant: Option<i64>,
     },
+    /// Tenants (the companies billing with this server): create, list.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// A tenant's API keys: create (the secret is shown once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Sandbox test clocks.
     Clock {
         #[command(subcommand)]
@@ -101,6 +112,11 @@ enum Command {
         /// Seconds between two passes of the billing worker.
         #[arg(long, default_value_t = 60)]
         worker_interval: u64,
+        /// Opens the operator's admin API (/admin/v1: tenants and their keys) to requests
+        /// bearing this token. Without it that API does not exist (404). Prefer the
+        /// environment variable: a flag shows in the process list.
+        #[arg(long, env = "PRORATA_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
         #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]
@@ -297,6 +313,49 @@ enum UsageCommand {
 }
 
 #[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a live tenant (billing on the calendar, real invoices) or a sandbox one (a test
+    /// clock starting today).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, conflicts_with = "sandbox", required_unless_present = "sandbox")]
+        live: bool,
+        #[arg(long)]
+        sandbox: bool,
+        /// A TOML file shaped like the tenant's settings: `[seller]` (legal name, SIREN,
+        /// address…), `[tax]`, and so on; what it leaves out keeps its default. A live
+        /// tenant needs its seller.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+    },
+    /// Every tenant: id, mode, slug, name (and a sandbox's clock).
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Mint a key (pk_live_… or pk_test_…) and print its secret, once.
+    Create {
+        /// The tenant's id or slug.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// The tenant's keys: id, prefix, when created and revoked.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key at once (even the last one: `keys create` mints another).
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        /// The key's id, from `keys list`.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum ClockCommand {
     /// Move a sandbox tenant's clock to a date, billing everything due on the way.
     Advance {
@@ -457,6 +516,32 @@ fn run(cli: Cli) -> Result<()> {
         } => simulate(&scenario, json, documents.as_deref()),
         Command::Migrate => runtime()?.block_on(db::migrate(&url)),
         Command::Bill { as_of, tenant } => runtime()?.block_on(db::bill(&url, as_of, tenant)),
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    name,
+                    live,
+                    sandbox: _,
+                    settings,
+                },
+        } => {
+            let mode = if live {
+                prorata_store::TenantMode::Live
+            } else {
+                prorata_store::TenantMode::Sandbox
+            };
+            runtime()?.block_on(tenants::create(&url, &name, mode, settings.as_deref()))
+        }
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => runtime()?.block_on(tenants::list(&url)),
+        Command::Keys { command } => runtime()?.block_on(async {
+            match command {
+                KeysCommand::Create { tenant } => tenants::create_key(&url, &tenant).await,
+                KeysCommand::List { tenant } => tenants::list_keys(&url, &tenant).await,
+                KeysCommand::Revoke { tenant, id } => tenants::revoke_key(&url, &tenant, id).await,
+            }
+        }),
         Command::Clock {
             command: ClockCommand::Advance { tenant, to },
         } => runtime()?.block_on(db::advance(&url, tenant, to)),
@@ -511,11 +596,13 @@ fn run(cli: Cli) -> Result<()> {
                 mail.mailer()?,
                 std::time::Duration::from_secs(5),
             );
-            serve(engine, &listen, None, mail.web(), limits.config()?).await
+            let state = prorata_server::AppState::with_limits(engine, limits.config()?);
+            serve(state, &listen, None, mail.web()).await
         }),
         Command::Serve {
             listen,
             worker_interval,
+            operator_token,
             mail,
             limits,
             scan,
@@ -529,12 +616,17 @@ fn run(cli: Cli) -> Result<()> {
                 mailer,
                 std::time::Duration::from_secs(5),
             );
+            let mut state = prorata_server::AppState::with_limits(engine, limits);
+            if let Some(token) = operator_token {
+                state = state.with_operator_token(&token).ok_or_else(|| {
+                    anyhow::anyhow!("--operator-token: cannot be empty (leave it out to keep the admin API off)")
+                })?;
+            }
             serve(
-                engine,
+                state,
                 &listen,
                 Some(std::time::Duration::from_secs(worker_interval)),
                 mail.web(),
-                limits,
             )
             .await
         }),
@@ -681,23 +773,25 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 /// Serves the API and the portal on `listen` until Ctrl-C, with the billing worker when
 /// `worker` is set.
 async fn serve(
-    engine: prorata_engine::Engine,
+    state: prorata_server::AppState,
     listen: &str,
     worker: Option<std::time::Duration>,
     web: prorata_web::WebConfig,
-    limits: LimitConfig,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     if let Some(every) = worker {
-        prorata_server::worker::spawn(engine.clone(), every);
+        prorata_server::worker::spawn(state.engine.clone(), every);
     }
     println!(
         "serving http://{}/v1 (OpenAPI at /openapi.json); Ctrl-C stops",
         listener.local_addr()?
     );
-    let app = prorata_server::app_with(prorata_server::AppState::with_limits(engine, limits), web);
+    if state.operator.is_some() {
+        println!("admin API on /admin/v1 (operator token required)");
+    }
+    let app = prorata_server::app_with(state, web);
     // The client's address reaches the handlers: sign-in attempts are throttled by it.
     axum::serve(
         listener,

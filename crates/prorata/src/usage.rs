@@ -164,6 +164,13 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
         report.duplicates,
         report.rejected.len()
     );
+    // A script importing a file must see that part of it was left out.
+    if !report.rejected.is_empty() {
+        anyhow::bail!(
+            "{} of {read_events} events refused (listed above); the others were imported",
+            report.rejected.len()
+        );
+    }
     Ok(())
 }
 

@@ -137,11 +137,13 @@ async fn a_csv_file_is_imported_with_each_bad_row_named_by_line_and_field(url: &
     let out = import(url, tenant, &file).output().expect("prorata runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Part of the file was refused: the exit code says so, and how many.
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("5 events read, 2 accepted, 1 duplicates, 2 refused"),
         "{stdout}"
     );
+    assert!(stderr.contains("2 of 5 events refused"), "{stderr}");
     assert!(stderr.contains("line 3: callee"), "{stderr}");
     assert!(stderr.contains("line 4: direction"), "{stderr}");
     // What was stored is what the invoice shows: the February invoice bills January's minutes.

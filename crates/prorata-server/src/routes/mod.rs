@@ -1,6 +1,7 @@
 //! One module per resource.
 
 pub mod accounts;
+pub mod admin;
 pub mod catalogs;
 pub mod clock;
 pub mod coupons;
