@@ -5,7 +5,7 @@
 //! status a caller can see (schemathesis checks it does: `tests/schemathesis.rs`).
 
 use utoipa::openapi::header::Header;
-use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
@@ -87,6 +87,9 @@ pub fn declare_problems(api: &mut OpenApi) {
         .schemas
         .insert("Problem".to_string(), RefOr::T(problem_schema()));
     for item in api.paths.paths.values_mut() {
+        if let Some(post) = item.post.as_mut() {
+            declare_idempotency(post);
+        }
         for operation in operations(item) {
             let parameters = operation.parameters.as_deref().unwrap_or_default();
             let mut add: Vec<(u16, &str)> = ANY.to_vec();
@@ -126,6 +129,51 @@ pub fn declare_problems(api: &mut OpenApi) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Every POST may carry `Idempotency-Key` (`crate::auth`): a retry with the same key and body
+/// gets the first answer again, marked `Idempotent-Replayed`; one with the same key and another
+/// body, or while the first is running, is refused with 409. Declared before the problems so
+/// the header counts as a parameter (a malformed key answers 400).
+fn declare_idempotency(post: &mut Operation) {
+    let key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Makes the POST safe to retry: 1 to 255 visible ASCII characters, unique per request; \
+             a retry with the same key and body answers what the first answered",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    post.parameters.get_or_insert_with(Vec::new).push(key);
+    let responses = &mut post.responses.responses;
+    for (status, response) in responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            response.headers.insert(
+                "Idempotent-Replayed".to_string(),
+                utoipa::openapi::header::HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some("`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))
+                    .build(),
+            );
+        }
+    }
+    const REFUSED: &str = "`idempotency_key_in_progress`: a request with this `Idempotency-Key` is running or was interrupted; `idempotency_key_reused`: the key was used with another request";
+    match responses.get_mut("409") {
+        Some(RefOr::T(conflict)) => {
+            conflict.description = format!("{}; or {REFUSED}", conflict.description);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert("409".to_string(), RefOr::T(Response::new(REFUSED)));
         }
     }
 }
