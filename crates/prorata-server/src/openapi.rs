@@ -6,7 +6,7 @@
 
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
@@ -129,6 +129,52 @@ pub fn declare_problems(api: &mut OpenApi) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Writes a body that flattens another type (`#[serde(flatten)]`, e.g. `NewSubscription` over
+/// `SubscriptionSpec`) as one object with both sets of properties. utoipa writes it `allOf` the
+/// two, and the flattened type's `additionalProperties: false` (its `deny_unknown_fields`)
+/// would then refuse the outer type's own fields in any validator or generated client.
+pub fn merge_flattened(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let objects: std::collections::BTreeMap<String, Object> = components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            RefOr::T(Schema::Object(o)) => Some((name.clone(), o.clone())),
+            _ => None,
+        })
+        .collect();
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::AllOf(all)) = schema else {
+            continue;
+        };
+        let mut merged = Object::with_type(Type::Object);
+        merged.description = all.description.clone();
+        for item in &all.items {
+            let part = match item {
+                RefOr::Ref(r) => r
+                    .ref_location
+                    .rsplit('/')
+                    .next()
+                    .and_then(|name| objects.get(name)),
+                RefOr::T(Schema::Object(o)) => Some(o),
+                _ => None,
+            };
+            let Some(part) = part else {
+                // Not objects all the way: left as utoipa wrote it.
+                merged.properties.clear();
+                break;
+            };
+            merged.properties.extend(part.properties.clone());
+            merged.required.extend(part.required.iter().cloned());
+        }
+        if !merged.properties.is_empty() {
+            *schema = RefOr::T(Schema::Object(merged));
         }
     }
 }

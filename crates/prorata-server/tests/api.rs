@@ -1173,7 +1173,8 @@ async fn the_openapi_document_matches_the_routes() {
 
 /// A client generator puts each parameter where the document says: a path parameter is in the
 /// path's template and every other one is a query parameter or a header; every POST declares
-/// `Idempotency-Key` and the 409 it may answer, and every error answers the problem schema.
+/// `Idempotency-Key` and the 409 it may answer; every body a request takes is a named schema and
+/// every error answers the problem schema.
 #[tokio::test]
 async fn the_openapi_document_puts_parameters_where_they_are_sent() {
     let (url, _guard) = prorata_testkit::sqlite_url();
@@ -1205,6 +1206,16 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
                     other => panic!("{method} {path}: {name} in {other:?}"),
                 }
             }
+            if let Some(body) = operation.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"]["$ref"];
+                let name = schema
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                assert!(
+                    name.is_some_and(|n| doc["components"]["schemas"][n].is_object()),
+                    "{method} {path}: the body is not a named schema ({schema})"
+                );
+            }
             let has_key = parameters
                 .iter()
                 .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header");
@@ -1231,6 +1242,9 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
                 }
             }
         }
+    }
+    if let Ok(path) = std::env::var("PRORATA_OPENAPI_DUMP") {
+        std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")).expect("dump");
     }
     for query in ["limit", "cursor", "account_id", "period", "as_of"] {
         assert!(queries.contains(query), "{query} is not a query parameter");

@@ -38,7 +38,7 @@ pub async fn list(
     Ok(Json(ListResponse::new(data, page.next)))
 }
 
-#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Value,
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Account,
     responses((status = 201, description = "The account with its id", body = Value),
               (status = 422, description = "A field is invalid; `field` names it")))]
 pub async fn create(
@@ -79,7 +79,7 @@ fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
 }
 
 #[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = AccountPatch,
     responses((status = 200, body = Value),
               (status = 403, description = "The owner may not change this field after the trial"),
               (status = 422, description = "A field is invalid")))]
@@ -133,7 +133,7 @@ pub async fn ledger(
     Ok(Json(ListResponse::new(page.items, page.next)))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpIn {
     /// Minor units of credit put on the wallet.
@@ -145,7 +145,7 @@ pub struct TopUpIn {
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/wallet/top-ups", tag = "accounts",
-    params(("id" = i64, Path)), request_body = Value,
+    params(("id" = i64, Path)), request_body = TopUpIn,
     responses((status = 201, description = "Prepaid credit put on the account's wallet: the wallet after it (`balance` in minor units, `currency`). Invoices issued from now on draw on it, VAT included, before anything is collected", body = Value),
               (status = 404, description = "No such account for this tenant"),
               (status = 422, description = "A field is invalid; `field` names it")))]

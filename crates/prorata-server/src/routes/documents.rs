@@ -206,7 +206,7 @@ pub async fn get_seller(caller: Caller) -> Json<Seller> {
     Json(caller.tenant.settings.seller)
 }
 
-#[utoipa::path(put, path = "/v1/seller", tag = "documents", request_body = Value,
+#[utoipa::path(put, path = "/v1/seller", tag = "documents", request_body = Seller,
     responses((status = 200, description = "Saved: documents issued from now on print it; issued ones keep theirs", body = Value),
               (status = 422, description = "An invalid SIREN, VAT number, payment terms or rate (the field is named)")))]
 pub async fn put_seller(

@@ -27,7 +27,7 @@ fn shown(method: &PaymentMethod) -> Value {
 }
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/payment-method", tag = "payments",
-    params(("id" = i64, Path)), request_body = Value,
+    params(("id" = i64, Path)), request_body = NewPaymentMethod,
     responses((status = 200, description = "The account's new payment method (masked)", body = Value),
               (status = 402, description = "The card's authorisation was refused; `detail` says why"),
               (status = 422, description = "A bad IBAN, routing number, account number or token; `field` names it")))]
@@ -81,7 +81,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferIn {
     /// Minor units received.
@@ -91,7 +91,7 @@ pub struct TransferIn {
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/payments", tag = "payments",
-    params(("id" = i64, Path)), request_body = Value,
+    params(("id" = i64, Path)), request_body = TransferIn,
     responses((status = 201, description = "A bank transfer received, recorded", body = Value),
               (status = 422, description = "A field is invalid")))]
 pub async fn record_transfer(
@@ -107,7 +107,7 @@ pub async fn record_transfer(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
-#[utoipa::path(post, path = "/v1/transfers", tag = "payments", request_body = Value,
+#[utoipa::path(post, path = "/v1/transfers", tag = "payments", request_body = TransferIn,
     responses((status = 201, description = "A bank transfer received, matched to its account by the invoice number its reference quotes", body = Value),
               (status = 422, description = "The reference names no invoice of this tenant")))]
 pub async fn match_transfer(
@@ -122,7 +122,7 @@ pub async fn match_transfer(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundIn {
     /// Minor units, always said: a body that names no amount refunds nothing (`[]` and `{}`
@@ -131,7 +131,7 @@ pub struct RefundIn {
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/refund", tag = "payments",
-    params(("id" = i64, Path)), request_body = Value,
+    params(("id" = i64, Path)), request_body = RefundIn,
     responses((status = 200, description = "The payment with what was refunded", body = Value),
               (status = 409, description = "Not a succeeded payment"),
               (status = 422, description = "More than is left to refund")))]
@@ -165,7 +165,7 @@ pub async fn get_settings(caller: Caller) -> Json<CollectionSettings> {
     Json(caller.tenant.collection)
 }
 
-#[utoipa::path(put, path = "/v1/collection-settings", tag = "payments", request_body = Value,
+#[utoipa::path(put, path = "/v1/collection-settings", tag = "payments", request_body = CollectionSettings,
     responses((status = 200, description = "Saved", body = Value),
               (status = 422, description = "An invalid schedule or IBAN")))]
 pub async fn put_settings(
@@ -191,7 +191,7 @@ pub async fn put_settings(
     Ok(Json(settings))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardIn {
     pub number: String,
@@ -206,7 +206,7 @@ pub struct TokenOut {
 
 /// The sandbox gateway's tokenization, for sandbox tenants only (a live tenant's cards are
 /// tokenized in the customer's browser by its gateway; card numbers never reach this API).
-#[utoipa::path(post, path = "/v1/sandbox/card-tokens", tag = "payments", request_body = Value,
+#[utoipa::path(post, path = "/v1/sandbox/card-tokens", tag = "payments", request_body = CardIn,
     responses((status = 201, description = "A token for a sandbox test card", body = Value),
               (status = 403, description = "Not a sandbox tenant"),
               (status = 422, description = "Not one of the sandbox's test cards")))]

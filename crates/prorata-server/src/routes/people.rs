@@ -16,7 +16,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserIn {
     pub email: String,
@@ -45,7 +45,7 @@ pub async fn list_users(
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/users", tag = "people", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = NewUserIn,
     responses((status = 201, description = "The user, invited: an e-mail with a single-use link to set a password is on its way", body = Value),
               (status = 409, description = "The e-mail is taken in this tenant, or the account has an owner already"),
               (status = 422, description = "A field is invalid")))]
@@ -69,7 +69,7 @@ pub async fn invite_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortalSessionIn {
     pub user_id: i64,
@@ -103,7 +103,7 @@ fn origin(headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-#[utoipa::path(post, path = "/v1/portal-sessions", tag = "people", request_body = Value,
+#[utoipa::path(post, path = "/v1/portal-sessions", tag = "people", request_body = PortalSessionIn,
     responses((status = 201, description = "A single-use URL that signs the user in to the portal (valid 5 minutes)", body = Value),
               (status = 422, description = "Not an active customer user, or a bad return URL")))]
 pub async fn create_portal_session(
@@ -181,7 +181,7 @@ pub async fn apply_change_request(
     ))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefuseIn {
     /// Why, for the customer: posted on the request's ticket.
@@ -196,7 +196,7 @@ pub struct Refused {
 }
 
 #[utoipa::path(post, path = "/v1/change-requests/{id}/refuse", tag = "people", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = RefuseIn,
     responses((status = 200, description = "Refused: the note (or a plain sentence) is posted on its ticket, which is solved; the customer who asked is e-mailed", body = Value),
               (status = 409, description = "Not pending")))]
 pub async fn refuse_change_request(

@@ -26,7 +26,7 @@ pub fn body_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(prorata_core::tickets::MAX_REQUEST_BYTES)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileIn {
     pub name: String,
@@ -51,7 +51,7 @@ fn uploads(files: Vec<FileIn>) -> Result<Vec<Upload>, ApiError> {
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicketIn {
     pub account_id: i64,
@@ -64,7 +64,7 @@ pub struct NewTicketIn {
     pub files: Vec<FileIn>,
 }
 
-#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = Value,
+#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = NewTicketIn,
     description = "Files a ticket for an account, as its customer would: routed by its reason to the billing team or to the account's manager. Files are base64 in the body (PDF, PNG or JPEG, told from their content; 10 MB each, 5 at most).",
     responses((status = 201, description = "The ticket and its thread", body = Value),
               (status = 404, description = "No such account for this tenant"),
@@ -149,7 +149,7 @@ pub async fn get(
     Ok(Json(s.engine.ticket(&caller.tenant, id, true).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
     pub body: String,
@@ -161,7 +161,7 @@ pub struct MessageIn {
 }
 
 #[utoipa::path(post, path = "/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = MessageIn,
     responses((status = 200, description = "The ticket after the staff's message", body = Value),
               (status = 409, description = "The ticket is closed")))]
 pub async fn reply(
@@ -185,14 +185,14 @@ pub async fn reply(
     Ok(Json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusIn {
     pub status: Status,
 }
 
 #[utoipa::path(post, path = "/v1/tickets/{id}/status", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = StatusIn,
     responses((status = 200, description = "The ticket with its new status", body = Value),
               (status = 409, description = "Not a move the ticket can make (a closed ticket stays closed)")))]
 pub async fn set_status(
@@ -208,7 +208,7 @@ pub async fn set_status(
     Ok(Json(row))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentIn {
     pub queue: Queue,
@@ -216,7 +216,7 @@ pub struct AssignmentIn {
 }
 
 #[utoipa::path(post, path = "/v1/tickets/{id}/assignment", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = AssignmentIn,
     responses((status = 200, description = "The ticket in its queue, with its assignee", body = Value)))]
 pub async fn assign(
     State(s): State<AppState>,
@@ -243,7 +243,7 @@ pub async fn file(
     Ok(prorata_web::attachment(body, &meta.media_type, &meta.name))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerIn {
     /// A staff user with the account_manager role, or null.
@@ -251,7 +251,7 @@ pub struct ManagerIn {
 }
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/manager", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = ManagerIn,
     responses((status = 204, description = "The account's manager is set: its subscription matters go to them")))]
 pub async fn set_manager(
     State(s): State<AppState>,
@@ -287,7 +287,7 @@ pub async fn get_settings(caller: Caller) -> Json<prorata_core::tickets::TicketR
     Json(caller.tenant.settings.tickets.clone())
 }
 
-#[utoipa::path(put, path = "/v1/ticket-settings", tag = "tickets", request_body = Value,
+#[utoipa::path(put, path = "/v1/ticket-settings", tag = "tickets", request_body = prorata_core::tickets::TicketRules,
     responses((status = 204, description = "Saved: new tickets follow these rules")))]
 pub async fn put_settings(
     State(s): State<AppState>,

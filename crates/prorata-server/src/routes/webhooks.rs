@@ -11,7 +11,7 @@ use crate::auth::{Caller, ShownOnce};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     pub url: String,
@@ -28,7 +28,7 @@ pub struct CreatedEndpoint {
     pub secret: String,
 }
 
-#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = Value,
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = EndpointIn,
     responses((status = 201, description = "The endpoint and its signing secret (shown once)", body = Value),
               (status = 422, description = "A bad URL or an unknown topic")))]
 pub async fn create(
