@@ -133,10 +133,12 @@ pub fn declare_problems(api: &mut OpenApi) {
     }
 }
 
-/// Writes a body that flattens another type (`#[serde(flatten)]`, e.g. `NewSubscription` over
-/// `SubscriptionSpec`) as one object with both sets of properties. utoipa writes it `allOf` the
-/// two, and the flattened type's `additionalProperties: false` (its `deny_unknown_fields`)
-/// would then refuse the outer type's own fields in any validator or generated client.
+/// Writes a type that flattens another (`#[serde(flatten)]`, e.g. `NewSubscription` over
+/// `SubscriptionSpec`, `AccountOut` over `Account`) as one object with both sets of
+/// properties, wherever it appears (a component, or inlined in a list's page). utoipa writes
+/// it `allOf` the two, and the flattened type's `additionalProperties: false` (its
+/// `deny_unknown_fields`) would then refuse the outer type's own fields in any validator or
+/// generated client.
 pub fn merge_flattened(api: &mut OpenApi) {
     let Some(components) = api.components.as_mut() else {
         return;
@@ -150,32 +152,45 @@ pub fn merge_flattened(api: &mut OpenApi) {
         })
         .collect();
     for schema in components.schemas.values_mut() {
-        let RefOr::T(Schema::AllOf(all)) = schema else {
-            continue;
-        };
-        let mut merged = Object::with_type(Type::Object);
-        merged.description = all.description.clone();
-        for item in &all.items {
-            let part = match item {
-                RefOr::Ref(r) => r
-                    .ref_location
-                    .rsplit('/')
-                    .next()
-                    .and_then(|name| objects.get(name)),
-                RefOr::T(Schema::Object(o)) => Some(o),
-                _ => None,
-            };
-            let Some(part) = part else {
-                // Not objects all the way: left as utoipa wrote it.
-                merged.properties.clear();
-                break;
-            };
-            merged.properties.extend(part.properties.clone());
-            merged.required.extend(part.required.iter().cloned());
+        merge_in(schema, &objects);
+    }
+}
+
+fn merge_in(schema: &mut RefOr<Schema>, objects: &std::collections::BTreeMap<String, Object>) {
+    let RefOr::T(inner) = schema else {
+        return;
+    };
+    match inner {
+        Schema::Object(o) => o.properties.values_mut().for_each(|p| merge_in(p, objects)),
+        Schema::Array(a) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut a.items {
+                merge_in(items, objects);
+            }
         }
-        if !merged.properties.is_empty() {
+        Schema::OneOf(one) => one.items.iter_mut().for_each(|i| merge_in(i, objects)),
+        Schema::AllOf(all) => {
+            let mut merged = Object::with_type(Type::Object);
+            merged.description = all.description.clone();
+            for item in &all.items {
+                let part = match item {
+                    RefOr::Ref(r) => r
+                        .ref_location
+                        .rsplit('/')
+                        .next()
+                        .and_then(|name| objects.get(name)),
+                    RefOr::T(Schema::Object(o)) => Some(o),
+                    _ => None,
+                };
+                let Some(part) = part else {
+                    // Not objects all the way: left as utoipa wrote it.
+                    return;
+                };
+                merged.properties.extend(part.properties.clone());
+                merged.required.extend(part.required.iter().cloned());
+            }
             *schema = RefOr::T(Schema::Object(merged));
         }
+        _ => {}
     }
 }
 

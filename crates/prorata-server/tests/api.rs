@@ -1246,6 +1246,23 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
     if let Ok(path) = std::env::var("PRORATA_OPENAPI_DUMP") {
         std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")).expect("dump");
     }
+    let schemas = &doc["components"]["schemas"];
+    // Money is written `{"currency", "minor"}` wherever an amount is.
+    assert_eq!(schemas["Money"]["required"], json!(["minor", "currency"]));
+    // A flattened body is one object with both types' fields, not an `allOf` whose closed
+    // half would refuse the other half's fields.
+    let new_subscription = &schemas["NewSubscription"];
+    assert!(new_subscription.get("allOf").is_none());
+    for field in ["account_id", "catalog_version_id", "plan", "start"] {
+        assert!(
+            new_subscription["properties"].get(field).is_some(),
+            "NewSubscription.{field}"
+        );
+    }
+    assert!(
+        !doc.to_string().contains("allOf"),
+        "an allOf is left in the document"
+    );
     for query in ["limit", "cursor", "account_id", "period", "as_of"] {
         assert!(queries.contains(query), "{query} is not a query parameter");
     }

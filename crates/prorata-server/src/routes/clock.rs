@@ -10,14 +10,14 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson};
 use crate::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClockOut {
     pub mode: prorata_store::TenantMode,
     pub today: NaiveDate,
 }
 
 #[utoipa::path(get, path = "/v1/clock", tag = "clock",
-    responses((status = 200, description = "The date billing uses for this tenant", body = Value)))]
+    responses((status = 200, description = "The date billing uses for this tenant", body = ClockOut)))]
 pub async fn get(caller: Caller) -> Json<ClockOut> {
     Json(ClockOut {
         mode: caller.tenant.mode,

@@ -201,13 +201,13 @@ pub async fn get_credit_note(
 }
 
 #[utoipa::path(get, path = "/v1/seller", tag = "documents",
-    responses((status = 200, description = "The seller printed on the tenant's documents: legal name and form, address, SIREN, VAT number, payment terms, late-payment penalty rate", body = Value)))]
+    responses((status = 200, description = "The seller printed on the tenant's documents: legal name and form, address, SIREN, VAT number, payment terms, late-payment penalty rate", body = Seller)))]
 pub async fn get_seller(caller: Caller) -> Json<Seller> {
     Json(caller.tenant.settings.seller)
 }
 
 #[utoipa::path(put, path = "/v1/seller", tag = "documents", request_body = Seller,
-    responses((status = 200, description = "Saved: documents issued from now on print it; issued ones keep theirs", body = Value),
+    responses((status = 200, description = "Saved: documents issued from now on print it; issued ones keep theirs", body = Seller),
               (status = 422, description = "An invalid SIREN, VAT number, payment terms or rate (the field is named)")))]
 pub async fn put_seller(
     State(s): State<AppState>,

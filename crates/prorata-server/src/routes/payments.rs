@@ -63,14 +63,14 @@ pub async fn get_method(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentsOut {
     pub data: Vec<Payment>,
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/payments", tag = "payments",
     params(("id" = i64, Path)),
-    responses((status = 200, description = "Every payment tried or recorded, oldest first", body = Value)))]
+    responses((status = 200, description = "Every payment tried or recorded, oldest first", body = PaymentsOut)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -92,7 +92,7 @@ pub struct TransferIn {
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/payments", tag = "payments",
     params(("id" = i64, Path)), request_body = TransferIn,
-    responses((status = 201, description = "A bank transfer received, recorded", body = Value),
+    responses((status = 201, description = "A bank transfer received, recorded", body = Payment),
               (status = 422, description = "A field is invalid")))]
 pub async fn record_transfer(
     State(s): State<AppState>,
@@ -108,7 +108,7 @@ pub async fn record_transfer(
 }
 
 #[utoipa::path(post, path = "/v1/transfers", tag = "payments", request_body = TransferIn,
-    responses((status = 201, description = "A bank transfer received, matched to its account by the invoice number its reference quotes", body = Value),
+    responses((status = 201, description = "A bank transfer received, matched to its account by the invoice number its reference quotes", body = Payment),
               (status = 422, description = "The reference names no invoice of this tenant")))]
 pub async fn match_transfer(
     State(s): State<AppState>,
@@ -132,7 +132,7 @@ pub struct RefundIn {
 
 #[utoipa::path(post, path = "/v1/payments/{id}/refund", tag = "payments",
     params(("id" = i64, Path)), request_body = RefundIn,
-    responses((status = 200, description = "The payment with what was refunded", body = Value),
+    responses((status = 200, description = "The payment with what was refunded", body = Payment),
               (status = 409, description = "Not a succeeded payment"),
               (status = 422, description = "More than is left to refund")))]
 pub async fn refund(
@@ -160,13 +160,13 @@ pub async fn standing(
 }
 
 #[utoipa::path(get, path = "/v1/collection-settings", tag = "payments",
-    responses((status = 200, description = "The dunning schedule and bank details", body = Value)))]
+    responses((status = 200, description = "The dunning schedule and bank details", body = CollectionSettings)))]
 pub async fn get_settings(caller: Caller) -> Json<CollectionSettings> {
     Json(caller.tenant.collection)
 }
 
 #[utoipa::path(put, path = "/v1/collection-settings", tag = "payments", request_body = CollectionSettings,
-    responses((status = 200, description = "Saved", body = Value),
+    responses((status = 200, description = "Saved", body = CollectionSettings),
               (status = 422, description = "An invalid schedule or IBAN")))]
 pub async fn put_settings(
     State(s): State<AppState>,
@@ -199,7 +199,7 @@ pub struct CardIn {
     pub exp_year: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenOut {
     pub token: String,
 }
@@ -207,7 +207,7 @@ pub struct TokenOut {
 /// The sandbox gateway's tokenization, for sandbox tenants only (a live tenant's cards are
 /// tokenized in the customer's browser by its gateway; card numbers never reach this API).
 #[utoipa::path(post, path = "/v1/sandbox/card-tokens", tag = "payments", request_body = CardIn,
-    responses((status = 201, description = "A token for a sandbox test card", body = Value),
+    responses((status = 201, description = "A token for a sandbox test card", body = TokenOut),
               (status = 403, description = "Not a sandbox tenant"),
               (status = 422, description = "Not one of the sandbox's test cards")))]
 pub async fn sandbox_token(

@@ -27,13 +27,13 @@ pub struct NewUserIn {
     pub language: Lang,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsersOut {
     pub data: Vec<User>,
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/users", tag = "people", params(("id" = i64, Path)),
-    responses((status = 200, description = "The account's users, their roles and status", body = Value)))]
+    responses((status = 200, description = "The account's users, their roles and status", body = UsersOut)))]
 pub async fn list_users(
     State(s): State<AppState>,
     caller: Caller,
@@ -46,7 +46,7 @@ pub async fn list_users(
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/users", tag = "people", params(("id" = i64, Path)),
     request_body = NewUserIn,
-    responses((status = 201, description = "The user, invited: an e-mail with a single-use link to set a password is on its way", body = Value),
+    responses((status = 201, description = "The user, invited: an e-mail with a single-use link to set a password is on its way", body = User),
               (status = 409, description = "The e-mail is taken in this tenant, or the account has an owner already"),
               (status = 422, description = "A field is invalid")))]
 pub async fn invite_user(
@@ -78,7 +78,7 @@ pub struct PortalSessionIn {
     pub return_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PortalSessionOut {
     /// Opens a portal session for the user: once, within `expires_in` seconds.
     pub url: String,
@@ -104,7 +104,8 @@ fn origin(headers: &HeaderMap) -> String {
 }
 
 #[utoipa::path(post, path = "/v1/portal-sessions", tag = "people", request_body = PortalSessionIn,
-    responses((status = 201, description = "A single-use URL that signs the user in to the portal (valid 5 minutes)", body = Value),
+    responses((status = 201, description = "A single-use URL that signs the user in to the portal (valid 5 minutes)", body = PortalSessionOut),
+              (status = 404, description = "No such user for this tenant"),
               (status = 422, description = "Not an active customer user, or a bad return URL")))]
 pub async fn create_portal_session(
     State(s): State<AppState>,
