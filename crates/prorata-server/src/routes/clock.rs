@@ -32,7 +32,7 @@ pub struct Advance {
     pub to: NaiveDate,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Advanced {
     pub today: NaiveDate,
     pub billed: RunSummary,
@@ -40,7 +40,7 @@ pub struct Advanced {
 
 #[utoipa::path(post, path = "/v1/clock/advance", tag = "clock", request_body = Advance,
     description = "Moves the sandbox clock forward one due day at a time, billing and collecting each day in order. Each day commits before the next begins and the clock moves to a day before its work starts, so an advance that fails or is cut short leaves the clock on the day in progress: calling again with the same date finishes it, with the same documents and charges as one uninterrupted call.",
-    responses((status = 200, description = "Everything due on the way was billed, in date order", body = Value),
+    responses((status = 200, description = "Everything due on the way was billed, in date order", body = Advanced),
               (status = 403, description = "Live tenants have no test clock"),
               (status = 422, description = "The date is before the clock")))]
 pub async fn advance(

@@ -23,7 +23,7 @@ pub struct Batch {
 }
 
 #[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = Batch,
-    responses((status = 200, description = "Counts of accepted and duplicate events, and each refused event's index, field and reason", body = Value),
+    responses((status = 200, description = "Counts of accepted and duplicate events, and each refused event's index, field and reason", body = IngestReport),
               (status = 422, description = "More than 10,000 events")))]
 pub async fn ingest(
     State(s): State<AppState>,
