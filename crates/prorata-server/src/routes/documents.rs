@@ -152,6 +152,12 @@ async fn file(
         .into_response())
 }
 
+/// A downloaded PDF or XML, as bytes (the schema of the `.pdf` and `.xml` downloads).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // never built: it only names the downloads' schema
+pub struct FileBytes(Vec<u8>);
+
 #[utoipa::path(get, path = "/v1/invoices", tag = "documents", params(DocumentQuery),
     responses((status = 200, description = "Invoices, in issue order", body = Value)))]
 pub async fn list_invoices(
@@ -165,7 +171,8 @@ pub async fn list_invoices(
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "documents",
     params(("id" = String, Path, description = "The invoice's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML")),
     responses((status = 200, description = "An invoice with its lines, taxes and totals (JSON), or its PDF or XML; ETag is the file's SHA-256",
-                  content((Value = "application/json"), (String = "application/pdf"), (String = "application/xml"))),
+                  content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 404, description = "No such invoice for this tenant"),
               (status = 422, description = "Not an id, or an unknown format")))]
 pub async fn get_invoice(
@@ -189,7 +196,8 @@ pub async fn list_credit_notes(
 #[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "documents",
     params(("id" = String, Path, description = "The credit note's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML")),
     responses((status = 200, description = "A credit note with the invoices it corrects (JSON), or its PDF or XML; ETag is the file's SHA-256",
-                  content((Value = "application/json"), (String = "application/pdf"), (String = "application/xml"))),
+                  content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 404, description = "No such credit note for this tenant"),
               (status = 422, description = "Not an id, or an unknown format")))]
 pub async fn get_credit_note(
