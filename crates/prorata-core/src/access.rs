@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A person's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The customer's account owner: exactly one per account, transferable by the owner.
@@ -58,6 +59,7 @@ impl Role {
 
 /// Where a user stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UserStatus {
     /// Invited; has not set a password yet.

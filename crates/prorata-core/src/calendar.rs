@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// How often a recurring charge repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Frequency {
     Weekly,

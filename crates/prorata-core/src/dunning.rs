@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where an account stands with its payments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DunningStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     #[default]
@@ -55,6 +56,7 @@ impl Status {
 
 /// Who sees a dashboard banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Audience {
     OwnerAndAdmins,
@@ -73,6 +75,7 @@ impl Audience {
 
 /// What a message (e-mail or banner) says; its words are in the templates, per language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Notice {
     PaymentFailed,
@@ -83,6 +86,7 @@ pub enum Notice {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Banner {
     pub audience: Audience,
     pub notice: Notice,
@@ -90,6 +94,7 @@ pub struct Banner {
 
 /// One step of a schedule, taken `day` days after the first failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub day: u32,
@@ -109,6 +114,7 @@ pub struct Step {
 
 /// A tenant's dunning schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// In day order; the first is day 0, the failed collection itself.

@@ -16,6 +16,7 @@ use crate::decimal::Decimal;
 
 /// An ISO 4217 currency the engine can bill in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Currency {
     EUR,
     USD,
@@ -105,6 +106,7 @@ pub enum MoneyError {
 
 /// An exact amount of money: minor units and a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Money {
     minor: i64,
     currency: Currency,

@@ -127,17 +127,23 @@ impl PaymentDetails {
 /// How a tenant collects: its dunning schedule, and the bank details printed on invoices for
 /// customers who pay by transfer. Stored as JSON; `{}` is seed 004's schedule and no details.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSettings {
+    // Required in the document: a PUT must say both (the server refuses one without them)
+    // and a GET always writes both.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub dunning: crate::dunning::Schedule,
     /// Always written (`null` when none), so what a GET answers can be PUT back whole.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub bank_details: Option<BankDetails>,
 }
 
 /// The tenant's own account, which transfers are paid into.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BankDetails {
     pub holder: String,

@@ -19,6 +19,7 @@ pub const RECOVERY_INDEMNITY_EUR: i64 = 40;
 
 /// A tenant's seller identity (part of its settings). Omitted fields keep their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Seller {
     /// Registered name; empty means "the tenant's name".
@@ -35,6 +36,7 @@ pub struct Seller {
     /// Days between issue and due date; 0 means payable on receipt.
     pub payment_terms_days: u32,
     /// Late-payment penalty rate, percent a year (by default the ECB rate plus 10 points).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "12.15"))]
     pub late_penalty_rate: Decimal,
 }
 

@@ -13,6 +13,7 @@ use crate::catalog::{Lang, Text};
 
 /// Who handles a reason's tickets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Route {
     /// The tenant's billing team.
@@ -23,6 +24,7 @@ pub enum Route {
 
 /// A contact reason of the form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ContactReason {
     /// A stable code (`billing`, `subscription`, `tax_details`, …), for links and the API.
@@ -35,6 +37,7 @@ pub struct ContactReason {
 
 /// A tenant's ticket settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct TicketRules {
     pub reasons: Vec<ContactReason>,
@@ -146,6 +149,7 @@ impl TicketRules {
 /// A team's queue. An account manager's own queue is the account-management tickets
 /// assigned to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Queue {
     BillingTeam,
@@ -177,6 +181,7 @@ pub fn route(route: Route, manager: Option<i64>) -> (Queue, Option<i64>) {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TicketStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Filed, no staff answer yet.
@@ -217,6 +222,7 @@ impl Status {
 
 /// Who writes a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Author {
     Customer,

@@ -36,6 +36,7 @@ use crate::money::{Money, MoneyError};
 
 /// How credit came onto a wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TopUp {
     /// Paid for by the customer (the money received outside the engine, referenced).

@@ -32,6 +32,7 @@ pub const CHUNK: i64 = 2000;
 
 /// What a billing run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     pub as_of: Option<NaiveDate>,
     pub subscriptions: u64,

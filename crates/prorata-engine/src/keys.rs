@@ -7,6 +7,7 @@ use crate::{Engine, EngineError, Result};
 
 /// A new key: its id and the secret, which is never shown again.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewKey {
     pub id: i64,
     pub secret: String,

@@ -102,6 +102,7 @@ pub struct TicketInput {
 
 /// A ticket with its thread, as one reader may see it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketView {
     #[serde(flatten)]
     pub ticket: TicketRow,

@@ -36,6 +36,7 @@ const BUSY_RETRIES: u32 = 3;
 
 /// One refused event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejected {
     /// Position in the batch, from 0.
     pub index: usize,
@@ -47,6 +48,7 @@ pub struct Rejected {
 
 /// What a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestReport {
     /// Events stored now (free calls included).
     pub accepted: u64,

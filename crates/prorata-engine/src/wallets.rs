@@ -11,6 +11,7 @@ use crate::{invalid, Engine, EngineError, Result};
 
 /// An account's prepaid credit.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Wallet {
     pub account_id: i64,
     /// Minor units of credit left.

@@ -141,6 +141,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .split_for_parts();
     let mut openapi = openapi;
+    openapi::merge_flattened(&mut openapi);
     openapi::declare_problems(&mut openapi);
     let v1 = v1.layer(middleware::from_fn_with_state(
         state.clone(),

@@ -5,8 +5,8 @@
 //! status a caller can see (schemathesis checks it does: `tests/schemathesis.rs`).
 
 use utoipa::openapi::header::Header;
-use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
@@ -87,6 +87,9 @@ pub fn declare_problems(api: &mut OpenApi) {
         .schemas
         .insert("Problem".to_string(), RefOr::T(problem_schema()));
     for item in api.paths.paths.values_mut() {
+        if let Some(post) = item.post.as_mut() {
+            declare_idempotency(post);
+        }
         for operation in operations(item) {
             let parameters = operation.parameters.as_deref().unwrap_or_default();
             let mut add: Vec<(u16, &str)> = ANY.to_vec();
@@ -126,6 +129,112 @@ pub fn declare_problems(api: &mut OpenApi) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Writes a type that flattens another (`#[serde(flatten)]`, e.g. `NewSubscription` over
+/// `SubscriptionSpec`, `AccountOut` over `Account`) as one object with both sets of
+/// properties, wherever it appears (a component, or inlined in a list's page). utoipa writes
+/// it `allOf` the two, and the flattened type's `additionalProperties: false` (its
+/// `deny_unknown_fields`) would then refuse the outer type's own fields in any validator or
+/// generated client.
+pub fn merge_flattened(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let objects: std::collections::BTreeMap<String, Object> = components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            RefOr::T(Schema::Object(o)) => Some((name.clone(), o.clone())),
+            _ => None,
+        })
+        .collect();
+    for schema in components.schemas.values_mut() {
+        merge_in(schema, &objects);
+    }
+}
+
+fn merge_in(schema: &mut RefOr<Schema>, objects: &std::collections::BTreeMap<String, Object>) {
+    let RefOr::T(inner) = schema else {
+        return;
+    };
+    match inner {
+        Schema::Object(o) => o.properties.values_mut().for_each(|p| merge_in(p, objects)),
+        Schema::Array(a) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut a.items {
+                merge_in(items, objects);
+            }
+        }
+        Schema::OneOf(one) => one.items.iter_mut().for_each(|i| merge_in(i, objects)),
+        Schema::AllOf(all) => {
+            let mut merged = Object::with_type(Type::Object);
+            merged.description = all.description.clone();
+            for item in &all.items {
+                let part = match item {
+                    RefOr::Ref(r) => r
+                        .ref_location
+                        .rsplit('/')
+                        .next()
+                        .and_then(|name| objects.get(name)),
+                    RefOr::T(Schema::Object(o)) => Some(o),
+                    _ => None,
+                };
+                let Some(part) = part else {
+                    // Not objects all the way: left as utoipa wrote it.
+                    return;
+                };
+                merged.properties.extend(part.properties.clone());
+                merged.required.extend(part.required.iter().cloned());
+            }
+            *schema = RefOr::T(Schema::Object(merged));
+        }
+        _ => {}
+    }
+}
+
+/// Every POST may carry `Idempotency-Key` (`crate::auth`): a retry with the same key and body
+/// gets the first answer again, marked `Idempotent-Replayed`; one with the same key and another
+/// body, or while the first is running, is refused with 409. Declared before the problems so
+/// the header counts as a parameter (a malformed key answers 400).
+fn declare_idempotency(post: &mut Operation) {
+    let key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Makes the POST safe to retry: 1 to 255 visible ASCII characters, unique per request; \
+             a retry with the same key and body answers what the first answered",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    post.parameters.get_or_insert_with(Vec::new).push(key);
+    let responses = &mut post.responses.responses;
+    for (status, response) in responses.iter_mut() {
+        if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+            response.headers.insert(
+                "Idempotent-Replayed".to_string(),
+                utoipa::openapi::header::HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some("`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))
+                    .build(),
+            );
+        }
+    }
+    const REFUSED: &str = "`idempotency_key_in_progress`: a request with this `Idempotency-Key` is running or was interrupted; `idempotency_key_reused`: the key was used with another request";
+    match responses.get_mut("409") {
+        Some(RefOr::T(conflict)) => {
+            conflict.description = format!("{}; or {REFUSED}", conflict.description);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            responses.insert("409".to_string(), RefOr::T(Response::new(REFUSED)));
         }
     }
 }

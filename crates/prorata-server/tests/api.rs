@@ -1171,6 +1171,104 @@ async fn the_openapi_document_matches_the_routes() {
     drop(t.engine);
 }
 
+/// A client generator puts each parameter where the document says: a path parameter is in the
+/// path's template and every other one is a query parameter or a header; every POST declares
+/// `Idempotency-Key` and the 409 it may answer; every body a request takes is a named schema and
+/// every error answers the problem schema.
+#[tokio::test]
+async fn the_openapi_document_puts_parameters_where_they_are_sent() {
+    let (url, _guard) = prorata_testkit::sqlite_url();
+    let t = spawn_app(&url).await;
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let doc = send(&t.router, req).await.body;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut queries = std::collections::BTreeSet::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("item") {
+            let parameters = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for p in &parameters {
+                let name = p["name"].as_str().expect("name");
+                match p["in"].as_str() {
+                    Some("path") => assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name} is declared in the path but is not in it"
+                    ),
+                    Some("query") => {
+                        queries.insert(name.to_string());
+                    }
+                    Some("header") => assert_eq!(name, "Idempotency-Key", "{method} {path}"),
+                    other => panic!("{method} {path}: {name} in {other:?}"),
+                }
+            }
+            if let Some(body) = operation.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"]["$ref"];
+                let name = schema
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                assert!(
+                    name.is_some_and(|n| doc["components"]["schemas"][n].is_object()),
+                    "{method} {path}: the body is not a named schema ({schema})"
+                );
+            }
+            let has_key = parameters
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header");
+            assert_eq!(
+                has_key,
+                method == "post",
+                "{method} {path}: Idempotency-Key"
+            );
+            if method == "post" {
+                assert!(
+                    operation["responses"]["409"]["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("idempotency_key_reused")),
+                    "{method} {path}: the 409 of a reused Idempotency-Key"
+                );
+            }
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    if let Ok(path) = std::env::var("PRORATA_OPENAPI_DUMP") {
+        std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json")).expect("dump");
+    }
+    let schemas = &doc["components"]["schemas"];
+    // Money is written `{"currency", "minor"}` wherever an amount is.
+    assert_eq!(schemas["Money"]["required"], json!(["minor", "currency"]));
+    // A flattened body is one object with both types' fields, not an `allOf` whose closed
+    // half would refuse the other half's fields.
+    let new_subscription = &schemas["NewSubscription"];
+    assert!(new_subscription.get("allOf").is_none());
+    for field in ["account_id", "catalog_version_id", "plan", "start"] {
+        assert!(
+            new_subscription["properties"].get(field).is_some(),
+            "NewSubscription.{field}"
+        );
+    }
+    assert!(
+        !doc.to_string().contains("allOf"),
+        "an allOf is left in the document"
+    );
+    for query in ["limit", "cursor", "account_id", "period", "as_of"] {
+        assert!(queries.contains(query), "{query} is not a query parameter");
+    }
+    drop(t.engine);
+}
+
 async fn payment_methods_standing_settings_and_webhooks(url: &str) {
     let t = spawn_app(url).await;
     let r = t.post("/v1/accounts", account("Lumen")).await;

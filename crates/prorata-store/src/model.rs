@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Whether a tenant bills for real or in a sandbox with a movable clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TenantMode {
     Live,
@@ -51,6 +52,7 @@ pub struct Tenant {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: i64,
     pub prefix: String,
@@ -128,6 +130,7 @@ pub struct NewDocument {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LedgerKind {
     Invoice,
@@ -178,6 +181,7 @@ impl LedgerKind {
 
 /// A ledger entry; a positive amount is owed by the customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LedgerEntry {
     pub id: i64,
     pub account_id: i64,
@@ -198,6 +202,7 @@ pub struct NewLedgerEntry {
 
 /// How a wallet entry moved the account's prepaid credit ([`prorata_core::wallet`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WalletKind {
     /// A top-up the customer paid for.
@@ -236,6 +241,7 @@ impl WalletKind {
 
 /// An entry of an account's wallet; a positive amount is credit put on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WalletEntry {
     pub id: i64,
     pub account_id: i64,
@@ -289,6 +295,7 @@ pub fn document_kind_str(kind: DocumentKind) -> &'static str {
 
 /// A collection tried through the gateway, or a transfer recorded by the billing team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     pub id: i64,
     pub account_id: i64,
@@ -303,6 +310,7 @@ pub struct Payment {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Succeeded,
@@ -392,6 +400,7 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookEndpoint {
     pub id: i64,
     pub url: String,
@@ -402,6 +411,7 @@ pub struct WebhookEndpoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookDelivery {
     pub id: i64,
     pub endpoint_id: i64,
@@ -418,6 +428,7 @@ pub struct WebhookDelivery {
 /// A person of a tenant: a customer account's user (owner, admin, agent) or one of the
 /// tenant's staff (`account_id` is `None`).
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: i64,
     pub tenant_id: i64,
@@ -622,6 +633,7 @@ pub struct SessionView {
 
 /// A billing support ticket (seed 000).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketRow {
     pub id: i64,
     pub account_id: i64,
@@ -678,6 +690,7 @@ pub struct LoadedTicket<'a> {
 
 /// One message of a ticket's thread.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketMessage {
     pub id: i64,
     pub ticket_id: i64,
@@ -691,6 +704,7 @@ pub struct TicketMessage {
 
 /// A file of a message, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketFile {
     pub id: i64,
     pub ticket_id: i64,
@@ -712,6 +726,7 @@ pub struct NewTicketFile<'a> {
 
 /// One line of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
     pub account_id: Option<i64>,

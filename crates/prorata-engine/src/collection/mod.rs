@@ -34,6 +34,7 @@ pub(super) const MAX_CHARGE_ATTEMPTS: i64 = 3;
 /// the customer's browser); bank details are checked here, handed to the gateway and kept
 /// only masked.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NewPaymentMethod {
     Card {

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountOut {
     pub id: i64,
     #[serde(flatten)]
@@ -19,7 +19,7 @@ pub struct AccountOut {
 }
 
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts", params(PageQuery),
-    responses((status = 200, description = "Accounts, by id", body = Value)))]
+    responses((status = 200, description = "Accounts, by id", body = ListResponse<AccountOut>)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -38,8 +38,8 @@ pub async fn list(
     Ok(Json(ListResponse::new(data, page.next)))
 }
 
-#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Value,
-    responses((status = 201, description = "The account with its id", body = Value),
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Account,
+    responses((status = 201, description = "The account with its id", body = AccountOut),
               (status = 422, description = "A field is invalid; `field` names it")))]
 pub async fn create(
     State(s): State<AppState>,
@@ -52,7 +52,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
-    responses((status = 200, body = Value), (status = 404, description = "No such account for this tenant")))]
+    responses((status = 200, body = AccountOut), (status = 404, description = "No such account for this tenant")))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
@@ -79,8 +79,8 @@ fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
 }
 
 #[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
-    request_body = Value,
-    responses((status = 200, body = Value),
+    request_body = AccountPatch,
+    responses((status = 200, body = AccountOut),
               (status = 403, description = "The owner may not change this field after the trial"),
               (status = 422, description = "A field is invalid")))]
 pub async fn update(
@@ -97,7 +97,7 @@ pub async fn update(
     Ok(Json(AccountOut { id, account }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalanceOut {
     /// What the customer owes, in minor units (negative: a credit in their favour).
     pub balance: i64,
@@ -105,7 +105,7 @@ pub struct BalanceOut {
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", tag = "accounts", params(("id" = i64, Path)),
-    responses((status = 200, description = "The sum of the account's ledger entries", body = Value)))]
+    responses((status = 200, description = "The sum of the account's ledger entries", body = BalanceOut)))]
 pub async fn balance(
     State(s): State<AppState>,
     caller: Caller,
@@ -121,7 +121,7 @@ pub async fn balance(
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/ledger", tag = "accounts",
     params(("id" = i64, Path), PageQuery),
-    responses((status = 200, description = "Ledger entries, oldest first", body = Value)))]
+    responses((status = 200, description = "Ledger entries, oldest first", body = ListResponse<prorata_store::LedgerEntry>)))]
 pub async fn ledger(
     State(s): State<AppState>,
     caller: Caller,
@@ -133,7 +133,7 @@ pub async fn ledger(
     Ok(Json(ListResponse::new(page.items, page.next)))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUpIn {
     /// Minor units of credit put on the wallet.
@@ -145,8 +145,8 @@ pub struct TopUpIn {
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/wallet/top-ups", tag = "accounts",
-    params(("id" = i64, Path)), request_body = Value,
-    responses((status = 201, description = "Prepaid credit put on the account's wallet: the wallet after it (`balance` in minor units, `currency`). Invoices issued from now on draw on it, VAT included, before anything is collected", body = Value),
+    params(("id" = i64, Path)), request_body = TopUpIn,
+    responses((status = 201, description = "Prepaid credit put on the account's wallet: the wallet after it (`balance` in minor units, `currency`). Invoices issued from now on draw on it, VAT included, before anything is collected", body = prorata_engine::Wallet),
               (status = 404, description = "No such account for this tenant"),
               (status = 422, description = "A field is invalid; `field` names it")))]
 pub async fn top_up(
@@ -163,7 +163,7 @@ pub async fn top_up(
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/wallet", tag = "accounts", params(("id" = i64, Path)),
-    responses((status = 200, description = "The account's prepaid credit: `balance` in minor units, `currency`", body = Value),
+    responses((status = 200, description = "The account's prepaid credit: `balance` in minor units, `currency`", body = prorata_engine::Wallet),
               (status = 404, description = "No such account for this tenant")))]
 pub async fn wallet(
     State(s): State<AppState>,
@@ -175,7 +175,7 @@ pub async fn wallet(
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/wallet/entries", tag = "accounts",
     params(("id" = i64, Path), PageQuery),
-    responses((status = 200, description = "Wallet entries, oldest first: top-ups (`paid`, `granted`) and the credit each invoice took (`applied`, negative, its number in `reference`)", body = Value),
+    responses((status = 200, description = "Wallet entries, oldest first: top-ups (`paid`, `granted`) and the credit each invoice took (`applied`, negative, its number in `reference`)", body = ListResponse<prorata_store::WalletEntry>),
               (status = 404, description = "No such account for this tenant")))]
 pub async fn wallet_entries(
     State(s): State<AppState>,

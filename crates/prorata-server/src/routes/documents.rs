@@ -152,6 +152,12 @@ async fn file(
         .into_response())
 }
 
+/// A downloaded PDF or XML, as bytes (the schema of the `.pdf` and `.xml` downloads).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // never built: it only names the downloads' schema
+pub struct FileBytes(Vec<u8>);
+
 #[utoipa::path(get, path = "/v1/invoices", tag = "documents", params(DocumentQuery),
     responses((status = 200, description = "Invoices, in issue order", body = Value)))]
 pub async fn list_invoices(
@@ -165,7 +171,8 @@ pub async fn list_invoices(
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "documents",
     params(("id" = String, Path, description = "The invoice's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML")),
     responses((status = 200, description = "An invoice with its lines, taxes and totals (JSON), or its PDF or XML; ETag is the file's SHA-256",
-                  content((Value = "application/json"), (String = "application/pdf"), (String = "application/xml"))),
+                  content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 404, description = "No such invoice for this tenant"),
               (status = 422, description = "Not an id, or an unknown format")))]
 pub async fn get_invoice(
@@ -189,7 +196,8 @@ pub async fn list_credit_notes(
 #[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "documents",
     params(("id" = String, Path, description = "The credit note's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML")),
     responses((status = 200, description = "A credit note with the invoices it corrects (JSON), or its PDF or XML; ETag is the file's SHA-256",
-                  content((Value = "application/json"), (String = "application/pdf"), (String = "application/xml"))),
+                  content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 404, description = "No such credit note for this tenant"),
               (status = 422, description = "Not an id, or an unknown format")))]
 pub async fn get_credit_note(
@@ -201,13 +209,13 @@ pub async fn get_credit_note(
 }
 
 #[utoipa::path(get, path = "/v1/seller", tag = "documents",
-    responses((status = 200, description = "The seller printed on the tenant's documents: legal name and form, address, SIREN, VAT number, payment terms, late-payment penalty rate", body = Value)))]
+    responses((status = 200, description = "The seller printed on the tenant's documents: legal name and form, address, SIREN, VAT number, payment terms, late-payment penalty rate", body = Seller)))]
 pub async fn get_seller(caller: Caller) -> Json<Seller> {
     Json(caller.tenant.settings.seller)
 }
 
-#[utoipa::path(put, path = "/v1/seller", tag = "documents", request_body = Value,
-    responses((status = 200, description = "Saved: documents issued from now on print it; issued ones keep theirs", body = Value),
+#[utoipa::path(put, path = "/v1/seller", tag = "documents", request_body = Seller,
+    responses((status = 200, description = "Saved: documents issued from now on print it; issued ones keep theirs", body = Seller),
               (status = 422, description = "An invalid SIREN, VAT number, payment terms or rate (the field is named)")))]
 pub async fn put_seller(
     State(s): State<AppState>,

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiPath};
 use crate::AppState;
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api keys",
-    responses((status = 200, description = "Keys, without their secrets", body = Value)))]
+    responses((status = 200, description = "Keys, without their secrets", body = ListResponse<ApiKey>)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -24,7 +24,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api keys",
-    responses((status = 201, description = "The key and its secret, shown this once", body = Value)))]
+    responses((status = 201, description = "The key and its secret, shown this once", body = NewKey)))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,

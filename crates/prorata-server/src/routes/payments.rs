@@ -27,7 +27,7 @@ fn shown(method: &PaymentMethod) -> Value {
 }
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/payment-method", tag = "payments",
-    params(("id" = i64, Path)), request_body = Value,
+    params(("id" = i64, Path)), request_body = NewPaymentMethod,
     responses((status = 200, description = "The account's new payment method (masked)", body = Value),
               (status = 402, description = "The card's authorisation was refused; `detail` says why"),
               (status = 422, description = "A bad IBAN, routing number, account number or token; `field` names it")))]
@@ -63,14 +63,14 @@ pub async fn get_method(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentsOut {
     pub data: Vec<Payment>,
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/payments", tag = "payments",
     params(("id" = i64, Path)),
-    responses((status = 200, description = "Every payment tried or recorded, oldest first", body = Value)))]
+    responses((status = 200, description = "Every payment tried or recorded, oldest first", body = PaymentsOut)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -81,7 +81,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferIn {
     /// Minor units received.
@@ -91,8 +91,8 @@ pub struct TransferIn {
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/payments", tag = "payments",
-    params(("id" = i64, Path)), request_body = Value,
-    responses((status = 201, description = "A bank transfer received, recorded", body = Value),
+    params(("id" = i64, Path)), request_body = TransferIn,
+    responses((status = 201, description = "A bank transfer received, recorded", body = Payment),
               (status = 422, description = "A field is invalid")))]
 pub async fn record_transfer(
     State(s): State<AppState>,
@@ -107,8 +107,8 @@ pub async fn record_transfer(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
-#[utoipa::path(post, path = "/v1/transfers", tag = "payments", request_body = Value,
-    responses((status = 201, description = "A bank transfer received, matched to its account by the invoice number its reference quotes", body = Value),
+#[utoipa::path(post, path = "/v1/transfers", tag = "payments", request_body = TransferIn,
+    responses((status = 201, description = "A bank transfer received, matched to its account by the invoice number its reference quotes", body = Payment),
               (status = 422, description = "The reference names no invoice of this tenant")))]
 pub async fn match_transfer(
     State(s): State<AppState>,
@@ -122,7 +122,7 @@ pub async fn match_transfer(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundIn {
     /// Minor units, always said: a body that names no amount refunds nothing (`[]` and `{}`
@@ -131,8 +131,8 @@ pub struct RefundIn {
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/refund", tag = "payments",
-    params(("id" = i64, Path)), request_body = Value,
-    responses((status = 200, description = "The payment with what was refunded", body = Value),
+    params(("id" = i64, Path)), request_body = RefundIn,
+    responses((status = 200, description = "The payment with what was refunded", body = Payment),
               (status = 409, description = "Not a succeeded payment"),
               (status = 422, description = "More than is left to refund")))]
 pub async fn refund(
@@ -160,13 +160,13 @@ pub async fn standing(
 }
 
 #[utoipa::path(get, path = "/v1/collection-settings", tag = "payments",
-    responses((status = 200, description = "The dunning schedule and bank details", body = Value)))]
+    responses((status = 200, description = "The dunning schedule and bank details", body = CollectionSettings)))]
 pub async fn get_settings(caller: Caller) -> Json<CollectionSettings> {
     Json(caller.tenant.collection)
 }
 
-#[utoipa::path(put, path = "/v1/collection-settings", tag = "payments", request_body = Value,
-    responses((status = 200, description = "Saved", body = Value),
+#[utoipa::path(put, path = "/v1/collection-settings", tag = "payments", request_body = CollectionSettings,
+    responses((status = 200, description = "Saved", body = CollectionSettings),
               (status = 422, description = "An invalid schedule or IBAN")))]
 pub async fn put_settings(
     State(s): State<AppState>,
@@ -191,7 +191,7 @@ pub async fn put_settings(
     Ok(Json(settings))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardIn {
     pub number: String,
@@ -199,15 +199,15 @@ pub struct CardIn {
     pub exp_year: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenOut {
     pub token: String,
 }
 
 /// The sandbox gateway's tokenization, for sandbox tenants only (a live tenant's cards are
 /// tokenized in the customer's browser by its gateway; card numbers never reach this API).
-#[utoipa::path(post, path = "/v1/sandbox/card-tokens", tag = "payments", request_body = Value,
-    responses((status = 201, description = "A token for a sandbox test card", body = Value),
+#[utoipa::path(post, path = "/v1/sandbox/card-tokens", tag = "payments", request_body = CardIn,
+    responses((status = 201, description = "A token for a sandbox test card", body = TokenOut),
               (status = 403, description = "Not a sandbox tenant"),
               (status = 422, description = "Not one of the sandbox's test cards")))]
 pub async fn sandbox_token(

@@ -16,7 +16,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserIn {
     pub email: String,
@@ -27,13 +27,13 @@ pub struct NewUserIn {
     pub language: Lang,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsersOut {
     pub data: Vec<User>,
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/users", tag = "people", params(("id" = i64, Path)),
-    responses((status = 200, description = "The account's users, their roles and status", body = Value)))]
+    responses((status = 200, description = "The account's users, their roles and status", body = UsersOut)))]
 pub async fn list_users(
     State(s): State<AppState>,
     caller: Caller,
@@ -45,8 +45,8 @@ pub async fn list_users(
 }
 
 #[utoipa::path(post, path = "/v1/accounts/{id}/users", tag = "people", params(("id" = i64, Path)),
-    request_body = Value,
-    responses((status = 201, description = "The user, invited: an e-mail with a single-use link to set a password is on its way", body = Value),
+    request_body = NewUserIn,
+    responses((status = 201, description = "The user, invited: an e-mail with a single-use link to set a password is on its way", body = User),
               (status = 409, description = "The e-mail is taken in this tenant, or the account has an owner already"),
               (status = 422, description = "A field is invalid")))]
 pub async fn invite_user(
@@ -69,7 +69,7 @@ pub async fn invite_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortalSessionIn {
     pub user_id: i64,
@@ -78,7 +78,7 @@ pub struct PortalSessionIn {
     pub return_url: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PortalSessionOut {
     /// Opens a portal session for the user: once, within `expires_in` seconds.
     pub url: String,
@@ -103,8 +103,9 @@ fn origin(headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-#[utoipa::path(post, path = "/v1/portal-sessions", tag = "people", request_body = Value,
-    responses((status = 201, description = "A single-use URL that signs the user in to the portal (valid 5 minutes)", body = Value),
+#[utoipa::path(post, path = "/v1/portal-sessions", tag = "people", request_body = PortalSessionIn,
+    responses((status = 201, description = "A single-use URL that signs the user in to the portal (valid 5 minutes)", body = PortalSessionOut),
+              (status = 404, description = "No such user for this tenant"),
               (status = 422, description = "Not an active customer user, or a bad return URL")))]
 pub async fn create_portal_session(
     State(s): State<AppState>,
@@ -181,7 +182,7 @@ pub async fn apply_change_request(
     ))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefuseIn {
     /// Why, for the customer: posted on the request's ticket.
@@ -196,7 +197,7 @@ pub struct Refused {
 }
 
 #[utoipa::path(post, path = "/v1/change-requests/{id}/refuse", tag = "people", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = RefuseIn,
     responses((status = 200, description = "Refused: the note (or a plain sentence) is posted on its ticket, which is solved; the customer who asked is e-mailed", body = Value),
               (status = 409, description = "Not pending")))]
 pub async fn refuse_change_request(

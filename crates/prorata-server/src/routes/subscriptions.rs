@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewSubscription {
     pub account_id: i64,
     pub catalog_version_id: i64,
@@ -35,7 +35,7 @@ pub struct Created {
     pub documents: Vec<Document>,
 }
 
-#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = Value,
+#[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = NewSubscription,
     responses((status = 201, description = "Created, with the documents issued", body = Value),
               (status = 404, description = "No such account or catalog version"),
               (status = 422, description = "Invalid, or refused by the plan's limits")))]

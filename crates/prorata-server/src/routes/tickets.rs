@@ -26,7 +26,7 @@ pub fn body_limit() -> DefaultBodyLimit {
     DefaultBodyLimit::max(prorata_core::tickets::MAX_REQUEST_BYTES)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileIn {
     pub name: String,
@@ -51,7 +51,7 @@ fn uploads(files: Vec<FileIn>) -> Result<Vec<Upload>, ApiError> {
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicketIn {
     pub account_id: i64,
@@ -64,9 +64,9 @@ pub struct NewTicketIn {
     pub files: Vec<FileIn>,
 }
 
-#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = Value,
+#[utoipa::path(post, path = "/v1/tickets", tag = "tickets", request_body = NewTicketIn,
     description = "Files a ticket for an account, as its customer would: routed by its reason to the billing team or to the account's manager. Files are base64 in the body (PDF, PNG or JPEG, told from their content; 10 MB each, 5 at most).",
-    responses((status = 201, description = "The ticket and its thread", body = Value),
+    responses((status = 201, description = "The ticket and its thread", body = TicketView),
               (status = 404, description = "No such account for this tenant"),
               (status = 422, description = "A field is invalid (`field` names it); nothing was stored")))]
 pub async fn create(
@@ -103,7 +103,7 @@ pub struct TicketQuery {
 }
 
 #[utoipa::path(get, path = "/v1/tickets", tag = "tickets", params(TicketQuery),
-    responses((status = 200, description = "Tickets, oldest first: a queue is worked from its oldest", body = Value)))]
+    responses((status = 200, description = "Tickets, oldest first: a queue is worked from its oldest", body = ListResponse<TicketRow>)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -140,7 +140,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/tickets/{id}", tag = "tickets", params(("id" = i64, Path)),
-    responses((status = 200, description = "The ticket, its messages (internal notes included) and files", body = Value)))]
+    responses((status = 200, description = "The ticket, its messages (internal notes included) and files", body = TicketView)))]
 pub async fn get(
     State(s): State<AppState>,
     caller: Caller,
@@ -149,7 +149,7 @@ pub async fn get(
     Ok(Json(s.engine.ticket(&caller.tenant, id, true).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
     pub body: String,
@@ -161,8 +161,8 @@ pub struct MessageIn {
 }
 
 #[utoipa::path(post, path = "/v1/tickets/{id}/messages", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
-    responses((status = 200, description = "The ticket after the staff's message", body = Value),
+    request_body = MessageIn,
+    responses((status = 200, description = "The ticket after the staff's message", body = TicketView),
               (status = 409, description = "The ticket is closed")))]
 pub async fn reply(
     State(s): State<AppState>,
@@ -185,15 +185,15 @@ pub async fn reply(
     Ok(Json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusIn {
     pub status: Status,
 }
 
 #[utoipa::path(post, path = "/v1/tickets/{id}/status", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
-    responses((status = 200, description = "The ticket with its new status", body = Value),
+    request_body = StatusIn,
+    responses((status = 200, description = "The ticket with its new status", body = TicketRow),
               (status = 409, description = "Not a move the ticket can make (a closed ticket stays closed)")))]
 pub async fn set_status(
     State(s): State<AppState>,
@@ -208,7 +208,7 @@ pub async fn set_status(
     Ok(Json(row))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentIn {
     pub queue: Queue,
@@ -216,8 +216,8 @@ pub struct AssignmentIn {
 }
 
 #[utoipa::path(post, path = "/v1/tickets/{id}/assignment", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
-    responses((status = 200, description = "The ticket in its queue, with its assignee", body = Value)))]
+    request_body = AssignmentIn,
+    responses((status = 200, description = "The ticket in its queue, with its assignee", body = TicketRow)))]
 pub async fn assign(
     State(s): State<AppState>,
     caller: Caller,
@@ -243,7 +243,7 @@ pub async fn file(
     Ok(prorata_web::attachment(body, &meta.media_type, &meta.name))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManagerIn {
     /// A staff user with the account_manager role, or null.
@@ -251,7 +251,7 @@ pub struct ManagerIn {
 }
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/manager", tag = "tickets", params(("id" = i64, Path)),
-    request_body = Value,
+    request_body = ManagerIn,
     responses((status = 204, description = "The account's manager is set: its subscription matters go to them")))]
 pub async fn set_manager(
     State(s): State<AppState>,
@@ -266,7 +266,7 @@ pub async fn set_manager(
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/audit", tag = "tickets", params(("id" = i64, Path), PageQuery),
-    responses((status = 200, description = "The account's audit trail, newest first: who, when, from where, what, before and after. Read-only: nothing can change it.", body = Value)))]
+    responses((status = 200, description = "The account's audit trail, newest first: who, when, from where, what, before and after. Read-only: nothing can change it.", body = ListResponse<AuditEntry>)))]
 pub async fn audit(
     State(s): State<AppState>,
     caller: Caller,
@@ -282,12 +282,12 @@ pub async fn audit(
 }
 
 #[utoipa::path(get, path = "/v1/ticket-settings", tag = "tickets",
-    responses((status = 200, description = "The contact reasons, where each is routed and what the form says of it, and the reopening window", body = Value)))]
+    responses((status = 200, description = "The contact reasons, where each is routed and what the form says of it, and the reopening window", body = prorata_core::tickets::TicketRules)))]
 pub async fn get_settings(caller: Caller) -> Json<prorata_core::tickets::TicketRules> {
     Json(caller.tenant.settings.tickets.clone())
 }
 
-#[utoipa::path(put, path = "/v1/ticket-settings", tag = "tickets", request_body = Value,
+#[utoipa::path(put, path = "/v1/ticket-settings", tag = "tickets", request_body = prorata_core::tickets::TicketRules,
     responses((status = 204, description = "Saved: new tickets follow these rules")))]
 pub async fn put_settings(
     State(s): State<AppState>,

@@ -14,14 +14,16 @@ use crate::AppState;
 
 /// Each event is kept raw until it is read on its own, so one bad event is reported by index
 /// instead of failing the batch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
+    /// Call records; each is checked on its own, and a refused one does not refuse the others.
+    #[schema(value_type = Vec<Object>)]
     pub events: Vec<Box<RawValue>>,
 }
 
-#[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = Value,
-    responses((status = 200, description = "Counts of accepted and duplicate events, and each refused event's index, field and reason", body = Value),
+#[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = Batch,
+    responses((status = 200, description = "Counts of accepted and duplicate events, and each refused event's index, field and reason", body = IngestReport),
               (status = 422, description = "More than 10,000 events")))]
 pub async fn ingest(
     State(s): State<AppState>,

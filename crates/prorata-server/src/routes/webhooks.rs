@@ -11,7 +11,7 @@ use crate::auth::{Caller, ShownOnce};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointIn {
     pub url: String,
@@ -20,7 +20,7 @@ pub struct EndpointIn {
     pub events: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedEndpoint {
     #[serde(flatten)]
     pub endpoint: WebhookEndpoint,
@@ -28,8 +28,8 @@ pub struct CreatedEndpoint {
     pub secret: String,
 }
 
-#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = Value,
-    responses((status = 201, description = "The endpoint and its signing secret (shown once)", body = Value),
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = EndpointIn,
+    responses((status = 201, description = "The endpoint and its signing secret (shown once)", body = CreatedEndpoint),
               (status = 422, description = "A bad URL or an unknown topic")))]
 pub async fn create(
     State(s): State<AppState>,
@@ -48,7 +48,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
-    responses((status = 200, description = "The tenant's endpoints (without secrets)", body = Value)))]
+    responses((status = 200, description = "The tenant's endpoints (without secrets)", body = ListResponse<WebhookEndpoint>)))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -74,7 +74,7 @@ pub async fn disable(
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
     params(("id" = i64, Path), PageQuery),
-    responses((status = 200, description = "Every delivery attempt, oldest first", body = Value)))]
+    responses((status = 200, description = "Every delivery attempt, oldest first", body = ListResponse<WebhookDelivery>)))]
 pub async fn deliveries(
     State(s): State<AppState>,
     caller: Caller,
