@@ -13,6 +13,7 @@ pub mod error;
 pub mod limits;
 pub mod mail;
 pub mod openapi;
+pub mod request_log;
 mod routes;
 pub mod webhooks;
 pub mod worker;
@@ -176,4 +177,6 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
                 "this route does not take this method: see /openapi.json",
             )
         })
+        // Last, so it wraps every route and both fallbacks.
+        .layer(middleware::from_fn(request_log::layer))
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 use prorata_engine::{Engine, RunSummary};
 use prorata_store::{Job, JobKind, TenantMode, WebhookDelivery};
 
+use tracing::Instrument;
+
 use crate::mail::Mailer;
 use crate::webhooks;
 
@@ -29,25 +31,46 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
         let tenant = engine.tenant(id).await?;
         let today = Engine::today(&tenant);
         if tenant.mode == TenantMode::Live {
-            let s = engine.run_billing(&tenant, today, &mut |_| {}).await?;
+            let span = tracing::info_span!("billing_run", tenant = tenant.id, date = %today);
+            let started = std::time::Instant::now();
+            let s = engine
+                .run_billing(&tenant, today, &mut |_| {})
+                .instrument(span.clone())
+                .await
+                .inspect_err(|e| {
+                    span.in_scope(|| tracing::error!(error = %e, "billing run failed"))
+                })?;
+            span.in_scope(|| {
+                tracing::info!(
+                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "billing run done"
+                )
+            });
             total.add(&s);
         }
-        engine.collect(&tenant, today).await?;
+        let span = tracing::info_span!("collection", tenant = tenant.id, date = %today);
+        engine
+            .collect(&tenant, today)
+            .instrument(span.clone())
+            .await
+            .inspect_err(|e| span.in_scope(|| tracing::error!(error = %e, "collection failed")))?;
         // Sign-in leftovers (ended sessions, old links and failures) are not kept.
         if let Err(e) = engine.purge_people_leftovers(&tenant).await {
-            eprintln!("housekeeping: tenant {}: {e}", tenant.id);
+            tracing::warn!(tenant = tenant.id, error = %e, "housekeeping failed");
         }
         // Files are not billing: a tenant whose files cannot be made now holds up no one.
         match engine.render_documents(&tenant).await {
             Ok(rendered) => {
                 for (number, why) in rendered.failed {
-                    eprintln!(
-                        "render worker: tenant {} document {number}: {why} (retried next pass)",
-                        tenant.id
+                    tracing::warn!(
+                        tenant = tenant.id,
+                        document = %number,
+                        error = %why,
+                        "document not rendered (retried next pass)"
                     );
                 }
             }
-            Err(e) => eprintln!("render worker: tenant {}: {e}", tenant.id),
+            Err(e) => tracing::warn!(tenant = tenant.id, error = %e, "render pass failed"),
         }
     }
     Ok(total)
@@ -85,6 +108,13 @@ pub async fn deliver_emails(
                     sent += 1;
                 }
                 Err(e) => {
+                    tracing::warn!(
+                        tenant = job.tenant_id,
+                        job = job.id,
+                        attempt = job.attempts,
+                        error = %e,
+                        "e-mail not sent (retried with backoff)"
+                    );
                     engine.job_failed(&job, &e).await?;
                 }
             }
@@ -239,6 +269,15 @@ pub async fn deliver_webhooks(
                 engine.job_done(&job, "delivered").await?;
                 delivered += 1;
             } else {
+                tracing::warn!(
+                    tenant = job.tenant_id,
+                    endpoint = endpoint_id,
+                    event = event_id,
+                    attempt = job.attempts,
+                    status = answer.status,
+                    error = answer.error.as_deref().unwrap_or(""),
+                    "webhook not delivered (retried with backoff)"
+                );
                 engine
                     .job_failed(&job, answer.error.as_deref().unwrap_or("failed"))
                     .await?;
@@ -252,7 +291,7 @@ pub fn spawn(engine: Engine, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             if let Err(e) = run_once(&engine).await {
-                eprintln!("billing worker: {e}");
+                tracing::error!(error = %e, "billing worker pass failed");
             }
             tokio::time::sleep(every).await;
         }
@@ -268,11 +307,17 @@ pub fn spawn_delivery(
     tokio::spawn(async move {
         let sender = webhooks::Sender::new(Duration::from_secs(10));
         loop {
-            if let Err(e) = deliver_emails(&engine, &mailer).await {
-                eprintln!("e-mail worker: {e}");
+            let emails = deliver_emails(&engine, &mailer)
+                .instrument(tracing::info_span!("delivery", kind = "email"))
+                .await;
+            if let Err(e) = emails {
+                tracing::error!(error = %e, "e-mail worker pass failed");
             }
-            if let Err(e) = deliver_webhooks(&engine, &sender).await {
-                eprintln!("webhook worker: {e}");
+            let hooks = deliver_webhooks(&engine, &sender)
+                .instrument(tracing::info_span!("delivery", kind = "webhook"))
+                .await;
+            if let Err(e) = hooks {
+                tracing::error!(error = %e, "webhook worker pass failed");
             }
             tokio::time::sleep(every).await;
         }

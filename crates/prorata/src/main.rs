@@ -14,6 +14,7 @@ mod callgen;
 mod db;
 mod demo;
 mod documents;
+mod logging;
 mod quote;
 
 mod usage;
@@ -34,6 +35,19 @@ struct Cli {
     /// The store: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
     #[arg(long, global = true, env = "PRORATA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// Log lines on standard error: pretty (for people) or json (one object a line).
+    #[arg(
+        long,
+        global = true,
+        env = "PRORATA_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    log_format: logging::LogFormat,
+    /// Which log lines: a level (error, warn, info, debug, trace), optionally per crate
+    /// (`warn,prorata_server=debug`).
+    #[arg(long, global = true, env = "PRORATA_LOG", default_value = "info")]
+    log: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -428,6 +442,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    logging::init(cli.log_format, &cli.log)?;
     let url = cli.database_url;
     match cli.command {
         Command::Catalog {
