@@ -51,6 +51,14 @@ impl Engine {
         Ok(jobs)
     }
 
+    /// Open jobs by kind over every tenant (`email`, `webhook`, `charge`), for the metrics.
+    pub async fn open_jobs(&self) -> Result<Vec<(String, i64)>> {
+        let mut tx = self.store.begin().await?;
+        let depths = tx.open_jobs_by_kind().await?;
+        tx.commit().await?;
+        Ok(depths)
+    }
+
     pub async fn job_done(&self, job: &Job, outcome: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.finish_job(job.tenant_id, job.id, outcome, true, None)

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
 pub mod request_log;
 mod routes;
@@ -148,6 +149,7 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
     // A portal request that lost SQLite's write race runs again too, as an API request does.
     let portal = prorata_web::router(state.engine.clone(), web)
         .layer(middleware::from_fn(auth::run_buffered));
+    let metrics_state = state.clone();
     let (v1, openapi) = api(state);
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
@@ -160,6 +162,7 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
             }),
         )
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::scrape).with_state(metrics_state))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(portal)
         // What matches no route is a problem document too, not an empty body.

@@ -67,6 +67,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
             "request"
         )
     });
+    crate::metrics::global().request(&route, method.as_str(), status, latency);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }

@@ -40,20 +40,27 @@ pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::Eng
                 .inspect_err(|e| {
                     span.in_scope(|| tracing::error!(error = %e, "billing run failed"))
                 })?;
+            let took = started.elapsed();
+            crate::metrics::global().billing_run(took, &s);
             span.in_scope(|| {
                 tracing::info!(
-                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    duration_ms = took.as_secs_f64() * 1000.0,
+                    invoices = s.invoices,
+                    credit_notes = s.credit_notes,
                     "billing run done"
                 )
             });
             total.add(&s);
         }
         let span = tracing::info_span!("collection", tenant = tenant.id, date = %today);
-        engine
+        let collected = engine
             .collect(&tenant, today)
             .instrument(span.clone())
             .await
             .inspect_err(|e| span.in_scope(|| tracing::error!(error = %e, "collection failed")))?;
+        let metrics = crate::metrics::global();
+        metrics.charges(collected.succeeded, collected.failed);
+        metrics.documents(&collected.issued);
         // Sign-in leftovers (ended sessions, old links and failures) are not kept.
         if let Err(e) = engine.purge_people_leftovers(&tenant).await {
             tracing::warn!(tenant = tenant.id, error = %e, "housekeeping failed");
@@ -104,10 +111,12 @@ pub async fn deliver_emails(
             let tenant = tenant_of(engine, &mut tenants, job.tenant_id).await?;
             match send_email(engine, mailer, &job, tenant).await {
                 Ok(()) => {
+                    crate::metrics::global().email(true);
                     engine.job_done(&job, "sent").await?;
                     sent += 1;
                 }
                 Err(e) => {
+                    crate::metrics::global().email(false);
                     tracing::warn!(
                         tenant = job.tenant_id,
                         job = job.id,
@@ -265,6 +274,7 @@ pub async fn deliver_webhooks(
                     },
                 )
                 .await?;
+            crate::metrics::global().webhook(answer.ok());
             if answer.ok() {
                 engine.job_done(&job, "delivered").await?;
                 delivered += 1;

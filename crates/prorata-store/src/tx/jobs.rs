@@ -1,6 +1,7 @@
 //! What leaves the system: outbox events, the jobs made from them (charges, e-mails,
 //! webhooks), webhook endpoints and their delivery log. Every query names its tenant, except
-//! the delivery workers' claim, which serves every tenant and returns each job's tenant.
+//! the delivery workers' claim, which serves every tenant and returns each job's tenant, and
+//! the queue depths, which are counts.
 
 use sqlx::{QueryBuilder, Row};
 
@@ -162,6 +163,19 @@ impl Tx {
     /// Claims up to `limit` jobs of `kind` due by `now`, across tenants, by pushing their
     /// `run_after` to `lease_until` and counting the attempt: a worker that dies holding them
     /// lets them come back when the lease ends; two workers never hold the same job at once.
+    /// Jobs not yet done, by kind, over every tenant: the queue depths an operator watches
+    /// (`/metrics`). Counts only, so nothing of a tenant leaves its scope.
+    pub async fn open_jobs_by_kind(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT kind, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE done_at IS NULL \
+                 GROUP BY kind ORDER BY kind",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }))
+    }
+
     pub async fn claim_jobs(
         &mut self,
         kind: JobKind,
