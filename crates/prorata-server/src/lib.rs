@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
@@ -138,7 +139,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     (v1.with_state(state), openapi)
 }
 
-/// The whole application: `/v1`, `/openapi.json`, `/health` and the portal (`/portal`),
+/// The whole application: `/v1`, `/openapi.json`, the probes (`/livez`, `/health`, `/readyz`),
+/// `/metrics` and the portal (`/portal`),
 /// its cookies not marked `Secure` (served over plain http, as on loopback).
 pub fn app(state: AppState) -> Router {
     app_with(state, prorata_web::WebConfig::default())
@@ -149,7 +151,7 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
     // A portal request that lost SQLite's write race runs again too, as an API request does.
     let portal = prorata_web::router(state.engine.clone(), web)
         .layer(middleware::from_fn(auth::run_buffered));
-    let metrics_state = state.clone();
+    let probe_state = state.clone();
     let (v1, openapi) = api(state);
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
@@ -161,8 +163,13 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/health", get(|| async { "ok" }))
-        .route("/metrics", get(metrics::scrape).with_state(metrics_state))
+        .route("/health", get(health::livez))
+        .route("/livez", get(health::livez))
+        .route(
+            "/readyz",
+            get(health::readyz).with_state(probe_state.clone()),
+        )
+        .route("/metrics", get(metrics::scrape).with_state(probe_state))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(portal)
         // What matches no route is a problem document too, not an empty body.

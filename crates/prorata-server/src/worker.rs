@@ -8,6 +8,7 @@
 //!   sent again (at least once; receivers deduplicate on the Message-ID or event id).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use prorata_engine::{Engine, RunSummary};
@@ -296,9 +297,46 @@ pub async fn deliver_webhooks(
     }
 }
 
+/// The workers this process started, and whether each is still running (`/readyz`).
+static WORKERS: std::sync::Mutex<Vec<(&'static str, std::sync::Arc<AtomicBool>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Held by a worker's task: dropped when the task ends, returns or panics, or is aborted,
+/// which marks the worker down.
+struct Alive(std::sync::Arc<AtomicBool>);
+
+impl Alive {
+    fn register(name: &'static str) -> Alive {
+        let flag = std::sync::Arc::new(AtomicBool::new(true));
+        WORKERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name, flag.clone()));
+        Alive(flag)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Each worker started in this process (`billing`, `delivery`) and whether it still runs.
+pub fn workers() -> Vec<(&'static str, bool)> {
+    WORKERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(name, alive)| (*name, alive.load(Ordering::Relaxed)))
+        .collect()
+}
+
 /// Runs [`run_once`] every `every`, logging failures and carrying on.
 pub fn spawn(engine: Engine, every: Duration) -> tokio::task::JoinHandle<()> {
+    let alive = Alive::register("billing");
     tokio::spawn(async move {
+        let _alive = alive;
         loop {
             if let Err(e) = run_once(&engine).await {
                 tracing::error!(error = %e, "billing worker pass failed");
@@ -314,7 +352,9 @@ pub fn spawn_delivery(
     mailer: Mailer,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    let alive = Alive::register("delivery");
     tokio::spawn(async move {
+        let _alive = alive;
         let sender = webhooks::Sender::new(Duration::from_secs(10));
         loop {
             let emails = deliver_emails(&engine, &mailer)
