@@ -59,6 +59,17 @@ impl Engine {
         Ok(depths)
     }
 
+    /// Gives claimed jobs back unstarted, for the next worker to take at once rather than
+    /// when their lease runs out.
+    pub async fn release_jobs(&self, jobs: &[Job]) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for job in jobs {
+            tx.release_job(job.tenant_id, job.id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn job_done(&self, job: &Job, outcome: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.finish_job(job.tenant_id, job.id, outcome, true, None)

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod request_log;
 mod routes;
+pub mod shutdown;
 pub mod webhooks;
 pub mod worker;
 

@@ -17,6 +17,7 @@ use prorata_store::{Job, JobKind, TenantMode, WebhookDelivery};
 use tracing::Instrument;
 
 use crate::mail::Mailer;
+use crate::shutdown::Stop;
 use crate::webhooks;
 
 /// How long a claimed delivery is held before another worker may take it.
@@ -26,9 +27,18 @@ const CLAIM: i64 = 50;
 
 /// Bills and collects every tenant once (module docs). Exposed so tests can drain the work.
 pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::EngineError> {
+    run_pass(engine, &Stop::never()).await
+}
+
+/// [`run_once`], ending between tenants once `stop` is requested (the rest is the next
+/// process's: a tenant's day is billed by whoever gets to it).
+async fn run_pass(engine: &Engine, stop: &Stop) -> Result<RunSummary, prorata_engine::EngineError> {
     let ids = engine.store.begin().await?.tenant_ids().await?;
     let mut total = RunSummary::default();
     for id in ids {
+        if stop.requested() {
+            break;
+        }
         let tenant = engine.tenant(id).await?;
         let today = Engine::today(&tenant);
         if tenant.mode == TenantMode::Live {
@@ -101,6 +111,29 @@ pub async fn deliver_emails(
     engine: &Engine,
     mailer: &Mailer,
 ) -> Result<usize, prorata_engine::EngineError> {
+    deliver_emails_until(engine, mailer, &Stop::never()).await
+}
+
+/// Gives back the claimed jobs from `rest` on, unstarted, when a stop is requested; says
+/// whether it did.
+async fn give_back_if_stopping(
+    engine: &Engine,
+    stop: &Stop,
+    rest: &[Job],
+) -> Result<bool, prorata_engine::EngineError> {
+    if !stop.requested() {
+        return Ok(false);
+    }
+    engine.release_jobs(rest).await?;
+    tracing::info!(released = rest.len(), "stopping: claimed jobs given back");
+    Ok(true)
+}
+
+async fn deliver_emails_until(
+    engine: &Engine,
+    mailer: &Mailer,
+    stop: &Stop,
+) -> Result<usize, prorata_engine::EngineError> {
     let mut sent = 0;
     let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
     loop {
@@ -108,7 +141,11 @@ pub async fn deliver_emails(
         if jobs.is_empty() {
             return Ok(sent);
         }
-        for job in jobs {
+        for (i, job) in jobs.iter().enumerate() {
+            if give_back_if_stopping(engine, stop, &jobs[i..]).await? {
+                return Ok(sent);
+            }
+            let job = job.clone();
             let tenant = tenant_of(engine, &mut tenants, job.tenant_id).await?;
             match send_email(engine, mailer, &job, tenant).await {
                 Ok(()) => {
@@ -198,6 +235,14 @@ pub async fn deliver_webhooks(
     engine: &Engine,
     sender: &webhooks::Sender,
 ) -> Result<usize, prorata_engine::EngineError> {
+    deliver_webhooks_until(engine, sender, &Stop::never()).await
+}
+
+async fn deliver_webhooks_until(
+    engine: &Engine,
+    sender: &webhooks::Sender,
+    stop: &Stop,
+) -> Result<usize, prorata_engine::EngineError> {
     let mut delivered = 0;
     loop {
         let jobs = engine.claim_jobs(JobKind::Webhook, CLAIM, LEASE).await?;
@@ -208,7 +253,11 @@ pub async fn deliver_webhooks(
         // a disabled endpoint is seen by the next batch.
         let mut targets = BTreeMap::new();
         let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
-        for job in jobs {
+        for (i, job) in jobs.iter().enumerate() {
+            if give_back_if_stopping(engine, stop, &jobs[i..]).await? {
+                return Ok(delivered);
+            }
+            let job = job.clone();
             let get = |k: &str| job.payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
             let (endpoint_id, event_id) = (get("endpoint_id"), get("event_id"));
             let topic = job
@@ -332,44 +381,53 @@ pub fn workers() -> Vec<(&'static str, bool)> {
         .collect()
 }
 
-/// Runs [`run_once`] every `every`, logging failures and carrying on.
-pub fn spawn(engine: Engine, every: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs [`run_once`] every `every`, logging failures and carrying on, until `stop`.
+pub fn spawn(engine: Engine, every: Duration, mut stop: Stop) -> tokio::task::JoinHandle<()> {
     let alive = Alive::register("billing");
     tokio::spawn(async move {
         let _alive = alive;
-        loop {
-            if let Err(e) = run_once(&engine).await {
+        while !stop.requested() {
+            if let Err(e) = run_pass(&engine, &stop).await {
                 tracing::error!(error = %e, "billing worker pass failed");
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait() => {}
+            }
         }
+        tracing::info!("billing worker stopped");
     })
 }
 
-/// Runs the e-mail and webhook deliveries every `every`.
+/// Runs the e-mail and webhook deliveries every `every`, until `stop`.
 pub fn spawn_delivery(
     engine: Engine,
     mailer: Mailer,
     every: Duration,
+    mut stop: Stop,
 ) -> tokio::task::JoinHandle<()> {
     let alive = Alive::register("delivery");
     tokio::spawn(async move {
         let _alive = alive;
         let sender = webhooks::Sender::new(Duration::from_secs(10));
-        loop {
-            let emails = deliver_emails(&engine, &mailer)
+        while !stop.requested() {
+            let emails = deliver_emails_until(&engine, &mailer, &stop)
                 .instrument(tracing::info_span!("delivery", kind = "email"))
                 .await;
             if let Err(e) = emails {
                 tracing::error!(error = %e, "e-mail worker pass failed");
             }
-            let hooks = deliver_webhooks(&engine, &sender)
+            let hooks = deliver_webhooks_until(&engine, &sender, &stop)
                 .instrument(tracing::info_span!("delivery", kind = "webhook"))
                 .await;
             if let Err(e) = hooks {
                 tracing::error!(error = %e, "webhook worker pass failed");
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait() => {}
+            }
         }
+        tracing::info!("delivery worker stopped");
     })
 }

@@ -28,8 +28,11 @@ async fn readyz_fails_when_a_worker_has_stopped() {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let engine = Engine::new(store);
-    let worker =
-        prorata_server::worker::spawn(engine.clone(), std::time::Duration::from_secs(3600));
+    let worker = prorata_server::worker::spawn(
+        engine.clone(),
+        std::time::Duration::from_secs(3600),
+        prorata_server::shutdown::Stop::never(),
+    );
     let router = app(AppState::new(engine));
 
     let (status, body) = readyz(&router).await;

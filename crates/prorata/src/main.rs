@@ -115,6 +115,11 @@ enum Command {
         /// Seconds between two passes of the billing worker.
         #[arg(long, default_value_t = 60)]
         worker_interval: u64,
+        /// Seconds given, after SIGTERM or SIGINT, to the requests in flight and the jobs in
+        /// hand before the process stops anyway (billing resumes and leases run out, so a
+        /// forced stop costs time, not correctness).
+        #[arg(long, env = "PRORATA_SHUTDOWN_GRACE", default_value_t = DEFAULT_GRACE_SECS)]
+        shutdown_grace: u64,
         #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]
@@ -521,16 +526,21 @@ fn run(cli: Cli) -> Result<()> {
                 result.api_key
             );
             // The demo's e-mails go out while it serves (to .eml files unless SMTP is set).
-            prorata_server::worker::spawn_delivery(
-                engine.clone(),
-                mail.mailer()?,
-                std::time::Duration::from_secs(5),
-            );
-            serve(engine, &listen, None, mail.web(), limits.config()?).await
+            serve(Serving {
+                engine,
+                listen: &listen,
+                worker: None,
+                mailer: mail.mailer()?,
+                web: mail.web(),
+                limits: limits.config()?,
+                grace: std::time::Duration::from_secs(DEFAULT_GRACE_SECS),
+            })
+            .await
         }),
         Command::Serve {
             listen,
             worker_interval,
+            shutdown_grace,
             mail,
             limits,
             scan,
@@ -538,19 +548,15 @@ fn run(cli: Cli) -> Result<()> {
             let limits = limits.config()?;
             let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
             let engine = scan.apply(engine).await;
-            let mailer = mail.mailer()?;
-            prorata_server::worker::spawn_delivery(
-                engine.clone(),
-                mailer,
-                std::time::Duration::from_secs(5),
-            );
-            serve(
+            serve(Serving {
                 engine,
-                &listen,
-                Some(std::time::Duration::from_secs(worker_interval)),
-                mail.web(),
+                listen: &listen,
+                worker: Some(std::time::Duration::from_secs(worker_interval)),
+                mailer: mail.mailer()?,
+                web: mail.web(),
                 limits,
-            )
+                grace: std::time::Duration::from_secs(shutdown_grace),
+            })
             .await
         }),
         Command::Deliver { mail } => runtime()?.block_on(async {
@@ -693,35 +699,87 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-/// Serves the API and the portal on `listen` until Ctrl-C, with the billing worker when
-/// `worker` is set.
-async fn serve(
+/// Seconds after SIGTERM or SIGINT before `serve` stops whatever still runs.
+const DEFAULT_GRACE_SECS: u64 = 30;
+
+/// What [`serve`] runs.
+struct Serving<'a> {
     engine: prorata_engine::Engine,
-    listen: &str,
+    listen: &'a str,
+    /// The billing worker's interval; `None` runs no billing worker (the demo).
     worker: Option<std::time::Duration>,
+    /// The delivery worker's mailer (e-mails and webhooks always go out while serving).
+    mailer: prorata_server::mail::Mailer,
     web: prorata_web::WebConfig,
     limits: LimitConfig,
-) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    grace: std::time::Duration,
+}
+
+/// Serves the API and the portal with the workers until SIGTERM or SIGINT, then stops: no new
+/// connections, the requests in flight and the jobs in hand finished within `grace`, the
+/// claimed jobs not started given back (prorata_server::shutdown).
+async fn serve(s: Serving<'_>) -> Result<()> {
+    use prorata_server::{shutdown, worker};
+    let listener = tokio::net::TcpListener::bind(s.listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    if let Some(every) = worker {
-        prorata_server::worker::spawn(engine.clone(), every);
+        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    let (trigger, stop) = shutdown::channel();
+    let mut workers = vec![worker::spawn_delivery(
+        s.engine.clone(),
+        s.mailer,
+        std::time::Duration::from_secs(5),
+        stop.clone(),
+    )];
+    if let Some(every) = s.worker {
+        workers.push(worker::spawn(s.engine.clone(), every, stop.clone()));
     }
     println!(
-        "serving http://{}/v1 (OpenAPI at /openapi.json); Ctrl-C stops",
+        "serving http://{}/v1 (OpenAPI at /openapi.json); SIGTERM or Ctrl-C stops",
         listener.local_addr()?
     );
-    let app = prorata_server::app_with(prorata_server::AppState::with_limits(engine, limits), web);
+    let app = prorata_server::app_with(
+        prorata_server::AppState::with_limits(s.engine, s.limits),
+        s.web,
+    );
+    let mut on_stop = stop.clone();
     // The client's address reaches the handlers: sign-in attempts are throttled by it.
-    axum::serve(
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    .with_graceful_shutdown(async move { on_stop.wait().await });
+    let mut server = tokio::spawn(async move { server.await });
+    let signal = tokio::select! {
+        signal = shutdown::signal() => signal,
+        ended = &mut server => {
+            trigger.stop();
+            return Ok(ended.context("the server task")??);
+        }
+    };
+    tracing::info!(
+        signal,
+        grace_s = s.grace.as_secs(),
+        "stopping: no new connections; finishing the requests and jobs in hand"
+    );
+    trigger.stop();
+    let deadline = tokio::time::Instant::now() + s.grace;
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(ended) => ended.context("the server task")??,
+        Err(_) => {
+            server.abort();
+            tracing::warn!("requests still in flight at the deadline were cut");
+        }
+    }
+    for mut handle in workers {
+        if tokio::time::timeout_at(deadline, &mut handle)
+            .await
+            .is_err()
+        {
+            handle.abort();
+            tracing::warn!("a worker still busy at the deadline was stopped mid-job (it resumes in the next process)");
+        }
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -219,6 +219,24 @@ impl Tx {
         Ok(jobs)
     }
 
+    /// Gives back a claimed job not started (a worker stopping): due again now, its claim not
+    /// counted as an attempt.
+    pub async fn release_job(&mut self, tenant: i64, id: i64) -> Result<()> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET run_after = $1, attempts = attempts - 1 \
+                 WHERE tenant_id = $2 AND id = $3 AND done_at IS NULL",
+            )
+            .bind(now)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Ends a job (`done` = its outcome) or schedules its next attempt at `run_after`.
     pub async fn finish_job(
         &mut self,
