@@ -11,6 +11,7 @@ mod bench_documents;
 mod bench_portal;
 mod bench_usage;
 mod callgen;
+mod config;
 mod db;
 mod demo;
 mod documents;
@@ -35,6 +36,10 @@ struct Cli {
     /// The store: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
     #[arg(long, global = true, env = "PRORATA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// The configuration file (default: ./prorata.toml when it exists); its keys are the
+    /// flags' names, overridden by their PRORATA_* variables and by the flags.
+    #[arg(long, global = true, env = "PRORATA_CONFIG")]
+    config: Option<PathBuf>,
     /// Log lines on standard error: pretty (for people) or json (one object a line).
     #[arg(
         long,
@@ -110,10 +115,10 @@ enum Command {
     },
     /// Serve the REST API (/v1, /openapi.json) and bill live tenants in the background.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "PRORATA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Seconds between two passes of the billing worker.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, env = "PRORATA_WORKER_INTERVAL", default_value_t = 60)]
         worker_interval: u64,
         /// Seconds given, after SIGTERM or SIGINT, to the requests in flight and the jobs in
         /// hand before the process stops anyway (billing resumes and leases run out, so a
@@ -154,16 +159,16 @@ enum Command {
 #[derive(clap::Args, Clone, Copy)]
 struct LimitArgs {
     /// Requests a second a tenant may sustain on the API.
-    #[arg(long, default_value_t = LimitConfig::default().rate)]
+    #[arg(long, env = "PRORATA_RATE_LIMIT", default_value_t = LimitConfig::default().rate)]
     rate_limit: u32,
     /// Requests a tenant may send at once above its rate.
-    #[arg(long, default_value_t = LimitConfig::default().burst)]
+    #[arg(long, env = "PRORATA_BURST", default_value_t = LimitConfig::default().burst)]
     burst: u32,
     /// Requests of a tenant running at once; the next ones wait their turn.
-    #[arg(long, default_value_t = LimitConfig::default().concurrent)]
+    #[arg(long, env = "PRORATA_CONCURRENT_REQUESTS", default_value_t = LimitConfig::default().concurrent)]
     concurrent_requests: u32,
     /// Seconds a request may run before it is stopped (504).
-    #[arg(long, default_value_t = LimitConfig::default().timeout.as_secs())]
+    #[arg(long, env = "PRORATA_REQUEST_TIMEOUT", default_value_t = LimitConfig::default().timeout.as_secs())]
     request_timeout: u64,
 }
 
@@ -431,6 +436,11 @@ enum CatalogCommand {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(e) = config::apply(&args) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
