@@ -16,6 +16,7 @@ mod db;
 mod demo;
 mod documents;
 mod logging;
+mod progress;
 mod quote;
 
 mod usage;
