@@ -51,6 +51,25 @@ impl Engine {
         Ok(jobs)
     }
 
+    /// Open jobs by kind over every tenant (`email`, `webhook`, `charge`), for the metrics.
+    pub async fn open_jobs(&self) -> Result<Vec<(String, i64)>> {
+        let mut tx = self.store.begin().await?;
+        let depths = tx.open_jobs_by_kind().await?;
+        tx.commit().await?;
+        Ok(depths)
+    }
+
+    /// Gives claimed jobs back unstarted, for the next worker to take at once rather than
+    /// when their lease runs out.
+    pub async fn release_jobs(&self, jobs: &[Job]) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for job in jobs {
+            tx.release_job(job.tenant_id, job.id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn job_done(&self, job: &Job, outcome: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
         tx.finish_job(job.tenant_id, job.id, outcome, true, None)

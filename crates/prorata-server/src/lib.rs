@@ -10,10 +10,14 @@
 
 pub mod auth;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
+pub mod request_log;
 mod routes;
+pub mod shutdown;
 pub mod webhooks;
 pub mod worker;
 
@@ -150,7 +154,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     (v1.with_state(state), openapi)
 }
 
-/// The whole application: `/v1`, `/openapi.json`, `/health` and the portal (`/portal`),
+/// The whole application: `/v1`, `/openapi.json`, the probes (`/livez`, `/health`, `/readyz`),
+/// `/metrics` and the portal (`/portal`),
 /// its cookies not marked `Secure` (served over plain http, as on loopback).
 pub fn app(state: AppState) -> Router {
     app_with(state, prorata_web::WebConfig::default())
@@ -166,6 +171,7 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
         Some(token) => routes::admin::router(state.clone(), token),
         None => Router::new(),
     };
+    let probe_state = state.clone();
     let (v1, openapi) = api(state);
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
@@ -178,7 +184,13 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/health", get(|| async { "ok" }))
+        .route("/health", get(health::livez))
+        .route("/livez", get(health::livez))
+        .route(
+            "/readyz",
+            get(health::readyz).with_state(probe_state.clone()),
+        )
+        .route("/metrics", get(metrics::scrape).with_state(probe_state))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(portal)
         // What matches no route is a problem document too, not an empty body.
@@ -196,4 +208,6 @@ pub fn app_with(state: AppState, web: prorata_web::WebConfig) -> Router {
                 "this route does not take this method: see /openapi.json",
             )
         })
+        // Last, so it wraps every route and both fallbacks.
+        .layer(middleware::from_fn(request_log::layer))
 }

@@ -8,12 +8,16 @@
 //!   sent again (at least once; receivers deduplicate on the Message-ID or event id).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use prorata_engine::{Engine, RunSummary};
 use prorata_store::{Job, JobKind, TenantMode, WebhookDelivery};
 
+use tracing::Instrument;
+
 use crate::mail::Mailer;
+use crate::shutdown::Stop;
 use crate::webhooks;
 
 /// How long a claimed delivery is held before another worker may take it.
@@ -23,31 +27,68 @@ const CLAIM: i64 = 50;
 
 /// Bills and collects every tenant once (module docs). Exposed so tests can drain the work.
 pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::EngineError> {
+    run_pass(engine, &Stop::never()).await
+}
+
+/// [`run_once`], ending between tenants once `stop` is requested (the rest is the next
+/// process's: a tenant's day is billed by whoever gets to it).
+async fn run_pass(engine: &Engine, stop: &Stop) -> Result<RunSummary, prorata_engine::EngineError> {
     let ids = engine.store.begin().await?.tenant_ids().await?;
     let mut total = RunSummary::default();
     for id in ids {
+        if stop.requested() {
+            break;
+        }
         let tenant = engine.tenant(id).await?;
         let today = Engine::today(&tenant);
         if tenant.mode == TenantMode::Live {
-            let s = engine.run_billing(&tenant, today, &mut |_| {}).await?;
+            let span = tracing::info_span!("billing_run", tenant = tenant.id, date = %today);
+            let started = std::time::Instant::now();
+            let s = engine
+                .run_billing(&tenant, today, &mut |_| {})
+                .instrument(span.clone())
+                .await
+                .inspect_err(|e| {
+                    span.in_scope(|| tracing::error!(error = %e, "billing run failed"))
+                })?;
+            let took = started.elapsed();
+            crate::metrics::global().billing_run(took, &s);
+            span.in_scope(|| {
+                tracing::info!(
+                    duration_ms = took.as_secs_f64() * 1000.0,
+                    invoices = s.invoices,
+                    credit_notes = s.credit_notes,
+                    "billing run done"
+                )
+            });
             total.add(&s);
         }
-        engine.collect(&tenant, today).await?;
+        let span = tracing::info_span!("collection", tenant = tenant.id, date = %today);
+        let collected = engine
+            .collect(&tenant, today)
+            .instrument(span.clone())
+            .await
+            .inspect_err(|e| span.in_scope(|| tracing::error!(error = %e, "collection failed")))?;
+        let metrics = crate::metrics::global();
+        metrics.charges(collected.succeeded, collected.failed);
+        metrics.documents(&collected.issued);
         // Sign-in leftovers (ended sessions, old links and failures) are not kept.
         if let Err(e) = engine.purge_people_leftovers(&tenant).await {
-            eprintln!("housekeeping: tenant {}: {e}", tenant.id);
+            tracing::warn!(tenant = tenant.id, error = %e, "housekeeping failed");
         }
         // Files are not billing: a tenant whose files cannot be made now holds up no one.
         match engine.render_documents(&tenant).await {
             Ok(rendered) => {
                 for (number, why) in rendered.failed {
-                    eprintln!(
-                        "render worker: tenant {} document {number}: {why} (retried next pass)",
-                        tenant.id
+                    tracing::warn!(
+                        tenant = tenant.id,
+                        document = %number,
+                        error = %why,
+                        "document not rendered (retried next pass)"
                     );
                 }
             }
-            Err(e) => eprintln!("render worker: tenant {}: {e}", tenant.id),
+            Err(e) => tracing::warn!(tenant = tenant.id, error = %e, "render pass failed"),
         }
     }
     Ok(total)
@@ -70,6 +111,29 @@ pub async fn deliver_emails(
     engine: &Engine,
     mailer: &Mailer,
 ) -> Result<usize, prorata_engine::EngineError> {
+    deliver_emails_until(engine, mailer, &Stop::never()).await
+}
+
+/// Gives back the claimed jobs from `rest` on, unstarted, when a stop is requested; says
+/// whether it did.
+async fn give_back_if_stopping(
+    engine: &Engine,
+    stop: &Stop,
+    rest: &[Job],
+) -> Result<bool, prorata_engine::EngineError> {
+    if !stop.requested() {
+        return Ok(false);
+    }
+    engine.release_jobs(rest).await?;
+    tracing::info!(released = rest.len(), "stopping: claimed jobs given back");
+    Ok(true)
+}
+
+async fn deliver_emails_until(
+    engine: &Engine,
+    mailer: &Mailer,
+    stop: &Stop,
+) -> Result<usize, prorata_engine::EngineError> {
     let mut sent = 0;
     let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
     loop {
@@ -77,14 +141,27 @@ pub async fn deliver_emails(
         if jobs.is_empty() {
             return Ok(sent);
         }
-        for job in jobs {
+        for (i, job) in jobs.iter().enumerate() {
+            if give_back_if_stopping(engine, stop, &jobs[i..]).await? {
+                return Ok(sent);
+            }
+            let job = job.clone();
             let tenant = tenant_of(engine, &mut tenants, job.tenant_id).await?;
             match send_email(engine, mailer, &job, tenant).await {
                 Ok(()) => {
+                    crate::metrics::global().email(true);
                     engine.job_done(&job, "sent").await?;
                     sent += 1;
                 }
                 Err(e) => {
+                    crate::metrics::global().email(false);
+                    tracing::warn!(
+                        tenant = job.tenant_id,
+                        job = job.id,
+                        attempt = job.attempts,
+                        error = %e,
+                        "e-mail not sent (retried with backoff)"
+                    );
                     engine.job_failed(&job, &e).await?;
                 }
             }
@@ -158,6 +235,14 @@ pub async fn deliver_webhooks(
     engine: &Engine,
     sender: &webhooks::Sender,
 ) -> Result<usize, prorata_engine::EngineError> {
+    deliver_webhooks_until(engine, sender, &Stop::never()).await
+}
+
+async fn deliver_webhooks_until(
+    engine: &Engine,
+    sender: &webhooks::Sender,
+    stop: &Stop,
+) -> Result<usize, prorata_engine::EngineError> {
     let mut delivered = 0;
     loop {
         let jobs = engine.claim_jobs(JobKind::Webhook, CLAIM, LEASE).await?;
@@ -168,7 +253,11 @@ pub async fn deliver_webhooks(
         // a disabled endpoint is seen by the next batch.
         let mut targets = BTreeMap::new();
         let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
-        for job in jobs {
+        for (i, job) in jobs.iter().enumerate() {
+            if give_back_if_stopping(engine, stop, &jobs[i..]).await? {
+                return Ok(delivered);
+            }
+            let job = job.clone();
             let get = |k: &str| job.payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
             let (endpoint_id, event_id) = (get("endpoint_id"), get("event_id"));
             let topic = job
@@ -235,10 +324,20 @@ pub async fn deliver_webhooks(
                     },
                 )
                 .await?;
+            crate::metrics::global().webhook(answer.ok());
             if answer.ok() {
                 engine.job_done(&job, "delivered").await?;
                 delivered += 1;
             } else {
+                tracing::warn!(
+                    tenant = job.tenant_id,
+                    endpoint = endpoint_id,
+                    event = event_id,
+                    attempt = job.attempts,
+                    status = answer.status,
+                    error = answer.error.as_deref().unwrap_or(""),
+                    "webhook not delivered (retried with backoff)"
+                );
                 engine
                     .job_failed(&job, answer.error.as_deref().unwrap_or("failed"))
                     .await?;
@@ -247,34 +346,88 @@ pub async fn deliver_webhooks(
     }
 }
 
-/// Runs [`run_once`] every `every`, logging failures and carrying on.
-pub fn spawn(engine: Engine, every: Duration) -> tokio::task::JoinHandle<()> {
+/// The workers this process started, and whether each is still running (`/readyz`).
+static WORKERS: std::sync::Mutex<Vec<(&'static str, std::sync::Arc<AtomicBool>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Held by a worker's task: dropped when the task ends, returns or panics, or is aborted,
+/// which marks the worker down.
+struct Alive(std::sync::Arc<AtomicBool>);
+
+impl Alive {
+    fn register(name: &'static str) -> Alive {
+        let flag = std::sync::Arc::new(AtomicBool::new(true));
+        WORKERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name, flag.clone()));
+        Alive(flag)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Each worker started in this process (`billing`, `delivery`) and whether it still runs.
+pub fn workers() -> Vec<(&'static str, bool)> {
+    WORKERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(name, alive)| (*name, alive.load(Ordering::Relaxed)))
+        .collect()
+}
+
+/// Runs [`run_once`] every `every`, logging failures and carrying on, until `stop`.
+pub fn spawn(engine: Engine, every: Duration, mut stop: Stop) -> tokio::task::JoinHandle<()> {
+    let alive = Alive::register("billing");
     tokio::spawn(async move {
-        loop {
-            if let Err(e) = run_once(&engine).await {
-                eprintln!("billing worker: {e}");
+        let _alive = alive;
+        while !stop.requested() {
+            if let Err(e) = run_pass(&engine, &stop).await {
+                tracing::error!(error = %e, "billing worker pass failed");
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait() => {}
+            }
         }
+        tracing::info!("billing worker stopped");
     })
 }
 
-/// Runs the e-mail and webhook deliveries every `every`.
+/// Runs the e-mail and webhook deliveries every `every`, until `stop`.
 pub fn spawn_delivery(
     engine: Engine,
     mailer: Mailer,
     every: Duration,
+    mut stop: Stop,
 ) -> tokio::task::JoinHandle<()> {
+    let alive = Alive::register("delivery");
     tokio::spawn(async move {
+        let _alive = alive;
         let sender = webhooks::Sender::new(Duration::from_secs(10));
-        loop {
-            if let Err(e) = deliver_emails(&engine, &mailer).await {
-                eprintln!("e-mail worker: {e}");
+        while !stop.requested() {
+            let emails = deliver_emails_until(&engine, &mailer, &stop)
+                .instrument(tracing::info_span!("delivery", kind = "email"))
+                .await;
+            if let Err(e) = emails {
+                tracing::error!(error = %e, "e-mail worker pass failed");
             }
-            if let Err(e) = deliver_webhooks(&engine, &sender).await {
-                eprintln!("webhook worker: {e}");
+            let hooks = deliver_webhooks_until(&engine, &sender, &stop)
+                .instrument(tracing::info_span!("delivery", kind = "webhook"))
+                .await;
+            if let Err(e) = hooks {
+                tracing::error!(error = %e, "webhook worker pass failed");
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait() => {}
+            }
         }
+        tracing::info!("delivery worker stopped");
     })
 }

@@ -145,6 +145,30 @@ impl Store {
         Ok(())
     }
 
+    /// The versions of this backend's migrations not applied to the database (empty when it
+    /// is current). Reading the migrations table is also the readiness probe's proof that
+    /// the database answers a query.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>> {
+        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let (migrator, applied): (sqlx::migrate::Migrator, Vec<(i64,)>) = match &self.db {
+            Db::Sqlite(pool) => (
+                sqlx::migrate!("./migrations/sqlite"),
+                sqlx::query_as(APPLIED).fetch_all(pool).await?,
+            ),
+            Db::Postgres(pool) => (
+                sqlx::migrate!("./migrations/postgres"),
+                sqlx::query_as(APPLIED).fetch_all(pool).await?,
+            ),
+        };
+        let applied: BTreeSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
     pub fn backend(&self) -> &'static str {
         match self.db {
             Db::Sqlite(_) => "sqlite",

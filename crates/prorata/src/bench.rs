@@ -204,14 +204,13 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
 
     reset_peak_rss();
     let started = Instant::now();
+    let bar = crate::progress::counter("billing run");
     let summary = engine
-        .run_billing(&tenant, as_of, &mut |k| {
-            crate::db::progress_line("billing run", k)
-        })
+        .run_billing(&tenant, as_of, &mut |k| bar.set_position(k))
         .await?;
+    bar.finish_and_clear();
     let run_secs = started.elapsed().as_secs_f64();
     let run_peak = peak_rss_kib();
-    eprintln!();
 
     // The same rows, inserted plainly into another tenant, chunk by chunk as the run writes.
     let other = engine

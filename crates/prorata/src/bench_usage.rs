@@ -97,6 +97,7 @@ async fn run(
     let mut http = IngestReport::default();
     let mut http_secs = 0.0;
     let mut sent = 0;
+    let bar = crate::progress::bar("HTTP events", http_events as u64);
     reset_peak_rss();
     while sent < http_events {
         let n = MAX_BATCH.min(http_events - sent);
@@ -120,9 +121,9 @@ async fn run(
         }
         http.add(serde_json::from_slice(&answer)?, sent);
         sent += n;
-        eprint!("\rHTTP: {sent}/{http_events} events");
+        bar.set_position(sent as u64);
     }
-    eprintln!();
+    bar.finish_and_clear();
     let http_peak = peak_rss_kib();
     server.abort();
 
@@ -132,6 +133,7 @@ async fn run(
     let mut month = IngestReport::default();
     let mut ingest_secs = 0.0;
     let mut done = 0;
+    let bar = crate::progress::bar("rating and storing calls", rest as u64);
     reset_peak_rss();
     while done < rest {
         let n = MAX_BATCH.min(rest - done);
@@ -141,11 +143,9 @@ async fn run(
         ingest_secs += t.elapsed().as_secs_f64();
         month.add(r, done);
         done += n;
-        if done % 100_000 == 0 || done == rest {
-            eprint!("\rrating and storing: {done}/{rest} calls");
-        }
+        bar.set_position(done as u64);
     }
-    eprintln!();
+    bar.finish_and_clear();
     let ingest_peak = peak_rss_kib();
     reset_peak_rss();
     let t = Instant::now();

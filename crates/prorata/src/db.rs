@@ -30,26 +30,6 @@ async fn tenants(engine: &Engine, tenant: Option<i64>) -> Result<Vec<prorata_sto
     Ok(out)
 }
 
-/// Progress on stderr, rewritten in place.
-pub fn progress_line(label: &str, n: u64) {
-    eprint!("\r{label}: {n} subscriptions billed");
-}
-
-/// A progress bar on stderr, rewritten in place: `[#####-----]  50% 1000/2000`.
-pub fn progress_bar(label: &str, done: u64, total: u64) {
-    const WIDTH: u64 = 30;
-    let filled = (done * WIDTH)
-        .checked_div(total)
-        .unwrap_or(WIDTH)
-        .min(WIDTH);
-    let percent = (done * 100).checked_div(total).unwrap_or(100);
-    eprint!(
-        "\r{label} [{}{}] {percent:>3}% {done}/{total}",
-        "#".repeat(filled as usize),
-        "-".repeat((WIDTH - filled) as usize)
-    );
-}
-
 pub async fn bill(url: &str, as_of: NaiveDate, tenant: Option<i64>) -> Result<()> {
     let engine = open(url).await?;
     let tenants = tenants(&engine, tenant).await?;
@@ -76,11 +56,11 @@ pub async fn bill(url: &str, as_of: NaiveDate, tenant: Option<i64>) -> Result<()
         let total =
             u64::try_from(engine.store.begin().await?.count_due(t.id, as_of).await?).unwrap_or(0);
         let started = std::time::Instant::now();
-        progress_bar(&label, 0, total);
+        let bar = crate::progress::bar(&label, total);
         let s = engine
-            .run_billing(&t, as_of, &mut |n| progress_bar(&label, n, total.max(n)))
+            .run_billing(&t, as_of, &mut |n| crate::progress::set(&bar, n))
             .await?;
-        eprintln!();
+        bar.finish_and_clear();
         println!(
             "{label}: {} due, {} invoices, {} credit notes as of {as_of} in {:.2} s",
             s.subscriptions,
@@ -98,12 +78,14 @@ pub async fn advance(url: &str, tenant: i64, to: NaiveDate) -> Result<()> {
     if t.mode != prorata_store::TenantMode::Sandbox {
         bail!("tenant {tenant} is live: only sandbox tenants have a test clock");
     }
+    let bar = crate::progress::counter("");
     let (t, s) = engine
         .advance_clock(&t, to, &mut |day, n| {
-            eprint!("\r{day}: {n} subscriptions billed   ")
+            bar.set_message(day.to_string());
+            bar.set_position(n);
         })
         .await?;
-    eprintln!();
+    bar.finish_and_clear();
     println!(
         "tenant {}: clock at {}; {} invoices, {} credit notes issued on the way",
         t.id,

@@ -11,9 +11,12 @@ mod bench_documents;
 mod bench_portal;
 mod bench_usage;
 mod callgen;
+mod config;
 mod db;
 mod demo;
 mod documents;
+mod logging;
+mod progress;
 mod quote;
 mod tenants;
 
@@ -35,6 +38,23 @@ struct Cli {
     /// The store: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
     #[arg(long, global = true, env = "PRORATA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// The configuration file (default: ./prorata.toml when it exists); its keys are the
+    /// flags' names, overridden by their PRORATA_* variables and by the flags.
+    #[arg(long, global = true, env = "PRORATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log lines on standard error: pretty (for people) or json (one object a line).
+    #[arg(
+        long,
+        global = true,
+        env = "PRORATA_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    log_format: logging::LogFormat,
+    /// Which log lines: a level (error, warn, info, debug, trace), optionally per crate
+    /// (`warn,prorata_server=debug`).
+    #[arg(long, global = true, env = "PRORATA_LOG", default_value = "info")]
+    log: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -107,16 +127,21 @@ enum Command {
     },
     /// Serve the REST API (/v1, /openapi.json) and bill live tenants in the background.
     Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "PRORATA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         /// Seconds between two passes of the billing worker.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, env = "PRORATA_WORKER_INTERVAL", default_value_t = 60)]
         worker_interval: u64,
         /// Opens the operator's admin API (/admin/v1: tenants and their keys) to requests
         /// bearing this token. Without it that API does not exist (404). Prefer the
         /// environment variable: a flag shows in the process list.
         #[arg(long, env = "PRORATA_OPERATOR_TOKEN", hide_env_values = true)]
         operator_token: Option<String>,
+        /// Seconds given, after SIGTERM or SIGINT, to the requests in flight and the jobs in
+        /// hand before the process stops anyway (billing resumes and leases run out, so a
+        /// forced stop costs time, not correctness).
+        #[arg(long, env = "PRORATA_SHUTDOWN_GRACE", default_value_t = DEFAULT_GRACE_SECS)]
+        shutdown_grace: u64,
         #[command(flatten)]
         mail: MailArgs,
         #[command(flatten)]
@@ -151,16 +176,16 @@ enum Command {
 #[derive(clap::Args, Clone, Copy)]
 struct LimitArgs {
     /// Requests a second a tenant may sustain on the API.
-    #[arg(long, default_value_t = LimitConfig::default().rate)]
+    #[arg(long, env = "PRORATA_RATE_LIMIT", default_value_t = LimitConfig::default().rate)]
     rate_limit: u32,
     /// Requests a tenant may send at once above its rate.
-    #[arg(long, default_value_t = LimitConfig::default().burst)]
+    #[arg(long, env = "PRORATA_BURST", default_value_t = LimitConfig::default().burst)]
     burst: u32,
     /// Requests of a tenant running at once; the next ones wait their turn.
-    #[arg(long, default_value_t = LimitConfig::default().concurrent)]
+    #[arg(long, env = "PRORATA_CONCURRENT_REQUESTS", default_value_t = LimitConfig::default().concurrent)]
     concurrent_requests: u32,
     /// Seconds a request may run before it is stopped (504).
-    #[arg(long, default_value_t = LimitConfig::default().timeout.as_secs())]
+    #[arg(long, env = "PRORATA_REQUEST_TIMEOUT", default_value_t = LimitConfig::default().timeout.as_secs())]
     request_timeout: u64,
 }
 
@@ -471,6 +496,11 @@ enum CatalogCommand {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(e) = config::apply(&args) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -487,6 +517,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    logging::init(cli.log_format, &cli.log)?;
     let url = cli.database_url;
     match cli.command {
         Command::Catalog {
@@ -591,18 +622,21 @@ fn run(cli: Cli) -> Result<()> {
                 result.api_key
             );
             // The demo's e-mails go out while it serves (to .eml files unless SMTP is set).
-            prorata_server::worker::spawn_delivery(
-                engine.clone(),
-                mail.mailer()?,
-                std::time::Duration::from_secs(5),
-            );
-            let state = prorata_server::AppState::with_limits(engine, limits.config()?);
-            serve(state, &listen, None, mail.web()).await
+            serve(Serving {
+                state: prorata_server::AppState::with_limits(engine, limits.config()?),
+                listen: &listen,
+                worker: None,
+                mailer: mail.mailer()?,
+                web: mail.web(),
+                grace: std::time::Duration::from_secs(DEFAULT_GRACE_SECS),
+            })
+            .await
         }),
         Command::Serve {
             listen,
             worker_interval,
             operator_token,
+            shutdown_grace,
             mail,
             limits,
             scan,
@@ -610,24 +644,20 @@ fn run(cli: Cli) -> Result<()> {
             let limits = limits.config()?;
             let engine = db::open(&url).await?.with_secret(mail.secret_key()?);
             let engine = scan.apply(engine).await;
-            let mailer = mail.mailer()?;
-            prorata_server::worker::spawn_delivery(
-                engine.clone(),
-                mailer,
-                std::time::Duration::from_secs(5),
-            );
             let mut state = prorata_server::AppState::with_limits(engine, limits);
             if let Some(token) = operator_token {
                 state = state.with_operator_token(&token).ok_or_else(|| {
                     anyhow::anyhow!("--operator-token: cannot be empty (leave it out to keep the admin API off)")
                 })?;
             }
-            serve(
+            serve(Serving {
                 state,
-                &listen,
-                Some(std::time::Duration::from_secs(worker_interval)),
-                mail.web(),
-            )
+                listen: &listen,
+                worker: Some(std::time::Duration::from_secs(worker_interval)),
+                mailer: mail.mailer()?,
+                web: mail.web(),
+                grace: std::time::Duration::from_secs(shutdown_grace),
+            })
             .await
         }),
         Command::Deliver { mail } => runtime()?.block_on(async {
@@ -770,37 +800,87 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-/// Serves the API and the portal on `listen` until Ctrl-C, with the billing worker when
-/// `worker` is set.
-async fn serve(
+/// Seconds after SIGTERM or SIGINT before `serve` stops whatever still runs.
+const DEFAULT_GRACE_SECS: u64 = 30;
+
+/// What [`serve`] runs.
+struct Serving<'a> {
+    /// The engine, the rate limits and the operator token (the admin API) of the app.
     state: prorata_server::AppState,
-    listen: &str,
+    listen: &'a str,
+    /// The billing worker's interval; `None` runs no billing worker (the demo).
     worker: Option<std::time::Duration>,
+    /// The delivery worker's mailer (e-mails and webhooks always go out while serving).
+    mailer: prorata_server::mail::Mailer,
     web: prorata_web::WebConfig,
-) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    grace: std::time::Duration,
+}
+
+/// Serves the API and the portal with the workers until SIGTERM or SIGINT, then stops: no new
+/// connections, the requests in flight and the jobs in hand finished within `grace`, the
+/// claimed jobs not started given back (prorata_server::shutdown).
+async fn serve(s: Serving<'_>) -> Result<()> {
+    use prorata_server::{shutdown, worker};
+    let listener = tokio::net::TcpListener::bind(s.listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    if let Some(every) = worker {
-        prorata_server::worker::spawn(state.engine.clone(), every);
+        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    let (trigger, stop) = shutdown::channel();
+    let mut workers = vec![worker::spawn_delivery(
+        s.state.engine.clone(),
+        s.mailer,
+        std::time::Duration::from_secs(5),
+        stop.clone(),
+    )];
+    if let Some(every) = s.worker {
+        workers.push(worker::spawn(s.state.engine.clone(), every, stop.clone()));
     }
     println!(
-        "serving http://{}/v1 (OpenAPI at /openapi.json); Ctrl-C stops",
+        "serving http://{}/v1 (OpenAPI at /openapi.json); SIGTERM or Ctrl-C stops",
         listener.local_addr()?
     );
-    if state.operator.is_some() {
+    if s.state.operator.is_some() {
         println!("admin API on /admin/v1 (operator token required)");
     }
-    let app = prorata_server::app_with(state, web);
+    let app = prorata_server::app_with(s.state, s.web);
+    let mut on_stop = stop.clone();
     // The client's address reaches the handlers: sign-in attempts are throttled by it.
-    axum::serve(
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    .with_graceful_shutdown(async move { on_stop.wait().await });
+    let mut server = tokio::spawn(async move { server.await });
+    let signal = tokio::select! {
+        signal = shutdown::signal() => signal,
+        ended = &mut server => {
+            trigger.stop();
+            return Ok(ended.context("the server task")??);
+        }
+    };
+    tracing::info!(
+        signal,
+        grace_s = s.grace.as_secs(),
+        "stopping: no new connections; finishing the requests and jobs in hand"
+    );
+    trigger.stop();
+    let deadline = tokio::time::Instant::now() + s.grace;
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(ended) => ended.context("the server task")??,
+        Err(_) => {
+            server.abort();
+            tracing::warn!("requests still in flight at the deadline were cut");
+        }
+    }
+    for mut handle in workers {
+        if tokio::time::timeout_at(deadline, &mut handle)
+            .await
+            .is_err()
+        {
+            handle.abort();
+            tracing::warn!("a worker still busy at the deadline was stopped mid-job (it resumes in the next process)");
+        }
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use prorata_core::calls::{CallError, CallRecord};
 use prorata_engine::{parse_call, IngestReport, MAX_BATCH};
 
-use crate::db::{open, progress_bar};
+use crate::db::open;
 
 /// Refusals printed one by one; beyond, only counted.
 const SHOWN_REFUSALS: usize = 20;
@@ -131,6 +131,7 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
         Format::Ndjson => Box::new(ndjson_events(reader)),
     };
     let label = file.display().to_string();
+    let bar = crate::progress::bar(&label, total);
     let mut report = IngestReport::default();
     // Only counted: line numbers are kept for the batch in flight, not the whole file.
     let mut read_events = 0;
@@ -148,9 +149,9 @@ pub async fn import(url: &str, tenant: i64, file: &Path, format: Option<&str>) -
         }
         report.add(r, read_events);
         read_events += batch_lines.len();
-        progress_bar(&label, read.get(), total.max(read.get()));
+        crate::progress::set(&bar, read.get());
     }
-    eprintln!();
+    bar.finish_and_clear();
     for r in refused.iter().take(SHOWN_REFUSALS) {
         eprintln!("refused: {r}");
     }

@@ -145,6 +145,11 @@ async fn a_csv_file_is_imported_with_each_bad_row_named_by_line_and_field(url: &
     );
     assert!(stderr.contains("2 of 5 events refused"), "{stderr}");
     assert!(stderr.contains("line 3: callee"), "{stderr}");
+    // Standard error is a pipe here: no progress bar drawn into it.
+    assert!(
+        !stderr.contains('\r') && !stderr.contains("[#"),
+        "{stderr:?}"
+    );
     assert!(stderr.contains("line 4: direction"), "{stderr}");
     // What was stored is what the invoice shows: the February invoice bills January's minutes.
     let t = engine.tenant(tenant).await.expect("tenant");

@@ -1,6 +1,7 @@
 //! What leaves the system: outbox events, the jobs made from them (charges, e-mails,
 //! webhooks), webhook endpoints and their delivery log. Every query names its tenant, except
-//! the delivery workers' claim, which serves every tenant and returns each job's tenant.
+//! the delivery workers' claim, which serves every tenant and returns each job's tenant, and
+//! the queue depths, which are counts.
 
 use sqlx::{QueryBuilder, Row};
 
@@ -162,6 +163,19 @@ impl Tx {
     /// Claims up to `limit` jobs of `kind` due by `now`, across tenants, by pushing their
     /// `run_after` to `lease_until` and counting the attempt: a worker that dies holding them
     /// lets them come back when the lease ends; two workers never hold the same job at once.
+    /// Jobs not yet done, by kind, over every tenant: the queue depths an operator watches
+    /// (`/metrics`). Counts only, so nothing of a tenant leaves its scope.
+    pub async fn open_jobs_by_kind(&mut self) -> Result<Vec<(String, i64)>> {
+        Ok(on_tx!(self, conn => {
+            sqlx::query_as(
+                "SELECT kind, CAST(COUNT(*) AS BIGINT) FROM jobs WHERE done_at IS NULL \
+                 GROUP BY kind ORDER BY kind",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        }))
+    }
+
     pub async fn claim_jobs(
         &mut self,
         kind: JobKind,
@@ -203,6 +217,24 @@ impl Tx {
         let mut jobs: Vec<Job> = rows.into_iter().map(job_from).collect::<Result<_>>()?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
+    }
+
+    /// Gives back a claimed job not started (a worker stopping): due again now, its claim not
+    /// counted as an attempt.
+    pub async fn release_job(&mut self, tenant: i64, id: i64) -> Result<()> {
+        let now = now_text();
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET run_after = $1, attempts = attempts - 1 \
+                 WHERE tenant_id = $2 AND id = $3 AND done_at IS NULL",
+            )
+            .bind(now)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Ends a job (`done` = its outcome) or schedules its next attempt at `run_after`.
