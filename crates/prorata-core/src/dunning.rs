@@ -221,7 +221,7 @@ pub enum Effect {
     EndSubscriptions,
     /// Delete the account's personal data.
     Purge,
-    /// Remind the billing contacts of an account not collected automatically that invoices
+    /// Remind the billing contacts of an account paying by transfer that invoices
     /// are past due, with the amount and the bank details to pay to ([`crate::overdue`]).
     Remind,
 }
@@ -241,7 +241,7 @@ pub struct Standing {
     /// When the service was stopped (suspension or cancellation).
     #[serde(default)]
     pub suspended_on: Option<NaiveDate>,
-    /// Invoices of an account not collected automatically that are not yet past due: the
+    /// Invoices of an account paying by transfer that are not yet past due: the
     /// collection pass looks the day after each due date whether it was paid
     /// ([`crate::overdue`]). Kept when a case closes: they are not paid by closing it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -285,7 +285,7 @@ impl Standing {
         )
     }
 
-    /// The next day [`Standing::due`] (or, for an account not collected automatically,
+    /// The next day [`Standing::due`] (or, for an account paying by transfer,
     /// [`Standing::overdue_day`]) has something to do, if any.
     pub fn next_due(&self, schedule: &Schedule) -> Option<NaiveDate> {
         let watch = self

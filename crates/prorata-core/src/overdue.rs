@@ -1,7 +1,7 @@
 //! Overdue is overdue, whatever the payment method: an invoice unpaid at its due date
-//! (`Document::due_on`, the seller's payment terms) is past due, and an account that is not
-//! collected automatically (bank transfer, or no method) is reminded and then dunned on the
-//! same schedule as a failed card (seed 004).
+//! (`Document::due_on`, the seller's payment terms) is past due, and an account paying by
+//! bank transfer is reminded and then dunned on the same schedule as a failed card (seed
+//! 004). An account with no method is not: it has not said how it pays (docs/payments.md).
 //!
 //! A card, SEPA or ACH account enters dunning when its charge fails; a transfer payer has no
 //! charge to fail, so its case opens on the invoice's **due date**: that is the day the money
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dunning::{Effect, Notice, Schedule, Standing, Status};
 
-/// An invoice of an account not collected automatically, waiting for its due date.
+/// An invoice of an account paying by transfer, waiting for its due date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Awaited {
     pub number: String,
@@ -34,7 +34,7 @@ pub struct Awaited {
 }
 
 impl Standing {
-    /// An invoice was issued to an account not collected automatically: look on the day
+    /// An invoice was issued to an account paying by transfer: look on the day
     /// after `due_on` whether it was paid. Invoices of nothing or less are not awaited.
     pub fn invoice_awaited(&mut self, number: &str, total: i64, due_on: NaiveDate) {
         if total <= 0 || self.awaiting.iter().any(|a| a.number == number) {
@@ -54,7 +54,7 @@ impl Standing {
         balance.saturating_sub(not_yet_due).max(0)
     }
 
-    /// The day `on` of an account not collected automatically, which owes `balance` (minor
+    /// The day `on` of an account paying by transfer, which owes `balance` (minor
     /// units, its ledger's sum). Invoices past due while the balance still owes on them open
     /// a case from the oldest one's due date (or join the case open); then the schedule's
     /// steps due are taken, without its retries and its "payment failed" e-mails, and the

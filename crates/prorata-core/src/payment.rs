@@ -134,8 +134,8 @@ pub struct CollectionSettings {
     /// Always written (`null` when none), so what a GET answers can be PUT back whole.
     #[serde(default)]
     pub bank_details: Option<BankDetails>,
-    /// Days after an invoice's due date on which an account not collected automatically
-    /// (transfer, or no method) is reminded that it is unpaid ([`crate::overdue`]).
+    /// Days after an invoice's due date on which an account paying by transfer is
+    /// reminded that it is unpaid ([`crate::overdue`]).
     #[serde(default = "crate::overdue::default_reminder_days")]
     pub reminder_days: Vec<u32>,
 }

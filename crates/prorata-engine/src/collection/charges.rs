@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use prorata_core::account::Account;
 use prorata_core::dunning::{Effect, Standing};
+use prorata_core::payment::PaymentMethod;
 use prorata_core::Money;
 use prorata_store::{
     Job, JobKind, LedgerKind, NewJob, NewLedgerEntry, NewOutbox, NewPayment, PaymentStatus, Tenant,
@@ -135,15 +136,18 @@ impl Engine {
                         payload: json!({ "reason": format!("invoice {}", number.unwrap_or("")) }),
                     });
                 }
-                // Nothing collects it: the dunning pass looks after its due date whether it
-                // was paid (prorata_core::overdue).
+                // Paid by transfer, nothing collects it: the dunning pass looks after its due
+                // date whether it was paid (prorata_core::overdue).
+                let by_transfer = methods
+                    .get(&account_id)
+                    .is_some_and(|m| matches!(m, PaymentMethod::BankTransfer));
                 let due_on = event
                     .payload
                     .get("due_on")
                     .and_then(|v| serde_json::from_value::<NaiveDate>(v.clone()).ok());
-                if let (true, false, Some(number), Some(due_on)) = (
+                if let (true, true, Some(number), Some(due_on)) = (
                     event.topic == "invoice.finalized" && total > 0,
-                    automatic,
+                    by_transfer,
                     number,
                     due_on,
                 ) {
@@ -203,16 +207,17 @@ impl Engine {
             let methods = tx.payment_methods(tenant.id, &ids).await?;
             let balances = tx.balances(tenant.id, &ids).await?;
             for (account_id, mut standing) in due {
-                let automatic = methods
+                let by_transfer = methods
                     .get(&account_id)
-                    .is_some_and(|m| m.token().is_some());
+                    .is_some_and(|m| matches!(m, PaymentMethod::BankTransfer));
                 let balance = balances.get(&account_id).copied().unwrap_or(0);
-                let effects = if automatic {
-                    // A charge collects what is due; its failure opens the case.
+                let effects = if by_transfer {
+                    standing.overdue_day(on, balance, schedule, &tenant.collection.reminder_days)
+                } else {
+                    // A charge collects what is due and its failure opens the case; an
+                    // account with no method is not dunned on its due dates (docs/payments.md).
                     standing.awaiting.clear();
                     standing.due(on, schedule)
-                } else {
-                    standing.overdue_day(on, balance, schedule, &tenant.collection.reminder_days)
                 };
                 if let Some(account) = accounts.get(&account_id) {
                     if effects.contains(&Effect::Remind) && !account.billing_contacts.is_empty() {
