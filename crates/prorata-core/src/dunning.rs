@@ -227,6 +227,9 @@ pub enum Effect {
     EndSubscriptions,
     /// Delete the account's personal data.
     Purge,
+    /// Remind the billing contacts of an account paying by transfer that invoices
+    /// are past due, with the amount and the bank details to pay to ([`crate::overdue`]).
+    Remind,
 }
 
 /// An account's standing. `Active` with no case is where every account starts.
@@ -244,6 +247,20 @@ pub struct Standing {
     /// When the service was stopped (suspension or cancellation).
     #[serde(default)]
     pub suspended_on: Option<NaiveDate>,
+    /// Invoices of an account paying by transfer that are not yet past due: the
+    /// collection pass looks the day after each due date whether it was paid
+    /// ([`crate::overdue`]). Kept when a case closes: they are not paid by closing it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting: Vec<crate::overdue::Awaited>,
+    /// The invoices found past due and unpaid in the current case (their numbers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overdue: Vec<String>,
+    /// Overdue reminders already sent in the current case (the tenant's reminder days).
+    #[serde(default)]
+    pub reminders_sent: usize,
+    /// The day the next overdue reminder is due, if one is left.
+    #[serde(default)]
+    pub next_reminder: Option<NaiveDate>,
 }
 
 /// How a person may use the product.
@@ -274,8 +291,23 @@ impl Standing {
         )
     }
 
-    /// The next day [`Standing::due`] has something to do, if any.
+    /// The next day [`Standing::due`] (or, for an account paying by transfer,
+    /// [`Standing::overdue_day`]) has something to do, if any.
     pub fn next_due(&self, schedule: &Schedule) -> Option<NaiveDate> {
+        let watch = self
+            .awaiting
+            .iter()
+            .filter_map(|a| a.due_on.checked_add_days(Days::new(1)))
+            .min();
+        let reminder = self.next_reminder.filter(|_| self.in_dunning());
+        self.case_next_due(schedule)
+            .into_iter()
+            .chain(watch)
+            .chain(reminder)
+            .min()
+    }
+
+    fn case_next_due(&self, schedule: &Schedule) -> Option<NaiveDate> {
         if let Some(since) = self.since.filter(|_| self.in_dunning()) {
             if let Some(step) = schedule.steps.get(self.steps_done) {
                 return since.checked_add_days(Days::new(step.day.into()));
@@ -362,7 +394,10 @@ impl Standing {
         if !self.in_dunning() {
             return Vec::new();
         }
-        *self = Standing::default();
+        *self = Standing {
+            awaiting: std::mem::take(&mut self.awaiting),
+            ..Standing::default()
+        };
         vec![
             Effect::Event {
                 topic: "account.reactivated",

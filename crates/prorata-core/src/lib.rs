@@ -44,6 +44,7 @@ pub mod entitlements;
 pub mod licences;
 pub mod money;
 pub mod netting;
+pub mod overdue;
 pub mod payment;
 pub mod percentage;
 pub mod proration;

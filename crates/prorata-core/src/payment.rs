@@ -126,7 +126,7 @@ impl PaymentDetails {
 
 /// How a tenant collects: its dunning schedule, and the bank details printed on invoices for
 /// customers who pay by transfer. Stored as JSON; `{}` is seed 004's schedule and no details.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSettings {
@@ -139,6 +139,20 @@ pub struct CollectionSettings {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub bank_details: Option<BankDetails>,
+    /// Days after an invoice's due date on which an account paying by transfer is
+    /// reminded that it is unpaid ([`crate::overdue`]).
+    #[serde(default = "crate::overdue::default_reminder_days")]
+    pub reminder_days: Vec<u32>,
+}
+
+impl Default for CollectionSettings {
+    fn default() -> Self {
+        CollectionSettings {
+            dunning: Default::default(),
+            bank_details: None,
+            reminder_days: crate::overdue::default_reminder_days(),
+        }
+    }
 }
 
 /// The tenant's own account, which transfers are paid into.
@@ -157,6 +171,8 @@ impl CollectionSettings {
         self.dunning
             .validate()
             .map_err(|e| err("dunning", e.to_string()))?;
+        crate::overdue::check_reminder_days(&self.reminder_days)
+            .map_err(|e| err("reminder_days", e))?;
         if let Some(b) = &self.bank_details {
             if b.holder.trim().is_empty() {
                 return Err(err("bank_details.holder", "cannot be empty"));

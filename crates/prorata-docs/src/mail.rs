@@ -232,6 +232,17 @@ pub fn compose(
                 attachments: Vec::new(),
             })
         }
+        "reminder" => {
+            let text = reminder(req)?;
+            Ok(Composed {
+                subject: format!(
+                    "{} – {seller}",
+                    t(lang, "Payment reminder", "Rappel de paiement")
+                ),
+                text: format!("{hello}{text}{bye}"),
+                attachments: Vec::new(),
+            })
+        }
         "invitation" | "password_reset" => {
             let link = req
                 .data
@@ -367,6 +378,98 @@ pub fn compose(
     }
 }
 
+/// The body of an overdue reminder (prorata_core::overdue): the invoices past due, since
+/// when, the amount, and where to pay it.
+fn reminder(req: &MailRequest) -> Result<String, MailError> {
+    let lang = req.lang;
+    let data = &req.data;
+    let invoices: Vec<&str> = data
+        .get("invoices")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if invoices.is_empty() {
+        return Err(MailError("a reminder without its invoices".into()));
+    }
+    let currency = req
+        .currency
+        .ok_or_else(|| MailError("a reminder without its currency".into()))?;
+    let amount = Money::from_minor(
+        data.get("amount").and_then(|v| v.as_i64()).unwrap_or(0),
+        currency,
+    );
+    let due_on = data
+        .get("due_on")
+        .cloned()
+        .and_then(|v| serde_json::from_value::<chrono::NaiveDate>(v).ok())
+        .ok_or_else(|| MailError("a reminder without its due date".into()))?;
+    let (invoice, was_due) = if invoices.len() == 1 {
+        (
+            t(lang, "Invoice", "La facture"),
+            t(lang, "was due on", "était due le"),
+        )
+    } else {
+        (
+            t(lang, "Invoices", "Les factures"),
+            t(lang, "are due since", "sont dues depuis le"),
+        )
+    };
+    let mut text = format!(
+        "{invoice} {} {was_due} {}. {}{} {}.",
+        invoices.join(", "),
+        date(lang, due_on),
+        t(lang, "Amount still due", "Montant restant dû"),
+        colon(lang),
+        money(lang, amount)
+    );
+    let bank = data.get("bank_details").filter(|b| !b.is_null());
+    match bank {
+        Some(b) => {
+            let field = |name: &str| b.get(name).and_then(|v| v.as_str()).unwrap_or("");
+            text.push_str(&format!(
+                "\n\n{}{}\n{}{} {}\nIBAN{} {}",
+                t(
+                    lang,
+                    "Please pay it by bank transfer to",
+                    "Merci de la régler par virement à"
+                ),
+                colon(lang),
+                t(lang, "Holder", "Titulaire"),
+                colon(lang),
+                field("holder"),
+                colon(lang),
+                field("iban"),
+            ));
+            if !field("bic").is_empty() {
+                text.push_str(&format!("\nBIC{} {}", colon(lang), field("bic")));
+            }
+            text.push_str(&format!(
+                "\n{}{} {}",
+                t(lang, "Reference", "Référence"),
+                colon(lang),
+                invoices.join(", ")
+            ));
+        }
+        None => text.push_str(&format!(
+            "\n\n{}",
+            t(
+                lang,
+                "Please pay it to the bank details printed on the invoice.",
+                "Merci de la régler aux coordonnées bancaires indiquées sur la facture."
+            )
+        )),
+    }
+    text.push_str(&format!(
+        "\n\n{}",
+        t(
+            lang,
+            "If you have paid in the meantime, thank you, and please ignore this reminder.",
+            "Si vous avez réglé entre-temps, merci, et veuillez ignorer ce rappel."
+        )
+    ));
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +484,58 @@ mod tests {
             "data": { "notice": notice, "balance": 123450 },
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_reminder_names_the_invoices_the_amount_and_where_to_pay() {
+        let reminder = |lang: Lang, bank: serde_json::Value| -> MailRequest {
+            serde_json::from_value(serde_json::json!({
+                "template": "reminder",
+                "to": ["billing@example.com"],
+                "lang": lang,
+                "account_name": "Acme",
+                "currency": "EUR",
+                "data": {
+                    "invoices": ["F-2026-000012"],
+                    "amount": 2379328,
+                    "due_on": "2026-03-02",
+                    "bank_details": bank,
+                },
+            }))
+            .unwrap()
+        };
+        let bank = serde_json::json!({"holder": "Vendor SAS", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP"});
+        let en = compose(&reminder(Lang::En, bank.clone()), "Vendor", None).unwrap();
+        assert_eq!(en.subject, "Payment reminder – Vendor");
+        for part in [
+            "F-2026-000012",
+            "2026-03-02",
+            "23793.28 EUR",
+            "FR7630006000011234567890189",
+            "AGRIFRPP",
+            "Vendor SAS",
+        ] {
+            assert!(en.text.contains(part), "{part} in {}", en.text);
+        }
+        let fr = compose(&reminder(Lang::Fr, bank), "Vendor", None).unwrap();
+        assert_eq!(fr.subject, "Rappel de paiement – Vendor");
+        for part in [
+            "La facture F-2026-000012 était due le 02/03/2026",
+            "23793,28 EUR",
+            "virement",
+            "FR7630006000011234567890189",
+        ] {
+            assert!(fr.text.contains(part), "{part} in {}", fr.text);
+        }
+        let none = compose(&reminder(Lang::En, serde_json::Value::Null), "Vendor", None).unwrap();
+        assert!(
+            none.text.contains("printed on the invoice"),
+            "{}",
+            none.text
+        );
+        let mut empty = reminder(Lang::En, serde_json::Value::Null);
+        empty.data["invoices"] = serde_json::json!([]);
+        assert!(compose(&empty, "Vendor", None).is_err());
     }
 
     #[test]

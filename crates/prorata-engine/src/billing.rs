@@ -168,6 +168,7 @@ pub(crate) async fn issue(
                     "subscription_id": p.row.id,
                     "total": doc.total.minor(),
                     "currency": doc.currency.code(),
+                    "due_on": doc.due_on,
                 }),
             });
             docs.push(NewDocument {

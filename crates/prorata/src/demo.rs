@@ -4,7 +4,9 @@
 //! rule), plan changes, cancellations and renewals. They pay by card, SEPA or ACH debit
 //! (charged through the sandbox gateway) or by bank transfer; two cards always decline, so
 //! seed 004's dunning plays out: one company updates its card ten days in and is reactivated,
-//! the other is cancelled at +29 and purged 90 days later. Everything is deterministic: the
+//! the other is cancelled at +29 and purged 90 days later. Transfer payers are reminded after
+//! each invoice's due date: half of them pay once reminded, the others are dunned on the same
+//! schedule as a declined card. Everything is deterministic: the
 //! same command prints the same summary.
 
 use std::collections::BTreeMap;
@@ -284,6 +286,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     let card_updated_on = start
         .checked_add_days(Days::new((DUNNED_AND_REACTIVATED as u64 * 3) % 28 + 10))
         .unwrap_or(start);
+    let mut paid_after_reminder = 0;
     while day < end {
         // Each day's calls are sent on that day, before the clock moves on: they are on the
         // invoice after their period, never late (one deliberate late batch aside, below).
@@ -309,6 +312,7 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
                     .await?;
                 engine.collect(&tenant, day).await?;
             }
+            paid_after_reminder += pay_when_reminded(engine, &tenant, &accounts, day).await?;
         }
         for _ in 0..rng.range(0, 4) {
             let id = subs[usize::try_from(rng.range(0, subs.len() as i64 - 1)).unwrap_or(0)];
@@ -382,7 +386,12 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
         let status = engine.standing(&tenant, *account).await?.standing.status;
         *standings.entry(status.as_str()).or_default() += 1;
     }
-    let emails = engine.jobs(&tenant, JobKind::Email).await?.len();
+    let email_jobs = engine.jobs(&tenant, JobKind::Email).await?;
+    let emails = email_jobs.len();
+    let reminders = email_jobs
+        .iter()
+        .filter(|(j, _)| j.payload["template"] == "reminder")
+        .count();
     let _ = writeln!(
         out,
         "Demo tenant {} ({}), clock {} — {} companies",
@@ -439,6 +448,10 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
     );
     let _ = writeln!(
         out,
+        "transfer payers: {reminders} overdue reminders sent, {paid_after_reminder} transfers received after one"
+    );
+    let _ = writeln!(
+        out,
         "e-mails to billing contacts: {emails} (sent by `prorata serve`, or `prorata deliver`)"
     );
     Ok(DemoResult {
@@ -474,6 +487,40 @@ fn money_text(minor: i64, currency: &str) -> String {
         .parse::<Currency>()
         .map(|c| prorata_core::Money::from_minor(minor, c).to_string())
         .unwrap_or_else(|_| format!("{minor} {currency}"))
+}
+
+/// Whether transfer payer `i` pays once reminded (the others let dunning run its course).
+fn pays_when_reminded(i: usize) -> bool {
+    i % 10 == 0
+}
+
+/// The transfers of the day: each company that pays when reminded and is past due (it was
+/// reminded) pays its balance by transfer. Returns how many paid.
+async fn pay_when_reminded(
+    engine: &Engine,
+    tenant: &prorata_store::Tenant,
+    accounts: &[i64],
+    day: NaiveDate,
+) -> Result<u64> {
+    let mut paid = 0;
+    for (i, account) in accounts.iter().enumerate() {
+        if !pays_when_reminded(i) {
+            continue;
+        }
+        let view = engine.standing(tenant, *account).await?;
+        if view.standing.status == prorata_core::dunning::Status::PastDue && view.balance > 0 {
+            engine
+                .record_transfer(
+                    tenant,
+                    *account,
+                    view.balance,
+                    &format!("VIR DEMO-{i} {day}"),
+                )
+                .await?;
+            paid += 1;
+        }
+    }
+    Ok(paid)
 }
 
 /// The company whose card declines and who updates it ten days into dunning.

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use prorata_core::account::Account;
+use prorata_core::dunning::{Effect, Standing};
+use prorata_core::payment::PaymentMethod;
 use prorata_core::Money;
 use prorata_store::{
     Job, JobKind, LedgerKind, NewJob, NewLedgerEntry, NewOutbox, NewPayment, PaymentStatus, Tenant,
@@ -76,6 +78,7 @@ impl Engine {
             let accounts = tx.accounts(tenant.id, &ids).await?;
             let methods = tx.payment_methods(tenant.id, &ids).await?;
             let mut jobs = Vec::new();
+            let mut awaited = Vec::new();
             for event in &events {
                 let account_id = event.payload.get("account_id").and_then(|v| v.as_i64());
                 for endpoint in &endpoints {
@@ -133,13 +136,57 @@ impl Engine {
                         payload: json!({ "reason": format!("invoice {}", number.unwrap_or("")) }),
                     });
                 }
+                // Paid by transfer, nothing collects it: the dunning pass looks after its due
+                // date whether it was paid (prorata_core::overdue).
+                let by_transfer = methods
+                    .get(&account_id)
+                    .is_some_and(|m| matches!(m, PaymentMethod::BankTransfer));
+                let due_on = event
+                    .payload
+                    .get("due_on")
+                    .and_then(|v| serde_json::from_value::<NaiveDate>(v.clone()).ok());
+                if let (true, true, Some(number), Some(due_on)) = (
+                    event.topic == "invoice.finalized" && total > 0,
+                    by_transfer,
+                    number,
+                    due_on,
+                ) {
+                    awaited.push((account_id, number.to_string(), total, due_on));
+                }
             }
+            self.await_invoices(&mut tx, tenant, &awaited).await?;
             tx.insert_jobs(tenant.id, &jobs).await?;
             let done: Vec<i64> = events.iter().map(|e| e.id).collect();
             tx.mark_events_processed(tenant.id, &done).await?;
             tx.commit().await?;
             summary.events += events.len() as u64;
         }
+    }
+
+    /// Notes in each account's standing the invoices it must pay by transfer, in the
+    /// dispatch's transaction, so that each is awaited once.
+    async fn await_invoices(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        awaited: &[(i64, String, i64, NaiveDate)],
+    ) -> Result<()> {
+        if awaited.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = crate::distinct(awaited.iter().map(|a| a.0));
+        let mut standings = tx.standings(tenant.id, &ids).await?;
+        for (account_id, number, total, due_on) in awaited {
+            standings
+                .entry(*account_id)
+                .or_default()
+                .invoice_awaited(number, *total, *due_on);
+        }
+        for (account_id, standing) in &standings {
+            tx.save_standing(tenant.id, *account_id, standing, &tenant.collection.dunning)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn dunning_steps(
@@ -157,9 +204,31 @@ impl Engine {
             }
             let ids: Vec<i64> = due.iter().map(|(a, _)| *a).collect();
             let accounts = tx.accounts(tenant.id, &ids).await?;
+            let methods = tx.payment_methods(tenant.id, &ids).await?;
+            let balances = tx.balances(tenant.id, &ids).await?;
             for (account_id, mut standing) in due {
-                let effects = standing.due(on, schedule);
+                let by_transfer = methods
+                    .get(&account_id)
+                    .is_some_and(|m| matches!(m, PaymentMethod::BankTransfer));
+                let balance = balances.get(&account_id).copied().unwrap_or(0);
+                let effects = if by_transfer {
+                    standing.overdue_day(on, balance, schedule, &tenant.collection.reminder_days)
+                } else {
+                    // A charge collects what is due and its failure opens the case; an
+                    // account with no method is not dunned on its due dates (docs/payments.md).
+                    standing.awaiting.clear();
+                    standing.due(on, schedule)
+                };
                 if let Some(account) = accounts.get(&account_id) {
+                    if effects.contains(&Effect::Remind) && !account.billing_contacts.is_empty() {
+                        tx.insert_jobs(
+                            tenant.id,
+                            &[reminder_job(
+                                tenant, account_id, account, &standing, balance,
+                            )],
+                        )
+                        .await?;
+                    }
                     let issued = self
                         .apply_effects(&mut tx, tenant, account_id, account, &effects, on)
                         .await?;
@@ -482,6 +551,29 @@ impl Engine {
         .await?;
         Ok(())
     }
+}
+
+/// The overdue reminder of an account not collected automatically: the invoices past due,
+/// the amount, since when, and the tenant's bank details to pay to.
+fn reminder_job(
+    tenant: &Tenant,
+    account_id: i64,
+    account: &Account,
+    standing: &Standing,
+    balance: i64,
+) -> NewJob {
+    email_job(
+        account_id,
+        account,
+        "reminder",
+        json!({
+            "invoices": standing.overdue,
+            "amount": standing.past_due_amount(balance),
+            "due_on": standing.since,
+            "reminder": standing.reminders_sent,
+            "bank_details": tenant.collection.bank_details,
+        }),
+    )
 }
 
 /// A charge job ready for the gateway.

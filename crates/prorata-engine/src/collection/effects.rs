@@ -44,6 +44,8 @@ impl Engine {
                     ));
                 }
                 Effect::Email { .. } => {}
+                // Written by the dunning pass, which holds the invoices the standing names.
+                Effect::Remind => {}
                 Effect::Event { topic } => events.push(NewOutbox {
                     topic: (*topic).to_string(),
                     payload: json!({ "account_id": account_id, "on": on }),

@@ -6,7 +6,9 @@
 //!    charge when the account pays by card, SEPA or ACH, a webhook per subscribed endpoint —
 //!    and the event is marked processed in the same transaction, so each is dispatched once;
 //! 2. **dunning**: every account whose schedule has a step due takes it
-//!    ([`prorata_core::dunning`]), its effects written as jobs and events;
+//!    ([`prorata_core::dunning`]), its effects written as jobs and events; an account paying
+//!    by transfer is looked at the day after each invoice's
+//!    due date instead, reminded and dunned from that date ([`prorata_core::overdue`]);
 //! 3. **charges**: each pending charge fixes its amount (the balance then) and its gateway
 //!    idempotency key in a first commit, calls the gateway, and records the outcome — payment,
 //!    ledger entry, event, standing — in a second. A process killed between the gateway's
