@@ -108,24 +108,7 @@ fn account(name: &str) -> Value {
            "language": "fr", "billing_contacts": ["compta@example.com"]})
 }
 
-/// Runs an async test body on a fresh SQLite file and a fresh PostgreSQL database.
-macro_rules! both_stores {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let (url, _guard) = prorata_testkit::sqlite_url();
-                super::$body(&url).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let url = prorata_testkit::fresh_database().await;
-                super::$body(&url).await;
-            }
-        }
-    };
-}
+use prorata_testkit::both_stores;
 
 async fn requests_without_a_valid_key_are_401_problems(url: &str) {
     let t = spawn_app(url).await;

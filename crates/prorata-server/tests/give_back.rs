@@ -8,23 +8,7 @@ use prorata_core::reconcile::Settings;
 use prorata_engine::Engine;
 use prorata_store::{JobKind, NewJob, Store, TenantMode};
 
-macro_rules! both_stores {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let (url, _guard) = prorata_testkit::sqlite_url();
-                super::$body(&url).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let url = prorata_testkit::fresh_database().await;
-                super::$body(&url).await;
-            }
-        }
-    };
-}
+use prorata_testkit::both_stores;
 
 both_stores!(released_jobs_are_due_at_once_with_their_attempts, released);
 async fn released(url: &str) {

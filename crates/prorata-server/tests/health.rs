@@ -81,23 +81,7 @@ async fn readyz_fails_when_the_postgres_database_is_dropped() {
     store.close().await;
 }
 
-macro_rules! both_stores {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let (url, _guard) = prorata_testkit::sqlite_url();
-                super::$body(&url).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let url = prorata_testkit::fresh_database().await;
-                super::$body(&url).await;
-            }
-        }
-    };
-}
+use prorata_testkit::both_stores;
 
 both_stores!(
     readyz_names_migrations_the_database_lacks,

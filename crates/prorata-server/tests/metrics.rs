@@ -10,23 +10,7 @@ use prorata_server::{app, AppState};
 use prorata_store::{JobKind, NewJob, Store, TenantMode};
 use tower::ServiceExt;
 
-macro_rules! both_stores {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let (url, _guard) = prorata_testkit::sqlite_url();
-                super::$body(&url).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let url = prorata_testkit::fresh_database().await;
-                super::$body(&url).await;
-            }
-        }
-    };
-}
+use prorata_testkit::both_stores;
 
 /// The value of the sample named exactly `series` (name and labels).
 fn sample(page: &str, series: &str) -> Option<f64> {

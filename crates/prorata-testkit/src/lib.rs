@@ -700,6 +700,28 @@ fn nanos() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// `both_stores!(name, body)`: a module `name` with two tests, `on_sqlite` and `on_postgres`,
+/// each running the async test body `body(url)` (defined beside the call) on a fresh SQLite
+/// file or a fresh PostgreSQL database.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let (url, _guard) = $crate::sqlite_url();
+                super::$body(&url).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                let url = $crate::fresh_database().await;
+                super::$body(&url).await;
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
