@@ -13,28 +13,7 @@ use prorata_store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let (url, _guard) = prorata_testkit::sqlite_url();
-                    super::$name(&url).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let url = prorata_testkit::fresh_database().await;
-                    super::$name(&url).await;
-                }
-            )*
-        }
-    };
-}
+use prorata_testkit::on_both_stores;
 
 const TOKEN: &str = "operator-secret-for-tests";
 

@@ -700,6 +700,32 @@ fn nanos() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// `on_both_stores!(a, b, …)`: for each `name`, a test `sqlite::name` and a test
+/// `postgres::name`, both running the async body `name(url)` defined beside the call.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (url, _guard) = $crate::sqlite_url();
+                    super::$name(&url).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let url = $crate::fresh_database().await;
+                    super::$name(&url).await;
+                }
+            )*
+        }
+    };
+}
+
 /// `both_stores!(name, body)`: a module `name` with two tests, `on_sqlite` and `on_postgres`,
 /// each running the async test body `body(url)` (defined beside the call) on a fresh SQLite
 /// file or a fresh PostgreSQL database.
