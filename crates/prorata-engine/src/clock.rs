@@ -8,7 +8,7 @@
 //! advance again with the same target finishes the work exactly as one uninterrupted call.
 
 use chrono::NaiveDate;
-use prorata_store::{Tenant, TenantMode};
+use prorata_store::{Tenant, TenantMode, TenantWork};
 
 use crate::{invalid, Engine, EngineError, Result, RunSummary};
 
@@ -18,6 +18,23 @@ impl Engine {
     /// from `tenant`: a caller holding an older copy (another request moved the clock since)
     /// can neither move it back nor bill days again at a date already passed.
     pub async fn advance_clock(
+        &self,
+        tenant: &Tenant,
+        to: NaiveDate,
+        progress: &mut (dyn FnMut(NaiveDate, u64) + Send),
+    ) -> Result<(Tenant, RunSummary)> {
+        // One advance or collection pass at a time per tenant, in any process: two advances
+        // at once would both bill and collect the same days.
+        let lock = self
+            .store
+            .lock_tenant(tenant.id, TenantWork::Collection)
+            .await?;
+        let advanced = self.advance_locked(tenant, to, progress).await;
+        lock.release().await;
+        advanced
+    }
+
+    async fn advance_locked(
         &self,
         tenant: &Tenant,
         to: NaiveDate,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use prorata_engine::{Engine, RunSummary};
-use prorata_store::{Job, JobKind, TenantMode, WebhookDelivery};
+use prorata_store::{Job, JobKind, TenantMode, TenantWork, WebhookDelivery};
 
 use tracing::Instrument;
 
@@ -20,78 +20,272 @@ use crate::mail::Mailer;
 use crate::shutdown::Stop;
 use crate::webhooks;
 
-/// How long a claimed delivery is held before another worker may take it.
-const LEASE: Duration = Duration::from_secs(300);
+/// How long a claimed delivery is held before another worker may take it, unless the process
+/// says otherwise (`prorata serve --delivery-lease`): longer than sending [`CLAIM`] messages
+/// takes, or a slow batch is sent twice; short enough that the batch of a process that died
+/// is not left waiting long.
+pub const LEASE: Duration = Duration::from_secs(300);
 /// Deliveries claimed at once.
 const CLAIM: i64 = 50;
 
-/// Bills and collects every tenant once (module docs). Exposed so tests can drain the work.
-pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::EngineError> {
-    run_pass(engine, &Stop::never()).await
+/// Which background workers a process runs: `prorata serve --workers billing,collection,delivery`
+/// (any subset; `none` for an API-only node). Any number of processes may run any of them on
+/// one PostgreSQL database (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workers {
+    pub billing: bool,
+    pub collection: bool,
+    pub delivery: bool,
 }
 
-/// [`run_once`], ending between tenants once `stop` is requested (the rest is the next
-/// process's: a tenant's day is billed by whoever gets to it).
-async fn run_pass(engine: &Engine, stop: &Stop) -> Result<RunSummary, prorata_engine::EngineError> {
-    let ids = engine.store.begin().await?.tenant_ids().await?;
+impl Workers {
+    pub const ALL: Workers = Workers {
+        billing: true,
+        collection: true,
+        delivery: true,
+    };
+    pub const NONE: Workers = Workers {
+        billing: false,
+        collection: false,
+        delivery: false,
+    };
+}
+
+impl std::str::FromStr for Workers {
+    type Err = String;
+
+    fn from_str(list: &str) -> Result<Workers, String> {
+        let mut workers = Workers::NONE;
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "billing" => workers.billing = true,
+                "collection" => workers.collection = true,
+                "delivery" => workers.delivery = true,
+                "all" => workers = Workers::ALL,
+                "none" => {}
+                other => {
+                    return Err(format!(
+                        "unknown worker {other:?}: use billing, collection, delivery, all or none"
+                    ))
+                }
+            }
+        }
+        Ok(workers)
+    }
+}
+
+impl std::fmt::Display for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = [
+            (self.billing, "billing"),
+            (self.collection, "collection"),
+            (self.delivery, "delivery"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+/// What a pass does with a tenant another process is working on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    /// Waits for it ([`run_once`]: a caller draining the work wants it done).
+    Wait,
+    /// Leaves it to that process and goes on to the next tenant (the workers).
+    Skip,
+}
+
+/// Bills and collects every tenant once (module docs), waiting for any tenant another
+/// process is on. Exposed so tests can drain the work.
+pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::EngineError> {
+    let mut total = billing_pass(engine, &Stop::never(), Busy::Wait, 0).await?;
+    total.add(&collection_pass(engine, &Stop::never(), Busy::Wait, 0).await?);
+    Ok(total)
+}
+
+/// The tenants' ids, starting at a place that differs between processes and passes, so that
+/// workers starting together do not all queue for the same first tenant.
+async fn tenant_ids(engine: &Engine, pass: usize) -> Result<Vec<i64>, prorata_engine::EngineError> {
+    let mut ids = engine.store.begin().await?.tenant_ids().await?;
+    if !ids.is_empty() {
+        let start = (std::process::id() as usize).wrapping_add(pass) % ids.len();
+        ids.rotate_left(start);
+    }
+    Ok(ids)
+}
+
+/// Bills each live tenant on the calendar's date, ending between tenants once `stop` is
+/// requested (the rest is the next process's: a tenant's day is billed by whoever gets to it).
+/// A tenant is billed by one process at a time (`Busy` says what the others do): its documents
+/// are numbered in one sequence, so its writes are serial whoever makes them.
+async fn billing_pass(
+    engine: &Engine,
+    stop: &Stop,
+    busy: Busy,
+    pass: usize,
+) -> Result<RunSummary, prorata_engine::EngineError> {
     let mut total = RunSummary::default();
-    for id in ids {
+    for id in tenant_ids(engine, pass).await? {
+        if stop.requested() {
+            break;
+        }
+        let tenant = engine.tenant(id).await?;
+        if tenant.mode != TenantMode::Live {
+            continue; // a sandbox is billed when its clock moves
+        }
+        let lock = match busy {
+            Busy::Wait => Some(engine.store.lock_tenant(id, TenantWork::Billing).await?),
+            Busy::Skip => {
+                engine
+                    .store
+                    .try_lock_tenant(id, TenantWork::Billing)
+                    .await?
+            }
+        };
+        let Some(lock) = lock else {
+            tracing::debug!(tenant = id, "billed by another process now");
+            continue;
+        };
+        let today = Engine::today(&tenant);
+        let span = tracing::info_span!("billing_run", tenant = tenant.id, date = %today);
+        let started = std::time::Instant::now();
+        // A stop requested mid-run drops the run: the chunk being written is rolled back
+        // whole and the next process bills from the first subscription still due.
+        let mut stopping = stop.clone();
+        let mut progress = |_| {};
+        let billing = engine
+            .run_billing(&tenant, today, &mut progress)
+            .instrument(span.clone());
+        let run = tokio::select! {
+            run = billing => Some(run),
+            _ = stopping.wait() => None,
+        };
+        lock.release().await;
+        let Some(run) = run else {
+            span.in_scope(|| tracing::info!("billing run stopped: the next process finishes it"));
+            break;
+        };
+        let s = run
+            .inspect_err(|e| span.in_scope(|| tracing::error!(error = %e, "billing run failed")))?;
+        let took = started.elapsed();
+        crate::metrics::global().billing_run(took, &s);
+        // A pass over a tenant with nothing due is the common case: not worth a line a
+        // second per tenant at the default level.
+        let level_info = s.subscriptions > 0;
+        span.in_scope(|| {
+            if level_info {
+                tracing::info!(
+                    duration_ms = took.as_secs_f64() * 1000.0,
+                    subscriptions = s.subscriptions,
+                    invoices = s.invoices,
+                    credit_notes = s.credit_notes,
+                    "billing run done"
+                )
+            } else {
+                tracing::debug!(duration_ms = took.as_secs_f64() * 1000.0, "nothing due")
+            }
+        });
+        total.add(&s);
+    }
+    Ok(total)
+}
+
+/// Collects each tenant (charges, dunning steps, reminders) on its date — a sandbox's on its
+/// clock's, where a card updated is retried — then makes the files of its new documents.
+/// One process at a time per tenant for each (prorata_store's tenant locks): two collection
+/// passes at once would charge and e-mail twice.
+async fn collection_pass(
+    engine: &Engine,
+    stop: &Stop,
+    busy: Busy,
+    pass: usize,
+) -> Result<RunSummary, prorata_engine::EngineError> {
+    let mut total = RunSummary::default();
+    for id in tenant_ids(engine, pass).await? {
         if stop.requested() {
             break;
         }
         let tenant = engine.tenant(id).await?;
         let today = Engine::today(&tenant);
-        if tenant.mode == TenantMode::Live {
-            let span = tracing::info_span!("billing_run", tenant = tenant.id, date = %today);
-            let started = std::time::Instant::now();
-            let s = engine
-                .run_billing(&tenant, today, &mut |_| {})
+        let span = tracing::info_span!("collection", tenant = tenant.id, date = %today);
+        let collected = match busy {
+            Busy::Wait => Some(
+                engine
+                    .collect(&tenant, today)
+                    .instrument(span.clone())
+                    .await,
+            ),
+            Busy::Skip => engine
+                .try_collect(&tenant, today)
                 .instrument(span.clone())
                 .await
-                .inspect_err(|e| {
-                    span.in_scope(|| tracing::error!(error = %e, "billing run failed"))
+                .transpose(),
+        };
+        match collected {
+            None => tracing::debug!(tenant = id, "collected by another process now"),
+            Some(collected) => {
+                let collected = collected.inspect_err(|e| {
+                    span.in_scope(|| tracing::error!(error = %e, "collection failed"))
                 })?;
-            let took = started.elapsed();
-            crate::metrics::global().billing_run(took, &s);
-            span.in_scope(|| {
-                tracing::info!(
-                    duration_ms = took.as_secs_f64() * 1000.0,
-                    invoices = s.invoices,
-                    credit_notes = s.credit_notes,
-                    "billing run done"
-                )
-            });
-            total.add(&s);
-        }
-        let span = tracing::info_span!("collection", tenant = tenant.id, date = %today);
-        let collected = engine
-            .collect(&tenant, today)
-            .instrument(span.clone())
-            .await
-            .inspect_err(|e| span.in_scope(|| tracing::error!(error = %e, "collection failed")))?;
-        let metrics = crate::metrics::global();
-        metrics.charges(collected.succeeded, collected.failed);
-        metrics.documents(&collected.issued);
-        // Sign-in leftovers (ended sessions, old links and failures) are not kept.
-        if let Err(e) = engine.purge_people_leftovers(&tenant).await {
-            tracing::warn!(tenant = tenant.id, error = %e, "housekeeping failed");
-        }
-        // Files are not billing: a tenant whose files cannot be made now holds up no one.
-        match engine.render_documents(&tenant).await {
-            Ok(rendered) => {
-                for (number, why) in rendered.failed {
-                    tracing::warn!(
-                        tenant = tenant.id,
-                        document = %number,
-                        error = %why,
-                        "document not rendered (retried next pass)"
-                    );
+                let metrics = crate::metrics::global();
+                metrics.charges(collected.succeeded, collected.failed);
+                metrics.documents(&collected.issued);
+                if collected.charges > 0 || collected.dunning_steps > 0 {
+                    span.in_scope(|| {
+                        tracing::info!(
+                            charges = collected.charges,
+                            succeeded = collected.succeeded,
+                            failed = collected.failed,
+                            dunning_steps = collected.dunning_steps,
+                            "collection done"
+                        )
+                    });
                 }
+                total.add(&collected.issued);
             }
-            Err(e) => tracing::warn!(tenant = tenant.id, error = %e, "render pass failed"),
+        }
+        let lock = match busy {
+            Busy::Wait => Some(engine.store.lock_tenant(id, TenantWork::Documents).await?),
+            Busy::Skip => {
+                engine
+                    .store
+                    .try_lock_tenant(id, TenantWork::Documents)
+                    .await?
+            }
+        };
+        if let Some(lock) = lock {
+            housekeeping(engine, &tenant).await;
+            lock.release().await;
         }
     }
     Ok(total)
+}
+
+/// Sign-in leftovers purged and documents' files made: neither is billing, so a tenant whose
+/// files cannot be made now holds up no one (retried next pass).
+async fn housekeeping(engine: &Engine, tenant: &prorata_store::Tenant) {
+    if let Err(e) = engine.purge_people_leftovers(tenant).await {
+        tracing::warn!(tenant = tenant.id, error = %e, "housekeeping failed");
+    }
+    match engine.render_documents(tenant).await {
+        Ok(rendered) => {
+            for (number, why) in rendered.failed {
+                tracing::warn!(
+                    tenant = tenant.id,
+                    document = %number,
+                    error = %why,
+                    "document not rendered (retried next pass)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(tenant = tenant.id, error = %e, "render pass failed"),
+    }
 }
 
 /// A job's tenant, read once per delivery pass.
@@ -111,7 +305,7 @@ pub async fn deliver_emails(
     engine: &Engine,
     mailer: &Mailer,
 ) -> Result<usize, prorata_engine::EngineError> {
-    deliver_emails_until(engine, mailer, &Stop::never()).await
+    deliver_emails_until(engine, mailer, LEASE, &Stop::never()).await
 }
 
 /// Gives back the claimed jobs from `rest` on, unstarted, when a stop is requested; says
@@ -132,12 +326,13 @@ async fn give_back_if_stopping(
 async fn deliver_emails_until(
     engine: &Engine,
     mailer: &Mailer,
+    lease: Duration,
     stop: &Stop,
 ) -> Result<usize, prorata_engine::EngineError> {
     let mut sent = 0;
     let mut tenants: BTreeMap<i64, prorata_store::Tenant> = BTreeMap::new();
     loop {
-        let jobs = engine.claim_jobs(JobKind::Email, CLAIM, LEASE).await?;
+        let jobs = engine.claim_jobs(JobKind::Email, CLAIM, lease).await?;
         if jobs.is_empty() {
             return Ok(sent);
         }
@@ -235,17 +430,18 @@ pub async fn deliver_webhooks(
     engine: &Engine,
     sender: &webhooks::Sender,
 ) -> Result<usize, prorata_engine::EngineError> {
-    deliver_webhooks_until(engine, sender, &Stop::never()).await
+    deliver_webhooks_until(engine, sender, LEASE, &Stop::never()).await
 }
 
 async fn deliver_webhooks_until(
     engine: &Engine,
     sender: &webhooks::Sender,
+    lease: Duration,
     stop: &Stop,
 ) -> Result<usize, prorata_engine::EngineError> {
     let mut delivered = 0;
     loop {
-        let jobs = engine.claim_jobs(JobKind::Webhook, CLAIM, LEASE).await?;
+        let jobs = engine.claim_jobs(JobKind::Webhook, CLAIM, lease).await?;
         if jobs.is_empty() {
             return Ok(delivered);
         }
@@ -371,7 +567,8 @@ impl Drop for Alive {
     }
 }
 
-/// Each worker started in this process (`billing`, `delivery`) and whether it still runs.
+/// Each worker started in this process (`billing`, `collection`, `delivery`) and whether it
+/// still runs.
 pub fn workers() -> Vec<(&'static str, bool)> {
     WORKERS
         .lock()
@@ -381,29 +578,69 @@ pub fn workers() -> Vec<(&'static str, bool)> {
         .collect()
 }
 
-/// Runs [`run_once`] every `every`, logging failures and carrying on, until `stop`.
-pub fn spawn(engine: Engine, every: Duration, mut stop: Stop) -> tokio::task::JoinHandle<()> {
-    let alive = Alive::register("billing");
+/// Runs the billing pass every `every`, logging failures and carrying on, until `stop`.
+pub fn spawn_billing(engine: Engine, every: Duration, stop: Stop) -> tokio::task::JoinHandle<()> {
+    spawn_passes("billing", every, stop, move |stop, pass| {
+        let engine = engine.clone();
+        async move {
+            billing_pass(&engine, &stop, Busy::Skip, pass)
+                .await
+                .map(|_| ())
+        }
+    })
+}
+
+/// Runs the collection pass every `every`, logging failures and carrying on, until `stop`.
+pub fn spawn_collection(
+    engine: Engine,
+    every: Duration,
+    stop: Stop,
+) -> tokio::task::JoinHandle<()> {
+    spawn_passes("collection", every, stop, move |stop, pass| {
+        let engine = engine.clone();
+        async move {
+            collection_pass(&engine, &stop, Busy::Skip, pass)
+                .await
+                .map(|_| ())
+        }
+    })
+}
+
+fn spawn_passes<F, Fut>(
+    name: &'static str,
+    every: Duration,
+    mut stop: Stop,
+    pass: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Stop, usize) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), prorata_engine::EngineError>> + Send,
+{
+    let alive = Alive::register(name);
     tokio::spawn(async move {
         let _alive = alive;
+        let mut n = 0;
         while !stop.requested() {
-            if let Err(e) = run_pass(&engine, &stop).await {
-                tracing::error!(error = %e, "billing worker pass failed");
+            if let Err(e) = pass(stop.clone(), n).await {
+                tracing::error!(worker = name, error = %e, "worker pass failed");
             }
+            n = n.wrapping_add(1);
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.wait() => {}
             }
         }
-        tracing::info!("billing worker stopped");
+        tracing::info!(worker = name, "worker stopped");
     })
 }
 
-/// Runs the e-mail and webhook deliveries every `every`, until `stop`.
+/// Runs the e-mail and webhook deliveries every `every`, claiming jobs for `lease`, until
+/// `stop`.
 pub fn spawn_delivery(
     engine: Engine,
     mailer: Mailer,
     every: Duration,
+    lease: Duration,
     mut stop: Stop,
 ) -> tokio::task::JoinHandle<()> {
     let alive = Alive::register("delivery");
@@ -411,17 +648,21 @@ pub fn spawn_delivery(
         let _alive = alive;
         let sender = webhooks::Sender::new(Duration::from_secs(10));
         while !stop.requested() {
-            let emails = deliver_emails_until(&engine, &mailer, &stop)
+            let emails = deliver_emails_until(&engine, &mailer, lease, &stop)
                 .instrument(tracing::info_span!("delivery", kind = "email"))
                 .await;
-            if let Err(e) = emails {
-                tracing::error!(error = %e, "e-mail worker pass failed");
+            match emails {
+                Ok(0) => {}
+                Ok(sent) => tracing::info!(sent, "e-mails sent"),
+                Err(e) => tracing::error!(error = %e, "e-mail worker pass failed"),
             }
-            let hooks = deliver_webhooks_until(&engine, &sender, &stop)
+            let hooks = deliver_webhooks_until(&engine, &sender, lease, &stop)
                 .instrument(tracing::info_span!("delivery", kind = "webhook"))
                 .await;
-            if let Err(e) = hooks {
-                tracing::error!(error = %e, "webhook worker pass failed");
+            match hooks {
+                Ok(0) => {}
+                Ok(delivered) => tracing::info!(delivered, "webhooks delivered"),
+                Err(e) => tracing::error!(error = %e, "webhook worker pass failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

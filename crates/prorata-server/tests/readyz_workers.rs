@@ -28,7 +28,7 @@ async fn readyz_fails_when_a_worker_has_stopped() {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let engine = Engine::new(store);
-    let worker = prorata_server::worker::spawn(
+    let worker = prorata_server::worker::spawn_billing(
         engine.clone(),
         std::time::Duration::from_secs(3600),
         prorata_server::shutdown::Stop::never(),

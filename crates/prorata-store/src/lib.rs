@@ -11,10 +11,11 @@
 //! as JSON beside the columns queries filter on; money is `BIGINT` minor units; dates are `DATE`
 //! on PostgreSQL and ISO text on SQLite. Every query is scoped by tenant.
 //!
-//! The billing run works through a [`Tx`]: claim due subscriptions (PostgreSQL: `FOR UPDATE
-//! SKIP LOCKED`, so several workers share a tenant), read what was billed, take document
-//! numbers, write documents, ledger entries and outbox rows, and move each subscription's
-//! next due day — all committed together or not at all.
+//! The billing run works through a [`Tx`]: read due subscriptions, lock the chunk's rows
+//! (a row billed meanwhile by another run drops out, so two runs at once never bill twice),
+//! read what was billed, take document numbers, write documents, ledger entries and outbox
+//! rows, and move each subscription's next due day — all committed together or not at all.
+//! Which process bills or collects a tenant is settled by [`TenantLock`]s (`locks.rs`).
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -26,8 +27,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+mod locks;
 mod model;
 mod tx;
+
+pub use locks::{TenantLock, TenantWork};
 
 pub use model::*;
 pub use tx::{DailyUsage, NewCall, QueueFilter, Tx};
@@ -90,6 +94,8 @@ pub struct Store {
     pub(crate) db: Db,
     /// Months whose usage partition is known to exist (PostgreSQL).
     partitions: Arc<Mutex<BTreeSet<NaiveDate>>>,
+    /// Tenant locks held in this process (SQLite; PostgreSQL's are the server's).
+    locks: locks::LocalLocks,
 }
 
 impl Store {
@@ -133,6 +139,7 @@ impl Store {
         Ok(Store {
             db,
             partitions: Arc::default(),
+            locks: Arc::default(),
         })
     }
 

@@ -131,23 +131,39 @@ pub(crate) async fn bulk_subscriptions(
     sub: &Subscription,
     due: NaiveDate,
 ) -> Result<Vec<i64>> {
+    bulk_subscriptions_of(engine, tenant, catalog, n, sub, due, &bench_account).await
+}
+
+/// The `i`-th benchmark customer: French, no billing contact.
+pub(crate) fn bench_account(i: usize) -> Account {
+    Account {
+        name: format!("Bench customer {i}"),
+        website: String::new(),
+        address: Address::default(),
+        country: "FR".into(),
+        vat_number: None,
+        currency: Currency::EUR,
+        language: Lang::Fr,
+        time_zone: "Europe/Paris".into(),
+        billing_contacts: Vec::new(),
+    }
+}
+
+/// [`bulk_subscriptions`] with the accounts `account` makes.
+pub(crate) async fn bulk_subscriptions_of(
+    engine: &prorata_engine::Engine,
+    tenant: i64,
+    catalog: i64,
+    n: usize,
+    sub: &Subscription,
+    due: NaiveDate,
+    account: &(dyn Fn(usize) -> Account + Sync),
+) -> Result<Vec<i64>> {
     let mut all = Vec::with_capacity(n);
     let mut done = 0;
     while done < n {
         let batch = SETUP_BATCH.min(n - done);
-        let accounts: Vec<Account> = (done..done + batch)
-            .map(|i| Account {
-                name: format!("Bench customer {i}"),
-                website: String::new(),
-                address: Address::default(),
-                country: "FR".into(),
-                vat_number: None,
-                currency: Currency::EUR,
-                language: Lang::Fr,
-                time_zone: "Europe/Paris".into(),
-                billing_contacts: Vec::new(),
-            })
-            .collect();
+        let accounts: Vec<Account> = (done..done + batch).map(account).collect();
         let mut tx = engine.store.begin().await?;
         let ids = tx.insert_accounts(tenant, &accounts).await?;
         let rows: Vec<_> = ids

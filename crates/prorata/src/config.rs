@@ -22,6 +22,8 @@ pub const KEYS: &[&str] = &[
     "log",
     "listen",
     "worker_interval",
+    "workers",
+    "delivery_lease",
     "shutdown_grace",
     "smtp_url",
     "mail_from",

@@ -9,6 +9,7 @@ mod bench_back_office;
 mod bench_collection;
 mod bench_documents;
 mod bench_portal;
+mod bench_scale_out;
 mod bench_usage;
 mod callgen;
 mod config;
@@ -129,9 +130,25 @@ enum Command {
     Serve {
         #[arg(long, env = "PRORATA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Seconds between two passes of the billing worker.
+        /// Seconds between two passes of the billing worker, and of the collection worker.
         #[arg(long, env = "PRORATA_WORKER_INTERVAL", default_value_t = 60)]
         worker_interval: u64,
+        /// The background workers this process runs: any of billing, collection, delivery,
+        /// comma-separated, or `none` for a node that only serves the API and the portal.
+        /// Any number of processes may run any of them on one PostgreSQL database: each
+        /// tenant is billed and collected by one of them at a time, and each e-mail and
+        /// webhook is claimed by one (docs/operations.md, "Several servers").
+        #[arg(
+            long,
+            env = "PRORATA_WORKERS",
+            default_value = "billing,collection,delivery"
+        )]
+        workers: prorata_server::worker::Workers,
+        /// Seconds a delivery worker holds the e-mails and webhooks it claims (50 at a time)
+        /// before another process may take them: what a process that died had claimed waits
+        /// this long.
+        #[arg(long, env = "PRORATA_DELIVERY_LEASE", default_value_t = 300)]
+        delivery_lease: u64,
         /// Opens the operator's admin API (/admin/v1: tenants and their keys) to requests
         /// bearing this token. Without it that API does not exist (404). Prefer the
         /// environment variable: a flag shows in the process list.
@@ -435,6 +452,33 @@ enum BenchCommand {
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
+    /// Start P `prorata serve` processes on one fresh PostgreSQL database (of --database-url
+    /// or DATABASE_URL) and time them billing, charging and e-mailing N subscriptions spread
+    /// over T live tenants; says what each process did.
+    ScaleOut {
+        #[arg(long, default_value_t = 20_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 3)]
+        processes: usize,
+        #[arg(long, default_value_t = 6)]
+        tenants: usize,
+        /// SIGKILL the first process a third of the way through the billing, then start it
+        /// again.
+        #[arg(long)]
+        kill_one: bool,
+        /// One customer in M has a billing contact, and gets its invoice by e-mail.
+        #[arg(long, default_value_t = 1)]
+        mail_every: usize,
+        /// Send the e-mails there (smtp://HOST:PORT) rather than to .eml files.
+        #[arg(long)]
+        smtp_url: Option<String>,
+        /// Keep the database and the processes' logs, and print where they are.
+        #[arg(long)]
+        keep: bool,
+        /// One JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the API in this process, with its per-tenant limits, and load it over loopback:
     /// W writers of one tenant posting usage batches, then a normal tenant's clients alone and
     /// beside a tenant asking for previews ten years ahead.
@@ -625,7 +669,14 @@ fn run(cli: Cli) -> Result<()> {
             serve(Serving {
                 state: prorata_server::AppState::with_limits(engine, limits.config()?),
                 listen: &listen,
-                worker: None,
+                // The demo bills and collects its sandbox by moving the clock: its e-mails
+                // go out, nothing else runs in the background.
+                workers: prorata_server::worker::Workers {
+                    delivery: true,
+                    ..prorata_server::worker::Workers::NONE
+                },
+                every: std::time::Duration::from_secs(60),
+                lease: prorata_server::worker::LEASE,
                 mailer: mail.mailer()?,
                 web: mail.web(),
                 grace: std::time::Duration::from_secs(DEFAULT_GRACE_SECS),
@@ -635,6 +686,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             listen,
             worker_interval,
+            workers,
+            delivery_lease,
             operator_token,
             shutdown_grace,
             mail,
@@ -653,7 +706,9 @@ fn run(cli: Cli) -> Result<()> {
             serve(Serving {
                 state,
                 listen: &listen,
-                worker: Some(std::time::Duration::from_secs(worker_interval)),
+                workers,
+                every: std::time::Duration::from_secs(worker_interval),
+                lease: std::time::Duration::from_secs(delivery_lease.max(1)),
                 mailer: mail.mailer()?,
                 web: mail.web(),
                 grace: std::time::Duration::from_secs(shutdown_grace),
@@ -709,6 +764,32 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
             runtime()?.block_on(bench_documents::documents(&store, accounts, explicit))
+        }
+        Command::Bench {
+            command:
+                BenchCommand::ScaleOut {
+                    accounts,
+                    processes,
+                    tenants,
+                    kill_one,
+                    mail_every,
+                    smtp_url,
+                    keep,
+                    json,
+                },
+        } => {
+            let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
+            runtime()?.block_on(bench_scale_out::scale_out(bench_scale_out::ScaleOut {
+                accounts,
+                processes,
+                tenants,
+                kill_one,
+                mail_every,
+                smtp_url,
+                keep,
+                json,
+                database_url: explicit,
+            }))
         }
         Command::Bench {
             command: BenchCommand::Collection { accounts, store },
@@ -808,9 +889,12 @@ struct Serving<'a> {
     /// The engine, the rate limits and the operator token (the admin API) of the app.
     state: prorata_server::AppState,
     listen: &'a str,
-    /// The billing worker's interval; `None` runs no billing worker (the demo).
-    worker: Option<std::time::Duration>,
-    /// The delivery worker's mailer (e-mails and webhooks always go out while serving).
+    /// The background workers to run, the interval of the billing and collection passes,
+    /// and the delivery worker's lease.
+    workers: prorata_server::worker::Workers,
+    every: std::time::Duration,
+    lease: std::time::Duration,
+    /// The delivery worker's mailer.
     mailer: prorata_server::mail::Mailer,
     web: prorata_web::WebConfig,
     grace: std::time::Duration,
@@ -825,15 +909,29 @@ async fn serve(s: Serving<'_>) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", s.listen))?;
     let (trigger, stop) = shutdown::channel();
-    let mut workers = vec![worker::spawn_delivery(
-        s.state.engine.clone(),
-        s.mailer,
-        std::time::Duration::from_secs(5),
-        stop.clone(),
-    )];
-    if let Some(every) = s.worker {
-        workers.push(worker::spawn(s.state.engine.clone(), every, stop.clone()));
+    let engine = &s.state.engine;
+    let mut workers = Vec::new();
+    if s.workers.delivery {
+        let every = std::time::Duration::from_secs(5);
+        workers.push(worker::spawn_delivery(
+            engine.clone(),
+            s.mailer,
+            every,
+            s.lease,
+            stop.clone(),
+        ));
     }
+    if s.workers.billing {
+        workers.push(worker::spawn_billing(engine.clone(), s.every, stop.clone()));
+    }
+    if s.workers.collection {
+        workers.push(worker::spawn_collection(
+            engine.clone(),
+            s.every,
+            stop.clone(),
+        ));
+    }
+    tracing::info!(workers = %s.workers, "workers started");
     println!(
         "serving http://{}/v1 (OpenAPI at /openapi.json); SIGTERM or Ctrl-C stops",
         listener.local_addr()?

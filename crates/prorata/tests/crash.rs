@@ -67,6 +67,7 @@ const EARLY_KILL_MS: u64 = 400;
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(300);
 
 on_both_stores!(
+    sigterm_stops_the_billing_worker_mid_run_and_the_next_process_finishes_it,
     a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly_like_an_uninterrupted_run,
 );
 
@@ -124,9 +125,9 @@ fn as_of() -> NaiveDate {
     NaiveDate::from_str(AS_OF).expect("a date")
 }
 
-/// One live tenant, the default catalog, and `N` accounts with one subscription each, all due
-/// on 2025-01-06, inserted in bulk (as `prorata bench billing-run` does).
-async fn set_up(store_name: &str, url: &str) {
+/// One live tenant, the default catalog, and `n` accounts with one subscription each, all
+/// starting and due on `start`, inserted in bulk (as `prorata bench billing-run` does).
+async fn set_up(store_name: &str, url: &str, n: i64, start: NaiveDate) {
     let started = Instant::now();
     let store = Store::connect(url).await.expect("the store opens");
     store.migrate().await.expect("migrations apply");
@@ -143,7 +144,7 @@ async fn set_up(store_name: &str, url: &str) {
         plan: "professional".into(),
         frequency: Frequency::Monthly,
         currency: Currency::EUR,
-        start: as_of(),
+        start,
         trial_days: 0,
         term_months: 12,
         notice_days: 30,
@@ -158,8 +159,8 @@ async fn set_up(store_name: &str, url: &str) {
         trial_waives: Default::default(),
     };
     let mut done = 0;
-    while done < N {
-        let batch = 10_000.min(N - done);
+    while done < n {
+        let batch = 10_000.min(n - done);
         let accounts: Vec<Account> = (done..done + batch)
             .map(|i| Account {
                 name: format!("Crash customer {i}"),
@@ -180,7 +181,7 @@ async fn set_up(store_name: &str, url: &str) {
             .expect("accounts");
         let rows: Vec<_> = ids
             .iter()
-            .map(|id| (*id, catalog.id, sub.clone(), Some(as_of())))
+            .map(|id| (*id, catalog.id, sub.clone(), Some(start)))
             .collect();
         tx.insert_subscriptions(tenant.id, &rows)
             .await
@@ -190,7 +191,7 @@ async fn set_up(store_name: &str, url: &str) {
     }
     engine.store.close().await;
     eprintln!(
-        "{store_name}: setup of {N} subscriptions in {:.1} s",
+        "{store_name}: setup of {n} subscriptions in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
@@ -255,8 +256,8 @@ async fn a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly
     };
     let logs = prorata_testkit::TempDirGuard::new("prorata-crash-logs");
     let log = logs.path().join("bill.log");
-    set_up(store, url_a).await;
-    set_up(store, url_b).await;
+    set_up(store, url_a, N, as_of()).await;
+    set_up(store, url_b, N, as_of()).await;
     let a = Db::connect(url_a).await;
     let b = Db::connect(url_b).await;
     assert_eq!(a.count("subscriptions").await, N);
@@ -384,4 +385,110 @@ async fn a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly
 
     a.close().await;
     b.close().await;
+}
+
+// ------------------------------------------------------------------------------ SIGTERM
+
+/// Subscriptions of the SIGTERM test: a few chunks, so the signal lands mid-run.
+const N_STOP: i64 = 10_000;
+
+/// Starts `prorata serve` with only the billing worker (its pass at once, then hourly).
+fn start_serve(url: &str, log: &Path) -> Child {
+    let out = File::create(log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_prorata"))
+        .args(["--database-url", url, "--log-format", "json", "serve"])
+        .args(["--listen", "127.0.0.1:0", "--workers", "billing"])
+        .args(["--worker-interval", "3600"])
+        .env_remove("PRORATA_DATABASE_URL")
+        .env("PRORATA_SECRET_KEY", "00".repeat(32))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("the prorata binary starts")
+}
+
+/// SIGTERM, then the exit it brings within `within`: its status.
+fn terminate(child: &mut Child, log: &Path, within: Duration) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running {within:?} after SIGTERM\n{}", log_text(log));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn sigterm_stops_the_billing_worker_mid_run_and_the_next_process_finishes_it(
+    url: &str,
+    _unused: &str,
+) {
+    let store = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let today = chrono::Utc::now().date_naive();
+    set_up(store, url, N_STOP, today).await;
+    let db = Db::connect(url).await;
+    let logs = prorata_testkit::TempDirGuard::new("prorata-stop-logs");
+    let first_log = logs.path().join("first.log");
+
+    // The first process is stopped once its run has committed a chunk.
+    let mut first = start_serve(url, &first_log);
+    wait_for_documents_above(&db, &mut first, &first_log, 0).await;
+    let status = terminate(&mut first, &first_log, Duration::from_secs(20));
+    let text = log_text(&first_log);
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{text}");
+    assert!(text.contains("billing run stopped"), "{text}");
+    assert!(text.contains("\"stopped\""), "{text}");
+    let after_first = db.count("documents").await;
+    assert!(
+        after_first > 0 && after_first < N_STOP,
+        "the run was stopped mid-way: {after_first} of {N_STOP}"
+    );
+    assert_eq!(after_first % 2000, 0, "only whole chunks are committed");
+
+    // The next process bills the rest, and nothing twice.
+    let second_log = logs.path().join("second.log");
+    let mut second = start_serve(url, &second_log);
+    let deadline = Instant::now() + PROGRESS_TIMEOUT;
+    while db.count("documents").await < N_STOP {
+        assert!(Instant::now() < deadline, "{}", log_text(&second_log));
+        assert!(
+            second.try_wait().expect("try_wait").is_none(),
+            "{}",
+            log_text(&second_log)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = terminate(&mut second, &second_log, Duration::from_secs(20));
+    assert!(status.success(), "{}", log_text(&second_log));
+    let text = log_text(&second_log);
+    let remaining = N_STOP - after_first;
+    assert!(
+        text.contains(&format!("\"invoices\":{remaining}")),
+        "the second process billed the {remaining} left\n{text}"
+    );
+    assert_eq!(db.count("documents").await, N_STOP);
+    let docs = db.documents().await;
+    let billed: BTreeSet<i64> = docs.iter().map(|d| d.0).collect();
+    assert_eq!(billed.len() as i64, N_STOP, "every subscription billed");
+    let numbers: BTreeSet<String> = docs.iter().map(|d| d.3.clone()).collect();
+    let expected: BTreeSet<String> = (1..=N_STOP).map(|i| format!("INV-{i:06}")).collect();
+    assert_eq!(
+        numbers, expected,
+        "one invoice each, numbered without a gap"
+    );
+    db.close().await;
 }

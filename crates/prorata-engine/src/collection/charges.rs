@@ -9,7 +9,7 @@ use prorata_core::payment::PaymentMethod;
 use prorata_core::Money;
 use prorata_store::{
     Job, JobKind, LedgerKind, NewJob, NewLedgerEntry, NewOutbox, NewPayment, PaymentStatus, Tenant,
-    Tx,
+    TenantWork, Tx,
 };
 use serde_json::json;
 
@@ -23,8 +23,36 @@ const CHARGE_CHUNK: i64 = 200;
 
 impl Engine {
     /// The collection pass of `tenant` on its business day `on` (module docs).
+    ///
+    /// One pass per tenant at a time, whichever process runs it: this waits for a pass in
+    /// progress elsewhere to end (prorata_store's tenant locks).
     pub async fn collect(&self, tenant: &Tenant, on: NaiveDate) -> Result<CollectSummary> {
-        self.collect_pass(tenant, on, true).await
+        let lock = self
+            .store
+            .lock_tenant(tenant.id, TenantWork::Collection)
+            .await?;
+        let done = self.collect_pass(tenant, on, true).await;
+        lock.release().await;
+        done
+    }
+
+    /// [`Engine::collect`], unless another worker is collecting `tenant` right now: then
+    /// `None`, and what is pending is that worker's (its pass reads it) or the next pass's.
+    pub async fn try_collect(
+        &self,
+        tenant: &Tenant,
+        on: NaiveDate,
+    ) -> Result<Option<CollectSummary>> {
+        let Some(lock) = self
+            .store
+            .try_lock_tenant(tenant.id, TenantWork::Collection)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let done = self.collect_pass(tenant, on, true).await;
+        lock.release().await;
+        done.map(Some)
     }
 
     /// A sandbox clock's collection of its day `on`: [`Engine::collect`], except that a charge
@@ -32,6 +60,7 @@ impl Engine {
     /// each day one pass; an advance cut short and started again continues that day's pass
     /// rather than making a second one, so what the interrupted pass tried is not tried
     /// again the same day (an uninterrupted advance tries it on the next day it stops at).
+    /// The caller holds the tenant's collection lock (the advance does, throughout).
     pub(crate) async fn collect_day(
         &self,
         tenant: &Tenant,
