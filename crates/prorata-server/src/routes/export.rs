@@ -35,7 +35,8 @@ pub enum Format {
 }
 
 impl Format {
-    /// The first of NDJSON and CSV that `Accept` lists; a page of JSON otherwise.
+    /// The first of JSON, NDJSON and CSV that `Accept` lists (a client that lists JSON first
+    /// prefers a page); a page of JSON when it lists none of them.
     pub fn of(headers: &HeaderMap) -> Format {
         headers
             .get_all(header::ACCEPT)
@@ -51,6 +52,7 @@ impl Format {
                     .to_ascii_lowercase()
             })
             .find_map(|media| match media.as_str() {
+                "application/json" => Some(Format::Page),
                 NDJSON => Some(Format::Ndjson),
                 CSV => Some(Format::Csv),
                 _ => None,
@@ -168,6 +170,8 @@ mod tests {
         assert_eq!(with("*/*"), Format::Page);
         assert_eq!(with("text/CSV; q=0.9"), Format::Csv);
         assert_eq!(with("application/x-ndjson, text/csv"), Format::Ndjson);
+        assert_eq!(with("application/json, text/csv"), Format::Page);
+        assert_eq!(with("text/html, text/csv"), Format::Csv);
         assert_eq!(Format::of(&HeaderMap::new()), Format::Page);
     }
 
