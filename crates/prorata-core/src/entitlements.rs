@@ -25,8 +25,10 @@ use crate::calendar::Frequency;
 use crate::catalog::{Catalog, ProductKind, Text};
 use crate::timeline::{start_of, Subscription};
 
-/// Where the subscription stands on the date.
+/// Where the subscription stands on the date (also the status `GET /v1/subscriptions` lists
+/// and filters by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SubscriptionStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The subscription starts after the date: nothing yet.
@@ -39,6 +41,27 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::NotStarted,
+        Status::Trial,
+        Status::Active,
+        Status::Ended,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::NotStarted => "not_started",
+            Status::Trial => "trial",
+            Status::Active => "active",
+            Status::Ended => "ended",
+        }
+    }
+
+    /// The status named `text` (as serialized), if any.
+    pub fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
     /// Whether the subscription grants anything on the date.
     pub fn entitles(self) -> bool {
         matches!(self, Status::Trial | Status::Active)
@@ -109,6 +132,46 @@ pub enum EntitlementError {
     UnknownPlan(String),
 }
 
+/// The three days a subscription's [`Status`] turns on, as known on a day: kept beside the
+/// stored subscription so a list can filter by status in SQL (`prorata-store`), and read
+/// back by [`Milestones::status_on`], the one rule both follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Milestones {
+    /// The first day of the subscription.
+    pub starts_on: NaiveDate,
+    /// The day the trial ends and the recurring fees start (the start when there is no trial).
+    pub paid_from: NaiveDate,
+    /// The day of the moment it ends (cancelled or not renewed): nothing from that day.
+    pub ends_on: Option<NaiveDate>,
+}
+
+impl Milestones {
+    /// `sub`'s milestones with the events recorded by `known_on` (the trial's end as last
+    /// recorded, as [`Subscription::in_trial_on`] reads it).
+    pub fn of(sub: &Subscription, known_on: NaiveDate) -> Milestones {
+        Milestones {
+            starts_on: sub.start,
+            paid_from: sub.first_paid_day(NaiveDate::MAX),
+            ends_on: sub.end(known_on).map(|e| e.date()),
+        }
+    }
+
+    /// The status on `date`, read as a whole day: not started before the start; ended from
+    /// the day of the end (even at a time of day: the day is not whole any more); in trial
+    /// before the first paid day; active otherwise.
+    pub fn status_on(&self, date: NaiveDate) -> Status {
+        if date < self.starts_on {
+            Status::NotStarted
+        } else if self.ends_on.is_some_and(|end| end <= date) {
+            Status::Ended
+        } else if date < self.paid_from {
+            Status::Trial
+        } else {
+            Status::Active
+        }
+    }
+}
+
 /// The last moment of `date`: what "as of a date" reads.
 fn end_of(date: NaiveDate) -> NaiveDateTime {
     NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)
@@ -124,15 +187,7 @@ pub fn entitlements(
     known_on: NaiveDate,
 ) -> Result<Entitlements, EntitlementError> {
     let at = end_of(as_of);
-    let status = if as_of < sub.start {
-        Status::NotStarted
-    } else if sub.end(known_on).is_some_and(|end| end <= at) {
-        Status::Ended
-    } else if sub.in_trial_on(as_of) {
-        Status::Trial
-    } else {
-        Status::Active
-    };
+    let status = Milestones::of(sub, known_on).status_on(as_of);
     let state = sub.state_at(at, known_on);
     let plan = catalog
         .plan(&state.plan)
@@ -238,6 +293,38 @@ mod tests {
             billing_day: None,
             trial_waives: Default::default(),
         }
+    }
+
+    #[test]
+    fn milestones_give_each_status_on_its_days() {
+        let mut sub = essentials();
+        // Cancelled on 20 July at noon: the day is not whole any more, so ended from it.
+        sub.events.push(crate::timeline::Event {
+            recorded_on: d(2024, 7, 1),
+            effective: d(2024, 7, 20).and_hms_opt(12, 0, 0).unwrap_or_default(),
+            change: crate::timeline::Change::Cancelled,
+        });
+        let m = Milestones::of(&sub, d(2024, 7, 1));
+        assert_eq!(
+            m,
+            Milestones {
+                starts_on: d(2024, 6, 6),
+                paid_from: d(2024, 6, 13),
+                ends_on: Some(d(2024, 7, 20)),
+            }
+        );
+        assert_eq!(m.status_on(d(2024, 6, 5)), Status::NotStarted);
+        assert_eq!(m.status_on(d(2024, 6, 6)), Status::Trial);
+        assert_eq!(m.status_on(d(2024, 6, 12)), Status::Trial);
+        assert_eq!(m.status_on(d(2024, 6, 13)), Status::Active);
+        assert_eq!(m.status_on(d(2024, 7, 19)), Status::Active);
+        assert_eq!(m.status_on(d(2024, 7, 20)), Status::Ended);
+        // Known before the cancellation was recorded, it does not end.
+        assert_eq!(Milestones::of(&sub, d(2024, 6, 30)).ends_on, None);
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("cancelled"), None);
     }
 
     fn limit<'a>(e: &'a Entitlements, product: &str) -> Result<&'a Limit, String> {

@@ -52,6 +52,7 @@ pub mod reconcile;
 pub mod scenario;
 pub mod seat_tiers;
 pub mod seller;
+pub mod settlement;
 pub mod tax;
 pub mod terms;
 pub mod tickets;

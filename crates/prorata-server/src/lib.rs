@@ -77,7 +77,10 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::accounts::top_up))
         .routes(routes!(routes::accounts::wallet))
         .routes(routes!(routes::accounts::wallet_entries))
-        .routes(routes!(routes::subscriptions::create))
+        .routes(routes!(
+            routes::subscriptions::list,
+            routes::subscriptions::create
+        ))
         .routes(routes!(routes::subscriptions::get))
         .routes(routes!(routes::subscriptions::change))
         .routes(routes!(routes::subscriptions::preview_change))

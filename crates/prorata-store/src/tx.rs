@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind};
+use prorata_core::entitlements::Milestones;
 use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, Transaction};
@@ -574,16 +575,20 @@ impl Tx {
         next_due: Option<NaiveDate>,
     ) -> Result<i64> {
         let body = json(subscription)?;
+        let m = milestones(subscription);
         on_tx!(self, conn => {
             let row = sqlx::query(
-                "INSERT INTO subscriptions (tenant_id, account_id, catalog_version_id, body, next_due) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO subscriptions (tenant_id, account_id, catalog_version_id, body, next_due, \
+                 starts_on, paid_from, ends_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             )
             .bind(tenant)
             .bind(account_id)
             .bind(catalog_version_id)
             .bind(&body)
             .bind(next_due)
+            .bind(m.starts_on)
+            .bind(m.paid_from)
+            .bind(m.ends_on)
             .fetch_one(&mut *conn)
             .await?;
             Ok(row.try_get(0)?)
@@ -603,10 +608,13 @@ impl Tx {
         {
             on_tx!(self, conn => {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO subscriptions (tenant_id, account_id, catalog_version_id, body, next_due) ",
+                    "INSERT INTO subscriptions (tenant_id, account_id, catalog_version_id, body, next_due, \
+                     starts_on, paid_from, ends_on) ",
                 );
                 q.push_values(chunk.iter().zip(bodies), |mut b, (r, body)| {
-                    b.push_bind(tenant).push_bind(r.0).push_bind(r.1).push_bind(body).push_bind(r.3);
+                    let m = milestones(&r.2);
+                    b.push_bind(tenant).push_bind(r.0).push_bind(r.1).push_bind(body).push_bind(r.3)
+                        .push_bind(m.starts_on).push_bind(m.paid_from).push_bind(m.ends_on);
                 });
                 q.build().execute(&mut *conn).await?;
             });
@@ -687,13 +695,17 @@ impl Tx {
         next_due: Option<NaiveDate>,
     ) -> Result<()> {
         let body = json(subscription)?;
+        let m = milestones(subscription);
         on_tx!(self, conn => {
             sqlx::query(
-                "UPDATE subscriptions SET body = $1, next_due = $2, revision = revision + 1 \
-                 WHERE tenant_id = $3 AND id = $4",
+                "UPDATE subscriptions SET body = $1, next_due = $2, revision = revision + 1, \
+                 starts_on = $3, paid_from = $4, ends_on = $5 WHERE tenant_id = $6 AND id = $7",
             )
             .bind(&body)
             .bind(next_due)
+            .bind(m.starts_on)
+            .bind(m.paid_from)
+            .bind(m.ends_on)
             .bind(tenant)
             .bind(id)
             .execute(&mut *conn)
@@ -878,7 +890,7 @@ impl Tx {
             on_tx!(self, conn => {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO documents (tenant_id, account_id, subscription_id, kind, number, \
-                     issued_on, currency, total, body) ",
+                     issued_on, currency, total, body, due_on) ",
                 );
                 q.push_values(chunk.iter().zip(bodies), |mut b, (d, body)| {
                     b.push_bind(tenant)
@@ -889,7 +901,12 @@ impl Tx {
                         .push_bind(d.document.issued_on)
                         .push_bind(d.document.currency.code())
                         .push_bind(d.document.total.minor())
-                        .push_bind(body);
+                        .push_bind(body)
+                        .push_bind(
+                            (d.document.kind == DocumentKind::Invoice)
+                                .then_some(d.document.due_on)
+                                .flatten(),
+                        );
                 });
                 q.build().execute(&mut *conn).await?;
             });
@@ -1222,6 +1239,12 @@ impl Tx {
     }
 }
 
+/// The days a stored subscription's status turns on: with every event recorded (a tenant's
+/// clock only moves forward, so nothing is recorded after its today).
+fn milestones(sub: &Subscription) -> Milestones {
+    Milestones::of(sub, NaiveDate::MAX)
+}
+
 const SUB_BY_ID: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision \
                          FROM subscriptions WHERE tenant_id = $1 AND id = $2";
 
@@ -1280,6 +1303,7 @@ mod coupons;
 mod entries;
 mod files;
 mod jobs;
+mod lists;
 mod payments;
 mod people;
 mod tickets;
@@ -1288,6 +1312,7 @@ mod wallets;
 
 pub(crate) use entries::Entries;
 use entries::{EntryRow, EntryTuple};
+pub use lists::{InvoiceHead, InvoiceRange, SubscriptionFilter};
 pub use tickets::QueueFilter;
 pub use usage::{DailyUsage, NewCall};
 

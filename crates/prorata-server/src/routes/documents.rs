@@ -1,15 +1,20 @@
 //! Invoices and credit notes: immutable once issued, listed in issue order.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::NaiveDate;
 use prorata_core::document::{Document, DocumentKind};
+use prorata_core::money::Money;
 use prorata_core::seller::Seller;
-use prorata_store::FileFormat;
+use prorata_core::settlement::InvoiceStatus;
+use prorata_engine::{InvoiceFilter, InvoiceView};
+use prorata_store::{FileFormat, InvoiceRange};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
+use super::export::{self, ExportRow, Format};
 use super::ListResponse;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -23,19 +28,135 @@ pub struct DocumentQuery {
     pub cursor: Option<String>,
 }
 
+/// `GET /v1/invoices`: a page (or, asked with `Accept: application/x-ndjson` or
+/// `text/csv`, an export of every matching invoice from `cursor` on).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvoiceQuery {
+    pub account_id: Option<i64>,
+    /// What is due on it at the tenant's today: `open`, `partly_paid`, `paid` or `overdue`.
+    #[param(value_type = Option<InvoiceStatus>, inline)]
+    pub status: Option<String>,
+    /// Issued on or after this day (YYYY-MM-DD).
+    #[param(value_type = Option<NaiveDate>)]
+    pub issued_from: Option<String>,
+    /// Issued on or before this day (YYYY-MM-DD).
+    #[param(value_type = Option<NaiveDate>)]
+    pub issued_to: Option<String>,
+    /// `true`: only invoices with something due after their due date; `false`: the others.
+    #[param(value_type = Option<bool>)]
+    pub overdue: Option<String>,
+    /// At most 100 a page, 50 by default (an export ignores it).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn date(field: &str, text: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    text.map(|t| {
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map_err(|_| ApiError::invalid(field, format!("{t:?} is not a date (YYYY-MM-DD)")))
+    })
+    .transpose()
+}
+
+impl InvoiceQuery {
+    fn filter(&self) -> Result<InvoiceFilter, ApiError> {
+        let status = self
+            .status
+            .as_deref()
+            .map(|t| {
+                InvoiceStatus::parse(t).ok_or_else(|| {
+                    ApiError::invalid(
+                        "status",
+                        format!(
+                            "{t:?} is not an invoice status: open, partly_paid, paid or overdue"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
+        let overdue = match self.overdue.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(t) => {
+                return Err(ApiError::invalid(
+                    "overdue",
+                    format!("{t:?} is not true or false"),
+                ))
+            }
+        };
+        let issued_from = date("issued_from", self.issued_from.as_deref())?;
+        let issued_to = date("issued_to", self.issued_to.as_deref())?;
+        Ok(InvoiceFilter {
+            range: InvoiceRange {
+                account: self.account_id,
+                issued_from,
+                issued_to,
+            },
+            status,
+            overdue,
+        })
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DocumentOut {
     pub id: i64,
     pub account_id: i64,
     pub subscription_id: i64,
+    /// Invoices only: what is due on it at the tenant's today, derived from the account's
+    /// ledger (payments and credit settle the oldest invoices first: docs/payments.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<InvoiceStatus>,
+    /// Invoices only: what is left to pay on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_due: Option<Money>,
     #[serde(flatten)]
     pub document: Document,
 }
 
-async fn list(
+impl From<InvoiceView> for DocumentOut {
+    fn from(v: InvoiceView) -> DocumentOut {
+        DocumentOut {
+            id: v.row.id,
+            account_id: v.row.account_id,
+            subscription_id: v.row.subscription_id,
+            status: Some(v.status),
+            amount_due: Some(v.amount_due),
+            document: v.row.document,
+        }
+    }
+}
+
+impl ExportRow for DocumentOut {
+    const CSV_HEADER: &'static str = "id,number,account_id,subscription_id,issued_on,due_on,currency,net_total,tax_total,total,amount_due,status";
+
+    fn csv_fields(&self) -> Vec<String> {
+        let d = &self.document;
+        let tax = d.total.checked_sub(d.net_total).unwrap_or(d.total);
+        vec![
+            self.id.to_string(),
+            d.number.clone(),
+            self.account_id.to_string(),
+            self.subscription_id.to_string(),
+            d.issued_on.to_string(),
+            d.due_on.map(|x| x.to_string()).unwrap_or_default(),
+            d.currency.code().to_string(),
+            d.net_total.amount_text(),
+            tax.amount_text(),
+            d.total.amount_text(),
+            self.amount_due.map(Money::amount_text).unwrap_or_default(),
+            self.status
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+        ]
+    }
+}
+
+async fn list_credit(
     s: AppState,
     caller: Caller,
-    kind: DocumentKind,
     q: DocumentQuery,
 ) -> Result<Json<ListResponse<DocumentOut>>, ApiError> {
     let (after, limit) = super::PageQuery {
@@ -50,7 +171,13 @@ async fn list(
         .await
         .map_err(prorata_engine::EngineError::from)?;
     let page = tx
-        .list_documents(caller.tenant.id, Some(kind), q.account_id, after, limit)
+        .list_documents(
+            caller.tenant.id,
+            Some(DocumentKind::CreditNote),
+            q.account_id,
+            after,
+            limit,
+        )
         .await
         .map_err(prorata_engine::EngineError::from)?;
     let data = page
@@ -60,6 +187,8 @@ async fn list(
             id: r.id,
             account_id: r.account_id,
             subscription_id: r.subscription_id,
+            status: None,
+            amount_due: None,
             document: r.document,
         })
         .collect();
@@ -97,10 +226,11 @@ async fn one(
     caller: Caller,
     kind: DocumentKind,
     target: &str,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let (id, format) = parse_target(target)?;
     if let Some(format) = format {
-        return file(s, caller, kind, id, format).await;
+        return file(s, caller, (kind, id, format), headers).await;
     }
     let mut tx = s
         .engine
@@ -114,22 +244,48 @@ async fn one(
         .map_err(prorata_engine::EngineError::from)?
         .filter(|r| r.document.kind == kind)
         .ok_or(not_found(kind))?;
-    Ok(Json(DocumentOut {
-        id: row.id,
-        account_id: row.account_id,
-        subscription_id: row.subscription_id,
-        document: row.document,
-    })
-    .into_response())
+    tx.rollback()
+        .await
+        .map_err(prorata_engine::EngineError::from)?;
+    let out = match kind {
+        DocumentKind::Invoice => s
+            .engine
+            .invoice_views(&caller.tenant, vec![row])
+            .await?
+            .into_iter()
+            .next()
+            .map(DocumentOut::from)
+            .ok_or(not_found(kind))?,
+        DocumentKind::CreditNote => DocumentOut {
+            id: row.id,
+            account_id: row.account_id,
+            subscription_id: row.subscription_id,
+            status: None,
+            amount_due: None,
+            document: row.document,
+        },
+    };
+    Ok(Json(out).into_response())
+}
+
+/// Whether `If-None-Match` (its values, comma-separated) matches `etag` (quoted): `*`, or the
+/// same tag, weak or strong (RFC 9110's weak comparison, which `If-None-Match` uses).
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || bare(t) == bare(etag))
 }
 
 /// The stored file (the engine checks it against its recorded SHA-256).
 async fn file(
     s: AppState,
     caller: Caller,
-    kind: DocumentKind,
-    id: i64,
-    format: FileFormat,
+    (kind, id, format): (DocumentKind, i64, FileFormat),
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let (row, file) = s
         .engine
@@ -141,11 +297,15 @@ async fn file(
         FileFormat::Xml => ("application/xml", "xml"),
     };
     let disposition = format!("inline; filename=\"{}.{ext}\"", row.document.number);
+    let etag = format!("\"{}\"", file.sha256);
+    if none_match(headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::ETAG, format!("\"{}\"", file.sha256)),
+            (header::ETAG, etag),
         ],
         file.body,
     )
@@ -158,29 +318,68 @@ async fn file(
 #[allow(dead_code)] // never built: it only names the downloads' schema
 pub struct FileBytes(Vec<u8>);
 
-#[utoipa::path(get, path = "/v1/invoices", tag = "documents", params(DocumentQuery),
-    responses((status = 200, description = "Invoices, in issue order", body = Value)))]
+/// The `If-None-Match` a document download honours.
+const IF_NONE_MATCH: &str = "An ETag of an earlier download (or `*`): when it still matches, the answer is 304 with no body";
+
+#[utoipa::path(get, path = "/v1/invoices", tag = "documents", params(InvoiceQuery),
+    responses((status = 200, description = "Invoices in issue order, each with its `status` and `amount_due` at the tenant's today (derived from the account's ledger: docs/payments.md). A filter by `status` or `overdue` reads at most 2,000 invoices a request: a page may then hold fewer than `limit`, with `next_cursor` to go on. With `Accept: application/x-ndjson` or `Accept: text/csv`, every matching invoice from `cursor` on, streamed: one JSON object a line, or CSV with a header row and amounts as decimal strings beside a currency column",
+                  content((Value = "application/json"), (String = "application/x-ndjson"), (String = "text/csv")))))]
 pub async fn list_invoices(
     State(s): State<AppState>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<DocumentQuery>,
-) -> Result<Json<ListResponse<DocumentOut>>, ApiError> {
-    list(s, caller, DocumentKind::Invoice, q).await
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<InvoiceQuery>,
+) -> Result<Response, ApiError> {
+    let filter = q.filter()?;
+    let (after, limit) = super::PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .bounds()?;
+    let format = Format::of(&headers);
+    if format != Format::Page {
+        let engine = s.engine.clone();
+        let tenant = caller.tenant.clone();
+        return export::stream(format, after, move |after| {
+            let engine = engine.clone();
+            let tenant = tenant.clone();
+            async move {
+                let page = engine
+                    .list_invoices(&tenant, &filter, after, export::EXPORT_PAGE)
+                    .await?;
+                Ok(prorata_store::Page {
+                    items: page.items.into_iter().map(DocumentOut::from).collect(),
+                    next: page.next,
+                })
+            }
+        })
+        .await;
+    }
+    let page = s
+        .engine
+        .list_invoices(&caller.tenant, &filter, after, limit)
+        .await?;
+    let data = page.items.into_iter().map(DocumentOut::from).collect();
+    Ok(Json(ListResponse::new(data, page.next)).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "documents",
-    params(("id" = String, Path, description = "The invoice's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML")),
-    responses((status = 200, description = "An invoice with its lines, taxes and totals (JSON), or its PDF or XML; ETag is the file's SHA-256",
+    params(("id" = String, Path, description = "The invoice's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML"),
+           ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH)),
+    responses((status = 200, description = "An invoice with its lines, taxes and totals, its `status` and `amount_due` (JSON), or its PDF or XML; ETag is the file's SHA-256",
                   content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
+              (status = 304, description = "The PDF or XML has not changed since the download whose ETag `If-None-Match` gave: no body",
                   headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 404, description = "No such invoice for this tenant"),
               (status = 422, description = "Not an id, or an unknown format")))]
 pub async fn get_invoice(
     State(s): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    one(s, caller, DocumentKind::Invoice, &id).await
+    one(s, caller, DocumentKind::Invoice, &id, &headers).await
 }
 
 #[utoipa::path(get, path = "/v1/credit-notes", tag = "documents", params(DocumentQuery),
@@ -190,22 +389,26 @@ pub async fn list_credit_notes(
     caller: Caller,
     ApiQuery(q): ApiQuery<DocumentQuery>,
 ) -> Result<Json<ListResponse<DocumentOut>>, ApiError> {
-    list(s, caller, DocumentKind::CreditNote, q).await
+    list_credit(s, caller, q).await
 }
 
 #[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "documents",
-    params(("id" = String, Path, description = "The credit note's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML")),
+    params(("id" = String, Path, description = "The credit note's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML"),
+           ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH)),
     responses((status = 200, description = "A credit note with the invoices it corrects (JSON), or its PDF or XML; ETag is the file's SHA-256",
                   content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
+              (status = 304, description = "The PDF or XML has not changed since the download whose ETag `If-None-Match` gave: no body",
                   headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 404, description = "No such credit note for this tenant"),
               (status = 422, description = "Not an id, or an unknown format")))]
 pub async fn get_credit_note(
     State(s): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    one(s, caller, DocumentKind::CreditNote, &id).await
+    one(s, caller, DocumentKind::CreditNote, &id, &headers).await
 }
 
 #[utoipa::path(get, path = "/v1/seller", tag = "documents",

@@ -6,6 +6,7 @@ pub mod catalogs;
 pub mod clock;
 pub mod coupons;
 pub mod documents;
+pub mod export;
 pub mod keys;
 pub mod payments;
 pub mod people;

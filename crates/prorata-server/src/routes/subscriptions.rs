@@ -1,21 +1,25 @@
 //! Subscriptions, contract changes and previews.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{NaiveDate, NaiveDateTime};
 use prorata_core::change::{Direction, Request};
 use prorata_core::document::{Document, Draft};
-use prorata_core::entitlements::Entitlements;
+use prorata_core::entitlements::{Entitlements, Milestones, Status as SubscriptionStatus};
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::timeline::{start_of, Subscription};
 use prorata_engine::{ChangeOutcome, Engine};
+use prorata_store::SubscriptionRow;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{
     AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
+use super::export::{self, ExportRow, Format};
+use super::ListResponse;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
@@ -56,23 +60,160 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(Created { id, documents })))
 }
 
-#[derive(Debug, Serialize)]
+/// A subscription with what its timeline gives at the tenant's today.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionOut {
     pub id: i64,
     pub account_id: i64,
     pub catalog_version_id: i64,
     pub today: NaiveDate,
+    /// Where it stands today: `not_started`, `trial`, `active` or `ended` (from the day it
+    /// ends).
+    pub status: SubscriptionStatus,
     pub in_trial: bool,
     pub next_due: Option<NaiveDate>,
     pub next_renewal: Option<NaiveDate>,
     /// The last day a downgrade or cancellation can be submitted for the next renewal.
     pub notice_deadline: Option<NaiveDate>,
     pub ends: Option<NaiveDateTime>,
+    /// The timeline: what was sold (plan, frequency, currency, start, quantities, term,
+    /// notice) and the dated events that changed it since.
+    #[schema(value_type = Object)]
     pub subscription: Subscription,
 }
 
+impl SubscriptionOut {
+    fn new(row: SubscriptionRow, today: NaiveDate) -> SubscriptionOut {
+        let sub = row.subscription;
+        let deadline = sub.notice_deadline_after(today);
+        SubscriptionOut {
+            id: row.id,
+            account_id: row.account_id,
+            catalog_version_id: row.catalog_version_id,
+            today,
+            status: Milestones::of(&sub, today).status_on(today),
+            in_trial: sub.in_trial_on(today),
+            next_due: row.next_due,
+            next_renewal: deadline.map(|(_, r)| r),
+            notice_deadline: deadline.map(|(d, _)| d),
+            ends: sub.end(today),
+            subscription: sub,
+        }
+    }
+}
+
+impl ExportRow for SubscriptionOut {
+    const CSV_HEADER: &'static str = "id,account_id,catalog_version_id,status,plan,frequency,currency,start,trial_ends,next_due,next_renewal,notice_deadline,ends";
+
+    fn csv_fields(&self) -> Vec<String> {
+        let text = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        let sub = &self.subscription;
+        let frequency = serde_json::to_value(sub.frequency)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        vec![
+            self.id.to_string(),
+            self.account_id.to_string(),
+            self.catalog_version_id.to_string(),
+            self.status.as_str().to_string(),
+            sub.plan.clone(),
+            frequency,
+            sub.currency.code().to_string(),
+            sub.start.to_string(),
+            text(self.in_trial.then(|| sub.first_paid_day(self.today))),
+            text(self.next_due),
+            text(self.next_renewal),
+            text(self.notice_deadline),
+            self.ends.map(|e| e.to_string()).unwrap_or_default(),
+        ]
+    }
+}
+
+/// `GET /v1/subscriptions`: a page (or, asked with `Accept: application/x-ndjson` or
+/// `text/csv`, an export of every matching subscription from `cursor` on).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubscriptionQuery {
+    /// Only this account's subscriptions.
+    pub account_id: Option<i64>,
+    /// Only those in this status at the tenant's today: `not_started`, `trial`, `active` or
+    /// `ended`.
+    #[param(value_type = Option<SubscriptionStatus>, inline)]
+    pub status: Option<String>,
+    /// At most 100 a page, 50 by default (an export ignores it).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions", params(SubscriptionQuery),
+    responses((status = 200, description = "Subscriptions by id, each with its status at the tenant's today. With `Accept: application/x-ndjson` or `Accept: text/csv`, every matching subscription from `cursor` on, streamed: one JSON object a line, or CSV with a header row",
+                  content((ListResponse<SubscriptionOut> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv")))))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<SubscriptionQuery>,
+) -> Result<Response, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|t| {
+            SubscriptionStatus::parse(t).ok_or_else(|| {
+                ApiError::invalid(
+                    "status",
+                    format!(
+                        "{t:?} is not a subscription status: not_started, trial, active or ended"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let (after, limit) = super::PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .bounds()?;
+    let account = q.account_id;
+    let format = Format::of(&headers);
+    if format != Format::Page {
+        let engine = s.engine.clone();
+        let tenant = caller.tenant.clone();
+        return export::stream(format, after, move |after| {
+            let engine = engine.clone();
+            let tenant = tenant.clone();
+            async move {
+                let page = engine
+                    .list_subscriptions(&tenant, account, status, after, export::EXPORT_PAGE)
+                    .await?;
+                let today = Engine::today(&tenant);
+                Ok(prorata_store::Page {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|r| SubscriptionOut::new(r, today))
+                        .collect(),
+                    next: page.next,
+                })
+            }
+        })
+        .await;
+    }
+    let page = s
+        .engine
+        .list_subscriptions(&caller.tenant, account, status, after, limit)
+        .await?;
+    let today = Engine::today(&caller.tenant);
+    let data = page
+        .items
+        .into_iter()
+        .map(|r| SubscriptionOut::new(r, today))
+        .collect();
+    Ok(Json(ListResponse::new(data, page.next)).into_response())
+}
+
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = i64, Path)),
-    responses((status = 200, description = "The timeline and its derived dates", body = Value),
+    responses((status = 200, description = "The timeline, its status and its derived dates", body = SubscriptionOut),
               (status = 404, description = "No such subscription for this tenant")))]
 pub async fn get(
     State(s): State<AppState>,
@@ -81,20 +222,7 @@ pub async fn get(
 ) -> Result<Json<SubscriptionOut>, ApiError> {
     let row = s.engine.subscription(&caller.tenant, id).await?;
     let today = Engine::today(&caller.tenant);
-    let sub = row.subscription;
-    let deadline = sub.notice_deadline_after(today);
-    Ok(Json(SubscriptionOut {
-        id: row.id,
-        account_id: row.account_id,
-        catalog_version_id: row.catalog_version_id,
-        today,
-        in_trial: sub.in_trial_on(today),
-        next_due: row.next_due,
-        next_renewal: deadline.map(|(_, r)| r),
-        notice_deadline: deadline.map(|(d, _)| d),
-        ends: sub.end(today),
-        subscription: sub,
-    }))
+    Ok(Json(SubscriptionOut::new(row, today)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
