@@ -126,6 +126,7 @@ pub enum Request {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeDirection))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Upgrade,

@@ -27,6 +27,7 @@ use crate::timeline::{start_of, Subscription};
 
 /// Where the subscription stands on the date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EntitlementStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The subscription starts after the date: nothing yet.
@@ -47,6 +48,7 @@ impl Status {
 
 /// Why a feature is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureSource {
     /// Listed by the plan and naming no product: part of the plan.
@@ -57,6 +59,7 @@ pub enum FeatureSource {
 
 /// One feature of the subscription on the date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EntitledFeature))]
 pub struct Feature {
     /// The code the catalog lists it under (a product code for add-ons).
     pub code: String,
@@ -70,6 +73,7 @@ pub struct Feature {
 
 /// What one product of the plan allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ProductLimit))]
 pub struct Limit {
     pub product: String,
     pub name: Text,
@@ -88,6 +92,7 @@ pub struct Limit {
 
 /// A subscription's entitlements on one date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entitlements {
     pub as_of: NaiveDate,
     pub status: Status,

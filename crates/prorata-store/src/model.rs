@@ -573,6 +573,7 @@ pub struct UserToken {
 
 /// Where a customer's change request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeRequestStatus {
     Pending,
@@ -602,6 +603,7 @@ impl ChangeRequestStatus {
 
 /// A change a customer asked for (a downgrade or a cancellation), waiting for the staff.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeRequest))]
 pub struct ChangeRequestRow {
     pub id: i64,
     pub account_id: i64,
@@ -609,6 +611,7 @@ pub struct ChangeRequestRow {
     /// Who asked; `None` once that user is deleted (or when the staff asked).
     pub user_id: Option<i64>,
     /// A `prorata_core::change::Request` as JSON.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub request: serde_json::Value,
     /// The reason given for a cancellation.
     pub reason: Option<String>,

@@ -11,7 +11,20 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
+/// An account and its id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": 3,
+    "name": "Lumen SAS",
+    "website": "https://lumen.example",
+    "address": {"line1": "1 rue de Rivoli", "line2": "", "postcode": "75001", "city": "Paris", "state": ""},
+    "country": "FR",
+    "vat_number": "FR40303265045",
+    "currency": "EUR",
+    "language": "fr",
+    "time_zone": "Europe/Paris",
+    "billing_contacts": ["billing@lumen.example"]
+}))]
 pub struct AccountOut {
     pub id: i64,
     #[serde(flatten)]

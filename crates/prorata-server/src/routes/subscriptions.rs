@@ -28,7 +28,9 @@ pub struct NewSubscription {
     pub spec: SubscriptionSpec,
 }
 
-#[derive(Debug, Serialize)]
+/// A new subscription.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedSubscription)]
 pub struct Created {
     pub id: i64,
     /// Documents issued at creation (the first invoice when the start is today or past).
@@ -36,7 +38,7 @@ pub struct Created {
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = NewSubscription,
-    responses((status = 201, description = "Created, with the documents issued", body = Value),
+    responses((status = 201, description = "Created, with the documents issued", body = Created),
               (status = 404, description = "No such account or catalog version"),
               (status = 422, description = "Invalid, or refused by the plan's limits")))]
 pub async fn create(
@@ -56,7 +58,37 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(Created { id, documents })))
 }
 
-#[derive(Debug, Serialize)]
+/// A subscription: its timeline and the dates derived from it on the tenant's today.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Subscription, example = json!({
+    "id": 7,
+    "account_id": 3,
+    "catalog_version_id": 1,
+    "today": "2024-07-10",
+    "in_trial": false,
+    "next_due": "2024-08-06",
+    "next_renewal": "2025-07-06",
+    "notice_deadline": "2025-06-06",
+    "ends": null,
+    "subscription": {
+        "plan": "essentials",
+        "frequency": "monthly",
+        "currency": "EUR",
+        "start": "2024-07-06",
+        "trial_days": 0,
+        "term_months": 12,
+        "notice_days": 30,
+        "quantities": {"user": 10, "number": 2},
+        "events": [{
+            "recorded_on": "2024-07-10",
+            "effective": "2024-07-10T00:00:00",
+            "type": "quantity",
+            "product": "user",
+            "quantity": 6
+        }],
+        "trial_waives": "everything"
+    }
+}))]
 pub struct SubscriptionOut {
     pub id: i64,
     pub account_id: i64,
@@ -72,7 +104,7 @@ pub struct SubscriptionOut {
 }
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = i64, Path)),
-    responses((status = 200, description = "The timeline and its derived dates", body = Value),
+    responses((status = 200, description = "The timeline and its derived dates", body = SubscriptionOut),
               (status = 404, description = "No such subscription for this tenant")))]
 pub async fn get(
     State(s): State<AppState>,
@@ -123,9 +155,15 @@ fn request_schema() -> Schema {
             .enum_values(Some(values.iter().copied()))
             .description(Some(description))
     };
+    // Titled, so a generated client names each variant's class (`SetQuantity`, `Cancel`…).
     let variant = |kind: &str, description: &str, fields: Vec<(&str, ObjectBuilder, bool)>| {
+        let title: String = kind
+            .split('_')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect();
         let mut o = ObjectBuilder::new()
             .schema_type(Type::Object)
+            .title(Some(title))
             .description(Some(description))
             .property("type", one_of(&[kind], "What is asked"))
             .required("type")
@@ -220,7 +258,7 @@ fn request_schema() -> Schema {
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/changes", tag = "subscriptions",
     params(("id" = i64, Path)), request_body = ChangeBody,
-    responses((status = 200, description = "Accepted, with the documents it caused", body = Value),
+    responses((status = 200, description = "Accepted, with the documents it caused", body = ChangeOutcome),
               (status = 422, description = "Refused: `refusal` says why, e.g. the notice deadline")))]
 pub async fn change(
     State(s): State<AppState>,
@@ -235,7 +273,7 @@ pub async fn change(
     Ok(Json(outcome))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePreview {
     pub direction: Direction,
     /// As the change's own answer would carry them: each with its lines (as before), VAT per
@@ -245,7 +283,7 @@ pub struct ChangePreview {
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/changes/preview", tag = "subscriptions",
     params(("id" = i64, Path)), request_body = ChangeBody,
-    responses((status = 200, description = "What the change would issue, nothing saved: `direction`, and `documents` as they would be issued today — for each invoice and credit note its `kind`, `currency` and `lines` (the arithmetic of each), `taxes` (VAT per rate), `net_total`, `total`, `previous_balance` and `balance_after` (chained from the account's balance), buyer, seller and payment details; `number` is empty, as a preview takes no number", body = Value),
+    responses((status = 200, description = "What the change would issue, nothing saved: `direction`, and `documents` as they would be issued today — for each invoice and credit note its `kind`, `currency` and `lines` (the arithmetic of each), `taxes` (VAT per rate), `net_total`, `total`, `previous_balance` and `balance_after` (chained from the account's balance), buyer, seller and payment details; `number` is empty, as a preview takes no number", body = ChangePreview),
               (status = 422, description = "It would be refused")))]
 pub async fn preview_change(
     State(s): State<AppState>,
@@ -272,7 +310,7 @@ pub struct PreviewQuery {
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/preview", tag = "subscriptions",
     params(("id" = i64, Path), PreviewQuery),
-    responses((status = 200, description = "The documents billing would issue on that day", body = Value)))]
+    responses((status = 200, description = "The documents billing would issue on that day", body = Vec<Draft>)))]
 pub async fn preview(
     State(s): State<AppState>,
     caller: Caller,
@@ -298,7 +336,8 @@ pub struct EntitlementsQuery {
     pub as_of: Option<NaiveDate>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SubscriptionEntitlements)]
 pub struct EntitlementsOut {
     pub subscription_id: i64,
     #[serde(flatten)]
@@ -307,7 +346,7 @@ pub struct EntitlementsOut {
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/entitlements", tag = "subscriptions",
     params(("id" = i64, Path), EntitlementsQuery),
-    responses((status = 200, description = "What the subscription gives access to at the end of that day: `status` (`not_started`, `trial`, `active`, `ended`), the `plan` in force and its `frequency`, `features` (each `code`, `name`, `source` — `plan`, or `addon` for an add-on — and `enabled`) and per product of the plan its `limits` (`quantity` held, `included`, `minimum`, `maximum`); no feature and no limit before the start or after the end", body = Value),
+    responses((status = 200, description = "What the subscription gives access to at the end of that day: `status` (`not_started`, `trial`, `active`, `ended`), the `plan` in force and its `frequency`, `features` (each `code`, `name`, `source` — `plan`, or `addon` for an add-on — and `enabled`) and per product of the plan its `limits` (`quantity` held, `included`, `minimum`, `maximum`); no feature and no limit before the start or after the end", body = EntitlementsOut),
               (status = 404, description = "No such subscription for this tenant")))]
 pub async fn entitlements(
     State(s): State<AppState>,
