@@ -163,6 +163,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     openapi::merge_flattened(&mut openapi);
     openapi::drop_object_defaults(&mut openapi);
     openapi::local_date_times(&mut openapi);
+    openapi::close_contract_changes(&mut openapi);
     openapi::name_operations(&mut openapi);
     openapi::declare_problems(&mut openapi);
     (v1, openapi)

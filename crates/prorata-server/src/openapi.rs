@@ -293,6 +293,23 @@ pub fn local_date_times(api: &mut OpenApi) {
     }
 }
 
+/// Closes each variant of a contract change to fields it does not name, as the server does
+/// (`deny_unknown_fields`, which utoipa writes on structs but not on an enum's variants).
+pub fn close_contract_changes(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::OneOf(one))) = components.schemas.get_mut("ContractChange") {
+        for variant in &mut one.items {
+            if let RefOr::T(Schema::Object(o)) = variant {
+                o.additional_properties = Some(Box::new(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ));
+            }
+        }
+    }
+}
+
 /// Gives every operation a unique `operationId`, as OpenAPI requires and client generators
 /// rely on (one function per operation): utoipa takes the handler's name, and several
 /// resources have a `create`, `get` or `list`. A repeated name becomes its verb and the

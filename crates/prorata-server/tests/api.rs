@@ -565,8 +565,11 @@ async fn a_billing_frequency_change_through_the_api(url: &str) {
         body["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ChangeBody"
     );
-    let kinds: Vec<&str> = doc["components"]["schemas"]["ChangeBody"]["properties"]["request"]
-        ["oneOf"]
+    assert_eq!(
+        doc["components"]["schemas"]["ChangeBody"]["properties"]["request"]["$ref"],
+        "#/components/schemas/ContractChange"
+    );
+    let kinds: Vec<&str> = doc["components"]["schemas"]["ContractChange"]["oneOf"]
         .as_array()
         .expect("one schema per request")
         .iter()

@@ -610,8 +610,8 @@ pub struct ChangeRequestRow {
     pub subscription_id: i64,
     /// Who asked; `None` once that user is deleted (or when the staff asked).
     pub user_id: Option<i64>,
-    /// A `prorata_core::change::Request` as JSON.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// The change asked (a `prorata_core::change::Request`, kept as JSON).
+    #[cfg_attr(feature = "openapi", schema(value_type = prorata_core::change::Request))]
     pub request: serde_json::Value,
     /// The reason given for a cancellation.
     pub reason: Option<String>,

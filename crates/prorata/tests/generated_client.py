@@ -16,6 +16,7 @@ from prorata_client import AuthenticatedClient
 from prorata_client.api.accounts import create_account, get_account
 from prorata_client.api.catalogs import create_catalog
 from prorata_client.api.documents import list_invoices
+from prorata_client.api.people import list_change_requests
 from prorata_client.api.subscriptions import (
     create_subscription,
     entitlements,
@@ -28,10 +29,9 @@ from prorata_client.models import (
     Address,
     CatalogOut,
     ChangeBody,
-    ChangeBodySetQuantity,
-    ChangeBodySetQuantityType,
     ChangeDirection,
     ChangePreview,
+    ChangeRequestsOut,
     CreatedSubscription,
     Currency,
     DocumentKind,
@@ -42,6 +42,8 @@ from prorata_client.models import (
     NewSubscription,
     NewSubscriptionQuantities,
     Problem,
+    SetQuantity,
+    SetQuantityType,
     Subscription,
     SubscriptionEntitlements,
 )
@@ -154,9 +156,7 @@ preview = call(
         created.id,
         client=client,
         body=ChangeBody(
-            request=ChangeBodySetQuantity(
-                type_=ChangeBodySetQuantityType.SET_QUANTITY, product="user", quantity=12
-            )
+            request=SetQuantity(type_=SetQuantityType.SET_QUANTITY, product="user", quantity=12)
         ),
     ),
 )
@@ -186,5 +186,14 @@ invoices = call(
 )
 numbers = [field(row, "number") for row in field(invoices, "data")]
 assert numbers == [first.number], numbers
+
+# No customer asked anything in the portal: no change request to decide.
+pending = call(
+    "GET",
+    "/v1/change-requests",
+    200,
+    list_change_requests.sync_detailed(client=client, account_id=account.id),
+)
+assert isinstance(pending, ChangeRequestsOut) and pending.data == [], pending
 
 print("CALLS " + json.dumps(calls))

@@ -11,9 +11,6 @@ use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::timeline::{start_of, Subscription};
 use prorata_engine::{ChangeOutcome, Engine};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{
-    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
-};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
@@ -136,124 +133,9 @@ pub struct ChangeBody {
     /// `remove_addon`, `change_plan`, `cancel`, `cancel_immediately`, or
     /// `{"type": "change_frequency", "frequency": "annual"}` (optionally `when` and `anchor`,
     /// else the tenant's policy).
-    #[schema(schema_with = request_schema)]
     pub request: Request,
     /// When it takes effect; today when absent.
     pub effective: Option<NaiveDateTime>,
-}
-
-/// The schema of a [`Request`] (the core stays free of OpenAPI): one object per `type`.
-fn request_schema() -> Schema {
-    let string = |description: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(description))
-    };
-    let one_of = |values: &[&str], description: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(values.iter().copied()))
-            .description(Some(description))
-    };
-    // Titled, so a generated client names each variant's class (`SetQuantity`, `Cancel`…).
-    let variant = |kind: &str, description: &str, fields: Vec<(&str, ObjectBuilder, bool)>| {
-        let title: String = kind
-            .split('_')
-            .map(|w| w[..1].to_uppercase() + &w[1..])
-            .collect();
-        let mut o = ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .title(Some(title))
-            .description(Some(description))
-            .property("type", one_of(&[kind], "What is asked"))
-            .required("type")
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-        for (name, schema, required) in fields {
-            o = o.property(name, schema);
-            if required {
-                o = o.required(name);
-            }
-        }
-        o.build()
-    };
-    let product = || string("A product code of the catalog (`user`, `number`, an add-on)");
-    let variants = [
-        variant(
-            "set_quantity",
-            "Set a licence's quantity: more is an upgrade, fewer a downgrade",
-            vec![
-                ("product", product(), true),
-                (
-                    "quantity",
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
-                    true,
-                ),
-            ],
-        ),
-        variant(
-            "add_addon",
-            "Add an add-on: an upgrade",
-            vec![("product", product(), true)],
-        ),
-        variant(
-            "remove_addon",
-            "Remove an add-on: a downgrade",
-            vec![("product", product(), true)],
-        ),
-        variant(
-            "change_plan",
-            "Move to another plan: a higher rank is an upgrade",
-            vec![("plan", string("A plan code of the catalog"), true)],
-        ),
-        variant(
-            "cancel",
-            "Do not renew: the contract ends at the next renewal (under the notice rule)",
-            vec![],
-        ),
-        variant(
-            "cancel_immediately",
-            "End now, outside the notice rule",
-            vec![],
-        ),
-        variant(
-            "change_frequency",
-            "Bill the same plan at another frequency: a longer period is an upgrade (applied and \
-             billed at once), a shorter one a downgrade under the notice rule",
-            vec![
-                (
-                    "frequency",
-                    one_of(
-                        &["weekly", "monthly", "quarterly", "annual"],
-                        "The new billing frequency; the plan must be sold at it",
-                    ),
-                    true,
-                ),
-                (
-                    "when",
-                    one_of(
-                        &["at_once", "end_of_period", "end_of_term"],
-                        "When it takes effect; the tenant's policy when absent",
-                    ),
-                    false,
-                ),
-                (
-                    "anchor",
-                    one_of(
-                        &["keep", "change_date", "change_month"],
-                        "Where the new periods are anchored; the tenant's policy when absent",
-                    ),
-                    false,
-                ),
-            ],
-        ),
-    ];
-    let mut one = OneOfBuilder::new().description(Some("The change asked"));
-    for v in variants {
-        one = one.item(v);
-    }
-    Schema::OneOf(one.build())
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/changes", tag = "subscriptions",
