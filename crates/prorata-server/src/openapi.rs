@@ -13,7 +13,9 @@ use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records), payment methods, payments and refunds, dunning standing, webhooks."),
-    modifiers(&Security)
+    modifiers(&Security),
+    // What parameters name is not collected from them: declared here.
+    components(schemas(crate::routes::accounts::ActorHeader))
 )]
 pub(crate) struct ApiDoc;
 
@@ -80,7 +82,8 @@ const WITH_BODY: [(u16, &str); 4] = [
 ];
 
 /// Declares the problem schema and, on every operation, the statuses of [`ANY`] and those its
-/// parameters and body make possible; every error response gets the problem schema.
+/// parameters and body make possible; every error response gets the problem schema, and every
+/// response its `X-Request-Id` header.
 pub fn declare_problems(api: &mut OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     components
@@ -122,6 +125,16 @@ pub fn declare_problems(api: &mut OpenApi) {
                         Content::new(Some(Ref::from_schema_name("Problem"))),
                     );
                 }
+                response.headers.insert(
+                    "X-Request-Id".to_string(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some(
+                            "The request's id, as in the server's log lines: the caller's own when \
+                             it sent a sane `X-Request-Id`, else a fresh one",
+                        ))
+                        .build(),
+                );
                 if matches!(status.as_str(), "429" | "503") {
                     response.headers.insert(
                         "Retry-After".to_string(),

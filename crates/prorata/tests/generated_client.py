@@ -13,7 +13,7 @@ import json
 import sys
 
 from prorata_client import AuthenticatedClient
-from prorata_client.api.accounts import create_account, get_account
+from prorata_client.api.accounts import create_account, get_account, update
 from prorata_client.api.catalogs import create_catalog
 from prorata_client.api.documents import list_invoices
 from prorata_client.api.people import list_change_requests
@@ -26,6 +26,8 @@ from prorata_client.api.subscriptions import (
 from prorata_client.models import (
     Account,
     AccountOut,
+    AccountPatch,
+    ActorHeader,
     Address,
     CatalogOut,
     ChangeBody,
@@ -64,7 +66,8 @@ def call(method, route, expected, answer):
         }
     )
     assert answer.status_code == expected, (route, answer.status_code, answer.content)
-    assert not isinstance(answer.parsed, Problem), answer.parsed
+    # An error parses into the problem schema, a success into its own.
+    assert isinstance(answer.parsed, Problem) == (expected >= 400), answer.parsed
     return answer.parsed
 
 
@@ -147,6 +150,33 @@ assert subscription.account_id == account.id and not subscription.in_trial, subs
 assert subscription.subscription.plan == "essentials", subscription.subscription
 assert subscription.subscription.quantities["user"] == 10, subscription.subscription
 assert subscription.next_due > today, subscription.next_due
+
+# After the trial the account's owner may move the address, not the country (seed 003): the
+# header `X-Prorata-Actor` says whose rules apply.
+moved = call(
+    "PATCH",
+    "/v1/accounts/{id}",
+    200,
+    update.sync_detailed(
+        account.id,
+        client=client,
+        body=AccountPatch(city="Lyon", postcode="69001"),
+        x_prorata_actor=ActorHeader.OWNER,
+    ),
+)
+assert moved.address.city == "Lyon" and moved.address.line1 == "1 rue de Rivoli", moved
+refused = call(
+    "PATCH",
+    "/v1/accounts/{id}",
+    403,
+    update.sync_detailed(
+        account.id,
+        client=client,
+        body=AccountPatch(country="DE"),
+        x_prorata_actor=ActorHeader.OWNER,
+    ),
+)
+assert refused.code == "forbidden" and refused.detail.startswith("country:"), refused
 
 preview = call(
     "POST",
