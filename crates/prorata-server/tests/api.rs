@@ -1319,6 +1319,28 @@ async fn every_json_answer_is_a_named_schema_and_every_operation_has_its_own_nam
         }
     }
     assert!(typed >= 50, "{typed} typed answers");
+    // Every reference resolves (a generator drops what names a missing schema).
+    fn references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                    out.push(r);
+                }
+                o.values().for_each(|v| references(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| references(v, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    references(&doc, &mut refs);
+    for r in refs {
+        let name = r.strip_prefix("#/components/schemas/");
+        assert!(
+            name.is_some_and(|n| schemas.contains_key(n)),
+            "{r} names no schema"
+        );
+    }
     for (name, schema) in schemas {
         for (field, property) in schema["properties"].as_object().into_iter().flatten() {
             assert!(
