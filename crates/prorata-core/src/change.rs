@@ -160,7 +160,9 @@ pub struct Accepted {
     pub event: Event,
 }
 
+/// Why a contract change is refused, with the rule's figures (a problem's `refusal`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeRefusal))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
     #[error(

@@ -14,8 +14,12 @@ use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 #[openapi(
     info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records), payment methods, payments and refunds, dunning standing, webhooks."),
     modifiers(&Security),
-    // What parameters name is not collected from them: declared here.
-    components(schemas(crate::routes::accounts::ActorHeader))
+    // What parameters and problems name is not collected from them: declared here.
+    components(schemas(
+        crate::routes::accounts::ActorHeader,
+        prorata_core::change::Refusal,
+        prorata_core::coupon::CouponRefusal
+    ))
 )]
 pub(crate) struct ApiDoc;
 
@@ -466,9 +470,14 @@ fn problem_schema() -> Schema {
             .property("field", string("The field concerned, when there is one"))
             .property(
                 "refusal",
-                ObjectBuilder::new()
-                    .schema_type(Type::Object)
-                    .description(Some("A refused contract change's rule and deadlines")),
+                // anyOf: both kinds share `ended` and `before_start`.
+                utoipa::openapi::schema::AnyOfBuilder::new()
+                    .item(Ref::from_schema_name("ChangeRefusal"))
+                    .item(Ref::from_schema_name("CouponRefusal"))
+                    .description(Some(
+                        "Why a contract change (`change_refused`) or a coupon (`coupon_…`) was \
+                         refused: its `reason` and the rule's figures, e.g. a notice deadline",
+                    )),
             )
             .required("type")
             .required("title")

@@ -196,6 +196,22 @@ assert upgrade.kind == DocumentKind.INVOICE and upgrade.number == "", upgrade
 assert 0 < upgrade.total.minor, upgrade.total
 assert any(line.quantity == 2 for line in upgrade.lines), upgrade.lines
 
+# A refused change answers the problem schema with its typed `refusal`.
+too_few = call(
+    "POST",
+    "/v1/subscriptions/{id}/changes/preview",
+    422,
+    preview_change.sync_detailed(
+        created.id,
+        client=client,
+        body=ChangeBody(
+            request=SetQuantity(type_=SetQuantityType.SET_QUANTITY, product="user", quantity=0)
+        ),
+    ),
+)
+assert too_few.code == "change_refused", too_few
+assert too_few.refusal.reason == "below_minimum" and too_few.refusal.quantity == 0, too_few
+
 gates = call(
     "GET",
     "/v1/subscriptions/{id}/entitlements",

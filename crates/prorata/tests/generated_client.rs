@@ -3,10 +3,10 @@
 //! the served `/openapi.json` by the standard generator `openapi-python-client` (PyPI,
 //! installed by `scripts/test`), and a short flow written only with that client's functions
 //! and models (`generated_client.py`: a catalog, an account, a subscription read back, the
-//! account's address moved as its owner and its country refused, a change previewed,
-//! entitlements, the invoices, the change requests). Then what the operator sees of it: each
-//! of those requests counted in `/metrics` by route and status, and logged once, as a JSON line
-//! under the request id the client was answered. On SQLite and on PostgreSQL.
+//! account's address moved as its owner and its country refused, a change previewed and one
+//! refused, entitlements, the invoices, the change requests). Then what the operator sees of
+//! it: each of those requests counted in `/metrics` by route and status, and logged once, as a
+//! JSON line under the request id the client was answered. On SQLite and on PostgreSQL.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -204,7 +204,7 @@ fn the_generated_client_drives_a_live_tenant_seen_in_metrics_and_logs(url: &str,
         .find_map(|l| l.strip_prefix("CALLS "))
         .and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_else(|| panic!("the script reported no calls:\n{out}"));
-    assert_eq!(calls.len(), 11, "{calls:#?}");
+    assert_eq!(calls.len(), 12, "{calls:#?}");
 
     // /metrics counts each request by route template, method and status.
     let (status, metrics) = get(&addr, "/metrics");
