@@ -31,7 +31,21 @@ pub struct Address {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({
+        "name": "Lumen SAS",
+        "website": "https://lumen.example",
+        "address": {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris"},
+        "country": "FR",
+        "vat_number": "FR40303265045",
+        "currency": "EUR",
+        "language": "fr",
+        "time_zone": "Europe/Paris",
+        "billing_contacts": ["billing@lumen.example"]
+    }))
+)]
 #[serde(deny_unknown_fields)]
 pub struct Account {
     pub name: String,
@@ -60,6 +74,7 @@ fn default_time_zone() -> String {
 
 /// What a document copies of its buyer when issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BuyerSnapshot {
     pub name: String,
     pub address: Address,

@@ -36,6 +36,7 @@ use crate::calendar::Frequency;
 
 /// Where a tenant's new subscriptions start their periods, unless one has a billing day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BillingAlignment {
     /// On the first paid day and its anniversaries.

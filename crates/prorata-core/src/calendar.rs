@@ -75,6 +75,7 @@ pub fn add_months_clamped(anchor: NaiveDate, months: u32) -> Option<NaiveDate> {
 
 /// A billing period with an inclusive end: `start ..= end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Period {
     pub start: NaiveDate,
     pub end: NaiveDate,

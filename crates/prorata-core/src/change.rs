@@ -35,6 +35,7 @@ use crate::trial::{trial_end_after_plan_change, TrialOnPlanChange};
 
 /// When a billing-frequency change takes effect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FrequencyTiming {
     /// On the day asked: the unused part of the period billed is credited, the new period
@@ -49,6 +50,7 @@ pub enum FrequencyTiming {
 
 /// Where the periods of the new frequency are anchored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AnchorPolicy {
     /// The old anchor stays: periods and renewals keep falling on the same anniversary, and
@@ -93,29 +95,47 @@ pub struct FrequencyChangePolicy {
     pub anchor: AnchorPolicy,
 }
 
-/// What is asked.
+/// What is asked: a contract change, one object per `type` (each variant titled, so a
+/// generated client names its class).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ContractChange))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
+    /// Set a licence's quantity: more is an upgrade, fewer a downgrade.
+    #[cfg_attr(feature = "openapi", schema(title = "SetQuantity"))]
     SetQuantity {
+        /// A product code of the catalog (`user`, `number`, an add-on).
         product: String,
         quantity: i64,
     },
+    /// Add an add-on: an upgrade.
+    #[cfg_attr(feature = "openapi", schema(title = "AddAddon"))]
     AddAddon {
+        /// An add-on's product code.
         product: String,
     },
+    /// Remove an add-on: a downgrade.
+    #[cfg_attr(feature = "openapi", schema(title = "RemoveAddon"))]
     RemoveAddon {
+        /// An add-on's product code.
         product: String,
     },
+    /// Move to another plan of the catalog: a higher rank is an upgrade.
+    #[cfg_attr(feature = "openapi", schema(title = "ChangePlan"))]
     ChangePlan {
+        /// A plan code of the catalog.
         plan: String,
     },
-    /// Do not renew: the contract ends at the next renewal date.
+    /// Do not renew: the contract ends at the next renewal date (under the notice rule).
+    #[cfg_attr(feature = "openapi", schema(title = "Cancel"))]
     Cancel,
     /// End now, outside the notice rule (billing team, dunning).
+    #[cfg_attr(feature = "openapi", schema(title = "CancelImmediately"))]
     CancelImmediately,
-    /// Bill the same plan at another frequency; `when` and `anchor` default to the tenant's
-    /// [`FrequencyChangePolicy`].
+    /// Bill the same plan at another frequency (it must be sold at it): a longer period is an
+    /// upgrade (applied and billed at once), a shorter one a downgrade under the notice rule;
+    /// `when` and `anchor` default to the tenant's policy (its `FrequencyChangePolicy`).
+    #[cfg_attr(feature = "openapi", schema(title = "ChangeFrequency"))]
     ChangeFrequency {
         frequency: Frequency,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +146,7 @@ pub enum Request {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeDirection))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Upgrade,
@@ -139,7 +160,9 @@ pub struct Accepted {
     pub event: Event,
 }
 
+/// Why a contract change is refused, with the rule's figures (a problem's `refusal`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeRefusal))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Refusal {
     #[error(

@@ -291,6 +291,7 @@ impl CouponRequest {
 
 /// Why a coupon request is refused. Each names the code and what would make it acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum CouponRefusal {
     #[error("no coupon {code:?} in the catalog")]

@@ -25,6 +25,7 @@ use crate::proration::Fraction;
 use crate::tax::{tax_totals, TaxTotal, TaxTreatment};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     Invoice,
@@ -33,6 +34,7 @@ pub enum DocumentKind {
 
 /// The fixed sections of seed 002, in the order they are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     /// Recurring items – the period ahead.
@@ -49,6 +51,7 @@ pub enum Section {
 
 /// Which part of a plan item's price a recurring line bills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PriceTier {
     /// The flat price of the units included in the plan.
@@ -67,6 +70,7 @@ pub enum PriceTier {
 
 /// The recurring charge a line belongs to: a plan item's price tier for one period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecurringKey {
     pub product: String,
     pub plan: String,
@@ -77,6 +81,7 @@ pub struct RecurringKey {
 
 /// The charge a line belongs to. Lines with equal keys are summed by reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LineKey {
     Recurring(RecurringKey),
@@ -107,6 +112,7 @@ impl LineKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Line {
     pub section: Section,
     pub key: LineKey,
@@ -143,6 +149,7 @@ pub struct Line {
 
 /// What reconciliation proposes: a document without a number yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Draft {
     pub kind: DocumentKind,
     pub currency: Currency,
@@ -167,6 +174,7 @@ impl Draft {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Document {
     pub kind: DocumentKind,
     pub number: String,

@@ -234,6 +234,7 @@ pub enum Effect {
 
 /// An account's standing. `Active` with no case is where every account starts.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Standing {
     pub status: Status,
     /// The day of the failure that opened the current case.
@@ -265,6 +266,7 @@ pub struct Standing {
 
 /// How a person may use the product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Access {
     Full,

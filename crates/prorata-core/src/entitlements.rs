@@ -70,6 +70,7 @@ impl Status {
 
 /// Why a feature is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureSource {
     /// Listed by the plan and naming no product: part of the plan.
@@ -80,6 +81,7 @@ pub enum FeatureSource {
 
 /// One feature of the subscription on the date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EntitledFeature))]
 pub struct Feature {
     /// The code the catalog lists it under (a product code for add-ons).
     pub code: String,
@@ -93,6 +95,7 @@ pub struct Feature {
 
 /// What one product of the plan allows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ProductLimit))]
 pub struct Limit {
     pub product: String,
     pub name: Text,
@@ -111,6 +114,7 @@ pub struct Limit {
 
 /// A subscription's entitlements on one date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entitlements {
     pub as_of: NaiveDate,
     pub status: Status,

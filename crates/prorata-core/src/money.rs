@@ -106,8 +106,13 @@ pub enum MoneyError {
 
 /// An exact amount of money: minor units and a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"minor": 10452, "currency": "EUR"}))
+)]
 pub struct Money {
+    /// The amount in the currency's minor units (cents): `10452` is 104.52 EUR.
     minor: i64,
     currency: Currency,
 }

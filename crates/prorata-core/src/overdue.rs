@@ -26,6 +26,7 @@ use crate::dunning::{Effect, Notice, Schedule, Standing, Status};
 
 /// An invoice of an account paying by transfer, waiting for its due date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = AwaitedInvoice))]
 pub struct Awaited {
     pub number: String,
     /// What the invoice asked for, in minor units.

@@ -76,6 +76,7 @@ impl PaymentMethod {
 
 /// How an invoice is to be paid (seed 002's payment details), as known when it was issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PaymentDetails {
     /// Charged automatically on the invoice date.

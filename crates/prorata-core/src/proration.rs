@@ -154,6 +154,7 @@ impl fmt::Display for DayCount {
 const RATIO_SCALE: i128 = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FractionUnit {
     Days,
@@ -162,6 +163,7 @@ pub enum FractionUnit {
 
 /// The part of a period a prorated line covers: `num/den` units, shown as `27/31` and `87%`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fraction {
     pub num: i64,
     pub den: i64,

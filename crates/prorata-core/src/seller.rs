@@ -58,6 +58,7 @@ impl Default for Seller {
 
 /// What a document copies of its seller when issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SellerSnapshot {
     pub legal_name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]

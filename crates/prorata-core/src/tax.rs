@@ -20,6 +20,7 @@ use crate::money::{Currency, Money, MoneyError};
 
 /// EN 16931 VAT category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaxCategory {
     /// `S`: standard rate.
@@ -41,6 +42,7 @@ impl TaxCategory {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxTreatment {
     pub category: TaxCategory,
     /// Percent, e.g. `20`.
@@ -177,6 +179,7 @@ impl TaxRules {
 
 /// VAT at one rate on a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaxTotal {
     pub category: TaxCategory,
     pub rate: Decimal,

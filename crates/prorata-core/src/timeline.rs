@@ -36,6 +36,7 @@ use crate::trial::TrialWaiver;
 
 /// A change to a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SubscriptionChange))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
     /// The number of units of a product (licences, numbers, teams; add-ons on with 1, off with 0).
@@ -65,6 +66,7 @@ pub enum Change {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SubscriptionEvent))]
 pub struct Event {
     pub recorded_on: NaiveDate,
     pub effective: NaiveDateTime,
@@ -86,6 +88,7 @@ impl State {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SubscriptionTimeline))]
 pub struct Subscription {
     pub plan: String,
     pub frequency: Frequency,

@@ -31,6 +31,7 @@ use crate::timeline::Subscription;
 
 /// What a plan's trial waives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TrialWaiver {
     /// Nothing is billed during the trial, usage included; periods start when it ends.

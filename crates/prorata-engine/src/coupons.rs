@@ -16,9 +16,11 @@ use crate::{Engine, EngineError, Result};
 
 /// What a coupon request came to.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CouponOutcome {
     pub code: String,
     /// `applied` or `removed`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub action: &'static str,
     pub effective: NaiveDateTime,
     /// Documents issued because of it: the discount of periods already invoiced comes back as

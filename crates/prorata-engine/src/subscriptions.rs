@@ -25,6 +25,7 @@ pub(crate) struct Opened {
 
 /// What a change request came to.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeOutcome {
     pub direction: Direction,
     pub effective: NaiveDateTime,

@@ -103,6 +103,7 @@ impl AccountUsage {
 
 /// The usage of one subscription's period so far.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageSummary {
     pub account_id: i64,
     pub subscription_id: i64,

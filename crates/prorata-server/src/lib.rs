@@ -68,6 +68,21 @@ impl AppState {
 
 /// The API router and its OpenAPI document, built from the same route table.
 pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (v1, openapi) = routes();
+    let v1 = v1.layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
+    (v1.with_state(state), openapi)
+}
+
+/// The OpenAPI document of `/v1`, as `/openapi.json` serves it (`prorata openapi` prints it).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The route table of `/v1`, not yet bound to a state, and the document built from it.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (v1, openapi) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(routes::catalogs::list, routes::catalogs::create))
         .routes(routes!(routes::accounts::list, routes::accounts::create))
@@ -149,12 +164,12 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut openapi = openapi;
     openapi::merge_flattened(&mut openapi);
+    openapi::drop_object_defaults(&mut openapi);
+    openapi::local_date_times(&mut openapi);
+    openapi::close_contract_changes(&mut openapi);
+    openapi::name_operations(&mut openapi);
     openapi::declare_problems(&mut openapi);
-    let v1 = v1.layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::authenticate,
-    ));
-    (v1.with_state(state), openapi)
+    (v1, openapi)
 }
 
 /// The whole application: `/v1`, `/openapi.json`, the probes (`/livez`, `/health`, `/readyz`),

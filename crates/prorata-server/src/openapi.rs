@@ -6,14 +6,20 @@
 
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Prorata API", description = "Subscription billing: catalogs, accounts, subscriptions, contract changes, invoices and credit notes, ledgers, sandbox clocks, usage (call records), payment methods, payments and refunds, dunning standing, webhooks."),
-    modifiers(&Security)
+    modifiers(&Security),
+    // What parameters and problems name is not collected from them: declared here.
+    components(schemas(
+        crate::routes::accounts::ActorHeader,
+        prorata_core::change::Refusal,
+        prorata_core::coupon::CouponRefusal
+    ))
 )]
 pub(crate) struct ApiDoc;
 
@@ -80,7 +86,8 @@ const WITH_BODY: [(u16, &str); 4] = [
 ];
 
 /// Declares the problem schema and, on every operation, the statuses of [`ANY`] and those its
-/// parameters and body make possible; every error response gets the problem schema.
+/// parameters and body make possible; every error response gets the problem schema, and every
+/// response its `X-Request-Id` header.
 pub fn declare_problems(api: &mut OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     components
@@ -122,6 +129,16 @@ pub fn declare_problems(api: &mut OpenApi) {
                         Content::new(Some(Ref::from_schema_name("Problem"))),
                     );
                 }
+                response.headers.insert(
+                    "X-Request-Id".to_string(),
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some(
+                            "The request's id, as in the server's log lines: the caller's own when \
+                             it sent a sane `X-Request-Id`, else a fresh one",
+                        ))
+                        .build(),
+                );
                 if matches!(status.as_str(), "429" | "503") {
                     response.headers.insert(
                         "Retry-After".to_string(),
@@ -138,59 +155,242 @@ pub fn declare_problems(api: &mut OpenApi) {
 /// properties, wherever it appears (a component, or inlined in a list's page). utoipa writes
 /// it `allOf` the two, and the flattened type's `additionalProperties: false` (its
 /// `deny_unknown_fields`) would then refuse the outer type's own fields in any validator or
-/// generated client.
+/// generated client. A flattened tagged enum (a product limit over its `kind`, a timeline
+/// event over its change) becomes `oneOf` one such object per variant.
 pub fn merge_flattened(api: &mut OpenApi) {
     let Some(components) = api.components.as_mut() else {
         return;
     };
-    let objects: std::collections::BTreeMap<String, Object> = components
+    let named: std::collections::BTreeMap<String, Schema> = components
         .schemas
         .iter()
         .filter_map(|(name, schema)| match schema {
-            RefOr::T(Schema::Object(o)) => Some((name.clone(), o.clone())),
-            _ => None,
+            RefOr::T(s) => Some((name.clone(), s.clone())),
+            RefOr::Ref(_) => None,
         })
         .collect();
     for schema in components.schemas.values_mut() {
-        merge_in(schema, &objects);
+        merge_in(schema, &named);
     }
 }
 
-fn merge_in(schema: &mut RefOr<Schema>, objects: &std::collections::BTreeMap<String, Object>) {
+fn merge_in(schema: &mut RefOr<Schema>, named: &std::collections::BTreeMap<String, Schema>) {
     let RefOr::T(inner) = schema else {
         return;
     };
     match inner {
-        Schema::Object(o) => o.properties.values_mut().for_each(|p| merge_in(p, objects)),
+        Schema::Object(o) => o.properties.values_mut().for_each(|p| merge_in(p, named)),
         Schema::Array(a) => {
             if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut a.items {
-                merge_in(items, objects);
+                merge_in(items, named);
             }
         }
-        Schema::OneOf(one) => one.items.iter_mut().for_each(|i| merge_in(i, objects)),
+        Schema::OneOf(one) => one.items.iter_mut().for_each(|i| merge_in(i, named)),
         Schema::AllOf(all) => {
-            let mut merged = Object::with_type(Type::Object);
-            merged.description = all.description.clone();
+            // Every object the whole may be: the product of its parts' alternatives.
+            let mut merged = vec![Object::with_type(Type::Object)];
             for item in &all.items {
-                let part = match item {
-                    RefOr::Ref(r) => r
-                        .ref_location
-                        .rsplit('/')
-                        .next()
-                        .and_then(|name| objects.get(name)),
-                    RefOr::T(Schema::Object(o)) => Some(o),
-                    _ => None,
-                };
-                let Some(part) = part else {
+                let Some(alternatives) = objects_of(item, named) else {
                     // Not objects all the way: left as utoipa wrote it.
                     return;
                 };
-                merged.properties.extend(part.properties.clone());
-                merged.required.extend(part.required.iter().cloned());
+                merged = merged
+                    .iter()
+                    .flat_map(|m| {
+                        alternatives.iter().map(move |part| {
+                            let mut m = m.clone();
+                            m.properties.extend(part.properties.clone());
+                            m.required.extend(part.required.iter().cloned());
+                            if part.description.is_some() {
+                                m.description = part.description.clone();
+                            }
+                            m
+                        })
+                    })
+                    .collect();
             }
-            *schema = RefOr::T(Schema::Object(merged));
+            *schema = RefOr::T(match <[Object; 1]>::try_from(merged) {
+                Ok([mut one]) => {
+                    one.description = all.description.clone();
+                    #[allow(deprecated)] // OpenAPI 3.1 keeps `example` beside `examples`
+                    {
+                        one.example = all.example.clone();
+                    }
+                    one.examples = all.examples.clone();
+                    Schema::Object(one)
+                }
+                Err(variants) => {
+                    let mut one = utoipa::openapi::schema::OneOfBuilder::new()
+                        .description(all.description.clone());
+                    for v in variants {
+                        one = one.item(Schema::Object(v));
+                    }
+                    Schema::OneOf(one.build())
+                }
+            });
         }
         _ => {}
+    }
+}
+
+/// The objects a part of an `allOf` may be: itself when it is an object, each variant of a
+/// `oneOf` of objects; `None` for anything else.
+fn objects_of(
+    item: &RefOr<Schema>,
+    named: &std::collections::BTreeMap<String, Schema>,
+) -> Option<Vec<Object>> {
+    let resolve = |item: &RefOr<Schema>| -> Option<Schema> {
+        match item {
+            RefOr::Ref(r) => named.get(r.ref_location.rsplit('/').next()?).cloned(),
+            RefOr::T(s) => Some(s.clone()),
+        }
+    };
+    match resolve(item)? {
+        Schema::Object(o) => Some(vec![o]),
+        Schema::OneOf(one) => one
+            .items
+            .iter()
+            .map(|variant| match resolve(variant)? {
+                Schema::Object(o) => Some(o),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// The pattern of a local date-time as chrono writes and reads a `NaiveDateTime`.
+const LOCAL_DATE_TIME: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$";
+
+/// Declares the date-times as what they are: local date-times without an offset
+/// (`2024-07-10T00:00:00`, chrono's `NaiveDateTime`: a moment of the billing calendar, in the
+/// account's time zone), `format: date-time-local` with their pattern. utoipa writes them
+/// `format: date-time`, RFC 3339's, which requires an offset: validators refused every answer
+/// carrying one, and generated requests with an offset were refused by the server. Every
+/// date-time of this API is local (the one UTC instant, a call record's `started_at`, is
+/// read from a free-form event); an instant would need its own schema.
+pub fn local_date_times(api: &mut OpenApi) {
+    fn walk(schema: &mut RefOr<Schema>) {
+        let RefOr::T(schema) = schema else {
+            return;
+        };
+        match schema {
+            Schema::Object(o) => {
+                if matches!(
+                    o.format,
+                    Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))
+                ) {
+                    o.format = Some(SchemaFormat::Custom("date-time-local".to_string()));
+                    o.pattern = Some(LOCAL_DATE_TIME.to_string());
+                }
+                o.properties.values_mut().for_each(walk);
+            }
+            Schema::Array(a) => {
+                if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut a.items {
+                    walk(items);
+                }
+            }
+            Schema::OneOf(one) => one.items.iter_mut().for_each(walk),
+            Schema::AllOf(all) => all.items.iter_mut().for_each(walk),
+            Schema::AnyOf(any) => any.items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if let Some(components) = api.components.as_mut() {
+        components.schemas.values_mut().for_each(walk);
+    }
+    for item in api.paths.paths.values_mut() {
+        for operation in operations(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let Some(schema) = parameter.schema.as_mut() {
+                    walk(schema);
+                }
+            }
+        }
+    }
+}
+
+/// Closes each variant of a contract change to fields it does not name, as the server does
+/// (`deny_unknown_fields`, which utoipa writes on structs but not on an enum's variants).
+pub fn close_contract_changes(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::OneOf(one))) = components.schemas.get_mut("ContractChange") {
+        for variant in &mut one.items {
+            if let RefOr::T(Schema::Object(o)) = variant {
+                o.additional_properties = Some(Box::new(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ));
+            }
+        }
+    }
+}
+
+/// Gives every operation a unique `operationId`, as OpenAPI requires and client generators
+/// rely on (one function per operation): utoipa takes the handler's name, and several
+/// resources have a `create`, `get` or `list`. A repeated name becomes its verb and the
+/// path's last literal segment, singular for one object or a creation: `create_account`,
+/// `get_subscription`, `list_webhook_endpoints`, `get_collection_settings`.
+pub fn name_operations(api: &mut OpenApi) {
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for item in api.paths.paths.values_mut() {
+        for operation in operations(item) {
+            if let Some(id) = &operation.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        for operation in operations(item) {
+            let Some(id) = operation.operation_id.clone() else {
+                continue;
+            };
+            if seen.get(&id).copied().unwrap_or(0) < 2 {
+                continue;
+            }
+            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let Some(noun) = segments.iter().rev().find(|s| !s.starts_with('{')) else {
+                continue;
+            };
+            let noun = noun.replace('-', "_");
+            let verb = id.split('_').next().unwrap_or(&id);
+            let one = segments.last().is_some_and(|s| s.starts_with('{')) || verb == "create";
+            let noun = match noun.strip_suffix('s') {
+                Some(singular) if one && !noun.ends_with("ss") => singular.to_string(),
+                _ => noun,
+            };
+            operation.operation_id = Some(format!("{verb}_{noun}"));
+        }
+    }
+}
+
+/// Drops the `default` utoipa writes beside a reference to another schema (a field of a type
+/// whose missing fields take their defaults, such as `Seller.address`): the referenced
+/// object's own fields say their defaults, and generators refuse an object default on a
+/// model-typed property (openapi-python-client drops the whole schema).
+pub fn drop_object_defaults(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::Object(o)) = schema else {
+            continue;
+        };
+        for property in o.properties.values_mut() {
+            let RefOr::T(Schema::OneOf(one)) = property else {
+                continue;
+            };
+            if one.default.is_none() || one.items.len() != 1 {
+                continue;
+            }
+            if let Some(RefOr::Ref(mut r)) = one.items.first().cloned() {
+                if let Some(description) = one.description.clone() {
+                    r.description = description;
+                }
+                *property = RefOr::Ref(r);
+            }
+        }
     }
 }
 
@@ -270,9 +470,14 @@ fn problem_schema() -> Schema {
             .property("field", string("The field concerned, when there is one"))
             .property(
                 "refusal",
-                ObjectBuilder::new()
-                    .schema_type(Type::Object)
-                    .description(Some("A refused contract change's rule and deadlines")),
+                // anyOf: both kinds share `ended` and `before_start`.
+                utoipa::openapi::schema::AnyOfBuilder::new()
+                    .item(Ref::from_schema_name("ChangeRefusal"))
+                    .item(Ref::from_schema_name("CouponRefusal"))
+                    .description(Some(
+                        "Why a contract change (`change_refused`) or a coupon (`coupon_…`) was \
+                         refused: its `reason` and the rule's figures, e.g. a notice deadline",
+                    )),
             )
             .required("type")
             .required("title")

@@ -565,8 +565,11 @@ async fn a_billing_frequency_change_through_the_api(url: &str) {
         body["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/ChangeBody"
     );
-    let kinds: Vec<&str> = doc["components"]["schemas"]["ChangeBody"]["properties"]["request"]
-        ["oneOf"]
+    assert_eq!(
+        doc["components"]["schemas"]["ChangeBody"]["properties"]["request"]["$ref"],
+        "#/components/schemas/ContractChange"
+    );
+    let kinds: Vec<&str> = doc["components"]["schemas"]["ContractChange"]["oneOf"]
         .as_array()
         .expect("one schema per request")
         .iter()
@@ -1186,8 +1189,9 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
                         queries.insert(name.to_string());
                     }
                     Some("header") => assert!(
-                        ["Idempotency-Key", "If-None-Match"].contains(&name),
-                        "{method} {path}: header {name}"
+                        ["Idempotency-Key", "If-None-Match"].contains(&name)
+                            || (name == "X-Prorata-Actor" && path == "/v1/accounts/{id}"),
+                        "{method} {path}: {name}"
                     ),
                     other => panic!("{method} {path}: {name} in {other:?}"),
                 }
@@ -1226,6 +1230,10 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
                         "{method} {path} {status}"
                     );
                 }
+                assert!(
+                    response["headers"].get("X-Request-Id").is_some(),
+                    "{method} {path} {status}: X-Request-Id"
+                );
             }
         }
     }
@@ -1251,6 +1259,101 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
     );
     for query in ["limit", "cursor", "account_id", "period", "as_of"] {
         assert!(queries.contains(query), "{query} is not a query parameter");
+    }
+    drop(t.engine);
+}
+
+/// What a client generator needs to write a typed client: every JSON answer of a success is a
+/// named schema (or a list of one), every operation has its own `operationId` (one function
+/// each), and no object-typed field carries a default a generator would choke on.
+#[tokio::test]
+async fn every_json_answer_is_a_named_schema_and_every_operation_has_its_own_name() {
+    let (url, _guard) = prorata_testkit::sqlite_url();
+    let t = spawn_app(&url).await;
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let doc = send(&t.router, req).await.body;
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let named = |schema: &Value| {
+        let target = if schema["type"] == "array" {
+            &schema["items"]["$ref"]
+        } else {
+            &schema["$ref"]
+        };
+        target
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .is_some_and(|n| schemas.contains_key(n))
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    let mut typed = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            let id = operation["operationId"].as_str().expect("an operationId");
+            assert!(ids.insert(id.to_string()), "{method} {path}: {id} is taken");
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                if let Some(json) = response["content"].get("application/json") {
+                    assert!(
+                        named(&json["schema"]),
+                        "{method} {path} {status}: the answer is not a named schema ({})",
+                        json["schema"]
+                    );
+                    typed += 1;
+                }
+            }
+        }
+    }
+    assert!(typed >= 50, "{typed} typed answers");
+    // Every reference resolves (a generator drops what names a missing schema).
+    fn references<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                    out.push(r);
+                }
+                o.values().for_each(|v| references(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| references(v, out)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    references(&doc, &mut refs);
+    for r in refs {
+        let name = r.strip_prefix("#/components/schemas/");
+        assert!(
+            name.is_some_and(|n| schemas.contains_key(n)),
+            "{r} names no schema"
+        );
+    }
+    for (name, schema) in schemas {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                !(property["default"].is_object() && property.get("type").is_none()),
+                "{name}.{field}: an object default beside a reference"
+            );
+        }
+    }
+    // chrono writes date-times without an offset, which RFC 3339's `date-time` requires.
+    assert!(
+        !doc.to_string().contains("\"date-time\""),
+        "a date-time is declared with an offset it is not written with"
+    );
+    assert_eq!(
+        schemas["ChangeOutcome"]["properties"]["effective"]["format"],
+        "date-time-local"
+    );
+    // The main schemas show an example.
+    for name in ["Money", "Account", "AccountOut", "Subscription"] {
+        assert!(
+            schemas[name].get("example").is_some() || schemas[name].get("examples").is_some(),
+            "{name} has no example"
+        );
     }
     drop(t.engine);
 }

@@ -573,6 +573,7 @@ pub struct UserToken {
 
 /// Where a customer's change request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeRequestStatus {
     Pending,
@@ -602,13 +603,15 @@ impl ChangeRequestStatus {
 
 /// A change a customer asked for (a downgrade or a cancellation), waiting for the staff.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ChangeRequest))]
 pub struct ChangeRequestRow {
     pub id: i64,
     pub account_id: i64,
     pub subscription_id: i64,
     /// Who asked; `None` once that user is deleted (or when the staff asked).
     pub user_id: Option<i64>,
-    /// A `prorata_core::change::Request` as JSON.
+    /// The change asked (a `prorata_core::change::Request`, kept as JSON).
+    #[cfg_attr(feature = "openapi", schema(value_type = prorata_core::change::Request))]
     pub request: serde_json::Value,
     /// The reason given for a cancellation.
     pub reason: Option<String>,

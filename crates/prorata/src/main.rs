@@ -84,6 +84,9 @@ enum Command {
     },
     /// Apply the database migrations (also done by every command that opens the store).
     Migrate,
+    /// Print the REST API's OpenAPI document (what `/openapi.json` serves), for a client
+    /// generator; no database.
+    Openapi,
     /// Bill every subscription due on or before a date (all tenants, or one).
     Bill {
         #[arg(long)]
@@ -590,6 +593,11 @@ fn run(cli: Cli) -> Result<()> {
             documents,
         } => simulate(&scenario, json, documents.as_deref()),
         Command::Migrate => runtime()?.block_on(db::migrate(&url)),
+        Command::Openapi => {
+            let doc = prorata_server::openapi_document();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
         Command::Bill { as_of, tenant } => runtime()?.block_on(db::bill(&url, as_of, tenant)),
         Command::Tenant {
             command:

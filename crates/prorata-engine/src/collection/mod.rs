@@ -81,6 +81,7 @@ pub struct CollectSummary {
 /// An account's standing as people see it: status, the case, the banner and sign-in rights
 /// of each role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StandingView {
     pub standing: Standing,
     pub next_step_on: Option<NaiveDate>,

@@ -11,7 +11,20 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
+/// An account and its id.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": 3,
+    "name": "Lumen SAS",
+    "website": "https://lumen.example",
+    "address": {"line1": "1 rue de Rivoli", "line2": "", "postcode": "75001", "city": "Paris", "state": ""},
+    "country": "FR",
+    "vat_number": "FR40303265045",
+    "currency": "EUR",
+    "language": "fr",
+    "time_zone": "Europe/Paris",
+    "billing_contacts": ["billing@lumen.example"]
+}))]
 pub struct AccountOut {
     pub id: i64,
     #[serde(flatten)]
@@ -78,7 +91,18 @@ fn actor(headers: &HeaderMap) -> Result<Actor, ApiError> {
     }
 }
 
-#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = i64, Path)),
+/// The values of `X-Prorata-Actor` (the schema of the header; [`actor`] reads it).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // never built: it only names the header's values
+pub enum ActorHeader {
+    Owner,
+    BillingTeam,
+}
+
+#[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "accounts",
+    params(("id" = i64, Path),
+           ("X-Prorata-Actor" = Option<ActorHeader>, Header, description = "Whose rules the change follows: `owner` — after the trial, address, postcode and city only — or `billing_team`, the default")),
     request_body = AccountPatch,
     responses((status = 200, body = AccountOut),
               (status = 403, description = "The owner may not change this field after the trial"),

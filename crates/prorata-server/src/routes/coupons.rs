@@ -38,7 +38,7 @@ fn checked(code: &str) -> Result<(), ApiError> {
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/coupons", tag = "subscriptions",
     params(("id" = i64, Path)), request_body = RedeemBody,
-    responses((status = 200, description = "Redeemed: `code`, `action` (`applied`), `effective`, and the `documents` it caused (a credit note for periods already invoiced when back-dated; otherwise the discount appears on the next invoice as its own line)", body = Value),
+    responses((status = 200, description = "Redeemed: `code`, `action` (`applied`), `effective`, and the `documents` it caused (a credit note for periods already invoiced when back-dated; otherwise the discount appears on the next invoice as its own line)", body = CouponOutcome),
               (status = 409, description = "`coupon_used_up` (its `max_redemptions` across the tenant is reached) or `coupon_already_applied`"),
               (status = 422, description = "`coupon_unknown` (not in the subscription's catalog), `coupon_expired` (past `redeem_by`), `coupon_currency` (no amount in the subscription's currency), `subscription_ended`, `before_start`, or an invalid field")))]
 pub async fn apply(
@@ -58,7 +58,7 @@ pub async fn apply(
 
 #[utoipa::path(delete, path = "/v1/subscriptions/{id}/coupons/{code}", tag = "subscriptions",
     params(("id" = i64, Path), ("code" = String, Path, description = "The coupon's code")),
-    responses((status = 200, description = "Removed from today: licence periods starting from today are no longer discounted; `documents` is what that caused", body = Value),
+    responses((status = 200, description = "Removed from today: licence periods starting from today are no longer discounted; `documents` is what that caused", body = CouponOutcome),
               (status = 409, description = "`coupon_not_applied`: the subscription does not hold this coupon"),
               (status = 422, description = "`subscription_ended`, or an invalid code")))]
 pub async fn remove(

@@ -100,7 +100,9 @@ impl InvoiceQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// An invoice or a credit note: its ids, on an invoice where it stands, and the document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = IssuedDocument)]
 pub struct DocumentOut {
     pub id: i64,
     pub account_id: i64,
@@ -323,7 +325,7 @@ const IF_NONE_MATCH: &str = "An ETag of an earlier download (or `*`): when it st
 
 #[utoipa::path(get, path = "/v1/invoices", tag = "documents", params(InvoiceQuery),
     responses((status = 200, description = "Invoices in issue order, each with its `status` and `amount_due` at the tenant's today (derived from the account's ledger: docs/payments.md). A filter by `status` or `overdue` reads at most 2,000 invoices a request: a page may then hold fewer than `limit`, with `next_cursor` to go on. With `Accept: application/x-ndjson` or `Accept: text/csv`, every matching invoice from `cursor` on, streamed: one JSON object a line, or CSV with a header row and amounts as decimal strings beside a currency column",
-                  content((Value = "application/json"), (String = "application/x-ndjson"), (String = "text/csv")))))]
+                  content((ListResponse<DocumentOut> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv")))))]
 pub async fn list_invoices(
     State(s): State<AppState>,
     caller: Caller,
@@ -367,7 +369,7 @@ pub async fn list_invoices(
     params(("id" = String, Path, description = "The invoice's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML"),
            ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH)),
     responses((status = 200, description = "An invoice with its lines, taxes and totals, its `status` and `amount_due` (JSON), or its PDF or XML; ETag is the file's SHA-256",
-                  content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  content((DocumentOut = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
                   headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 304, description = "The PDF or XML has not changed since the download whose ETag `If-None-Match` gave: no body",
                   headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
@@ -383,7 +385,7 @@ pub async fn get_invoice(
 }
 
 #[utoipa::path(get, path = "/v1/credit-notes", tag = "documents", params(DocumentQuery),
-    responses((status = 200, description = "Credit notes, in issue order", body = Value)))]
+    responses((status = 200, description = "Credit notes, in issue order", body = ListResponse<DocumentOut>)))]
 pub async fn list_credit_notes(
     State(s): State<AppState>,
     caller: Caller,
@@ -396,7 +398,7 @@ pub async fn list_credit_notes(
     params(("id" = String, Path, description = "The credit note's id; `42.pdf` for its Factur-X PDF, `42.xml` for its EN 16931 CII XML"),
            ("If-None-Match" = Option<String>, Header, description = IF_NONE_MATCH)),
     responses((status = 200, description = "A credit note with the invoices it corrects (JSON), or its PDF or XML; ETag is the file's SHA-256",
-                  content((Value = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
+                  content((DocumentOut = "application/json"), (FileBytes = "application/pdf"), (FileBytes = "application/xml")),
                   headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),
               (status = 304, description = "The PDF or XML has not changed since the download whose ETag `If-None-Match` gave: no body",
                   headers(("ETag" = String, description = "The PDF's or XML's SHA-256, quoted"))),

@@ -10,25 +10,81 @@ use prorata_engine::gateway::SandboxGateway;
 use prorata_engine::{NewPaymentMethod, StandingView};
 use prorata_store::{Payment, TenantMode};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, CardJson};
 use crate::AppState;
 
 /// A payment method as shown: what a person recognises, never the gateway token.
-fn shown(method: &PaymentMethod) -> Value {
-    let mut v = serde_json::to_value(method).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.remove("token");
-        o.insert("description".into(), Value::String(method.describe()));
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[schema(as = PaymentMethod)]
+pub enum ShownMethod {
+    Card {
+        brand: String,
+        last4: String,
+        exp_month: u32,
+        exp_year: i32,
+        /// One line a person recognises: `Visa •••• 4242 (12/2028)`.
+        description: String,
+    },
+    SepaDebit {
+        /// e.g. `FR76 •••• 0189`.
+        iban: String,
+        mandate_reference: String,
+        description: String,
+    },
+    AchDebit {
+        routing_number: String,
+        /// e.g. `•••• 6789`.
+        account_number: String,
+        description: String,
+    },
+    /// Paid by the customer's bank transfer; nothing is collected automatically.
+    BankTransfer { description: String },
+}
+
+fn shown(method: &PaymentMethod) -> ShownMethod {
+    let description = method.describe();
+    match method.clone() {
+        PaymentMethod::Card {
+            brand,
+            last4,
+            exp_month,
+            exp_year,
+            ..
+        } => ShownMethod::Card {
+            brand,
+            last4,
+            exp_month,
+            exp_year,
+            description,
+        },
+        PaymentMethod::SepaDebit {
+            iban,
+            mandate_reference,
+            ..
+        } => ShownMethod::SepaDebit {
+            iban,
+            mandate_reference,
+            description,
+        },
+        PaymentMethod::AchDebit {
+            routing_number,
+            account_number,
+            ..
+        } => ShownMethod::AchDebit {
+            routing_number,
+            account_number,
+            description,
+        },
+        PaymentMethod::BankTransfer => ShownMethod::BankTransfer { description },
     }
-    v
 }
 
 #[utoipa::path(put, path = "/v1/accounts/{id}/payment-method", tag = "payments",
     params(("id" = i64, Path)), request_body = NewPaymentMethod,
-    responses((status = 200, description = "The account's new payment method (masked)", body = Value),
+    responses((status = 200, description = "The account's new payment method (masked)", body = ShownMethod),
               (status = 402, description = "The card's authorisation was refused; `detail` says why"),
               (status = 422, description = "A bad IBAN, routing number, account number or token; `field` names it")))]
 pub async fn set_method(
@@ -36,7 +92,7 @@ pub async fn set_method(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<NewPaymentMethod>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ShownMethod>, ApiError> {
     let method = s
         .engine
         .add_payment_method(&caller.tenant, id, &input)
@@ -46,13 +102,13 @@ pub async fn set_method(
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/payment-method", tag = "payments",
     params(("id" = i64, Path)),
-    responses((status = 200, description = "The account's payment method (masked)", body = Value),
+    responses((status = 200, description = "The account's payment method (masked)", body = ShownMethod),
               (status = 404, description = "No account, or no payment method yet")))]
 pub async fn get_method(
     State(s): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ShownMethod>, ApiError> {
     match s.engine.payment_method(&caller.tenant, id).await? {
         Some(m) => Ok(Json(shown(&m))),
         None => Err(ApiError::new(
@@ -150,7 +206,7 @@ pub async fn refund(
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/standing", tag = "payments",
     params(("id" = i64, Path)),
-    responses((status = 200, description = "Dunning status, banners by role, who may sign in", body = Value)))]
+    responses((status = 200, description = "Dunning status, banners by role, who may sign in", body = StandingView)))]
 pub async fn standing(
     State(s): State<AppState>,
     caller: Caller,

@@ -139,13 +139,13 @@ pub struct ChangeRequestQuery {
     pub account_id: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeRequestsOut {
     pub data: Vec<ChangeRequestRow>,
 }
 
 #[utoipa::path(get, path = "/v1/change-requests", tag = "people", params(ChangeRequestQuery),
-    responses((status = 200, description = "Downgrades, cancellations and shorter billing frequencies customers asked in the portal, newest first; each has a ticket for the account manager", body = Value)))]
+    responses((status = 200, description = "Downgrades, cancellations and shorter billing frequencies customers asked in the portal, newest first; each has a ticket for the account manager", body = ChangeRequestsOut)))]
 pub async fn list_change_requests(
     State(s): State<AppState>,
     caller: Caller,
@@ -166,7 +166,7 @@ pub async fn list_change_requests(
 }
 
 #[utoipa::path(post, path = "/v1/change-requests/{id}/apply", tag = "people", params(("id" = i64, Path)),
-    responses((status = 200, description = "Applied as of the day it was asked; the documents it caused. Its ticket gets a reply with each document's number and totals and is solved; the customer who asked is e-mailed", body = Value),
+    responses((status = 200, description = "Applied as of the day it was asked; the documents it caused. Its ticket gets a reply with each document's number and totals and is solved; the customer who asked is e-mailed", body = ChangeOutcome),
               (status = 403, description = "Even its submission day is past the notice deadline: only a tenant admin may apply it, in the back office, with a reason"),
               (status = 409, description = "Not pending"),
               (status = 422, description = "Refused by the contract's rules now (`refusal` says why), e.g. the subscription has ended")))]
@@ -190,7 +190,8 @@ pub struct RefuseIn {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RefusedChangeRequest)]
 pub struct Refused {
     pub id: i64,
     pub status: ChangeRequestStatus,
@@ -198,7 +199,7 @@ pub struct Refused {
 
 #[utoipa::path(post, path = "/v1/change-requests/{id}/refuse", tag = "people", params(("id" = i64, Path)),
     request_body = RefuseIn,
-    responses((status = 200, description = "Refused: the note (or a plain sentence) is posted on its ticket, which is solved; the customer who asked is e-mailed", body = Value),
+    responses((status = 200, description = "Refused: the note (or a plain sentence) is posted on its ticket, which is solved; the customer who asked is e-mailed", body = Refused),
               (status = 409, description = "Not pending")))]
 pub async fn refuse_change_request(
     State(s): State<AppState>,

@@ -13,9 +13,6 @@ use prorata_core::timeline::{start_of, Subscription};
 use prorata_engine::{ChangeOutcome, Engine};
 use prorata_store::SubscriptionRow;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{
-    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
-};
 use utoipa::{IntoParams, ToSchema};
 
 use super::export::{self, ExportRow, Format};
@@ -32,7 +29,9 @@ pub struct NewSubscription {
     pub spec: SubscriptionSpec,
 }
 
-#[derive(Debug, Serialize)]
+/// A new subscription.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CreatedSubscription)]
 pub struct Created {
     pub id: i64,
     /// Documents issued at creation (the first invoice when the start is today or past).
@@ -40,7 +39,7 @@ pub struct Created {
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = NewSubscription,
-    responses((status = 201, description = "Created, with the documents issued", body = Value),
+    responses((status = 201, description = "Created, with the documents issued", body = Created),
               (status = 404, description = "No such account or catalog version"),
               (status = 422, description = "Invalid, or refused by the plan's limits")))]
 pub async fn create(
@@ -60,8 +59,39 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(Created { id, documents })))
 }
 
-/// A subscription with what its timeline gives at the tenant's today.
+/// A subscription: its timeline, and its status and the dates derived from it on the
+/// tenant's today.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Subscription, example = json!({
+    "id": 7,
+    "account_id": 3,
+    "catalog_version_id": 1,
+    "today": "2024-07-10",
+    "status": "active",
+    "in_trial": false,
+    "next_due": "2024-08-06",
+    "next_renewal": "2025-07-06",
+    "notice_deadline": "2025-06-06",
+    "ends": null,
+    "subscription": {
+        "plan": "essentials",
+        "frequency": "monthly",
+        "currency": "EUR",
+        "start": "2024-07-06",
+        "trial_days": 0,
+        "term_months": 12,
+        "notice_days": 30,
+        "quantities": {"user": 10, "number": 2},
+        "events": [{
+            "recorded_on": "2024-07-10",
+            "effective": "2024-07-10T00:00:00",
+            "type": "quantity",
+            "product": "user",
+            "quantity": 6
+        }],
+        "trial_waives": "everything"
+    }
+}))]
 pub struct SubscriptionOut {
     pub id: i64,
     pub account_id: i64,
@@ -213,7 +243,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = i64, Path)),
-    responses((status = 200, description = "The timeline, its status and its derived dates", body = SubscriptionOut),
+    responses((status = 200, description = "The timeline and its derived dates", body = SubscriptionOut),
               (status = 404, description = "No such subscription for this tenant")))]
 pub async fn get(
     State(s): State<AppState>,
@@ -232,123 +262,14 @@ pub struct ChangeBody {
     /// `remove_addon`, `change_plan`, `cancel`, `cancel_immediately`, or
     /// `{"type": "change_frequency", "frequency": "annual"}` (optionally `when` and `anchor`,
     /// else the tenant's policy).
-    #[schema(schema_with = request_schema)]
     pub request: Request,
     /// When it takes effect; today when absent.
     pub effective: Option<NaiveDateTime>,
 }
 
-/// The schema of a [`Request`] (the core stays free of OpenAPI): one object per `type`.
-fn request_schema() -> Schema {
-    let string = |description: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(description))
-    };
-    let one_of = |values: &[&str], description: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(values.iter().copied()))
-            .description(Some(description))
-    };
-    let variant = |kind: &str, description: &str, fields: Vec<(&str, ObjectBuilder, bool)>| {
-        let mut o = ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(description))
-            .property("type", one_of(&[kind], "What is asked"))
-            .required("type")
-            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
-        for (name, schema, required) in fields {
-            o = o.property(name, schema);
-            if required {
-                o = o.required(name);
-            }
-        }
-        o.build()
-    };
-    let product = || string("A product code of the catalog (`user`, `number`, an add-on)");
-    let variants = [
-        variant(
-            "set_quantity",
-            "Set a licence's quantity: more is an upgrade, fewer a downgrade",
-            vec![
-                ("product", product(), true),
-                (
-                    "quantity",
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64))),
-                    true,
-                ),
-            ],
-        ),
-        variant(
-            "add_addon",
-            "Add an add-on: an upgrade",
-            vec![("product", product(), true)],
-        ),
-        variant(
-            "remove_addon",
-            "Remove an add-on: a downgrade",
-            vec![("product", product(), true)],
-        ),
-        variant(
-            "change_plan",
-            "Move to another plan: a higher rank is an upgrade",
-            vec![("plan", string("A plan code of the catalog"), true)],
-        ),
-        variant(
-            "cancel",
-            "Do not renew: the contract ends at the next renewal (under the notice rule)",
-            vec![],
-        ),
-        variant(
-            "cancel_immediately",
-            "End now, outside the notice rule",
-            vec![],
-        ),
-        variant(
-            "change_frequency",
-            "Bill the same plan at another frequency: a longer period is an upgrade (applied and \
-             billed at once), a shorter one a downgrade under the notice rule",
-            vec![
-                (
-                    "frequency",
-                    one_of(
-                        &["weekly", "monthly", "quarterly", "annual"],
-                        "The new billing frequency; the plan must be sold at it",
-                    ),
-                    true,
-                ),
-                (
-                    "when",
-                    one_of(
-                        &["at_once", "end_of_period", "end_of_term"],
-                        "When it takes effect; the tenant's policy when absent",
-                    ),
-                    false,
-                ),
-                (
-                    "anchor",
-                    one_of(
-                        &["keep", "change_date", "change_month"],
-                        "Where the new periods are anchored; the tenant's policy when absent",
-                    ),
-                    false,
-                ),
-            ],
-        ),
-    ];
-    let mut one = OneOfBuilder::new().description(Some("The change asked"));
-    for v in variants {
-        one = one.item(v);
-    }
-    Schema::OneOf(one.build())
-}
-
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/changes", tag = "subscriptions",
     params(("id" = i64, Path)), request_body = ChangeBody,
-    responses((status = 200, description = "Accepted, with the documents it caused", body = Value),
+    responses((status = 200, description = "Accepted, with the documents it caused", body = ChangeOutcome),
               (status = 422, description = "Refused: `refusal` says why, e.g. the notice deadline")))]
 pub async fn change(
     State(s): State<AppState>,
@@ -363,7 +284,7 @@ pub async fn change(
     Ok(Json(outcome))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChangePreview {
     pub direction: Direction,
     /// As the change's own answer would carry them: each with its lines (as before), VAT per
@@ -373,7 +294,7 @@ pub struct ChangePreview {
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/changes/preview", tag = "subscriptions",
     params(("id" = i64, Path)), request_body = ChangeBody,
-    responses((status = 200, description = "What the change would issue, nothing saved: `direction`, and `documents` as they would be issued today — for each invoice and credit note its `kind`, `currency` and `lines` (the arithmetic of each), `taxes` (VAT per rate), `net_total`, `total`, `previous_balance` and `balance_after` (chained from the account's balance), buyer, seller and payment details; `number` is empty, as a preview takes no number", body = Value),
+    responses((status = 200, description = "What the change would issue, nothing saved: `direction`, and `documents` as they would be issued today — for each invoice and credit note its `kind`, `currency` and `lines` (the arithmetic of each), `taxes` (VAT per rate), `net_total`, `total`, `previous_balance` and `balance_after` (chained from the account's balance), buyer, seller and payment details; `number` is empty, as a preview takes no number", body = ChangePreview),
               (status = 422, description = "It would be refused")))]
 pub async fn preview_change(
     State(s): State<AppState>,
@@ -400,7 +321,7 @@ pub struct PreviewQuery {
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/preview", tag = "subscriptions",
     params(("id" = i64, Path), PreviewQuery),
-    responses((status = 200, description = "The documents billing would issue on that day", body = Value)))]
+    responses((status = 200, description = "The documents billing would issue on that day", body = Vec<Draft>)))]
 pub async fn preview(
     State(s): State<AppState>,
     caller: Caller,
@@ -426,7 +347,8 @@ pub struct EntitlementsQuery {
     pub as_of: Option<NaiveDate>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SubscriptionEntitlements)]
 pub struct EntitlementsOut {
     pub subscription_id: i64,
     #[serde(flatten)]
@@ -435,7 +357,7 @@ pub struct EntitlementsOut {
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}/entitlements", tag = "subscriptions",
     params(("id" = i64, Path), EntitlementsQuery),
-    responses((status = 200, description = "What the subscription gives access to at the end of that day: `status` (`not_started`, `trial`, `active`, `ended`), the `plan` in force and its `frequency`, `features` (each `code`, `name`, `source` — `plan`, or `addon` for an add-on — and `enabled`) and per product of the plan its `limits` (`quantity` held, `included`, `minimum`, `maximum`); no feature and no limit before the start or after the end", body = Value),
+    responses((status = 200, description = "What the subscription gives access to at the end of that day: `status` (`not_started`, `trial`, `active`, `ended`), the `plan` in force and its `frequency`, `features` (each `code`, `name`, `source` — `plan`, or `addon` for an add-on — and `enabled`) and per product of the plan its `limits` (`quantity` held, `included`, `minimum`, `maximum`); no feature and no limit before the start or after the end", body = EntitlementsOut),
               (status = 404, description = "No such subscription for this tenant")))]
 pub async fn entitlements(
     State(s): State<AppState>,

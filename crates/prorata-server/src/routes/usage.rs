@@ -52,7 +52,7 @@ pub struct PeriodQuery {
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/usage", tag = "usage",
     params(("id" = i64, Path), PeriodQuery),
-    responses((status = 200, description = "The period's calls per zone and direction: calls, seconds, included, amount so far", body = Value),
+    responses((status = 200, description = "The period's calls per zone and direction: calls, seconds, included, amount so far", body = UsageSummary),
               (status = 404, description = "No such account for this tenant"),
               (status = 422, description = "No subscription, or the trial, on that day")))]
 pub async fn summary(
