@@ -768,7 +768,8 @@ async fn the_openapi_document_declares_filters_exports_and_304() {
         .and_then(|r| r.strip_prefix("#/components/schemas/"))
         .expect("a named page schema");
     assert!(schemas[page]["properties"]["data"].is_object(), "{page}");
-    assert!(schemas["SubscriptionOut"]["properties"]["status"].is_object());
+    assert!(schemas["Subscription"]["properties"]["status"].is_object());
+    assert!(schemas["IssuedDocument"].is_object(), "invoices are typed");
     for path in ["/v1/invoices/{id}", "/v1/credit-notes/{id}"] {
         let get = &doc["paths"][path]["get"];
         assert!(

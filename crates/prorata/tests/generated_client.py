@@ -37,7 +37,7 @@ from prorata_client.models import (
     CreatedSubscription,
     Currency,
     DocumentKind,
-    EntitlementStatus,
+    SubscriptionStatus,
     Frequency,
     Lang,
     NewCatalog,
@@ -219,7 +219,7 @@ gates = call(
     entitlements.sync_detailed(created.id, client=client),
 )
 assert isinstance(gates, SubscriptionEntitlements) and gates.subscription_id == created.id
-assert gates.status == EntitlementStatus.ACTIVE and gates.plan == "essentials", gates
+assert gates.status == SubscriptionStatus.ACTIVE and gates.plan == "essentials", gates
 # Each product limit is one of the kinds' variants, each with its quantity held.
 held = {limit.product: limit.quantity for limit in gates.limits}
 assert held.get("user") == 10 and held.get("number") == 2, held

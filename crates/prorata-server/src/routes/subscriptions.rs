@@ -108,7 +108,6 @@ pub struct SubscriptionOut {
     pub ends: Option<NaiveDateTime>,
     /// The timeline: what was sold (plan, frequency, currency, start, quantities, term,
     /// notice) and the dated events that changed it since.
-    #[schema(value_type = Object)]
     pub subscription: Subscription,
 }
 
