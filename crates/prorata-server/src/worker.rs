@@ -101,6 +101,19 @@ enum Busy {
     Skip,
 }
 
+/// `tenant`'s lock for `work`, waited for or not as `busy` says; `None` when skipped.
+async fn hold(
+    engine: &Engine,
+    tenant: i64,
+    work: TenantWork,
+    busy: Busy,
+) -> Result<Option<prorata_store::TenantLock>, prorata_engine::EngineError> {
+    Ok(match busy {
+        Busy::Wait => Some(engine.store.lock_tenant(tenant, work).await?),
+        Busy::Skip => engine.store.try_lock_tenant(tenant, work).await?,
+    })
+}
+
 /// Bills and collects every tenant once (module docs), waiting for any tenant another
 /// process is on. Exposed so tests can drain the work.
 pub async fn run_once(engine: &Engine) -> Result<RunSummary, prorata_engine::EngineError> {
@@ -139,15 +152,7 @@ async fn billing_pass(
         if tenant.mode != TenantMode::Live {
             continue; // a sandbox is billed when its clock moves
         }
-        let lock = match busy {
-            Busy::Wait => Some(engine.store.lock_tenant(id, TenantWork::Billing).await?),
-            Busy::Skip => {
-                engine
-                    .store
-                    .try_lock_tenant(id, TenantWork::Billing)
-                    .await?
-            }
-        };
+        let lock = hold(engine, id, TenantWork::Billing, busy).await?;
         let Some(lock) = lock else {
             tracing::debug!(tenant = id, "billed by another process now");
             continue;
@@ -250,15 +255,7 @@ async fn collection_pass(
                 total.add(&collected.issued);
             }
         }
-        let lock = match busy {
-            Busy::Wait => Some(engine.store.lock_tenant(id, TenantWork::Documents).await?),
-            Busy::Skip => {
-                engine
-                    .store
-                    .try_lock_tenant(id, TenantWork::Documents)
-                    .await?
-            }
-        };
+        let lock = hold(engine, id, TenantWork::Documents, busy).await?;
         if let Some(lock) = lock {
             housekeeping(engine, &tenant).await;
             lock.release().await;

@@ -178,6 +178,37 @@ pub(crate) async fn bulk_subscriptions_of(
     Ok(all)
 }
 
+/// Gives every account of `ids` the sandbox's good Visa (authorised when added, in real use;
+/// here attached in bulk).
+pub(crate) async fn attach_good_visa(
+    engine: &prorata_engine::Engine,
+    tenant: i64,
+    ids: &[i64],
+) -> Result<()> {
+    use prorata_core::payment::PaymentMethod;
+    let token = prorata_engine::gateway::SandboxGateway::tokenize_card(
+        tenant,
+        "4242424242424242",
+        12,
+        2030,
+    )?;
+    let card = PaymentMethod::Card {
+        token,
+        brand: "Visa".into(),
+        last4: "4242".into(),
+        exp_month: 12,
+        exp_year: 2030,
+    };
+    for chunk in ids.chunks(10_000) {
+        let mut tx = engine.store.begin().await?;
+        for id in chunk {
+            tx.attach_payment_method(tenant, *id, &card).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// Removes what [`fresh_url`] made.
 pub(crate) async fn drop_fresh(url: &str, cleanup: Option<(String, String)>) -> Result<()> {
     if let Some((base, name)) = cleanup {

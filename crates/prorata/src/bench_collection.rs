@@ -8,13 +8,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use prorata_core::payment::PaymentMethod;
 use prorata_core::reconcile::Settings;
 use prorata_core::Money;
 
-use prorata_engine::gateway::{
-    BankAccount, BoxFuture, CardInfo, Gateway, GatewayError, SandboxGateway,
-};
+use prorata_engine::gateway::{BankAccount, BoxFuture, CardInfo, Gateway, GatewayError};
 use prorata_store::TenantMode;
 
 use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url};
@@ -97,23 +94,7 @@ async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
     .await?;
     let sub = crate::bench::monthly("essentials", as_of, &[("user", 5), ("number", 1)]);
     let ids = bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
-    // Every account pays by the sandbox's good Visa (authorised when added, in real use; here
-    // attached in bulk).
-    let token = SandboxGateway::tokenize_card(tenant.id, "4242424242424242", 12, 2030)?;
-    let card = PaymentMethod::Card {
-        token,
-        brand: "Visa".into(),
-        last4: "4242".into(),
-        exp_month: 12,
-        exp_year: 2030,
-    };
-    for chunk in ids.chunks(10_000) {
-        let mut tx = engine.store.begin().await?;
-        for id in chunk {
-            tx.attach_payment_method(tenant.id, *id, &card).await?;
-        }
-        tx.commit().await?;
-    }
+    crate::bench::attach_good_visa(&engine, tenant.id, &ids).await?;
     let billed = Instant::now();
     let run = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;
     let bill_secs = billed.elapsed().as_secs_f64();

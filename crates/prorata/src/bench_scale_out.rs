@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use chrono::NaiveDate;
-use prorata_core::payment::PaymentMethod;
 use prorata_core::reconcile::Settings;
-use prorata_engine::gateway::SandboxGateway;
 use prorata_engine::Engine;
 use prorata_store::TenantMode;
 use serde_json::{json, Value};
@@ -178,21 +176,7 @@ async fn seed(url: &str, opts: &ScaleOut) -> Result<NaiveDate> {
             ..crate::bench::bench_account(i)
         };
         let ids = bulk_subscriptions_of(&engine, tenant.id, catalog, n, &sub, on, &account).await?;
-        let token = SandboxGateway::tokenize_card(tenant.id, "4242424242424242", 12, 2030)?;
-        let card = PaymentMethod::Card {
-            token,
-            brand: "Visa".into(),
-            last4: "4242".into(),
-            exp_month: 12,
-            exp_year: 2030,
-        };
-        for chunk in ids.chunks(5_000) {
-            let mut tx = engine.store.begin().await?;
-            for id in chunk {
-                tx.attach_payment_method(tenant.id, *id, &card).await?;
-            }
-            tx.commit().await?;
-        }
+        crate::bench::attach_good_visa(&engine, tenant.id, &ids).await?;
     }
     engine.store.close().await;
     today.context("no tenant")
