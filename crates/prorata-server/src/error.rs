@@ -37,6 +37,11 @@ struct Problem<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+        // The OpenAPI document lists each status's codes: a new one goes in that table.
+        debug_assert!(
+            crate::openapi::declared(status.as_u16(), code),
+            "problem code {code:?} with status {status} is not in openapi::CODES"
+        );
         ApiError {
             status,
             code,

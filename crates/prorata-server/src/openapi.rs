@@ -85,6 +85,63 @@ const WITH_BODY: [(u16, &str); 4] = [
     ),
 ];
 
+/// The problem `code`s each error status carries, whichever operation answers it (a program
+/// branches on the code; the status alone does not say which refusal it met). Every
+/// [`crate::error::ApiError`] made in a debug build is checked against this table, so the whole
+/// test suite keeps it true.
+pub const CODES: &[(u16, &[&str])] = &[
+    (400, &["bad_request"]),
+    (401, &["unauthorized"]),
+    (402, &["payment_refused"]),
+    (403, &["forbidden"]),
+    (404, &["not_found"]),
+    (405, &["method_not_allowed"]),
+    (
+        409,
+        &[
+            "conflict",
+            "idempotency_key_in_progress",
+            "idempotency_key_reused",
+            "coupon_used_up",
+            "coupon_already_applied",
+            "coupon_not_applied",
+        ],
+    ),
+    (413, &["payload_too_large"]),
+    (415, &["unsupported_media_type"]),
+    (
+        422,
+        &[
+            "invalid",
+            "change_refused",
+            "coupon_unknown",
+            "coupon_expired",
+            "coupon_currency",
+            "subscription_ended",
+            "before_start",
+        ],
+    ),
+    (429, &["too_many_requests"]),
+    (500, &["internal"]),
+    (503, &["busy", "unavailable"]),
+    (504, &["timeout"]),
+];
+
+/// Whether [`CODES`] declares `code` for `status`.
+pub fn declared(status: u16, code: &str) -> bool {
+    CODES
+        .iter()
+        .any(|(s, codes)| *s == status && codes.contains(&code))
+}
+
+/// The sentence an error response's description ends with: the codes it may carry.
+fn codes_of(status: &str) -> Option<String> {
+    let status: u16 = status.parse().ok()?;
+    let (_, codes) = CODES.iter().find(|(s, _)| *s == status)?;
+    let list: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
+    Some(format!(" (`code`: {})", list.join(", ")))
+}
+
 /// Declares the problem schema and, on every operation, the statuses of [`ANY`] and those its
 /// parameters and body make possible; every error response gets the problem schema, and every
 /// response its `X-Request-Id` header.
@@ -123,6 +180,11 @@ pub fn declare_problems(api: &mut OpenApi) {
                     continue;
                 };
                 if status.starts_with('4') || status.starts_with('5') {
+                    if let Some(codes) = codes_of(status) {
+                        if !response.description.contains("(`code`:") {
+                            response.description.push_str(&codes);
+                        }
+                    }
                     response.content.clear();
                     response.content.insert(
                         PROBLEM.to_string(),
@@ -466,7 +528,15 @@ fn problem_schema() -> Schema {
             .property("title", string("The status's reason phrase"))
             .property("status", ObjectBuilder::new().schema_type(Type::Integer))
             .property("detail", string("What went wrong, for a person"))
-            .property("code", string("A stable code, for a program"))
+            .property(
+                "code",
+                string(
+                    "A stable code, for a program: each error response lists those it may carry",
+                )
+                .enum_values(Some(
+                    CODES.iter().flat_map(|(_, codes)| codes.iter().copied()),
+                )),
+            )
             .property("field", string("The field concerned, when there is one"))
             .property(
                 "refusal",

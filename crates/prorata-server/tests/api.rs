@@ -1756,3 +1756,45 @@ both_stores!(
     coupon_race,
     two_redemptions_of_the_last_use_at_once_admit_one
 );
+
+/// Each error response names the problem `code`s it may carry, and the problem schema lists
+/// them all, so a client can branch on the code. (Every problem a debug build makes is checked
+/// against the same table, `openapi::CODES`, by the whole test suite.)
+#[tokio::test]
+async fn every_error_response_names_its_problem_codes() {
+    let (url, _guard) = prorata_testkit::sqlite_url();
+    let t = spawn_app(&url).await;
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let doc = send(&t.router, req).await.body;
+    let codes = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .expect("the codes");
+    for (_, listed) in prorata_server::openapi::CODES {
+        for code in *listed {
+            assert!(codes.contains(&Value::from(*code)), "{code}");
+        }
+    }
+    let mut errors = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("item") {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                if !(status.starts_with('4') || status.starts_with('5')) || status == "304" {
+                    continue;
+                }
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.contains("(`code`: `"),
+                    "{method} {path} {status}: {description}"
+                );
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors > 100, "{errors} error responses");
+    let coupon = &doc["paths"]["/v1/subscriptions/{id}/coupons"]["post"]["responses"]["409"];
+    let text = coupon["description"].as_str().unwrap_or_default();
+    assert!(text.contains("`coupon_used_up`"), "{text}");
+}
