@@ -291,6 +291,13 @@ impl Engine {
                 .write_chunk(tenant, as_of, chunk?, &mut summary)
                 .await?;
             progress(summary.subscriptions);
+            // What is committed so far (the clock's crash test reads where chunks end).
+            tracing::debug!(
+                as_of = %as_of,
+                subscriptions = summary.subscriptions,
+                invoices = summary.invoices,
+                "chunk committed"
+            );
         }
         reader
             .await

@@ -649,7 +649,10 @@ fn start_advance(url: &str, tenant: i64, log: &Path) -> Child {
     let out = File::create(log).expect("log file");
     let err = out.try_clone().expect("log file");
     Command::new(env!("CARGO_BIN_EXE_prorata"))
-        .args(["--database-url", url, "clock", "advance"])
+        // Each committed chunk is logged (prorata_engine, debug): B's log says exactly
+        // where its chunks ended, which sampling the database could miss.
+        .args(["--database-url", url, "--log-format", "json"])
+        .args(["--log", "info,prorata_engine=debug", "clock", "advance"])
         .args([
             "--tenant",
             &tenant.to_string(),
@@ -758,6 +761,23 @@ async fn watch_uninterrupted(db: &Db, url: &str, tenant: i64, log: &Path) -> Tim
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let total = started.elapsed();
+    // Where each chunk ended, as the run logged it: cumulative invoices of its day.
+    for line in log_text(log).lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if event["message"] != "chunk committed" {
+            continue;
+        }
+        let day = event["as_of"]
+            .as_str()
+            .and_then(|d| d.parse::<NaiveDate>().ok());
+        if let (Some(day), Some(n)) = (day, event["invoices"].as_i64()) {
+            if days.contains(&day) && n > 0 {
+                chunks.entry(day).or_default().insert(n);
+            }
+        }
+    }
     let mut timings = Timings {
         billing: BTreeMap::new(),
         invoices: BTreeMap::new(),
