@@ -333,3 +333,72 @@ fn rendering_is_deterministic() {
     assert!(pdf.contains("/AFRelationship /Data"));
     assert!(pdf.contains("/GTS_PDFA1"));
 }
+
+/// Buyers are named in their own alphabets: every character prints, and reads back as written
+/// (issue #17: "Łódź Spółka" printed as "?ód? Spó?ka" when the fonts held Latin-1 only).
+#[test]
+fn names_in_polish_czech_german_greek_and_turkish_print_as_written() {
+    let names = [
+        "Łódź Spółka z o.o.",
+        "Žluťoučký kůň s.r.o.",
+        "Müller & Söhne Straßenbau GmbH",
+        "Αθηναϊκή Λογισμική Α.Ε.",
+        "İzmir Yazılım Ağı Şirketi",
+    ];
+    let base = find(&seed_documents(Lang::Fr), "INV-000002");
+    let mut pdfs = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut doc = base.clone();
+        let buyer = doc.buyer.as_mut().unwrap();
+        buyer.name = (*name).into();
+        buyer.address.city = "Ğüşİöç Θεσσαλονίκη Brno-Líšeň".into();
+        pdfs.push((*name, write(&doc, &format!("unicode-{i}-fr"))));
+    }
+    let paths: Vec<PathBuf> = pdfs.iter().map(|(_, p)| p.clone()).collect();
+    facturx_check(&paths);
+    if !have("pdftotext") {
+        return;
+    }
+    for (name, pdf) in &pdfs {
+        let text = text_of(pdf);
+        assert!(text.contains(name), "{name:?} missing from:\n{text}");
+        assert!(text.contains("Ğüşİöç Θεσσαλονίκη Brno-Líšeň"), "{text}");
+        assert!(!text.contains('?'), "a character did not print:\n{text}");
+        // Each font embedded as a subset with its ToUnicode map (pdffonts: emb, sub, uni).
+        let fonts = Command::new("pdffonts").arg(pdf).output().unwrap();
+        let fonts = String::from_utf8(fonts.stdout).unwrap();
+        let rows: Vec<&str> = fonts.lines().skip(2).collect();
+        assert_eq!(rows.len(), 2, "{fonts}");
+        for row in rows {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            assert!(cols[0].contains("+DejaVuSansCondensed"), "{fonts}");
+            assert_eq!(
+                cols[cols.len() - 5..cols.len() - 2],
+                ["yes", "yes", "yes"],
+                "{fonts}"
+            );
+        }
+    }
+}
+
+/// A document in the common alphabet embeds the common subset; one that needs more embeds a
+/// subset of its own, and both stay small (PDF/A embeds every font).
+#[test]
+fn a_document_embeds_only_the_glyphs_it_needs() {
+    let doc = find(&seed_documents(Lang::Fr), "INV-000002");
+    let common = prorata_docs::files::make(&doc).unwrap().pdf;
+    let mut greek = doc.clone();
+    greek.buyer.as_mut().unwrap().name = "Αθηναϊκή Λογισμική Α.Ε.".into();
+    let own = prorata_docs::files::make(&greek).unwrap().pdf;
+    // The full fonts are 1.3 MB; the subsets a few kB.
+    assert!(common.len() < 60_000, "{}", common.len());
+    assert!(own.len() < 60_000, "{}", own.len());
+    let base_fonts = |pdf: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(pdf)
+            .split("/BaseFont /")
+            .skip(1)
+            .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_ne!(base_fonts(&common), base_fonts(&own));
+}

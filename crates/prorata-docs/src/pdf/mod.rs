@@ -10,6 +10,9 @@
 mod fonts;
 mod layout;
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use pdf_writer::types::{AssociationKind, CidFontType, FontFlags, OutputIntentSubtype, SystemInfo};
 use pdf_writer::{Content, Date, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use prorata_core::document::{Document, DocumentKind, Line};
@@ -18,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::text::{payment_text, section_title, tax_label};
 use crate::words::{colon, date, decimal, kind_title, money, t};
-use layout::{Pages, Style, Weight, BOTTOM, HEIGHT, LEFT, RIGHT, WIDTH};
+use layout::{Pages, Style, Weight, HEIGHT, LEFT, RIGHT, WIDTH};
 
 const SRGB: &[u8] = include_bytes!("../../assets/sRGB.icc");
 
@@ -49,8 +52,21 @@ pub fn render(doc: &Document, lang: Lang, xml: &[u8]) -> Result<Vec<u8>, PdfErro
     let fonts = fonts::fonts().map_err(PdfError)?;
     let mut pages = Pages::new(fonts);
     draw(&mut pages, doc, lang);
-    let contents = pages.finish();
-    Ok(assemble(doc, lang, xml, fonts, contents))
+    let (contents, used) = pages.finish(|page, pages| {
+        format!(
+            "{} {} · {} {page}/{pages}",
+            kind_title(lang, doc.kind),
+            doc.number,
+            t(lang, "page", "page"),
+        )
+    });
+    let [regular, bold] = &used;
+    let regular = (
+        &fonts.regular,
+        fonts.regular.embedding(regular).map_err(PdfError)?,
+    );
+    let bold = (&fonts.bold, fonts.bold.embedding(bold).map_err(PdfError)?);
+    Ok(assemble(doc, lang, xml, [regular, bold], contents))
 }
 
 fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
@@ -342,19 +358,6 @@ fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
     p.y -= 6.0;
 }
 
-fn footer(page: &mut Content, fonts: &fonts::Fonts, text: &str) {
-    let font = &fonts.regular;
-    let glyphs = font.encode(text);
-    let size = 7.0;
-    let x = (WIDTH - font.width(text, size)) / 2.0;
-    page.set_fill_rgb(0.45, 0.45, 0.45)
-        .begin_text()
-        .set_font(Name(b"R"), size)
-        .next_line(x, BOTTOM - 30.0)
-        .show(Str(&glyphs))
-        .end_text();
-}
-
 /// PDF dates are the issue date at midnight UTC: documents carry no time of day.
 fn pdf_date(d: chrono::NaiveDate) -> Date {
     use chrono::Datelike;
@@ -425,11 +428,17 @@ fn deflate(data: &[u8]) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
 
+/// The sRGB profile, deflated once per process: it is the same in every document.
+fn srgb() -> &'static [u8] {
+    static PACKED: OnceLock<Vec<u8>> = OnceLock::new();
+    PACKED.get_or_init(|| deflate(SRGB))
+}
+
 fn assemble(
     doc: &Document,
     lang: Lang,
     xml: &[u8],
-    fonts: &fonts::Fonts,
+    fonts: [(&fonts::Font, Cow<'_, fonts::Embedding>); 2],
     contents: Vec<Content>,
 ) -> Vec<u8> {
     let mut next = Ref::new(1);
@@ -455,8 +464,7 @@ fn assemble(
         .creation_date(issued)
         .modified_date(issued);
     pdf.metadata(meta_id, xmp(doc, &title, lang).as_bytes());
-    let icc = deflate(SRGB);
-    pdf.icc_profile(icc_id, &icc)
+    pdf.icc_profile(icc_id, srgb())
         .n(3)
         .range([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
         .filter(Filter::FlateDecode);
@@ -477,23 +485,25 @@ fn assemble(
 
     // Fonts: a Type 0 font over a TrueType CID font, glyph ids as CIDs.
     let mut font_ids = Vec::new();
-    for font in [&fonts.regular, &fonts.bold] {
-        let (type0, cid, descriptor, program, cmap) = (
+    for (font, embedding) in &fonts {
+        let (type0, cid, descriptor, program, cmap, cid_to_gid) = (
+            next.bump(),
             next.bump(),
             next.bump(),
             next.bump(),
             next.bump(),
             next.bump(),
         );
+        let base_name = Name(&embedding.base_name);
         font_ids.push(type0);
         pdf.type0_font(type0)
-            .base_font(Name(font.base_name))
+            .base_font(base_name)
             .encoding_predefined(Name(b"Identity-H"))
             .descendant_font(cid)
             .to_unicode(cmap);
         let mut c = pdf.cid_font(cid);
         c.subtype(CidFontType::Type2)
-            .base_font(Name(font.base_name))
+            .base_font(base_name)
             .system_info(SystemInfo {
                 registry: Str(b"Adobe"),
                 ordering: Str(b"Identity"),
@@ -501,11 +511,15 @@ fn assemble(
             })
             .font_descriptor(descriptor)
             .default_width(0.0)
-            .cid_to_gid_map_predefined(Name(b"Identity"));
-        c.widths().consecutive(0, font.widths.iter().copied());
+            .cid_to_gid_map_stream(cid_to_gid);
+        let mut widths = c.widths();
+        for &(cid, width) in &embedding.widths {
+            widths.consecutive(cid, [width]);
+        }
+        widths.finish();
         c.finish();
         pdf.font_descriptor(descriptor)
-            .name(Name(font.base_name))
+            .name(base_name)
             .flags(FontFlags::NON_SYMBOLIC)
             .bbox(font.bbox)
             .italic_angle(0.0)
@@ -514,26 +528,20 @@ fn assemble(
             .cap_height(font.cap_height)
             .stem_v(80.0)
             .font_file2(program);
-        pdf.stream(program, &font.program)
+        pdf.stream(program, &embedding.program)
             .filter(Filter::FlateDecode);
-        pdf.cmap(cmap, &font.to_unicode).filter(Filter::FlateDecode);
+        pdf.cmap(cmap, &embedding.to_unicode)
+            .filter(Filter::FlateDecode);
+        pdf.stream(cid_to_gid, &embedding.cid_to_gid)
+            .filter(Filter::FlateDecode);
     }
 
     let total = contents.len();
     let mut page_ids = Vec::new();
-    for (i, mut content) in contents.into_iter().enumerate() {
+    for content in contents {
         let page_id = next.bump();
         let content_id = next.bump();
         page_ids.push(page_id);
-        let footer_text = format!(
-            "{} {} · {} {}/{}",
-            kind_title(lang, doc.kind),
-            doc.number,
-            t(lang, "page", "page"),
-            i + 1,
-            total
-        );
-        footer(&mut content, fonts, &footer_text);
         let stream = deflate(&content.finish());
         pdf.stream(content_id, &stream).filter(Filter::FlateDecode);
         let mut page = pdf.page(page_id);
