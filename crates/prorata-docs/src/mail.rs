@@ -509,8 +509,8 @@ mod tests {
         assert_eq!(en.subject, "Payment reminder – Vendor");
         for part in [
             "F-2026-000012",
-            "2026-03-02",
-            "23793.28 EUR",
+            "2 March 2026",
+            "€23,793.28",
             "FR7630006000011234567890189",
             "AGRIFRPP",
             "Vendor SAS",
@@ -520,8 +520,8 @@ mod tests {
         let fr = compose(&reminder(Lang::Fr, bank), "Vendor", None).unwrap();
         assert_eq!(fr.subject, "Rappel de paiement – Vendor");
         for part in [
-            "La facture F-2026-000012 était due le 02/03/2026",
-            "23793,28 EUR",
+            "La facture F-2026-000012 était due le 2 mars 2026",
+            "23\u{202f}793,28\u{a0}€",
             "virement",
             "FR7630006000011234567890189",
         ] {
@@ -542,10 +542,10 @@ mod tests {
     fn notices_speak_the_account_language() {
         let en = compose(&req(Lang::En, "payment_failed"), "Vendor", None).unwrap();
         assert_eq!(en.subject, "Your payment failed – Vendor");
-        assert!(en.text.contains("1234.50 EUR"), "{}", en.text);
+        assert!(en.text.contains("€1,234.50"), "{}", en.text);
         let fr = compose(&req(Lang::Fr, "payment_failed"), "Vendor", None).unwrap();
         assert_eq!(fr.subject, "Votre paiement a échoué – Vendor");
-        assert!(fr.text.contains("1234,50 EUR"), "{}", fr.text);
+        assert!(fr.text.contains("1\u{202f}234,50\u{a0}€"), "{}", fr.text);
         let fr = compose(&req(Lang::Fr, "cancelled"), "Vendor", None).unwrap();
         assert!(fr.text.contains("Seul le propriétaire"));
         assert!(compose(&req(Lang::En, "nonsense"), "Vendor", None).is_err());
@@ -615,8 +615,9 @@ mod tests {
         r.template = "invoice".into();
         let mail = compose(&r, "Vendor", Some((&doc, b"%PDF"))).unwrap();
         assert!(
-            mail.text
-                .contains("Réglé par votre crédit prépayé : 140,00 EUR.\nMontant dû : 220,00 EUR."),
+            mail.text.contains(
+                "Réglé par votre crédit prépayé : 140,00\u{a0}€.\nMontant dû : 220,00\u{a0}€."
+            ),
             "{}",
             mail.text
         );

@@ -19,8 +19,9 @@ use prorata_core::document::{Document, DocumentKind, Line};
 use prorata_core::Lang;
 use sha2::{Digest, Sha256};
 
+use crate::countries::country;
 use crate::text::{payment_text, section_title, tax_label};
-use crate::words::{colon, date, decimal, kind_title, money, t};
+use crate::words::{colon, date, decimal, kind_title, money, short_date, t};
 use layout::{Pages, Style, Weight, HEIGHT, LEFT, RIGHT, WIDTH};
 
 const SRGB: &[u8] = include_bytes!("../../assets/sRGB.icc");
@@ -79,7 +80,7 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
             p.text(LEFT, y, NAME, line);
             y -= 14.0;
         }
-        for line in address_lines(&s.address, &s.country) {
+        for line in address_lines(&s.address, &s.country, lang) {
             p.text(LEFT, y, BODY, &line);
             y -= 11.0;
         }
@@ -127,14 +128,18 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     let mut by = ry.min(y) - 14.0;
     let bx = 330.0;
     if let Some(b) = &doc.buyer {
-        p.text(bx, by, LABEL, t(lang, "BILL TO", "FACTURÉ À"));
+        let label = match doc.kind {
+            DocumentKind::Invoice => t(lang, "BILL TO", "FACTURÉ À"),
+            DocumentKind::CreditNote => t(lang, "CREDITED TO", "AVOIR EN FAVEUR DE"),
+        };
+        p.text(bx, by, LABEL, label);
         by -= 13.0;
         let width = RIGHT - bx;
         for line in p.wrap(STRONG, &b.name, width).iter().take(3) {
             p.text(bx, by, STRONG, line);
             by -= 11.0;
         }
-        let lines: Vec<String> = address_lines(&b.address, &b.country)
+        let lines: Vec<String> = address_lines(&b.address, &b.country, lang)
             .iter()
             .flat_map(|l| p.wrap(BODY, l, width))
             .collect();
@@ -154,15 +159,20 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     }
     p.y = by.min(y) - 12.0;
     if !doc.corrects.is_empty() {
-        let text = format!(
-            "{} {}",
+        let corrects = if doc.corrects.len() == 1 {
             t(
                 lang,
                 "This credit note corrects invoice",
-                "Cette note de crédit corrige la facture"
-            ),
-            doc.corrects.join(", ")
-        );
+                "Cet avoir corrige la facture",
+            )
+        } else {
+            t(
+                lang,
+                "This credit note corrects invoices",
+                "Cet avoir corrige les factures",
+            )
+        };
+        let text = format!("{corrects} {}", doc.corrects.join(", "));
         p.paragraph(LEFT, RIGHT - LEFT, STRONG, &text);
         p.y -= 4.0;
     }
@@ -193,7 +203,7 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     }
 }
 
-fn address_lines(a: &prorata_core::account::Address, country: &str) -> Vec<String> {
+fn address_lines(a: &prorata_core::account::Address, code: &str, lang: Lang) -> Vec<String> {
     let mut out = Vec::new();
     for l in [&a.line1, &a.line2] {
         if !l.trim().is_empty() {
@@ -209,7 +219,7 @@ fn address_lines(a: &prorata_core::account::Address, country: &str) -> Vec<Strin
     if !city.is_empty() {
         out.push(city);
     }
-    out.push(country.to_string());
+    out.push(country(lang, code));
     out
 }
 
@@ -261,21 +271,41 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
     }
     let period = format!(
         "{} – {}",
-        date(lang, l.service.start),
-        date(lang, l.service.end)
+        short_date(lang, l.service.start),
+        short_date(lang, l.service.end)
     );
     p.text(COL_PERIOD, y, SMALL, &period);
-    // Usage counts seconds and prices minutes: its explanation gives the quantities.
-    if l.section != prorata_core::document::Section::Usage {
-        // Signed as printed: a credit line on an invoice shows −4, a credit note 4.
-        let quantity = match doc.kind {
-            DocumentKind::Invoice => l.quantity,
-            DocumentKind::CreditNote => -l.quantity,
+    // Signed as printed: a credit line on an invoice shows −4, a credit note 4.
+    let sign = match doc.kind {
+        DocumentKind::Invoice => 1,
+        DocumentKind::CreditNote => -1,
+    };
+    if l.section == prorata_core::document::Section::Usage {
+        // Calls are counted in seconds and priced per minute: the minutes billed (beyond
+        // what bundles included, which the explanation gives), at the minute's price.
+        let billable = l.quantity.saturating_sub(l.included_used.unwrap_or(0));
+        p.text_right(
+            COL_QTY,
+            y,
+            BODY,
+            &minutes(lang, billable.saturating_mul(sign)),
+        );
+        let price = match l.unit_price {
+            Some(price) => decimal(lang, &price.to_string()),
+            // Tiered prices: the explanation gives each tier.
+            None => t(lang, "tiered", "paliers").to_string(),
         };
-        p.text_right(COL_QTY, y, BODY, &quantity.to_string());
-    }
-    if let Some(price) = l.unit_price {
-        p.text_right(COL_PRICE, y, BODY, &decimal(lang, &price.to_string()));
+        p.text_right(COL_PRICE, y, BODY, &price);
+    } else {
+        p.text_right(
+            COL_QTY,
+            y,
+            BODY,
+            &l.quantity.saturating_mul(sign).to_string(),
+        );
+        if let Some(price) = l.unit_price {
+            p.text_right(COL_PRICE, y, BODY, &decimal(lang, &price.to_string()));
+        }
     }
     let vat = match l.tax.category {
         prorata_core::tax::TaxCategory::Standard => crate::words::percent(lang, l.tax.rate),
@@ -291,7 +321,18 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
     p.y -= 4.0;
 }
 
-/// A line's arithmetic, in the document's language (decimal commas in French).
+/// Seconds of calls as minutes, `90 min` or `12 min 34 s` (`12 min 34 s` in both languages).
+fn minutes(lang: Lang, seconds: i64) -> String {
+    let sign = if seconds < 0 { "−" } else { "" };
+    let s = seconds.unsigned_abs();
+    let whole = crate::words::number(lang, s / 60);
+    match s % 60 {
+        0 => format!("{sign}{whole}\u{a0}min"),
+        rest => format!("{sign}{whole}\u{a0}min\u{a0}{rest}\u{a0}s"),
+    }
+}
+
+/// A line's arithmetic, in the document's language (its amounts as the language writes them).
 fn explanation(l: &Line, lang: Lang) -> String {
     let mut why = l.explanation.clone();
     if let Some(f) = l.proration {
@@ -301,7 +342,7 @@ fn explanation(l: &Line, lang: Lang) -> String {
     if l.late {
         why.push_str(t(lang, " · late usage", " · consommation tardive"));
     }
-    decimal(lang, &why)
+    crate::words::amounts_in(lang, &why)
 }
 
 fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
