@@ -12,7 +12,7 @@ use prorata_core::scenario::{Entry, Outcome};
 use prorata_core::Lang;
 
 use crate::text::{section_title, tax_label};
-use crate::words::{amounts_in, colon, date, money, short_date, t};
+use crate::words::{amounts_in, colon, date, money, period, t};
 
 fn frequency(lang: Lang, f: Frequency) -> &'static str {
     match f {
@@ -108,11 +108,7 @@ fn body(out: &mut String, d: &Document, lang: Lang) {
             current = Some(l.section);
             let _ = writeln!(out, "\n  {}", section_title(lang, l.section));
         }
-        let period = format!(
-            "{} – {}",
-            short_date(lang, l.service.start),
-            short_date(lang, l.service.end)
-        );
+        let period = period(lang, l.service.start, l.service.end);
         let _ = writeln!(
             out,
             "    {:<44} {period:<28} {:>16}",

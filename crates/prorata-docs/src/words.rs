@@ -136,9 +136,38 @@ pub fn short_date(lang: Lang, d: chrono::NaiveDate) -> String {
     use chrono::Datelike;
     let m = d.month0() as usize;
     match lang {
-        Lang::En => format!("{} {} {}", d.day(), MONTHS_EN_SHORT[m], d.year()),
+        Lang::En => format!("{}{NBSP}{}{NBSP}{}", d.day(), MONTHS_EN_SHORT[m], d.year()),
         Lang::Fr => format!("{}{NBSP}{}{NBSP}{}", d.day(), MONTHS_FR_SHORT[m], d.year()),
     }
+}
+
+/// A service period as short as it reads unambiguously: `1–31 mars 2024`, `6 juil. – 5 août
+/// 2024`, `6 déc. 2024 – 5 janv. 2025` (and the same in English).
+pub fn period(lang: Lang, start: chrono::NaiveDate, end: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    let months = match lang {
+        Lang::En => MONTHS_EN_SHORT,
+        Lang::Fr => MONTHS_FR_SHORT,
+    };
+    let month = |d: chrono::NaiveDate| months[d.month0() as usize];
+    if start.year() != end.year() {
+        return format!("{} – {}", short_date(lang, start), short_date(lang, end));
+    }
+    if start.month() == end.month() {
+        return format!(
+            "{}–{}{NBSP}{}{NBSP}{}",
+            start.day(),
+            end.day(),
+            month(end),
+            end.year()
+        );
+    }
+    format!(
+        "{}{NBSP}{} – {}",
+        start.day(),
+        month(start),
+        short_date(lang, end)
+    )
 }
 
 /// An IBAN as it is printed: in groups of four (`FR76 3000 6000 0112 3456 7890 189`), from
@@ -302,7 +331,21 @@ mod tests {
         let first = chrono::NaiveDate::from_ymd_opt(2024, 8, 1).unwrap();
         assert_eq!(date(Lang::Fr, first), "1er août 2024");
         assert_eq!(short_date(Lang::Fr, first), "1\u{a0}août\u{a0}2024");
-        assert_eq!(short_date(Lang::En, first), "1 Aug 2024");
+        assert_eq!(short_date(Lang::En, first), "1\u{a0}Aug\u{a0}2024");
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let plain = |s: String| s.replace('\u{a0}', " ");
+        assert_eq!(
+            plain(period(Lang::Fr, day(2024, 3, 1), day(2024, 3, 31))),
+            "1–31 mars 2024"
+        );
+        assert_eq!(
+            plain(period(Lang::Fr, day(2024, 7, 6), day(2024, 8, 5))),
+            "6 juil. – 5 août 2024"
+        );
+        assert_eq!(
+            plain(period(Lang::En, day(2024, 12, 6), day(2025, 1, 5))),
+            "6 Dec 2024 – 5 Jan 2025"
+        );
         assert_eq!(
             iban("fr7630006000011234567890189"),
             "FR76 3000 6000 0112 3456 7890 189"

@@ -73,6 +73,24 @@ fn write(doc: &Document, name: &str) -> PathBuf {
     path
 }
 
+/// The first page of `pdf` as `docs/screenshots/document-<name>.png`, to be looked at (the
+/// documents' pictures in the project's docs are these).
+fn screenshot(pdf: &Path, name: &str) {
+    if !have("pdftoppm") {
+        return;
+    }
+    let png = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/screenshots")
+        .join(format!("document-{name}"));
+    let status = Command::new("pdftoppm")
+        .args(["-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(pdf)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn text_of(pdf: &Path) -> String {
     let out = Command::new("pdftotext")
         .arg("-layout")
@@ -140,6 +158,7 @@ fn the_seed_credit_note_reads_as_the_seed_in_french() {
     let cn = find(&seed_documents(Lang::Fr), "CN-000001");
     let pdf = write(&cn, "seed-credit-note-fr");
     facturx_check(std::slice::from_ref(&pdf));
+    screenshot(&pdf, "credit-note-fr");
     if !have("pdftotext") {
         return;
     }
@@ -151,7 +170,7 @@ fn the_seed_credit_note_reads_as_the_seed_in_french() {
         "AVOIR EN FAVEUR DE",
         "Cet avoir corrige la facture INV-000002",
         "Prorata – période écoulée",
-        "Licence utilisateur – Essentiel 10 juil. 2024 – 5 août 2024 4 30,00 20 % 104,52 €",
+        "Licence utilisateur – Essentiel 10 juil. – 5 août 2024 4 30,00 20 % 104,52 €",
         "4 × 30,00 € × 27/31 (87%) = 104,52 € · 27 jours sur 31",
         "Total HT 104,52 €",
         "TVA 20 % (sur 104,52 €) 20,90 €",
@@ -204,6 +223,8 @@ fn the_seed_documents_read_in_english_with_due_dates() {
     let cn = write(&find(&docs, "CN-000001"), "seed-credit-note-en");
     let inv = write(&find(&docs, "INV-000002"), "seed-invoice-en");
     facturx_check(&[cn.clone(), inv.clone()]);
+    screenshot(&cn, "credit-note-en");
+    screenshot(&inv, "invoice-en");
     if !have("pdftotext") {
         return;
     }
@@ -361,6 +382,7 @@ fn names_in_polish_czech_german_greek_and_turkish_print_as_written() {
         buyer.address.city = "Ğüşİöç Θεσσαλονίκη Brno-Líšeň".into();
         pdfs.push((*name, write(&doc, &format!("unicode-{i}-fr"))));
     }
+    screenshot(&pdfs[0].1, "invoice-polish-buyer-fr");
     let paths: Vec<PathBuf> = pdfs.iter().map(|(_, p)| p.clone()).collect();
     facturx_check(&paths);
     if !have("pdftotext") {
@@ -429,6 +451,7 @@ fn transfer_details_and_large_amounts_read_as_people_write_them() {
         doc.balance_after = big;
         let pdf = write(&doc, &format!("transfer-{}", lang.as_str()));
         facturx_check(std::slice::from_ref(&pdf));
+        screenshot(&pdf, &format!("invoice-transfer-{}", lang.as_str()));
         if !have("pdftotext") {
             return;
         }
@@ -465,13 +488,14 @@ fn usage_lines_show_their_minutes_and_the_minute_price() {
     let doc = with_usage[0];
     let pdf = write(doc, "usage-fr");
     facturx_check(std::slice::from_ref(&pdf));
+    screenshot(&pdf, "invoice-usage-reverse-charge-fr");
     if !have("pdftotext") {
         return;
     }
     let text = text_of(&pdf);
     // 1,500 minutes, 1,000 of them included: 500 billed at 0.0150 a minute.
     for expected in [
-        "Appels sortants – France fixe 500 min",
+        "Appels sortants – France fixe 1–31 mars 2024 500 min",
         "0,0150 AE 7,50 €",
         "1500 min − 1000 min inclus = 500 min × 0,0150 = 7,50 €",
     ] {

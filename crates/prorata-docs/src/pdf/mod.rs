@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::countries::country;
 use crate::text::{payment_text, section_title, tax_label};
-use crate::words::{colon, date, decimal, kind_title, money, short_date, t};
+use crate::words::{colon, date, decimal, kind_title, money, period, t};
 use layout::{Pages, Style, Weight, HEIGHT, LEFT, RIGHT, WIDTH};
 
 const SRGB: &[u8] = include_bytes!("../../assets/sRGB.icc");
@@ -39,6 +39,8 @@ const COL_QTY: f32 = 385.0;
 const COL_PRICE: f32 = 440.0;
 const COL_VAT: f32 = 468.0;
 const DESC_WIDTH: f32 = COL_PERIOD - LEFT - 8.0;
+/// Room for the period before the widest quantity (`1 500 min 30 s`).
+const PERIOD_WIDTH: f32 = 80.0;
 
 const TITLE: Style = Style::new(Weight::Bold, 20.0);
 const NAME: Style = Style::new(Weight::Bold, 12.0);
@@ -263,18 +265,27 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
         .into_iter()
         .take(6)
         .collect();
-    let height = 11.0 * desc.len() as f32 + 9.5 * why.len() as f32 + 4.0;
+    // The period column is as wide as the quantity leaves; a longer period breaks after
+    // its dash.
+    let period = period(lang, l.service.start, l.service.end);
+    let period: Vec<String> = if p.width(SMALL, &period) <= PERIOD_WIDTH {
+        vec![period]
+    } else {
+        match period.split_once(" – ") {
+            Some((from, to)) => vec![format!("{from} –"), to.to_string()],
+            None => vec![period],
+        }
+    };
+    let rows = desc.len().max(period.len());
+    let height = 11.0 * rows as f32 + 9.5 * why.len() as f32 + 4.0;
     p.need(height);
     let y = p.y;
     for (i, d) in desc.iter().enumerate() {
         p.text(LEFT, y - 11.0 * i as f32, BODY, d);
     }
-    let period = format!(
-        "{} – {}",
-        short_date(lang, l.service.start),
-        short_date(lang, l.service.end)
-    );
-    p.text(COL_PERIOD, y, SMALL, &period);
+    for (i, line) in period.iter().enumerate() {
+        p.text(COL_PERIOD, y - 11.0 * i as f32, SMALL, line);
+    }
     // Signed as printed: a credit line on an invoice shows −4, a credit note 4.
     let sign = match doc.kind {
         DocumentKind::Invoice => 1,
@@ -313,7 +324,7 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
     };
     p.text_right(COL_VAT, y, SMALL, &vat);
     p.text_right(RIGHT, y, BODY, &money(lang, doc.printed(l.amount)));
-    p.y = y - 11.0 * desc.len() as f32;
+    p.y = y - 11.0 * rows as f32;
     for w in why {
         p.text(LEFT + 8.0, p.y + 1.0, NOTE, &w);
         p.y -= 9.5;
