@@ -265,6 +265,9 @@ fn vat_mentions_follow_the_buyer() {
             country: "DE".into(),
             vat_number: Some("DE136695976".into()),
             language: Some(Lang::Fr),
+            siren: None,
+            siret: None,
+            delivery_address: None,
         });
         d
     };
