@@ -333,7 +333,7 @@ fn the_2026_mentions_read_back_in_both_languages() {
         let expected: &[&str] = match lang {
             Lang::Fr => &[
                 "SIREN 303265045 · SIRET 30326504500011",
-                "LIVRÉ À",
+                "ADRESSE DE LIVRAISON",
                 "8 quai Saint-Vincent",
                 "69001 Lyon",
                 "Catégorie de l'opération : prestation de services.",
@@ -341,7 +341,7 @@ fn the_2026_mentions_read_back_in_both_languages() {
             ],
             Lang::En => &[
                 "SIREN 303265045 · SIRET 30326504500011",
-                "DELIVER TO",
+                "DELIVERY ADDRESS",
                 "8 quai Saint-Vincent",
                 "Category of the operation: supply of services.",
                 "Option for payment of VAT on debits (VAT due on invoicing).",

@@ -194,7 +194,12 @@ fn buyer_reform_mentions(
     }
     if let Some(d) = &b.delivery_address {
         by -= 3.0;
-        p.text(bx, by, LABEL, t(lang, "DELIVER TO", "LIVRÉ À"));
+        p.text(
+            bx,
+            by,
+            LABEL,
+            t(lang, "DELIVERY ADDRESS", "ADRESSE DE LIVRAISON"),
+        );
         by -= 12.0;
         let lines: Vec<String> = address_lines(&d.address(), &d.country)
             .iter()
