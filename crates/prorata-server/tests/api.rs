@@ -1123,6 +1123,28 @@ async fn the_buyer_siren_siret_and_delivery_address_reach_the_invoice(url: &str)
     assert_eq!(invoice["buyer"]["delivery_address"]["city"], "Lyon");
     assert_eq!(invoice["seller"]["operation_category"], "mixed");
     assert_eq!(invoice["seller"]["vat_on_debits"], true);
+    // The OpenAPI document describes the new fields, for generated clients.
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let schemas = send(&t.router, req).await.body["components"]["schemas"].clone();
+    for (schema, field) in [
+        ("Account", "siren"),
+        ("Account", "siret"),
+        ("Account", "delivery_address"),
+        ("AccountPatch", "delivery_address"),
+        ("DeliveryAddress", "country"),
+        ("Seller", "operation_category"),
+        ("Seller", "vat_on_debits"),
+        ("BuyerSnapshot", "siret"),
+    ] {
+        assert!(
+            schemas[schema]["properties"].get(field).is_some(),
+            "{schema}.{field} is missing from /openapi.json"
+        );
+    }
+    assert!(schemas.get("OperationCategory").is_some());
 }
 both_stores!(
     reform_mentions,
