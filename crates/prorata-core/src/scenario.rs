@@ -611,6 +611,9 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                 country: buyer.country.clone(),
                 vat_number: buyer.vat_number.clone(),
                 language: Some(scenario.account.language),
+                siren: None,
+                siret: None,
+                delivery_address: None,
             });
             doc.seller = Some(
                 scenario

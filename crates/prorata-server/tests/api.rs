@@ -1055,6 +1055,102 @@ both_stores!(
     after_the_trial_only_the_billing_team_changes_the_vat_number
 );
 
+/// The 2026 reform's buyer mentions through the API: SIREN and SIRET checked by their keys,
+/// the delivery address; the seller's operation category and VAT-on-debits option; all of
+/// them on the invoice issued next.
+async fn the_buyer_siren_siret_and_delivery_address_reach_the_invoice(url: &str) {
+    let t = spawn_app(url).await;
+    let r = t
+        .call(
+            Method::PUT,
+            "/v1/seller",
+            Some(json!({"legal_name": "Vendor SAS", "siren": "552100554",
+                "operation_category": "mixed", "vat_on_debits": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // A SIRET has a Luhn key like a card number: only a valid one passes the card check.
+    for (field, value) in [
+        ("siren", "303265046"),
+        ("siret", "30326504500012"),
+        ("siret", "4242424242424242"),
+    ] {
+        let mut bad = account("Lumen");
+        bad["siren"] = json!("303265045");
+        bad[field] = json!(value);
+        let r = t.post("/v1/accounts", bad).await;
+        assert_eq!(
+            (r.status, r.body["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{:?}",
+            r.body
+        );
+    }
+    let mut good = account("Lumen");
+    good["siren"] = json!("303265045");
+    good["siret"] = json!("30326504500011");
+    good["delivery_address"] = json!({"line1": "8 quai Saint-Vincent", "postcode": "69001",
+        "city": "Lyon", "country": "FR"});
+    let r = t.post("/v1/accounts", good).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["siret"], "30326504500011");
+    let id = r.body["id"].as_i64().expect("id");
+    let r = t
+        .call(
+            Method::PATCH,
+            &format!("/v1/accounts/{id}"),
+            Some(json!({"delivery_address": {"city": "Lyon", "country": "France"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("delivery_address.country")
+        )
+    );
+    t.post(
+        "/v1/subscriptions",
+        json!({"account_id": id, "catalog_version_id": t.catalog, "plan": "essentials",
+            "frequency": "monthly", "currency": "EUR", "start": "2024-06-06", "trial_days": 0,
+            "quantities": {"user": 3}}),
+    )
+    .await;
+    let invoice = t.get("/v1/invoices").await.body["data"][0].clone();
+    assert_eq!(invoice["buyer"]["siren"], "303265045");
+    assert_eq!(invoice["buyer"]["delivery_address"]["city"], "Lyon");
+    assert_eq!(invoice["seller"]["operation_category"], "mixed");
+    assert_eq!(invoice["seller"]["vat_on_debits"], true);
+    // The OpenAPI document describes the new fields, for generated clients.
+    let req = Request::builder()
+        .uri("/openapi.json")
+        .body(Body::empty())
+        .expect("req");
+    let schemas = send(&t.router, req).await.body["components"]["schemas"].clone();
+    for (schema, field) in [
+        ("Account", "siren"),
+        ("Account", "siret"),
+        ("Account", "delivery_address"),
+        ("AccountPatch", "delivery_address"),
+        ("DeliveryAddress", "country"),
+        ("Seller", "operation_category"),
+        ("Seller", "vat_on_debits"),
+        ("BuyerSnapshot", "siret"),
+    ] {
+        assert!(
+            schemas[schema]["properties"].get(field).is_some(),
+            "{schema}.{field} is missing from /openapi.json"
+        );
+    }
+    assert!(schemas.get("OperationCategory").is_some());
+}
+both_stores!(
+    reform_mentions,
+    the_buyer_siren_siret_and_delivery_address_reach_the_invoice
+);
+
 /// Every operation the OpenAPI document lists exists and demands a key; and the document lists
 /// every resource this API is meant to have (so neither side drifts from the other).
 #[tokio::test]

@@ -29,6 +29,9 @@ fn account() -> Account {
         language: Lang::Fr,
         time_zone: "Europe/Paris".into(),
         billing_contacts: vec![],
+        siren: None,
+        siret: None,
+        delivery_address: None,
     }
 }
 

@@ -66,6 +66,9 @@ fn account(name: &str) -> Account {
         language: Lang::Fr,
         time_zone: "Europe/Paris".into(),
         billing_contacts: vec![],
+        siren: None,
+        siret: None,
+        delivery_address: None,
     }
 }
 

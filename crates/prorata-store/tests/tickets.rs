@@ -74,6 +74,9 @@ async fn tenant_and_account(tx: &mut Tx, name: &str) -> (i64, i64) {
                 language: Lang::Fr,
                 time_zone: "Europe/Paris".into(),
                 billing_contacts: vec![],
+                siren: None,
+                siret: None,
+                delivery_address: None,
             },
         )
         .await

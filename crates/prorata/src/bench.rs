@@ -146,6 +146,9 @@ pub(crate) fn bench_account(i: usize) -> Account {
         language: Lang::Fr,
         time_zone: "Europe/Paris".into(),
         billing_contacts: Vec::new(),
+        siren: None,
+        siret: None,
+        delivery_address: None,
     }
 }
 

@@ -97,6 +97,9 @@ fn account(name: String) -> Account {
         language: Lang::Fr,
         time_zone: "Europe/Paris".into(),
         billing_contacts: Vec::new(),
+        siren: None,
+        siret: None,
+        delivery_address: None,
     }
 }
 

@@ -202,6 +202,9 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
             language,
             time_zone: "Europe/Paris".into(),
             billing_contacts: vec![format!("billing{i}@example.com")],
+            siren: None,
+            siret: None,
+            delivery_address: None,
         };
         let company = account.name.clone();
         let account_id = engine.create_account(&tenant, &account).await?;

@@ -172,6 +172,9 @@ async fn set_up(store_name: &str, url: &str, n: i64, start: NaiveDate) {
                 language: Lang::Fr,
                 time_zone: "Europe/Paris".into(),
                 billing_contacts: Vec::new(),
+                siren: None,
+                siret: None,
+                delivery_address: None,
             })
             .collect();
         let mut tx = engine.store.begin().await.expect("begin");

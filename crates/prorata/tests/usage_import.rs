@@ -79,6 +79,9 @@ async fn setup(url: &str, n: usize) -> (Engine, i64, Vec<i64>) {
             language: Default::default(),
             time_zone: "Europe/Paris".into(),
             billing_contacts: Vec::new(),
+            siren: None,
+            siret: None,
+            delivery_address: None,
         };
         let id = engine
             .create_account(&tenant, &account)

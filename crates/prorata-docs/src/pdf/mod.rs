@@ -158,6 +158,7 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
             );
             by -= 11.0;
         }
+        by = buyer_reform_mentions(p, b, lang, bx, by);
     }
     p.y = by.min(y) - 12.0;
     if !doc.corrects.is_empty() {
@@ -203,6 +204,41 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
             p.paragraph(LEFT, RIGHT - LEFT, NOTE, &m.text);
         }
     }
+}
+
+/// Under the buyer block, the 2026 reform's buyer mentions: its SIREN and SIRET, then the
+/// delivery address when it differs from the billing one. Returns the next line's height.
+fn buyer_reform_mentions(
+    p: &mut Pages,
+    b: &prorata_core::account::BuyerSnapshot,
+    lang: Lang,
+    bx: f32,
+    mut by: f32,
+) -> f32 {
+    let width = RIGHT - bx;
+    if let Some(ids) = crate::legal::buyer_ids(b) {
+        p.text(bx, by, BODY, &ids);
+        by -= 11.0;
+    }
+    if let Some(d) = &b.delivery_address {
+        by -= 3.0;
+        p.text(
+            bx,
+            by,
+            LABEL,
+            t(lang, "DELIVERY ADDRESS", "ADRESSE DE LIVRAISON"),
+        );
+        by -= 12.0;
+        let lines: Vec<String> = address_lines(&d.address(), &d.country, lang)
+            .iter()
+            .flat_map(|l| p.wrap(BODY, l, width))
+            .collect();
+        for line in lines {
+            p.text(bx, by, BODY, &line);
+            by -= 11.0;
+        }
+    }
+    by
 }
 
 fn address_lines(a: &prorata_core::account::Address, code: &str, lang: Lang) -> Vec<String> {

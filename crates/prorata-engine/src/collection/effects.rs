@@ -91,6 +91,10 @@ pub(super) fn purged(account: &Account) -> Account {
         address: Address::default(),
         vat_number: None,
         billing_contacts: Vec::new(),
+        // A sole trader's SIREN names a person, and so may where they have things delivered.
+        siren: None,
+        siret: None,
+        delivery_address: None,
         ..account.clone()
     }
 }

@@ -82,6 +82,9 @@ pub fn french_account(name: &str) -> Account {
         language: Lang::Fr,
         time_zone: "Europe/Paris".into(),
         billing_contacts: vec!["billing@example.com".into()],
+        siren: None,
+        siret: None,
+        delivery_address: None,
     }
 }
 

@@ -70,6 +70,9 @@ pub fn account(name: &str, lang: Lang) -> Account {
         language: lang,
         time_zone: "Europe/Paris".into(),
         billing_contacts: vec!["billing@example.com".into()],
+        siren: None,
+        siret: None,
+        delivery_address: None,
     }
 }
 
