@@ -348,7 +348,11 @@ fn the_2026_mentions_read_back_in_both_languages() {
                 });
             }
             let name = format!("reform-{}-{lang:?}", doc.number).to_lowercase();
-            pdfs.push((lang, write(&doc, &name)));
+            let pdf = write(&doc, &name);
+            if doc.number == "INV-000002" && lang == Lang::Fr {
+                screenshot(&pdf, "invoice-2026-mentions-fr");
+            }
+            pdfs.push((lang, pdf));
         }
     }
     let files: Vec<PathBuf> = pdfs.iter().map(|(_, p)| p.clone()).collect();
