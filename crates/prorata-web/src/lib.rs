@@ -83,6 +83,7 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             get(pages::auth::reset_form).post(pages::auth::request_reset),
         )
         .route("/enter/{token}", get(pages::auth::enter))
+        .route("/pay/{token}", get(pages::pay::show).post(pages::pay::pay))
         .route(
             "/company",
             get(pages::company::show).post(pages::company::update),
