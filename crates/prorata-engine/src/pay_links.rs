@@ -26,7 +26,8 @@ use prorata_store::{PaymentStatus, Tenant, Tx};
 
 use crate::{constant_time_eq, invalid, Engine, EngineError, NewPaymentMethod, Result};
 
-/// How long a pay link works after its e-mail is sent: a billing period and a little.
+/// How long a pay link works after its e-mail is sent, at least (it ends at midnight UTC):
+/// a billing period and a little.
 pub const PAY_LINK_VALID: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Longer than any link this module makes: refused before any work.
@@ -90,6 +91,21 @@ fn link_mac(engine: &Engine, tenant: i64, account: i64, expires: i64, invoices: 
         .secret
         .mac(&format!("pay:{tenant}:{account}:{expires}:{invoices}"));
     mac[..32.min(mac.len())].to_string()
+}
+
+/// When a link sent at `now` (Unix seconds) expires: at the end of the UTC day
+/// [`PAY_LINK_VALID`] later, so that the day the e-mail names works whole.
+pub fn expiry_from(now: i64) -> i64 {
+    const DAY: i64 = 86_400;
+    let valid = i64::try_from(PAY_LINK_VALID.as_secs()).unwrap_or(i64::MAX);
+    let at = now.saturating_add(valid);
+    at.saturating_sub(at.rem_euclid(DAY)).saturating_add(DAY)
+}
+
+/// The last day (UTC) a link expiring at `expires_at` works: what the e-mail and the page
+/// both state.
+pub fn last_day(expires_at: i64) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp(expires_at.saturating_sub(1), 0).map(|t| t.date_naive())
 }
 
 /// The decline code at the end of a stored failure (`"the card has expired (expired_card)"`).
@@ -323,6 +339,16 @@ async fn unpaid_invoices(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_works_until_the_end_of_the_day_it_names() {
+        // Sent on 6 December 2026 at 09:00 UTC: works all of 5 January 2027.
+        let sent = 1_796_547_600;
+        let expires = expiry_from(sent);
+        assert_eq!(last_day(expires), NaiveDate::from_ymd_opt(2027, 1, 5));
+        assert_eq!(expires % 86_400, 0, "at midnight UTC");
+        assert!(expires - sent >= 30 * 86_400);
+    }
 
     #[test]
     fn a_decline_code_is_read_from_the_end_of_a_failure() {

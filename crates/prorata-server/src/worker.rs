@@ -382,16 +382,13 @@ async fn send_email(
         }
     }
     // An e-mail about money owed carries a link to pay, signed now under the server's key
-    // and working for 30 days from now (prorata_engine::pay_links): like the single-use
+    // and working for 30 days (prorata_engine::pay_links): like the single-use
     // links, it is never written to the job table.
     if let Some(account_id) = job
         .account_id
         .filter(|_| prorata_docs::mail::wants_pay_link(&request))
     {
-        let now = prorata_engine::people::unix_now();
-        let valid =
-            i64::try_from(prorata_engine::pay_links::PAY_LINK_VALID.as_secs()).unwrap_or(i64::MAX);
-        let expires_at = now.saturating_add(valid);
+        let expires_at = prorata_engine::pay_links::expiry_from(prorata_engine::people::unix_now());
         let invoices = prorata_docs::mail::invoices_named(&request);
         let token = engine.sign_pay_link(job.tenant_id, account_id, &invoices, expires_at);
         let link = format!(
@@ -400,9 +397,7 @@ async fn send_email(
             tenant.slug,
             request.lang.as_str()
         );
-        // The last day it works, as the e-mail states it (UTC).
-        let last_day = chrono::DateTime::from_timestamp(expires_at, 0)
-            .and_then(|t| t.date_naive().checked_sub_days(chrono::Days::new(1)));
+        let last_day = prorata_engine::pay_links::last_day(expires_at);
         if let Some(data) = request.data.as_object_mut() {
             data.insert("pay_link".into(), serde_json::Value::String(link));
             data.insert("pay_link_expires".into(), serde_json::json!(last_day));

@@ -3,9 +3,11 @@
 //! sign-in showing what is owed, charges once however often it is submitted, and an expired,
 //! altered or other tenant's link gets a page saying so, never a server error.
 
+mod mail_common;
 mod portal_common;
 
 use axum::http::StatusCode;
+use mail_common::parts;
 use portal_common::*;
 use prorata_core::{Lang, Money};
 use prorata_engine::gateway::SandboxGateway;
@@ -208,64 +210,6 @@ async fn a_declined_card_says_why_and_charges_nothing(url: &str) {
         .post(&path, &[("number", "1234"), ("expiry", "12/2030")])
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-}
-
-/// The leaf parts of a MIME message, decoded: (content type, body).
-fn parts(data: &str) -> Vec<(String, String)> {
-    use base64::Engine as _;
-    let data = data.replace("\r\n", "\n");
-    let mut out = Vec::new();
-    for chunk in data.split("\n--") {
-        let Some((head, body)) = chunk.split_once("\n\n") else {
-            continue;
-        };
-        let lower = head.to_ascii_lowercase();
-        let Some(ct) = lower
-            .lines()
-            .find_map(|l| l.strip_prefix("content-type: "))
-            .map(|c| c.split(';').next().unwrap_or("").trim().to_string())
-        else {
-            continue;
-        };
-        if ct.starts_with("multipart/") {
-            continue;
-        }
-        let body = body.split("\n--").next().unwrap_or("");
-        let decoded = if lower.contains("content-transfer-encoding: base64") {
-            let b64: String = body.lines().collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .unwrap_or_default()
-        } else if lower.contains("content-transfer-encoding: quoted-printable") {
-            quoted_printable(body)
-        } else {
-            body.as_bytes().to_vec()
-        };
-        out.push((ct, String::from_utf8_lossy(&decoded).into_owned()));
-    }
-    out
-}
-
-fn quoted_printable(s: &str) -> Vec<u8> {
-    let joined = s.replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() + 1 {
-            if let Some(b) = std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
 }
 
 async fn the_invoice_email_arrives_as_text_and_html_with_a_pay_link_that_opens(url: &str) {

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::auth::FieldError;
 use super::billing::method_text;
-use super::{engine_error, error_page, render, Chrome};
+use super::{engine_error, render, Chrome, MessagePage};
 use crate::ctx::Portal;
 use crate::format::{date, money};
 
@@ -56,9 +56,23 @@ fn open(p: &Portal, token: &str) -> Result<PayLink, Response> {
     p.engine()
         .pay_link(p.tenant.id, token, unix_now())
         .map_err(|why| match why {
-            PayLinkRefusal::Expired => error_page(p, StatusCode::GONE, "pay.expired"),
-            PayLinkRefusal::Invalid => error_page(p, StatusCode::NOT_FOUND, "pay.invalid"),
+            PayLinkRefusal::Expired => refused(p, StatusCode::GONE, "pay.expired"),
+            PayLinkRefusal::Invalid => refused(p, StatusCode::NOT_FOUND, "pay.invalid"),
         })
+}
+
+/// A link that does not open: a short title, what to do instead, and the way to sign in.
+fn refused(p: &Portal, status: StatusCode, key: &str) -> Response {
+    let title = format!("{key}_title");
+    let chrome = Chrome::public(p, &title);
+    render(
+        status,
+        &MessagePage {
+            message: p.t.get(&title).to_string(),
+            chrome,
+            detail: Some(p.t.get(key).to_string()),
+        },
+    )
 }
 
 async fn page(
@@ -74,9 +88,7 @@ async fn page(
     let view = match p.engine().pay_link_view(&p.tenant, link).await {
         Ok(v) => v,
         // The account is gone (purged, or never this tenant's): the link pays nothing.
-        Err(EngineError::NotFound(_)) => {
-            return error_page(p, StatusCode::NOT_FOUND, "pay.invalid")
-        }
+        Err(EngineError::NotFound(_)) => return refused(p, StatusCode::NOT_FOUND, "pay.invalid"),
         Err(e) => return engine_error(p, e),
     };
     let owes = view.balance.minor() > 0;
@@ -84,8 +96,8 @@ async fn page(
     chrome.company = Some(view.account_name.clone());
     chrome.here = format!("{}/pay/{token}", p.base);
     chrome.flash = flash.map(|k| t.get(k).to_string());
-    let expires = chrono::DateTime::from_timestamp(link.expires_at, 0)
-        .map(|d| date(lang, d.date_naive()))
+    let expires = prorata_engine::pay_links::last_day(link.expires_at)
+        .map(|d| date(lang, d))
         .unwrap_or_default();
     render(
         status,
