@@ -432,6 +432,9 @@ fn notice(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
         .unwrap_or_default();
     let next_attempt = day(data, "next_attempt");
     let stops_on = day(data, "stops_on");
+    // Sentences point to the link only when there is one.
+    let action = pay_action(lang, data);
+    let linked = action.is_some();
     let subject = match notice {
         Notice::PaymentFailed => t(lang, "Your payment failed", "Votre paiement a échoué"),
         Notice::SuspensionWarning => t(
@@ -487,11 +490,19 @@ fn notice(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
                 body.paragraphs.push(retry);
             }
             body.paragraphs.push(
-                t(
-                    lang,
-                    "To settle it now, pay or update your card with the link below.",
-                    "Pour régler dès maintenant, payez ou mettez à jour votre carte avec le lien ci-dessous.",
-                )
+                if linked {
+                    t(
+                        lang,
+                        "To settle it now, pay or update your card with the link below.",
+                        "Pour régler dès maintenant, payez ou mettez à jour votre carte avec le lien ci-dessous.",
+                    )
+                } else {
+                    t(
+                        lang,
+                        "To settle it now, update your payment method in the billing portal.",
+                        "Pour régler dès maintenant, mettez à jour votre moyen de paiement dans l'espace de facturation.",
+                    )
+                }
                 .to_string(),
             );
         }
@@ -535,11 +546,19 @@ fn notice(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
                         "Your account is suspended for an unpaid balance of",
                         "Votre compte est suspendu pour un solde impayé de",
                     ),
-                    t(
-                        lang,
-                        "Pay with the link below, or sign in as the account owner, and the service starts again.",
-                        "Payez avec le lien ci-dessous, ou connectez-vous en tant que propriétaire du compte, et le service reprend.",
-                    ),
+                    if linked {
+                        t(
+                            lang,
+                            "Pay with the link below, or sign in as the account owner, and the service starts again.",
+                            "Payez avec le lien ci-dessous, ou connectez-vous en tant que propriétaire du compte, et le service reprend.",
+                        )
+                    } else {
+                        t(
+                            lang,
+                            "Sign in as the account owner to pay, and the service starts again.",
+                            "Connectez-vous en tant que propriétaire du compte pour payer, et le service reprend.",
+                        )
+                    },
                 )
             } else {
                 (
@@ -548,11 +567,19 @@ fn notice(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
                         "Your account is cancelled for an unpaid balance of",
                         "Votre compte est résilié pour un solde impayé de",
                     ),
-                    t(
-                        lang,
-                        "Only the account owner may still sign in, to update the payment method and pay; the link below pays too. Your data will be deleted 90 days after the suspension.",
-                        "Seul le propriétaire du compte peut encore se connecter, pour mettre à jour le moyen de paiement et payer\u{a0}; le lien ci-dessous permet aussi de payer. Vos données seront supprimées 90 jours après la suspension.",
-                    ),
+                    if linked {
+                        t(
+                            lang,
+                            "Only the account owner may still sign in, to update the payment method and pay; the link below pays too. Your data will be deleted 90 days after the suspension.",
+                            "Seul le propriétaire du compte peut encore se connecter, pour mettre à jour le moyen de paiement et payer\u{a0}; le lien ci-dessous permet aussi de payer. Vos données seront supprimées 90 jours après la suspension.",
+                        )
+                    } else {
+                        t(
+                            lang,
+                            "Only the account owner may still sign in, to update the payment method and pay. Your data will be deleted 90 days after the suspension.",
+                            "Seul le propriétaire du compte peut encore se connecter, pour mettre à jour le moyen de paiement et payer. Vos données seront supprimées 90 jours après la suspension.",
+                        )
+                    },
                 )
             };
             body.paragraphs
@@ -579,7 +606,7 @@ fn notice(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
                 date(lang, d),
             );
         }
-        body.action = pay_action(lang, data);
+        body.action = action;
     }
     body.compose(lang, Vec::new())
 }
@@ -641,6 +668,12 @@ fn reminder(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
         money(lang, amount),
     );
     let bank = data.get("bank_details").filter(|b| !b.is_null());
+    let action = pay_action(lang, data);
+    let by_card = match (action.is_some(), lang) {
+        (false, _) => "",
+        (true, Lang::En) => ", or by card with the link below",
+        (true, Lang::Fr) => ", ou par carte avec le lien ci-dessous",
+    };
     let them = if several {
         t(lang, "them", "les")
     } else {
@@ -650,8 +683,8 @@ fn reminder(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
         Some(b) => {
             let field = |name: &str| b.get(name).and_then(|v| v.as_str()).unwrap_or("");
             body.paragraphs.push(match lang {
-                Lang::En => format!("You may pay {them} by bank transfer to the account below, with the reference shown, or by card with the link below."),
-                Lang::Fr => format!("Vous pouvez {them} régler par virement au compte ci-dessous, avec la référence indiquée, ou par carte avec le lien ci-dessous."),
+                Lang::En => format!("You may pay {them} by bank transfer to the account below, with the reference shown{by_card}."),
+                Lang::Fr => format!("Vous pouvez {them} régler par virement au compte ci-dessous, avec la référence indiquée{by_card}."),
             });
             body.fact(t(lang, "Holder", "Titulaire"), field("holder").to_string());
             body.fact("IBAN", field("iban").to_string());
@@ -661,11 +694,11 @@ fn reminder(req: &MailRequest, seller: &str) -> Result<Composed, MailError> {
             body.fact(t(lang, "Reference", "Référence"), invoices.join(", "));
         }
         None => body.paragraphs.push(match lang {
-            Lang::En => format!("You may pay {them} to the bank details printed on the invoice, or by card with the link below."),
-            Lang::Fr => format!("Vous pouvez {them} régler aux coordonnées bancaires indiquées sur la facture, ou par carte avec le lien ci-dessous."),
+            Lang::En => format!("You may pay {them} to the bank details printed on the invoice{by_card}."),
+            Lang::Fr => format!("Vous pouvez {them} régler aux coordonnées bancaires indiquées sur la facture{by_card}."),
         }),
     }
-    body.action = pay_action(lang, data);
+    body.action = action;
     body.after.push(
         t(
             lang,
@@ -1148,6 +1181,13 @@ mod tests {
         );
         assert!(!en.text.contains("do_not_honor_x"));
         assert!(compose(&notice_req(Lang::En, "nonsense"), "Vendor", None).is_err());
+        // Without a link (a sender that signs none), no sentence points to one.
+        for notice in ["payment_failed", "suspended", "cancelled"] {
+            let mut r = notice_req(Lang::Fr, notice);
+            r.data.as_object_mut().unwrap().remove("pay_link");
+            let mail = compose(&r, "Vendor", None).unwrap();
+            assert!(!mail.text.contains("ci-dessous"), "{}", mail.text);
+        }
     }
 
     #[test]
@@ -1204,8 +1244,8 @@ mod tests {
         )
         .unwrap();
         assert!(
-            none.text.contains("printed on the invoice"),
-            "{}",
+            none.text.contains("printed on the invoice."),
+            "no link: no card sentence: {}",
             none.text
         );
         let empty = reminder(Lang::En, serde_json::json!([]), serde_json::Value::Null);

@@ -125,7 +125,7 @@ async fn a_payment_failure_email_leads_to_a_page_that_pays(url: &str, save: bool
     let token = w.engine.sign_pay_link(
         w.tenant.id,
         w.a,
-        &[w.a_invoice_number.clone()],
+        std::slice::from_ref(&w.a_invoice_number),
         unix_now() + 3600,
     );
     b.goto(&format!(

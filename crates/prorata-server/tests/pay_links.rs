@@ -35,7 +35,7 @@ fn link(w: &World, account: i64, expires_at: i64) -> String {
     let token = w.engine.sign_pay_link(
         w.tenant.id,
         account,
-        &[w.a_invoice_number.clone()],
+        std::slice::from_ref(&w.a_invoice_number),
         expires_at,
     );
     format!("pay/{token}?lang=fr")
@@ -148,7 +148,7 @@ async fn an_expired_altered_or_foreign_pay_link_is_refused_with_a_page(url: &str
     let other_tenant = w.engine.sign_pay_link(
         w.other_tenant.id,
         w.a,
-        &[w.a_invoice_number.clone()],
+        std::slice::from_ref(&w.a_invoice_number),
         unix_now() + 3600,
     );
     let later = (unix_now() + 10 * 86400).to_string();
