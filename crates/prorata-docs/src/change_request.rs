@@ -16,7 +16,7 @@ use prorata_core::document::{Document, DocumentKind, Draft};
 use prorata_core::timeline::State;
 use prorata_core::Frequency;
 
-use crate::words::{colon, date, decimal, money, t};
+use crate::words::{amounts_in, colon, date, money, t};
 
 /// A change as the customer asked it, with what the engine decided about it.
 #[derive(Debug, Clone, Copy)]
@@ -111,7 +111,7 @@ pub fn subject(lang: Lang, a: &Asked<'_>) -> String {
 fn kind_name(lang: Lang, kind: DocumentKind) -> &'static str {
     match kind {
         DocumentKind::Invoice => t(lang, "Invoice", "Facture"),
-        DocumentKind::CreditNote => t(lang, "Credit note", "Note de crédit"),
+        DocumentKind::CreditNote => t(lang, "Credit note", "Avoir"),
     }
 }
 
@@ -212,7 +212,7 @@ pub fn request_message(lang: Lang, a: &Asked<'_>, drafts: &[Draft], today: Naive
                 date(lang, l.service.start),
                 date(lang, l.service.end),
                 money(lang, l.amount),
-                decimal(lang, &l.explanation)
+                amounts_in(lang, &l.explanation)
             );
         }
     }

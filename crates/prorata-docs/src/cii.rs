@@ -1101,12 +1101,15 @@ mod tests {
         // BR-CO-16: due is this invoice's total; the older balance is only told.
         assert_eq!(values(&xml, "ram:DuePayableAmount"), ["72.00"]);
         assert!(xml.contains(
-            "Previous unpaid balance: 50.00 EUR. Amount due, this invoice included: 122.00 EUR."
+            "Previous unpaid balance: €50.00. Amount due, this invoice included: €122.00."
         ));
         assert_eq!(values(&xml, "ram:PaymentReference"), ["INV-000042"]);
         // A transfer with no account to name is not a "credit transfer" (BR-61).
         assert_eq!(means_code(&xml), "42");
-        assert_eq!(values(&xml, "ram:Description"), ["Payable by 2024-09-05."]);
+        assert_eq!(
+            values(&xml, "ram:Description"),
+            ["Payable by 5 September 2024."]
+        );
         assert!(xml.contains("<udt:DateTimeString format=\"102\">20240905</udt:DateTimeString>"));
     }
 
@@ -1218,7 +1221,7 @@ mod tests {
         let card = values(&xml, "ram:ApplicableTradeSettlementFinancialCard");
         assert_eq!(values(&card[0], "ram:ID"), ["4242"]);
         assert!(
-            xml.contains("carte Visa •••• 4242 (12/2028) débitée automatiquement le 06/08/2024")
+            xml.contains("carte Visa •••• 4242 (12/2028) débitée automatiquement le 6 août 2024")
         );
     }
 

@@ -13,9 +13,11 @@
 
 pub mod change_request;
 pub mod cii;
+pub mod countries;
 pub mod files;
 pub mod legal;
 pub mod mail;
 pub mod pdf;
+pub mod quote;
 pub mod text;
 pub mod words;

@@ -325,7 +325,7 @@ pub fn payment_text(p: &PaymentDetails, lang: Lang, d: &Document) -> String {
             "{} {}, IBAN {}{}{}, {} {}",
             t(lang, "bank transfer to", "virement bancaire à"),
             b.holder,
-            b.iban,
+            crate::words::iban(&b.iban),
             if b.bic.is_empty() { "" } else { ", BIC " },
             b.bic,
             t(lang, "quoting", "en indiquant"),

@@ -73,6 +73,24 @@ fn write(doc: &Document, name: &str) -> PathBuf {
     path
 }
 
+/// The first page of `pdf` as `docs/screenshots/document-<name>.png`, to be looked at (the
+/// documents' pictures in the project's docs are these).
+fn screenshot(pdf: &Path, name: &str) {
+    if !have("pdftoppm") {
+        return;
+    }
+    let png = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/screenshots")
+        .join(format!("document-{name}"));
+    let status = Command::new("pdftoppm")
+        .args(["-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(pdf)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn text_of(pdf: &Path) -> String {
     let out = Command::new("pdftotext")
         .arg("-layout")
@@ -124,9 +142,9 @@ fn prepaid_credit_shows_above_the_amount_due_and_in_the_xml() {
     }
     let text = text_of(&pdf);
     for expected in [
-        "Total TTC 360,00 EUR",
-        "Crédit prépayé utilisé -140,00 EUR",
-        "Montant dû 220,00 EUR",
+        "Total TTC 360,00 €",
+        "Crédit prépayé utilisé −140,00 €",
+        "Montant dû 220,00 €",
     ] {
         assert!(
             text.contains(expected),
@@ -140,26 +158,29 @@ fn the_seed_credit_note_reads_as_the_seed_in_french() {
     let cn = find(&seed_documents(Lang::Fr), "CN-000001");
     let pdf = write(&cn, "seed-credit-note-fr");
     facturx_check(std::slice::from_ref(&pdf));
+    screenshot(&pdf, "credit-note-fr");
     if !have("pdftotext") {
         return;
     }
     let text = text_of(&pdf);
     for expected in [
-        "NOTE DE CRÉDIT",
+        "AVOIR",
         "Numéro : CN-000001",
-        "Date d'émission : 10/07/2024",
-        "Cette note de crédit corrige la facture INV-000002",
+        "Date d'émission : 10 juillet 2024",
+        "AVOIR EN FAVEUR DE",
+        "Cet avoir corrige la facture INV-000002",
         "Prorata – période écoulée",
-        "Licence utilisateur – Essentiel 10/07/2024 – 05/08/2024 4 30,00 20 % 104,52 EUR",
-        "4 × 30,00 EUR × 27/31 (87%) = 104,52 EUR · 27 jours sur 31",
-        "Total HT 104,52 EUR",
-        "TVA 20 % (sur 104,52 EUR) 20,90 EUR",
-        "Total TTC 125,42 EUR",
+        "Licence utilisateur – Essentiel 10 juil. – 5 août 2024 4 30,00 20 % 104,52 €",
+        "4 × 30,00 € × 27/31 (87%) = 104,52 € · 27 jours sur 31",
+        "Total HT 104,52 €",
+        "TVA 20 % (sur 104,52 €) 20,90 €",
+        "Total TTC 125,42 €",
         "Prorata Démo SAS",
         "SIREN 552100554 · TVA FR96552100554",
         "Lumen Conseil SAS",
+        "33000 Bordeaux\nFrance",
         "N° TVA FR40303265045",
-        "NOTE DE CRÉDIT CN-000001 · page 1/1",
+        "AVOIR CN-000001 · page 1/1",
     ] {
         assert!(
             text.contains(expected),
@@ -174,6 +195,7 @@ fn the_seed_credit_note_reads_as_the_seed_in_french() {
         "pénalités",
         "recouvrement",
         "-104",
+        "−104",
     ] {
         assert!(
             !text.contains(absent),
@@ -201,6 +223,8 @@ fn the_seed_documents_read_in_english_with_due_dates() {
     let cn = write(&find(&docs, "CN-000001"), "seed-credit-note-en");
     let inv = write(&find(&docs, "INV-000002"), "seed-invoice-en");
     facturx_check(&[cn.clone(), inv.clone()]);
+    screenshot(&cn, "credit-note-en");
+    screenshot(&inv, "invoice-en");
     if !have("pdftotext") {
         return;
     }
@@ -208,11 +232,12 @@ fn the_seed_documents_read_in_english_with_due_dates() {
     for expected in [
         "CREDIT NOTE",
         "Number: CN-000001",
-        "Issue date: 2024-07-10",
+        "Issue date: 10 July 2024",
+        "CREDITED TO",
         "This credit note corrects invoice INV-000002",
         "Prorata – past period",
-        "4 × 30.00 EUR × 27/31 (87%) = 104.52 EUR · 27 of 31 days",
-        "Total incl. VAT 125.42 EUR",
+        "4 × €30.00 × 27/31 (87%) = €104.52 · 27 of 31 days",
+        "Total incl. VAT €125.42",
     ] {
         assert!(
             text.contains(expected),
@@ -223,13 +248,14 @@ fn the_seed_documents_read_in_english_with_due_dates() {
     for expected in [
         "INVOICE",
         "Number: INV-000002",
-        "Due date: 2024-07-06",
+        "Due date: 6 July 2024",
+        "BILL TO",
         "Recurring items – upcoming period",
-        "Total excl. VAT 300.00 EUR",
-        "VAT 20 % (on 300.00 EUR) 60.00 EUR",
-        "Total incl. VAT 360.00 EUR",
-        "Previous unpaid balance 0.00 EUR",
-        "Amount due 360.00 EUR",
+        "Total excl. VAT €300.00",
+        "VAT 20 % (on €300.00) €60.00",
+        "Total incl. VAT €360.00",
+        "Previous unpaid balance €0.00",
+        "Amount due €360.00",
         // A business buyer of a French seller: penalties and the fixed indemnity.
         "Late payment: penalties at the annual rate of 12.15 %",
         "recovery costs owed by a business customer paying late: 40 €",
@@ -277,6 +303,8 @@ fn vat_mentions_follow_the_buyer() {
     }
     let text = text_of(&pdf);
     assert!(text.contains("TVA 0 % – autoliquidation"), "{text}");
+    // Countries by name in the reader's language.
+    assert!(text.contains("Allemagne"), "{text}");
     assert!(
         text.contains("Autoliquidation : TVA due par le preneur"),
         "{text}"
@@ -332,4 +360,148 @@ fn rendering_is_deterministic() {
     let pdf = String::from_utf8_lossy(&a.pdf);
     assert!(pdf.contains("/AFRelationship /Data"));
     assert!(pdf.contains("/GTS_PDFA1"));
+}
+
+/// Buyers are named in their own alphabets: every character prints, and reads back as written
+/// (issue #17: "Łódź Spółka" printed as "?ód? Spó?ka" when the fonts held Latin-1 only).
+#[test]
+fn names_in_polish_czech_german_greek_and_turkish_print_as_written() {
+    let names = [
+        "Łódź Spółka z o.o.",
+        "Žluťoučký kůň s.r.o.",
+        "Müller & Söhne Straßenbau GmbH",
+        "Αθηναϊκή Λογισμική Α.Ε.",
+        "İzmir Yazılım Ağı Şirketi",
+    ];
+    let base = find(&seed_documents(Lang::Fr), "INV-000002");
+    let mut pdfs = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut doc = base.clone();
+        let buyer = doc.buyer.as_mut().unwrap();
+        buyer.name = (*name).into();
+        buyer.address.city = "Ğüşİöç Θεσσαλονίκη Brno-Líšeň".into();
+        pdfs.push((*name, write(&doc, &format!("unicode-{i}-fr"))));
+    }
+    screenshot(&pdfs[0].1, "invoice-polish-buyer-fr");
+    let paths: Vec<PathBuf> = pdfs.iter().map(|(_, p)| p.clone()).collect();
+    facturx_check(&paths);
+    if !have("pdftotext") {
+        return;
+    }
+    for (name, pdf) in &pdfs {
+        let text = text_of(pdf);
+        assert!(text.contains(name), "{name:?} missing from:\n{text}");
+        assert!(text.contains("Ğüşİöç Θεσσαλονίκη Brno-Líšeň"), "{text}");
+        assert!(!text.contains('?'), "a character did not print:\n{text}");
+        // Each font embedded as a subset with its ToUnicode map (pdffonts: emb, sub, uni).
+        let fonts = Command::new("pdffonts").arg(pdf).output().unwrap();
+        let fonts = String::from_utf8(fonts.stdout).unwrap();
+        let rows: Vec<&str> = fonts.lines().skip(2).collect();
+        assert_eq!(rows.len(), 2, "{fonts}");
+        for row in rows {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            assert!(cols[0].contains("+DejaVuSansCondensed"), "{fonts}");
+            assert_eq!(
+                cols[cols.len() - 5..cols.len() - 2],
+                ["yes", "yes", "yes"],
+                "{fonts}"
+            );
+        }
+    }
+}
+
+/// A document in the common alphabet embeds the common subset; one that needs more embeds a
+/// subset of its own, and both stay small (PDF/A embeds every font).
+#[test]
+fn a_document_embeds_only_the_glyphs_it_needs() {
+    let doc = find(&seed_documents(Lang::Fr), "INV-000002");
+    let common = prorata_docs::files::make(&doc).unwrap().pdf;
+    let mut greek = doc.clone();
+    greek.buyer.as_mut().unwrap().name = "Αθηναϊκή Λογισμική Α.Ε.".into();
+    let own = prorata_docs::files::make(&greek).unwrap().pdf;
+    // The full fonts are 1.3 MB; the subsets a few kB.
+    assert!(common.len() < 60_000, "{}", common.len());
+    assert!(own.len() < 60_000, "{}", own.len());
+    let base_fonts = |pdf: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(pdf)
+            .split("/BaseFont /")
+            .skip(1)
+            .map(|s| s.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_ne!(base_fonts(&common), base_fonts(&own));
+}
+
+/// A transfer payer reads the seller's IBAN in groups of four and amounts with their
+/// thousands grouped, in both languages.
+#[test]
+fn transfer_details_and_large_amounts_read_as_people_write_them() {
+    use prorata_core::payment::{BankDetails, PaymentDetails};
+    for lang in [Lang::Fr, Lang::En] {
+        let mut doc = find(&seed_documents(lang), "INV-000002");
+        doc.payment = Some(PaymentDetails::BankTransfer {
+            bank: Some(BankDetails {
+                holder: "Prorata Démo SAS".into(),
+                iban: "FR7630006000011234567890189".into(),
+                bic: "AGRIFRPP".into(),
+            }),
+        });
+        let cur = doc.currency;
+        let big = prorata_core::Money::from_minor(1_022_400, cur);
+        doc.balance_after = big;
+        let pdf = write(&doc, &format!("transfer-{}", lang.as_str()));
+        facturx_check(std::slice::from_ref(&pdf));
+        screenshot(&pdf, &format!("invoice-transfer-{}", lang.as_str()));
+        if !have("pdftotext") {
+            return;
+        }
+        let text = text_of(&pdf);
+        assert!(
+            text.contains("IBAN FR76 3000 6000 0112 3456 7890 189"),
+            "{text}"
+        );
+        let due = match lang {
+            Lang::Fr => "Montant dû 10 224,00 €",
+            Lang::En => "Amount due €10,224.00",
+        };
+        assert!(text.contains(due), "{due:?} missing from:\n{text}");
+    }
+}
+
+/// Usage lines say how many minutes they bill and at what price a minute (issue #17: the
+/// quantity column was empty).
+#[test]
+fn usage_lines_show_their_minutes_and_the_minute_price() {
+    let docs = example_documents(
+        include_str!("../../../examples/annual-with-usage.toml"),
+        Lang::Fr,
+    );
+    let with_usage: Vec<&Document> = docs
+        .iter()
+        .filter(|d| {
+            d.lines
+                .iter()
+                .any(|l| l.section == prorata_core::document::Section::Usage)
+        })
+        .collect();
+    assert!(!with_usage.is_empty());
+    let doc = with_usage[0];
+    let pdf = write(doc, "usage-fr");
+    facturx_check(std::slice::from_ref(&pdf));
+    screenshot(&pdf, "invoice-usage-reverse-charge-fr");
+    if !have("pdftotext") {
+        return;
+    }
+    let text = text_of(&pdf);
+    // 1,500 minutes, 1,000 of them included: 500 billed at 0.0150 a minute.
+    for expected in [
+        "Appels sortants – France fixe 1–31 mars 2024 500 min",
+        "0,0150 AE 7,50 €",
+        "1500 min − 1000 min inclus = 500 min × 0,0150 = 7,50 €",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
 }

@@ -263,11 +263,11 @@ async fn a_downgrade_in_time_files_a_ticket_for_the_account_manager_with_the_pre
         &first.body,
         &[
             "Ce qui change : Licence utilisateur : 10 → 6",
-            "Date d'effet : 10/07/2024",
-            "Date limite de préavis : 07/05/2025 (renouvellement le 06/06/2025)",
-            "Documents qu'elle produira si elle est appliquée le 10/07/2024 :",
-            "- Note de crédit : -104,52 EUR HT",
-            "(10/07/2024 – 05/08/2024) : -104,52 EUR = 10 → 6 : 4 × 30,00 EUR × 27/31 (87%) = 104,52 EUR",
+            "Date d'effet : 10 juillet 2024",
+            "Date limite de préavis : 7 mai 2025 (renouvellement le 6 juin 2025)",
+            "Documents qu'elle produira si elle est appliquée le 10 juillet 2024 :",
+            "- Avoir : −104,52\u{a0}€ HT",
+            "(10 juillet 2024 – 5 août 2024) : −104,52\u{a0}€ = 10 → 6 : 4 × 30,00\u{a0}€ × 27/31 (87%) = 104,52\u{a0}€",
         ],
     );
     assert_eq!(
@@ -315,7 +315,7 @@ async fn a_downgrade_in_time_files_a_ticket_for_the_account_manager_with_the_pre
         &reply.body,
         &[
             "Votre modification a été appliquée.",
-            "- Note de crédit CN-000001 : 104,52 EUR HT, 125,42 EUR TTC",
+            "- Avoir CN-000001 : 104,52\u{a0}€ HT, 125,42\u{a0}€ TTC",
         ],
     );
     assert_eq!(
@@ -395,7 +395,7 @@ async fn declining_posts_the_message_solves_the_ticket_and_leaves_the_subscripti
             "Résiliation demandée dans le portail client.",
             "Ce qui change : Résiliation au renouvellement",
             // A cancellation takes effect at the renewal.
-            "Date d'effet : 06/06/2025",
+            "Date d'effet : 6 juin 2025",
             "Motif : Trop cher",
             "aucun pour l'instant",
         ],

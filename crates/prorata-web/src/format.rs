@@ -2,105 +2,11 @@
 //! French, `€1,234.56` and `10 July 2024` in English. This formats what the engine computed;
 //! it computes nothing (digits are regrouped, never rounded).
 
-use chrono::{Datelike, NaiveDate};
-use prorata_core::{Lang, Money};
+use prorata_core::Lang;
 
-/// French groups thousands with a narrow no-break space and puts a no-break space before
-/// the symbol.
-const NNBSP: char = '\u{202f}';
-const NBSP: char = '\u{a0}';
-
-fn symbol(code: &str) -> Option<&'static str> {
-    match code {
-        "EUR" => Some("€"),
-        "USD" => Some("$"),
-        "GBP" => Some("£"),
-        _ => None,
-    }
-}
-
-fn group(digits: &str, sep: char) -> String {
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub fn money(lang: Lang, m: Money) -> String {
-    let exp = m.currency().exponent() as usize;
-    let minor = m.minor();
-    let digits = minor.unsigned_abs().to_string();
-    let digits = format!("{digits:0>width$}", width = exp + 1);
-    let (int, frac) = digits.split_at(digits.len() - exp);
-    let code = m.currency().code();
-    let sign = if minor < 0 { "−" } else { "" };
-    match lang {
-        Lang::Fr => {
-            let int = group(int, NNBSP);
-            let num = if exp > 0 {
-                format!("{int},{frac}")
-            } else {
-                int
-            };
-            let unit = symbol(code).unwrap_or(code);
-            format!("{sign}{num}{NBSP}{unit}")
-        }
-        Lang::En => {
-            let int = group(int, ',');
-            let num = if exp > 0 {
-                format!("{int}.{frac}")
-            } else {
-                int
-            };
-            match symbol(code) {
-                Some(s) => format!("{sign}{s}{num}"),
-                None => format!("{sign}{code}{NBSP}{num}"),
-            }
-        }
-    }
-}
-
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const MONTHS_FR: [&str; 12] = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-];
-
-pub fn date(lang: Lang, d: NaiveDate) -> String {
-    let m = d.month0() as usize;
-    match lang {
-        Lang::En => format!("{} {} {}", d.day(), MONTHS_EN[m], d.year()),
-        Lang::Fr if d.day() == 1 => format!("1er {} {}", MONTHS_FR[m], d.year()),
-        Lang::Fr => format!("{} {} {}", d.day(), MONTHS_FR[m], d.year()),
-    }
-}
+/// Amounts and dates are written one way across the product: the documents' and e-mails'
+/// (`prorata_docs::words`), so that the portal and the PDF never disagree.
+pub use prorata_docs::words::{date, money};
 
 /// A stored UTC timestamp (`2026-03-10T14:05:09.123Z`) as a day and a time of day, in UTC
 /// (said so: the portal does not know the reader's time zone); the text as it is when it is
@@ -121,7 +27,9 @@ pub fn timestamp(lang: Lang, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use prorata_core::Currency;
+    use prorata_core::Money;
 
     #[test]
     fn amounts_in_each_language() {

@@ -122,7 +122,7 @@ pub fn run(args: QuoteArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        print!("{}", prorata_docs::text::outcome(&outcome));
+        print!("{}", prorata_docs::quote::quote(&outcome));
     }
     Ok(())
 }

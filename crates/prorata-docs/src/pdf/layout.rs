@@ -4,7 +4,7 @@
 
 use pdf_writer::{Content, Name, Str};
 
-use super::fonts::{Font, Fonts};
+use super::fonts::{Font, Fonts, Used};
 
 pub(crate) const WIDTH: f32 = 595.0;
 pub(crate) const HEIGHT: f32 = 842.0;
@@ -51,6 +51,8 @@ pub(crate) struct Pages<'f> {
     /// Column titles repeated at the top of each new page while a table runs: x, whether
     /// right-aligned, text.
     pub repeat: Vec<(f32, bool, &'static str)>,
+    /// The glyphs used so far, regular and bold: what the document's font subsets hold.
+    used: [Used; 2],
 }
 
 impl<'f> Pages<'f> {
@@ -61,6 +63,7 @@ impl<'f> Pages<'f> {
             page: Content::new(),
             y: HEIGHT - 50.0,
             repeat: Vec::new(),
+            used: [fonts.regular.used(), fonts.bold.used()],
         }
     }
 
@@ -68,6 +71,13 @@ impl<'f> Pages<'f> {
         match w {
             Weight::Regular => (&self.fonts.regular, Name(b"R")),
             Weight::Bold => (&self.fonts.bold, Name(b"B")),
+        }
+    }
+
+    fn used(&mut self, w: Weight) -> &mut Used {
+        match w {
+            Weight::Regular => &mut self.used[0],
+            Weight::Bold => &mut self.used[1],
         }
     }
 
@@ -80,7 +90,7 @@ impl<'f> Pages<'f> {
             return;
         }
         let (font, name) = self.font(style.weight);
-        let glyphs = font.encode(text);
+        let glyphs = font.encode(text, self.used(style.weight));
         self.page
             .set_fill_rgb(style.grey, style.grey, style.grey)
             .begin_text()
@@ -171,9 +181,25 @@ impl<'f> Pages<'f> {
         self.y -= 16.0;
     }
 
-    /// Every page, the current one last.
-    pub fn finish(mut self) -> Vec<Content> {
-        self.done.push(self.page);
+    /// Every page, the current one last, each with its footer (`footer(page, pages)`, from
+    /// 1), and the glyphs used in the regular and bold fonts.
+    pub fn finish(mut self, footer: impl Fn(usize, usize) -> String) -> (Vec<Content>, [Used; 2]) {
         self.done
+            .push(std::mem::replace(&mut self.page, Content::new()));
+        let mut pages = std::mem::take(&mut self.done);
+        let total = pages.len();
+        let style = Style::new(Weight::Regular, 7.0).grey(0.45);
+        for (i, page) in pages.iter_mut().enumerate() {
+            let text = footer(i + 1, total);
+            let x = (WIDTH - self.width(style, &text)) / 2.0;
+            let glyphs = self.fonts.regular.encode(&text, &mut self.used[0]);
+            page.set_fill_rgb(style.grey, style.grey, style.grey)
+                .begin_text()
+                .set_font(Name(b"R"), style.size)
+                .next_line(x, BOTTOM - 30.0)
+                .show(Str(&glyphs))
+                .end_text();
+        }
+        (pages, self.used)
     }
 }

@@ -10,15 +10,19 @@
 mod fonts;
 mod layout;
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use pdf_writer::types::{AssociationKind, CidFontType, FontFlags, OutputIntentSubtype, SystemInfo};
 use pdf_writer::{Content, Date, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use prorata_core::document::{Document, DocumentKind, Line};
 use prorata_core::Lang;
 use sha2::{Digest, Sha256};
 
+use crate::countries::country;
 use crate::text::{payment_text, section_title, tax_label};
-use crate::words::{colon, date, decimal, kind_title, money, t};
-use layout::{Pages, Style, Weight, BOTTOM, HEIGHT, LEFT, RIGHT, WIDTH};
+use crate::words::{colon, date, decimal, kind_title, money, period, t};
+use layout::{Pages, Style, Weight, HEIGHT, LEFT, RIGHT, WIDTH};
 
 const SRGB: &[u8] = include_bytes!("../../assets/sRGB.icc");
 
@@ -35,6 +39,8 @@ const COL_QTY: f32 = 385.0;
 const COL_PRICE: f32 = 440.0;
 const COL_VAT: f32 = 468.0;
 const DESC_WIDTH: f32 = COL_PERIOD - LEFT - 8.0;
+/// Room for the period before the widest quantity (`1 500 min 30 s`).
+const PERIOD_WIDTH: f32 = 80.0;
 
 const TITLE: Style = Style::new(Weight::Bold, 20.0);
 const NAME: Style = Style::new(Weight::Bold, 12.0);
@@ -49,8 +55,21 @@ pub fn render(doc: &Document, lang: Lang, xml: &[u8]) -> Result<Vec<u8>, PdfErro
     let fonts = fonts::fonts().map_err(PdfError)?;
     let mut pages = Pages::new(fonts);
     draw(&mut pages, doc, lang);
-    let contents = pages.finish();
-    Ok(assemble(doc, lang, xml, fonts, contents))
+    let (contents, used) = pages.finish(|page, pages| {
+        format!(
+            "{} {} · {} {page}/{pages}",
+            kind_title(lang, doc.kind),
+            doc.number,
+            t(lang, "page", "page"),
+        )
+    });
+    let [regular, bold] = &used;
+    let regular = (
+        &fonts.regular,
+        fonts.regular.embedding(regular).map_err(PdfError)?,
+    );
+    let bold = (&fonts.bold, fonts.bold.embedding(bold).map_err(PdfError)?);
+    Ok(assemble(doc, lang, xml, [regular, bold], contents))
 }
 
 fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
@@ -63,7 +82,7 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
             p.text(LEFT, y, NAME, line);
             y -= 14.0;
         }
-        for line in address_lines(&s.address, &s.country) {
+        for line in address_lines(&s.address, &s.country, lang) {
             p.text(LEFT, y, BODY, &line);
             y -= 11.0;
         }
@@ -111,14 +130,18 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     let mut by = ry.min(y) - 14.0;
     let bx = 330.0;
     if let Some(b) = &doc.buyer {
-        p.text(bx, by, LABEL, t(lang, "BILL TO", "FACTURÉ À"));
+        let label = match doc.kind {
+            DocumentKind::Invoice => t(lang, "BILL TO", "FACTURÉ À"),
+            DocumentKind::CreditNote => t(lang, "CREDITED TO", "AVOIR EN FAVEUR DE"),
+        };
+        p.text(bx, by, LABEL, label);
         by -= 13.0;
         let width = RIGHT - bx;
         for line in p.wrap(STRONG, &b.name, width).iter().take(3) {
             p.text(bx, by, STRONG, line);
             by -= 11.0;
         }
-        let lines: Vec<String> = address_lines(&b.address, &b.country)
+        let lines: Vec<String> = address_lines(&b.address, &b.country, lang)
             .iter()
             .flat_map(|l| p.wrap(BODY, l, width))
             .collect();
@@ -138,15 +161,20 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     }
     p.y = by.min(y) - 12.0;
     if !doc.corrects.is_empty() {
-        let text = format!(
-            "{} {}",
+        let corrects = if doc.corrects.len() == 1 {
             t(
                 lang,
                 "This credit note corrects invoice",
-                "Cette note de crédit corrige la facture"
-            ),
-            doc.corrects.join(", ")
-        );
+                "Cet avoir corrige la facture",
+            )
+        } else {
+            t(
+                lang,
+                "This credit note corrects invoices",
+                "Cet avoir corrige les factures",
+            )
+        };
+        let text = format!("{corrects} {}", doc.corrects.join(", "));
         p.paragraph(LEFT, RIGHT - LEFT, STRONG, &text);
         p.y -= 4.0;
     }
@@ -177,7 +205,7 @@ fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
     }
 }
 
-fn address_lines(a: &prorata_core::account::Address, country: &str) -> Vec<String> {
+fn address_lines(a: &prorata_core::account::Address, code: &str, lang: Lang) -> Vec<String> {
     let mut out = Vec::new();
     for l in [&a.line1, &a.line2] {
         if !l.trim().is_empty() {
@@ -193,7 +221,7 @@ fn address_lines(a: &prorata_core::account::Address, country: &str) -> Vec<Strin
     if !city.is_empty() {
         out.push(city);
     }
-    out.push(country.to_string());
+    out.push(country(lang, code));
     out
 }
 
@@ -237,29 +265,58 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
         .into_iter()
         .take(6)
         .collect();
-    let height = 11.0 * desc.len() as f32 + 9.5 * why.len() as f32 + 4.0;
+    // The period column is as wide as the quantity leaves; a longer period breaks after
+    // its dash.
+    let period = period(lang, l.service.start, l.service.end);
+    let period: Vec<String> = if p.width(SMALL, &period) <= PERIOD_WIDTH {
+        vec![period]
+    } else {
+        match period.split_once(" – ") {
+            Some((from, to)) => vec![format!("{from} –"), to.to_string()],
+            None => vec![period],
+        }
+    };
+    let rows = desc.len().max(period.len());
+    let height = 11.0 * rows as f32 + 9.5 * why.len() as f32 + 4.0;
     p.need(height);
     let y = p.y;
     for (i, d) in desc.iter().enumerate() {
         p.text(LEFT, y - 11.0 * i as f32, BODY, d);
     }
-    let period = format!(
-        "{} – {}",
-        date(lang, l.service.start),
-        date(lang, l.service.end)
-    );
-    p.text(COL_PERIOD, y, SMALL, &period);
-    // Usage counts seconds and prices minutes: its explanation gives the quantities.
-    if l.section != prorata_core::document::Section::Usage {
-        // Signed as printed: a credit line on an invoice shows −4, a credit note 4.
-        let quantity = match doc.kind {
-            DocumentKind::Invoice => l.quantity,
-            DocumentKind::CreditNote => -l.quantity,
-        };
-        p.text_right(COL_QTY, y, BODY, &quantity.to_string());
+    for (i, line) in period.iter().enumerate() {
+        p.text(COL_PERIOD, y - 11.0 * i as f32, SMALL, line);
     }
-    if let Some(price) = l.unit_price {
-        p.text_right(COL_PRICE, y, BODY, &decimal(lang, &price.to_string()));
+    // Signed as printed: a credit line on an invoice shows −4, a credit note 4.
+    let sign = match doc.kind {
+        DocumentKind::Invoice => 1,
+        DocumentKind::CreditNote => -1,
+    };
+    if l.section == prorata_core::document::Section::Usage {
+        // Calls are counted in seconds and priced per minute: the minutes billed (beyond
+        // what bundles included, which the explanation gives), at the minute's price.
+        let billable = l.quantity.saturating_sub(l.included_used.unwrap_or(0));
+        p.text_right(
+            COL_QTY,
+            y,
+            BODY,
+            &minutes(lang, billable.saturating_mul(sign)),
+        );
+        let price = match l.unit_price {
+            Some(price) => decimal(lang, &price.to_string()),
+            // Tiered prices: the explanation gives each tier.
+            None => t(lang, "tiered", "paliers").to_string(),
+        };
+        p.text_right(COL_PRICE, y, BODY, &price);
+    } else {
+        p.text_right(
+            COL_QTY,
+            y,
+            BODY,
+            &l.quantity.saturating_mul(sign).to_string(),
+        );
+        if let Some(price) = l.unit_price {
+            p.text_right(COL_PRICE, y, BODY, &decimal(lang, &price.to_string()));
+        }
     }
     let vat = match l.tax.category {
         prorata_core::tax::TaxCategory::Standard => crate::words::percent(lang, l.tax.rate),
@@ -267,7 +324,7 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
     };
     p.text_right(COL_VAT, y, SMALL, &vat);
     p.text_right(RIGHT, y, BODY, &money(lang, doc.printed(l.amount)));
-    p.y = y - 11.0 * desc.len() as f32;
+    p.y = y - 11.0 * rows as f32;
     for w in why {
         p.text(LEFT + 8.0, p.y + 1.0, NOTE, &w);
         p.y -= 9.5;
@@ -275,7 +332,18 @@ fn line_row(p: &mut Pages, doc: &Document, lang: Lang, l: &Line) {
     p.y -= 4.0;
 }
 
-/// A line's arithmetic, in the document's language (decimal commas in French).
+/// Seconds of calls as minutes, `90 min` or `12 min 34 s` (`12 min 34 s` in both languages).
+fn minutes(lang: Lang, seconds: i64) -> String {
+    let sign = if seconds < 0 { "−" } else { "" };
+    let s = seconds.unsigned_abs();
+    let whole = crate::words::number(lang, s / 60);
+    match s % 60 {
+        0 => format!("{sign}{whole}\u{a0}min"),
+        rest => format!("{sign}{whole}\u{a0}min\u{a0}{rest}\u{a0}s"),
+    }
+}
+
+/// A line's arithmetic, in the document's language (its amounts as the language writes them).
 fn explanation(l: &Line, lang: Lang) -> String {
     let mut why = l.explanation.clone();
     if let Some(f) = l.proration {
@@ -285,7 +353,7 @@ fn explanation(l: &Line, lang: Lang) -> String {
     if l.late {
         why.push_str(t(lang, " · late usage", " · consommation tardive"));
     }
-    decimal(lang, &why)
+    crate::words::amounts_in(lang, &why)
 }
 
 fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
@@ -340,19 +408,6 @@ fn totals(p: &mut Pages, doc: &Document, lang: Lang) {
         p.y -= 13.0;
     }
     p.y -= 6.0;
-}
-
-fn footer(page: &mut Content, fonts: &fonts::Fonts, text: &str) {
-    let font = &fonts.regular;
-    let glyphs = font.encode(text);
-    let size = 7.0;
-    let x = (WIDTH - font.width(text, size)) / 2.0;
-    page.set_fill_rgb(0.45, 0.45, 0.45)
-        .begin_text()
-        .set_font(Name(b"R"), size)
-        .next_line(x, BOTTOM - 30.0)
-        .show(Str(&glyphs))
-        .end_text();
 }
 
 /// PDF dates are the issue date at midnight UTC: documents carry no time of day.
@@ -425,11 +480,17 @@ fn deflate(data: &[u8]) -> Vec<u8> {
     miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
 }
 
+/// The sRGB profile, deflated once per process: it is the same in every document.
+fn srgb() -> &'static [u8] {
+    static PACKED: OnceLock<Vec<u8>> = OnceLock::new();
+    PACKED.get_or_init(|| deflate(SRGB))
+}
+
 fn assemble(
     doc: &Document,
     lang: Lang,
     xml: &[u8],
-    fonts: &fonts::Fonts,
+    fonts: [(&fonts::Font, Cow<'_, fonts::Embedding>); 2],
     contents: Vec<Content>,
 ) -> Vec<u8> {
     let mut next = Ref::new(1);
@@ -455,8 +516,7 @@ fn assemble(
         .creation_date(issued)
         .modified_date(issued);
     pdf.metadata(meta_id, xmp(doc, &title, lang).as_bytes());
-    let icc = deflate(SRGB);
-    pdf.icc_profile(icc_id, &icc)
+    pdf.icc_profile(icc_id, srgb())
         .n(3)
         .range([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
         .filter(Filter::FlateDecode);
@@ -477,23 +537,25 @@ fn assemble(
 
     // Fonts: a Type 0 font over a TrueType CID font, glyph ids as CIDs.
     let mut font_ids = Vec::new();
-    for font in [&fonts.regular, &fonts.bold] {
-        let (type0, cid, descriptor, program, cmap) = (
+    for (font, embedding) in &fonts {
+        let (type0, cid, descriptor, program, cmap, cid_to_gid) = (
+            next.bump(),
             next.bump(),
             next.bump(),
             next.bump(),
             next.bump(),
             next.bump(),
         );
+        let base_name = Name(&embedding.base_name);
         font_ids.push(type0);
         pdf.type0_font(type0)
-            .base_font(Name(font.base_name))
+            .base_font(base_name)
             .encoding_predefined(Name(b"Identity-H"))
             .descendant_font(cid)
             .to_unicode(cmap);
         let mut c = pdf.cid_font(cid);
         c.subtype(CidFontType::Type2)
-            .base_font(Name(font.base_name))
+            .base_font(base_name)
             .system_info(SystemInfo {
                 registry: Str(b"Adobe"),
                 ordering: Str(b"Identity"),
@@ -501,11 +563,15 @@ fn assemble(
             })
             .font_descriptor(descriptor)
             .default_width(0.0)
-            .cid_to_gid_map_predefined(Name(b"Identity"));
-        c.widths().consecutive(0, font.widths.iter().copied());
+            .cid_to_gid_map_stream(cid_to_gid);
+        let mut widths = c.widths();
+        for &(cid, width) in &embedding.widths {
+            widths.consecutive(cid, [width]);
+        }
+        widths.finish();
         c.finish();
         pdf.font_descriptor(descriptor)
-            .name(Name(font.base_name))
+            .name(base_name)
             .flags(FontFlags::NON_SYMBOLIC)
             .bbox(font.bbox)
             .italic_angle(0.0)
@@ -514,26 +580,20 @@ fn assemble(
             .cap_height(font.cap_height)
             .stem_v(80.0)
             .font_file2(program);
-        pdf.stream(program, &font.program)
+        pdf.stream(program, &embedding.program)
             .filter(Filter::FlateDecode);
-        pdf.cmap(cmap, &font.to_unicode).filter(Filter::FlateDecode);
+        pdf.cmap(cmap, &embedding.to_unicode)
+            .filter(Filter::FlateDecode);
+        pdf.stream(cid_to_gid, &embedding.cid_to_gid)
+            .filter(Filter::FlateDecode);
     }
 
     let total = contents.len();
     let mut page_ids = Vec::new();
-    for (i, mut content) in contents.into_iter().enumerate() {
+    for content in contents {
         let page_id = next.bump();
         let content_id = next.bump();
         page_ids.push(page_id);
-        let footer_text = format!(
-            "{} {} · {} {}/{}",
-            kind_title(lang, doc.kind),
-            doc.number,
-            t(lang, "page", "page"),
-            i + 1,
-            total
-        );
-        footer(&mut content, fonts, &footer_text);
         let stream = deflate(&content.finish());
         pdf.stream(content_id, &stream).filter(Filter::FlateDecode);
         let mut page = pdf.page(page_id);
