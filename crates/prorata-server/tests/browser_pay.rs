@@ -2,7 +2,8 @@
 //! renewal sends the English payment-failure e-mail (its HTML part opened as a mail client
 //! would, checked with axe-core), whose link opens the pay page without sign-in, where a
 //! test card pays the balance and the page then says it is paid; a French page, and an
-//! expired link's page. The SQLite run saves the screenshots into `docs/screenshots/`.
+//! expired link's page; a French invoice e-mail as a mail client shows it. The SQLite run saves
+//! the screenshots into `docs/screenshots/`.
 
 mod mail_common;
 mod portal_common;
@@ -95,6 +96,25 @@ async fn a_payment_failure_email_leads_to_a_page_that_pays(url: &str, save: bool
         .expect("the e-mail");
     wait(&b, "a[href]").await;
     pages.check(&b, "mail-payment-failed-en").await;
+
+    // A's invoice e-mail, in French: the date and amount as the locale writes them.
+    let invoice = std::fs::read_dir(&dir)
+        .expect("mails")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| parts(&std::fs::read_to_string(e.path()).unwrap_or_default()))
+        .find(|p| {
+            p.first()
+                .is_some_and(|(_, t)| t.contains("Veuillez trouver ci-joint la facture"))
+        })
+        .expect("the French invoice e-mail");
+    let file = dir.join("invoice-fr.html");
+    std::fs::write(&file, &invoice[1].1).expect("written");
+    b.goto(&format!("file://{}", file.display()))
+        .await
+        .expect("the e-mail");
+    wait(&b, "a[href]").await;
+    pages.check(&b, "mail-invoice-fr").await;
 
     // The link: no sign-in, what is owed, a test card, paid.
     b.goto(&link).await.expect("pay page");
