@@ -1,8 +1,8 @@
 //! # prorata-docs: what customers read
 //!
 //! Renderings of invoices and credit notes ([`text`]: the plain-text form, in the seed's
-//! sections with each line's arithmetic) and the e-mails sent to billing contacts ([`mail`]),
-//! in French and English. Pure: no database, no network; the server's workers send what this
+//! sections with each line's arithmetic) and the e-mails sent to billing contacts ([`mail`]:
+//! a text part and an HTML part from `templates/mail.html`), in French and English. Pure: no database, no network; the server's workers send what this
 //! crate writes.
 
 // No panics on any input outside tests: errors are values.

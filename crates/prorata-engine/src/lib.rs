@@ -22,6 +22,7 @@ mod entitlements;
 pub mod gateway;
 mod keys;
 mod lists;
+pub mod pay_links;
 pub mod people;
 mod portal;
 pub mod scan;

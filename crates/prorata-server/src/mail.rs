@@ -1,6 +1,9 @@
 //! Sending e-mail: over SMTP with `lettre` (plain, STARTTLS or TLS, credentials in the URL),
 //! or, with no SMTP configured (the embedded default), as `.eml` files in a folder.
 //!
+//! Every message is `multipart/alternative` (the text part, then the HTML part, both made by
+//! `prorata_docs::mail`); one with attachments wraps that in `multipart/mixed`.
+//!
 //! Each message's `Message-ID` is made from its job (`<job-{tenant}-{id}@prorata>`), so a
 //! message sent again after a crash is the same message to the receiving side, and a
 //! file written again overwrites itself.
@@ -8,7 +11,7 @@
 use std::path::PathBuf;
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MessageId};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use prorata_core::Lang;
 use prorata_docs::mail::Composed;
@@ -140,13 +143,14 @@ impl Mailer {
                 .map_err(|e| format!("recipient {address:?}: {e}"))?;
             builder = builder.to(mailbox);
         }
-        let text = SinglePart::builder()
-            .header(ContentType::TEXT_PLAIN)
-            .body(composed.text.clone());
+        // The text and the HTML are one message in two forms (the client shows the best it
+        // can); attachments go beside them in a mixed part.
+        let alternative =
+            MultiPart::alternative_plain_html(composed.text.clone(), composed.html.clone());
         let message = if composed.attachments.is_empty() {
-            builder.singlepart(text)
+            builder.multipart(alternative)
         } else {
-            let mut parts = MultiPart::mixed().singlepart(text);
+            let mut parts = MultiPart::mixed().multipart(alternative);
             for a in &composed.attachments {
                 let content_type = ContentType::parse(a.content_type)
                     .map_err(|e| format!("attachment type: {e}"))?;

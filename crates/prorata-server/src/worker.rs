@@ -381,6 +381,28 @@ async fn send_email(
             data.insert("link".into(), serde_json::Value::String(link));
         }
     }
+    // An e-mail about money owed carries a link to pay, signed now under the server's key
+    // and working for 30 days (prorata_engine::pay_links): like the single-use
+    // links, it is never written to the job table.
+    if let Some(account_id) = job
+        .account_id
+        .filter(|_| prorata_docs::mail::wants_pay_link(&request))
+    {
+        let expires_at = prorata_engine::pay_links::expiry_from(prorata_engine::people::unix_now());
+        let invoices = prorata_docs::mail::invoices_named(&request);
+        let token = engine.sign_pay_link(job.tenant_id, account_id, &invoices, expires_at);
+        let link = format!(
+            "{}/portal/{}/pay/{token}?lang={}",
+            mailer.links(),
+            tenant.slug,
+            request.lang.as_str()
+        );
+        let last_day = prorata_engine::pay_links::last_day(expires_at);
+        if let Some(data) = request.data.as_object_mut() {
+            data.insert("pay_link".into(), serde_json::Value::String(link));
+            data.insert("pay_link_expires".into(), serde_json::json!(last_day));
+        }
+    }
     // A document travels as its stored Factur-X PDF (made now if the render pass has not
     // reached it yet): the attachment is the same file the API serves.
     let document = match prorata_docs::mail::document_number(&request) {

@@ -1,6 +1,7 @@
 //! # prorata-web: the pages people use
 //!
-//! The customer portal (`/portal/{tenant}/…`): sign-in, invitations and password resets,
+//! The customer portal (`/portal/{tenant}/…`): sign-in, invitations and password resets, the
+//! pay page of e-mails' signed pay links (no sign-in),
 //! seed 003's "My company" — General, Plan (with upgrades, downgrades and cancellations),
 //! Billing (owner only) and Users — and seed 000's Support (billing tickets with files). Pages are rendered on the server from compile-time
 //! checked templates (askama); there is no script at all, inline or not, and no CDN: the one
@@ -83,6 +84,7 @@ pub fn router(engine: Engine, config: WebConfig) -> Router {
             get(pages::auth::reset_form).post(pages::auth::request_reset),
         )
         .route("/enter/{token}", get(pages::auth::enter))
+        .route("/pay/{token}", get(pages::pay::show).post(pages::pay::pay))
         .route(
             "/company",
             get(pages::company::show).post(pages::company::update),

@@ -32,16 +32,20 @@ impl Engine {
                 }),
                 Effect::Email { notice } if !account.billing_contacts.is_empty() => {
                     let balance = tx.balance(tenant.id, account_id).await?;
-                    jobs.push(email_job(
-                        account_id,
-                        account,
-                        "notice",
-                        json!({
-                            "notice": notice,
-                            "balance": balance,
-                            "since": on,
-                        }),
-                    ));
+                    let mut data = json!({
+                        "notice": notice,
+                        "balance": balance,
+                        "since": on,
+                    });
+                    if *notice != prorata_core::dunning::Notice::Reactivated {
+                        let facts =
+                            crate::pay_links::notice_facts(tx, tenant, account_id, balance, on)
+                                .await?;
+                        if let (Some(d), Some(f)) = (data.as_object_mut(), facts.as_object()) {
+                            d.extend(f.clone());
+                        }
+                    }
+                    jobs.push(email_job(account_id, account, "notice", data));
                 }
                 Effect::Email { .. } => {}
                 // Written by the dunning pass, which holds the invoices the standing names.

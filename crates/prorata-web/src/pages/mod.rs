@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod billing;
 pub mod company;
+pub mod pay;
 pub mod plan;
 pub mod staff;
 pub mod support;
