@@ -6,12 +6,17 @@
 //! - Only the owner (and the billing team) see invoices and the billing tab.
 //! - A changed buyer address shows on future documents only: documents copy the buyer when
 //!   they are issued ([`Account::buyer_snapshot`]).
+//! - A VAT number must parse ([`crate::vat_number`]: shape and check key), be of the account's
+//!   country when that is a member state, and come with an address line, postcode and city:
+//!   an account that could not be invoiced lawfully under reverse charge is refused, the error
+//!   naming the field, at creation and at every change.
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Lang;
 use crate::money::Currency;
 use crate::tax::{self, Buyer};
+use crate::vat_number::{VatNumber, VatNumberError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -28,6 +33,21 @@ pub struct Address {
     /// State or region (shown for the United States).
     #[serde(default)]
     pub state: String,
+}
+
+impl Address {
+    /// The first part an invoice to a business cannot go without (line, postcode, city), as
+    /// the field an error names; `None` when the address is complete.
+    pub fn first_missing(&self) -> Option<&'static str> {
+        [
+            ("address.line1", &self.line1),
+            ("address.postcode", &self.postcode),
+            ("address.city", &self.city),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.trim().is_empty())
+        .map(|(field, _)| field)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +75,9 @@ pub struct Account {
     pub address: Address,
     /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// Intra-community VAT number, checked by country (shape and, for FR, DE, IT, ES, BE and
+    /// NL, the check key) and stored in its canonical form; it requires `address.line1`,
+    /// `address.postcode` and `address.city`.
     #[serde(default)]
     pub vat_number: Option<String>,
     pub currency: Currency,
@@ -161,16 +184,7 @@ impl Account {
             problem: p,
         })?;
         if let Some(v) = &self.vat_number {
-            let ok = v.len() >= 4
-                && v.len() <= 16
-                && v.bytes().all(|b| b.is_ascii_alphanumeric())
-                && v.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic);
-            if !ok {
-                return Err(invalid(
-                    "vat_number",
-                    "expected a country prefix and digits, e.g. FR40303265045",
-                ));
-            }
+            self.check_vat_number(v)?;
         }
         if crate::calls::time_zone(&self.time_zone).is_none() {
             return Err(invalid(
@@ -193,11 +207,57 @@ impl Account {
         Ok(())
     }
 
+    /// A VAT number makes the account a business buyer, invoiced under reverse charge from
+    /// another member state: the number must parse, belong to the account's country (a number
+    /// of another member state would move the sale there) and come with the address an
+    /// invoice to a business prints (art. 226 of Directive 2006/112/EC).
+    fn check_vat_number(&self, text: &str) -> Result<(), AccountError> {
+        let number = VatNumber::parse(text).map_err(|e| AccountError::Invalid {
+            field: "vat_number",
+            problem: e.to_string(),
+        })?;
+        let country = self.country.to_ascii_uppercase();
+        if tax::is_eu(&country) && number.country() != country {
+            return Err(AccountError::Invalid {
+                field: "vat_number",
+                problem: format!(
+                    "{number} is a VAT number of {}, not of the account's country {country}",
+                    number.country()
+                ),
+            });
+        }
+        if let Some(field) = self.address.first_missing() {
+            return Err(AccountError::Invalid {
+                field,
+                problem: "is required with a VAT number: an invoice to a business prints its \
+                          address, and reverse charge needs it"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The account as stored: the country in capitals, the VAT number in its canonical form
+    /// (`fr 40 303 265 045` is `FR40303265045`), a blank one removed. Values that do not parse
+    /// are left for [`Account::validate`] to refuse.
+    pub fn normalised(mut self) -> Account {
+        if let Ok(c) = tax::country_code(&self.country) {
+            self.country = c;
+        }
+        match self.vat_number.as_deref().map(VatNumber::parse) {
+            Some(Ok(number)) => self.vat_number = Some(number.into()),
+            Some(Err(VatNumberError::Empty)) => self.vat_number = None,
+            _ => {}
+        }
+        self
+    }
+
     /// The buyer as tax rules see it.
     pub fn buyer(&self) -> Buyer {
         Buyer {
             country: self.country.clone(),
             vat_number: self.vat_number.clone(),
+            address_complete: self.address.first_missing().is_none(),
         }
     }
 
@@ -258,6 +318,7 @@ impl Account {
         if let Some(c) = &patch.billing_contacts {
             a.billing_contacts.clone_from(c);
         }
+        let a = a.normalised();
         a.validate()?;
         Ok(a)
     }
@@ -271,7 +332,12 @@ mod tests {
         Account {
             name: "Lumen Conseil SAS".into(),
             website: String::new(),
-            address: Address::default(),
+            address: Address {
+                line1: "1 rue de Rivoli".into(),
+                postcode: "75001".into(),
+                city: "Paris".into(),
+                ..Address::default()
+            },
             country: "FR".into(),
             vat_number: Some("FR40303265045".into()),
             currency: Currency::EUR,
@@ -294,10 +360,11 @@ mod tests {
         for patch in [
             AccountPatch {
                 country: Some("BE".into()),
+                vat_number: Some("BE0403170701".into()),
                 ..AccountPatch::default()
             },
             AccountPatch {
-                vat_number: Some("BE0403170701".into()),
+                vat_number: Some("FR96552100554".into()),
                 ..AccountPatch::default()
             },
             AccountPatch {
@@ -351,5 +418,113 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn field_of(e: Result<Account, AccountError>) -> Option<&'static str> {
+        match e {
+            Err(AccountError::Invalid { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_german_xx123_account_without_an_address_is_refused_on_its_vat_number() {
+        let mut a = account();
+        a.country = "DE".into();
+        a.address = Address::default();
+        a.vat_number = Some("XX123".into());
+        assert!(matches!(
+            a.validate(),
+            Err(AccountError::Invalid {
+                field: "vat_number",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_french_number_with_a_wrong_key_is_refused_at_change() {
+        let e = account().patched(
+            &AccountPatch {
+                vat_number: Some("FR41303265045".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert_eq!(field_of(e), Some("vat_number"));
+    }
+
+    #[test]
+    fn a_vat_number_needs_a_complete_address_and_the_error_names_the_missing_part() {
+        let a = account();
+        for (patch, field) in [
+            (
+                AccountPatch {
+                    line1: Some(" ".into()),
+                    ..AccountPatch::default()
+                },
+                "address.line1",
+            ),
+            (
+                AccountPatch {
+                    postcode: Some(String::new()),
+                    ..AccountPatch::default()
+                },
+                "address.postcode",
+            ),
+            (
+                AccountPatch {
+                    city: Some(String::new()),
+                    ..AccountPatch::default()
+                },
+                "address.city",
+            ),
+        ] {
+            assert_eq!(
+                field_of(a.patched(&patch, Actor::Owner, false)),
+                Some(field)
+            );
+        }
+        // Without the VAT number, the same address is fine: a consumer is invoiced with VAT.
+        let no_vat = AccountPatch {
+            vat_number: Some(String::new()),
+            city: Some(String::new()),
+            ..AccountPatch::default()
+        };
+        assert!(a.patched(&no_vat, Actor::BillingTeam, false).is_ok());
+    }
+
+    #[test]
+    fn a_vat_number_of_another_member_state_is_refused() {
+        let e = account().patched(
+            &AccountPatch {
+                country: Some("DE".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert_eq!(field_of(e), Some("vat_number"));
+    }
+
+    #[test]
+    fn a_typed_number_is_stored_in_its_canonical_form_and_gets_reverse_charge() {
+        let a = account().patched(
+            &AccountPatch {
+                country: Some("de".into()),
+                vat_number: Some("de 136.695.976".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert_eq!(
+            a.as_ref()
+                .map(|a| (a.country.as_str(), a.vat_number.as_deref())),
+            Ok(("DE", Some("DE136695976")))
+        );
+        let t = a.map(|a| tax::TaxRules::default().treatment(&a.buyer()).category);
+        assert_eq!(t, Ok(tax::TaxCategory::ReverseCharge));
     }
 }

@@ -1,4 +1,5 @@
-//! Customer accounts: creation and edits under seed 003's rules (checked by the core).
+//! Customer accounts: creation and edits under seed 003's rules and the VAT number's (both
+//! checked by the core: [`prorata_core::account`], [`prorata_core::vat_number`]).
 
 use prorata_core::account::{Account, AccountError, AccountPatch, Actor};
 use prorata_store::{AccountRow, LedgerEntry, Page, Tenant};
@@ -54,9 +55,11 @@ fn changed_fields(
 
 impl Engine {
     pub async fn create_account(&self, tenant: &Tenant, account: &Account) -> Result<i64> {
-        let mut account = account.clone();
-        account.country =
-            prorata_core::tax::country_code(&account.country).map_err(|p| invalid("country", p))?;
+        // Canonical country and VAT number (`fr 40 303…` is stored `FR40303…`), then the
+        // seed's rules and the VAT ones: a number that does not pass, or one without the
+        // address an invoice prints, is refused here rather than invoiced wrongly later.
+        let account = account.clone().normalised();
+        prorata_core::tax::country_code(&account.country).map_err(|p| invalid("country", p))?;
         account.validate().map_err(account_error)?;
         let mut tx = self.store.begin().await?;
         let id = tx.insert_account(tenant.id, &account).await?;

@@ -105,6 +105,7 @@ async fn send(router: &Router, req: Request<Body>) -> Reply {
 
 fn account(name: &str) -> Value {
     json!({"name": name, "country": "FR", "vat_number": "FR40303265045", "currency": "EUR",
+           "address": {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris"},
            "language": "fr", "billing_contacts": ["compta@example.com"]})
 }
 
@@ -1023,7 +1024,7 @@ async fn after_the_trial_only_the_billing_team_changes_the_vat_number(url: &str)
         .call(
             Method::PATCH,
             &path,
-            Some(json!({"vat_number": "FR12345678901"})),
+            Some(json!({"vat_number": "FR83404833048"})),
             &owner,
         )
         .await;
@@ -1044,7 +1045,7 @@ async fn after_the_trial_only_the_billing_team_changes_the_vat_number(url: &str)
         .call(
             Method::PATCH,
             &path,
-            Some(json!({"vat_number": "FR12345678901"})),
+            Some(json!({"vat_number": "FR83404833048"})),
             &[],
         )
         .await;
