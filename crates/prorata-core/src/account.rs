@@ -9,7 +9,8 @@
 //! - A VAT number must parse ([`crate::vat_number`]: shape and check key), be of the account's
 //!   country when that is a member state, and come with an address line, postcode and city:
 //!   an account that could not be invoiced lawfully under reverse charge is refused, the error
-//!   naming the field, at creation and at every change.
+//!   naming the field, at creation and at every change of the number, the country or the
+//!   address. One stored before these rules keeps taking other changes (contacts, name).
 
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +140,12 @@ pub struct AccountPatch {
     pub billing_contacts: Option<Vec<String>>,
 }
 
+/// The problem an address part is refused with when a VAT number needs it (the portal words
+/// it in the viewer's language when it sees this one).
+pub const ADDRESS_REQUIRED: &str =
+    "is required with a VAT number: an invoice to a business prints its address, and reverse \
+     charge needs it";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
     #[error("{field}: only the billing team can change it after the trial (seed 003: contact the billing team)")]
@@ -151,8 +158,18 @@ pub enum AccountError {
 }
 
 impl Account {
-    /// Checks the fields a person types; the error names the field.
+    /// Checks the fields a person types, the VAT rules included; the error names the field.
     pub fn validate(&self) -> Result<(), AccountError> {
+        self.validate_details()?;
+        if let Some(v) = &self.vat_number {
+            self.check_vat_number(v)?;
+            self.check_address_for_vat()?;
+        }
+        Ok(())
+    }
+
+    /// [`Account::validate`] without the VAT rules.
+    fn validate_details(&self) -> Result<(), AccountError> {
         let invalid = |field, problem: &str| AccountError::Invalid {
             field,
             problem: problem.into(),
@@ -183,9 +200,6 @@ impl Account {
             field: "country",
             problem: p,
         })?;
-        if let Some(v) = &self.vat_number {
-            self.check_vat_number(v)?;
-        }
         if crate::calls::time_zone(&self.time_zone).is_none() {
             return Err(invalid(
                 "time_zone",
@@ -208,9 +222,8 @@ impl Account {
     }
 
     /// A VAT number makes the account a business buyer, invoiced under reverse charge from
-    /// another member state: the number must parse, belong to the account's country (a number
-    /// of another member state would move the sale there) and come with the address an
-    /// invoice to a business prints (art. 226 of Directive 2006/112/EC).
+    /// another member state: the number must parse and belong to the account's country (a
+    /// number of another member state would move the sale there).
     fn check_vat_number(&self, text: &str) -> Result<(), AccountError> {
         let number = VatNumber::parse(text).map_err(|e| AccountError::Invalid {
             field: "vat_number",
@@ -226,15 +239,19 @@ impl Account {
                 ),
             });
         }
-        if let Some(field) = self.address.first_missing() {
-            return Err(AccountError::Invalid {
-                field,
-                problem: "is required with a VAT number: an invoice to a business prints its \
-                          address, and reverse charge needs it"
-                    .into(),
-            });
-        }
         Ok(())
+    }
+
+    /// With a VAT number, the address an invoice to a business prints (art. 226 of Directive
+    /// 2006/112/EC): line, postcode and city.
+    fn check_address_for_vat(&self) -> Result<(), AccountError> {
+        match self.address.first_missing() {
+            Some(field) if self.vat_number.is_some() => Err(AccountError::Invalid {
+                field,
+                problem: ADDRESS_REQUIRED.into(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The account as stored: the country in capitals, the VAT number in its canonical form
@@ -319,7 +336,22 @@ impl Account {
             a.billing_contacts.clone_from(c);
         }
         let a = a.normalised();
-        a.validate()?;
+        a.validate_details()?;
+        // The VAT rules bind what the patch touches: an account stored before they existed,
+        // with a number that does not pass, can still have its contacts or name changed (its
+        // sales are taxed as a consumer's meanwhile, see `tax::Buyer`); its number is checked
+        // as soon as it or the country changes, the address as soon as a part of it does.
+        let number_touched = patch.vat_number.is_some() || patch.country.is_some();
+        let address_touched = number_touched
+            || patch.line1.is_some()
+            || patch.postcode.is_some()
+            || patch.city.is_some();
+        if let (Some(v), true) = (&a.vat_number, number_touched) {
+            a.check_vat_number(v)?;
+        }
+        if address_touched {
+            a.check_address_for_vat()?;
+        }
         Ok(a)
     }
 }
@@ -526,5 +558,25 @@ mod tests {
         );
         let t = a.map(|a| tax::TaxRules::default().treatment(&a.buyer()).category);
         assert_eq!(t, Ok(tax::TaxCategory::ReverseCharge));
+    }
+
+    #[test]
+    fn an_account_stored_with_a_bad_number_still_takes_changes_that_do_not_touch_it() {
+        let mut legacy = account();
+        legacy.vat_number = Some("FR41303265045".into());
+        let contacts = AccountPatch {
+            billing_contacts: Some(vec!["compta@lumen.example".into()]),
+            name: Some("Lumen SAS".into()),
+            ..AccountPatch::default()
+        };
+        assert!(legacy.patched(&contacts, Actor::Owner, false).is_ok());
+        let number = AccountPatch {
+            vat_number: Some("FR41303265045".into()),
+            ..AccountPatch::default()
+        };
+        assert_eq!(
+            field_of(legacy.patched(&number, Actor::BillingTeam, false)),
+            Some("vat_number")
+        );
     }
 }
