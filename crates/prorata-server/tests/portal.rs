@@ -781,7 +781,10 @@ async fn a_vat_refusal_shows_on_the_field_in_the_viewers_language(url: &str) {
             .await;
         let page = r.text();
         assert!(page.contains(said), "{desk:?}: {page}");
-        assert!(page.contains("FR41303265045"), "{desk:?}: the number is quoted");
+        assert!(
+            page.contains("FR41303265045"),
+            "{desk:?}: the number is quoted"
+        );
     }
     let a = w.engine.account(&w.tenant, w.a).await.expect("A");
     assert_eq!(a.vat_number.as_deref(), Some("FR40303265045"));
