@@ -305,14 +305,15 @@ impl From<VatNumber> for String {
     }
 }
 
-/// How a VAT number is checked before a sale is made under reverse charge.
+/// How a VAT number is checked before an account is saved with it (the engine calls it on a
+/// new or changed number, after the account's own rules).
 ///
 /// The default, [`OfflineCheck`], parses (shape and check key). A check against the member
 /// state's register (the European Commission's VIES service, whose answer also gives the
 /// registered name and address) would implement this trait in the engine, where I/O lives,
-/// and fall back to the offline answer when VIES is unavailable — it often is for a member
-/// state at a time.
-pub trait VatNumberCheck {
+/// start from the offline answer and fall back to it when VIES is unavailable — it often is
+/// for a member state at a time.
+pub trait VatNumberCheck: Send + Sync + fmt::Debug {
     fn check(&self, text: &str) -> Result<VatNumber, VatNumberError>;
 }
 

@@ -61,6 +61,9 @@ impl Engine {
         let account = account.clone().normalised();
         prorata_core::tax::country_code(&account.country).map_err(|p| invalid("country", p))?;
         account.validate().map_err(account_error)?;
+        if let Some(number) = &account.vat_number {
+            self.check_vat_number(number)?;
+        }
         let mut tx = self.store.begin().await?;
         let id = tx.insert_account(tenant.id, &account).await?;
         tx.commit().await?;
@@ -119,6 +122,14 @@ impl Engine {
         let updated = account
             .patched(patch, actor, in_trial)
             .map_err(account_error)?;
+        // A number the account already had was checked when it was saved.
+        if let Some(number) = updated
+            .vat_number
+            .as_ref()
+            .filter(|n| account.vat_number.as_ref() != Some(*n))
+        {
+            self.check_vat_number(number)?;
+        }
         tx.update_account(tenant.id, id, &updated).await?;
         let (before, mut after) = changed_fields(&account, &updated);
         if !before.is_empty() {
@@ -139,6 +150,14 @@ impl Engine {
         }
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// A new or changed VAT number through [`Engine::vat_check`] (offline by default).
+    fn check_vat_number(&self, number: &str) -> Result<()> {
+        self.vat_check
+            .check(number)
+            .map(|_| ())
+            .map_err(|e| invalid("vat_number", e.to_string()))
     }
 
     /// The account's balance: the sum of its ledger entries, in minor units.

@@ -190,8 +190,57 @@ async fn all_documents(engine: &Engine, tenant: &prorata_store::Tenant) -> Vec<D
         .collect()
 }
 
+/// A register that knows one number is not (or no longer) registered, as VIES may answer.
+#[derive(Debug)]
+struct Register;
+
+impl prorata_core::vat_number::VatNumberCheck for Register {
+    fn check(
+        &self,
+        text: &str,
+    ) -> Result<prorata_core::vat_number::VatNumber, prorata_core::vat_number::VatNumberError> {
+        let number = prorata_core::vat_number::OfflineCheck.check(text)?;
+        if number.as_str() == "DE811569869" {
+            // No such registration: the closest error the offline vocabulary has.
+            return Err(prorata_core::vat_number::VatNumberError::CheckKey {
+                number: number.into(),
+                country: "DE",
+            });
+        }
+        Ok(number)
+    }
+}
+
+async fn the_vat_number_check_is_a_seam_another_register_plugs_into(url: &str) {
+    let engine = open(url)
+        .await
+        .with_vat_number_check(std::sync::Arc::new(Register));
+    let (tenant, _) = tenant_with_catalog(&engine, d(2024, 6, 6)).await;
+    assert_eq!(
+        field_of(engine.create_account(&tenant, &german("DE811569869")).await),
+        "vat_number"
+    );
+    let id = engine
+        .create_account(&tenant, &german("DE136695976"))
+        .await
+        .expect("a registered number");
+    let change = AccountPatch {
+        vat_number: Some("DE811569869".into()),
+        ..AccountPatch::default()
+    };
+    assert_eq!(
+        field_of(
+            engine
+                .update_account(&tenant, id, &change, Actor::BillingTeam)
+                .await
+        ),
+        "vat_number"
+    );
+}
+
 on_both_stores!(
     the_german_xx123_account_and_a_french_number_with_a_wrong_key_are_refused_naming_the_field,
     a_valid_german_number_with_a_complete_address_is_reverse_charged,
     no_document_is_issued_under_reverse_charge_without_a_valid_number,
+    the_vat_number_check_is_a_seam_another_register_plugs_into,
 );
