@@ -9,12 +9,18 @@
 //! - The 2026 e-invoicing reform's buyer mentions live here too: the buyer's SIREN (and the
 //!   SIRET of the establishment billed, where known), checked by their keys, and the delivery
 //!   address, which documents carry only when it differs from the billing address.
+//! - A VAT number must parse ([`crate::vat_number`]: shape and check key), be of the account's
+//!   country when that is a member state, and come with an address line, postcode and city:
+//!   an account that could not be invoiced lawfully under reverse charge is refused, the error
+//!   naming the field, at creation and at every change of the number, the country or the
+//!   address. One stored before these rules keeps taking other changes (contacts, name).
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Lang;
 use crate::money::Currency;
 use crate::tax::{self, Buyer};
+use crate::vat_number::{VatNumber, VatNumberError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -106,6 +112,21 @@ impl DeliveryAddress {
     }
 }
 
+impl Address {
+    /// The first part an invoice to a business cannot go without (line, postcode, city), as
+    /// the field an error names; `None` when the address is complete.
+    pub fn first_missing(&self) -> Option<&'static str> {
+        [
+            ("address.line1", &self.line1),
+            ("address.postcode", &self.postcode),
+            ("address.city", &self.city),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.trim().is_empty())
+        .map(|(field, _)| field)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
@@ -131,6 +152,9 @@ pub struct Account {
     pub address: Address,
     /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// Intra-community VAT number, checked by country (shape and, for FR, DE, IT, ES, BE and
+    /// NL, the check key) and stored in its canonical form; it requires `address.line1`,
+    /// `address.postcode` and `address.city`.
     #[serde(default)]
     pub vat_number: Option<String>,
     pub currency: Currency,
@@ -215,6 +239,12 @@ pub struct AccountPatch {
     pub delivery_address: Option<DeliveryAddress>,
 }
 
+/// The problem an address part is refused with when a VAT number needs it (the portal words
+/// it in the viewer's language when it sees this one).
+pub const ADDRESS_REQUIRED: &str =
+    "is required with a VAT number: an invoice to a business prints its address, and reverse \
+     charge needs it";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
     #[error("{field}: only the billing team can change it after the trial (seed 003: contact the billing team)")]
@@ -227,8 +257,18 @@ pub enum AccountError {
 }
 
 impl Account {
-    /// Checks the fields a person types; the error names the field.
+    /// Checks the fields a person types, the VAT rules included; the error names the field.
     pub fn validate(&self) -> Result<(), AccountError> {
+        self.validate_details()?;
+        if let Some(v) = &self.vat_number {
+            self.check_vat_number(v)?;
+            self.check_address_for_vat()?;
+        }
+        Ok(())
+    }
+
+    /// [`Account::validate`] without the VAT rules.
+    fn validate_details(&self) -> Result<(), AccountError> {
         let invalid = |field, problem: &str| AccountError::Invalid {
             field,
             problem: problem.into(),
@@ -259,18 +299,6 @@ impl Account {
             field: "country",
             problem: p,
         })?;
-        if let Some(v) = &self.vat_number {
-            let ok = v.len() >= 4
-                && v.len() <= 16
-                && v.bytes().all(|b| b.is_ascii_alphanumeric())
-                && v.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic);
-            if !ok {
-                return Err(invalid(
-                    "vat_number",
-                    "expected a country prefix and digits, e.g. FR40303265045",
-                ));
-            }
-        }
         self.validate_french_ids()?;
         if let Some(d) = &self.delivery_address {
             validate_delivery(d)?;
@@ -327,11 +355,60 @@ impl Account {
         Ok(())
     }
 
+    /// A VAT number makes the account a business buyer, invoiced under reverse charge from
+    /// another member state: the number must parse and belong to the account's country (a
+    /// number of another member state would move the sale there).
+    fn check_vat_number(&self, text: &str) -> Result<(), AccountError> {
+        let number = VatNumber::parse(text).map_err(|e| AccountError::Invalid {
+            field: "vat_number",
+            problem: e.to_string(),
+        })?;
+        let country = self.country.to_ascii_uppercase();
+        if tax::is_eu(&country) && number.country() != country {
+            return Err(AccountError::Invalid {
+                field: "vat_number",
+                problem: format!(
+                    "{number} is a VAT number of {}, not of the account's country {country}",
+                    number.country()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// With a VAT number, the address an invoice to a business prints (art. 226 of Directive
+    /// 2006/112/EC): line, postcode and city.
+    fn check_address_for_vat(&self) -> Result<(), AccountError> {
+        match self.address.first_missing() {
+            Some(field) if self.vat_number.is_some() => Err(AccountError::Invalid {
+                field,
+                problem: ADDRESS_REQUIRED.into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The account as stored: the country in capitals, the VAT number in its canonical form
+    /// (`fr 40 303 265 045` is `FR40303265045`), a blank one removed. Values that do not parse
+    /// are left for [`Account::validate`] to refuse.
+    pub fn normalised(mut self) -> Account {
+        if let Ok(c) = tax::country_code(&self.country) {
+            self.country = c;
+        }
+        match self.vat_number.as_deref().map(VatNumber::parse) {
+            Some(Ok(number)) => self.vat_number = Some(number.into()),
+            Some(Err(VatNumberError::Empty)) => self.vat_number = None,
+            _ => {}
+        }
+        self
+    }
+
     /// The buyer as tax rules see it.
     pub fn buyer(&self) -> Buyer {
         Buyer {
             country: self.country.clone(),
             vat_number: self.vat_number.clone(),
+            address_complete: self.address.first_missing().is_none(),
         }
     }
 
@@ -411,7 +488,23 @@ impl Account {
         if let Some(d) = &patch.delivery_address {
             a.delivery_address = (!d.is_empty()).then(|| d.clone());
         }
-        a.validate()?;
+        let a = a.normalised();
+        a.validate_details()?;
+        // The VAT rules bind what the patch touches: an account stored before they existed,
+        // with a number that does not pass, can still have its contacts or name changed (its
+        // sales are taxed as a consumer's meanwhile, see `tax::Buyer`); its number is checked
+        // as soon as it or the country changes, the address as soon as a part of it does.
+        let number_touched = patch.vat_number.is_some() || patch.country.is_some();
+        let address_touched = number_touched
+            || patch.line1.is_some()
+            || patch.postcode.is_some()
+            || patch.city.is_some();
+        if let (Some(v), true) = (&a.vat_number, number_touched) {
+            a.check_vat_number(v)?;
+        }
+        if address_touched {
+            a.check_address_for_vat()?;
+        }
         Ok(a)
     }
 }
@@ -455,7 +548,12 @@ mod tests {
         Account {
             name: "Lumen Conseil SAS".into(),
             website: String::new(),
-            address: Address::default(),
+            address: Address {
+                line1: "1 rue de Rivoli".into(),
+                postcode: "75001".into(),
+                city: "Paris".into(),
+                ..Address::default()
+            },
             country: "FR".into(),
             vat_number: Some("FR40303265045".into()),
             currency: Currency::EUR,
@@ -564,10 +662,11 @@ mod tests {
         for patch in [
             AccountPatch {
                 country: Some("BE".into()),
+                vat_number: Some("BE0403170701".into()),
                 ..AccountPatch::default()
             },
             AccountPatch {
-                vat_number: Some("BE0403170701".into()),
+                vat_number: Some("FR96552100554".into()),
                 ..AccountPatch::default()
             },
             AccountPatch {
@@ -621,5 +720,133 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn field_of(e: Result<Account, AccountError>) -> Option<&'static str> {
+        match e {
+            Err(AccountError::Invalid { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_german_xx123_account_without_an_address_is_refused_on_its_vat_number() {
+        let mut a = account();
+        a.country = "DE".into();
+        a.address = Address::default();
+        a.vat_number = Some("XX123".into());
+        assert!(matches!(
+            a.validate(),
+            Err(AccountError::Invalid {
+                field: "vat_number",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_french_number_with_a_wrong_key_is_refused_at_change() {
+        let e = account().patched(
+            &AccountPatch {
+                vat_number: Some("FR41303265045".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert_eq!(field_of(e), Some("vat_number"));
+    }
+
+    #[test]
+    fn a_vat_number_needs_a_complete_address_and_the_error_names_the_missing_part() {
+        let a = account();
+        for (patch, field) in [
+            (
+                AccountPatch {
+                    line1: Some(" ".into()),
+                    ..AccountPatch::default()
+                },
+                "address.line1",
+            ),
+            (
+                AccountPatch {
+                    postcode: Some(String::new()),
+                    ..AccountPatch::default()
+                },
+                "address.postcode",
+            ),
+            (
+                AccountPatch {
+                    city: Some(String::new()),
+                    ..AccountPatch::default()
+                },
+                "address.city",
+            ),
+        ] {
+            assert_eq!(
+                field_of(a.patched(&patch, Actor::Owner, false)),
+                Some(field)
+            );
+        }
+        // Without the VAT number, the same address is fine: a consumer is invoiced with VAT.
+        let no_vat = AccountPatch {
+            vat_number: Some(String::new()),
+            city: Some(String::new()),
+            ..AccountPatch::default()
+        };
+        assert!(a.patched(&no_vat, Actor::BillingTeam, false).is_ok());
+    }
+
+    #[test]
+    fn a_vat_number_of_another_member_state_is_refused() {
+        let e = account().patched(
+            &AccountPatch {
+                country: Some("DE".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert_eq!(field_of(e), Some("vat_number"));
+    }
+
+    #[test]
+    fn a_typed_number_is_stored_in_its_canonical_form_and_gets_reverse_charge() {
+        let a = account().patched(
+            &AccountPatch {
+                country: Some("de".into()),
+                vat_number: Some("de 136.695.976".into()),
+                ..AccountPatch::default()
+            },
+            Actor::BillingTeam,
+            false,
+        );
+        assert_eq!(
+            a.as_ref()
+                .map(|a| (a.country.as_str(), a.vat_number.as_deref())),
+            Ok(("DE", Some("DE136695976")))
+        );
+        let t = a.map(|a| tax::TaxRules::default().treatment(&a.buyer()).category);
+        assert_eq!(t, Ok(tax::TaxCategory::ReverseCharge));
+    }
+
+    #[test]
+    fn an_account_stored_with_a_bad_number_still_takes_changes_that_do_not_touch_it() {
+        let mut legacy = account();
+        legacy.vat_number = Some("FR41303265045".into());
+        let contacts = AccountPatch {
+            billing_contacts: Some(vec!["compta@lumen.example".into()]),
+            name: Some("Lumen SAS".into()),
+            ..AccountPatch::default()
+        };
+        assert!(legacy.patched(&contacts, Actor::Owner, false).is_ok());
+        let number = AccountPatch {
+            vat_number: Some("FR41303265045".into()),
+            ..AccountPatch::default()
+        };
+        assert_eq!(
+            field_of(legacy.patched(&number, Actor::BillingTeam, false)),
+            Some("vat_number")
+        );
     }
 }

@@ -58,6 +58,7 @@ pub mod terms;
 pub mod tickets;
 pub mod timeline;
 pub mod trial;
+pub mod vat_number;
 pub mod wallet;
 
 pub use calendar::{Frequency, Period, Schedule};

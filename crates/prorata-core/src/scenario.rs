@@ -247,6 +247,7 @@ impl Outcome {
             country: tax::country_code(&self.account.country)
                 .map_err(|e| invalid("account.country", e))?,
             vat_number: self.account.vat_number.clone(),
+            address_complete: self.account.address.first_missing().is_none(),
         };
         let ctx = Context {
             catalog,
@@ -422,6 +423,12 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
     let currency = sub.currency;
     let country =
         tax::country_code(&scenario.account.country).map_err(|e| invalid("account.country", e))?;
+    // A number that does not parse is a typing mistake in the file: said rather than billed as
+    // a consumer's. (Without an address, a valid one is billed as a consumer's: see `tax`.)
+    if let Some(v) = &scenario.account.vat_number {
+        crate::vat_number::VatNumber::parse(v)
+            .map_err(|e| invalid("account.vat_number", e.to_string()))?;
+    }
     scenario
         .settings
         .tax
@@ -497,6 +504,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
     let buyer = Buyer {
         country,
         vat_number: scenario.account.vat_number.clone(),
+        address_complete: scenario.account.address.first_missing().is_none(),
     };
     let ctx = Context {
         catalog,

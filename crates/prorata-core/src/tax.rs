@@ -2,8 +2,11 @@
 //!
 //! Rules (services sold electronically by a seller established in the EU):
 //! - buyer in the seller's country: the seller's rate;
-//! - business buyer with a VAT number in another member state: reverse charge, 0 %, marked
-//!   (EN 16931 category `AE`, "Autoliquidation" on French documents);
+//! - business buyer in another member state: reverse charge, 0 %, marked (EN 16931 category
+//!   `AE`, "Autoliquidation" on French documents) — only with a VAT number that parses
+//!   ([`crate::vat_number`]) and is of the buyer's country, and a complete address (line,
+//!   postcode, city); a buyer without them is taxed as a consumer below, never at 0 %
+//!   ([`Buyer::reverse_charge_refusal`] says why);
 //! - consumer in another member state: that state's rate (OSS);
 //! - buyer outside the EU: outside the scope of EU VAT, 0 % (category `O`).
 //!
@@ -17,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decimal::Decimal;
 use crate::money::{Currency, Money, MoneyError};
+use crate::vat_number::VatNumber;
 
 /// EN 16931 VAT category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,6 +60,37 @@ pub struct Buyer {
     pub country: String,
     #[serde(default)]
     pub vat_number: Option<String>,
+    /// Whether the buyer's address has its line, postcode and city
+    /// ([`crate::account::Address::first_missing`]): an invoice under reverse charge prints it.
+    #[serde(default)]
+    pub address_complete: bool,
+}
+
+impl Buyer {
+    /// Why this buyer may not be invoiced under reverse charge, `None` when it may: a VAT
+    /// number that parses, of the buyer's own country, and a complete address. Accounts are
+    /// checked when created and changed; this holds for one stored before the check, whose
+    /// sales are then taxed as a consumer's.
+    pub fn reverse_charge_refusal(&self) -> Option<String> {
+        let text = self.vat_number.as_deref().filter(|v| !v.trim().is_empty());
+        let Some(text) = text else {
+            return Some("no VAT number".into());
+        };
+        let number = match VatNumber::parse(text) {
+            Ok(n) => n,
+            Err(e) => return Some(format!("VAT number {text:?}: {e}")),
+        };
+        if number.country() != self.country {
+            return Some(format!(
+                "VAT number {number} is not of the buyer's country {}",
+                self.country
+            ));
+        }
+        if !self.address_complete {
+            return Some("the address lacks its line, postcode or city".into());
+        }
+        None
+    }
 }
 
 /// The seller's country and the rates it charges (a tenant setting). Omitted fields keep the
@@ -149,10 +184,6 @@ impl TaxRules {
 
     /// The VAT treatment of a sale to `buyer`.
     pub fn treatment(&self, buyer: &Buyer) -> TaxTreatment {
-        let has_vat_number = buyer
-            .vat_number
-            .as_deref()
-            .is_some_and(|v| !v.trim().is_empty());
         let zero = |category| TaxTreatment {
             category,
             rate: Decimal::ZERO,
@@ -163,7 +194,7 @@ impl TaxRules {
                 rate: self.rate_of(&self.seller_country),
             }
         } else if is_eu(&buyer.country) && is_eu(&self.seller_country) {
-            if has_vat_number {
+            if buyer.reverse_charge_refusal().is_none() {
                 zero(TaxCategory::ReverseCharge)
             } else {
                 TaxTreatment {
@@ -231,6 +262,7 @@ mod tests {
         Buyer {
             country: country.into(),
             vat_number: vat.map(String::from),
+            address_complete: true,
         }
     }
 
@@ -242,7 +274,7 @@ mod tests {
             (t.category, t.rate.to_string()),
             (TaxCategory::Standard, "20".into())
         );
-        let t = rules.treatment(&buyer("DE", Some("DE123456789")));
+        let t = rules.treatment(&buyer("DE", Some("DE136695976")));
         assert_eq!(t.category, TaxCategory::ReverseCharge);
         assert!(t.rate.is_zero());
         let t = rules.treatment(&buyer("DE", None));
@@ -252,6 +284,38 @@ mod tests {
         );
         let t = rules.treatment(&buyer("US", None));
         assert_eq!(t.category, TaxCategory::OutOfScope);
+    }
+
+    #[test]
+    fn nothing_is_reverse_charged_without_a_valid_number_of_the_buyers_country_and_an_address() {
+        let rules = TaxRules::default();
+        let german_rate = (TaxCategory::Standard, "19".to_string());
+        for b in [
+            // The account: a made-up number and no address.
+            Buyer {
+                address_complete: false,
+                ..buyer("DE", Some("XX123"))
+            },
+            buyer("DE", Some("DE136695977")),
+            buyer("DE", Some("FR40303265045")),
+            buyer("DE", Some("  ")),
+            Buyer {
+                address_complete: false,
+                ..buyer("DE", Some("DE136695976"))
+            },
+        ] {
+            let t = rules.treatment(&b);
+            assert_eq!((t.category, t.rate.to_string()), german_rate, "{b:?}");
+            assert!(b.reverse_charge_refusal().is_some());
+        }
+        assert_eq!(
+            rules.treatment(&buyer("DE", Some("DE136695976"))).category,
+            TaxCategory::ReverseCharge
+        );
+        assert_eq!(
+            rules.treatment(&buyer("GR", Some("EL094019245"))).category,
+            TaxCategory::ReverseCharge
+        );
     }
 
     #[test]

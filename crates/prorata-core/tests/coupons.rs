@@ -149,6 +149,7 @@ fn play(cat: &Catalog, body: &str) -> Outcome {
     let buyer = Buyer {
         country: "FR".into(),
         vat_number: Some("FR40303265045".into()),
+        address_complete: true,
     };
     let ctx = Context {
         catalog: cat,

@@ -492,6 +492,7 @@ fn an_annual_plan_bills_the_year_ahead_once_and_usage_every_month() {
 name = "Nordlicht GmbH"
 country = "DE"
 vat_number = "DE136695976"
+address = { line1 = "Friedrichstraße 68", postcode = "10117", city = "Berlin" }
 [subscription]
 plan = "professional"
 frequency = "annual"

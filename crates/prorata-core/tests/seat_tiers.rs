@@ -105,6 +105,7 @@ quantities = {{ user = {users} }}
         let buyer = Buyer {
             country: "US".into(),
             vat_number: None,
+            address_complete: false,
         };
         let ctx = Context {
             catalog: cat,

@@ -1094,7 +1094,7 @@ mod tests {
 
     #[test]
     fn an_eu_business_buyer_is_reverse_charged() {
-        let docs = play(SEED_CREDIT_NOTE, "DE", Some("DE123456789"));
+        let docs = play(SEED_CREDIT_NOTE, "DE", Some("DE136695976"));
         let cn = find(&docs, "CN-000001");
         for (lang, reason) in [(Lang::Fr, "Autoliquidation"), (Lang::En, "Reverse charge")] {
             let xml = invoice_xml(cn, lang).unwrap();
@@ -1105,7 +1105,7 @@ mod tests {
             assert_eq!(values(&xml, "ram:CalculatedAmount"), ["0.00"]);
             assert_eq!(values(&xml, "ram:GrandTotalAmount"), ["104.52"]);
             // BR-AE-02: both VAT numbers.
-            assert!(xml.contains("<ram:ID schemeID=\"VA\">DE123456789</ram:ID>"));
+            assert!(xml.contains("<ram:ID schemeID=\"VA\">DE136695976</ram:ID>"));
             assert!(xml.contains("<ram:ID schemeID=\"VA\">FR11123456782</ram:ID>"));
         }
         let xml = invoice_xml(cn, Lang::En).unwrap();
@@ -1465,7 +1465,7 @@ mod tests {
         for d in &play(SEED_CREDIT_NOTE, "FR", Some("FR40303265045")) {
             add("seed-fr", d, Lang::Fr);
         }
-        for d in &play(SEED_CREDIT_NOTE, "DE", Some("DE123456789")) {
+        for d in &play(SEED_CREDIT_NOTE, "DE", Some("DE136695976")) {
             add("seed-de", d, Lang::En);
         }
         for d in &play(SEED_CREDIT_NOTE, "US", None) {

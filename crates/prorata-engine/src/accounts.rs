@@ -1,4 +1,5 @@
-//! Customer accounts: creation and edits under seed 003's rules (checked by the core).
+//! Customer accounts: creation and edits under seed 003's rules and the VAT number's (both
+//! checked by the core: [`prorata_core::account`], [`prorata_core::vat_number`]).
 
 use prorata_core::account::{Account, AccountError, AccountPatch, Actor};
 use prorata_store::{AccountRow, LedgerEntry, Page, Tenant};
@@ -54,10 +55,15 @@ fn changed_fields(
 
 impl Engine {
     pub async fn create_account(&self, tenant: &Tenant, account: &Account) -> Result<i64> {
-        let mut account = account.clone();
-        account.country =
-            prorata_core::tax::country_code(&account.country).map_err(|p| invalid("country", p))?;
+        // Canonical country and VAT number (`fr 40 303…` is stored `FR40303…`), then the
+        // seed's rules and the VAT ones: a number that does not pass, or one without the
+        // address an invoice prints, is refused here rather than invoiced wrongly later.
+        let account = account.clone().normalised();
+        prorata_core::tax::country_code(&account.country).map_err(|p| invalid("country", p))?;
         account.validate().map_err(account_error)?;
+        if let Some(number) = &account.vat_number {
+            self.check_vat_number(number)?;
+        }
         let mut tx = self.store.begin().await?;
         let id = tx.insert_account(tenant.id, &account).await?;
         tx.commit().await?;
@@ -116,6 +122,14 @@ impl Engine {
         let updated = account
             .patched(patch, actor, in_trial)
             .map_err(account_error)?;
+        // A number the account already had was checked when it was saved.
+        if let Some(number) = updated
+            .vat_number
+            .as_ref()
+            .filter(|n| account.vat_number.as_ref() != Some(*n))
+        {
+            self.check_vat_number(number)?;
+        }
         tx.update_account(tenant.id, id, &updated).await?;
         let (before, mut after) = changed_fields(&account, &updated);
         if !before.is_empty() {
@@ -136,6 +150,14 @@ impl Engine {
         }
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// A new or changed VAT number through [`Engine::vat_check`] (offline by default).
+    fn check_vat_number(&self, number: &str) -> Result<()> {
+        self.vat_check
+            .check(number)
+            .map(|_| ())
+            .map_err(|e| invalid("vat_number", e.to_string()))
     }
 
     /// The account's balance: the sum of its ledger entries, in minor units.

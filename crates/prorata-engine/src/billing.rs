@@ -335,6 +335,23 @@ impl Engine {
                 .get(&row.account_id)
                 .ok_or(EngineError::NotFound("account"))?;
             let buyer = account.buyer();
+            // An account stored before VAT numbers were checked may hold one that does not
+            // pass, or lack its address: the core then taxes the sale as a consumer's (never
+            // 0 % under reverse charge), and the operator hears why, to fix the account.
+            let cross_border = prorata_core::tax::is_eu(&account.country)
+                && account.country != tenant.settings.tax.seller_country;
+            if let (true, Some(number), Some(why)) = (
+                cross_border,
+                &account.vat_number,
+                buyer.reverse_charge_refusal(),
+            ) {
+                tracing::warn!(
+                    tenant = tenant.id,
+                    account = row.account_id,
+                    vat_number = %number,
+                    "not invoiced under reverse charge: {why}; VAT is charged as to a consumer"
+                );
+            }
             let ctx = Context {
                 catalog: &catalog,
                 settings: &tenant.settings,

@@ -171,6 +171,10 @@ pub struct Engine {
     /// Cleared by this engine's own changes to a tenant (clock, settings); another process's
     /// changes show within [`TENANT_CACHE_FOR`].
     tenants_by_slug: Arc<Mutex<HashMap<String, (std::time::Instant, Tenant)>>>,
+    /// Checks a new or changed VAT number before an account is saved with it: offline
+    /// (shape and check key) unless [`Engine::with_vat_number_check`] gives another, such as
+    /// a register (VIES) client.
+    pub vat_check: Arc<dyn prorata_core::vat_number::VatNumberCheck>,
 }
 
 /// How long a tenant read for a page is reused.
@@ -190,7 +194,17 @@ impl Engine {
             secret: people::SecretKey::random().expect("the system's random source"),
             scanner: None,
             tenants_by_slug: Arc::default(),
+            vat_check: Arc::new(prorata_core::vat_number::OfflineCheck),
         }
+    }
+
+    /// This engine, checking VAT numbers with `check` rather than offline.
+    pub fn with_vat_number_check(
+        mut self,
+        check: Arc<dyn prorata_core::vat_number::VatNumberCheck>,
+    ) -> Engine {
+        self.vat_check = check;
+        self
     }
 
     /// The tenant at `slug` as last read, if read less than [`TENANT_CACHE_FOR`] ago.

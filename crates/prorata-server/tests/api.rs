@@ -105,6 +105,7 @@ async fn send(router: &Router, req: Request<Body>) -> Reply {
 
 fn account(name: &str) -> Value {
     json!({"name": name, "country": "FR", "vat_number": "FR40303265045", "currency": "EUR",
+           "address": {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris"},
            "language": "fr", "billing_contacts": ["compta@example.com"]})
 }
 
@@ -1023,7 +1024,7 @@ async fn after_the_trial_only_the_billing_team_changes_the_vat_number(url: &str)
         .call(
             Method::PATCH,
             &path,
-            Some(json!({"vat_number": "FR12345678901"})),
+            Some(json!({"vat_number": "FR83404833048"})),
             &owner,
         )
         .await;
@@ -1044,7 +1045,7 @@ async fn after_the_trial_only_the_billing_team_changes_the_vat_number(url: &str)
         .call(
             Method::PATCH,
             &path,
-            Some(json!({"vat_number": "FR12345678901"})),
+            Some(json!({"vat_number": "FR83404833048"})),
             &[],
         )
         .await;
@@ -1149,6 +1150,80 @@ async fn the_buyer_siren_siret_and_delivery_address_reach_the_invoice(url: &str)
 both_stores!(
     reform_mentions,
     the_buyer_siren_siret_and_delivery_address_reach_the_invoice
+);
+
+/// Issue 17: an account that could not be invoiced lawfully under reverse charge is a 422
+/// naming the field, at creation and at change; a number typed with spaces is stored canonical.
+async fn a_vat_number_that_does_not_pass_or_lacks_an_address_is_a_422_naming_the_field(url: &str) {
+    let t = spawn_app(url).await;
+    let refused = |r: &Reply| (r.status, r.body["code"].clone(), r.body["field"].clone());
+    let invalid = |field: &str| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!("invalid"),
+            json!(field),
+        )
+    };
+    // The German account of the issue: a made-up number and no address.
+    let r = t
+        .post(
+            "/v1/accounts",
+            json!({"name": "Nordlicht GmbH", "country": "DE", "vat_number": "XX123",
+                   "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(refused(&r), invalid("vat_number"), "{:?}", r.body);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| d.contains("XX")),
+        "{:?}",
+        r.body
+    );
+    // A French number with a wrong key.
+    let mut wrong_key = account("Lumen");
+    wrong_key["vat_number"] = json!("FR41303265045");
+    let r = t.post("/v1/accounts", wrong_key).await;
+    assert_eq!(refused(&r), invalid("vat_number"), "{:?}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("check key")),
+        "{:?}",
+        r.body
+    );
+    // A valid German number without its address: the missing part is named.
+    let r = t
+        .post(
+            "/v1/accounts",
+            json!({"name": "Nordlicht GmbH", "country": "DE", "vat_number": "DE136695976",
+                   "address": {"postcode": "10117", "city": "Berlin"}, "currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(refused(&r), invalid("address.line1"), "{:?}", r.body);
+
+    let mut typed = account("Lumen");
+    typed["vat_number"] = json!("fr 40 303 265 045");
+    let r = t.post("/v1/accounts", typed).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["vat_number"], "FR40303265045");
+    let path = format!("/v1/accounts/{}", r.body["id"]);
+    for (patch, field) in [
+        (json!({"vat_number": "FR41303265045"}), "vat_number"),
+        (json!({"country": "DE"}), "vat_number"),
+        (json!({"city": ""}), "address.city"),
+    ] {
+        let r = t.call(Method::PATCH, &path, Some(patch.clone()), &[]).await;
+        assert_eq!(refused(&r), invalid(field), "{patch}: {:?}", r.body);
+    }
+    let r = t.call(Method::GET, &path, None, &[]).await;
+    assert_eq!(
+        (&r.body["vat_number"], &r.body["address"]["city"]),
+        (&json!("FR40303265045"), &json!("Paris")),
+        "refused changes change nothing"
+    );
+}
+both_stores!(
+    vat_numbers,
+    a_vat_number_that_does_not_pass_or_lacks_an_address_is_a_422_naming_the_field
 );
 
 /// Every operation the OpenAPI document lists exists and demands a key; and the document lists

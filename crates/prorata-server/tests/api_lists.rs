@@ -117,6 +117,7 @@ impl TestApp {
 
     async fn account(&self, name: &str) -> i64 {
         let body = json!({"name": name, "country": "FR", "vat_number": "FR40303265045",
+            "address": {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris"},
             "currency": "EUR", "language": "fr", "billing_contacts": ["compta@example.com"]});
         self.post("/v1/accounts", body).await.body["id"]
             .as_i64()
@@ -526,6 +527,7 @@ async fn exports_stream_every_row_as_ndjson_or_csv(url: &str) {
     };
     let account: Account = serde_json::from_value(json!({"name": "Bulk", "country": "FR",
         "vat_number": "FR40303265045", "currency": "EUR", "language": "fr",
+        "address": {"line1": "1 rue de Rivoli", "postcode": "75001", "city": "Paris"},
         "billing_contacts": ["compta@example.com"]}))
     .expect("account");
     {

@@ -749,6 +749,47 @@ async fn the_owner_edits_only_address_postcode_and_city_after_the_trial(url: &st
     );
 }
 
+/// Issue 17: the VAT rules' refusals show on the field, in the viewer's language — the owner's
+/// address emptied under a VAT number, the billing team's number with a wrong key.
+async fn a_vat_refusal_shows_on_the_field_in_the_viewers_language(url: &str) {
+    let w = world(url).await;
+    for (who, account, said) in [
+        (Who::Owner, w.a, "Obligatoire avec un numéro de TVA"),
+        (Who::OtherAccount, w.b, "Required with a VAT number"),
+    ] {
+        let mut c = client_for(&w, who).await;
+        let r = c.post("billing/address", &[("city", "")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{who:?}");
+        assert!(r.text().contains(said), "{who:?}: {}", r.text());
+        let a = w.engine.account(&w.tenant, account).await.expect("account");
+        assert_eq!(a.address.city, "Paris", "{who:?}: nothing changed");
+    }
+    for (desk, said) in [
+        (Desk::BillingTeam, "ne passe pas le contrôle de sa clé"),
+        (Desk::TenantAdmin, "does not pass its check"),
+    ] {
+        let mut c = desk_client(&w, desk).await;
+        let r = c
+            .post(
+                &format!("staff/accounts/{}/tax", w.a),
+                &[
+                    ("country", "FR"),
+                    ("state", ""),
+                    ("vat_number", "FR41303265045"),
+                ],
+            )
+            .await;
+        let page = r.text();
+        assert!(page.contains(said), "{desk:?}: {page}");
+        assert!(
+            page.contains("FR41303265045"),
+            "{desk:?}: the number is quoted"
+        );
+    }
+    let a = w.engine.account(&w.tenant, w.a).await.expect("A");
+    assert_eq!(a.vat_number.as_deref(), Some("FR40303265045"));
+}
+
 async fn the_billing_tab_shows_prepaid_credit_only_when_there_is_some(url: &str) {
     let w = world(url).await;
     let mut owner = client_for(&w, Who::Owner).await;
@@ -1963,6 +2004,7 @@ on_both_stores!(
     a_late_downgrade_is_refused_with_the_deadline_and_an_early_one_becomes_a_request,
     an_upgrade_is_previewed_then_billed_prorated,
     the_owner_edits_only_address_postcode_and_city_after_the_trial,
+    a_vat_refusal_shows_on_the_field_in_the_viewers_language,
     the_billing_tab_shows_prepaid_credit_only_when_there_is_some,
     names_render_as_text_and_only_real_pictures_become_logos,
     no_password_session_or_link_is_stored_in_clear,

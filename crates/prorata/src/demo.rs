@@ -82,16 +82,35 @@ const NAMES: [&str; 25] = [
     "Verdant Gardens",
 ];
 
-/// (country, currency, language, VAT number prefix or none)
-const MARKETS: [(&str, Currency, Lang, Option<&str>); 7] = [
-    ("FR", Currency::EUR, Lang::Fr, Some("FR40303265")),
-    ("FR", Currency::EUR, Lang::Fr, None),
-    ("DE", Currency::EUR, Lang::En, Some("DE13669597")),
-    ("BE", Currency::EUR, Lang::Fr, Some("BE04031707")),
-    ("ES", Currency::EUR, Lang::En, None),
-    ("GB", Currency::GBP, Lang::En, None),
-    ("US", Currency::USD, Lang::En, None),
+/// (country, currency, language, whether the companies there have a VAT number)
+const MARKETS: [(&str, Currency, Lang, bool); 7] = [
+    ("FR", Currency::EUR, Lang::Fr, true),
+    ("FR", Currency::EUR, Lang::Fr, false),
+    ("DE", Currency::EUR, Lang::En, true),
+    ("BE", Currency::EUR, Lang::Fr, true),
+    ("ES", Currency::EUR, Lang::En, false),
+    ("GB", Currency::GBP, Lang::En, false),
+    ("US", Currency::USD, Lang::En, false),
 ];
+
+/// The `i`th demo company's VAT number in `country`: one that passes its country's check, as
+/// accounts need (a French one on a SIREN with its Luhn digit, as real ones have).
+fn demo_vat_number(country: &str, i: usize) -> Option<String> {
+    use prorata_core::vat_number::VatNumber;
+    let i = u64::try_from(i).ok()?;
+    let body = match country {
+        "FR" => {
+            let base = format!("{:08}", 30_326_500 + i);
+            let luhn =
+                (0..10).find(|d| prorata_core::payment::luhn_valid(&format!("{base}{d}")))?;
+            format!("{base}{luhn}")
+        }
+        "DE" => format!("{:08}", 13_669_500 + i),
+        "BE" => format!("0{:07}", 4_031_700 + i),
+        _ => return None,
+    };
+    VatNumber::with_key(country, &body).map(String::from)
+}
 
 pub struct DemoResult {
     pub api_key: String,
@@ -197,7 +216,11 @@ pub async fn run(engine: &Engine, companies: usize, out: &mut String) -> Result<
                 ..Address::default()
             },
             country: country.into(),
-            vat_number: vat.map(|p| format!("{p}{:03}", i % 1000)),
+            vat_number: if vat {
+                demo_vat_number(country, i % 1000)
+            } else {
+                None
+            },
             currency,
             language,
             time_zone: "Europe/Paris".into(),
@@ -595,4 +618,26 @@ async fn demo_calls(
         batch.extend((0..accounts.len()).map(|_| Ok(late.next_call())));
     }
     Ok(engine.ingest_calls(tenant, batch).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_demo_company_with_a_vat_number_has_one_that_passes_its_check() {
+        for (country, _, _, _) in MARKETS.into_iter().filter(|m| m.3) {
+            for i in [0, 1, 7, 499, 999] {
+                let number = demo_vat_number(country, i);
+                let parsed = number
+                    .as_deref()
+                    .map(prorata_core::vat_number::VatNumber::parse);
+                assert_eq!(
+                    parsed.map(|p| p.map(|v| v.country())),
+                    Some(Ok(country)),
+                    "{country} {i}"
+                );
+            }
+        }
+    }
 }

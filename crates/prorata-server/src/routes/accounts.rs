@@ -53,7 +53,7 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Account,
     responses((status = 201, description = "The account with its id", body = AccountOut),
-              (status = 422, description = "A field is invalid; `field` names it")))]
+              (status = 422, description = "A field is invalid; `field` names it. A `vat_number` must pass its country's check (shape, and the check key of FR, DE, IT, ES, BE, NL) and be of the account's country, and needs `address.line1`, `address.postcode` and `address.city`: the one missing is named")))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
@@ -106,7 +106,7 @@ pub enum ActorHeader {
     request_body = AccountPatch,
     responses((status = 200, body = AccountOut),
               (status = 403, description = "The owner may not change this field after the trial"),
-              (status = 422, description = "A field is invalid")))]
+              (status = 422, description = "A field is invalid; `field` names it. The account after the change is checked whole: a `vat_number` that does not pass, or an address part emptied under one, is refused")))]
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,

@@ -283,9 +283,17 @@ pub async fn address(v: Viewer, Form(form): Form<AddressForm>) -> Response {
     {
         Ok(_) => done(&v.portal, "billing", "address"),
         Err(EngineError::Invalid { field, problem }) => {
+            // The number and country the account would have had, to word a VAT refusal.
+            let number = patch
+                .vat_number
+                .as_deref()
+                .unwrap_or(a.vat_number.as_deref().unwrap_or(""));
+            let country = patch.country.as_deref().unwrap_or(&a.country);
+            let message = super::vat_refusal(&v.portal.t, &field, &problem, number, country)
+                .unwrap_or(problem);
             let errors = vec![FieldError {
                 field: field_name(&field),
-                message: problem,
+                message,
             }];
             page(&v, None, errors).await
         }

@@ -19,6 +19,41 @@ use prorata_engine::EngineError;
 use crate::ctx::{Portal, Staff, Viewer};
 use crate::i18n::Messages;
 
+/// A refusal by the VAT rules (issue 17), in the viewer's language, the core wording it in
+/// English: `number` and `country` are what the account would have had. `None` when the
+/// refusal of `field` is not one of them.
+pub fn vat_refusal(
+    t: &Messages,
+    field: &str,
+    problem: &str,
+    number: &str,
+    country: &str,
+) -> Option<String> {
+    use prorata_core::vat_number::{VatNumber, VatNumberError};
+    if field.starts_with("address.") && problem == prorata_core::account::ADDRESS_REQUIRED {
+        return Some(t.get("vat.address_required").to_string());
+    }
+    if field != "vat_number" {
+        return None;
+    }
+    Some(match VatNumber::parse(number) {
+        Err(VatNumberError::UnknownCountry { prefix }) => {
+            t.fmt("vat.unknown_country", &[("prefix", &prefix)])
+        }
+        Err(VatNumberError::Format {
+            number, country, ..
+        }) => t.fmt("vat.format", &[("number", &number), ("country", country)]),
+        Err(VatNumberError::CheckKey { number, .. }) => {
+            t.fmt("vat.check_key", &[("number", &number)])
+        }
+        Err(VatNumberError::Empty) => return None,
+        Ok(n) => t.fmt(
+            "vat.other_country",
+            &[("number", n.as_str()), ("country", &country.to_uppercase())],
+        ),
+    })
+}
+
 /// A form that posts nothing but its CSRF token (sign out, remove, hand over, pay).
 #[derive(serde::Deserialize)]
 pub struct CsrfForm {

@@ -515,20 +515,21 @@ pub async fn change_tax(
         Err(EngineError::Invalid { field, problem }) => {
             match engine.account_overview(&s.portal.tenant, id).await {
                 Ok(o) => {
+                    let message = crate::pages::vat_refusal(
+                        &s.portal.t,
+                        &field,
+                        &problem,
+                        form.vat_number.trim(),
+                        form.country.trim(),
+                    )
+                    .unwrap_or(problem);
+                    // This form has no address: a part a VAT number needs is asked for beside it.
                     let field = match field.as_str() {
-                        f if f.contains("vat") => "vat_number",
+                        f if f.contains("vat") || f.starts_with("address.") => "vat_number",
                         f if f.contains("state") => "state",
                         _ => "country",
                     };
-                    account_page(
-                        &s,
-                        o,
-                        None,
-                        vec![FieldError {
-                            field,
-                            message: problem,
-                        }],
-                    )
+                    account_page(&s, o, None, vec![FieldError { field, message }])
                 }
                 Err(e) => engine_error(&s.portal, e),
             }
