@@ -172,7 +172,7 @@ impl Font {
                 common.insert(font.gid(c));
             }
         }
-        font.common = font.subset(&common)?;
+        font.common = font.subset(&common, COMMON_LEVEL)?;
         font.common_glyphs = common;
         Ok(font)
     }
@@ -222,11 +222,11 @@ impl Font {
         if used.within(&self.common_glyphs) {
             Ok(Cow::Borrowed(&self.common))
         } else {
-            self.subset(used).map(Cow::Owned)
+            self.subset(used, OWN_LEVEL).map(Cow::Owned)
         }
     }
 
-    fn subset(&self, used: &Used) -> Result<Embedding, String> {
+    fn subset(&self, used: &Used, level: u8) -> Result<Embedding, String> {
         let mut remapper = subsetter::GlyphRemapper::new();
         let mut map = Vec::new();
         let mut cmap = pdf_writer::types::UnicodeCmap::new(
@@ -248,9 +248,15 @@ impl Font {
             if let Some(&c) = self.chars.get(&cid) {
                 cmap.pair(cid, c);
             }
+            // Whole thousandths, as PDF producers write them: a width's fraction of a
+            // thousandth of an em moves nothing a reader can see, and costs bytes.
             widths.push((
                 cid,
-                self.widths.get(usize::from(cid)).copied().unwrap_or(0.0),
+                self.widths
+                    .get(usize::from(cid))
+                    .copied()
+                    .unwrap_or(0.0)
+                    .round(),
             ));
         }
         let program =
@@ -268,17 +274,22 @@ impl Font {
         base_name.extend_from_slice(self.postscript_name.as_bytes());
         Ok(Embedding {
             base_name,
-            program: deflate(&program),
-            cid_to_gid: deflate(&map),
-            to_unicode: deflate(&cmap.finish()),
+            program: deflate(&program, level),
+            cid_to_gid: deflate(&map, level),
+            to_unicode: deflate(&cmap.finish(), level),
             widths,
         })
     }
 }
 
-fn deflate(data: &[u8]) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, 6)
+fn deflate(data: &[u8], level: u8) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec_zlib(data, level)
 }
+
+/// The common subset is compressed once per process, so as hard as miniz goes; a document's
+/// own subset at the usual level.
+const COMMON_LEVEL: u8 = 10;
+const OWN_LEVEL: u8 = 6;
 
 /// The fonts, loaded on first use. An error means the embedded assets are broken.
 pub(crate) fn fonts() -> Result<&'static Fonts, String> {

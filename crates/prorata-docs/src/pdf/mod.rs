@@ -600,9 +600,22 @@ fn assemble(
             .font_descriptor(descriptor)
             .default_width(0.0)
             .cid_to_gid_map_stream(cid_to_gid);
+        // Runs of consecutive CIDs share one entry (`first [w w w]`): most of a subset's
+        // glyphs sit side by side in the full font.
         let mut widths = c.widths();
+        let mut run: Vec<f32> = Vec::new();
+        let mut first = 0;
         for &(cid, width) in &embedding.widths {
-            widths.consecutive(cid, [width]);
+            if !run.is_empty() && usize::from(first) + run.len() != usize::from(cid) {
+                widths.consecutive(first, run.drain(..));
+            }
+            if run.is_empty() {
+                first = cid;
+            }
+            run.push(width);
+        }
+        if !run.is_empty() {
+            widths.consecutive(first, run);
         }
         widths.finish();
         c.finish();
