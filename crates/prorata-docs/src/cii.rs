@@ -1347,7 +1347,13 @@ mod tests {
     /// The seed's documents for a company (when French, known by its SIREN and SIRET),
     /// delivered in Lyon away from its billing address, from a seller of `category` that opted (or not) for VAT on debits.
     fn reform(category: OperationCategory, debits: bool, buyer_country: &str) -> Vec<Document> {
-        let mut docs = play(SEED_CREDIT_NOTE, buyer_country, Some("FR40303265045"));
+        // A number of the buyer's own country: reverse charge wants one (issue #17).
+        let vat = if buyer_country == "DE" {
+            "DE136695976"
+        } else {
+            "FR40303265045"
+        };
+        let mut docs = play(SEED_CREDIT_NOTE, buyer_country, Some(vat));
         for d in &mut docs {
             if let Some(s) = d.seller.as_mut() {
                 s.operation_category = Some(category);
