@@ -12,7 +12,6 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use prorata_engine::gateway::SandboxGateway;
 use prorata_engine::pay_links::{PayLink, PayLinkRefusal, PayOutcome};
 use prorata_engine::people::unix_now;
 use prorata_engine::{EngineError, NewPaymentMethod};
@@ -186,24 +185,11 @@ pub async fn pay(
     // A card typed here (sandbox only, as on the Billing tab) replaces the one on file.
     let card = if form.number.trim().is_empty() {
         None
-    } else if p.tenant.mode != TenantMode::Sandbox {
-        let e = again("billing.card_live", None);
-        return page(p, &token, &link, None, e, StatusCode::UNPROCESSABLE_ENTITY).await;
     } else {
-        let parsed = form
-            .expiry
-            .trim()
-            .split_once('/')
-            .and_then(|(m, y)| Some((m.trim().parse::<u32>().ok()?, y.trim().parse::<i32>().ok()?)))
-            .map(|(m, y)| (m, if y < 100 { y + 2000 } else { y }));
-        let Some((month, year)) = parsed else {
-            let e = again("billing.expiry_invalid", None);
-            return page(p, &token, &link, None, e, StatusCode::UNPROCESSABLE_ENTITY).await;
-        };
-        match SandboxGateway::tokenize_card(p.tenant.id, &form.number, month, year) {
+        match super::billing::sandbox_card(&p.tenant, &form.number, &form.expiry) {
             Ok(token) => Some(NewPaymentMethod::Card { token }),
-            Err(_) => {
-                let e = again("billing.card_invalid", None);
+            Err(key) => {
+                let e = again(key, None);
                 return page(p, &token, &link, None, e, StatusCode::UNPROCESSABLE_ENTITY).await;
             }
         }
