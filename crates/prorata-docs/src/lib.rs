@@ -16,6 +16,7 @@ pub mod cii;
 pub mod countries;
 pub mod files;
 pub mod legal;
+pub mod logo;
 pub mod mail;
 pub mod pdf;
 pub mod quote;
