@@ -1301,6 +1301,7 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/webhook-endpoints/{id}",
         "/v1/webhook-endpoints/{id}/deliveries",
         "/v1/seller",
+        "/v1/seller/logo",
         "/v1/accounts/{id}/users",
         "/v1/portal-sessions",
         "/v1/change-requests",
@@ -1321,7 +1322,7 @@ async fn the_openapi_document_matches_the_routes() {
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 64);
+    assert_eq!(operations, 66);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -1368,7 +1369,13 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
                 }
             }
             if let Some(body) = operation.get("requestBody") {
-                let schema = &body["content"]["application/json"]["schema"]["$ref"];
+                // JSON, but for the logo's PNG bytes.
+                let content = &body["content"];
+                let schema = if path == "/v1/seller/logo" {
+                    &content["image/png"]["schema"]["$ref"]
+                } else {
+                    &content["application/json"]["schema"]["$ref"]
+                };
                 let name = schema
                     .as_str()
                     .and_then(|r| r.strip_prefix("#/components/schemas/"));
