@@ -123,17 +123,21 @@ fn an_invoice_prints_its_sellers_logo_with_its_transparency_and_stays_a_factur_x
     facturx_check(std::slice::from_ref(&pdf));
     if have("pdfimages") {
         let list = run("pdfimages", &["-list"], &pdf, &[]);
-        let kinds: Vec<(&str, &str, &str)> = list
+        // Type, width, colour space and interpolation (PDF/A forbids it) of each image.
+        let kinds: Vec<(&str, &str, &str, &str)> = list
             .lines()
             .skip(2)
             .filter_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() > 5).then(|| (f[2], f[3], f[5]))
+                (f.len() > 9).then(|| (f[2], f[3], f[5], f[9]))
             })
             .collect();
         assert_eq!(
             kinds,
-            [("image", "240", "rgb"), ("smask", "240", "gray")],
+            [
+                ("image", "240", "rgb", "no"),
+                ("smask", "240", "gray", "no")
+            ],
             "{list}"
         );
     }

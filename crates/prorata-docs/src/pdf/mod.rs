@@ -667,10 +667,8 @@ fn assemble(
         {
             let mut x = pdf.image_xobject(image, &logo.rgb);
             x.filter(Filter::FlateDecode);
-            x.width(width)
-                .height(height)
-                .bits_per_component(8)
-                .interpolate(true);
+            x.width(width).height(height).bits_per_component(8);
+            // No /Interpolate: PDF/A-2 and -3 (ISO 19005-2, 6.2.8) forbid it set to true.
             x.color_space().device_rgb();
             if logo.alpha.is_some() {
                 x.s_mask(mask);
