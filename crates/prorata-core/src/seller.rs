@@ -46,6 +46,10 @@ pub struct Seller {
     /// The seller opted to pay VAT on debits (art. 269-2-c of the CGI): VAT on its services is
     /// due when invoiced rather than when paid, and its invoices must say so.
     pub vat_on_debits: bool,
+    /// The SHA-256 (hex) of the tenant's logo, printed top left on every document: set and
+    /// removed with its own call (which stores the picture), never with the rest of the seller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
 }
 
 /// The category of the operations a document bills (the 2026 reform's *catégorie de
@@ -89,6 +93,7 @@ impl Default for Seller {
             late_penalty_rate: Decimal::new(1215, 2).unwrap_or_else(|| Decimal::from_int(12)),
             operation_category: OperationCategory::default(),
             vat_on_debits: false,
+            logo: None,
         }
     }
 }
@@ -115,6 +120,10 @@ pub struct SellerSnapshot {
     pub operation_category: Option<OperationCategory>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vat_on_debits: bool,
+    /// The SHA-256 (hex) of the logo the document was issued with: a later logo never
+    /// changes it, so a re-render gives the same bytes. `None`: no logo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
 }
 
 impl Seller {
@@ -136,6 +145,7 @@ impl Seller {
             late_penalty_rate: self.late_penalty_rate,
             operation_category: Some(self.operation_category),
             vat_on_debits: self.vat_on_debits,
+            logo: self.logo.clone(),
         }
     }
 

@@ -4,6 +4,8 @@
 use prorata_core::document::Document;
 use prorata_core::Lang;
 
+use crate::logo::PreparedLogo;
+
 /// The files of one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Files {
@@ -19,12 +21,19 @@ pub fn language(doc: &Document) -> Lang {
         .unwrap_or_default()
 }
 
-/// Makes both files of `doc`; an error says what the document lacks.
+/// Makes both files of `doc`, with no logo; an error says what the document lacks. A
+/// document whose seller names a logo is made with [`make_with_logo`] and that logo.
 pub fn make(doc: &Document) -> Result<Files, String> {
+    make_with_logo(doc, None)
+}
+
+/// Makes both files of `doc`, the PDF with `logo` (the one its seller snapshot names) above
+/// the seller.
+pub fn make_with_logo(doc: &Document, logo: Option<&PreparedLogo>) -> Result<Files, String> {
     let lang = language(doc);
     let xml = crate::cii::invoice_xml(doc, lang)
         .map_err(|e| e.to_string())?
         .into_bytes();
-    let pdf = crate::pdf::render(doc, lang, &xml).map_err(|e| e.to_string())?;
+    let pdf = crate::pdf::render(doc, lang, &xml, logo).map_err(|e| e.to_string())?;
     Ok(Files { xml, pdf })
 }

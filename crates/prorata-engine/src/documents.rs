@@ -6,10 +6,18 @@
 //! documents off the queue. A file read before the pass reached its document is rendered then
 //! and stored the same way: rendering is a pure function of the immutable document, and the
 //! store keeps the first copy, so every reader gets the same bytes.
+//!
+//! A document prints the seller logo it was issued with, named by its SHA-256 in its seller
+//! snapshot: logos are kept forever, and the pass loads those a chunk names in one query
+//! (keeping them for the next chunks), never one per document.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use prorata_core::account::Account;
-use prorata_core::document::DocumentKind;
+use prorata_core::document::{Document, DocumentKind};
 use prorata_docs::files::Files;
+use prorata_docs::logo::PreparedLogo;
 use prorata_store::{DocumentRow, FileFormat, NewFile, StoreError, StoredFile, Tenant};
 
 use crate::{sha256_hex, Engine, EngineError, Result};
@@ -51,17 +59,40 @@ fn needs_account(row: &DocumentRow) -> bool {
         .is_none_or(|b| b.language.is_none())
 }
 
+/// Sellers' logos ready to draw, by SHA-256: what a render pass has loaded so far.
+pub type Logos = HashMap<String, Arc<PreparedLogo>>;
+
+/// The logo `doc` names, if any; an error when it names one that was not loaded.
+fn logo_of<'l>(
+    doc: &Document,
+    logos: &'l Logos,
+) -> std::result::Result<Option<&'l PreparedLogo>, String> {
+    match doc.seller.as_ref().and_then(|s| s.logo.as_ref()) {
+        None => Ok(None),
+        Some(hash) => logos
+            .get(hash)
+            .map(|l| Some(&**l))
+            .ok_or_else(|| format!("its seller logo {hash} is not stored")),
+    }
+}
+
 /// One document's files, or why they cannot be made.
 type Rendered = Result<[NewFile; 2], String>;
 
 /// Both files of each document, rendered on every core; each document's own outcome.
-fn render_rows(rows: &[DocumentRow]) -> Vec<Rendered> {
+fn render_rows(rows: &[DocumentRow], logos: &Logos) -> Vec<Rendered> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = rows.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = rows
             .chunks(per)
-            .map(|part| scope.spawn(move || part.iter().map(render_one).collect::<Vec<Rendered>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|row| render_one(row, logos))
+                        .collect::<Vec<Rendered>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -77,8 +108,9 @@ fn render_rows(rows: &[DocumentRow]) -> Vec<Rendered> {
     })
 }
 
-fn render_one(row: &DocumentRow) -> Rendered {
-    let Files { xml, pdf } = prorata_docs::files::make(&row.document)?;
+fn render_one(row: &DocumentRow, logos: &Logos) -> Rendered {
+    let logo = logo_of(&row.document, logos)?;
+    let Files { xml, pdf } = prorata_docs::files::make_with_logo(&row.document, logo)?;
     let file = |format, body: Vec<u8>| NewFile {
         document_id: row.id,
         format,
@@ -107,6 +139,36 @@ async fn join_write(w: tokio::task::JoinHandle<Result<()>>) -> Result<()> {
 }
 
 impl Engine {
+    /// Adds to `logos` the sellers' logos `docs` name that it lacks, in one query. A stored
+    /// logo was checked when set; one that no longer prepares is left out (its documents then
+    /// fail to render and say why).
+    pub async fn load_logos<'d>(
+        &self,
+        tenant: &Tenant,
+        docs: impl IntoIterator<Item = &'d Document>,
+        logos: &mut Logos,
+    ) -> Result<()> {
+        let mut missing: Vec<String> = docs
+            .into_iter()
+            .filter_map(|d| d.seller.as_ref().and_then(|s| s.logo.clone()))
+            .filter(|h| !logos.contains_key(h))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        let found = tx.seller_logos(tenant.id, &missing).await?;
+        tx.rollback().await?;
+        for (hash, png) in found {
+            if let Ok(logo) = prorata_docs::logo::prepare(&png) {
+                logos.insert(hash, Arc::new(logo));
+            }
+        }
+        Ok(())
+    }
+
     /// Makes the files of every document of `tenant` still without them.
     ///
     /// A two-stage pipeline: chunk k+1 is read and rendered while chunk k is written (the
@@ -115,6 +177,8 @@ impl Engine {
         let mut summary = RenderSummary::default();
         let mut after = 0;
         let mut writing: Option<tokio::task::JoinHandle<Result<()>>> = None;
+        // Logos loaded by earlier chunks: a tenant has one or a few.
+        let mut logos = Logos::new();
         loop {
             let mut tx = self.store.begin().await?;
             let rows = tx.pending_renders(tenant.id, after, RENDER_CHUNK).await?;
@@ -146,8 +210,11 @@ impl Engine {
                     completed(r, tenant, account)
                 })
                 .collect();
+            self.load_logos(tenant, rows.iter().map(|r| &r.document), &mut logos)
+                .await?;
+            let chunk_logos = logos.clone();
             let (rows, outcomes) = tokio::task::spawn_blocking(move || {
-                let outcomes = render_rows(&rows);
+                let outcomes = render_rows(&rows, &chunk_logos);
                 (rows, outcomes)
             })
             .await
@@ -203,10 +270,12 @@ impl Engine {
         };
         tx.rollback().await?;
         let row = completed(row, tenant, account.as_ref());
+        let mut logos = Logos::new();
+        self.load_logos(tenant, [&row.document], &mut logos).await?;
         let files = {
             let row = row.clone();
             let number = row.document.number.clone();
-            tokio::task::spawn_blocking(move || render_one(&row))
+            tokio::task::spawn_blocking(move || render_one(&row, &logos))
                 .await
                 .map_err(|e| EngineError::Conflict(format!("renderer: {e}")))?
                 // A document the renderer refuses is a defect of stored data, not the caller's.

@@ -88,6 +88,13 @@ impl Engine {
             .seller
             .validate(&settings.tax.seller_country)
             .map_err(|(field, problem)| invalid(field, problem))?;
+        if settings.seller.logo.is_some() {
+            // A hash alone names no picture: the logo is stored by its own call.
+            return Err(invalid(
+                "seller.logo",
+                "is set after creation, from the PNG (`prorata tenant logo`)",
+            ));
+        }
         let clock = match mode {
             TenantMode::Sandbox => Some(clock.unwrap_or_else(crate::calendar_today)),
             TenantMode::Live => None,
@@ -112,11 +119,50 @@ impl Engine {
         Ok(tenant)
     }
 
-    /// Sets the seller printed on the tenant's next documents (issued ones keep theirs).
+    /// Sets the seller printed on the tenant's next documents (issued ones keep theirs). The
+    /// logo is not part of it: the tenant keeps its logo ([`Engine::set_seller_logo`] changes
+    /// it), whatever `seller.logo` says.
     pub async fn set_seller(&self, tenant: &Tenant, seller: &Seller) -> Result<()> {
         issuing_seller(&tenant.settings.tax.seller_country, seller)?;
-        self.replace_setting(tenant, |s| &mut s.seller, seller, None)
-            .await
+        let mut tx = self.store.begin().await?;
+        let mut settings = tx
+            .tenant(tenant.id)
+            .await?
+            .ok_or(EngineError::NotFound("tenant"))?
+            .settings;
+        let logo = settings.seller.logo.take();
+        settings.seller = Seller {
+            logo,
+            ..seller.clone()
+        };
+        tx.set_settings(tenant.id, &settings).await?;
+        tx.commit().await?;
+        self.forget_tenants();
+        Ok(())
+    }
+
+    /// Sets the logo printed top left on the tenant's next documents, from a PNG (at most
+    /// 1 MB and 2048 px a side), or removes it (`None`); issued documents keep the logo they
+    /// were issued with, which is why every logo is kept. Returns the new logo's SHA-256.
+    pub async fn set_seller_logo(
+        &self,
+        tenant: &Tenant,
+        png: Option<&[u8]>,
+    ) -> Result<Option<String>> {
+        let hash = match png {
+            Some(png) => {
+                prorata_docs::logo::prepare(png).map_err(|e| invalid("logo", e))?;
+                let hash = prorata_docs::logo::sha256_hex(png);
+                let mut tx = self.store.begin().await?;
+                tx.put_seller_logo(tenant.id, &hash, png).await?;
+                tx.commit().await?;
+                Some(hash)
+            }
+            None => None,
+        };
+        self.replace_setting(tenant, |s| &mut s.seller.logo, &hash, None)
+            .await?;
+        Ok(hash)
     }
 
     /// Replaces one part of the tenant's settings with `value`: the settings are read in the

@@ -111,6 +111,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             routes::documents::get_seller,
             routes::documents::put_seller
         ))
+        .routes(routes!(
+            routes::documents::put_seller_logo,
+            routes::documents::delete_seller_logo
+        ))
         .routes(routes!(routes::clock::get, routes::clock::advance))
         .routes(routes!(routes::keys::list, routes::keys::create))
         .routes(routes!(routes::keys::revoke))

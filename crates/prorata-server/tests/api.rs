@@ -1301,6 +1301,7 @@ async fn the_openapi_document_matches_the_routes() {
         "/v1/webhook-endpoints/{id}",
         "/v1/webhook-endpoints/{id}/deliveries",
         "/v1/seller",
+        "/v1/seller/logo",
         "/v1/accounts/{id}/users",
         "/v1/portal-sessions",
         "/v1/change-requests",
@@ -1321,7 +1322,7 @@ async fn the_openapi_document_matches_the_routes() {
             "{expected} is missing from /openapi.json"
         );
     }
-    assert_eq!(operations, 64);
+    assert_eq!(operations, 66);
     // A route outside the document does not exist.
     let r = t.get("/v1/not-a-route").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -1368,7 +1369,13 @@ async fn the_openapi_document_puts_parameters_where_they_are_sent() {
                 }
             }
             if let Some(body) = operation.get("requestBody") {
-                let schema = &body["content"]["application/json"]["schema"]["$ref"];
+                // JSON, but for the logo's PNG bytes.
+                let content = &body["content"];
+                let schema = if path == "/v1/seller/logo" {
+                    &content["application/octet-stream"]["schema"]["$ref"]
+                } else {
+                    &content["application/json"]["schema"]["$ref"]
+                };
                 let name = schema
                     .as_str()
                     .and_then(|r| r.strip_prefix("#/components/schemas/"));
@@ -1969,3 +1976,70 @@ async fn every_error_response_names_its_problem_codes() {
     let text = coupon["description"].as_str().unwrap_or_default();
     assert!(text.contains("`coupon_used_up`"), "{text}");
 }
+
+/// A 4 × 3 PNG, opaque grey.
+fn small_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 4, 3);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().expect("header");
+    w.write_image_data(&[128; 36]).expect("pixels");
+    w.finish().expect("png");
+    out
+}
+
+/// `PUT /v1/seller/logo` with `body` as `content_type`.
+async fn put_logo(t: &TestApp, content_type: &str, body: Vec<u8>) -> Reply {
+    let req = Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/seller/logo")
+        .header("authorization", format!("Bearer {}", t.key))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .expect("request");
+    send(&t.router, req).await
+}
+
+/// The logo goes in as PNG bytes and shows in the seller as its SHA-256; anything else is a
+/// clear problem; saving the rest of the seller keeps it; DELETE removes it.
+async fn the_seller_logo_is_put_as_png_bytes_and_refused_otherwise(url: &str) {
+    let t = spawn_app(url).await;
+    let png = small_png();
+    let r = put_logo(&t, "image/png", png.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["logo"], json!(sha256_hex(&png)));
+    // As the OpenAPI document names it, for client generators.
+    let r = put_logo(&t, "application/octet-stream", png.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = put_logo(&t, "image/png", b"<svg/>".to_vec()).await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("logo")),
+        "{:?}",
+        r.body
+    );
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a PNG"),
+        "{:?}",
+        r.body
+    );
+    let r = put_logo(&t, "application/json", png.clone()).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{:?}", r.body);
+    // The seller saved without a logo keeps the tenant's.
+    let seller = json!({"legal_name": "Vendor SAS", "siren": "552100554"});
+    let r = t.call(Method::PUT, "/v1/seller", Some(seller), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["logo"], json!(sha256_hex(&png)));
+    let r = t.call(Method::DELETE, "/v1/seller/logo", None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("logo").is_none(), "{:?}", r.body);
+    assert!(t.get("/v1/seller").await.body.get("logo").is_none());
+}
+both_stores!(
+    seller_logo,
+    the_seller_logo_is_put_as_png_bytes_and_refused_otherwise
+);

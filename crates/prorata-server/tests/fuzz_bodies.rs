@@ -682,7 +682,12 @@ fn every_body_of_every_operation_is_answered_without_a_server_error() {
     let with_body: BTreeSet<(String, String)> = f
         .operations
         .iter()
-        .filter(|(_, op)| op.get("requestBody").is_some())
+        // JSON bodies: the logo's PNG bytes are checked by prorata_docs::logo's own tests.
+        .filter(|(_, op)| {
+            op["requestBody"]["content"]
+                .get("application/json")
+                .is_some()
+        })
         .map(|(k, _)| k.clone())
         .collect();
     let covered: BTreeSet<(String, String)> = bodies.keys().cloned().collect();

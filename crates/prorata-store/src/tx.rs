@@ -1306,6 +1306,7 @@ mod jobs;
 mod lists;
 mod payments;
 mod people;
+mod seller_logos;
 mod tickets;
 mod usage;
 mod wallets;

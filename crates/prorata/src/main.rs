@@ -94,7 +94,7 @@ enum Command {
         #[arg(long)]
         tenant: Option<i64>,
     },
-    /// Tenants (the companies billing with this server): create, list.
+    /// Tenants (the companies billing with this server): create, list, set their logo.
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
@@ -376,6 +376,19 @@ enum TenantCommand {
     },
     /// Every tenant: id, mode, slug, name (and a sandbox's clock).
     List,
+    /// Set the logo printed top left on the tenant's next documents, from a PNG (at most 1 MB
+    /// and 2048 px a side), or remove it; issued documents keep theirs.
+    Logo {
+        /// The tenant's id or slug.
+        #[arg(long)]
+        tenant: String,
+        /// The PNG file.
+        #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+        file: Option<PathBuf>,
+        /// No logo on the next documents.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -618,6 +631,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tenant {
             command: TenantCommand::List,
         } => runtime()?.block_on(tenants::list(&url)),
+        Command::Tenant {
+            command:
+                TenantCommand::Logo {
+                    tenant,
+                    file,
+                    remove: _,
+                },
+        } => runtime()?.block_on(tenants::set_logo(&url, &tenant, file.as_deref())),
         Command::Keys { command } => runtime()?.block_on(async {
             match command {
                 KeysCommand::Create { tenant } => tenants::create_key(&url, &tenant).await,

@@ -1,5 +1,6 @@
 //! `prorata tenant …` and `prorata keys …`: the operator's way in. Tenants are created live or
-//! sandbox with their settings (seller identity included) from a TOML file; keys are minted,
+//! sandbox with their settings (seller identity included) from a TOML file, and given the logo
+//! their documents print from a PNG file; keys are minted,
 //! listed and revoked for a tenant named by id or slug. A key's secret is printed once: the
 //! store keeps only its hash (prorata_engine::keys).
 
@@ -95,6 +96,30 @@ async fn tenant(url: &str, reference: &str) -> Result<(Engine, Tenant)> {
         .await
         .with_context(|| format!("--tenant {reference}"))?;
     Ok((engine, tenant))
+}
+
+/// Sets the tenant's logo from the PNG at `file`, or removes it (`None`).
+pub async fn set_logo(url: &str, reference: &str, file: Option<&Path>) -> Result<()> {
+    let png = match file {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        None => None,
+    };
+    let (engine, tenant) = tenant(url, reference).await?;
+    let shown = file.map(|p| p.display().to_string());
+    match engine.set_seller_logo(&tenant, png.as_deref()).await {
+        Ok(Some(hash)) => println!(
+            "logo of tenant {} set (sha256 {hash}): documents issued from now on print it",
+            tenant.slug
+        ),
+        Ok(None) => println!(
+            "logo of tenant {} removed: documents issued from now on print none",
+            tenant.slug
+        ),
+        Err(e) => anyhow::bail!("{}: {e}", shown.unwrap_or_default()),
+    }
+    Ok(())
 }
 
 pub async fn create_key(url: &str, reference: &str) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Going live from the command line, on SQLite and PostgreSQL: `tenant create` (a live tenant
 //! with its seller from a settings file), `tenant list`, `keys create|list|revoke`, then the
 //! key used against `prorata serve`; and `bill --as-of` refusing a date a sandbox's clock has
-//! not reached.
+//! not reached; `tenant logo` setting and removing the logo its documents print.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -225,9 +225,57 @@ fn bill_refuses_a_date_after_a_sandbox_clock(url: &str, dir: &Path) {
     );
 }
 
+/// A 2 × 2 PNG, opaque grey.
+fn small_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 2, 2);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().expect("header");
+    w.write_image_data(&[128; 12]).expect("pixels");
+    w.finish().expect("png");
+    out
+}
+
+fn a_tenants_logo_is_set_from_a_png_file_and_removed(url: &str, dir: &Path) {
+    ok(
+        url,
+        dir,
+        &["tenant", "create", "--name", "Logo Co", "--sandbox"],
+    );
+    std::fs::write(dir.join("logo.png"), small_png()).unwrap();
+    std::fs::write(dir.join("logo.svg"), "<svg/>").unwrap();
+    let out = ok(
+        url,
+        dir,
+        &["tenant", "logo", "--tenant", "logo-co", "logo.png"],
+    );
+    assert!(out.contains("logo of tenant logo-co set (sha256 "), "{out}");
+    // Anything but a PNG is refused, naming the file and why.
+    let (code, _, stderr) = prorata(
+        url,
+        dir,
+        &["tenant", "logo", "--tenant", "logo-co", "logo.svg"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("logo.svg") && stderr.contains("not a PNG"),
+        "{stderr}"
+    );
+    let out = ok(
+        url,
+        dir,
+        &["tenant", "logo", "--tenant", "logo-co", "--remove"],
+    );
+    assert!(out.contains("removed"), "{out}");
+    let (code, _, stderr) = prorata(url, dir, &["tenant", "logo", "--tenant", "logo-co"]);
+    assert_eq!(code, Some(2), "a file or --remove: {stderr}");
+}
+
 fn both(url: &str, dir: &Path) {
     a_live_tenant_and_its_key_are_made_with_the_cli_and_work_on_the_api(url, dir);
     bill_refuses_a_date_after_a_sandbox_clock(url, dir);
+    a_tenants_logo_is_set_from_a_png_file_and_removed(url, dir);
 }
 
 #[test]

@@ -147,6 +147,15 @@ impl<'f> Pages<'f> {
             .stroke();
     }
 
+    /// Draws the image XObject `name` into the box at (`x`, `y`), `w` × `h` points.
+    pub fn image(&mut self, name: Name, x: f32, y: f32, w: f32, h: f32) {
+        self.page
+            .save_state()
+            .transform([w, 0.0, 0.0, h, x, y])
+            .x_object(name)
+            .restore_state();
+    }
+
     pub fn band(&mut self, x: f32, y: f32, w: f32, h: f32, grey: f32) {
         self.page
             .set_fill_rgb(grey, grey, grey)

@@ -5,7 +5,9 @@
 //! snapshots included) and the XML: the same input gives the same bytes, with no clock and no
 //! random identifiers (the dates in the metadata are the issue date; the file identifier is a
 //! hash of the number). That is what lets the store keep one PDF per document with its SHA-256
-//! and a re-render be checked against it.
+//! and a re-render be checked against it. The seller's logo is an input too: the one the
+//! document names ([`prorata_core::seller::SellerSnapshot::logo`]), drawn top left above the
+//! seller's name as an image with a soft mask for its transparency.
 
 mod fonts;
 mod layout;
@@ -20,6 +22,7 @@ use prorata_core::Lang;
 use sha2::{Digest, Sha256};
 
 use crate::countries::country;
+use crate::logo::PreparedLogo;
 use crate::text::{payment_text, section_title, tax_label};
 use crate::words::{colon, date, decimal, kind_title, money, period, t};
 use layout::{Pages, Style, Weight, HEIGHT, LEFT, RIGHT, WIDTH};
@@ -50,11 +53,23 @@ const SMALL: Style = Style::new(Weight::Regular, 8.0);
 const NOTE: Style = Style::new(Weight::Regular, 7.5).grey(0.35);
 const LABEL: Style = Style::new(Weight::Regular, 7.5).grey(0.45);
 
-/// The Factur-X PDF of `doc`, with `xml` (its CII form) embedded.
-pub fn render(doc: &Document, lang: Lang, xml: &[u8]) -> Result<Vec<u8>, PdfError> {
+/// The logo's box, top left: at most this wide and high, in points.
+const LOGO_WIDTH: f32 = 160.0;
+const LOGO_HEIGHT: f32 = 40.0;
+/// The logo's resource name on the first page.
+const LOGO_NAME: &[u8] = b"Logo";
+
+/// The Factur-X PDF of `doc`, with `xml` (its CII form) embedded and `logo` (the seller's, as
+/// the document names it) above the seller.
+pub fn render(
+    doc: &Document,
+    lang: Lang,
+    xml: &[u8],
+    logo: Option<&PreparedLogo>,
+) -> Result<Vec<u8>, PdfError> {
     let fonts = fonts::fonts().map_err(PdfError)?;
     let mut pages = Pages::new(fonts);
-    draw(&mut pages, doc, lang);
+    draw(&mut pages, doc, lang, logo);
     let (contents, used) = pages.finish(|page, pages| {
         format!(
             "{} {} · {} {page}/{pages}",
@@ -69,13 +84,19 @@ pub fn render(doc: &Document, lang: Lang, xml: &[u8]) -> Result<Vec<u8>, PdfErro
         fonts.regular.embedding(regular).map_err(PdfError)?,
     );
     let bold = (&fonts.bold, fonts.bold.embedding(bold).map_err(PdfError)?);
-    Ok(assemble(doc, lang, xml, [regular, bold], contents))
+    Ok(assemble(doc, lang, xml, [regular, bold], contents, logo))
 }
 
-fn draw(p: &mut Pages, doc: &Document, lang: Lang) {
+fn draw(p: &mut Pages, doc: &Document, lang: Lang, logo: Option<&PreparedLogo>) {
     let top = HEIGHT - 50.0;
-    // Seller, top left.
+    // Seller, top left, under its logo: the logo's top a little above the title's baseline.
     let mut y = top;
+    if let (Some(logo), Some(_)) = (logo, &doc.seller) {
+        let (w, h) = logo.fit(LOGO_WIDTH, LOGO_HEIGHT);
+        let logo_top = top + 10.0;
+        p.image(Name(LOGO_NAME), LEFT, logo_top - h, w, h);
+        y = logo_top - h - 16.0;
+    }
     if let Some(s) = &doc.seller {
         // Left of the title: long names wrap (the title takes the right half).
         for line in p.wrap(NAME, &s.legal_name, 270.0).iter().take(3) {
@@ -528,6 +549,7 @@ fn assemble(
     xml: &[u8],
     fonts: [(&fonts::Font, Cow<'_, fonts::Embedding>); 2],
     contents: Vec<Content>,
+    logo: Option<&PreparedLogo>,
 ) -> Vec<u8> {
     let mut next = Ref::new(1);
     let catalog_id = next.bump();
@@ -637,9 +659,33 @@ fn assemble(
             .filter(Filter::FlateDecode);
     }
 
+    // The logo: an RGB image, its transparency a greyscale soft mask.
+    let logo_id = logo.map(|logo| {
+        let (image, mask) = (next.bump(), next.bump());
+        let width = i32::try_from(logo.width).unwrap_or(i32::MAX);
+        let height = i32::try_from(logo.height).unwrap_or(i32::MAX);
+        {
+            let mut x = pdf.image_xobject(image, &logo.rgb);
+            x.filter(Filter::FlateDecode);
+            x.width(width).height(height).bits_per_component(8);
+            // No /Interpolate: PDF/A-2 and -3 (ISO 19005-2, 6.2.8) forbid it set to true.
+            x.color_space().device_rgb();
+            if logo.alpha.is_some() {
+                x.s_mask(mask);
+            }
+        }
+        if let Some(alpha) = &logo.alpha {
+            let mut m = pdf.image_xobject(mask, alpha);
+            m.filter(Filter::FlateDecode);
+            m.width(width).height(height).bits_per_component(8);
+            m.color_space().device_gray();
+        }
+        image
+    });
+
     let total = contents.len();
     let mut page_ids = Vec::new();
-    for content in contents {
+    for (i, content) in contents.into_iter().enumerate() {
         let page_id = next.bump();
         let content_id = next.bump();
         page_ids.push(page_id);
@@ -653,6 +699,11 @@ fn assemble(
         let mut fonts_dict = resources.fonts();
         fonts_dict.pair(Name(b"R"), font_ids[0]);
         fonts_dict.pair(Name(b"B"), font_ids[1]);
+        fonts_dict.finish();
+        // Only the first page draws the logo.
+        if let (0, Some(id)) = (i, logo_id) {
+            resources.x_objects().pair(Name(LOGO_NAME), id);
+        }
     }
     pdf.pages(pages_id)
         .kids(page_ids.iter().copied())

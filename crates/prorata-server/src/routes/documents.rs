@@ -428,5 +428,55 @@ pub async fn put_seller(
     ApiJson(seller): ApiJson<Seller>,
 ) -> Result<Json<Seller>, ApiError> {
     s.engine.set_seller(&caller.tenant, &seller).await?;
-    Ok(Json(seller))
+    // What is kept: the seller sent, with the tenant's logo (set by its own route).
+    let kept = s.engine.tenant(caller.tenant.id).await?.settings.seller;
+    Ok(Json(kept))
+}
+
+#[utoipa::path(put, path = "/v1/seller/logo", tag = "documents",
+    request_body(content = FileBytes, content_type = "application/octet-stream", description = "The logo's bytes, a PNG of at most 1 MB and 2048 px a side, sent as `image/png` or `application/octet-stream` (the document names the latter: client generators take it)"),
+    responses((status = 200, description = "Saved: documents issued from now on print it top left (issued ones keep theirs); the seller with `logo`, the PNG's SHA-256", body = Seller),
+              (status = 415, description = "The body is not sent as `image/png` or `application/octet-stream`"),
+              (status = 422, description = "Not a PNG, over 1 MB, or over 2048 px a side (field `logo`)")))]
+pub async fn put_seller_logo(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Seller>, ApiError> {
+    // The bytes' own signature decides whether they are a PNG; the type only says they are
+    // bytes, not JSON or a form.
+    let bytes = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("image/png")
+                || v.eq_ignore_ascii_case("application/octet-stream")
+        });
+    if !bytes {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the logo as its PNG bytes with Content-Type: image/png",
+        ));
+    }
+    s.engine
+        .set_seller_logo(&caller.tenant, Some(&body))
+        .await?;
+    Ok(Json(
+        s.engine.tenant(caller.tenant.id).await?.settings.seller,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/seller/logo", tag = "documents",
+    responses((status = 200, description = "Removed: documents issued from now on print no logo (issued ones keep theirs); the seller", body = Seller)))]
+pub async fn delete_seller_logo(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Seller>, ApiError> {
+    s.engine.set_seller_logo(&caller.tenant, None).await?;
+    Ok(Json(
+        s.engine.tenant(caller.tenant.id).await?.settings.seller,
+    ))
 }
