@@ -338,31 +338,18 @@ pub async fn list_invoices(
         cursor: q.cursor,
     }
     .bounds()?;
-    let format = Format::of(&headers);
-    if format != Format::Page {
-        let engine = s.engine.clone();
-        let tenant = caller.tenant.clone();
-        return export::stream(format, after, move |after| {
-            let engine = engine.clone();
-            let tenant = tenant.clone();
-            async move {
-                let page = engine
-                    .list_invoices(&tenant, &filter, after, export::EXPORT_PAGE)
-                    .await?;
-                Ok(prorata_store::Page {
-                    items: page.items.into_iter().map(DocumentOut::from).collect(),
-                    next: page.next,
-                })
-            }
-        })
-        .await;
-    }
-    let page = s
-        .engine
-        .list_invoices(&caller.tenant, &filter, after, limit)
-        .await?;
-    let data = page.items.into_iter().map(DocumentOut::from).collect();
-    Ok(Json(ListResponse::new(data, page.next)).into_response())
+    let (engine, tenant) = (s.engine.clone(), caller.tenant.clone());
+    export::answer(Format::of(&headers), after, limit, move |after, limit| {
+        let (engine, tenant) = (engine.clone(), tenant.clone());
+        async move {
+            let page = engine.list_invoices(&tenant, &filter, after, limit).await?;
+            Ok(prorata_store::Page {
+                items: page.items.into_iter().map(DocumentOut::from).collect(),
+                next: page.next,
+            })
+        }
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "documents",

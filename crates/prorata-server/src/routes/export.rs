@@ -110,12 +110,29 @@ fn render<T: ExportRow>(format: Format, items: &[T], header_row: bool) -> Bytes 
     Bytes::from(out)
 }
 
-/// Streams every page `fetch` gives from `start` on, in `format` (NDJSON or CSV).
-pub async fn stream<T, F, Fut>(
+/// A list's answer in `format`: one page of at most `limit` rows as JSON, or every row from
+/// `start` on, streamed (NDJSON or CSV). `fetch(after, limit)` reads one page for both, so a
+/// page and an export never differ in what they hold.
+pub async fn answer<T, F, Fut>(
     format: Format,
     start: i64,
-    mut fetch: F,
+    limit: i64,
+    fetch: F,
 ) -> Result<Response, ApiError>
+where
+    T: ExportRow + Send + 'static,
+    F: Fn(i64, i64) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Page<T>, EngineError>> + Send + 'static,
+{
+    if format == Format::Page {
+        let page = fetch(start, limit).await?;
+        return Ok(axum::Json(super::ListResponse::new(page.items, page.next)).into_response());
+    }
+    stream(format, start, move |after| fetch(after, EXPORT_PAGE)).await
+}
+
+/// Streams every page `fetch` gives from `start` on, in `format` (NDJSON or CSV).
+async fn stream<T, F, Fut>(format: Format, start: i64, mut fetch: F) -> Result<Response, ApiError>
 where
     T: ExportRow + Send + 'static,
     F: FnMut(i64) -> Fut + Send + 'static,

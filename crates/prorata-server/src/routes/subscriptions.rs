@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use chrono::{NaiveDate, NaiveDateTime};
 use prorata_core::change::{Direction, Request};
@@ -204,41 +204,25 @@ pub async fn list(
     }
     .bounds()?;
     let account = q.account_id;
-    let format = Format::of(&headers);
-    if format != Format::Page {
-        let engine = s.engine.clone();
-        let tenant = caller.tenant.clone();
-        return export::stream(format, after, move |after| {
-            let engine = engine.clone();
-            let tenant = tenant.clone();
-            async move {
-                let page = engine
-                    .list_subscriptions(&tenant, account, status, after, export::EXPORT_PAGE)
-                    .await?;
-                let today = Engine::today(&tenant);
-                Ok(prorata_store::Page {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|r| SubscriptionOut::new(r, today))
-                        .collect(),
-                    next: page.next,
-                })
-            }
-        })
-        .await;
-    }
-    let page = s
-        .engine
-        .list_subscriptions(&caller.tenant, account, status, after, limit)
-        .await?;
-    let today = Engine::today(&caller.tenant);
-    let data = page
-        .items
-        .into_iter()
-        .map(|r| SubscriptionOut::new(r, today))
-        .collect();
-    Ok(Json(ListResponse::new(data, page.next)).into_response())
+    let (engine, tenant) = (s.engine.clone(), caller.tenant.clone());
+    export::answer(Format::of(&headers), after, limit, move |after, limit| {
+        let (engine, tenant) = (engine.clone(), tenant.clone());
+        async move {
+            let page = engine
+                .list_subscriptions(&tenant, account, status, after, limit)
+                .await?;
+            let today = Engine::today(&tenant);
+            Ok(prorata_store::Page {
+                items: page
+                    .items
+                    .into_iter()
+                    .map(|r| SubscriptionOut::new(r, today))
+                    .collect(),
+                next: page.next,
+            })
+        }
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = i64, Path)),
