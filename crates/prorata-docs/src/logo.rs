@@ -8,8 +8,6 @@
 
 use std::io::Cursor;
 
-use sha2::{Digest, Sha256};
-
 /// Larger files are refused: a logo is a few kilobytes.
 pub const MAX_BYTES: usize = 1024 * 1024;
 /// Larger pictures are refused before decoding (a small file can claim huge dimensions).
@@ -35,14 +33,6 @@ pub struct PreparedLogo {
     pub rgb: Vec<u8>,
     /// Deflated 8-bit alpha samples, when any pixel is not opaque.
     pub alpha: Option<Vec<u8>>,
-}
-
-/// The hex SHA-256 of a logo's bytes: the name documents and the store know it by.
-pub fn sha256_hex(png: &[u8]) -> String {
-    Sha256::digest(png)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Checks `png` and prepares it; an error says what is wrong with the file.

@@ -152,7 +152,7 @@ impl Engine {
         let hash = match png {
             Some(png) => {
                 prorata_docs::logo::prepare(png).map_err(|e| invalid("logo", e))?;
-                let hash = prorata_docs::logo::sha256_hex(png);
+                let hash = crate::sha256_hex(png);
                 let mut tx = self.store.begin().await?;
                 tx.put_seller_logo(tenant.id, &hash, png).await?;
                 tx.commit().await?;
