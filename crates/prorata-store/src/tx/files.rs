@@ -9,19 +9,14 @@ use crate::model::*;
 use crate::{Result, StoreError};
 
 impl Tx {
-    /// Queues the documents numbered `numbers` (just inserted) for their files.
-    pub(crate) async fn queue_renders(&mut self, tenant: i64, numbers: &[String]) -> Result<()> {
+    /// Queues the documents `ids` (just inserted) for their files.
+    pub(crate) async fn queue_renders(&mut self, tenant: i64, ids: &[i64]) -> Result<()> {
         on_tx!(self, conn => {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO document_renders (tenant_id, document_id) \
-                 SELECT tenant_id, id FROM documents WHERE tenant_id = ",
-            );
-            q.push_bind(tenant).push(" AND number IN (");
-            let mut list = q.separated(", ");
-            for n in numbers {
-                list.push_bind(n.as_str());
-            }
-            q.push(")");
+            let mut q =
+                QueryBuilder::new("INSERT INTO document_renders (tenant_id, document_id) ");
+            q.push_values(ids, |mut b, id| {
+                b.push_bind(tenant).push_bind(*id);
+            });
             q.build().execute(&mut *conn).await?;
         });
         Ok(())

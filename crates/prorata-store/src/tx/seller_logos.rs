@@ -3,7 +3,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::{Inner, Tx};
+use super::{push_texts, Inner, Tx};
 use crate::Result;
 
 impl Tx {
@@ -36,12 +36,9 @@ impl Tx {
         }
         on_tx!(self, conn => {
             let mut q = QueryBuilder::new("SELECT sha256, png FROM seller_logos WHERE tenant_id = ");
-            q.push_bind(tenant).push(" AND sha256 IN (");
-            let mut list = q.separated(", ");
-            for h in hashes {
-                list.push_bind(h.as_str());
-            }
-            q.push(") ORDER BY sha256");
+            q.push_bind(tenant).push(" AND sha256 IN");
+            push_texts(&mut q, hashes);
+            q.push(" ORDER BY sha256");
             Ok(q.build_query_as().fetch_all(&mut *conn).await?)
         })
     }
