@@ -265,12 +265,16 @@ impl Engine {
             let engine = self.clone();
             let tenant = tenant.clone();
             tokio::spawn(async move {
-                let mut after = 0;
+                let mut after = None;
                 loop {
                     let chunk = engine.prepare_chunk(&tenant, as_of, after).await;
                     let done = match &chunk {
                         Ok(Some(p)) => {
-                            after = p.rows.last().map_or(after, |r| r.id);
+                            after = p
+                                .rows
+                                .last()
+                                .and_then(|r| Some((r.next_due?, r.id)))
+                                .or(after);
                             false
                         }
                         Ok(None) | Err(_) => true,
@@ -305,23 +309,28 @@ impl Engine {
         Ok(summary)
     }
 
-    /// Reads the next chunk of due subscriptions after id `after` and reconciles each.
+    /// Reads the next chunk of due subscriptions after `after` (the last due day and id of
+    /// the chunk before) and reconciles each.
     async fn prepare_chunk(
         &self,
         tenant: &Tenant,
         as_of: NaiveDate,
-        after: i64,
+        after: Option<(NaiveDate, i64)>,
     ) -> Result<Option<Prepared>> {
         let mut tx = self.store.begin().await?;
         let rows = tx.claim_due(tenant.id, as_of, after, CHUNK, false).await?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        if rows.is_empty() {
             return Ok(None);
-        };
-        let billed = tx
-            .documents_of_subscriptions(tenant.id, first.id, last.id)
-            .await?;
+        }
+        // The chunk is in due-day order: its ids are a list, not a range.
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let billed = tx.documents_of_subscriptions(tenant.id, &ids).await?;
         let usage = tx
-            .usage_of_subscriptions(tenant.id, first.id, last.id)
+            .usage_of_subscriptions(
+                tenant.id,
+                ids.iter().copied().min().unwrap_or(0),
+                ids.iter().copied().max().unwrap_or(0),
+            )
             .await?;
         let account_ids: Vec<i64> = crate::distinct(rows.iter().map(|s| s.account_id));
         let accounts = tx.accounts(tenant.id, &account_ids).await?;
@@ -385,11 +394,12 @@ impl Engine {
             drafts,
             next_due,
         } = chunk;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        if rows.is_empty() {
             return Ok(0);
-        };
+        }
         let mut tx = self.store.begin().await?;
-        let current = tx.lock_due(tenant.id, as_of, first.id, last.id).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let current = tx.lock_due(tenant.id, as_of, &ids).await?;
         let mut fresh_rows = Vec::new();
         let mut kept = Vec::new();
         for ((row, drafts), next) in rows.iter().zip(drafts).zip(next_due) {

@@ -262,7 +262,7 @@ impl Engine {
             .await?
             .ok_or(EngineError::NotFound("account"))?;
         let billed = tx
-            .documents_of_subscriptions(tenant.id, row.id, row.id)
+            .documents_of_subscriptions(tenant.id, &[row.id])
             .await?
             .remove(&row.id)
             .unwrap_or_default();

@@ -829,7 +829,7 @@ async fn a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_o
         // Every subscription is due on 2025-01-06; read their ids without keeping the claim.
         let mut tx = engine.store.begin().await.unwrap();
         let due = tx
-            .claim_due(tenant.id, as_of, 0, 2 * BULK as i64, false)
+            .claim_due(tenant.id, as_of, None, 2 * BULK as i64, false)
             .await
             .unwrap();
         due.iter().map(|s| s.id).collect()

@@ -92,18 +92,15 @@ macro_rules! on_tx {
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 binds.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Appends the right-hand side of `IN` for a list of ids, as each backend plans it best.
-/// One spelling for every query that selects by a list of keys, so none can plan badly again.
+/// Appends the right-hand side of `IN` for a list of ids, as each backend plans it best:
+/// the spelling for a key that is unique (a primary key), in `UPDATE`s, `DELETE`s and reads.
+/// For a column several rows share, read with [`select_by_keys`].
 ///
 /// - SQLite: ` (?, ?, …)`, each id bound; its planner probes the index once per element.
 /// - PostgreSQL: ` (SELECT UNNEST($n::BIGINT[]))`, the list as one array. A literal list of
 ///   n binds is estimated as n × 0.5 % of the rows on a table not analyzed yet — 100 % from
-///   200 keys up — so on a freshly loaded table the planner walked every row of the tenant
-///   through another index to find 2,000 (`queue_renders`, 0.4–2.7 s a chunk at 100,000
-///   documents; `pending_jobs_of_accounts` alike). `UNNEST` of a parameter is estimated at a
-///   handful of rows whatever the table's statistics, which gives a nested loop of index
-///   probes: the plan that is right for a chunk's keys. It also makes the statement's text
-///   the same for every list length, so one prepared statement serves them all.
+///   200 keys up — and the statement's text changes with the list's length, so no prepared
+///   statement is reused; an array is one parameter whatever its length.
 fn push_ids<'a, DB: KeyList>(q: &mut QueryBuilder<'a, DB>, ids: &'a [i64]) {
     DB::push_ids(q, ids);
 }
@@ -113,10 +110,43 @@ fn push_texts<'a, DB: KeyList>(q: &mut QueryBuilder<'a, DB>, keys: &'a [String])
     DB::push_texts(q, keys);
 }
 
+/// `SELECT columns FROM table t WHERE t.tenant_id = tenant AND t.key IN keys` and whatever
+/// `filter` appends (`AND t.… = …`), planned as one probe of an index on `(tenant_id, key)`
+/// per key on both stores, whatever the table's statistics. The caller may append
+/// `ORDER BY t.…`; columns are named `t.…`.
+///
+/// On PostgreSQL a table loaded in bulk and not analyzed yet makes `tenant_id = $1` look
+/// like 0.5 % of the rows, and any list of keys like all of them: the planner then reads
+/// every row of the tenant through whichever index leads with `tenant_id` and hashes the
+/// keys against them — 100,000 documents read to find a chunk's 2,000 (the render queue's
+/// `number IN (…)`, 0.4–2.7 s a chunk), every pending job of a tenant to find 200 accounts'
+/// (collection). Even a join on `UNNEST` was flattened into such a plan; a `LATERAL`
+/// subquery fenced by `OFFSET 0` can only be run once per key, with both columns as the
+/// index condition. `tests/plans.rs` (prorata-engine) checks every statement of a billing
+/// run at 100,000 subscriptions for reads beyond what it returns.
+fn select_by_keys<'a, DB: KeyList>(
+    columns: &str,
+    table: &str,
+    key: &str,
+    tenant: i64,
+    keys: &'a [i64],
+    filter: impl FnOnce(&mut QueryBuilder<'a, DB>),
+) -> QueryBuilder<'a, DB> {
+    DB::select_by_keys(columns, table, key, tenant, keys, filter)
+}
+
 /// How a backend spells a list of keys: see [`push_ids`].
 trait KeyList: sqlx::Database + Sized {
     fn push_ids<'a>(q: &mut QueryBuilder<'a, Self>, ids: &'a [i64]);
     fn push_texts<'a>(q: &mut QueryBuilder<'a, Self>, keys: &'a [String]);
+    fn select_by_keys<'a>(
+        columns: &str,
+        table: &str,
+        key: &str,
+        tenant: i64,
+        keys: &'a [i64],
+        filter: impl FnOnce(&mut QueryBuilder<'a, Self>),
+    ) -> QueryBuilder<'a, Self>;
 }
 
 impl KeyList for Sqlite {
@@ -137,6 +167,23 @@ impl KeyList for Sqlite {
         }
         q.push(")");
     }
+
+    fn select_by_keys<'a>(
+        columns: &str,
+        table: &str,
+        key: &str,
+        tenant: i64,
+        keys: &'a [i64],
+        filter: impl FnOnce(&mut QueryBuilder<'a, Self>),
+    ) -> QueryBuilder<'a, Self> {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {columns} FROM {table} t WHERE t.tenant_id = "
+        ));
+        q.push_bind(tenant).push(format!(" AND t.{key} IN"));
+        Self::push_ids(&mut q, keys);
+        filter(&mut q);
+        q
+    }
 }
 
 impl KeyList for Postgres {
@@ -150,6 +197,26 @@ impl KeyList for Postgres {
         q.push(" (SELECT UNNEST(")
             .push_bind(keys)
             .push("::TEXT[]))");
+    }
+
+    fn select_by_keys<'a>(
+        columns: &str,
+        table: &str,
+        key: &str,
+        tenant: i64,
+        keys: &'a [i64],
+        filter: impl FnOnce(&mut QueryBuilder<'a, Self>),
+    ) -> QueryBuilder<'a, Self> {
+        let mut q = QueryBuilder::new(format!("SELECT {columns} FROM UNNEST("));
+        q.push_bind(keys)
+            .push(format!(
+                "::BIGINT[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE t.tenant_id = "
+            ))
+            .push_bind(tenant)
+            .push(format!(" AND t.{key} = k.key"));
+        filter(&mut q);
+        q.push(" OFFSET 0) t");
+        q
     }
 }
 
@@ -761,25 +828,36 @@ impl Tx {
         })
     }
 
-    /// Up to `limit` subscriptions due on or before `as_of`, after id `after`, in id order.
+    /// Up to `limit` subscriptions due on or before `as_of`, oldest due day first, then by id,
+    /// after `after` (the last `(next_due, id)` of the previous chunk; `None` to start).
+    ///
+    /// Walking the due index `(tenant_id, next_due, id)` in its own order reads exactly the
+    /// rows returned. In id order (as it was) PostgreSQL read every row still due and sorted
+    /// them for each chunk: 100,000 then 98,000… at 100,000 subscriptions, quadratic in the
+    /// run (found by prorata-engine's `tests/plans.rs`).
     /// With `lock` (PostgreSQL), the rows stay locked until commit and rows another worker
     /// holds are skipped, so workers share a run without waiting on each other.
     pub async fn claim_due(
         &mut self,
         tenant: i64,
         as_of: NaiveDate,
-        after: i64,
+        after: Option<(NaiveDate, i64)>,
         limit: i64,
         lock: bool,
     ) -> Result<Vec<SubscriptionRow>> {
         const SQL: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision FROM subscriptions \
-                           WHERE tenant_id = $1 AND next_due <= $2 AND id > $3 ORDER BY id LIMIT $4";
+                           WHERE tenant_id = $1 AND next_due <= $2 AND (next_due, id) > ($3, $4) \
+                           ORDER BY next_due, id LIMIT $5";
+        // Before any due day: no date sorts before the year 1 on either store.
+        let (after_day, after_id) =
+            after.unwrap_or((NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(), 0));
         let rows: Vec<SubRowRaw> = match &mut self.inner {
             Inner::Sqlite(t) => {
                 sqlx::query_as(SQL)
                     .bind(tenant)
                     .bind(as_of)
-                    .bind(after)
+                    .bind(after_day)
+                    .bind(after_id)
                     .bind(limit)
                     .fetch_all(&mut **t)
                     .await?
@@ -790,53 +868,62 @@ impl Tx {
                 } else {
                     SQL.to_string()
                 };
-                sqlx::query_as(&sql)
+                // On a table not analyzed since a bulk load, the tenant's due rows look like a
+                // few hundred, and the planner reads them all through a bitmap and sorts them
+                // rather than walk the due index in its order and stop at `limit`: every row
+                // still due was read for each chunk. The walk is the one right plan whatever
+                // the statistics, so the bitmap is set aside for this statement alone.
+                sqlx::query("SET LOCAL enable_bitmapscan = off")
+                    .execute(&mut **t)
+                    .await?;
+                let rows = sqlx::query_as(&sql)
                     .bind(tenant)
                     .bind(as_of)
-                    .bind(after)
+                    .bind(after_day)
+                    .bind(after_id)
                     .bind(limit)
                     .fetch_all(&mut **t)
-                    .await?
+                    .await?;
+                sqlx::query("SET LOCAL enable_bitmapscan = on")
+                    .execute(&mut **t)
+                    .await?;
+                rows
             }
         };
         rows.into_iter().map(sub_row).collect()
     }
 
-    /// The revision of each subscription with id in `first..=last` still due on or before
-    /// `as_of`, locking those rows in id order. A row another transaction holds is waited for,
-    /// never skipped: PostgreSQL re-checks that it is still due once the lock is granted, so a
-    /// row billed meanwhile drops out, and one merely held (say by a request being refused)
-    /// is billed. (`SKIP LOCKED` here once left rows unbilled behind a lingering lock.)
+    /// The revision of each subscription of `ids` still due on or before `as_of`, locking
+    /// those rows in id order. A row another transaction holds is waited for, never skipped:
+    /// PostgreSQL re-checks that it is still due once the lock is granted, so a row billed
+    /// meanwhile drops out, and one merely held (say by a request being refused) is billed.
+    /// (`SKIP LOCKED` here once left rows unbilled behind a lingering lock.)
     pub async fn lock_due(
         &mut self,
         tenant: i64,
         as_of: NaiveDate,
-        first: i64,
-        last: i64,
+        ids: &[i64],
     ) -> Result<BTreeMap<i64, i64>> {
-        const SQL: &str = "SELECT id, revision FROM subscriptions \
-                           WHERE tenant_id = $1 AND next_due <= $2 AND id BETWEEN $3 AND $4 ORDER BY id";
-        let rows: Vec<(i64, i64)> = match &mut self.inner {
-            Inner::Sqlite(t) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant)
-                    .bind(as_of)
-                    .bind(first)
-                    .bind(last)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
-            Inner::Postgres(t) => {
-                sqlx::query_as(&format!("{SQL} FOR UPDATE"))
-                    .bind(tenant)
-                    .bind(as_of)
-                    .bind(first)
-                    .bind(last)
-                    .fetch_all(&mut **t)
-                    .await?
-            }
+        let mut out = BTreeMap::new();
+        let lock = if matches!(self.inner, Inner::Postgres(_)) {
+            " FOR UPDATE"
+        } else {
+            "" // SQLite's writer holds the whole database.
         };
-        Ok(rows.into_iter().collect())
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64, i64)> = on_tx!(self, conn => {
+                let mut q = QueryBuilder::new("SELECT id, revision FROM subscriptions WHERE tenant_id = ");
+                q.push_bind(tenant)
+                    .push(" AND next_due <= ")
+                    .push_bind(as_of)
+                    .push(" AND id IN");
+                push_ids(&mut q, chunk);
+                q.push(" ORDER BY id").push(lock);
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// How many subscriptions of `tenant` are due on or before `as_of` (for progress bars).
@@ -887,27 +974,31 @@ impl Tx {
 
     // ---------------------------------------------------------------- documents
 
-    /// Every document of the subscriptions with ids in `first..=last`, in issue order.
+    /// Every document of the subscriptions `ids`, in issue order. By list, not by id range:
+    /// the subscriptions due on one day are spread over the tenant's ids, and a range would
+    /// read the history of every subscription between them.
     pub async fn documents_of_subscriptions(
         &mut self,
         tenant: i64,
-        first: i64,
-        last: i64,
+        ids: &[i64],
     ) -> Result<BTreeMap<i64, Vec<Document>>> {
-        let rows: Vec<(i64, String)> = on_tx!(self, conn => {
-            sqlx::query_as(
-                "SELECT subscription_id, body FROM documents \
-                 WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3 ORDER BY id",
-            )
-            .bind(tenant)
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *conn)
-            .await?
-        });
         let mut out: BTreeMap<i64, Vec<Document>> = BTreeMap::new();
-        for (sub, body) in rows {
-            out.entry(sub).or_default().push(from_json(&body)?);
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<(i64, String)> = on_tx!(self, conn => {
+                let mut q = select_by_keys(
+                    "t.subscription_id, t.body",
+                    "documents",
+                    "subscription_id",
+                    tenant,
+                    chunk,
+                    |_| {},
+                );
+                q.push(" ORDER BY t.id");
+                q.build_query_as().fetch_all(&mut *conn).await?
+            });
+            for (sub, body) in rows {
+                out.entry(sub).or_default().push(from_json(&body)?);
+            }
         }
         Ok(out)
     }

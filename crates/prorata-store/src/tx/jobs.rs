@@ -5,7 +5,7 @@
 
 use sqlx::{QueryBuilder, Row};
 
-use super::{from_json, json, push_ids, Inner, Tx, ROWS_PER_INSERT};
+use super::{from_json, json, push_ids, select_by_keys, Inner, Tx, ROWS_PER_INSERT};
 use crate::model::*;
 use crate::{now_text, Result, StoreError};
 
@@ -144,13 +144,16 @@ impl Tx {
         let mut jobs = Vec::new();
         for chunk in accounts.chunks(ROWS_PER_INSERT) {
             let rows: Vec<JobTuple> = on_tx!(self, conn => {
-                let mut q = QueryBuilder::new(
-                    "SELECT id, tenant_id, account_id, kind, payload, CAST(attempts AS BIGINT) FROM jobs \
-                     WHERE done_at IS NULL AND kind = ",
+                let mut q = select_by_keys(
+                    "t.id, t.tenant_id, t.account_id, t.kind, t.payload, CAST(t.attempts AS BIGINT)",
+                    "jobs",
+                    "account_id",
+                    tenant,
+                    chunk,
+                    |q| {
+                        q.push(" AND t.done_at IS NULL AND t.kind = ").push_bind(kind.as_str());
+                    },
                 );
-                q.push_bind(kind.as_str()).push(" AND tenant_id = ").push_bind(tenant);
-                q.push(" AND account_id IN");
-                push_ids(&mut q, chunk);
                 q.build_query_as().fetch_all(&mut *conn).await?
             });
             for row in rows {
