@@ -40,7 +40,15 @@ pub async fn usage(
     database_url: Option<String>,
 ) -> Result<()> {
     let (url, cleanup) = fresh_url(store, database_url).await?;
-    let result = run(&url, store, accounts, http_events, month_calls, preload_events).await;
+    let result = run(
+        &url,
+        store,
+        accounts,
+        http_events,
+        month_calls,
+        preload_events,
+    )
+    .await;
     drop_fresh(&url, cleanup).await?;
     result
 }

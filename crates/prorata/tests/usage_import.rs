@@ -306,7 +306,10 @@ async fn imports_and_folds_killed_midway_count_every_accepted_event_once(url: &s
         )),
         "{stdout}"
     );
-    assert_eq!(totals(&engine, &t, &ids).await, (EVENTS as i64, seconds_total));
+    assert_eq!(
+        totals(&engine, &t, &ids).await,
+        (EVENTS as i64, seconds_total)
+    );
     let appended = pending_rows(url, tenant).await;
     assert!(appended >= 3_000, "{appended} partial totals appended");
 
@@ -336,7 +339,10 @@ async fn imports_and_folds_killed_midway_count_every_accepted_event_once(url: &s
         appended,
         "the fold finished before it could be killed, or left half its work"
     );
-    assert_eq!(totals(&engine, &t, &ids).await, (EVENTS as i64, seconds_total));
+    assert_eq!(
+        totals(&engine, &t, &ids).await,
+        (EVENTS as i64, seconds_total)
+    );
 
     // Run again: everything folded, each event counted once, in the summary and the invoice.
     let out = Command::new(env!("CARGO_BIN_EXE_prorata"))
@@ -344,9 +350,16 @@ async fn imports_and_folds_killed_midway_count_every_accepted_event_once(url: &s
         .arg(tenant.to_string())
         .output()
         .expect("prorata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(pending_rows(url, tenant).await, 0);
-    assert_eq!(totals(&engine, &t, &ids).await, (EVENTS as i64, seconds_total));
+    assert_eq!(
+        totals(&engine, &t, &ids).await,
+        (EVENTS as i64, seconds_total)
+    );
     let feb = NaiveDate::from_ymd_opt(2025, 2, 1).expect("a date");
     let (t, _) = engine
         .advance_clock(&t, feb, &mut |_, _| {})

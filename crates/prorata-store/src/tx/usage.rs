@@ -432,7 +432,8 @@ fn copy_row(out: &mut String, tenant: i64, recorded_on: NaiveDate, c: &NewCall) 
         "\t{}\t{}\t{}\t{}\t{}\t{}\t",
         c.account_id,
         c.subscription_id,
-        c.started_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        c.started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         c.usage_date,
         direction(c.outbound),
         if c.toll_free { 't' } else { 'f' },
