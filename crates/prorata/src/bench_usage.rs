@@ -25,7 +25,9 @@ use prorata_store::TenantMode;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
+use crate::bench::{
+    bulk_subscriptions, cpu_secs, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss,
+};
 use crate::callgen::{write_json, CallGen};
 use crate::db::open;
 
@@ -111,6 +113,7 @@ async fn run(
     gen.bad_every = 1000;
     let mut http = IngestReport::default();
     let mut http_secs = 0.0;
+    let mut http_cpu = 0.0;
     let mut sent = 0;
     let bar = crate::progress::bar("HTTP events", http_events as u64);
     reset_peak_rss();
@@ -125,9 +128,12 @@ async fn run(
             write_json(&mut body, &gen.next_call());
         }
         body.push_str("]}");
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), cpu_secs());
         let (status, answer) = post(&mut conn, "/v1/usage", &key.secret, body.as_bytes()).await?;
         http_secs += t.elapsed().as_secs_f64();
+        http_cpu += cpu_secs()
+            .zip(cpu)
+            .map_or(0.0, |(after, before)| after - before);
         if status != 200 {
             bail!(
                 "POST /v1/usage answered {status}: {}",
@@ -173,12 +179,14 @@ async fn run(
     println!("store: {store}; accounts: {accounts}; pre-loaded events: {preload_events}");
     println!(
         "HTTP ingestion: {http_events} events in batches of {MAX_BATCH}: {http_secs:.2} s, {:.0} events/s \
-         ({} accepted, {} duplicates, {} refused); peak memory {}",
+         ({} accepted, {} duplicates, {} refused); peak memory {}; this process's CPU during \
+         the round trips {http_cpu:.2} s, {:.0} events per CPU second",
         http_events as f64 / http_secs,
         http.accepted,
         http.duplicates,
         http.rejected.len(),
-        mib(http_peak)
+        mib(http_peak),
+        http_events as f64 / http_cpu
     );
     println!(
         "engine ingestion (validate, date, rate, store, daily totals): {rest} calls: {ingest_secs:.2} s, {:.0} calls/s; peak memory {}",
