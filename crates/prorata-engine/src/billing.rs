@@ -256,6 +256,9 @@ impl Engine {
         as_of: NaiveDate,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<RunSummary> {
+        // The usage batches appended since the last fold, added to the daily totals first, so
+        // the run's reads find them folded rather than summing them per chunk.
+        self.fold_usage(tenant.id).await?;
         let mut summary = RunSummary {
             as_of: Some(as_of),
             ..RunSummary::default()

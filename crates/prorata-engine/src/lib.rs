@@ -159,6 +159,12 @@ pub struct Engine {
     catalogs: Arc<Mutex<CatalogCache>>,
     /// What usage ingestion knows of accounts, by (tenant, account id).
     usage_accounts: Arc<Mutex<usage::AccountCache>>,
+    /// Partial usage totals this process appended and has not folded, by tenant, and whether
+    /// a fold of them is running ([`Engine::fold_usage`]).
+    usage_pending: Arc<Mutex<usage::PendingUsage>>,
+    /// Partial usage totals a tenant's batches append before ingestion folds them in the
+    /// background; 0: never (the billing run still folds). [`Engine::with_usage_fold_after`].
+    usage_fold_after: u64,
     /// Where charges go; the built-in sandbox unless [`Engine::with_gateway`] says otherwise.
     pub gateway: Arc<dyn gateway::Gateway>,
     /// Signs single-use links and CSRF tokens ([`people::SecretKey`]); random unless
@@ -190,6 +196,8 @@ impl Engine {
             store,
             catalogs: Arc::new(Mutex::new(HashMap::new())),
             usage_accounts: Arc::default(),
+            usage_pending: Arc::default(),
+            usage_fold_after: usage::FOLD_AFTER_ROWS,
             // Without randomness there is no safe session or link: refuse to start.
             secret: people::SecretKey::random().expect("the system's random source"),
             scanner: None,

@@ -34,6 +34,14 @@ const ACCOUNT_TTL: Duration = Duration::from_secs(30);
 /// Times a batch is tried again when SQLite reports a conflicting writer.
 const BUSY_RETRIES: u32 = 3;
 
+/// Partial daily totals a tenant's batches may append before ingestion folds them in the
+/// background: enough that a fold walks `usage_daily` once for a hundred batches or so, few
+/// enough that a reader adding them up (the usage summary) reads them quickly.
+pub const FOLD_AFTER_ROWS: u64 = 500_000;
+
+/// Per tenant: partial totals appended since the last fold, and whether one is running.
+pub(crate) type PendingUsage = HashMap<i64, (u64, bool)>;
+
 /// One refused event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -301,9 +309,65 @@ impl Engine {
         let touched: Vec<i64> = crate::distinct(rows.iter().map(|r| r.subscription_id));
         tx.make_due_if_idle(tenant.id, &touched, today).await?;
         tx.commit().await?;
+        self.fold_in_background(tenant.id, rows.len() as u64);
         report.accepted = new.len() as u64;
         report.duplicates = in_batch_duplicates + (calls.len() - new.len()) as u64;
         Ok(report)
+    }
+
+    /// Folds the tenant's appended partial usage totals into the daily totals, in a
+    /// transaction of its own (see `Tx::fold_usage`: safe to cut off, safe to run again).
+    /// Returns how many daily totals it wrote. Readers see the same usage before and after: it
+    /// only keeps the appended rows few.
+    pub async fn fold_usage(&self, tenant: i64) -> Result<u64> {
+        let mut attempt = 0;
+        loop {
+            let folded = async {
+                let mut tx = self.store.begin().await?;
+                let n = tx.fold_usage(tenant).await?;
+                tx.commit().await?;
+                Ok::<_, prorata_store::StoreError>(n)
+            }
+            .await;
+            match folded {
+                Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// Ingestion folds a tenant's appended usage totals in the background once its batches
+    /// appended `rows` of them ([`FOLD_AFTER_ROWS`] by default); 0: never, only the billing
+    /// run and [`Engine::fold_usage`] do.
+    pub fn with_usage_fold_after(mut self, rows: u64) -> Self {
+        self.usage_fold_after = rows;
+        self
+    }
+
+    /// Counts `rows` appended for `tenant` and, past the engine's threshold, folds them in a
+    /// task of its own, one at a time per tenant: the batch that crosses the line is answered
+    /// without waiting for it.
+    fn fold_in_background(&self, tenant: i64, rows: u64) {
+        let Ok(mut pending) = self.usage_pending.lock() else {
+            return;
+        };
+        let entry = pending.entry(tenant).or_default();
+        entry.0 += rows;
+        if entry.1 || self.usage_fold_after == 0 || entry.0 < self.usage_fold_after {
+            return;
+        }
+        *entry = (0, true);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            // A failed fold leaves the rows appended, still read and still folded by the
+            // next fold (the billing run's, or this one's next turn).
+            if let Err(e) = engine.fold_usage(tenant).await {
+                tracing::warn!(tenant, error = %e, "folding usage totals failed");
+            }
+            if let Ok(mut pending) = engine.usage_pending.lock() {
+                pending.entry(tenant).or_default().1 = false;
+            }
+        });
     }
 
     /// Time zone and subscriptions of the accounts, from the cache or the store. Accounts of

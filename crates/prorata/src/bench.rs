@@ -28,6 +28,18 @@ pub(crate) fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// CPU seconds this process has used (all threads, user and system), from `/proc/self/stat`
+/// in clock ticks of 1/100 s (Linux's USER_HZ): on a busy shared machine, a rate per CPU
+/// second says more than one per wall-clock second.
+pub(crate) fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 pub(crate) fn reset_peak_rss() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current resident size.
     let _ = std::fs::write("/proc/self/clear_refs", "5");

@@ -4,6 +4,8 @@
 //! monthly Professional plan from 1 January 2025 with a Europe call bundle, their 1 January
 //! invoices issued, the clock on 1 February.
 //!
+//! 0. With `--preload-events N`: N January events and their daily totals written in bulk
+//!    ([`preload`]), so what follows runs on a database already holding them. Timed apart.
 //! 1. HTTP: `http_events` generated January calls (1 % resent, 0.1 % broken) posted to
 //!    `POST /v1/usage` on loopback in batches of 10,000, one keep-alive connection, each
 //!    batch acknowledged (committed) before the next is sent. Timed: the round trips; the
@@ -23,19 +25,32 @@ use prorata_store::TenantMode;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
+use crate::bench::{
+    bulk_subscriptions, cpu_secs, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss,
+};
 use crate::callgen::{write_json, CallGen};
 use crate::db::open;
+
+mod preload;
 
 pub async fn usage(
     store: &str,
     accounts: usize,
     http_events: usize,
     month_calls: usize,
+    preload_events: usize,
     database_url: Option<String>,
 ) -> Result<()> {
     let (url, cleanup) = fresh_url(store, database_url).await?;
-    let result = run(&url, store, accounts, http_events, month_calls).await;
+    let result = run(
+        &url,
+        store,
+        accounts,
+        http_events,
+        month_calls,
+        preload_events,
+    )
+    .await;
     drop_fresh(&url, cleanup).await?;
     result
 }
@@ -52,6 +67,7 @@ async fn run(
     accounts: usize,
     http_events: usize,
     month_calls: usize,
+    preload_events: usize,
 ) -> Result<()> {
     let engine = open(url).await?;
     let day = |m, d| NaiveDate::from_ymd_opt(2025, m, d).context("a date");
@@ -83,6 +99,7 @@ async fn run(
         .single()
         .context("a time")?;
     let month_seconds = 31 * 86_400;
+    preload::preload(url, tenant.id, accounts, preload_events as u64).await?;
 
     // 1. HTTP ingestion.
     let key = engine.create_api_key(&tenant).await?;
@@ -96,6 +113,7 @@ async fn run(
     gen.bad_every = 1000;
     let mut http = IngestReport::default();
     let mut http_secs = 0.0;
+    let mut http_cpu = 0.0;
     let mut sent = 0;
     let bar = crate::progress::bar("HTTP events", http_events as u64);
     reset_peak_rss();
@@ -110,9 +128,12 @@ async fn run(
             write_json(&mut body, &gen.next_call());
         }
         body.push_str("]}");
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), cpu_secs());
         let (status, answer) = post(&mut conn, "/v1/usage", &key.secret, body.as_bytes()).await?;
         http_secs += t.elapsed().as_secs_f64();
+        http_cpu += cpu_secs()
+            .zip(cpu)
+            .map_or(0.0, |(after, before)| after - before);
         if status != 200 {
             bail!(
                 "POST /v1/usage answered {status}: {}",
@@ -129,7 +150,7 @@ async fn run(
 
     // 2. The rest of the month through the engine, then the billing run.
     let mut gen = CallGen::new(11, ids, january, month_seconds, "month");
-    let rest = month_calls.saturating_sub(http_events);
+    let rest = month_calls.saturating_sub(http_events + preload_events);
     let mut month = IngestReport::default();
     let mut ingest_secs = 0.0;
     let mut done = 0;
@@ -154,16 +175,18 @@ async fn run(
     let bill_peak = peak_rss_kib();
     engine.store.close().await;
 
-    let calls = http.accepted + month.accepted;
-    println!("store: {store}; accounts: {accounts}");
+    let calls = preload_events as u64 + http.accepted + month.accepted;
+    println!("store: {store}; accounts: {accounts}; pre-loaded events: {preload_events}");
     println!(
         "HTTP ingestion: {http_events} events in batches of {MAX_BATCH}: {http_secs:.2} s, {:.0} events/s \
-         ({} accepted, {} duplicates, {} refused); peak memory {}",
+         ({} accepted, {} duplicates, {} refused); peak memory {}; this process's CPU during \
+         the round trips {http_cpu:.2} s, {:.0} events per CPU second",
         http_events as f64 / http_secs,
         http.accepted,
         http.duplicates,
         http.rejected.len(),
-        mib(http_peak)
+        mib(http_peak),
+        http_events as f64 / http_cpu
     );
     println!(
         "engine ingestion (validate, date, rate, store, daily totals): {rest} calls: {ingest_secs:.2} s, {:.0} calls/s; peak memory {}",

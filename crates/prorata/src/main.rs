@@ -354,6 +354,16 @@ enum UsageCommand {
         /// csv or ndjson; from the file's extension when absent.
         #[arg(long)]
         format: Option<String>,
+        /// Fold the appended per-batch usage totals into the daily totals in the background
+        /// once this many wait (0: never; the billing run folds what is left).
+        #[arg(long, default_value_t = prorata_engine::FOLD_AFTER_ROWS)]
+        fold_after: u64,
+    },
+    /// Fold a tenant's appended per-batch usage totals into its daily totals now (the billing
+    /// run and ingestion do it on their own; reads see the same usage either way).
+    Fold {
+        #[arg(long)]
+        tenant: i64,
     },
 }
 
@@ -442,9 +452,13 @@ enum BenchCommand {
         /// Events posted to /v1/usage in batches of 10,000.
         #[arg(long, default_value_t = 1_000_000)]
         http_events: usize,
-        /// Calls in the month in all (the HTTP events included).
+        /// Calls in the month in all (the HTTP and pre-loaded events included).
         #[arg(long, default_value_t = 10_000_000)]
         month_calls: usize,
+        /// Events written in bulk by the database before the HTTP phase (not timed with it),
+        /// so ingestion is timed on a usage table already holding them.
+        #[arg(long, default_value_t = 0)]
+        preload_events: usize,
         #[arg(long, default_value = "sqlite")]
         store: String,
     },
@@ -780,8 +794,18 @@ fn run(cli: Cli) -> Result<()> {
                     file,
                     tenant,
                     format,
+                    fold_after,
                 },
-        } => runtime()?.block_on(usage::import(&url, tenant, &file, format.as_deref())),
+        } => runtime()?.block_on(usage::import(
+            &url,
+            tenant,
+            &file,
+            format.as_deref(),
+            fold_after,
+        )),
+        Command::Usage {
+            command: UsageCommand::Fold { tenant },
+        } => runtime()?.block_on(usage::fold(&url, tenant)),
         Command::Bench {
             command: BenchCommand::BillingRun { accounts, store },
         } => {
@@ -882,6 +906,7 @@ fn run(cli: Cli) -> Result<()> {
                     accounts,
                     http_events,
                     month_calls,
+                    preload_events,
                     store,
                 },
         } => {
@@ -891,6 +916,7 @@ fn run(cli: Cli) -> Result<()> {
                 accounts,
                 http_events,
                 month_calls,
+                preload_events,
                 explicit,
             ))
         }

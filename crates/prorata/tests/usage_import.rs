@@ -1,5 +1,6 @@
 //! `prorata usage import`: call records from CSV and NDJSON files, and an import killed with
-//! SIGKILL mid-file loses nothing it acknowledged and bills nothing twice when run again.
+//! SIGKILL mid-file loses nothing it acknowledged and bills nothing twice when run again; nor
+//! does a fold of the appended usage totals killed midway (`prorata usage fold`).
 //!
 //! Each test runs on a SQLite file and on a fresh PostgreSQL database. The setup goes through
 //! the engine: a sandbox tenant with the default catalog, clock on 2025-02-01, and accounts
@@ -45,6 +46,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     a_csv_file_is_imported_with_each_bad_row_named_by_line_and_field,
     an_import_killed_mid_file_and_run_again_keeps_every_acknowledged_batch_and_bills_each_call_once,
+    imports_and_folds_killed_midway_count_every_accepted_event_once,
 );
 
 /// A tenant with `n` accounts on Essentials from 2025-01-01; (tenant id, account ids).
@@ -186,20 +188,7 @@ async fn an_import_killed_mid_file_and_run_again_keeps_every_acknowledged_batch_
 ) {
     let (engine, tenant, ids) = setup(url, 20).await;
     let file = dir.join("calls.ndjson");
-    let mut text = String::with_capacity(EVENTS * 200);
-    let mut seconds_total = 0i64;
-    for i in 0..EVENTS {
-        let account = ids[i % ids.len()];
-        let secs = 60 * (1 + (i as i64 % 5)); // whole minutes: rounding leaves them as they are
-        seconds_total += secs;
-        let _ = writeln!(
-            text,
-            r#"{{"event_id":"k{i}","account_id":{account},"started_at":"2025-01-{:02}T10:00:00Z","direction":"outbound","caller":"+33145678900","callee":"+1212555{:04}","duration_seconds":{secs}}}"#,
-            1 + i % 30,
-            i % 10_000
-        );
-    }
-    std::fs::write(&file, text).expect("file written");
+    let seconds_total = write_calls(&file, &ids, |i| 1 + i % 30);
 
     let mut child = import(url, tenant, &file)
         .stdout(Stdio::null())
@@ -241,6 +230,178 @@ async fn an_import_killed_mid_file_and_run_again_keeps_every_acknowledged_batch_
     );
     assert_eq!(stored_calls(&engine, &t, &ids).await, EVENTS as i64);
     assert_eq!(stored_seconds(&engine, &t, &ids).await, seconds_total);
+}
+
+/// Writes [`EVENTS`] outbound January calls of `ids` to `file`, the `i`th on January
+/// `day(i)`; returns their seconds.
+fn write_calls(file: &Path, ids: &[i64], day: impl Fn(usize) -> usize) -> i64 {
+    let mut text = String::with_capacity(EVENTS * 200);
+    let mut seconds_total = 0i64;
+    for i in 0..EVENTS {
+        let account = ids[i % ids.len()];
+        let secs = 60 * (1 + (i as i64 % 5)); // whole minutes: rounding leaves them as they are
+        seconds_total += secs;
+        let _ = writeln!(
+            text,
+            r#"{{"event_id":"k{i}","account_id":{account},"started_at":"2025-01-{:02}T10:00:00Z","direction":"outbound","caller":"+33145678900","callee":"+1212555{:04}","duration_seconds":{secs}}}"#,
+            day(i),
+            i % 10_000
+        );
+    }
+    std::fs::write(file, text).expect("file written");
+    seconds_total
+}
+
+/// Ingestion appends each batch's partial daily totals and folds them into the daily totals
+/// later; a process killed in the middle of either leaves every acknowledged event counted
+/// once. Killed first: an import folding in the background every few batches (mid-batch or
+/// mid-fold, whichever it was doing); then `prorata usage fold`, once it has said it is
+/// folding.
+async fn imports_and_folds_killed_midway_count_every_accepted_event_once(url: &str, dir: &Path) {
+    // 100 accounts calling on 30 days: each batch appends 3,000 partial totals, so the folds
+    // below have tens of thousands of rows to add up.
+    let (engine, tenant, ids) = setup(url, 100).await;
+    let file = dir.join("calls.ndjson");
+    let seconds_total = write_calls(&file, &ids, |i| 1 + (i / 100) % 30);
+    let t = engine.tenant(tenant).await.expect("tenant");
+
+    let mut child = import(url, tenant, &file)
+        .args(["--fold-after", "5000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prorata starts");
+    let started = Instant::now();
+    loop {
+        let done = stored_calls(&engine, &t, &ids).await;
+        if done >= 50_000 {
+            assert!(
+                done < EVENTS as i64,
+                "the import finished before it could be killed"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("SIGKILL");
+    assert!(
+        child.wait().expect("exit status").code().is_none(),
+        "killed, not exited"
+    );
+    let killed_at = stored_calls(&engine, &t, &ids).await;
+    assert_eq!(killed_at % 10_000, 0, "whole batches only: {killed_at}");
+
+    // Run again without background folds: the rest of the file stays appended.
+    let out = import(url, tenant, &file)
+        .args(["--fold-after", "0"])
+        .output()
+        .expect("prorata runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{EVENTS} events read, {} accepted, {killed_at} duplicates, 0 refused",
+            EVENTS as i64 - killed_at
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        totals(&engine, &t, &ids).await,
+        (EVENTS as i64, seconds_total)
+    );
+    let appended = pending_rows(url, tenant).await;
+    assert!(appended >= 3_000, "{appended} partial totals appended");
+
+    // A fold killed midway: all of it or nothing happened.
+    let mut fold = Command::new(env!("CARGO_BIN_EXE_prorata"))
+        .args(["--database-url", url, "usage", "fold", "--tenant"])
+        .arg(tenant.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prorata starts");
+    let mut said = String::new();
+    let mut stderr = std::io::BufReader::new(fold.stderr.take().expect("stderr piped"));
+    while !said.contains("folding") {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).expect("stderr read");
+        assert!(n > 0, "the fold ended without folding: {said}");
+        said.push_str(&line);
+    }
+    fold.kill().expect("SIGKILL");
+    assert!(
+        fold.wait().expect("exit status").code().is_none(),
+        "killed, not exited"
+    );
+    assert_eq!(
+        pending_rows(url, tenant).await,
+        appended,
+        "the fold finished before it could be killed, or left half its work"
+    );
+    assert_eq!(
+        totals(&engine, &t, &ids).await,
+        (EVENTS as i64, seconds_total)
+    );
+
+    // Run again: everything folded, each event counted once, in the summary and the invoice.
+    let out = Command::new(env!("CARGO_BIN_EXE_prorata"))
+        .args(["--database-url", url, "usage", "fold", "--tenant"])
+        .arg(tenant.to_string())
+        .output()
+        .expect("prorata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pending_rows(url, tenant).await, 0);
+    assert_eq!(
+        totals(&engine, &t, &ids).await,
+        (EVENTS as i64, seconds_total)
+    );
+    let feb = NaiveDate::from_ymd_opt(2025, 2, 1).expect("a date");
+    let (t, _) = engine
+        .advance_clock(&t, feb, &mut |_, _| {})
+        .await
+        .expect("clock moves and bills");
+    let invoiced = invoiced_calls(&engine, &t, &ids).await;
+    assert_eq!(invoiced, (EVENTS as i64, seconds_total));
+}
+
+/// Calls and seconds on the usage lines of the accounts' invoices.
+async fn invoiced_calls(engine: &Engine, t: &prorata_store::Tenant, ids: &[i64]) -> (i64, i64) {
+    let mut calls = 0;
+    let mut seconds = 0;
+    for id in ids {
+        let docs = engine
+            .account_documents(t, *id, None)
+            .await
+            .expect("documents");
+        for line in docs.iter().flat_map(|d| &d.document.lines) {
+            if let prorata_core::document::LineKey::Usage { .. } = line.key {
+                calls += line.events.unwrap_or(0);
+                seconds += line.quantity;
+            }
+        }
+    }
+    (calls, seconds)
+}
+
+/// Partial usage totals of `tenant` not folded yet.
+async fn pending_rows(url: &str, tenant: i64) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM usage_daily_pending WHERE tenant_id = $1";
+    if url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite opens");
+        let n = sqlx::query_scalar(SQL).bind(tenant).fetch_one(&pool).await;
+        pool.close().await;
+        n.expect("count")
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres opens");
+        let n = sqlx::query_scalar(SQL).bind(tenant).fetch_one(&pool).await;
+        pool.close().await;
+        n.expect("count")
+    }
 }
 
 /// Calls in the accounts' January totals, as the invoice will read them.

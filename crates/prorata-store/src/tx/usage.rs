@@ -5,7 +5,7 @@
 //! 2,000 rows on SQLite, one array per column read by `UNNEST` on PostgreSQL — no per-row
 //! round trip.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use prorata_core::reconcile::UsageRecord;
@@ -136,41 +136,35 @@ impl Tx {
                 if keep.is_empty() {
                     return Ok(new);
                 }
-                sqlx::query(
-                    "INSERT INTO usage_events (tenant_id, event_id, account_id, subscription_id, \
-                     started_at, usage_date, direction, toll_free, caller, callee, \
-                     duration_seconds, metric, billable_seconds, recorded_on) \
-                     SELECT $1, u.*, $14 FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::BIGINT[], \
-                     $5::TIMESTAMPTZ[], $6::DATE[], $7::TEXT[], $8::BOOLEAN[], $9::TEXT[], \
-                     $10::TEXT[], $11::BIGINT[], $12::TEXT[], $13::BIGINT[]) AS u",
-                )
-                .bind(tenant)
-                .bind(keep.iter().map(|c| c.event_id.as_str()).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.account_id).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.subscription_id).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.started_at).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.usage_date).collect::<Vec<_>>())
-                .bind(
-                    keep.iter()
-                        .map(|c| direction(c.outbound))
-                        .collect::<Vec<_>>(),
-                )
-                .bind(keep.iter().map(|c| c.toll_free).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.caller.as_str()).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.callee.as_str()).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.duration_seconds).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.metric.as_deref()).collect::<Vec<_>>())
-                .bind(keep.iter().map(|c| c.billable_seconds).collect::<Vec<_>>())
-                .bind(recorded_on)
-                .execute(&mut **t)
-                .await?;
+                // COPY, not INSERT … SELECT FROM UNNEST: the server parses the rows as a
+                // stream and skips the executor's per-row work, which was most of a batch's
+                // time (BENCHMARKS.md, "Usage").
+                let mut data = String::with_capacity(keep.len() * 160);
+                for c in &keep {
+                    copy_row(&mut data, tenant, recorded_on, c);
+                }
+                let mut copy = t
+                    .copy_in_raw(
+                        "COPY usage_events (tenant_id, event_id, account_id, subscription_id, \
+                         started_at, usage_date, direction, toll_free, caller, callee, \
+                         duration_seconds, metric, billable_seconds, recorded_on) FROM STDIN",
+                    )
+                    .await?;
+                if let Err(e) = copy.send(data.into_bytes()).await {
+                    // Ends the COPY so the connection can roll the transaction back.
+                    let _ = copy.abort(e.to_string()).await;
+                    return Err(e.into());
+                }
+                copy.finish().await?;
                 Ok(new)
             }
         }
     }
 
-    /// Adds to the daily totals learnt on `recorded_on`. `rows` must not repeat a
-    /// (subscription, metric, day).
+    /// Appends a batch's partial daily totals learnt on `recorded_on` (one row per
+    /// subscription, metric and day, `rows` not repeating one). Appended, not added in place:
+    /// a batch spread over thousands of subscriptions would otherwise rewrite as many random
+    /// pages of `usage_daily`'s index; [`Tx::fold_usage`] adds them up later, sorted.
     pub async fn add_daily_usage(
         &mut self,
         tenant: i64,
@@ -180,16 +174,12 @@ impl Tx {
         if rows.is_empty() {
             return Ok(());
         }
-        const UPSERT: &str =
-            " ON CONFLICT (tenant_id, subscription_id, metric, usage_date, recorded_on) \
-             DO UPDATE SET events = usage_daily.events + excluded.events, \
-             quantity = usage_daily.quantity + excluded.quantity";
         match &mut self.inner {
             Inner::Sqlite(t) => {
                 for chunk in rows.chunks(SQLITE_ROWS) {
                     let mut q = QueryBuilder::new(
-                        "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
-                         recorded_on, events, quantity) ",
+                        "INSERT INTO usage_daily_pending (tenant_id, subscription_id, metric, \
+                         usage_date, recorded_on, events, quantity) ",
                     );
                     q.push_values(chunk, |mut b, r| {
                         b.push_bind(tenant)
@@ -200,17 +190,16 @@ impl Tx {
                             .push_bind(r.events)
                             .push_bind(r.quantity);
                     });
-                    q.push(UPSERT);
                     q.build().execute(&mut **t).await?;
                 }
             }
             Inner::Postgres(t) => {
-                sqlx::query(&format!(
-                    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
-                     recorded_on, events, quantity) \
+                sqlx::query(
+                    "INSERT INTO usage_daily_pending (tenant_id, subscription_id, metric, \
+                     usage_date, recorded_on, events, quantity) \
                      SELECT $1, u.s, u.m, u.d, $2, u.e, u.q FROM UNNEST($3::BIGINT[], $4::TEXT[], \
-                     $5::DATE[], $6::BIGINT[], $7::BIGINT[]) AS u(s, m, d, e, q){UPSERT}"
-                ))
+                     $5::DATE[], $6::BIGINT[], $7::BIGINT[]) AS u(s, m, d, e, q)",
+                )
                 .bind(tenant)
                 .bind(recorded_on)
                 .bind(rows.iter().map(|r| r.subscription_id).collect::<Vec<_>>())
@@ -225,7 +214,83 @@ impl Tx {
         Ok(())
     }
 
-    /// The daily usage totals of the subscriptions with ids in `first..=last`.
+    /// Folds the tenant's appended partial totals into `usage_daily` and removes them, in this
+    /// transaction: committed, both happened; cut off by a crash, neither did, so a fold can
+    /// always be run again. Returns how many daily totals it wrote. Readers see the same sums
+    /// before and after.
+    pub async fn fold_usage(&mut self, tenant: i64) -> Result<u64> {
+        // The upsert reads the partial rows grouped and sorted by `usage_daily`'s key, so it
+        // walks that index once, in order, however many batches are folded.
+        const UPSERT: &str =
+            " ON CONFLICT (tenant_id, subscription_id, metric, usage_date, recorded_on) \
+             DO UPDATE SET events = usage_daily.events + excluded.events, \
+             quantity = usage_daily.quantity + excluded.quantity";
+        let written = match &mut self.inner {
+            // SQLite has one writer at a time: nothing can be appended between the two
+            // statements of this transaction.
+            Inner::Sqlite(t) => {
+                let written = sqlx::query(&format!(
+                    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
+                     recorded_on, events, quantity) \
+                     SELECT tenant_id, subscription_id, metric, usage_date, recorded_on, \
+                     SUM(events), SUM(quantity) FROM usage_daily_pending WHERE tenant_id = $1 \
+                     GROUP BY subscription_id, metric, usage_date, recorded_on \
+                     ORDER BY subscription_id, metric, usage_date, recorded_on{UPSERT}"
+                ))
+                .bind(tenant)
+                .execute(&mut **t)
+                .await?
+                .rows_affected();
+                sqlx::query("DELETE FROM usage_daily_pending WHERE tenant_id = $1")
+                    .bind(tenant)
+                    .execute(&mut **t)
+                    .await?;
+                written
+            }
+            // Batches commit concurrently on PostgreSQL: the rows deleted are exactly the rows
+            // summed (those this statement's snapshot sees), never one committed meanwhile.
+            Inner::Postgres(t) => sqlx::query(&format!(
+                "WITH moved AS (DELETE FROM usage_daily_pending WHERE tenant_id = $1 \
+                 RETURNING subscription_id, metric, usage_date, recorded_on, events, quantity) \
+                 INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
+                 recorded_on, events, quantity) \
+                 SELECT $1, subscription_id, metric, usage_date, recorded_on, \
+                 SUM(events)::BIGINT, SUM(quantity)::BIGINT FROM moved \
+                 GROUP BY subscription_id, metric, usage_date, recorded_on \
+                 ORDER BY subscription_id, metric, usage_date, recorded_on{UPSERT}"
+            ))
+            .bind(tenant)
+            .execute(&mut **t)
+            .await?
+            .rows_affected(),
+        };
+        Ok(written)
+    }
+
+    /// The partial totals of subscriptions `first..=last` not folded yet, summed per daily
+    /// total: (subscription, metric, day, recorded on, events, quantity).
+    async fn pending_usage(
+        &mut self,
+        tenant: i64,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<(i64, String, NaiveDate, NaiveDate, i64, i64)>> {
+        Ok(on_tx!(self, conn => sqlx::query_as(
+            "SELECT subscription_id, metric, usage_date, recorded_on, \
+             CAST(SUM(events) AS BIGINT), CAST(SUM(quantity) AS BIGINT) \
+             FROM usage_daily_pending \
+             WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3 \
+             GROUP BY subscription_id, metric, usage_date, recorded_on",
+        )
+        .bind(tenant)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?))
+    }
+
+    /// The daily usage totals of the subscriptions with ids in `first..=last`: those folded
+    /// and those still appended ([`Tx::add_daily_usage`]), one record per total.
     pub async fn usage_of_subscriptions(
         &mut self,
         tenant: i64,
@@ -291,6 +356,8 @@ impl Tx {
                 }
             }
         }
+        let pending = self.pending_usage(tenant, first, last).await?;
+        add_pending(&mut out, pending);
         Ok(out)
     }
 
@@ -314,5 +381,96 @@ impl Tx {
             });
         }
         Ok(())
+    }
+}
+
+/// Adds partial totals not folded yet to the folded ones: to a subscription's record of the
+/// same metric, day and day learnt, or as a record of its own.
+fn add_pending(
+    out: &mut BTreeMap<i64, Vec<UsageRecord>>,
+    pending: Vec<(i64, String, NaiveDate, NaiveDate, i64, i64)>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    // Where each folded record sits, for the subscriptions that have partial ones.
+    let subs: std::collections::HashSet<i64> = pending.iter().map(|p| p.0).collect();
+    let mut at: HashMap<(i64, String, NaiveDate, NaiveDate), usize> = HashMap::new();
+    for sub in subs {
+        for (i, r) in out.get(&sub).into_iter().flatten().enumerate() {
+            at.insert((sub, r.metric.clone(), r.date, r.recorded_on), i);
+        }
+    }
+    for (sub, metric, date, recorded_on, events, quantity) in pending {
+        let records = out.entry(sub).or_default();
+        match at.get(&(sub, metric.clone(), date, recorded_on)) {
+            Some(&i) => {
+                records[i].events += events;
+                records[i].quantity += quantity;
+            }
+            None => {
+                at.insert((sub, metric.clone(), date, recorded_on), records.len());
+                records.push(UsageRecord {
+                    metric,
+                    date,
+                    quantity,
+                    recorded_on,
+                    events,
+                });
+            }
+        }
+    }
+}
+
+/// Appends one event as a line of COPY's text format: tab-separated, `\N` for NULL.
+fn copy_row(out: &mut String, tenant: i64, recorded_on: NaiveDate, c: &NewCall) {
+    use std::fmt::Write;
+    let _ = write!(out, "{tenant}\t");
+    copy_text(out, &c.event_id);
+    let _ = write!(
+        out,
+        "\t{}\t{}\t{}\t{}\t{}\t{}\t",
+        c.account_id,
+        c.subscription_id,
+        c.started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        c.usage_date,
+        direction(c.outbound),
+        if c.toll_free { 't' } else { 'f' },
+    );
+    copy_text(out, &c.caller);
+    out.push('\t');
+    copy_text(out, &c.callee);
+    let _ = write!(out, "\t{}\t", c.duration_seconds);
+    match &c.metric {
+        Some(m) => copy_text(out, m),
+        None => out.push_str("\\N"),
+    }
+    let _ = writeln!(out, "\t{}\t{recorded_on}", c.billable_seconds);
+}
+
+/// A text value in COPY's text format: the characters it gives a meaning escaped. Event ids
+/// and numbers come from callers, so any character may be there.
+fn copy_text(out: &mut String, text: &str) {
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_text;
+
+    #[test]
+    fn copy_text_escapes_what_copy_reads_as_syntax() {
+        let mut out = String::new();
+        copy_text(&mut out, "a\tb\nc\rd\\e\\N");
+        assert_eq!(out, "a\\tb\\nc\\rd\\\\e\\\\N");
     }
 }
