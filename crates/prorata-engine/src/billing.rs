@@ -328,13 +328,7 @@ impl Engine {
         // The chunk is in due-day order: its ids are a list, not a range.
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let billed = tx.documents_of_subscriptions(tenant.id, &ids).await?;
-        let usage = tx
-            .usage_of_subscriptions(
-                tenant.id,
-                ids.iter().copied().min().unwrap_or(0),
-                ids.iter().copied().max().unwrap_or(0),
-            )
-            .await?;
+        let usage = tx.usage_of_subscriptions(tenant.id, &ids).await?;
         let account_ids: Vec<i64> = crate::distinct(rows.iter().map(|s| s.account_id));
         let accounts = tx.accounts(tenant.id, &account_ids).await?;
         let mut drafts = Vec::with_capacity(rows.len());

@@ -267,7 +267,7 @@ impl Engine {
             .remove(&row.id)
             .unwrap_or_default();
         let usage = tx
-            .usage_of_subscriptions(tenant.id, row.id, row.id)
+            .usage_of_subscriptions(tenant.id, &[row.id])
             .await?
             .remove(&row.id)
             .unwrap_or_default();

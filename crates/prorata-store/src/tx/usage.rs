@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prorata_core::reconcile::UsageRecord;
 use sqlx::QueryBuilder;
 
-use super::{push_ids, Inner, Tx, ROWS_PER_INSERT};
+use super::{push_ids, select_by_keys, Inner, Tx, ROWS_PER_INSERT};
 use crate::Result;
 
 /// A call record ready to be stored: checked, dated, attributed and rated by the engine.
@@ -289,74 +289,83 @@ impl Tx {
         .await?))
     }
 
-    /// The daily usage totals of the subscriptions with ids in `first..=last`: those folded
-    /// and those still appended ([`Tx::add_daily_usage`]), one record per total.
+    /// The daily usage totals of the subscriptions `ids`. By list, not by id range: a
+    /// day's due subscriptions are spread over the tenant's ids (see `select_by_keys`).
     pub async fn usage_of_subscriptions(
         &mut self,
         tenant: i64,
-        first: i64,
-        last: i64,
+        ids: &[i64],
     ) -> Result<BTreeMap<i64, Vec<UsageRecord>>> {
         let mut out: BTreeMap<i64, Vec<UsageRecord>> = BTreeMap::new();
-        match &mut self.inner {
-            // One row per subscription, its totals as a JSON array: sqlx hands SQLite's rows
-            // over from its worker thread one at a time, and a month of calls is hundreds of
-            // daily totals per subscription.
-            Inner::Sqlite(t) => {
-                let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT subscription_id, json_group_array(json_array(metric, usage_date, \
-                     recorded_on, events, quantity)) FROM usage_daily \
-                     WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3 \
-                     GROUP BY subscription_id",
-                )
-                .bind(tenant)
-                .bind(first)
-                .bind(last)
-                .fetch_all(&mut **t)
-                .await?;
-                for (sub, totals) in rows {
-                    let totals: Vec<(String, NaiveDate, NaiveDate, i64, i64)> =
-                        serde_json::from_str(&totals)?;
-                    out.insert(
-                        sub,
-                        totals
-                            .into_iter()
-                            .map(
-                                |(metric, date, recorded_on, events, quantity)| UsageRecord {
-                                    metric,
-                                    date,
-                                    quantity,
-                                    recorded_on,
-                                    events,
-                                },
-                            )
-                            .collect(),
+        let (Some(&first), Some(&last)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(out);
+        };
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            match &mut self.inner {
+                // One row per subscription, its totals as a JSON array: sqlx hands SQLite's
+                // rows over from its worker thread one at a time, and a month of calls is
+                // hundreds of daily totals per subscription.
+                Inner::Sqlite(t) => {
+                    let mut q = QueryBuilder::new(
+                        "SELECT subscription_id, json_group_array(json_array(metric, usage_date, \
+                         recorded_on, events, quantity)) FROM usage_daily WHERE tenant_id = ",
                     );
+                    q.push_bind(tenant).push(" AND subscription_id IN");
+                    push_ids(&mut q, chunk);
+                    q.push(" GROUP BY subscription_id");
+                    let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **t).await?;
+                    for (sub, totals) in rows {
+                        let totals: Vec<(String, NaiveDate, NaiveDate, i64, i64)> =
+                            serde_json::from_str(&totals)?;
+                        out.insert(
+                            sub,
+                            totals
+                                .into_iter()
+                                .map(
+                                    |(metric, date, recorded_on, events, quantity)| UsageRecord {
+                                        metric,
+                                        date,
+                                        quantity,
+                                        recorded_on,
+                                        events,
+                                    },
+                                )
+                                .collect(),
+                        );
+                    }
                 }
-            }
-            Inner::Postgres(t) => {
-                type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
-                let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT subscription_id, metric, usage_date, recorded_on, events, quantity \
-                     FROM usage_daily WHERE tenant_id = $1 AND subscription_id BETWEEN $2 AND $3",
-                )
-                .bind(tenant)
-                .bind(first)
-                .bind(last)
-                .fetch_all(&mut **t)
-                .await?;
-                for (sub, metric, date, recorded_on, events, quantity) in rows {
-                    out.entry(sub).or_default().push(UsageRecord {
-                        metric,
-                        date,
-                        quantity,
-                        recorded_on,
-                        events,
-                    });
+                Inner::Postgres(t) => {
+                    type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
+                    let mut q = select_by_keys(
+                        "t.subscription_id, t.metric, t.usage_date, t.recorded_on, t.events, t.quantity",
+                        "usage_daily",
+                        "subscription_id",
+                        tenant,
+                        chunk,
+                        |_| {},
+                    );
+                    let rows: Vec<Row> = q.build_query_as().fetch_all(&mut **t).await?;
+                    for (sub, metric, date, recorded_on, events, quantity) in rows {
+                        out.entry(sub).or_default().push(UsageRecord {
+                            metric,
+                            date,
+                            quantity,
+                            recorded_on,
+                            events,
+                        });
+                    }
                 }
             }
         }
-        let pending = self.pending_usage(tenant, first, last).await?;
+        // The partial totals not folded yet sit in a table without an index (appending is
+        // its point; a fold empties it), so they are read by range and kept by list.
+        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let pending = self
+            .pending_usage(tenant, first, last)
+            .await?
+            .into_iter()
+            .filter(|p| wanted.contains(&p.0))
+            .collect();
         add_pending(&mut out, pending);
         Ok(out)
     }
