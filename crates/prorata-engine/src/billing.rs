@@ -25,6 +25,7 @@ use prorata_store::{
 };
 use serde::Serialize;
 
+use crate::phases::Laps;
 use crate::{Engine, EngineError, Result};
 
 /// Subscriptions per transaction in a billing run.
@@ -94,6 +95,7 @@ pub(crate) async fn issue(
     balances: &mut BTreeMap<i64, i64>,
     summary: &mut RunSummary,
 ) -> Result<Vec<Document>> {
+    let mut laps = Laps::start("writer");
     let mut counts: BTreeMap<DocumentKind, i64> = BTreeMap::new();
     for p in &pending {
         for d in &p.drafts {
@@ -104,6 +106,7 @@ pub(crate) async fn issue(
     for (kind, n) in counts {
         next.insert(kind, tx.take_numbers(tenant.id, series(kind), n).await?);
     }
+    laps.lap("numbering");
     // Each invoice says how it will be paid: one statement for the chunk's accounts.
     let account_ids: Vec<i64> = crate::distinct(pending.iter().map(|p| p.row.account_id));
     let methods = tx.payment_methods(tenant.id, &account_ids).await?;
@@ -114,6 +117,7 @@ pub(crate) async fn issue(
     } else {
         BTreeMap::new()
     };
+    laps.lap("payment methods, wallets");
     let mut drawn = Vec::new();
     let seller = tenant
         .settings
@@ -178,10 +182,14 @@ pub(crate) async fn issue(
             });
         }
     }
+    laps.lap("documents made");
     tx.insert_documents(tenant.id, &docs).await?;
+    laps.lap("insert documents, renders");
     tx.insert_ledger(tenant.id, &ledger).await?;
     tx.insert_wallet_entries(tenant.id, &drawn).await?;
+    laps.lap("ledger, wallets");
     tx.insert_outbox(tenant.id, &outbox).await?;
+    laps.lap("outbox");
     // The documents move back out of the rows written: no copy of each document is kept.
     Ok(docs.into_iter().map(|d| d.document).collect())
 }
@@ -293,11 +301,15 @@ impl Engine {
                 }
             })
         };
+        let mut laps = Laps::start("writer");
         while let Some(chunk) = receiver.recv().await {
+            laps.lap("waiting for the reader");
             summary.subscriptions += self
                 .write_chunk(tenant, as_of, chunk?, &mut summary)
                 .await?;
             progress(summary.subscriptions);
+            // The next lap is the wait for the reader alone.
+            laps = Laps::start("writer");
             // What is committed so far (the clock's crash test reads where chunks end).
             tracing::debug!(
                 as_of = %as_of,
@@ -320,17 +332,22 @@ impl Engine {
         as_of: NaiveDate,
         after: Option<(NaiveDate, i64)>,
     ) -> Result<Option<Prepared>> {
+        let mut laps = Laps::start("reader");
         let mut tx = self.store.begin().await?;
         let rows = tx.claim_due(tenant.id, as_of, after, CHUNK, false).await?;
+        laps.lap("claim");
         if rows.is_empty() {
             return Ok(None);
         }
         // The chunk is in due-day order: its ids are a list, not a range.
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let billed = tx.documents_of_subscriptions(tenant.id, &ids).await?;
+        laps.lap("documents");
         let usage = tx.usage_of_subscriptions(tenant.id, &ids).await?;
+        laps.lap("usage");
         let account_ids: Vec<i64> = crate::distinct(rows.iter().map(|s| s.account_id));
         let accounts = tx.accounts(tenant.id, &account_ids).await?;
+        laps.lap("accounts");
         let mut drafts = Vec::with_capacity(rows.len());
         let mut next_due = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -369,6 +386,7 @@ impl Engine {
             drafts.push(reconcile(&ctx, &row.subscription, used, docs, as_of)?);
             next_due.push(next_due_after(&row.subscription, as_of));
         }
+        laps.lap("reconcile");
         Ok(Some(Prepared {
             rows,
             accounts,
@@ -394,9 +412,11 @@ impl Engine {
         if rows.is_empty() {
             return Ok(0);
         }
+        let mut laps = Laps::start("writer");
         let mut tx = self.store.begin().await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let current = tx.lock_due(tenant.id, as_of, &ids).await?;
+        laps.lap("lock");
         let mut fresh_rows = Vec::new();
         let mut kept = Vec::new();
         for ((row, drafts), next) in rows.iter().zip(drafts).zip(next_due) {
@@ -420,6 +440,7 @@ impl Engine {
         let account_ids: Vec<i64> =
             crate::distinct(kept.iter().chain(&refreshed).map(|(r, _, _)| r.account_id));
         let mut balances = tx.balances(tenant.id, &account_ids).await?;
+        laps.lap("balances");
         let mut fresh_accounts = BTreeMap::new();
         for (row, _, _) in &refreshed {
             if !accounts.contains_key(&row.account_id) {
@@ -446,9 +467,13 @@ impl Engine {
                 drafts,
             });
         }
+        laps.lap("accounts refreshed");
         issue(&mut tx, tenant, pending, as_of, &mut balances, summary).await?;
+        laps = Laps::start("writer");
         tx.set_next_due(tenant.id, &due).await?;
+        laps.lap("next_due");
         tx.commit().await?;
+        laps.lap("commit");
         Ok(billed)
     }
 }

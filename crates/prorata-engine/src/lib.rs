@@ -24,6 +24,7 @@ mod keys;
 mod lists;
 pub mod pay_links;
 pub mod people;
+pub mod phases;
 mod portal;
 pub mod scan;
 pub mod second_factor;

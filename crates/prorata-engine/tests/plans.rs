@@ -300,8 +300,8 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
     }
     // The run's writes were seen, so the test cannot pass by explaining nothing.
     for statement in [
-        "INSERT INTO documents",
-        "INSERT INTO document_renders",
+        // The documents and their render queue, one statement.
+        "WITH d AS (INSERT INTO documents",
         "INSERT INTO ledger_entries",
         "INSERT INTO outbox",
         "UPDATE subscriptions SET next_due",

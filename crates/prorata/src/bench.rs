@@ -1,6 +1,8 @@
 //! `prorata bench billing-run`: times one billing run over N monthly subscriptions (each
-//! invoice carries three lines: users, extra numbers, Analytics+) and, for comparison, a plain
-//! bulk insert of the same rows into the same store, so the engine's overhead is a ratio.
+//! invoice carries three lines: users, extra numbers, Analytics+) and, for comparison, the
+//! fastest raw insert of the same rows the store offers ([`crate::bench_yardstick`]), so the
+//! engine's overhead is a ratio; then prints where the run's time went (by phase, and its
+//! slowest statements, from [`crate::bench_profile`]).
 //! Peak memory is measured for the billing run alone (the kernel's high-water mark is reset
 //! just before it), to show that it stays flat as N grows.
 
@@ -13,7 +15,7 @@ use prorata_core::catalog::Lang;
 use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
 use prorata_core::{Currency, Frequency};
-use prorata_store::{LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, TenantMode};
+use prorata_store::TenantMode;
 
 use crate::db::open;
 
@@ -250,6 +252,15 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         &Settings::default(),
     )
     .await?;
+    // The yardstick's tenant: the same accounts and subscriptions, which it bills by hand.
+    let (raw, raw_catalog) = tenant_with_catalog(
+        &engine,
+        "bench-raw",
+        TenantMode::Live,
+        None,
+        &Settings::default(),
+    )
+    .await?;
 
     let setup = Instant::now();
     // 5 users, 3 numbers (2 included: 1 extra) and Analytics+: three lines an invoice.
@@ -259,91 +270,81 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         &[("user", 5), ("number", 3), ("analytics_plus", 1)],
     );
     bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
+    bulk_subscriptions(&engine, raw.id, raw_catalog, n, &sub, as_of).await?;
     eprintln!(
-        "setup: {n} accounts and subscriptions in {:.1} s",
+        "setup: 2 × {n} accounts and subscriptions in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
 
     reset_peak_rss();
+    crate::bench_profile::start();
     let started = Instant::now();
     let bar = crate::progress::counter("billing run");
     let summary = engine
         .run_billing(&tenant, as_of, &mut |k| bar.set_position(k))
-        .await?;
+        .await;
     bar.finish_and_clear();
     let run_secs = started.elapsed().as_secs_f64();
+    let profile = crate::bench_profile::stop();
+    let summary = summary?;
     let run_peak = peak_rss_kib();
-
-    // The same rows, inserted plainly into another tenant, chunk by chunk as the run writes.
-    let other = engine
-        .create_tenant("bench-plain", TenantMode::Live, None, &Settings::default())
-        .await?;
-    let mut insert_secs = 0.0;
-    let mut rows = 0u64;
-    let mut after = 0;
-    loop {
-        let page = {
-            let mut tx = engine.store.begin().await?;
-            tx.list_documents(tenant.id, None, None, after, prorata_engine::CHUNK)
-                .await?
-        };
-        let docs: Vec<NewDocument> = page
-            .items
-            .iter()
-            .map(|d| NewDocument {
-                account_id: d.account_id,
-                subscription_id: d.subscription_id,
-                document: d.document.clone(),
-            })
-            .collect();
-        let ledger: Vec<NewLedgerEntry> = docs
-            .iter()
-            .map(|d| NewLedgerEntry {
-                account_id: d.account_id,
-                entry_date: as_of,
-                kind: LedgerKind::of_document(d.document.kind),
-                amount: d.document.total,
-                reference: d.document.number.clone(),
-            })
-            .collect();
-        let outbox: Vec<NewOutbox> = docs
-            .iter()
-            .map(|d| NewOutbox {
-                topic: "invoice.finalized".into(),
-                payload: serde_json::json!({"number": d.document.number, "account_id": d.account_id,
-                    "subscription_id": d.subscription_id, "total": d.document.total.minor(),
-                    "currency": d.document.currency.code()}),
-            })
-            .collect();
-        let t = Instant::now();
-        let mut tx = engine.store.begin().await?;
-        tx.insert_documents(other.id, &docs).await?;
-        tx.insert_ledger(other.id, &ledger).await?;
-        tx.insert_outbox(other.id, &outbox).await?;
-        tx.commit().await?;
-        insert_secs += t.elapsed().as_secs_f64();
-        rows += docs.len() as u64;
-        match page.next {
-            Some(next) => after = next,
-            None => break,
-        }
-    }
     engine.store.close().await;
 
+    // The same rows written the fastest way the store offers, chunk by chunk as the run commits.
+    let yardstick = crate::bench_yardstick::raw_write(url, tenant.id, raw.id).await?;
+
     let rate = summary.invoices as f64 / run_secs;
-    let plain = rows as f64 / insert_secs;
+    let raw_secs = yardstick.elapsed.as_secs_f64();
+    let raw_rate = yardstick.invoices as f64 / raw_secs;
     println!(
         "store: {store}; subscriptions: {n}; invoices: {} (3 lines each)",
         summary.invoices
     );
     println!("billing run: {run_secs:.2} s, {rate:.0} invoices/s");
     println!(
-        "plain insert of the same rows (document + ledger entry + outbox row each): {insert_secs:.2} s, {plain:.0} invoices/s"
+        "raw insert of the same rows (document + render queue + ledger entry + outbox row each, next due days; \
+         multi-row statements, a transaction per {} invoices): {raw_secs:.2} s, {raw_rate:.0} invoices/s",
+        prorata_engine::CHUNK
     );
-    println!("engine / plain insert: {:.2}", rate / plain);
+    println!("engine / raw insert: {:.2}", rate / raw_rate);
     match run_peak {
         Some(kib) => println!("peak memory during the run: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("peak memory during the run: unavailable (no /proc)"),
     }
+    print_profile(&profile, run_secs);
     Ok(())
+}
+
+/// Where the run's time went: each stage's phases (the reader prepares chunk k+1 while the
+/// writer writes chunk k, so the stages overlap), then the statements that took longest.
+fn print_profile(profile: &crate::bench_profile::Profile, run_secs: f64) {
+    println!("time by phase (s, share of the run's wall clock; reader and writer overlap):");
+    for stage in ["reader", "writer"] {
+        let phases: Vec<_> = profile
+            .phases
+            .iter()
+            .filter(|((s, _), _)| s == stage)
+            .collect();
+        let total: f64 = phases.iter().map(|(_, t)| t.total).sum();
+        println!("  {stage}: {total:.2} s");
+        for ((_, phase), t) in phases {
+            println!(
+                "    {phase:<28} {:>7.2} s {:>5.1} %  max {:>7.1} ms",
+                t.total,
+                100.0 * t.total / run_secs,
+                t.max * 1000.0
+            );
+        }
+    }
+    let mut statements: Vec<_> = profile.statements.iter().collect();
+    statements.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));
+    println!("slowest statements (by total time; count, total, max):");
+    for (sql, t) in statements.into_iter().take(8) {
+        println!(
+            "  {:>6} × {:>7.2} s  max {:>7.1} ms  {sql}",
+            t.count,
+            t.total,
+            t.max * 1000.0
+        );
+    }
 }

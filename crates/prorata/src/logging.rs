@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use anyhow::{Context as _, Result};
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -22,11 +22,17 @@ pub fn init(format: LogFormat, filter: &str) -> Result<()> {
     let targets = Targets::from_str(filter).with_context(|| {
         format!("log filter {filter:?}: expected e.g. info or warn,prorata_server=debug")
     })?;
-    let registry = tracing_subscriber::registry().with(targets);
+    // The filter is the log lines' own, not the whole subscriber's: the billing bench's
+    // profiler (crate::bench_profile) listens to events below the log level.
+    let registry = tracing_subscriber::registry().with(crate::bench_profile::layer());
     let writer = std::io::stderr;
     let done = match format {
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_filter(targets),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
@@ -35,7 +41,8 @@ pub fn init(format: LogFormat, filter: &str) -> Result<()> {
                     .flatten_event(true)
                     .with_current_span(false)
                     .with_span_list(true)
-                    .with_writer(writer),
+                    .with_writer(writer)
+                    .with_filter(targets),
             )
             .try_init(),
     };
