@@ -8,6 +8,7 @@ mod bench_api;
 mod bench_back_office;
 mod bench_collection;
 mod bench_documents;
+mod bench_history;
 mod bench_portal;
 mod bench_profile;
 mod bench_scale_out;
@@ -446,6 +447,10 @@ enum BenchCommand {
         /// of --database-url or DATABASE_URL, dropped at the end).
         #[arg(long, default_value = "sqlite")]
         store: String,
+        /// Also give the subscriptions N months of monthly documents and usage (billed by
+        /// the engine month by month) and time the next month against new subscriptions.
+        #[arg(long)]
+        history_months: Option<u32>,
     },
     /// Time usage ingestion over HTTP, and the rating and invoicing of a month of calls.
     Usage {
@@ -809,10 +814,20 @@ fn run(cli: Cli) -> Result<()> {
             command: UsageCommand::Fold { tenant },
         } => runtime()?.block_on(usage::fold(&url, tenant)),
         Command::Bench {
-            command: BenchCommand::BillingRun { accounts, store },
+            command:
+                BenchCommand::BillingRun {
+                    accounts,
+                    store,
+                    history_months,
+                },
         } => {
             let explicit = (url != DEFAULT_DATABASE_URL).then_some(url);
-            runtime()?.block_on(bench::billing_run(&store, accounts, explicit))
+            match history_months {
+                Some(months) => runtime()?.block_on(bench_history::billing_run_history(
+                    &store, accounts, months, explicit,
+                )),
+                None => runtime()?.block_on(bench::billing_run(&store, accounts, explicit)),
+            }
         }
         Command::Bench {
             command: BenchCommand::Documents { accounts, store },

@@ -1,0 +1,132 @@
+//! `prorata bench billing-run --history-months N`: the billing run on subscriptions with N
+//! months of history against the same run on new ones, in the same database. The old ones are
+//! billed month by month by the engine itself (their documents, ledger entries and
+//! settled-through horizons are what production keeps), with a few daily usage totals a
+//! month; then the next month is timed. With horizons the run reads only what came after
+//! each subscription's horizon, so its rate should not fall with age (issue #18: at least 0.8
+//! of the rate on new subscriptions).
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use chrono::{Days, Months, NaiveDate};
+use prorata_core::reconcile::Settings;
+use prorata_store::{DailyUsage, TenantMode};
+
+use crate::bench::{
+    bulk_subscriptions, drop_fresh, fresh_url, monthly, peak_rss_kib, reset_peak_rss,
+    tenant_with_catalog,
+};
+use crate::db::open;
+
+/// Daily totals per subscription and month: calls on four days of it.
+const USAGE_DAYS: [u64; 4] = [2, 9, 16, 23];
+
+pub async fn billing_run_history(
+    store: &str,
+    accounts: usize,
+    months: u32,
+    database_url: Option<String>,
+) -> Result<()> {
+    let (url, cleanup) = fresh_url(store, database_url).await?;
+    let result = run(&url, store, accounts, months).await;
+    drop_fresh(&url, cleanup).await?;
+    result
+}
+
+async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
+    let engine = open(url).await?;
+    let as_of = NaiveDate::from_ymd_opt(2025, 1, 6).context("a date")?;
+    let start = as_of
+        .checked_sub_months(Months::new(months))
+        .context("history too long")?;
+    // 5 users, 3 numbers (2 included: 1 extra) and Analytics+, as `bench billing-run`.
+    let quantities = [("user", 5), ("number", 3), ("analytics_plus", 1)];
+    let settings = Settings::default();
+
+    let setup = Instant::now();
+    let (old, catalog) =
+        tenant_with_catalog(&engine, "bench-history", TenantMode::Live, None, &settings).await?;
+    let sub = monthly("professional", start, &quantities);
+    let ids = bulk_subscriptions(&engine, old.id, catalog, n, &sub, start).await?;
+    let bar = crate::progress::counter("history (months billed)");
+    for k in 0..months {
+        let day = start + Months::new(k);
+        add_month_of_usage(&engine, old.id, &ids, day).await?;
+        engine.run_billing(&old, day, &mut |_| {}).await?;
+        bar.set_position(u64::from(k) + 1);
+    }
+    bar.finish_and_clear();
+    // The month just over has its usage too, billed (in arrears) by the timed run.
+    add_month_of_usage(&engine, old.id, &ids, as_of).await?;
+    let (new, catalog) =
+        tenant_with_catalog(&engine, "bench-new", TenantMode::Live, None, &settings).await?;
+    let sub = monthly("professional", as_of, &quantities);
+    bulk_subscriptions(&engine, new.id, catalog, n, &sub, as_of).await?;
+    eprintln!(
+        "setup: {n} subscriptions with {months} months of documents and usage, and {n} new \
+         ones, in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    let mut rates = Vec::new();
+    for (label, tenant) in [("new subscriptions", &new), ("with history", &old)] {
+        reset_peak_rss();
+        let started = Instant::now();
+        let bar = crate::progress::counter(label);
+        let summary = engine
+            .run_billing(tenant, as_of, &mut |k| bar.set_position(k))
+            .await?;
+        bar.finish_and_clear();
+        let secs = started.elapsed().as_secs_f64();
+        let rate = summary.invoices as f64 / secs;
+        let peak = peak_rss_kib().map_or("unavailable".to_string(), |k| {
+            format!("{:.1} MiB", k as f64 / 1024.0)
+        });
+        println!(
+            "billing run, {label}: {} invoices in {secs:.2} s, {rate:.0} invoices/s, peak \
+             memory {peak}",
+            summary.invoices
+        );
+        rates.push(rate);
+    }
+    engine.store.close().await;
+    println!("store: {store}; subscriptions: {n}; history: {months} months");
+    if let [fresh, aged] = rates[..] {
+        println!("with history / new: {:.2} (target ≥ 0.80)", aged / fresh);
+    }
+    Ok(())
+}
+
+/// Usage of the month before `day` (its invoice day) on [`USAGE_DAYS`], learnt the day
+/// after each, for every subscription of `ids`.
+async fn add_month_of_usage(
+    engine: &prorata_engine::Engine,
+    tenant: i64,
+    ids: &[i64],
+    day: NaiveDate,
+) -> Result<()> {
+    let Some(month_start) = day.checked_sub_months(Months::new(1)) else {
+        return Ok(());
+    };
+    for offset in USAGE_DAYS {
+        let usage_date = month_start + Days::new(offset);
+        let recorded_on = usage_date + Days::new(1);
+        for chunk in ids.chunks(10_000) {
+            let rows: Vec<DailyUsage> = chunk
+                .iter()
+                .map(|id| DailyUsage {
+                    subscription_id: *id,
+                    metric: "outbound_fr_fixed".into(),
+                    usage_date,
+                    events: 12,
+                    quantity: 1_800,
+                })
+                .collect();
+            let mut tx = engine.store.begin().await?;
+            tx.add_daily_usage(tenant, recorded_on, &rows).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
