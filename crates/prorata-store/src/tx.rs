@@ -905,16 +905,20 @@ impl Tx {
         ids: &[i64],
     ) -> Result<BTreeMap<i64, i64>> {
         let mut out = BTreeMap::new();
-        let lock = if matches!(self.inner, Inner::Postgres(_)) {
-            " FOR UPDATE"
+        // SQLite's writer holds the whole database: no row lock. Its planner took the due
+        // index for `next_due <= ?` and read every row still due for each chunk (34 ms a
+        // chunk at 300,000, growing with N); SQLite's unary `+` keeps a term off the index,
+        // so the rows are found by their ids.
+        let (due, lock) = if matches!(self.inner, Inner::Postgres(_)) {
+            (" AND next_due <= ", " FOR UPDATE")
         } else {
-            "" // SQLite's writer holds the whole database.
+            (" AND +next_due <= ", "")
         };
         for chunk in ids.chunks(ROWS_PER_INSERT) {
             let rows: Vec<(i64, i64)> = on_tx!(self, conn => {
                 let mut q = QueryBuilder::new("SELECT id, revision FROM subscriptions WHERE tenant_id = ");
                 q.push_bind(tenant)
-                    .push(" AND next_due <= ")
+                    .push(due)
                     .push_bind(as_of)
                     .push(" AND id IN");
                 push_ids(&mut q, chunk);
