@@ -200,6 +200,31 @@ impl Cadence {
             .find(|d| *d > date)
     }
 
+    /// The licence period containing `date` when no segment boundary cuts it before `date`
+    /// (`None` before the first paid day, or when its slice starts after the period does).
+    pub fn licence_period_containing(&self, date: NaiveDate) -> Option<Period> {
+        self.slices_from(date, Walk::Licence)
+            .next()
+            .filter(|s| s.from <= date && date < s.until && s.from == s.period.start)
+            .map(|s| s.period)
+    }
+
+    /// Whether every licence period that a change of segment cut short before `date` would
+    /// have ended by `date`: lines keep the whole period (an annual period cut by a move to
+    /// monthly billing), so until then the cut period is still open.
+    pub fn cut_periods_end_by(&self, date: NaiveDate) -> bool {
+        self.segments.iter().all(|seg| {
+            let Some(last) = seg.until.filter(|u| *u <= date).and_then(|u| u.pred_opt()) else {
+                return true;
+            };
+            let schedule = Walk::Licence.schedule(seg);
+            schedule
+                .index_of(last)
+                .and_then(|i| schedule.period(i))
+                .is_none_or(|p| p.next_start() <= date)
+        })
+    }
+
     /// The usage (invoice) period containing `date`, clipped to its segment; `None` before
     /// the first paid day.
     pub fn usage_period_containing(&self, date: NaiveDate) -> Option<Period> {

@@ -147,6 +147,9 @@ pub(crate) struct Scope {
     pub as_of: NaiveDate,
     pub knowledge: NaiveDate,
     pub tax: TaxTreatment,
+    /// Licence periods ending on or before this day are settled (see
+    /// [`crate::reconcile::reconcile_from`]): not walked.
+    pub through: Option<NaiveDate>,
 }
 
 /// What was issued of the true-up of one period.
@@ -226,6 +229,9 @@ pub(crate) fn true_up_lines(
             break;
         }
         let period = slice.period;
+        if scope.through.is_some_and(|t| period.next_start() <= t) {
+            continue;
+        }
         seen.insert(period);
         // The plan in force at the period's last moment sets the minimum.
         let last = to.checked_sub_signed(TimeDelta::seconds(1)).unwrap_or(from);

@@ -41,6 +41,7 @@ pub mod destination;
 pub mod document;
 pub mod dunning;
 pub mod entitlements;
+pub mod horizon;
 pub mod licences;
 pub mod money;
 pub mod netting;

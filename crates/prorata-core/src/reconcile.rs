@@ -168,6 +168,14 @@ struct Scope {
     knowledge: NaiveDate,
     end: Option<NaiveDateTime>,
     tax: TaxTreatment,
+    /// Periods ending on or before this day are settled: not walked.
+    through: Option<NaiveDate>,
+}
+
+impl Scope {
+    fn settled(&self, period: Period) -> bool {
+        self.through.is_some_and(|t| period.next_start() <= t)
+    }
 }
 
 /// The usage known of one metric and usage period.
@@ -204,12 +212,54 @@ pub fn reconcile(
     billed: &[Document],
     as_of: NaiveDate,
 ) -> Result<Vec<Draft>, ReconcileError> {
+    Ok(reconcile_from(ctx, sub, usage, billed, as_of, None)?.drafts)
+}
+
+/// What [`reconcile_from`] found.
+pub(crate) struct Reconciled {
+    pub drafts: Vec<Draft>,
+    /// Lines found but not issued yet (credits waiting for the invoice day under
+    /// `account_credit`): the periods they belong to are not settled.
+    pub held_back: bool,
+}
+
+/// [`reconcile`] of the periods ending after `through` only (all of them with `None`): the
+/// lines of `billed` and the `usage` of earlier periods are left out, and their periods are
+/// not walked. Every computation is per period (a key's profile, a usage period's rating, a
+/// coupon's or a commitment's share of a licence period), so when the periods before
+/// `through` are settled this finds exactly what the whole history would
+/// ([`crate::horizon`]).
+pub(crate) fn reconcile_from(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    usage: &[UsageRecord],
+    billed: &[Document],
+    as_of: NaiveDate,
+    through: Option<NaiveDate>,
+) -> Result<Reconciled, ReconcileError> {
     let knowledge = knowledge_date(ctx.settings, sub, as_of);
     let scope = Scope {
         as_of,
         knowledge,
         end: sub.end(knowledge),
         tax: ctx.settings.tax.treatment(ctx.buyer),
+        through,
+    };
+    let (open_docs, open_usage);
+    let (billed, usage) = match through {
+        None => (billed, usage),
+        Some(t) => {
+            open_docs = billed
+                .iter()
+                .filter_map(|d| crate::horizon::open_part(d, t))
+                .collect::<Vec<_>>();
+            open_usage = usage
+                .iter()
+                .filter(|u| u.date >= t)
+                .cloned()
+                .collect::<Vec<_>>();
+            (&open_docs[..], &open_usage[..])
+        }
     };
     let mut lines = recurring_lines(ctx, sub, billed, scope)?;
     lines.extend(usage_lines(ctx, sub, usage, billed, scope)?);
@@ -237,6 +287,7 @@ pub fn reconcile(
             as_of,
             knowledge,
             tax: scope.tax,
+            through,
         },
     )?;
     lines.extend(true_ups);
@@ -248,7 +299,8 @@ pub fn reconcile(
             l.from,
         )
     });
-    assemble(ctx.settings, sub, lines, &with_credits, as_of)
+    let (drafts, held_back) = assemble(ctx.settings, sub, lines, &with_credits, as_of)?;
+    Ok(Reconciled { drafts, held_back })
 }
 
 /// The usage lines of the invoice period containing `date`, rated as if the period ended with
@@ -273,6 +325,7 @@ pub fn usage_in_period(
         knowledge: NaiveDate::MAX,
         end: sub.end(NaiveDate::MAX),
         tax: ctx.settings.tax.treatment(ctx.buyer),
+        through: None,
     };
     let lines = usage_lines(ctx, sub, &in_period, &[], scope)?;
     Ok(Some((period, lines)))
@@ -379,6 +432,7 @@ fn recurring_lines(
         knowledge,
         end,
         tax,
+        through: _,
     } = scope;
     let dc = ctx.settings.day_count;
     let mut expected: BTreeMap<RecurringKey, Vec<Run>> = BTreeMap::new();
@@ -403,6 +457,9 @@ fn recurring_lines(
             continue;
         };
         let period = slice.period;
+        if scope.settled(period) {
+            continue;
+        }
         let p_start = start_of(slice.from);
         if slice.from > as_of || end.is_some_and(|e| p_start >= e) {
             continue;
@@ -1174,7 +1231,8 @@ fn assemble(
     mut lines: Vec<Line>,
     discounts_with_credits: &BTreeSet<LineKey>,
     as_of: NaiveDate,
-) -> Result<Vec<Draft>, ReconcileError> {
+) -> Result<(Vec<Draft>, bool), ReconcileError> {
+    let mut held_back = false;
     let is_credit = |l: &Line| match l.key {
         LineKey::Discount { .. } => discounts_with_credits.contains(&l.key),
         _ => l.amount.is_negative() || (l.amount.is_zero() && l.quantity < 0),
@@ -1201,7 +1259,9 @@ fn assemble(
             let invoice_day =
                 sub.cadence(as_of).last_invoice_day_on_or_before(as_of) == Some(as_of);
             if !invoice_day {
+                let before = lines.len();
                 lines.retain(|l| !is_credit(l));
+                held_back = lines.len() < before;
             }
             if !lines.is_empty() {
                 let d = draft(DocumentKind::Invoice, lines);
@@ -1218,5 +1278,5 @@ fn assemble(
             out = crate::netting::same_invoice(negative, sub.currency, lines)?;
         }
     }
-    Ok(out)
+    Ok((out, held_back))
 }

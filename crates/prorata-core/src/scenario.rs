@@ -394,8 +394,28 @@ pub fn subscription_aligned(
     Ok(sub)
 }
 
+/// How a scenario's runs read the subscription's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Every document and all usage, every time.
+    Whole,
+    /// As the billing run reads it: from the subscription's settled-through horizon on
+    /// ([`crate::horizon`]), the documents issued after it and the usage from its day; usage
+    /// learnt later and dated before it voids it, as the usage store's fold does.
+    Settled,
+}
+
 /// Plays the scenario against `catalog`.
 pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioError> {
+    run_reading(scenario, catalog, Reading::Whole)
+}
+
+/// [`run`], reading the history as `reading` says: both give the same outcome.
+pub fn run_reading(
+    scenario: &Scenario,
+    catalog: &Catalog,
+    reading: Reading,
+) -> Result<Outcome, ScenarioError> {
     let mut sub = subscription_aligned(
         &scenario.subscription,
         catalog,
@@ -515,6 +535,7 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
     let mut numbering = Numbering::default();
     let mut documents: Vec<Document> = Vec::new();
     let mut usage: Vec<UsageRecord> = Vec::new();
+    let mut horizon: Option<crate::horizon::Horizon> = None;
     let mut entries = Vec::new();
     let mut balance = Money::zero(currency);
     let mut wallet = Money::zero(currency);
@@ -609,7 +630,13 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
                 });
             }
         }
-        for draft in reconcile(&ctx, &sub, &usage, &documents, today)? {
+        let drafts = match reading {
+            Reading::Whole => reconcile(&ctx, &sub, &usage, &documents, today)?,
+            Reading::Settled => {
+                settled_drafts(&ctx, &sub, &usage, &documents, &mut horizon, today)?
+            }
+        };
+        for draft in drafts {
             let number = numbering.next(draft.kind);
             let mut doc = draft.issue(number, today, balance)?;
             // Issued as the engine issues: the buyer and seller of the day on the document.
@@ -665,4 +692,40 @@ pub fn run(scenario: &Scenario, catalog: &Catalog) -> Result<Outcome, ScenarioEr
         wallet,
         usage,
     })
+}
+
+/// What a billing run reading from the subscription's horizon issues on `today`, the
+/// documents' ids being their places in `documents` (from 1); `horizon` moves on.
+fn settled_drafts(
+    ctx: &Context<'_>,
+    sub: &Subscription,
+    usage: &[UsageRecord],
+    documents: &[Document],
+    horizon: &mut Option<crate::horizon::Horizon>,
+    today: NaiveDate,
+) -> Result<Vec<crate::document::Draft>, ScenarioError> {
+    let from = |h: &crate::horizon::Horizon| -> Vec<UsageRecord> {
+        usage
+            .iter()
+            .filter(|u| u.date >= h.through)
+            .cloned()
+            .collect()
+    };
+    let standing = horizon.take().filter(|h| {
+        let folded_late = usage
+            .iter()
+            .any(|u| u.date < h.through && u.recorded_on > h.known_on);
+        !folded_late && h.holds(sub, &from(h))
+    });
+    let read_usage = standing.as_ref().map_or_else(|| usage.to_vec(), from);
+    let after = standing.as_ref().map_or(0, |h| h.after_document);
+    let read: Vec<(i64, Document)> = (1_i64..)
+        .zip(documents)
+        .filter(|(id, _)| *id > after)
+        .map(|(id, d)| (id, d.clone()))
+        .collect();
+    let settled =
+        crate::horizon::reconcile_settled(ctx, sub, &read_usage, standing.as_ref(), read, today)?;
+    *horizon = settled.horizon;
+    Ok(settled.drafts)
 }
