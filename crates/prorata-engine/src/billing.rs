@@ -13,15 +13,16 @@ use std::collections::BTreeMap;
 use chrono::{Months, NaiveDate};
 use prorata_core::account::Account;
 use prorata_core::document::{Document, DocumentKind, Draft};
+use prorata_core::horizon::{reconcile_settled, Horizon};
 use prorata_core::payment::{PaymentDetails, PaymentMethod};
-use prorata_core::reconcile::{due_dates, reconcile, Context};
+use prorata_core::reconcile::{due_dates, Context};
 use prorata_core::scenario::{document_number, series};
 use prorata_core::seller::SellerSnapshot;
 use prorata_core::timeline::Subscription;
 use prorata_core::Money;
 use prorata_store::{
-    LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, NewWalletEntry, SubscriptionRow, Tenant,
-    Tx, WalletKind,
+    LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, NewWalletEntry, Settlement,
+    SubscriptionRow, Tenant, Tx, WalletKind,
 };
 use serde::Serialize;
 
@@ -246,6 +247,7 @@ struct Prepared {
     /// Aligned with `rows`.
     drafts: Vec<Vec<Draft>>,
     next_due: Vec<Option<NaiveDate>>,
+    horizons: Vec<Option<Horizon>>,
 }
 
 impl Engine {
@@ -334,23 +336,54 @@ impl Engine {
     ) -> Result<Option<Prepared>> {
         let mut laps = Laps::start("reader");
         let mut tx = self.store.begin().await?;
-        let rows = tx.claim_due(tenant.id, as_of, after, CHUNK, false).await?;
+        let due = tx.claim_due(tenant.id, as_of, after, CHUNK, false).await?;
         laps.lap("claim");
-        if rows.is_empty() {
+        if due.is_empty() {
             return Ok(None);
         }
-        // The chunk is in due-day order: its ids are a list, not a range.
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let billed = tx.documents_of_subscriptions(tenant.id, &ids).await?;
+        let (rows, mut standing): (Vec<SubscriptionRow>, Vec<Option<Horizon>>) =
+            due.into_iter().map(|d| (d.row, d.horizon)).unzip();
+        // Each subscription is read from its horizon on: the documents issued after it, the
+        // usage from its day. The chunk is in due-day order: its ids are a list, not a range.
+        let after: Vec<(i64, i64)> = rows
+            .iter()
+            .zip(&standing)
+            .map(|(r, h)| (r.id, h.as_ref().map_or(0, |h| h.after_document)))
+            .collect();
+        let from: Vec<(i64, Option<NaiveDate>)> = rows
+            .iter()
+            .zip(&standing)
+            .map(|(r, h)| (r.id, h.as_ref().map(|h| h.through)))
+            .collect();
+        let mut billed = tx.documents_after(tenant.id, &after).await?;
         laps.lap("documents");
-        let usage = tx.usage_of_subscriptions(tenant.id, &ids).await?;
+        let mut usage = tx.usage_from(tenant.id, &from).await?;
         laps.lap("usage");
+        // A horizon a back-dated change or late usage went behind: the whole history instead.
+        let mut voided = Vec::new();
+        for (row, horizon) in rows.iter().zip(standing.iter_mut()) {
+            let used = usage.get(&row.id).map_or(&[][..], Vec::as_slice);
+            if horizon
+                .as_ref()
+                .is_some_and(|h| !h.holds(&row.subscription, used))
+            {
+                *horizon = None;
+                voided.push(row.id);
+            }
+        }
+        if !voided.is_empty() {
+            let all: Vec<(i64, i64)> = voided.iter().map(|id| (*id, 0)).collect();
+            billed.extend(tx.documents_after(tenant.id, &all).await?);
+            usage.extend(tx.usage_of_subscriptions(tenant.id, &voided).await?);
+            laps.lap("whole histories");
+        }
         let account_ids: Vec<i64> = crate::distinct(rows.iter().map(|s| s.account_id));
         let accounts = tx.accounts(tenant.id, &account_ids).await?;
         laps.lap("accounts");
         let mut drafts = Vec::with_capacity(rows.len());
         let mut next_due = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let mut horizons = Vec::with_capacity(rows.len());
+        for (row, horizon) in rows.iter().zip(&standing) {
             let catalog = self
                 .catalog(&mut tx, tenant.id, row.catalog_version_id)
                 .await?;
@@ -381,9 +414,12 @@ impl Engine {
                 buyer: &buyer,
                 lang: account.language,
             };
-            let docs = billed.get(&row.id).map_or(&[][..], Vec::as_slice);
+            let docs = billed.remove(&row.id).unwrap_or_default();
             let used = usage.get(&row.id).map_or(&[][..], Vec::as_slice);
-            drafts.push(reconcile(&ctx, &row.subscription, used, docs, as_of)?);
+            let settled =
+                reconcile_settled(&ctx, &row.subscription, used, horizon.as_ref(), docs, as_of)?;
+            drafts.push(settled.drafts);
+            horizons.push(settled.horizon);
             next_due.push(next_due_after(&row.subscription, as_of));
         }
         laps.lap("reconcile");
@@ -392,6 +428,7 @@ impl Engine {
             accounts,
             drafts,
             next_due,
+            horizons,
         }))
     }
 
@@ -408,6 +445,7 @@ impl Engine {
             accounts,
             drafts,
             next_due,
+            horizons,
         } = chunk;
         if rows.is_empty() {
             return Ok(0);
@@ -419,10 +457,13 @@ impl Engine {
         laps.lap("lock");
         let mut fresh_rows = Vec::new();
         let mut kept = Vec::new();
-        for ((row, drafts), next) in rows.iter().zip(drafts).zip(next_due) {
+        for (((row, drafts), next), horizon) in rows.iter().zip(drafts).zip(next_due).zip(&horizons)
+        {
             match current.get(&row.id) {
                 None => {} // no longer due: billed by another worker in the meantime
-                Some(revision) if *revision == row.revision => kept.push((row, drafts, next)),
+                Some(revision) if *revision == row.revision => {
+                    kept.push((row, drafts, next, horizon.as_ref()))
+                }
                 Some(_) => {
                     if let Some(fresh) = tx.subscription(tenant.id, row.id, true).await? {
                         fresh_rows.push(fresh);
@@ -435,14 +476,18 @@ impl Engine {
             let drafts = self
                 .drafts(&mut tx, tenant, row, &row.subscription, as_of)
                 .await?;
-            refreshed.push((row, drafts, next_due_after(&row.subscription, as_of)));
+            // Reconciled from the whole history here: read it all next time too.
+            refreshed.push((row, drafts, next_due_after(&row.subscription, as_of), None));
         }
-        let account_ids: Vec<i64> =
-            crate::distinct(kept.iter().chain(&refreshed).map(|(r, _, _)| r.account_id));
+        let account_ids: Vec<i64> = crate::distinct(
+            kept.iter()
+                .chain(&refreshed)
+                .map(|(r, _, _, _)| r.account_id),
+        );
         let mut balances = tx.balances(tenant.id, &account_ids).await?;
         laps.lap("balances");
         let mut fresh_accounts = BTreeMap::new();
-        for (row, _, _) in &refreshed {
+        for (row, _, _, _) in &refreshed {
             if !accounts.contains_key(&row.account_id) {
                 if let Some(a) = tx.account(tenant.id, row.account_id).await? {
                     fresh_accounts.insert(row.account_id, a);
@@ -452,8 +497,12 @@ impl Engine {
         let mut pending = Vec::new();
         let mut due = Vec::new();
         let billed = (kept.len() + refreshed.len()) as u64;
-        for (row, drafts, next) in kept.into_iter().chain(refreshed) {
-            due.push((row.id, next));
+        for (row, drafts, next, horizon) in kept.into_iter().chain(refreshed) {
+            due.push(Settlement {
+                subscription_id: row.id,
+                next_due: next,
+                horizon,
+            });
             if drafts.is_empty() {
                 continue;
             }
@@ -470,8 +519,8 @@ impl Engine {
         laps.lap("accounts refreshed");
         issue(&mut tx, tenant, pending, as_of, &mut balances, summary).await?;
         laps = Laps::start("writer");
-        tx.set_next_due(tenant.id, &due).await?;
-        laps.lap("next_due");
+        tx.settle(tenant.id, &due).await?;
+        laps.lap("next_due, horizons");
         tx.commit().await?;
         laps.lap("commit");
         Ok(billed)

@@ -832,7 +832,7 @@ async fn a_billing_run_over_5000_subscriptions_issues_inv_000001_to_inv_005000_o
             .claim_due(tenant.id, as_of, None, 2 * BULK as i64, false)
             .await
             .unwrap();
-        due.iter().map(|s| s.id).collect()
+        due.iter().map(|s| s.row.id).collect()
     };
     assert_eq!(sub_ids.len(), BULK);
 

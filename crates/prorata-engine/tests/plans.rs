@@ -304,9 +304,12 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
         "WITH d AS (INSERT INTO documents",
         "INSERT INTO ledger_entries",
         "INSERT INTO outbox",
-        "UPDATE subscriptions SET next_due",
-        "SELECT t.subscription_id, t.body FROM UNNEST",
-        "SELECT id, account_id, catalog_version_id, body, next_due, revision FROM subscriptions",
+        // Next due days and horizons, one statement.
+        "UPDATE subscriptions s SET next_due",
+        // Documents after each horizon, and daily totals from its day.
+        "SELECT t.subscription_id, t.id, t.body FROM UNNEST",
+        "SELECT t.subscription_id, t.metric, t.usage_date, t.recorded_on, t.events, t.quantity FROM UNNEST",
+        "SELECT id, account_id, catalog_version_id, body, next_due, revision, horizon FROM subscriptions",
     ] {
         assert!(
             seen.iter().any(|q| q.starts_with(statement)),

@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prorata_core::account::Account;
 use prorata_core::calls::{CallError, CallRecord, Direction};
 use prorata_core::document::{Document, DocumentKind, Line, LineKey, Section};
+use prorata_core::horizon::Horizon;
 use prorata_core::scenario::SubscriptionSpec;
 use prorata_core::{Decimal, Period};
 use prorata_engine::{parse_call, Engine, EngineError, IngestReport, Rejected, RunSummary};
@@ -41,6 +42,7 @@ on_both_stores!(
     late_usage_in_a_metric_already_billed_for_its_period_is_rerated_and_only_the_difference_is_billed,
     a_call_belongs_to_the_period_of_its_local_day_in_the_accounts_time_zone,
     a_subscription_created_after_a_refused_call_is_seen_by_the_next_batch,
+    billing_reads_from_the_settled_horizon_and_usage_dated_before_it_voids_it,
 );
 
 fn period(start: NaiveDate, end: NaiveDate) -> Period {
@@ -1080,4 +1082,93 @@ async fn a_subscription_created_after_a_refused_call_is_seen_by_the_next_batch(u
         usage_lines(&inv),
         [billed("outbound_fr_mobile", march(), 1, 60, 5)]
     );
+}
+
+/// The billing run keeps each subscription's settled-through horizon (issue #18): after
+/// billing March to July, the horizon is 1 July, it covers every earlier document and carries
+/// none of their lines, so the next run reads the July invoice alone. A call of 20 May learnt
+/// on 10 July voids it when the usage is folded; the August invoice bills it as late usage of
+/// May (the run reads the whole history once) and the horizon is set again.
+async fn billing_reads_from_the_settled_horizon_and_usage_dated_before_it_voids_it(url: &str) {
+    let engine = open(url).await;
+    let (tenant, catalog) = tenant_with_catalog(&engine, "Horizon (sandbox)").await;
+    let (account, sub) = customer(
+        &engine,
+        &tenant,
+        &catalog,
+        &french_account("Fjord Analytics SAS"),
+        &essentials(d(2024, 3, 1), 3),
+    )
+    .await;
+    let (tenant, _) = advance(&engine, &tenant, d(2024, 7, 10)).await;
+    let h = horizon(&engine, &tenant, sub)
+        .await
+        .expect("a horizon after four runs");
+    assert_eq!((h.through, h.known_on), (d(2024, 7, 1), d(2024, 7, 1)));
+    assert!(h.carried.is_empty(), "{h:#?}");
+    let docs = documents(&engine, tenant.id).await;
+    let june = docs
+        .iter()
+        .find(|r| r.document.issued_on == d(2024, 6, 1))
+        .expect("the June invoice");
+    assert_eq!(h.after_document, june.id);
+    let mut tx = engine.store.begin().await.expect("begin");
+    let read = tx
+        .documents_after(tenant.id, &[(sub, h.after_document)])
+        .await
+        .expect("documents after the horizon");
+    let issued: Vec<NaiveDate> = read[&sub].iter().map(|(_, d)| d.issued_on).collect();
+    assert_eq!(issued, [d(2024, 7, 1)]);
+    drop(tx);
+
+    // 20 May (Paris), France mobile 61 s, learnt on 10 July.
+    let report = ingest(
+        &engine,
+        &tenant,
+        vec![outbound(
+            "may",
+            account,
+            "2024-05-20T10:00:00Z",
+            "+33612345678",
+            61,
+        )],
+    )
+    .await;
+    assert_eq!((report.accepted, report.rejected.len()), (1, 0));
+    engine.fold_usage(tenant.id).await.expect("folded");
+    assert_eq!(
+        horizon(&engine, &tenant, sub).await,
+        None,
+        "usage dated before the horizon voids it"
+    );
+
+    let (tenant, summary) = advance(&engine, &tenant, d(2024, 8, 1)).await;
+    assert_eq!((summary.invoices, summary.credit_notes), (1, 0));
+    let inv = invoice(&engine, &tenant, sub, d(2024, 8, 1)).await;
+    assert_eq!(
+        usage_lines(&inv),
+        [Usage {
+            late: true,
+            ..billed(
+                "outbound_fr_mobile",
+                period(d(2024, 5, 1), d(2024, 5, 31)),
+                1,
+                61,
+                5
+            )
+        }]
+    );
+    let h = horizon(&engine, &tenant, sub).await.expect("set again");
+    assert_eq!(h.through, d(2024, 8, 1));
+}
+
+/// The horizon the next billing run will read for `sub` (claimed far ahead, not kept).
+async fn horizon(engine: &Engine, tenant: &Tenant, sub: i64) -> Option<Horizon> {
+    let mut tx = engine.store.begin().await.expect("begin");
+    tx.claim_due(tenant.id, d(2099, 1, 1), None, 1000, false)
+        .await
+        .expect("claimed")
+        .into_iter()
+        .find(|r| r.row.id == sub)
+        .and_then(|r| r.horizon)
 }

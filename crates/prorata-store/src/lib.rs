@@ -34,7 +34,9 @@ mod tx;
 pub use locks::{TenantLock, TenantWork};
 
 pub use model::*;
-pub use tx::{DailyUsage, InvoiceHead, InvoiceRange, NewCall, QueueFilter, SubscriptionFilter, Tx};
+pub use tx::{
+    DailyUsage, InvoiceHead, InvoiceRange, NewCall, QueueFilter, Settlement, SubscriptionFilter, Tx,
+};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool (or transaction).
 #[macro_export]

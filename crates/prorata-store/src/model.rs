@@ -86,6 +86,14 @@ pub struct SubscriptionRow {
     pub revision: i64,
 }
 
+/// A subscription due for billing, with its settled-through horizon (`None`: the billing run
+/// reads its whole history).
+#[derive(Debug, Clone)]
+pub struct DueRow {
+    pub row: SubscriptionRow,
+    pub horizon: Option<prorata_core::horizon::Horizon>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentRow {
     pub id: i64,

@@ -844,14 +844,14 @@ impl Tx {
         after: Option<(NaiveDate, i64)>,
         limit: i64,
         lock: bool,
-    ) -> Result<Vec<SubscriptionRow>> {
-        const SQL: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision FROM subscriptions \
-                           WHERE tenant_id = $1 AND next_due <= $2 AND (next_due, id) > ($3, $4) \
+    ) -> Result<Vec<DueRow>> {
+        const SQL: &str = "SELECT id, account_id, catalog_version_id, body, next_due, revision, horizon \
+                           FROM subscriptions WHERE tenant_id = $1 AND next_due <= $2 AND (next_due, id) > ($3, $4) \
                            ORDER BY next_due, id LIMIT $5";
         // Before any due day: no date sorts before the year 1 on either store.
         let (after_day, after_id) =
             after.unwrap_or((NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(), 0));
-        let rows: Vec<SubRowRaw> = match &mut self.inner {
+        let rows: Vec<DueRowRaw> = match &mut self.inner {
             Inner::Sqlite(t) => {
                 sqlx::query_as(SQL)
                     .bind(tenant)
@@ -890,7 +890,16 @@ impl Tx {
                 rows
             }
         };
-        rows.into_iter().map(sub_row).collect()
+        rows.into_iter()
+            .map(
+                |(id, account, catalog, body, next_due, revision, horizon)| {
+                    Ok(DueRow {
+                        row: sub_row((id, account, catalog, body, next_due, revision))?,
+                        horizon: horizon.as_deref().map(from_json).transpose()?,
+                    })
+                },
+            )
+            .collect()
     }
 
     /// The revision of each subscription of `ids` still due on or before `as_of`, locking
@@ -905,26 +914,41 @@ impl Tx {
         ids: &[i64],
     ) -> Result<BTreeMap<i64, i64>> {
         let mut out = BTreeMap::new();
-        // SQLite's writer holds the whole database: no row lock. Its planner took the due
-        // index for `next_due <= ?` and read every row still due for each chunk (34 ms a
-        // chunk at 300,000, growing with N); SQLite's unary `+` keeps a term off the index,
-        // so the rows are found by their ids.
-        let (due, lock) = if matches!(self.inner, Inner::Postgres(_)) {
-            (" AND next_due <= ", " FOR UPDATE")
-        } else {
-            (" AND +next_due <= ", "")
-        };
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
         for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(i64, i64)> = on_tx!(self, conn => {
-                let mut q = QueryBuilder::new("SELECT id, revision FROM subscriptions WHERE tenant_id = ");
-                q.push_bind(tenant)
-                    .push(due)
-                    .push_bind(as_of)
-                    .push(" AND id IN");
-                push_ids(&mut q, chunk);
-                q.push(" ORDER BY id").push(lock);
-                q.build_query_as().fetch_all(&mut *conn).await?
-            });
+            let rows: Vec<(i64, i64)> = match &mut self.inner {
+                // SQLite's writer holds the whole database: no row lock. Its planner took the
+                // due index for `next_due <= ?` and read every row still due for each chunk
+                // (34 ms a chunk at 300,000, growing with N); SQLite's unary `+` keeps a term
+                // off the index, so the rows are found by their ids.
+                Inner::Sqlite(t) => {
+                    let mut q = QueryBuilder::new(
+                        "SELECT id, revision FROM subscriptions WHERE tenant_id = ",
+                    );
+                    q.push_bind(tenant)
+                        .push(" AND +next_due <= ")
+                        .push_bind(as_of)
+                        .push(" AND id IN");
+                    push_ids(&mut q, chunk);
+                    q.build_query_as().fetch_all(&mut **t).await?
+                }
+                // One probe of the primary key per id, locking as it goes, in id order (the
+                // array's): on a table not analyzed yet the planner read every row still due
+                // through the due index's bitmap and kept the chunk's (`tests/plans.rs`).
+                Inner::Postgres(t) => {
+                    sqlx::query_as(
+                        "SELECT s.id, s.revision FROM UNNEST($3::BIGINT[]) AS k(id) \
+                         CROSS JOIN LATERAL (SELECT id, revision FROM subscriptions \
+                         WHERE tenant_id = $1 AND id = k.id AND next_due <= $2 FOR UPDATE) s",
+                    )
+                    .bind(tenant)
+                    .bind(as_of)
+                    .bind(chunk)
+                    .fetch_all(&mut **t)
+                    .await?
+                }
+            };
             out.extend(rows);
         }
         Ok(out)
@@ -986,25 +1010,13 @@ impl Tx {
         tenant: i64,
         ids: &[i64],
     ) -> Result<BTreeMap<i64, Vec<Document>>> {
-        let mut out: BTreeMap<i64, Vec<Document>> = BTreeMap::new();
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let rows: Vec<(i64, String)> = on_tx!(self, conn => {
-                let mut q = select_by_keys(
-                    "t.subscription_id, t.body",
-                    "documents",
-                    "subscription_id",
-                    tenant,
-                    chunk,
-                    |_| {},
-                );
-                q.push(" ORDER BY t.id");
-                q.build_query_as().fetch_all(&mut *conn).await?
-            });
-            for (sub, body) in rows {
-                out.entry(sub).or_default().push(from_json(&body)?);
-            }
-        }
-        Ok(out)
+        let all: Vec<(i64, i64)> = ids.iter().map(|id| (*id, 0)).collect();
+        Ok(self
+            .documents_after(tenant, &all)
+            .await?
+            .into_iter()
+            .map(|(sub, docs)| (sub, docs.into_iter().map(|(_, d)| d).collect()))
+            .collect())
     }
 
     /// Replaces a tenant's billing settings (its seller identity, tax rules, proration rules).
@@ -1466,6 +1478,17 @@ fn catalog_row((id, version, source, created_at): CatalogRaw) -> CatalogVersion 
 
 type SubRowRaw = (i64, i64, i64, String, Option<NaiveDate>, i64);
 
+/// A [`SubRowRaw`] and the subscription's horizon as JSON.
+type DueRowRaw = (
+    i64,
+    i64,
+    i64,
+    String,
+    Option<NaiveDate>,
+    i64,
+    Option<String>,
+);
+
 fn sub_row(
     (id, account_id, catalog_version_id, body, next_due, revision): SubRowRaw,
 ) -> Result<SubscriptionRow> {
@@ -1507,6 +1530,7 @@ fn page<R, T>(
 mod coupons;
 mod entries;
 mod files;
+mod history;
 mod jobs;
 mod lists;
 mod payments;
@@ -1518,6 +1542,7 @@ mod wallets;
 
 pub(crate) use entries::Entries;
 use entries::{EntryRow, EntryTuple};
+pub use history::Settlement;
 pub use lists::{InvoiceHead, InvoiceRange, SubscriptionFilter};
 pub use tickets::QueueFilter;
 pub use usage::{DailyUsage, NewCall};

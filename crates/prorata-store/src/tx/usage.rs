@@ -11,7 +11,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prorata_core::reconcile::UsageRecord;
 use sqlx::QueryBuilder;
 
-use super::{push_ids, select_by_keys, Inner, Tx, ROWS_PER_INSERT};
+use super::history::before_all;
+use super::{push_ids, Inner, Tx, ROWS_PER_INSERT};
 use crate::Result;
 
 /// A call record ready to be stored: checked, dated, attributed and rated by the engine.
@@ -218,24 +219,38 @@ impl Tx {
     /// transaction: committed, both happened; cut off by a crash, neither did, so a fold can
     /// always be run again. Returns how many daily totals it wrote. Readers see the same sums
     /// before and after.
+    ///
+    /// Usage dated before a subscription's settled-through horizon voids it (and bumps the
+    /// revision, so a billing run that read the subscription before reconciles it again):
+    /// the next run reads its whole history and bills the late usage.
     pub async fn fold_usage(&mut self, tenant: i64) -> Result<u64> {
         // The upsert reads the partial rows grouped and sorted by `usage_daily`'s key, so it
         // walks that index once, in order, however many batches are folded.
         const UPSERT: &str =
-            " ON CONFLICT (tenant_id, subscription_id, metric, usage_date, recorded_on) \
+            " ON CONFLICT (tenant_id, subscription_id, usage_date, metric, recorded_on) \
              DO UPDATE SET events = usage_daily.events + excluded.events, \
              quantity = usage_daily.quantity + excluded.quantity";
         let written = match &mut self.inner {
             // SQLite has one writer at a time: nothing can be appended between the two
             // statements of this transaction.
             Inner::Sqlite(t) => {
+                sqlx::query(
+                    "UPDATE subscriptions SET settled_through = NULL, horizon = NULL, \
+                     revision = revision + 1 FROM (SELECT subscription_id AS s, \
+                     MIN(usage_date) AS d FROM usage_daily_pending WHERE tenant_id = $1 \
+                     GROUP BY subscription_id) AS p WHERE subscriptions.tenant_id = $1 \
+                     AND subscriptions.id = p.s AND subscriptions.settled_through > p.d",
+                )
+                .bind(tenant)
+                .execute(&mut **t)
+                .await?;
                 let written = sqlx::query(&format!(
                     "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
                      recorded_on, events, quantity) \
                      SELECT tenant_id, subscription_id, metric, usage_date, recorded_on, \
                      SUM(events), SUM(quantity) FROM usage_daily_pending WHERE tenant_id = $1 \
                      GROUP BY subscription_id, metric, usage_date, recorded_on \
-                     ORDER BY subscription_id, metric, usage_date, recorded_on{UPSERT}"
+                     ORDER BY subscription_id, usage_date, metric, recorded_on{UPSERT}"
                 ))
                 .bind(tenant)
                 .execute(&mut **t)
@@ -249,15 +264,24 @@ impl Tx {
             }
             // Batches commit concurrently on PostgreSQL: the rows deleted are exactly the rows
             // summed (those this statement's snapshot sees), never one committed meanwhile.
+            // The horizons are voided in the same statement, from the very rows moved; their
+            // rows are locked in id order, as the billing run's writer locks them, so the two
+            // never wait on each other in a cycle.
             Inner::Postgres(t) => sqlx::query(&format!(
                 "WITH moved AS (DELETE FROM usage_daily_pending WHERE tenant_id = $1 \
-                 RETURNING subscription_id, metric, usage_date, recorded_on, events, quantity) \
+                 RETURNING subscription_id, metric, usage_date, recorded_on, events, quantity), \
+                 late AS (SELECT s.id FROM subscriptions s JOIN (SELECT subscription_id, \
+                 MIN(usage_date) AS d FROM moved GROUP BY subscription_id) p \
+                 ON s.id = p.subscription_id WHERE s.tenant_id = $1 AND s.settled_through > p.d \
+                 ORDER BY s.id FOR UPDATE OF s), \
+                 voided AS (UPDATE subscriptions s SET settled_through = NULL, horizon = NULL, \
+                 revision = s.revision + 1 FROM late WHERE s.id = late.id) \
                  INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
                  recorded_on, events, quantity) \
                  SELECT $1, subscription_id, metric, usage_date, recorded_on, \
                  SUM(events)::BIGINT, SUM(quantity)::BIGINT FROM moved \
                  GROUP BY subscription_id, metric, usage_date, recorded_on \
-                 ORDER BY subscription_id, metric, usage_date, recorded_on{UPSERT}"
+                 ORDER BY subscription_id, usage_date, metric, recorded_on{UPSERT}"
             ))
             .bind(tenant)
             .execute(&mut **t)
@@ -296,23 +320,45 @@ impl Tx {
         tenant: i64,
         ids: &[i64],
     ) -> Result<BTreeMap<i64, Vec<UsageRecord>>> {
+        let from: Vec<(i64, Option<NaiveDate>)> = ids.iter().map(|id| (*id, None)).collect();
+        self.usage_from(tenant, &from).await
+    }
+
+    /// The daily usage totals of each subscription dated on or after its day (its horizon's;
+    /// `None`: all of them),
+    /// and every partial total of theirs not folded yet, whatever its date (so a caller sees
+    /// late usage before a horizon and reads the whole history instead).
+    pub async fn usage_from(
+        &mut self,
+        tenant: i64,
+        from: &[(i64, Option<NaiveDate>)],
+    ) -> Result<BTreeMap<i64, Vec<UsageRecord>>> {
         let mut out: BTreeMap<i64, Vec<UsageRecord>> = BTreeMap::new();
-        let (Some(&first), Some(&last)) = (ids.iter().min(), ids.iter().max()) else {
+        let (Some(first), Some(last)) = (
+            from.iter().map(|(id, _)| *id).min(),
+            from.iter().map(|(id, _)| *id).max(),
+        ) else {
             return Ok(out);
         };
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
+        for chunk in from.chunks(ROWS_PER_INSERT) {
             match &mut self.inner {
                 // One row per subscription, its totals as a JSON array: sqlx hands SQLite's
                 // rows over from its worker thread one at a time, and a month of calls is
                 // hundreds of daily totals per subscription.
                 Inner::Sqlite(t) => {
                     let mut q = QueryBuilder::new(
-                        "SELECT subscription_id, json_group_array(json_array(metric, usage_date, \
-                         recorded_on, events, quantity)) FROM usage_daily WHERE tenant_id = ",
+                        "SELECT t.subscription_id, json_group_array(json_array(t.metric, \
+                         t.usage_date, t.recorded_on, t.events, t.quantity)) FROM (",
                     );
-                    q.push_bind(tenant).push(" AND subscription_id IN");
-                    push_ids(&mut q, chunk);
-                    q.push(" GROUP BY subscription_id");
+                    q.push_values(chunk, |mut b, (sub, day)| {
+                        b.push_bind(*sub).push_bind(day.unwrap_or_else(before_all));
+                    });
+                    q.push(") AS k CROSS JOIN usage_daily t WHERE t.tenant_id = ")
+                        .push_bind(tenant)
+                        .push(
+                            " AND t.subscription_id = k.column1 AND t.usage_date >= k.column2 \
+                             GROUP BY t.subscription_id",
+                        );
                     let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **t).await?;
                     for (sub, totals) in rows {
                         let totals: Vec<(String, NaiveDate, NaiveDate, i64, i64)> =
@@ -336,15 +382,23 @@ impl Tx {
                 }
                 Inner::Postgres(t) => {
                     type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
-                    let mut q = select_by_keys(
-                        "t.subscription_id, t.metric, t.usage_date, t.recorded_on, t.events, t.quantity",
-                        "usage_daily",
-                        "subscription_id",
-                        tenant,
-                        chunk,
-                        |_| {},
-                    );
-                    let rows: Vec<Row> = q.build_query_as().fetch_all(&mut **t).await?;
+                    let (subs, days): (Vec<i64>, Vec<NaiveDate>) = chunk
+                        .iter()
+                        .map(|(sub, day)| (*sub, day.unwrap_or_else(before_all)))
+                        .unzip();
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT t.subscription_id, t.metric, t.usage_date, t.recorded_on, \
+                         t.events, t.quantity FROM UNNEST($2::BIGINT[], $3::DATE[]) AS k(s, d) \
+                         CROSS JOIN LATERAL (SELECT u.subscription_id, u.metric, u.usage_date, \
+                         u.recorded_on, u.events, u.quantity FROM usage_daily u \
+                         WHERE u.tenant_id = $1 AND u.subscription_id = k.s \
+                         AND u.usage_date >= k.d OFFSET 0) t",
+                    )
+                    .bind(tenant)
+                    .bind(subs)
+                    .bind(days)
+                    .fetch_all(&mut **t)
+                    .await?;
                     for (sub, metric, date, recorded_on, events, quantity) in rows {
                         out.entry(sub).or_default().push(UsageRecord {
                             metric,
@@ -359,7 +413,7 @@ impl Tx {
         }
         // The partial totals not folded yet sit in a table without an index (appending is
         // its point; a fold empties it), so they are read by range and kept by list.
-        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let wanted: std::collections::HashSet<i64> = from.iter().map(|(id, _)| *id).collect();
         let pending = self
             .pending_usage(tenant, first, last)
             .await?
