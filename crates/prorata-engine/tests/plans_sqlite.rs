@@ -23,107 +23,20 @@
 //! billed for two months after a smaller tenant's first month, as in `plans.rs`; the sizes
 //! only make the big tables big, since the plans do not change with them.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use chrono::NaiveDate;
-use prorata_core::account::{Account, Address};
-use prorata_core::catalog::Lang;
-use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Frequency};
-use prorata_engine::Engine;
-use prorata_store::{Store, Tenant, TenantMode};
+use common::open;
 use sqlx::{Connection, Row, SqliteConnection};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-const CATALOG: &str = include_str!("../../../catalog/default.toml");
 /// The tenant under test.
 const BIG: usize = 12_000;
 /// The other tenant, billed first.
 const SMALL: usize = 2_000;
-
-fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, day).expect("a valid date")
-}
-
-async fn open(url: &str) -> Engine {
-    let store = Store::connect(url).await.expect("connect");
-    store.migrate().await.expect("migrations apply");
-    Engine::new(store)
-}
-
-/// A tenant with `n` customers on the Professional plan (5 users, 3 numbers, Analytics+),
-/// the `i`-th starting (and due) on `start(i)`, written in bulk.
-async fn tenant_with(
-    engine: &Engine,
-    name: &str,
-    n: usize,
-    start: impl Fn(usize) -> NaiveDate,
-) -> Tenant {
-    let tenant = engine
-        .create_tenant(name, TenantMode::Live, None, &Settings::default())
-        .await
-        .expect("tenant");
-    let catalog = engine
-        .import_catalog(&tenant, CATALOG)
-        .await
-        .expect("catalog");
-    let sub = |start| Subscription {
-        plan: "professional".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: [("user", 5), ("number", 3), ("analytics_plus", 1)]
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
-            .collect(),
-        events: Vec::new(),
-        alignment: Default::default(),
-        billing_day: None,
-        trial_waives: Default::default(),
-    };
-    let mut done = 0;
-    while done < n {
-        let batch = 10_000.min(n - done);
-        let accounts: Vec<Account> = (done..done + batch)
-            .map(|i| Account {
-                name: format!("{name} customer {i}"),
-                website: String::new(),
-                address: Address::default(),
-                country: "FR".into(),
-                vat_number: None,
-                currency: Currency::EUR,
-                language: Lang::Fr,
-                time_zone: "Europe/Paris".into(),
-                billing_contacts: Vec::new(),
-                siren: None,
-                siret: None,
-                delivery_address: None,
-            })
-            .collect();
-        let mut tx = engine.store.begin().await.expect("begin");
-        let ids = tx
-            .insert_accounts(tenant.id, &accounts)
-            .await
-            .expect("accounts");
-        let rows: Vec<_> = ids
-            .iter()
-            .zip(done..)
-            .map(|(id, i)| (*id, catalog.id, sub(start(i)), Some(start(i))))
-            .collect();
-        tx.insert_subscriptions(tenant.id, &rows)
-            .await
-            .expect("subscriptions");
-        tx.commit().await.expect("commit");
-        done += batch;
-    }
-    tenant
-}
 
 /// The statements sqlx reports while switched on, one text per shape (see [`shape`]).
 #[derive(Clone, Default)]
@@ -272,28 +185,12 @@ async fn no_billing_run_statement_walks_a_big_table_on_sqlite() {
 
     let (url, _dir) = prorata_testkit::sqlite_url();
     let engine = open(&url).await;
-    let small = tenant_with(&engine, "small", SMALL, |_| d(2025, 1, 6)).await;
-    // Due on three days in turn: each day's subscriptions are spread over all the ids.
-    let big = tenant_with(&engine, "big", BIG, |i| d(2025, 1, 6 + (i % 3) as u32)).await;
-    engine
-        .run_billing(&small, d(2025, 1, 6), &mut |_| {})
-        .await
-        .expect("small tenant billed");
+    let big = common::plans::tenants(&engine, SMALL, BIG).await;
 
     statements
         .on
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    for month in [1, 2] {
-        let mut invoices = 0;
-        for day in [6, 7, 8] {
-            let summary = engine
-                .run_billing(&big, d(2025, month, day), &mut |_| {})
-                .await
-                .expect("big tenant billed");
-            invoices += summary.invoices as usize;
-        }
-        assert_eq!(invoices, BIG, "month {month}");
-    }
+    common::plans::bill_two_months(&engine, &big, BIG).await;
     statements
         .on
         .store(false, std::sync::atomic::Ordering::Relaxed);
@@ -344,7 +241,6 @@ async fn no_billing_run_statement_walks_a_big_table_on_sqlite() {
         }
         explained.insert(shape.chars().take(120).collect::<String>());
     }
-    let _ = small;
 
     // The run's reads and writes were seen, so the test cannot pass by explaining nothing.
     for statement in [

@@ -4,6 +4,8 @@
 // Each test binary uses part of this module.
 #![allow(dead_code, unused_macros)]
 
+pub mod plans;
+
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
