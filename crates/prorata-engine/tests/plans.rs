@@ -21,6 +21,7 @@
 //! counterpart, from its `EXPLAIN QUERY PLAN`, is `plans_sqlite.rs`.
 
 mod common;
+mod plans_common;
 
 use common::open;
 use serde_json::Value;
@@ -129,7 +130,7 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
     let url = prorata_testkit::fresh_database().await;
     let big = {
         let engine = open(&url).await;
-        let big = common::plans::tenants(&engine, SMALL, BIG).await;
+        let big = plans_common::tenants(&engine, SMALL, BIG).await;
         // Every later connection reports the actual plan of each statement it runs.
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
             .await
@@ -159,7 +160,7 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let engine = open(&url).await;
-    common::plans::bill_two_months(&engine, &big, BIG).await;
+    plans_common::bill_two_months(&engine, &big, BIG).await;
     engine.store.close().await;
 
     let messages = notices.0.lock().expect("notices").clone();

@@ -24,6 +24,7 @@
 //! only make the big tables big, since the plans do not change with them.
 
 mod common;
+mod plans_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -185,12 +186,12 @@ async fn no_billing_run_statement_walks_a_big_table_on_sqlite() {
 
     let (url, _dir) = prorata_testkit::sqlite_url();
     let engine = open(&url).await;
-    let big = common::plans::tenants(&engine, SMALL, BIG).await;
+    let big = plans_common::tenants(&engine, SMALL, BIG).await;
 
     statements
         .on
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    common::plans::bill_two_months(&engine, &big, BIG).await;
+    plans_common::bill_two_months(&engine, &big, BIG).await;
     statements
         .on
         .store(false, std::sync::atomic::Ordering::Relaxed);

@@ -4,8 +4,6 @@
 // Each test binary uses part of this module.
 #![allow(dead_code, unused_macros)]
 
-pub mod plans;
-
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;

@@ -6,7 +6,7 @@ use prorata_engine::Engine;
 use prorata_store::Tenant;
 use prorata_testkit::bulk::professional_tenant;
 
-use super::d;
+use crate::common::d;
 
 /// The big tenant of `big` subscriptions, due on three days in turn (each day's subscriptions
 /// are spread over all the ids, as a real tenant's anniversaries are), written after a small
