@@ -17,109 +17,23 @@
 //!   `INSERT`/`UPDATE`, the rows written; for an aggregate, the rows it adds up), beyond the
 //!   same allowance: a whole-table scan joined against a chunk's keys.
 //!
-//! A second, smaller tenant billed first makes the tenant filters discriminate. PostgreSQL
-//! only: SQLite plans a bound `IN` list as one index probe per key, with or without statistics.
+//! A second, smaller tenant billed first makes the tenant filters discriminate. SQLite's
+//! counterpart, from its `EXPLAIN QUERY PLAN`, is `plans_sqlite.rs`.
 
-use chrono::NaiveDate;
-use prorata_core::account::{Account, Address};
-use prorata_core::catalog::Lang;
-use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Frequency};
-use prorata_engine::Engine;
-use prorata_store::{Store, Tenant, TenantMode};
+mod common;
+mod plans_common;
+
+use common::open;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::layer::SubscriberExt;
 
-const CATALOG: &str = include_str!("../../../catalog/default.toml");
 /// The tenant under test.
 const BIG: usize = 100_000;
 /// The other tenant, billed first.
 const SMALL: usize = 10_000;
 /// Rows a node may read or discard beyond the rule (a catalog, a tenant's settings, a series).
 const ALLOWANCE: f64 = 200.0;
-
-fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, day).expect("a valid date")
-}
-
-async fn open(url: &str) -> Engine {
-    let store = Store::connect(url).await.expect("connect");
-    store.migrate().await.expect("migrations apply");
-    Engine::new(store)
-}
-
-/// A tenant with `n` customers on the Professional plan (5 users, 3 numbers, Analytics+),
-/// the `i`-th starting (and due) on `start(i)`, written in bulk.
-async fn tenant_with(
-    engine: &Engine,
-    name: &str,
-    n: usize,
-    start: impl Fn(usize) -> NaiveDate,
-) -> Tenant {
-    let tenant = engine
-        .create_tenant(name, TenantMode::Live, None, &Settings::default())
-        .await
-        .expect("tenant");
-    let catalog = engine
-        .import_catalog(&tenant, CATALOG)
-        .await
-        .expect("catalog");
-    let sub = |start| Subscription {
-        plan: "professional".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: [("user", 5), ("number", 3), ("analytics_plus", 1)]
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
-            .collect(),
-        events: Vec::new(),
-        alignment: Default::default(),
-        billing_day: None,
-        trial_waives: Default::default(),
-    };
-    let mut done = 0;
-    while done < n {
-        let batch = 10_000.min(n - done);
-        let accounts: Vec<Account> = (done..done + batch)
-            .map(|i| Account {
-                name: format!("{name} customer {i}"),
-                website: String::new(),
-                address: Address::default(),
-                country: "FR".into(),
-                vat_number: None,
-                currency: Currency::EUR,
-                language: Lang::Fr,
-                time_zone: "Europe/Paris".into(),
-                billing_contacts: Vec::new(),
-                siren: None,
-                siret: None,
-                delivery_address: None,
-            })
-            .collect();
-        let mut tx = engine.store.begin().await.expect("begin");
-        let ids = tx
-            .insert_accounts(tenant.id, &accounts)
-            .await
-            .expect("accounts");
-        let rows: Vec<_> = ids
-            .iter()
-            .zip(done..)
-            .map(|(id, i)| (*id, catalog.id, sub(start(i)), Some(start(i))))
-            .collect();
-        tx.insert_subscriptions(tenant.id, &rows)
-            .await
-            .expect("subscriptions");
-        tx.commit().await.expect("commit");
-        done += batch;
-    }
-    tenant
-}
 
 /// Collects the messages PostgreSQL sends the client (sqlx reports them as tracing events of
 /// the target `sqlx::postgres::notice`).
@@ -214,18 +128,9 @@ fn breaches(node: &Value, rows: f64, out: &mut Vec<String>) {
 #[tokio::test]
 async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
     let url = prorata_testkit::fresh_database().await;
-    let (small, big) = {
+    let big = {
         let engine = open(&url).await;
-        let small = tenant_with(&engine, "small", SMALL, |_| d(2025, 1, 6)).await;
-        // Due on three days in turn: each day's subscriptions are spread over all the ids,
-        // as a real tenant's anniversaries are.
-        let big = tenant_with(&engine, "big", BIG, |i| d(2025, 1, 6 + (i % 3) as u32)).await;
-        // The small tenant's first month: documents, ledger and renders of another tenant
-        // for the big tenant's filters to pass over.
-        engine
-            .run_billing(&small, d(2025, 1, 6), &mut |_| {})
-            .await
-            .expect("small tenant billed");
+        let big = plans_common::tenants(&engine, SMALL, BIG).await;
         // Every later connection reports the actual plan of each statement it runs.
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
             .await
@@ -248,26 +153,15 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
                 .expect("auto_explain settings");
         }
         engine.store.close().await;
-        (small, big)
+        big
     };
     let notices = Notices::default();
     let subscriber = tracing_subscriber::registry().with(notices.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let engine = open(&url).await;
-    for month in [1, 2] {
-        let mut invoices = 0;
-        for day in [6, 7, 8] {
-            let summary = engine
-                .run_billing(&big, d(2025, month, day), &mut |_| {})
-                .await
-                .expect("big tenant billed");
-            invoices += summary.invoices as usize;
-        }
-        assert_eq!(invoices, BIG, "month {month}");
-    }
+    plans_common::bill_two_months(&engine, &big, BIG).await;
     engine.store.close().await;
-    let _ = small;
 
     let messages = notices.0.lock().expect("notices").clone();
     let mut explained = 0;

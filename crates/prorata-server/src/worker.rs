@@ -21,9 +21,10 @@ use crate::shutdown::Stop;
 use crate::webhooks;
 
 /// How long a claimed delivery is held before another worker may take it, unless the process
-/// says otherwise (`prorata serve --delivery-lease`): longer than sending [`CLAIM`] messages
-/// takes, or a slow batch is sent twice; short enough that the batch of a process that died
-/// is not left waiting long.
+/// says otherwise (`prorata serve --delivery-lease`). Each delivery renews its job's lease
+/// when it starts and is skipped if the claim was lost ([`still_held`]), so the lease must
+/// outlast one delivery, not the batch of [`CLAIM`]; short enough that the batch of a process
+/// that died is not left waiting long.
 pub const LEASE: Duration = Duration::from_secs(300);
 /// Deliveries claimed at once.
 const CLAIM: i64 = 50;
@@ -320,6 +321,26 @@ async fn give_back_if_stopping(
     Ok(true)
 }
 
+/// Whether the worker still holds `job`, its lease renewed for one delivery
+/// ([`Engine::renew_lease`]): a batch slower than its lease was sent a second time by the
+/// worker that claimed it next. A job lost is left to that worker.
+async fn still_held(
+    engine: &Engine,
+    job: &Job,
+    lease: Duration,
+) -> Result<bool, prorata_engine::EngineError> {
+    let held = engine.renew_lease(job, lease).await?;
+    if !held {
+        tracing::info!(
+            tenant = job.tenant_id,
+            job = job.id,
+            attempt = job.attempts,
+            "lease ran out and another worker claimed the job: left to it"
+        );
+    }
+    Ok(held)
+}
+
 async fn deliver_emails_until(
     engine: &Engine,
     mailer: &Mailer,
@@ -336,6 +357,9 @@ async fn deliver_emails_until(
         for (i, job) in jobs.iter().enumerate() {
             if give_back_if_stopping(engine, stop, &jobs[i..]).await? {
                 return Ok(sent);
+            }
+            if !still_held(engine, job, lease).await? {
+                continue;
             }
             let job = job.clone();
             let tenant = tenant_of(engine, &mut tenants, job.tenant_id).await?;
@@ -471,6 +495,9 @@ async fn deliver_webhooks_until(
         for (i, job) in jobs.iter().enumerate() {
             if give_back_if_stopping(engine, stop, &jobs[i..]).await? {
                 return Ok(delivered);
+            }
+            if !still_held(engine, job, lease).await? {
+                continue;
             }
             let job = job.clone();
             let get = |k: &str| job.payload.get(k).and_then(|v| v.as_i64()).unwrap_or(0);

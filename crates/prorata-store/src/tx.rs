@@ -151,21 +151,11 @@ trait KeyList: sqlx::Database + Sized {
 
 impl KeyList for Sqlite {
     fn push_ids<'a>(q: &mut QueryBuilder<'a, Self>, ids: &'a [i64]) {
-        q.push(" (");
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
+        sqlite_list(q, ids);
     }
 
     fn push_texts<'a>(q: &mut QueryBuilder<'a, Self>, keys: &'a [String]) {
-        q.push(" (");
-        let mut list = q.separated(", ");
-        for key in keys {
-            list.push_bind(key.as_str());
-        }
-        q.push(")");
+        sqlite_list(q, keys);
     }
 
     fn select_by_keys<'a>(
@@ -188,15 +178,11 @@ impl KeyList for Sqlite {
 
 impl KeyList for Postgres {
     fn push_ids<'a>(q: &mut QueryBuilder<'a, Self>, ids: &'a [i64]) {
-        q.push(" (SELECT UNNEST(")
-            .push_bind(ids)
-            .push("::BIGINT[]))");
+        postgres_array(q, ids, "BIGINT[]");
     }
 
     fn push_texts<'a>(q: &mut QueryBuilder<'a, Self>, keys: &'a [String]) {
-        q.push(" (SELECT UNNEST(")
-            .push_bind(keys)
-            .push("::TEXT[]))");
+        postgres_array(q, keys, "TEXT[]");
     }
 
     fn select_by_keys<'a>(
@@ -218,6 +204,32 @@ impl KeyList for Postgres {
         q.push(" OFFSET 0) t");
         q
     }
+}
+
+/// SQLite's list of keys of any type: ` (?, ?, …)`, each key bound.
+fn sqlite_list<'a, K>(q: &mut QueryBuilder<'a, Sqlite>, keys: &'a [K])
+where
+    &'a K: sqlx::Encode<'a, Sqlite> + sqlx::Type<Sqlite>,
+{
+    q.push(" (");
+    let mut list = q.separated(", ");
+    for key in keys {
+        list.push_bind(key);
+    }
+    q.push(")");
+}
+
+/// PostgreSQL's list of keys of any type: ` (SELECT UNNEST($n::array_type))`, the keys as one
+/// array parameter of `array_type` (`BIGINT[]`, `TEXT[]`).
+fn postgres_array<'a, K>(q: &mut QueryBuilder<'a, Postgres>, keys: &'a [K], array_type: &str)
+where
+    &'a [K]: sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres>,
+{
+    q.push(" (SELECT UNNEST(")
+        .push_bind(keys)
+        .push("::")
+        .push(array_type)
+        .push("))");
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String> {

@@ -1,5 +1,7 @@
 //! Test support for the prorata workspace: a PostgreSQL server for tests,
-//! one fresh database per test, and throwaway SQLite files.
+//! one fresh database per test, and throwaway SQLite files; with the feature
+//! `bulk`, the customers of the benchmarks and of the tests at scale
+//! ([`bulk`]).
 //!
 //! # Where PostgreSQL comes from
 //!
@@ -78,6 +80,8 @@
 //! crate's tests).
 
 pub mod browser;
+#[cfg(feature = "bulk")]
+pub mod bulk;
 pub mod checks;
 pub mod clamd;
 pub mod fuzz;

@@ -10,16 +10,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use chrono::NaiveDate;
-use prorata_core::account::{Account, Address};
-use prorata_core::catalog::Lang;
 use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Frequency};
 use prorata_store::TenantMode;
+use prorata_testkit::bulk::{professional, subscriptions, tenant_with_catalog};
 
 use crate::db::open;
-
-const SETUP_BATCH: usize = 10_000;
 
 pub(crate) fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -45,27 +40,6 @@ pub(crate) fn cpu_secs() -> Option<f64> {
 pub(crate) fn reset_peak_rss() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current resident size.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// A monthly subscription in euros, no trial, a year's term, starting `start`.
-pub(crate) fn monthly(plan: &str, start: NaiveDate, quantities: &[(&str, i64)]) -> Subscription {
-    Subscription {
-        plan: plan.into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: quantities
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
-            .collect(),
-        events: Vec::new(),
-        alignment: Default::default(),
-        billing_day: None,
-        trial_waives: Default::default(),
-    }
 }
 
 /// A fresh database for the benchmark, and what to drop afterwards.
@@ -118,81 +92,6 @@ pub async fn billing_run(store: &str, accounts: usize, database_url: Option<Stri
     let result = run(&url, store, accounts).await;
     drop_fresh(&url, cleanup).await?;
     result
-}
-
-/// `n` French accounts, each with `sub` due on `due`, written in bulk; their ids.
-/// A tenant for a benchmark, with the default catalog imported: the tenant and the catalog
-/// version's id.
-pub(crate) async fn tenant_with_catalog(
-    engine: &prorata_engine::Engine,
-    name: &str,
-    mode: TenantMode,
-    clock: Option<NaiveDate>,
-    settings: &Settings,
-) -> Result<(prorata_store::Tenant, i64)> {
-    let tenant = engine.create_tenant(name, mode, clock, settings).await?;
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await?;
-    Ok((tenant, catalog.id))
-}
-
-pub(crate) async fn bulk_subscriptions(
-    engine: &prorata_engine::Engine,
-    tenant: i64,
-    catalog: i64,
-    n: usize,
-    sub: &Subscription,
-    due: NaiveDate,
-) -> Result<Vec<i64>> {
-    bulk_subscriptions_of(engine, tenant, catalog, n, sub, due, &bench_account).await
-}
-
-/// The `i`-th benchmark customer: French, no billing contact.
-pub(crate) fn bench_account(i: usize) -> Account {
-    Account {
-        name: format!("Bench customer {i}"),
-        website: String::new(),
-        address: Address::default(),
-        country: "FR".into(),
-        vat_number: None,
-        currency: Currency::EUR,
-        language: Lang::Fr,
-        time_zone: "Europe/Paris".into(),
-        billing_contacts: Vec::new(),
-        siren: None,
-        siret: None,
-        delivery_address: None,
-    }
-}
-
-/// [`bulk_subscriptions`] with the accounts `account` makes.
-pub(crate) async fn bulk_subscriptions_of(
-    engine: &prorata_engine::Engine,
-    tenant: i64,
-    catalog: i64,
-    n: usize,
-    sub: &Subscription,
-    due: NaiveDate,
-    account: &(dyn Fn(usize) -> Account + Sync),
-) -> Result<Vec<i64>> {
-    let mut all = Vec::with_capacity(n);
-    let mut done = 0;
-    while done < n {
-        let batch = SETUP_BATCH.min(n - done);
-        let accounts: Vec<Account> = (done..done + batch).map(account).collect();
-        let mut tx = engine.store.begin().await?;
-        let ids = tx.insert_accounts(tenant, &accounts).await?;
-        let rows: Vec<_> = ids
-            .iter()
-            .map(|id| (*id, catalog, sub.clone(), Some(due)))
-            .collect();
-        tx.insert_subscriptions(tenant, &rows).await?;
-        tx.commit().await?;
-        all.extend(ids);
-        done += batch;
-    }
-    Ok(all)
 }
 
 /// Gives every account of `ids` the sandbox's good Visa (authorised when added, in real use;
@@ -264,13 +163,9 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
 
     let setup = Instant::now();
     // 5 users, 3 numbers (2 included: 1 extra) and Analytics+: three lines an invoice.
-    let sub = monthly(
-        "professional",
-        as_of,
-        &[("user", 5), ("number", 3), ("analytics_plus", 1)],
-    );
-    bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
-    bulk_subscriptions(&engine, raw.id, raw_catalog, n, &sub, as_of).await?;
+    let sub = professional(as_of);
+    subscriptions(&engine, tenant.id, catalog, n, &sub).await?;
+    subscriptions(&engine, raw.id, raw_catalog, n, &sub).await?;
     eprintln!(
         "setup: 2 × {n} accounts and subscriptions in {:.1} s",
         setup.elapsed().as_secs_f64()

@@ -30,9 +30,10 @@ use prorata_engine::Engine;
 use prorata_server::limits::LimitConfig;
 use prorata_store::{Tenant, TenantMode};
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url, monthly};
+use crate::bench::{drop_fresh, fresh_url};
 use crate::bench_portal::{ms, percentile};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 /// One request never waits longer than this (a stuck server fails the run, not hangs it).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,7 +122,7 @@ impl Tally {
 }
 
 async fn customer(engine: &Engine, name: &str, as_of: NaiveDate) -> Result<(Tenant, String, i64)> {
-    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+    let (tenant, catalog) = bulk::tenant_with_catalog(
         engine,
         name,
         TenantMode::Sandbox,
@@ -129,8 +130,8 @@ async fn customer(engine: &Engine, name: &str, as_of: NaiveDate) -> Result<(Tena
         &Settings::default(),
     )
     .await?;
-    let sub = monthly("professional", as_of, &[("user", 5), ("number", 3)]);
-    let ids = bulk_subscriptions(engine, tenant.id, catalog, 1, &sub, as_of).await?;
+    let sub = bulk::monthly("professional", as_of, &[("user", 5), ("number", 3)]);
+    let ids = bulk::subscriptions(engine, tenant.id, catalog, 1, &sub).await?;
     let key = engine.create_api_key(&tenant).await?.secret;
     Ok((tenant, key, ids[0]))
 }
@@ -142,7 +143,7 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
 
     // Setup.
     let setup = Instant::now();
-    let (writers, catalog) = crate::bench::tenant_with_catalog(
+    let (writers, catalog) = bulk::tenant_with_catalog(
         &engine,
         "bench-api-writers",
         TenantMode::Sandbox,
@@ -150,8 +151,8 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
         &Settings::default(),
     )
     .await?;
-    let sub = monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
-    let accounts = bulk_subscriptions(&engine, writers.id, catalog, n, &sub, as_of).await?;
+    let sub = bulk::monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
+    let accounts = bulk::subscriptions(&engine, writers.id, catalog, n, &sub).await?;
     let writers_key = engine.create_api_key(&writers).await?.secret;
     let (heavy, heavy_key, _) = customer(&engine, "bench-api-heavy", as_of).await?;
     let (_, normal_key, normal_account) = customer(&engine, "bench-api-normal", as_of).await?;

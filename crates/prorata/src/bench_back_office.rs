@@ -29,20 +29,19 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use prorata_core::access::Role;
-use prorata_core::account::{Account, Address};
 use prorata_core::catalog::Lang;
 use prorata_core::change::Request;
 use prorata_core::payment::PaymentMethod;
 use prorata_core::reconcile::Settings;
 use prorata_core::tickets::{Queue, Status};
-use prorata_core::Currency;
 use prorata_engine::gateway::SandboxGateway;
 use prorata_engine::people::{hash_password, PersonSpec};
 use prorata_store::{LoadedTicket, NewAudit, NewTicket, TenantMode};
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url, monthly};
+use crate::bench::{drop_fresh, fresh_url};
 use crate::bench_portal::{ms, percentile};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 const PASSWORD: &str = "bench-back-office-password";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,23 +82,6 @@ impl Rng {
     /// True with probability `per_mille` / 1000.
     fn chance(&mut self, per_mille: u64) -> bool {
         self.next() % 1000 < per_mille
-    }
-}
-
-fn account(name: String) -> Account {
-    Account {
-        name,
-        website: String::new(),
-        address: Address::default(),
-        country: "FR".into(),
-        vat_number: None,
-        currency: Currency::EUR,
-        language: Lang::Fr,
-        time_zone: "Europe/Paris".into(),
-        billing_contacts: Vec::new(),
-        siren: None,
-        siret: None,
-        delivery_address: None,
     }
 }
 
@@ -274,7 +256,7 @@ async fn seed(
     n: usize,
 ) -> Result<(prorata_store::Tenant, Seeded)> {
     let start = date(2021, 1, 6)?;
-    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+    let (tenant, catalog) = bulk::tenant_with_catalog(
         engine,
         "bench-back-office",
         TenantMode::Sandbox,
@@ -285,8 +267,8 @@ async fn seed(
 
     // 1. The long-standing account: five years of billing through the sandbox clock.
     let t = Instant::now();
-    let sub = monthly("professional", start, &[("user", 5), ("number", 3)]);
-    let long_account = bulk_subscriptions(engine, tenant.id, catalog, 1, &sub, start).await?[0];
+    let sub = bulk::monthly("professional", start, &[("user", 5), ("number", 3)]);
+    let long_account = bulk::subscriptions(engine, tenant.id, catalog, 1, &sub).await?[0];
     let subscription = {
         let mut tx = engine.store.begin().await?;
         let token = SandboxGateway::tokenize_card(tenant.id, "4242424242424242", 12, 2030)?;
@@ -439,16 +421,7 @@ async fn seed(
     // 3. The other accounts, in bulk.
     let t = Instant::now();
     let others = (n / 10).max(10);
-    let mut accounts = Vec::with_capacity(others);
-    for chunk in (0..others).collect::<Vec<_>>().chunks(TICKET_BATCH) {
-        let batch: Vec<Account> = chunk
-            .iter()
-            .map(|i| account(format!("Bench customer {i}")))
-            .collect();
-        let mut tx = engine.store.begin().await?;
-        accounts.extend(tx.insert_accounts(tenant.id, &batch).await?);
-        tx.commit().await?;
-    }
+    let accounts = bulk::accounts(engine, tenant.id, others, &bulk::customer).await?;
     eprintln!(
         "setup: {others} accounts in {:.1} s",
         t.elapsed().as_secs_f64()

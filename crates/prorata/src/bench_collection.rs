@@ -14,8 +14,9 @@ use prorata_core::Money;
 use prorata_engine::gateway::{BankAccount, BoxFuture, CardInfo, Gateway, GatewayError};
 use prorata_store::TenantMode;
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url};
+use crate::bench::{drop_fresh, fresh_url};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 pub async fn collection(store: &str, accounts: usize, database_url: Option<String>) -> Result<()> {
     for instant in [false, true] {
@@ -84,7 +85,7 @@ async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
         engine
     };
     let as_of = NaiveDate::from_ymd_opt(2025, 1, 6).unwrap_or_default();
-    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+    let (tenant, catalog) = bulk::tenant_with_catalog(
         &engine,
         "bench",
         TenantMode::Live,
@@ -92,8 +93,8 @@ async fn run(url: &str, store: &str, n: usize, instant: bool) -> Result<()> {
         &Settings::default(),
     )
     .await?;
-    let sub = crate::bench::monthly("essentials", as_of, &[("user", 5), ("number", 1)]);
-    let ids = bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
+    let sub = bulk::monthly("essentials", as_of, &[("user", 5), ("number", 1)]);
+    let ids = bulk::subscriptions(&engine, tenant.id, catalog, n, &sub).await?;
     crate::bench::attach_good_visa(&engine, tenant.id, &ids).await?;
     let billed = Instant::now();
     let run = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;

@@ -14,8 +14,9 @@ use prorata_core::reconcile::Settings;
 
 use prorata_store::TenantMode;
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url};
+use crate::bench::{drop_fresh, fresh_url};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 pub async fn documents(store: &str, accounts: usize, database_url: Option<String>) -> Result<()> {
     let (url, cleanup) = fresh_url(store, database_url).await?;
@@ -37,15 +38,10 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         ..Settings::default()
     };
     let (tenant, catalog) =
-        crate::bench::tenant_with_catalog(&engine, "bench", TenantMode::Live, None, &settings)
-            .await?;
+        bulk::tenant_with_catalog(&engine, "bench", TenantMode::Live, None, &settings).await?;
     // The billing-run benchmark's invoice: 5 users, 1 extra number, Analytics+.
-    let sub = crate::bench::monthly(
-        "professional",
-        as_of,
-        &[("user", 5), ("number", 3), ("analytics_plus", 1)],
-    );
-    bulk_subscriptions(&engine, tenant.id, catalog, n, &sub, as_of).await?;
+    let sub = bulk::professional(as_of);
+    bulk::subscriptions(&engine, tenant.id, catalog, n, &sub).await?;
     let billed = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;
 
     // Every document, in memory, for the single-thread measure.

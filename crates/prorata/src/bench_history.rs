@@ -12,11 +12,9 @@ use chrono::{Days, Months, NaiveDate};
 use prorata_core::reconcile::Settings;
 use prorata_store::{DailyUsage, TenantMode};
 
-use crate::bench::{
-    bulk_subscriptions, drop_fresh, fresh_url, monthly, peak_rss_kib, reset_peak_rss,
-    tenant_with_catalog,
-};
+use crate::bench::{drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 /// Daily totals per subscription and month: calls on four days of it.
 const USAGE_DAYS: [u64; 4] = [2, 9, 16, 23];
@@ -39,15 +37,15 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
     let start = as_of
         .checked_sub_months(Months::new(months))
         .context("history too long")?;
-    // 5 users, 3 numbers (2 included: 1 extra) and Analytics+, as `bench billing-run`.
-    let quantities = [("user", 5), ("number", 3), ("analytics_plus", 1)];
     let settings = Settings::default();
 
     let setup = Instant::now();
     let (old, catalog) =
-        tenant_with_catalog(&engine, "bench-history", TenantMode::Live, None, &settings).await?;
-    let sub = monthly("professional", start, &quantities);
-    let ids = bulk_subscriptions(&engine, old.id, catalog, n, &sub, start).await?;
+        bulk::tenant_with_catalog(&engine, "bench-history", TenantMode::Live, None, &settings)
+            .await?;
+    // 5 users, 3 numbers (2 included: 1 extra) and Analytics+, as `bench billing-run`.
+    let sub = bulk::professional(start);
+    let ids = bulk::subscriptions(&engine, old.id, catalog, n, &sub).await?;
     let bar = crate::progress::counter("history (months billed)");
     for k in 0..months {
         let day = start + Months::new(k);
@@ -59,9 +57,9 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
     // The month just over has its usage too, billed (in arrears) by the timed run.
     add_month_of_usage(&engine, old.id, &ids, as_of).await?;
     let (new, catalog) =
-        tenant_with_catalog(&engine, "bench-new", TenantMode::Live, None, &settings).await?;
-    let sub = monthly("professional", as_of, &quantities);
-    bulk_subscriptions(&engine, new.id, catalog, n, &sub, as_of).await?;
+        bulk::tenant_with_catalog(&engine, "bench-new", TenantMode::Live, None, &settings).await?;
+    let sub = bulk::professional(as_of);
+    bulk::subscriptions(&engine, new.id, catalog, n, &sub).await?;
     eprintln!(
         "setup: {n} subscriptions with {months} months of documents and usage, and {n} new \
          ones, in {:.1} s",

@@ -29,8 +29,9 @@ use prorata_core::reconcile::Settings;
 use prorata_engine::people::{hash_password, PersonSpec};
 use prorata_store::TenantMode;
 
-use crate::bench::{bulk_subscriptions, drop_fresh, fresh_url, monthly};
+use crate::bench::{drop_fresh, fresh_url};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 const PASSWORD: &str = "bench-portal-password";
 
@@ -85,7 +86,7 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
 
     // 1. Setup.
     let setup = Instant::now();
-    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+    let (tenant, catalog) = bulk::tenant_with_catalog(
         &engine,
         "bench-portal",
         TenantMode::Sandbox,
@@ -93,11 +94,10 @@ async fn run(url: &str, store: &str, args: &Args) -> Result<()> {
         &Settings::default(),
     )
     .await?;
-    let essentials = monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
-    let professional = monthly("professional", as_of, &[("user", 5), ("number", 3)]);
-    let mut ids =
-        bulk_subscriptions(&engine, tenant.id, catalog, n - n / 2, &essentials, as_of).await?;
-    ids.extend(bulk_subscriptions(&engine, tenant.id, catalog, n / 2, &professional, as_of).await?);
+    let essentials = bulk::monthly("essentials", as_of, &[("user", 3), ("number", 1)]);
+    let professional = bulk::monthly("professional", as_of, &[("user", 5), ("number", 3)]);
+    let mut ids = bulk::subscriptions(&engine, tenant.id, catalog, n - n / 2, &essentials).await?;
+    ids.extend(bulk::subscriptions(&engine, tenant.id, catalog, n / 2, &professional).await?);
     let accounts_secs = setup.elapsed();
     let billed = engine.run_billing(&tenant, as_of, &mut |_| {}).await?;
     if billed.invoices < n as u64 {

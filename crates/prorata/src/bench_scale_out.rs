@@ -19,7 +19,8 @@ use prorata_engine::Engine;
 use prorata_store::TenantMode;
 use serde_json::{json, Value};
 
-use crate::bench::{bulk_subscriptions_of, drop_fresh, fresh_url};
+use crate::bench::{drop_fresh, fresh_url};
+use prorata_testkit::bulk;
 
 /// What `prorata bench scale-out` runs.
 pub struct ScaleOut {
@@ -155,7 +156,7 @@ async fn seed(url: &str, opts: &ScaleOut) -> Result<NaiveDate> {
     let engine: Engine = crate::db::open(url).await?;
     let mut today = None;
     for t in 0..opts.tenants {
-        let (tenant, catalog) = crate::bench::tenant_with_catalog(
+        let (tenant, catalog) = bulk::tenant_with_catalog(
             &engine,
             &format!("Scale {t}"),
             TenantMode::Live,
@@ -165,7 +166,7 @@ async fn seed(url: &str, opts: &ScaleOut) -> Result<NaiveDate> {
         .await?;
         let on = Engine::today(&tenant);
         today = Some(on);
-        let sub = crate::bench::monthly("essentials", on, &[("user", 5), ("number", 1)]);
+        let sub = bulk::monthly("essentials", on, &[("user", 5), ("number", 1)]);
         // The accounts spread evenly, the first tenants taking the remainder.
         let n = opts.accounts / opts.tenants + usize::from(t < opts.accounts % opts.tenants);
         let account = |i: usize| prorata_core::account::Account {
@@ -173,9 +174,10 @@ async fn seed(url: &str, opts: &ScaleOut) -> Result<NaiveDate> {
                 .then(|| format!("billing-{t}-{i}@customer.example"))
                 .into_iter()
                 .collect(),
-            ..crate::bench::bench_account(i)
+            ..bulk::customer(i)
         };
-        let ids = bulk_subscriptions_of(&engine, tenant.id, catalog, n, &sub, on, &account).await?;
+        let ids =
+            bulk::customers(&engine, tenant.id, catalog, n, &account, &|_| sub.clone()).await?;
         crate::bench::attach_good_visa(&engine, tenant.id, &ids).await?;
     }
     engine.store.close().await;

@@ -25,11 +25,10 @@ use prorata_store::TenantMode;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::bench::{
-    bulk_subscriptions, cpu_secs, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss,
-};
+use crate::bench::{cpu_secs, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
 use crate::callgen::{write_json, CallGen};
 use crate::db::open;
+use prorata_testkit::bulk;
 
 mod preload;
 
@@ -72,7 +71,7 @@ async fn run(
     let engine = open(url).await?;
     let day = |m, d| NaiveDate::from_ymd_opt(2025, m, d).context("a date");
     let (jan, jan31, feb) = (day(1, 1)?, day(1, 31)?, day(2, 1)?);
-    let (tenant, catalog) = crate::bench::tenant_with_catalog(
+    let (tenant, catalog) = bulk::tenant_with_catalog(
         &engine,
         "bench-usage",
         TenantMode::Sandbox,
@@ -80,13 +79,13 @@ async fn run(
         &Settings::default(),
     )
     .await?;
-    let sub = crate::bench::monthly(
+    let sub = bulk::monthly(
         "professional",
         jan,
         &[("user", 5), ("number", 2), ("bundle_europe", 1)],
     );
     let setup = Instant::now();
-    let ids = bulk_subscriptions(&engine, tenant.id, catalog, accounts, &sub, jan).await?;
+    let ids = bulk::subscriptions(&engine, tenant.id, catalog, accounts, &sub).await?;
     engine.run_billing(&tenant, jan, &mut |_| {}).await?;
     // The clock stays in January: the run of 1 February, timed below, is what invoices it.
     let (tenant, _) = engine.advance_clock(&tenant, jan31, &mut |_, _| {}).await?;

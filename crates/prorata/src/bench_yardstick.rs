@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use chrono::NaiveDate;
-use sqlx::postgres::PgConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection as _, QueryBuilder};
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection as _, FromRow, QueryBuilder};
 
 /// SQLite's bind limit (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32).
 const SQLITE_BINDS: usize = 32_766;
@@ -136,6 +138,17 @@ enum Writer {
     Postgres(PgConnection),
 }
 
+/// Runs `$body` with `$c` bound to the writer's connection, once per backend (as the store's
+/// `on_tx!` does): a query's text and binds are written once for both.
+macro_rules! on_writer {
+    ($writer:expr, $c:ident => $body:expr) => {
+        match $writer {
+            Writer::Sqlite($c) => $body,
+            Writer::Postgres($c) => $body,
+        }
+    };
+}
+
 impl Writer {
     async fn open(url: &str) -> Result<Writer> {
         if url.starts_with("sqlite://") {
@@ -155,10 +168,7 @@ impl Writer {
     }
 
     async fn close(self) -> Result<()> {
-        match self {
-            Writer::Sqlite(c) => c.close().await?,
-            Writer::Postgres(c) => c.close().await?,
-        }
+        on_writer!(self, c => c.close().await?);
         Ok(())
     }
 
@@ -166,10 +176,7 @@ impl Writer {
     async fn subscriptions_of(&mut self, tenant: i64) -> Result<Vec<(i64, i64)>> {
         const SQL: &str =
             "SELECT id, account_id FROM subscriptions WHERE tenant_id = $1 ORDER BY id";
-        Ok(match self {
-            Writer::Sqlite(c) => sqlx::query_as(SQL).bind(tenant).fetch_all(c).await?,
-            Writer::Postgres(c) => sqlx::query_as(SQL).bind(tenant).fetch_all(c).await?,
-        })
+        Ok(on_writer!(self, c => sqlx::query_as(SQL).bind(tenant).fetch_all(c).await?))
     }
 
     /// Up to `limit` documents of `tenant` after id `after`, and the last one's id.
@@ -195,25 +202,7 @@ impl Writer {
             String,
             Option<NaiveDate>,
         );
-        let limit = i64::try_from(limit)?;
-        let rows: Vec<WithId> = match self {
-            Writer::Sqlite(c) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(c)
-                    .await?
-            }
-            Writer::Postgres(c) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(c)
-                    .await?
-            }
-        };
+        let rows: Vec<WithId> = self.page(SQL, tenant, after, limit).await?;
         let Some(last) = rows.last().map(|r| r.0) else {
             return Ok(None);
         };
@@ -234,25 +223,24 @@ impl Writer {
         const SQL: &str =
             "SELECT id, next_due FROM subscriptions WHERE tenant_id = $1 AND id > $2 \
                            ORDER BY id LIMIT $3";
+        self.page(SQL, tenant, after, limit).await
+    }
+
+    /// One page of a keyset walk: the rows of `sql`, whose binds are the tenant, the last id
+    /// of the page before and the page's size.
+    async fn page<T>(&mut self, sql: &str, tenant: i64, after: i64, limit: usize) -> Result<Vec<T>>
+    where
+        T: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
+    {
         let limit = i64::try_from(limit)?;
-        Ok(match self {
-            Writer::Sqlite(c) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(c)
-                    .await?
-            }
-            Writer::Postgres(c) => {
-                sqlx::query_as(SQL)
-                    .bind(tenant)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(c)
-                    .await?
-            }
-        })
+        Ok(on_writer!(self, c => {
+            sqlx::query_as(sql)
+                .bind(tenant)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(c)
+                .await?
+        }))
     }
 
     /// One chunk, in one transaction.

@@ -46,13 +46,9 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use crash_common::{kill_running, log_text, Db};
-use prorata_core::account::{Account, Address};
-use prorata_core::catalog::Lang;
-use prorata_core::reconcile::Settings;
-use prorata_core::timeline::Subscription;
-use prorata_core::{Currency, Frequency};
 use prorata_engine::Engine;
-use prorata_store::{Store, TenantMode};
+use prorata_store::Store;
+use prorata_testkit::bulk::professional_tenant;
 
 /// Subscriptions billed. The run commits chunks of 2,000 (`prorata_engine::CHUNK`); with a
 /// debug build a chunk takes about a second, so the run lasts long enough to be killed
@@ -132,66 +128,10 @@ async fn set_up(store_name: &str, url: &str, n: i64, start: NaiveDate) {
     let store = Store::connect(url).await.expect("the store opens");
     store.migrate().await.expect("migrations apply");
     let engine = Engine::new(store);
-    let tenant = engine
-        .create_tenant("crash", TenantMode::Live, None, &Settings::default())
+    let count = usize::try_from(n).expect("a count");
+    professional_tenant(&engine, "crash", count, &|_| start)
         .await
-        .expect("tenant");
-    let catalog = engine
-        .import_catalog(&tenant, include_str!("../../../catalog/default.toml"))
-        .await
-        .expect("catalog");
-    let sub = Subscription {
-        plan: "professional".into(),
-        frequency: Frequency::Monthly,
-        currency: Currency::EUR,
-        start,
-        trial_days: 0,
-        term_months: 12,
-        notice_days: 30,
-        quantities: BTreeMap::from([
-            ("user".to_string(), 5),
-            ("number".to_string(), 3),
-            ("analytics_plus".to_string(), 1),
-        ]),
-        events: Vec::new(),
-        alignment: Default::default(),
-        billing_day: None,
-        trial_waives: Default::default(),
-    };
-    let mut done = 0;
-    while done < n {
-        let batch = 10_000.min(n - done);
-        let accounts: Vec<Account> = (done..done + batch)
-            .map(|i| Account {
-                name: format!("Crash customer {i}"),
-                website: String::new(),
-                address: Address::default(),
-                country: "FR".into(),
-                vat_number: None,
-                currency: Currency::EUR,
-                language: Lang::Fr,
-                time_zone: "Europe/Paris".into(),
-                billing_contacts: Vec::new(),
-                siren: None,
-                siret: None,
-                delivery_address: None,
-            })
-            .collect();
-        let mut tx = engine.store.begin().await.expect("begin");
-        let ids = tx
-            .insert_accounts(tenant.id, &accounts)
-            .await
-            .expect("accounts");
-        let rows: Vec<_> = ids
-            .iter()
-            .map(|id| (*id, catalog.id, sub.clone(), Some(start)))
-            .collect();
-        tx.insert_subscriptions(tenant.id, &rows)
-            .await
-            .expect("subscriptions");
-        tx.commit().await.expect("commit");
-        done += batch;
-    }
+        .expect("the tenant and its customers");
     engine.store.close().await;
     eprintln!(
         "{store_name}: setup of {n} subscriptions in {:.1} s",

@@ -222,6 +222,33 @@ impl Tx {
         Ok(jobs)
     }
 
+    /// Holds a claimed job until `lease_until`, if the claim is still the caller's: the job
+    /// is not done and its attempts are still `attempts`, the count the claim returned (every
+    /// later claim counts one more). False when the claim was lost, its lease having run out
+    /// and another worker having claimed the job, or the job being finished.
+    pub async fn renew_job_lease(
+        &mut self,
+        tenant: i64,
+        id: i64,
+        attempts: i64,
+        lease_until: &str,
+    ) -> Result<bool> {
+        let done = on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE jobs SET run_after = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND attempts = $4 AND done_at IS NULL",
+            )
+            .bind(lease_until)
+            .bind(tenant)
+            .bind(id)
+            .bind(attempts)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// Gives back a claimed job not started (a worker stopping): due again now, its claim not
     /// counted as an attempt.
     pub async fn release_job(&mut self, tenant: i64, id: i64) -> Result<()> {
