@@ -248,9 +248,12 @@ async fn no_billing_run_statement_walks_a_big_table_on_sqlite() {
         "INSERT INTO documents",
         "INSERT INTO ledger_entries",
         "INSERT INTO outbox",
+        // Next due days and horizons, then the reads from each horizon.
         "UPDATE subscriptions SET next_due",
+        "SELECT t.subscription_id t.id t.body FROM VALUES AS k CROSS JOIN documents",
+        "SELECT t.subscription_id json_group_arrayjson_arrayt.metric",
         "SELECT id revision FROM subscriptions",
-        "SELECT id account_id catalog_version_id body next_due revision FROM subscriptions",
+        "SELECT id account_id catalog_version_id body next_due revision horizon FROM subscriptions",
     ] {
         assert!(
             explained.iter().any(|q| q.starts_with(statement)),

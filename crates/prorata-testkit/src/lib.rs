@@ -84,6 +84,7 @@ pub mod browser;
 pub mod bulk;
 pub mod checks;
 pub mod clamd;
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod smtp;
 
