@@ -212,7 +212,7 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
 
 /// Where the run's time went: each stage's phases (the reader prepares chunk k+1 while the
 /// writer writes chunk k, so the stages overlap), then the statements that took longest.
-fn print_profile(profile: &crate::bench_profile::Profile, run_secs: f64) {
+pub(crate) fn print_profile(profile: &crate::bench_profile::Profile, run_secs: f64) {
     println!("time by phase (s, share of the run's wall clock; reader and writer overlap):");
     for stage in ["reader", "writer"] {
         let phases: Vec<_> = profile

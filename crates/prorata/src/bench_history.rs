@@ -69,13 +69,16 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
     let mut rates = Vec::new();
     for (label, tenant) in [("new subscriptions", &new), ("with history", &old)] {
         reset_peak_rss();
+        crate::bench_profile::start();
         let started = Instant::now();
         let bar = crate::progress::counter(label);
         let summary = engine
             .run_billing(tenant, as_of, &mut |k| bar.set_position(k))
-            .await?;
+            .await;
         bar.finish_and_clear();
         let secs = started.elapsed().as_secs_f64();
+        let profile = crate::bench_profile::stop();
+        let summary = summary?;
         let rate = summary.invoices as f64 / secs;
         let peak = peak_rss_kib().map_or("unavailable".to_string(), |k| {
             format!("{:.1} MiB", k as f64 / 1024.0)
@@ -85,6 +88,7 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
              memory {peak}",
             summary.invoices
         );
+        crate::bench::print_profile(&profile, secs);
         rates.push(rate);
     }
     engine.store.close().await;
