@@ -163,6 +163,9 @@ pub struct Engine {
     /// Partial usage totals this process appended and has not folded, by tenant, and whether
     /// a fold of them is running ([`Engine::fold_usage`]).
     usage_pending: Arc<Mutex<usage::PendingUsage>>,
+    /// The queue of SQLite's usage writer, which commits concurrent batches together
+    /// (`usage::writer`); started on first use.
+    usage_writer: Arc<Mutex<usage::Writer>>,
     /// Partial usage totals a tenant's batches append before ingestion folds them in the
     /// background; 0: never (the billing run still folds). [`Engine::with_usage_fold_after`].
     usage_fold_after: u64,
@@ -198,6 +201,7 @@ impl Engine {
             catalogs: Arc::new(Mutex::new(HashMap::new())),
             usage_accounts: Arc::default(),
             usage_pending: Arc::default(),
+            usage_writer: Arc::default(),
             usage_fold_after: usage::FOLD_AFTER_ROWS,
             // Without randomness there is no safe session or link: refuse to start.
             secret: people::SecretKey::random().expect("the system's random source"),

@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Engine, EngineError, Result};
 
+mod writer;
+pub(crate) use writer::Writer;
+
 /// The most events one batch may carry.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -123,6 +126,13 @@ pub struct UsageSummary {
 impl Engine {
     /// Ingests one batch of at most [`MAX_BATCH`] events. `events` holds what the caller could
     /// parse, with a [`CallError`] for what it could not.
+    ///
+    /// The batch is checked, dated and rated first, outside any write transaction (what it
+    /// reads of accounts and catalogs is cached, and may be 30 s old anyway); only then are
+    /// its calls written. On SQLite the writes of concurrent batches are queued to one writer
+    /// that commits them together ([`writer`]): one transaction and one commit for several
+    /// batches, and no batch ever overtaken by another's commit. Each batch is answered once
+    /// the transaction holding it is committed.
     pub async fn ingest_calls(
         &self,
         tenant: &Tenant,
@@ -134,25 +144,54 @@ impl Engine {
                 format!("{} events: a batch holds at most {MAX_BATCH}", events.len()),
             ));
         }
-        // SQLite refuses a write whose read snapshot another writer overtook (the billing
-        // worker committing a chunk, say): nothing was written, so the batch is tried again.
+        let today = Engine::today(tenant);
+        let (calls, mut report) = self.prepare_calls(tenant, today, events).await?;
+        let written = if calls.is_empty() {
+            Written::default()
+        } else if self.store.backend() == "sqlite" {
+            writer::submit(self, tenant.id, today, calls).await?
+        } else {
+            self.write_alone(tenant.id, today, &calls).await?
+        };
+        self.fold_in_background(tenant.id, written.rows);
+        report.accepted = written.accepted;
+        report.duplicates += written.duplicates;
+        Ok(report)
+    }
+
+    /// Writes one batch in a transaction of its own, tried again when SQLite reports a
+    /// conflicting writer (the billing worker committing a chunk, say): nothing was written.
+    async fn write_alone(
+        &self,
+        tenant: i64,
+        today: NaiveDate,
+        calls: &[NewCall],
+    ) -> Result<Written> {
         let mut attempt = 0;
         loop {
-            match self.ingest_once(tenant, &events).await {
-                Err(EngineError::Store(e)) if attempt < BUSY_RETRIES && e.is_busy() => {
-                    attempt += 1;
-                }
-                other => return other,
+            let written = async {
+                let mut tx = self.store.begin().await?;
+                let written = write_batch(&mut tx, tenant, today, calls).await?;
+                tx.commit().await?;
+                Ok::<_, prorata_store::StoreError>(written)
+            }
+            .await;
+            match written {
+                Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
+                other => return Ok(other?),
             }
         }
     }
 
-    async fn ingest_once(
+    /// Checks, dates, attributes and rates a batch: the calls to store, and a report holding
+    /// the refusals and the duplicates within the batch. Reads only (accounts and catalogs,
+    /// mostly from their caches), on a connection of its own.
+    async fn prepare_calls(
         &self,
         tenant: &Tenant,
-        events: &[std::result::Result<CallRecord, CallError>],
-    ) -> Result<IngestReport> {
-        let today = Engine::today(tenant);
+        today: NaiveDate,
+        events: Vec<std::result::Result<CallRecord, CallError>>,
+    ) -> Result<(Vec<NewCall>, IngestReport)> {
         let mut report = IngestReport::default();
         let mut reject = |index: usize, event_id: Option<&str>, e: CallError| {
             report.rejected.push(Rejected {
@@ -162,20 +201,28 @@ impl Engine {
                 reason: e.reason,
             });
         };
-        // Checked, and each event id once.
-        let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
-        let mut good: Vec<(usize, &CallRecord)> = Vec::with_capacity(events.len());
+        // Checked, and each event id once: which events go on (the records are moved, not
+        // copied, into what is stored).
+        let mut keep = vec![false; events.len()];
         let mut in_batch_duplicates = 0;
-        for (i, e) in events.iter().enumerate() {
-            match e {
-                Err(e) => reject(i, None, e.clone()),
-                Ok(call) => match call.check() {
-                    Err(e) => reject(i, Some(&call.event_id), e),
-                    Ok(()) if !seen.insert(&call.event_id) => in_batch_duplicates += 1,
-                    Ok(()) => good.push((i, call)),
-                },
+        {
+            let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+            for (i, e) in events.iter().enumerate() {
+                match e {
+                    Err(e) => reject(i, None, e.clone()),
+                    Ok(call) => match call.check() {
+                        Err(e) => reject(i, Some(&call.event_id), e),
+                        Ok(()) if !seen.insert(&call.event_id) => in_batch_duplicates += 1,
+                        Ok(()) => keep[i] = true,
+                    },
+                }
             }
         }
+        let good: Vec<(usize, CallRecord)> = events
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.ok().filter(|_| keep[i]).map(|c| (i, c)))
+            .collect();
         // Partitions are DDL, made on a connection of their own before the batch's
         // transaction opens: made while it is open, a pool's worth of batches at once would
         // each hold a connection and wait for a second one. A call's day in its account's
@@ -189,7 +236,7 @@ impl Engine {
             .flatten()
             .collect();
         self.store.ensure_usage_partitions(&days).await;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.read().await?;
         let account_ids: BTreeSet<i64> = good.iter().map(|(_, c)| c.account_id).collect();
         let mut accounts = self
             .usage_accounts(&mut tx, tenant.id, &account_ids)
@@ -222,6 +269,7 @@ impl Engine {
                 }
             }
         }
+        drop(tx);
         let raters: BTreeMap<i64, CallRater<'_>> = catalogs
             .iter()
             .map(|(v, c)| (*v, CallRater::new(c)))
@@ -259,7 +307,7 @@ impl Engine {
                 );
                 continue;
             };
-            let rated = match raters.get(&version).map(|r| r.rate(call)) {
+            let rated = match raters.get(&version).map(|r| r.rate(&call)) {
                 Some(Ok(rated)) => rated,
                 Some(Err(e)) => {
                     reject(i, id, e);
@@ -268,51 +316,23 @@ impl Engine {
                 None => return Err(EngineError::NotFound("catalog version")),
             };
             calls.push(NewCall {
-                event_id: call.event_id.clone(),
                 account_id: call.account_id,
                 subscription_id,
                 started_at: call.started_at,
                 usage_date: day,
                 outbound: call.direction == Direction::Outbound,
                 toll_free: call.toll_free,
-                caller: call.caller.clone(),
-                callee: call.callee.clone(),
                 duration_seconds: call.duration_seconds,
                 metric: rated.map(|r| r.metric.to_string()),
                 billable_seconds: rated.map_or(0, |r| r.seconds),
+                event_id: call.event_id,
+                caller: call.caller,
+                callee: call.callee,
             });
         }
         report.rejected.sort_by_key(|r| r.index);
-        let new = tx.insert_calls(tenant.id, today, &calls).await?;
-        let new: HashSet<&str> = new.iter().map(String::as_str).collect();
-        let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
-        for c in calls.iter().filter(|c| new.contains(c.event_id.as_str())) {
-            if let Some(metric) = &c.metric {
-                let d = daily
-                    .entry((c.subscription_id, metric, c.usage_date))
-                    .or_default();
-                d.0 += 1;
-                d.1 += c.billable_seconds;
-            }
-        }
-        let rows: Vec<DailyUsage> = daily
-            .into_iter()
-            .map(|((s, m, d), (events, quantity))| DailyUsage {
-                subscription_id: s,
-                metric: m.to_string(),
-                usage_date: d,
-                events,
-                quantity,
-            })
-            .collect();
-        tx.add_daily_usage(tenant.id, today, &rows).await?;
-        let touched: Vec<i64> = crate::distinct(rows.iter().map(|r| r.subscription_id));
-        tx.make_due_if_idle(tenant.id, &touched, today).await?;
-        tx.commit().await?;
-        self.fold_in_background(tenant.id, rows.len() as u64);
-        report.accepted = new.len() as u64;
-        report.duplicates = in_batch_duplicates + (calls.len() - new.len()) as u64;
-        Ok(report)
+        report.duplicates = in_batch_duplicates;
+        Ok((calls, report))
     }
 
     /// Folds the tenant's appended partial usage totals into the daily totals, in a
@@ -472,6 +492,56 @@ impl Engine {
             lines,
         })
     }
+}
+
+/// What writing a batch did: events stored, events already stored before (duplicates of an
+/// earlier batch), partial daily totals appended.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Written {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rows: u64,
+}
+
+/// Writes one batch's calls in `tx`: the events not stored before, the partial daily totals
+/// they add, and ended subscriptions they touch made due again. `calls` must not repeat an
+/// event id; an id stored earlier in the same transaction (another batch of a group) counts
+/// as a duplicate like any other.
+pub(crate) async fn write_batch(
+    tx: &mut Tx,
+    tenant: i64,
+    today: NaiveDate,
+    calls: &[NewCall],
+) -> prorata_store::Result<Written> {
+    let new = tx.insert_calls(tenant, today, calls).await?;
+    let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
+    for c in new.iter().map(|&i| &calls[i]) {
+        if let Some(metric) = &c.metric {
+            let d = daily
+                .entry((c.subscription_id, metric, c.usage_date))
+                .or_default();
+            d.0 += 1;
+            d.1 += c.billable_seconds;
+        }
+    }
+    let rows: Vec<DailyUsage> = daily
+        .into_iter()
+        .map(|((s, m, d), (events, quantity))| DailyUsage {
+            subscription_id: s,
+            metric: m.to_string(),
+            usage_date: d,
+            events,
+            quantity,
+        })
+        .collect();
+    tx.add_daily_usage(tenant, today, &rows).await?;
+    let touched: Vec<i64> = crate::distinct(rows.iter().map(|r| r.subscription_id));
+    tx.make_due_if_idle(tenant, &touched, today).await?;
+    Ok(Written {
+        accepted: new.len() as u64,
+        duplicates: (calls.len() - new.len()) as u64,
+        rows: rows.len() as u64,
+    })
 }
 
 /// Reads one event from JSON. A bad event names its field: the fast typed parse, and when it

@@ -7,29 +7,28 @@
 //! 0. With `--preload-events N`: N January events and their daily totals written in bulk
 //!    ([`preload`]), so what follows runs on a database already holding them. Timed apart.
 //! 1. HTTP: `http_events` generated January calls (1 % resent, 0.1 % broken) posted to
-//!    `POST /v1/usage` on loopback in batches of 10,000, one keep-alive connection, each
-//!    batch acknowledged (committed) before the next is sent. Timed: the round trips; the
-//!    generator's time is left out.
+//!    `POST /v1/usage` on loopback in batches of 10,000 over [`http::CONNECTIONS`] keep-alive
+//!    connections at once, each connection waiting for its batch's answer (committed) before
+//!    sending the next. Timed: the round trips; the generator's time is left out.
 //! 2. The month: calls up to `month_calls` in all, ingested through the engine (validated,
 //!    dated, rated, stored, daily totals kept), then the 1 February billing run, which invoices
 //!    January's minutes from the daily totals. Both timed, with peak memory.
 
 use std::time::Instant;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use chrono::{NaiveDate, TimeZone, Utc};
 use prorata_core::reconcile::Settings;
 
 use prorata_engine::{IngestReport, MAX_BATCH};
 use prorata_store::TenantMode;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
-use crate::bench::{cpu_secs, drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
-use crate::callgen::{write_json, CallGen};
+use crate::bench::{drop_fresh, fresh_url, peak_rss_kib, reset_peak_rss};
+use crate::callgen::CallGen;
 use crate::db::open;
 use prorata_testkit::bulk;
 
+mod http;
 mod preload;
 
 pub async fn usage(
@@ -106,43 +105,17 @@ async fn run(
     let addr = listener.local_addr()?;
     let app = prorata_server::app(prorata_server::AppState::new(engine.clone()));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut conn = BufReader::new(TcpStream::connect(addr).await?);
     let mut gen = CallGen::new(7, ids.clone(), january, month_seconds, "http");
     gen.duplicate_every = 100;
     gen.bad_every = 1000;
-    let mut http = IngestReport::default();
-    let mut http_secs = 0.0;
-    let mut http_cpu = 0.0;
-    let mut sent = 0;
+    let bodies = http::write_bodies(&mut gen, http_events)?;
     let bar = crate::progress::bar("HTTP events", http_events as u64);
     reset_peak_rss();
-    while sent < http_events {
-        let n = MAX_BATCH.min(http_events - sent);
-        let mut body = String::with_capacity(n * 200 + 16);
-        body.push_str(r#"{"events":["#);
-        for i in 0..n {
-            if i > 0 {
-                body.push(',');
-            }
-            write_json(&mut body, &gen.next_call());
-        }
-        body.push_str("]}");
-        let (t, cpu) = (Instant::now(), cpu_secs());
-        let (status, answer) = post(&mut conn, "/v1/usage", &key.secret, body.as_bytes()).await?;
-        http_secs += t.elapsed().as_secs_f64();
-        http_cpu += cpu_secs()
-            .zip(cpu)
-            .map_or(0.0, |(after, before)| after - before);
-        if status != 200 {
-            bail!(
-                "POST /v1/usage answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            );
-        }
-        http.add(serde_json::from_slice(&answer)?, sent);
-        sent += n;
-        bar.set_position(sent as u64);
-    }
+    let http::Sent {
+        report: http,
+        secs: http_secs,
+        cpu_secs: http_cpu,
+    } = http::send(addr, &key.secret, bodies, &bar).await?;
     bar.finish_and_clear();
     let http_peak = peak_rss_kib();
     server.abort();
@@ -177,9 +150,11 @@ async fn run(
     let calls = preload_events as u64 + http.accepted + month.accepted;
     println!("store: {store}; accounts: {accounts}; pre-loaded events: {preload_events}");
     println!(
-        "HTTP ingestion: {http_events} events in batches of {MAX_BATCH}: {http_secs:.2} s, {:.0} events/s \
-         ({} accepted, {} duplicates, {} refused); peak memory {}; this process's CPU during \
-         the round trips {http_cpu:.2} s, {:.0} events per CPU second",
+        "HTTP ingestion: {http_events} events in batches of {MAX_BATCH} over {} connections: \
+         {http_secs:.2} s, {:.0} events/s ({} accepted, {} duplicates, {} refused); peak memory \
+         {}; this process's CPU during the round trips {http_cpu:.2} s, {:.0} events per CPU \
+         second",
+        http::CONNECTIONS,
         http_events as f64 / http_secs,
         http.accepted,
         http.duplicates,
@@ -187,55 +162,21 @@ async fn run(
         mib(http_peak),
         http_events as f64 / http_cpu
     );
-    println!(
-        "engine ingestion (validate, date, rate, store, daily totals): {rest} calls: {ingest_secs:.2} s, {:.0} calls/s; peak memory {}",
-        rest as f64 / ingest_secs,
-        mib(ingest_peak)
-    );
+    if rest == 0 {
+        println!(
+            "engine ingestion: nothing left to ingest (the HTTP and pre-loaded events make the month)"
+        );
+    } else {
+        println!(
+            "engine ingestion (validate, date, rate, store, daily totals): {rest} calls: {ingest_secs:.2} s, {:.0} calls/s; peak memory {}",
+            rest as f64 / ingest_secs,
+            mib(ingest_peak)
+        );
+    }
     println!(
         "billing run of 1 February: {} invoices carrying January's {calls} calls: {bill_secs:.2} s; peak memory {}",
         summary.invoices,
         mib(bill_peak)
     );
     Ok(())
-}
-
-/// One request on a keep-alive HTTP/1.1 connection; the status and the body.
-async fn post(
-    conn: &mut BufReader<TcpStream>,
-    path: &str,
-    key: &str,
-    body: &[u8],
-) -> Result<(u16, Vec<u8>)> {
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.get_mut().write_all(head.as_bytes()).await?;
-    conn.get_mut().write_all(body).await?;
-    let mut line = String::new();
-    conn.read_line(&mut line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("not an HTTP status line: {line:?}"))?;
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        conn.read_line(&mut line).await?;
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = l.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut answer = vec![0; length];
-    conn.read_exact(&mut answer).await?;
-    Ok((status, answer))
 }

@@ -15,6 +15,8 @@ use super::history::before_all;
 use super::{push_ids, Inner, Tx, ROWS_PER_INSERT};
 use crate::Result;
 
+mod copy_binary;
+
 /// A call record ready to be stored: checked, dated, attributed and rated by the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCall {
@@ -46,6 +48,23 @@ pub struct DailyUsage {
 /// Rows per SQLite statement: 14 binds each, under SQLite's 32,766.
 const SQLITE_ROWS: usize = 2000;
 
+/// The sizes SQLite statements take: whole statements of [`SQLITE_ROWS`], then the rest in a
+/// few smaller fixed sizes. Each size is prepared once and reused from the connection's
+/// statement cache, where a statement sized to each batch's remainder (up to 28,000
+/// placeholders) would be parsed and planned again for nearly every batch.
+const SQLITE_SIZES: [usize; 6] = [SQLITE_ROWS, 500, 125, 25, 5, 1];
+
+/// `rows` cut into statements of [`SQLITE_SIZES`], largest first.
+fn sqlite_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let n = SQLITE_SIZES.iter().copied().find(|&s| s <= rest.len())?;
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 fn direction(outbound: bool) -> &'static str {
     if outbound {
         "outbound"
@@ -55,14 +74,14 @@ fn direction(outbound: bool) -> &'static str {
 }
 
 impl Tx {
-    /// Stores the calls whose event id the tenant has not sent before and returns those ids.
-    /// `calls` must not repeat an event id.
+    /// Stores the calls whose event id the tenant has not sent before and returns their
+    /// positions in `calls`, in order. `calls` must not repeat an event id.
     pub async fn insert_calls(
         &mut self,
         tenant: i64,
         recorded_on: NaiveDate,
         calls: &[NewCall],
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<usize>> {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
@@ -84,17 +103,19 @@ impl Tx {
                 .await?;
                 let known: std::collections::HashSet<String> =
                     known.into_iter().map(|(id,)| id).collect();
-                let fresh: Vec<&NewCall> = calls
-                    .iter()
-                    .filter(|c| !known.contains(&c.event_id))
+                let fresh: Vec<usize> = (0..calls.len())
+                    .filter(|&i| !known.contains(&calls[i].event_id))
                     .collect();
-                for chunk in fresh.chunks(SQLITE_ROWS) {
+                // In key order: each leaf of the table's b-tree is visited once per batch.
+                let mut sorted = fresh.clone();
+                sorted.sort_unstable_by(|&a, &b| calls[a].event_id.cmp(&calls[b].event_id));
+                for chunk in sqlite_chunks(&sorted) {
                     let mut q = QueryBuilder::new(
                         "INSERT INTO usage_events (tenant_id, event_id, account_id, \
                          subscription_id, started_at, usage_date, direction, toll_free, caller, \
                          callee, duration_seconds, metric, billable_seconds, recorded_on) ",
                     );
-                    q.push_values(chunk, |mut b, c| {
+                    q.push_values(chunk.iter().map(|&i| &calls[i]), |mut b, c| {
                         b.push_bind(tenant)
                             .push_bind(c.event_id.as_str())
                             .push_bind(c.account_id)
@@ -115,10 +136,13 @@ impl Tx {
                     });
                     q.build().execute(&mut **t).await?;
                 }
-                Ok(fresh.into_iter().map(|c| c.event_id.clone()).collect())
+                Ok(fresh)
             }
             Inner::Postgres(t) => {
-                let ids: Vec<&str> = calls.iter().map(|c| c.event_id.as_str()).collect();
+                // Sorted: concurrent batches sharing ids take their key locks in one order, so
+                // they wait for each other instead of deadlocking.
+                let mut ids: Vec<&str> = calls.iter().map(|c| c.event_id.as_str()).collect();
+                ids.sort_unstable();
                 let new: Vec<(String,)> = sqlx::query_as(
                     "INSERT INTO usage_event_ids (tenant_id, event_id) \
                      SELECT $1, UNNEST($2::TEXT[]) ON CONFLICT DO NOTHING RETURNING event_id",
@@ -127,37 +151,38 @@ impl Tx {
                 .bind(&ids)
                 .fetch_all(&mut **t)
                 .await?;
-                let new: Vec<String> = new.into_iter().map(|(id,)| id).collect();
-                let fresh: std::collections::HashSet<&str> =
-                    new.iter().map(String::as_str).collect();
-                let keep: Vec<&NewCall> = calls
-                    .iter()
-                    .filter(|c| fresh.contains(c.event_id.as_str()))
+                let fresh: std::collections::HashSet<String> =
+                    new.into_iter().map(|(id,)| id).collect();
+                let keep: Vec<usize> = (0..calls.len())
+                    .filter(|&i| fresh.contains(&calls[i].event_id))
                     .collect();
                 if keep.is_empty() {
-                    return Ok(new);
+                    return Ok(keep);
                 }
                 // COPY, not INSERT … SELECT FROM UNNEST: the server parses the rows as a
                 // stream and skips the executor's per-row work, which was most of a batch's
-                // time (BENCHMARKS.md, "Usage").
-                let mut data = String::with_capacity(keep.len() * 160);
-                for c in &keep {
-                    copy_row(&mut data, tenant, recorded_on, c);
+                // time (BENCHMARKS.md, "Usage"). In binary: no timestamp, date or number to
+                // parse from text on the server.
+                let mut data = copy_binary::header(keep.len() * 150);
+                for &i in &keep {
+                    copy_binary::row(&mut data, tenant, recorded_on, &calls[i]);
                 }
+                copy_binary::trailer(&mut data);
                 let mut copy = t
                     .copy_in_raw(
                         "COPY usage_events (tenant_id, event_id, account_id, subscription_id, \
                          started_at, usage_date, direction, toll_free, caller, callee, \
-                         duration_seconds, metric, billable_seconds, recorded_on) FROM STDIN",
+                         duration_seconds, metric, billable_seconds, recorded_on) \
+                         FROM STDIN (FORMAT binary)",
                     )
                     .await?;
-                if let Err(e) = copy.send(data.into_bytes()).await {
+                if let Err(e) = copy.send(data).await {
                     // Ends the COPY so the connection can roll the transaction back.
                     let _ = copy.abort(e.to_string()).await;
                     return Err(e.into());
                 }
                 copy.finish().await?;
-                Ok(new)
+                Ok(keep)
             }
         }
     }
@@ -177,7 +202,7 @@ impl Tx {
         }
         match &mut self.inner {
             Inner::Sqlite(t) => {
-                for chunk in rows.chunks(SQLITE_ROWS) {
+                for chunk in sqlite_chunks(rows) {
                     let mut q = QueryBuilder::new(
                         "INSERT INTO usage_daily_pending (tenant_id, subscription_id, metric, \
                          usage_date, recorded_on, events, quantity) ",
@@ -485,55 +510,17 @@ fn add_pending(
     }
 }
 
-/// Appends one event as a line of COPY's text format: tab-separated, `\N` for NULL.
-fn copy_row(out: &mut String, tenant: i64, recorded_on: NaiveDate, c: &NewCall) {
-    use std::fmt::Write;
-    let _ = write!(out, "{tenant}\t");
-    copy_text(out, &c.event_id);
-    let _ = write!(
-        out,
-        "\t{}\t{}\t{}\t{}\t{}\t{}\t",
-        c.account_id,
-        c.subscription_id,
-        c.started_at
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        c.usage_date,
-        direction(c.outbound),
-        if c.toll_free { 't' } else { 'f' },
-    );
-    copy_text(out, &c.caller);
-    out.push('\t');
-    copy_text(out, &c.callee);
-    let _ = write!(out, "\t{}\t", c.duration_seconds);
-    match &c.metric {
-        Some(m) => copy_text(out, m),
-        None => out.push_str("\\N"),
-    }
-    let _ = writeln!(out, "\t{}\t{recorded_on}", c.billable_seconds);
-}
-
-/// A text value in COPY's text format: the characters it gives a meaning escaped. Event ids
-/// and numbers come from callers, so any character may be there.
-fn copy_text(out: &mut String, text: &str) {
-    for ch in text.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::copy_text;
+    use super::{sqlite_chunks, SQLITE_ROWS};
 
     #[test]
-    fn copy_text_escapes_what_copy_reads_as_syntax() {
-        let mut out = String::new();
-        copy_text(&mut out, "a\tb\nc\rd\\e\\N");
-        assert_eq!(out, "a\\tb\\nc\\rd\\\\e\\\\N");
+    fn sqlite_statements_take_a_few_fixed_sizes_and_cover_every_row_once() {
+        let rows: Vec<usize> = (0..2 * SQLITE_ROWS + 657).collect();
+        let sizes: Vec<usize> = sqlite_chunks(&rows).map(<[usize]>::len).collect();
+        assert_eq!(sizes, [2000, 2000, 500, 125, 25, 5, 1, 1]);
+        let again: Vec<usize> = sqlite_chunks(&rows).flatten().copied().collect();
+        assert_eq!(again, rows);
+        assert_eq!(sqlite_chunks::<usize>(&[]).count(), 0);
     }
 }

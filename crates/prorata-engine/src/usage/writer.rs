@@ -1,0 +1,153 @@
+//! Group commit of usage batches on SQLite.
+//!
+//! SQLite has one writer at a time, and a transaction that read before another committed may
+//! not write after it (it is refused and must start over). Concurrent batches each in a
+//! transaction of their own would therefore queue on the lock at best and redo their work at
+//! worst. Instead, every batch prepared by a request (checked, dated, rated: the CPU work,
+//! done in parallel) is handed to one writer task per engine, which takes whatever batches
+//! are waiting, writes them one after the other in one transaction, commits once and answers
+//! each. A batch is answered only after that commit: still durable, and an event id written
+//! by a batch is a duplicate for the next batch of the same group, as across groups.
+//!
+//! A group that fails for another reason than a conflicting writer is written again one batch
+//! per transaction, so one batch's error is not another's.
+
+use chrono::NaiveDate;
+use prorata_store::{NewCall, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{write_batch, Written, BUSY_RETRIES};
+use crate::{Engine, EngineError, Result};
+
+/// Events a group holds at most before it is committed: a few batches, so that a commit is
+/// shared without one group's transaction growing without bound.
+const GROUP_EVENTS: usize = 40_000;
+
+/// One batch waiting for the writer.
+pub(crate) struct Job {
+    tenant: i64,
+    today: NaiveDate,
+    calls: Vec<NewCall>,
+    done: oneshot::Sender<std::result::Result<Written, StoreError>>,
+}
+
+/// The engine's end of the writer's queue; a writer task is started on first use (and again
+/// should its runtime have gone).
+pub(crate) type Writer = Option<mpsc::UnboundedSender<Job>>;
+
+/// Queues a batch for the writer and waits until the transaction holding it is committed.
+pub(crate) async fn submit(
+    engine: &Engine,
+    tenant: i64,
+    today: NaiveDate,
+    calls: Vec<NewCall>,
+) -> Result<Written> {
+    let (done, answer) = oneshot::channel();
+    let job = Job {
+        tenant,
+        today,
+        calls,
+        done,
+    };
+    enqueue(engine, job)?;
+    wait(answer).await
+}
+
+/// Hands `job` to the engine's writer, starting one when there is none or when the one there
+/// is gone (its runtime shut down).
+fn enqueue(engine: &Engine, job: Job) -> Result<()> {
+    let mut writer = engine.usage_writer.lock().map_err(|_| stopped())?;
+    let job = match writer.as_ref() {
+        Some(queue) => match queue.send(job) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::SendError(job)) => job,
+        },
+        None => job,
+    };
+    let (queue, jobs) = mpsc::unbounded_channel();
+    tokio::spawn(run(engine.store.clone(), jobs));
+    queue.send(job).map_err(|_| stopped())?;
+    *writer = Some(queue);
+    Ok(())
+}
+
+async fn wait(
+    answer: oneshot::Receiver<std::result::Result<Written, StoreError>>,
+) -> Result<Written> {
+    match answer.await {
+        Ok(written) => Ok(written?),
+        // The writer was dropped with the batch in hand (its runtime shutting down): the
+        // batch may or may not be committed, as with a connection cut mid-request.
+        Err(_) => Err(stopped()),
+    }
+}
+
+/// The writer is gone: the batch's fate is unknown, and sending it again is safe.
+fn stopped() -> EngineError {
+    EngineError::Unavailable(
+        "the usage writer stopped before answering: send the batch again".into(),
+    )
+}
+
+/// The writer: groups whatever is waiting, writes it, answers, until the engine is gone.
+async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut events = first.calls.len();
+        let mut group = vec![first];
+        while events < GROUP_EVENTS {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    events += job.calls.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        write_group(&store, group).await;
+    }
+}
+
+async fn write_group(store: &Store, group: Vec<Job>) {
+    match write_together(store, &group).await {
+        Ok(written) => {
+            for (job, w) in group.into_iter().zip(written) {
+                let _ = job.done.send(Ok(w));
+            }
+        }
+        Err(e) if group.len() == 1 => {
+            if let Some(job) = group.into_iter().next() {
+                let _ = job.done.send(Err(e));
+            }
+        }
+        // Each batch on its own, so an error is only its own batch's.
+        Err(_) => {
+            for job in group {
+                let written = write_together(store, std::slice::from_ref(&job)).await;
+                let written = written.map(|w| w.first().copied().unwrap_or_default());
+                let _ = job.done.send(written);
+            }
+        }
+    }
+}
+
+/// The jobs' batches in one transaction, in order, tried again while SQLite reports another
+/// writer (nothing was written then); what each batch did.
+async fn write_together(store: &Store, group: &[Job]) -> prorata_store::Result<Vec<Written>> {
+    let mut attempt = 0;
+    loop {
+        let written = async {
+            let mut tx = store.begin().await?;
+            let mut written = Vec::with_capacity(group.len());
+            for job in group {
+                written.push(write_batch(&mut tx, job.tenant, job.today, &job.calls).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(written)
+        }
+        .await;
+        match written {
+            Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
+            other => return other,
+        }
+    }
+}
