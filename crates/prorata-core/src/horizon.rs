@@ -56,12 +56,18 @@ impl Horizon {
     /// (with whatever is not folded yet): no event recorded after `known_on` takes effect
     /// before `through`, and no usage read is dated before it.
     pub fn holds(&self, sub: &Subscription, usage: &[UsageRecord]) -> bool {
-        let from = start_of(self.through);
-        sub.events
-            .iter()
-            .all(|e| e.recorded_on <= self.known_on || e.effective >= from)
+        !changed_behind(sub, self.known_on, self.through)
             && usage.iter().all(|u| u.date >= self.through)
     }
+}
+
+/// Whether a timeline event of `sub` recorded after `known_on` takes effect before `through`:
+/// a change a run knowing up to `known_on` did not see, in a period it would settle.
+fn changed_behind(sub: &Subscription, known_on: NaiveDate, through: NaiveDate) -> bool {
+    let from = start_of(through);
+    sub.events
+        .iter()
+        .any(|e| e.recorded_on > known_on && e.effective < from)
 }
 
 /// Reconciles `sub` at `as_of` from `horizon` — one that [`Horizon::holds`], with `read` the
@@ -122,13 +128,10 @@ fn next_horizon(
     if current.is_some_and(|h| through < h.through) {
         return stays();
     }
-    let unseen_before =
-        |recorded: NaiveDate, effective: NaiveDate| recorded > knowledge && effective < through;
-    if usage.iter().any(|u| unseen_before(u.recorded_on, u.date))
-        || sub
-            .events
-            .iter()
-            .any(|e| unseen_before(e.recorded_on, e.effective.date()))
+    if usage
+        .iter()
+        .any(|u| u.recorded_on > knowledge && u.date < through)
+        || changed_behind(sub, knowledge, through)
     {
         return stays();
     }

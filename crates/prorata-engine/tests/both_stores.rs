@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
 use prorata_core::account::Account;
 use prorata_core::change::{Direction, Refusal, Request};
 use prorata_core::document::{Document, DocumentKind};
@@ -19,7 +18,7 @@ use prorata_core::reconcile::Settings;
 use prorata_core::timeline::{start_of, Subscription};
 use prorata_core::{Currency, Frequency};
 use prorata_engine::{Engine, EngineError};
-use prorata_store::{DocumentRow, IdempotentResponse, StoreError, Tenant, TenantMode};
+use prorata_store::{DocumentRow, IdempotentResponse, Settlement, StoreError, Tenant, TenantMode};
 
 #[macro_use]
 mod common;
@@ -282,13 +281,20 @@ async fn running_billing_again_at_the_same_date_issues_nothing_and_document_numb
         (0, 0, 0)
     );
 
-    // Force all three due again on 2024-06-06: the run claims them and reconciles each against
-    // its stored documents, which already cover everything up to 2024-09-06.
+    // Force all three due again on 2024-06-06, without their horizons: the run claims them and
+    // reconciles each against all its stored documents, which already cover everything up to
+    // 2024-09-06.
     {
         let mut tx = engine.store.begin().await.unwrap();
-        let back: Vec<(i64, Option<NaiveDate>)> =
-            subs.iter().map(|s| (*s, Some(d(2024, 6, 6)))).collect();
-        tx.set_next_due(tenant.id, &back).await.unwrap();
+        let back: Vec<Settlement<'_>> = subs
+            .iter()
+            .map(|s| Settlement {
+                subscription_id: *s,
+                next_due: Some(d(2024, 6, 6)),
+                horizon: None,
+            })
+            .collect();
+        tx.settle(tenant.id, &back).await.unwrap();
         tx.commit().await.unwrap();
     }
     let replay = engine

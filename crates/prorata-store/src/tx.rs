@@ -861,8 +861,7 @@ impl Tx {
                            FROM subscriptions WHERE tenant_id = $1 AND next_due <= $2 AND (next_due, id) > ($3, $4) \
                            ORDER BY next_due, id LIMIT $5";
         // Before any due day: no date sorts before the year 1 on either store.
-        let (after_day, after_id) =
-            after.unwrap_or((NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default(), 0));
+        let (after_day, after_id) = after.unwrap_or((history::before_all(), 0));
         let rows: Vec<DueRowRaw> = match &mut self.inner {
             Inner::Sqlite(t) => {
                 sqlx::query_as(SQL)
@@ -987,29 +986,6 @@ impl Tx {
                 .await?;
             Ok(row.try_get::<Option<NaiveDate>, _>(0)?)
         })
-    }
-
-    /// Sets the next due day of many subscriptions (one statement per distinct day).
-    pub async fn set_next_due(
-        &mut self,
-        tenant: i64,
-        updates: &[(i64, Option<NaiveDate>)],
-    ) -> Result<()> {
-        let mut by_day: BTreeMap<Option<NaiveDate>, Vec<i64>> = BTreeMap::new();
-        for (id, day) in updates {
-            by_day.entry(*day).or_default().push(*id);
-        }
-        for (day, ids) in by_day {
-            for chunk in ids.chunks(ROWS_PER_INSERT) {
-                on_tx!(self, conn => {
-                    let mut q = QueryBuilder::new("UPDATE subscriptions SET next_due = ");
-                    q.push_bind(day).push(" WHERE tenant_id = ").push_bind(tenant).push(" AND id IN");
-                    push_ids(&mut q, chunk);
-                    q.build().execute(&mut *conn).await?;
-                });
-            }
-        }
-        Ok(())
     }
 
     // ---------------------------------------------------------------- documents
