@@ -268,7 +268,9 @@ impl Engine {
     ) -> Result<RunSummary> {
         // The usage batches appended since the last fold, added to the daily totals first, so
         // the run's reads find them folded rather than summing them per chunk.
+        let mut laps = Laps::start("start");
         self.fold_usage(tenant.id).await?;
+        laps.lap("usage fold");
         let mut summary = RunSummary {
             as_of: Some(as_of),
             ..RunSummary::default()

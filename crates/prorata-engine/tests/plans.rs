@@ -197,6 +197,8 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
         // The documents and their render queue, one statement.
         "WITH d AS (INSERT INTO documents",
         "INSERT INTO ledger_entries",
+        // The running balances, read by key (triggers keep them).
+        "SELECT t.account_id, t.balance FROM UNNEST",
         "INSERT INTO outbox",
         // Next due days and horizons, one statement.
         "UPDATE subscriptions s SET next_due",

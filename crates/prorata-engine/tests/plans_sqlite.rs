@@ -247,6 +247,8 @@ async fn no_billing_run_statement_walks_a_big_table_on_sqlite() {
     for statement in [
         "INSERT INTO documents",
         "INSERT INTO ledger_entries",
+        // The running balances, read by key (triggers keep them).
+        "SELECT t.account_id t.balance FROM ledger_balances",
         "INSERT INTO outbox",
         // Next due days and horizons, then the reads from each horizon.
         "UPDATE subscriptions SET next_due",

@@ -1,7 +1,8 @@
 //! The billing run's bulk writes on both stores (issue #18): documents, their render queue,
 //! ledger entries and outbox rows of more rows than one multi-row statement holds on SQLite
 //! (PostgreSQL sends each table's rows as one `UNNEST` of arrays) all arrive, column by column,
-//! in the tenant that wrote them and no other.
+//! in the tenant that wrote them and no other; and the running balance each entry moves stays
+//! the sum of the account's entries.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,8 @@ use prorata_core::reconcile::Settings;
 use prorata_core::timeline::Subscription;
 use prorata_core::{Currency, Frequency, Lang, Money};
 use prorata_store::{
-    InvoiceRange, LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, Store, TenantMode, Tx,
+    InvoiceRange, LedgerKind, NewDocument, NewLedgerEntry, NewOutbox, NewWalletEntry, Store,
+    TenantMode, Tx, WalletKind,
 };
 use prorata_testkit::both_stores;
 
@@ -211,3 +213,162 @@ async fn every_row_of_a_bulk_write_arrives(url: &str) {
 }
 
 both_stores!(bulk_writes, every_row_of_a_bulk_write_arrives);
+
+/// Ledger entries of `accounts`: entry `i` goes to `accounts[i % len]`, owes `amount(i)`.
+fn entries(accounts: &[i64], n: usize, amount: impl Fn(usize) -> i64) -> Vec<NewLedgerEntry> {
+    (0..n)
+        .map(|i| NewLedgerEntry {
+            account_id: accounts[i % accounts.len()],
+            entry_date: day(1),
+            kind: if amount(i) < 0 {
+                LedgerKind::Payment
+            } else {
+                LedgerKind::Invoice
+            },
+            amount: Money::from_minor(amount(i), Currency::EUR),
+            reference: format!("E-{i}"),
+        })
+        .collect()
+}
+
+/// The sum of an account's ledger entries, read entry by entry.
+async fn sum_of_entries(tx: &mut Tx, tenant: i64, account: i64) -> i64 {
+    let page = tx
+        .ledger(tenant, account, 0, 100_000)
+        .await
+        .expect("ledger");
+    page.items.iter().map(|e| e.amount.minor()).sum()
+}
+
+/// Balances are kept, not summed (issue #18): the database adds each entry written to its
+/// account's running balance, in the same statement. They must equal the sum of the entries however the
+/// entries came (several to one account in one statement, more accounts than one statement
+/// holds, several transactions), move back with a rolled-back transaction, and stay apart
+/// per book and per tenant. An account whose entries cancel out has a balance of zero; one
+/// without entries has none.
+async fn running_balances_are_the_sums_of_their_entries(url: &str) {
+    let store = Store::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let mut tx = store.begin().await.expect("begin");
+    let (t, first, _) = tenant(&mut tx, "writer").await;
+    let (other, stranger, _) = tenant(&mut tx, "bystander").await;
+    let mut accounts = vec![first];
+    let more = tx
+        .insert_accounts(t, &vec![account(); 1_199])
+        .await
+        .expect("accounts");
+    accounts.extend(more);
+    let untouched = tx.insert_account(t, &account()).await.expect("account");
+    // Three entries to each account in one write, some negative (payments).
+    let owed = |i: usize| i64::try_from(i % 97).expect("small") * 100 - 1_500;
+    tx.insert_ledger(t, &entries(&accounts, 3 * accounts.len(), owed))
+        .await
+        .expect("ledger");
+    tx.insert_ledger(other, &entries(&[stranger], 4, |_| 7_00))
+        .await
+        .expect("ledger");
+    tx.commit().await.expect("commit");
+
+    // A second transaction adds to the same balances; a third is rolled back.
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_ledger(
+        t,
+        &entries(&accounts[..10], 10, |i| {
+            1 + i64::try_from(i).expect("small")
+        }),
+    )
+    .await
+    .expect("ledger");
+    tx.commit().await.expect("commit");
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_ledger(t, &entries(&accounts, accounts.len(), |_| 1_000_000))
+        .await
+        .expect("ledger");
+    tx.rollback().await.expect("rollback");
+
+    // Entries that cancel out, and a wallet beside the ledger.
+    let mut tx = store.begin().await.expect("begin");
+    let zero = accounts[1_000];
+    let back = -sum_of_entries(&mut tx, t, zero).await;
+    tx.insert_ledger(t, &entries(&[zero], 1, |_| back))
+        .await
+        .expect("ledger");
+    let wallet = |account_id, kind, minor| NewWalletEntry {
+        account_id,
+        entry_date: day(2),
+        kind,
+        amount: Money::from_minor(minor, Currency::EUR),
+        reference: "W".into(),
+    };
+    tx.insert_wallet_entries(
+        t,
+        &[
+            wallet(first, WalletKind::Paid, 50_00),
+            wallet(first, WalletKind::Applied, -12_34),
+            wallet(first, WalletKind::Granted, 5_00),
+        ],
+    )
+    .await
+    .expect("wallet");
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.begin().await.expect("begin");
+    let mut asked = accounts.clone();
+    asked.push(untouched);
+    asked.push(stranger);
+    let balances = tx.balances(t, &asked).await.expect("balances");
+    assert_eq!(
+        balances.len(),
+        accounts.len(),
+        "one balance per account with entries"
+    );
+    for &a in &accounts {
+        assert_eq!(
+            balances.get(&a),
+            Some(&sum_of_entries(&mut tx, t, a).await),
+            "account {a}"
+        );
+    }
+    assert_eq!(balances.get(&zero), Some(&0));
+    assert_eq!(balances.get(&untouched), None);
+    assert_eq!(balances.get(&stranger), None, "another tenant's account");
+    assert_eq!(
+        tx.balances(other, &[stranger])
+            .await
+            .expect("balances")
+            .get(&stranger),
+        Some(&28_00)
+    );
+    let wallets = tx.wallet_balances(t, &asked).await.expect("wallets");
+    assert_eq!(wallets, BTreeMap::from([(first, 42_66)]));
+    tx.commit().await.expect("commit");
+    store.close().await;
+
+    // Nothing can move an entry behind its balance's back: the database refuses to change or
+    // remove one, whoever asks (a correction is a new entry).
+    for sql in [
+        "UPDATE ledger_entries SET amount = amount + 1",
+        "DELETE FROM ledger_entries",
+        "UPDATE wallet_entries SET amount = 0",
+        "DELETE FROM wallet_entries",
+    ] {
+        let refused = if url.starts_with("sqlite:") {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.map(|_| ())
+        } else {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.map(|_| ())
+        };
+        let error = refused.expect_err(sql).to_string();
+        assert!(error.contains("immutable"), "{sql}: {error}");
+    }
+}
+
+both_stores!(
+    running_balances,
+    running_balances_are_the_sums_of_their_entries
+);

@@ -214,7 +214,7 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
 /// writer writes chunk k, so the stages overlap), then the statements that took longest.
 pub(crate) fn print_profile(profile: &crate::bench_profile::Profile, run_secs: f64) {
     println!("time by phase (s, share of the run's wall clock; reader and writer overlap):");
-    for stage in ["reader", "writer"] {
+    for stage in ["start", "reader", "writer"] {
         let phases: Vec<_> = profile
             .phases
             .iter()

@@ -2,8 +2,9 @@
 //! months of history against the same run on new ones, in the same database. The old ones are
 //! billed month by month by the engine itself (their documents and ledger entries are what
 //! production keeps), with a few daily usage totals a month; then the next month is timed.
-//! Issue #18 asks the aged rate to be at least 0.8 of the new one. (The aged subscriptions
-//! also bill a usage line the new ones have not: the ratio is a little pessimistic.)
+//! The new ones are a month old, billed once, with the same month of usage: both runs bill
+//! the same lines, and only the age differs. Issue #18 asks the aged rate to be at least 0.8
+//! of the new one.
 
 use std::time::Instant;
 
@@ -56,18 +57,23 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
     bar.finish_and_clear();
     // The month just over has its usage too, billed (in arrears) by the timed run.
     add_month_of_usage(&engine, old.id, &ids, as_of).await?;
+    // The new subscriptions started a month ago: billed once, on their first day, with the
+    // same month of usage, so the timed run does the same work for both but for their age.
     let (new, catalog) =
         bulk::tenant_with_catalog(&engine, "bench-new", TenantMode::Live, None, &settings).await?;
-    let sub = bulk::professional(as_of);
-    bulk::subscriptions(&engine, new.id, catalog, n, &sub).await?;
+    let first_day = as_of.checked_sub_months(Months::new(1)).context("a date")?;
+    let sub = bulk::professional(first_day);
+    let new_ids = bulk::subscriptions(&engine, new.id, catalog, n, &sub).await?;
+    engine.run_billing(&new, first_day, &mut |_| {}).await?;
+    add_month_of_usage(&engine, new.id, &new_ids, as_of).await?;
     eprintln!(
-        "setup: {n} subscriptions with {months} months of documents and usage, and {n} new \
-         ones, in {:.1} s",
+        "setup: {n} subscriptions with {months} months of documents and usage, and {n} one \
+         month old, in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
 
     let mut rates = Vec::new();
-    for (label, tenant) in [("new subscriptions", &new), ("with history", &old)] {
+    for (label, tenant) in [("one month old", &new), ("with history", &old)] {
         reset_peak_rss();
         crate::bench_profile::start();
         let started = Instant::now();
@@ -94,7 +100,10 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
     engine.store.close().await;
     println!("store: {store}; subscriptions: {n}; history: {months} months");
     if let [fresh, aged] = rates[..] {
-        println!("with history / new: {:.2} (target ≥ 0.80)", aged / fresh);
+        println!(
+            "with history / one month old: {:.2} (target ≥ 0.80)",
+            aged / fresh
+        );
     }
     Ok(())
 }

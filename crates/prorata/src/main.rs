@@ -448,7 +448,8 @@ enum BenchCommand {
         #[arg(long, default_value = "sqlite")]
         store: String,
         /// Also give the subscriptions N months of monthly documents and usage (billed by
-        /// the engine month by month) and time the next month against new subscriptions.
+        /// the engine month by month) and time the next month against subscriptions one
+        /// month old.
         #[arg(long)]
         history_months: Option<u32>,
     },

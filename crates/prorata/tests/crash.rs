@@ -94,6 +94,26 @@ impl Db {
         on_db!(self, p => sqlx::query_as(SQL).fetch_all(p).await).expect(SQL)
     }
 
+    /// Each account's running balance against the sum of its ledger entries: (tenant,
+    /// account) → (kept, summed). A crash between an entry and its balance would show here.
+    async fn balances(&self) -> BTreeMap<(i64, i64), (Option<i64>, Option<i64>)> {
+        const KEPT: &str = "SELECT tenant_id, account_id, balance FROM ledger_balances";
+        const SUMMED: &str = "SELECT tenant_id, account_id, CAST(SUM(amount) AS BIGINT) \
+                              FROM ledger_entries GROUP BY tenant_id, account_id";
+        let kept: Vec<(i64, i64, i64)> =
+            on_db!(self, p => sqlx::query_as(KEPT).fetch_all(p).await).expect(KEPT);
+        let summed: Vec<(i64, i64, i64)> =
+            on_db!(self, p => sqlx::query_as(SUMMED).fetch_all(p).await).expect(SUMMED);
+        let mut both = BTreeMap::new();
+        for (t, a, b) in kept {
+            both.entry((t, a)).or_insert((None, None)).0 = Some(b);
+        }
+        for (t, a, s) in summed {
+            both.entry((t, a)).or_insert((None, None)).1 = Some(s);
+        }
+        both
+    }
+
     /// Every outbox row (topic, payload), sorted.
     async fn outbox(&self) -> Vec<(String, String)> {
         const SQL: &str = "SELECT topic, payload FROM outbox ORDER BY payload";
@@ -237,9 +257,20 @@ async fn a_billing_run_killed_with_sigkill_four_times_and_restarted_ends_exactly
         );
         assert!(committed < N, "the run had finished before kill {}", i + 2);
         assert_eq!(committed % 2000, 0, "only whole chunks are committed");
-        // No partial chunk: every committed document has its ledger entry and outbox row.
+        // No partial chunk: every committed document has its ledger entry and outbox row,
+        // and every entry is in its account's balance.
         assert_eq!(a.count("ledger_entries").await, committed);
         assert_eq!(a.count("outbox").await, committed);
+        let balances = a.balances().await;
+        assert_eq!(
+            balances.len() as i64,
+            committed,
+            "one balance per billed account"
+        );
+        assert!(
+            balances.values().all(|(kept, summed)| kept == summed),
+            "balances that are not the sum of their entries"
+        );
     }
 
     // Started again, to the end.
