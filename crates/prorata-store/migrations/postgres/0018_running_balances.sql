@@ -5,10 +5,11 @@
 -- The entries stay the record, and the database keeps the balance from them: a trigger adds
 -- every inserted entry to its account's balance in the same statement, whoever inserts it, and
 -- entries can be neither updated nor deleted. So a balance cannot drift from its entries: it
--- is their sum, and an account without entries has no row.
+-- is their sum, and an account without entries has no row. No foreign keys: a balance row
+-- comes only from entries, whose own keys were checked (a check per new row of a chunk).
 CREATE TABLE ledger_balances (
-    tenant_id   BIGINT NOT NULL REFERENCES tenants (id),
-    account_id  BIGINT NOT NULL REFERENCES accounts (id),
+    tenant_id   BIGINT NOT NULL,
+    account_id  BIGINT NOT NULL,
     balance     BIGINT NOT NULL,           -- minor units; the sum of the account's ledger entries
     PRIMARY KEY (tenant_id, account_id)
 );
@@ -17,8 +18,8 @@ INSERT INTO ledger_balances (tenant_id, account_id, balance)
     GROUP BY tenant_id, account_id;
 
 CREATE TABLE wallet_balances (
-    tenant_id   BIGINT NOT NULL REFERENCES tenants (id),
-    account_id  BIGINT NOT NULL REFERENCES accounts (id),
+    tenant_id   BIGINT NOT NULL,
+    account_id  BIGINT NOT NULL,
     balance     BIGINT NOT NULL,           -- minor units; the sum of the account's wallet entries
     PRIMARY KEY (tenant_id, account_id)
 );
