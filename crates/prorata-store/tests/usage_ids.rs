@@ -1,6 +1,7 @@
-//! Deduplication of call records by event id on PostgreSQL, where a batch reads which of its
-//! ids are known, then writes the rest by `COPY`: an id committed by a concurrent batch
-//! between the read and the `COPY` is still a duplicate, neither stored twice nor an error.
+//! Deduplication of call records by event id on PostgreSQL, where a batch writes its ids by
+//! `COPY` and, when one is known, again with `ON CONFLICT DO NOTHING`: an id a concurrent
+//! batch has written but not committed yet is still a duplicate once it commits, neither
+//! stored twice nor an error, and a batch of known ids stores only the new ones.
 
 use std::time::Duration;
 
@@ -52,7 +53,7 @@ async fn an_id_committed_by_a_concurrent_batch_after_the_read_is_a_duplicate() {
         .await
         .expect("insert");
     assert_eq!(stored, [0]);
-    // B reads "b" as unknown (A has not committed), and its COPY waits on A's key.
+    // B's COPY waits on A's key for "b", then fails on it once A commits.
     let b = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -69,7 +70,7 @@ async fn an_id_committed_by_a_concurrent_batch_after_the_read_is_a_duplicate() {
     a.commit().await.expect("commit");
     assert_eq!(b.await.expect("task"), [0, 2]);
 
-    // A later batch finds all three known by the read alone.
+    // A later batch resending three of them stores the fourth alone.
     let mut tx = store.begin().await.expect("begin");
     let stored = tx
         .insert_calls(tenant, day(), &[call("c"), call("d"), call("a"), call("b")])

@@ -139,9 +139,9 @@ impl Tx {
                 Ok(fresh)
             }
             Inner::Postgres(t) => {
-                // Sorted: the index is probed and filled in order, and concurrent batches
-                // sharing ids take their key locks in one order, so they wait for each other
-                // instead of deadlocking.
+                // Sorted: the index is filled in order, and concurrent batches sharing ids
+                // take their key locks in one order, so they wait for each other instead of
+                // deadlocking.
                 let mut ids: Vec<&str> = calls.iter().map(|c| c.event_id.as_str()).collect();
                 ids.sort_unstable();
                 let fresh = new_event_ids(t, tenant, &ids).await?;
@@ -479,41 +479,20 @@ impl Tx {
 /// Stores the event ids `ids` (sorted, distinct) the tenant has not sent before and returns
 /// them.
 ///
-/// The ids already known are read first (few: resent events), and the rest written by
-/// binary `COPY`: an `INSERT … ON CONFLICT DO NOTHING RETURNING` of the whole batch took about
-/// two thirds of the server's time per batch (a speculative insertion per row and a row
-/// returned per id). Between the read and the `COPY`, a concurrent batch may commit one of
-/// these ids: the `COPY` then fails on the primary key and is undone to a savepoint, and the
-/// batch's ids go through the `ON CONFLICT` insert, which waits for and skips them — the
-/// same answer either way.
+/// Optimistically, as most batches are new events: all of them by binary `COPY`, where an
+/// `INSERT … ON CONFLICT DO NOTHING RETURNING` took about two thirds of the server's time per
+/// batch (a speculative insertion and a row returned per id). When one of them is known (a
+/// resent event, or one a concurrent batch has just committed: the `COPY` waits for it), the
+/// `COPY` fails on the primary key, is undone to a savepoint, and the ids go through the
+/// `ON CONFLICT` insert, which skips the known ones — the same answer either way, at the old
+/// cost for a batch holding duplicates.
 async fn new_event_ids<'a>(
     t: &mut sqlx::PgConnection,
     tenant: i64,
     ids: &[&'a str],
 ) -> Result<std::collections::HashSet<&'a str>> {
-    // One probe of the primary key per id whatever the table's statistics (an array of
-    // thousands of ids must not turn into a scan of every id the tenant ever sent): a
-    // LATERAL subquery fenced by OFFSET 0 is run once per element.
-    let known: Vec<(String,)> = sqlx::query_as(
-        "SELECT k.id FROM UNNEST($2::TEXT[]) AS k(id) CROSS JOIN LATERAL \
-         (SELECT 1 FROM usage_event_ids u WHERE u.tenant_id = $1 AND u.event_id = k.id \
-         OFFSET 0) AS hit",
-    )
-    .bind(tenant)
-    .bind(ids)
-    .fetch_all(&mut *t)
-    .await?;
-    let known: std::collections::HashSet<String> = known.into_iter().map(|(id,)| id).collect();
-    let fresh: Vec<&'a str> = ids
-        .iter()
-        .copied()
-        .filter(|id| !known.contains(*id))
-        .collect();
-    if fresh.is_empty() {
-        return Ok(std::collections::HashSet::new());
-    }
-    let mut data = copy_binary::header(fresh.len() * 32);
-    for id in &fresh {
+    let mut data = copy_binary::header(ids.len() * 32);
+    for id in ids {
         copy_binary::id_row(&mut data, tenant, id);
     }
     copy_binary::trailer(&mut data);
@@ -527,7 +506,7 @@ async fn new_event_ids<'a>(
     )
     .await
     {
-        Ok(()) => Ok(fresh.into_iter().collect()),
+        Ok(()) => Ok(ids.iter().copied().collect()),
         Err(crate::StoreError::Database(e))
             if e.as_database_error()
                 .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation) =>
@@ -540,11 +519,11 @@ async fn new_event_ids<'a>(
                  SELECT $1, UNNEST($2::TEXT[]) ON CONFLICT DO NOTHING RETURNING event_id",
             )
             .bind(tenant)
-            .bind(&fresh)
+            .bind(ids)
             .fetch_all(&mut *t)
             .await?;
             let new: std::collections::HashSet<String> = new.into_iter().map(|(id,)| id).collect();
-            Ok(fresh.into_iter().filter(|id| new.contains(*id)).collect())
+            Ok(ids.iter().copied().filter(|id| new.contains(*id)).collect())
         }
         Err(e) => Err(e),
     }
