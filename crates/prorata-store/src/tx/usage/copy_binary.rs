@@ -1,14 +1,17 @@
-//! PostgreSQL's binary `COPY` format for usage events: a signature and header, then per row
+//! PostgreSQL's binary `COPY` format for usage events and partial daily totals: a signature and header, then per row
 //! a field count and each field as a length and its bytes in network order (`-1`: NULL),
 //! then a trailer. Times count from 2000-01-01, in microseconds for a `timestamptz` and in
 //! days for a `date`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{direction, NewCall};
+use super::{direction, DailyUsage, NewCall};
 
-/// Columns of a row, in the order the `COPY` statement names them.
+/// Columns of an event's row, in the order the `COPY` statement names them.
 const FIELDS: i16 = 14;
+
+/// Columns of a partial daily total's row.
+const DAILY_FIELDS: i16 = 7;
 
 /// The signature, flags (none) and header extension length (none), with room for the rows.
 pub(super) fn header(capacity: usize) -> Vec<u8> {
@@ -74,6 +77,26 @@ pub(super) fn row(out: &mut Vec<u8>, tenant: i64, recorded_on: NaiveDate, c: &Ne
     }
     int8(out, c.billable_seconds);
     date(out, recorded_on);
+}
+
+/// One event id as a row of `usage_event_ids`: tenant, event id.
+pub(super) fn id_row(out: &mut Vec<u8>, tenant: i64, event_id: &str) {
+    out.extend_from_slice(&2i16.to_be_bytes());
+    int8(out, tenant);
+    text(out, event_id);
+}
+
+/// One partial daily total as a row: tenant, subscription, metric, day, day learnt, events,
+/// quantity.
+pub(super) fn daily_row(out: &mut Vec<u8>, tenant: i64, recorded_on: NaiveDate, r: &DailyUsage) {
+    out.extend_from_slice(&DAILY_FIELDS.to_be_bytes());
+    int8(out, tenant);
+    int8(out, r.subscription_id);
+    text(out, &r.metric);
+    date(out, r.usage_date);
+    date(out, recorded_on);
+    int8(out, r.events);
+    int8(out, r.quantity);
 }
 
 #[cfg(test)]
