@@ -1244,7 +1244,8 @@ impl Tx {
         self.insert_entries(Entries::Ledger, tenant, &rows).await
     }
 
-    /// Balances (sum of entries, in minor units) of the given accounts; absent means zero.
+    /// Balances (the sum of the entries, kept by the database; minor units) of the given
+    /// accounts; absent means zero.
     pub async fn balances(&mut self, tenant: i64, accounts: &[i64]) -> Result<BTreeMap<i64, i64>> {
         self.sums_by_account(Entries::Ledger, tenant, accounts)
             .await
