@@ -23,6 +23,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Engine, EngineError, Result};
 
+/// Runs `$work`, an expression given the transaction as `$tx` (its `?` in the store's
+/// errors), in a transaction of its own and commits it, from the start again (up to
+/// [`BUSY_RETRIES`] times) while SQLite reports a conflicting writer: nothing was written then.
+/// Evaluates to the store's `Result` of `$work`. A macro, not a function taking an async
+/// closure: such a closure's future borrowing the transaction is not seen as `Send` for every
+/// lifetime, which the spawned writer and fold tasks need.
+macro_rules! committed {
+    ($store:expr, $tx:ident => $work:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let done = async {
+                let mut tx = $store.begin().await?;
+                let $tx = &mut tx;
+                let out = $work;
+                tx.commit().await?;
+                Ok::<_, prorata_store::StoreError>(out)
+            }
+            .await;
+            match done {
+                Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
+                other => break other,
+            }
+        }
+    }};
+}
+
 mod writer;
 pub(crate) use writer::Writer;
 
@@ -167,20 +193,7 @@ impl Engine {
         today: NaiveDate,
         calls: &[NewCall],
     ) -> Result<Written> {
-        let mut attempt = 0;
-        loop {
-            let written = async {
-                let mut tx = self.store.begin().await?;
-                let written = write_batch(&mut tx, tenant, today, calls).await?;
-                tx.commit().await?;
-                Ok::<_, prorata_store::StoreError>(written)
-            }
-            .await;
-            match written {
-                Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
-                other => return Ok(other?),
-            }
-        }
+        Ok(committed!(self.store, tx => write_batch(tx, tenant, today, calls).await?)?)
     }
 
     /// Checks, dates, attributes and rates a batch: the calls to store, and a report holding
@@ -340,20 +353,7 @@ impl Engine {
     /// Returns how many daily totals it wrote. Readers see the same usage before and after: it
     /// only keeps the appended rows few.
     pub async fn fold_usage(&self, tenant: i64) -> Result<u64> {
-        let mut attempt = 0;
-        loop {
-            let folded = async {
-                let mut tx = self.store.begin().await?;
-                let n = tx.fold_usage(tenant).await?;
-                tx.commit().await?;
-                Ok::<_, prorata_store::StoreError>(n)
-            }
-            .await;
-            match folded {
-                Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
-                other => return Ok(other?),
-            }
-        }
+        Ok(committed!(self.store, tx => tx.fold_usage(tenant).await?)?)
     }
 
     /// Ingestion folds a tenant's appended usage totals in the background once its batches

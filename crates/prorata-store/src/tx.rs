@@ -105,6 +105,18 @@ fn push_ids<'a, DB: KeyList>(q: &mut QueryBuilder<'a, DB>, ids: &'a [i64]) {
     DB::push_ids(q, ids);
 }
 
+impl Tx {
+    /// How many keys one statement takes through [`push_ids`]: any number on PostgreSQL (one
+    /// array parameter, one round trip: a usage batch makes thousands of subscriptions due),
+    /// [`ROWS_PER_INSERT`] binds on SQLite.
+    fn keys_per_statement(&self) -> usize {
+        match self.inner {
+            Inner::Postgres(_) => usize::MAX,
+            Inner::Sqlite(_) => ROWS_PER_INSERT,
+        }
+    }
+}
+
 /// [`push_ids`] for text keys (document numbers, idempotency keys).
 fn push_texts<'a, DB: KeyList>(q: &mut QueryBuilder<'a, DB>, keys: &'a [String]) {
     DB::push_texts(q, keys);

@@ -133,21 +133,11 @@ async fn write_group(store: &Store, group: Vec<Job>) {
 /// The jobs' batches in one transaction, in order, tried again while SQLite reports another
 /// writer (nothing was written then); what each batch did.
 async fn write_together(store: &Store, group: &[Job]) -> prorata_store::Result<Vec<Written>> {
-    let mut attempt = 0;
-    loop {
-        let written = async {
-            let mut tx = store.begin().await?;
-            let mut written = Vec::with_capacity(group.len());
-            for job in group {
-                written.push(write_batch(&mut tx, job.tenant, job.today, &job.calls).await?);
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(written)
+    committed!(store, tx => {
+        let mut written = Vec::with_capacity(group.len());
+        for job in group {
+            written.push(write_batch(tx, job.tenant, job.today, &job.calls).await?);
         }
-        .await;
-        match written {
-            Err(e) if attempt < BUSY_RETRIES && e.is_busy() => attempt += 1,
-            other => return other,
-        }
-    }
+        written
+    })
 }

@@ -443,25 +443,7 @@ impl Tx {
         subscriptions: &[i64],
         day: NaiveDate,
     ) -> Result<()> {
-        if subscriptions.is_empty() {
-            return Ok(());
-        }
-        // PostgreSQL takes the ids as one array whatever their number: one round trip per
-        // batch where chunks of ROWS_PER_INSERT made up to ten (a batch touches thousands of
-        // subscriptions).
-        if let Inner::Postgres(t) = &mut self.inner {
-            sqlx::query(
-                "UPDATE subscriptions SET next_due = $1 WHERE tenant_id = $2 \
-                 AND next_due IS NULL AND id IN (SELECT UNNEST($3::BIGINT[]))",
-            )
-            .bind(day)
-            .bind(tenant)
-            .bind(subscriptions)
-            .execute(&mut **t)
-            .await?;
-            return Ok(());
-        }
-        for chunk in subscriptions.chunks(ROWS_PER_INSERT) {
+        for chunk in subscriptions.chunks(self.keys_per_statement()) {
             on_tx!(self, conn => {
                 let mut q = QueryBuilder::new("UPDATE subscriptions SET next_due = ");
                 q.push_bind(day)
