@@ -107,7 +107,11 @@ fn breaches(node: &Value, rows: f64, out: &mut Vec<String>) {
                 .and_then(Value::as_str)
                 .unwrap_or("no index"),
         );
-        if removed > kept + ALLOWANCE {
+        // A probe by key reads at most one row a loop: what its filter discards was found by
+        // key, not walked over (the usage fold checks each folded subscription's horizon
+        // so), and the second rule still bounds how many it reads in all.
+        let probe = kept + removed <= loops;
+        if removed > kept + ALLOWANCE && !probe {
             out.push(format!("discards more than it keeps: {what}"));
         } else if kept + removed > 2.0 * rows + ALLOWANCE {
             out.push(format!(
@@ -205,6 +209,8 @@ async fn no_billing_run_statement_scans_more_than_it_needs_at_100000() {
         // Documents after each horizon, and daily totals from its day.
         "SELECT t.subscription_id, t.id, t.body FROM UNNEST",
         "SELECT t.subscription_id, t.metric, t.usage_date, t.recorded_on, t.events, t.quantity FROM UNNEST",
+        // The months of daily totals held: the bounds of that read.
+        "SELECT (SELECT MIN(usage_month) FROM usage_daily WHERE tenant_id = $1)",
         "SELECT id, account_id, catalog_version_id, body, next_due, revision, horizon FROM subscriptions",
     ] {
         assert!(

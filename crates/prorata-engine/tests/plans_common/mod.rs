@@ -1,24 +1,62 @@
 //! The billing run the plan tests watch (`plans.rs` on PostgreSQL, `plans_sqlite.rs`): a big
-//! tenant billed for two months, the second reading the first one's documents and ledger,
-//! after a small tenant's first month, so that every tenant filter has rows to pass over.
+//! tenant billed for two months, the second reading the first one's documents, ledger and
+//! January's call minutes, after a small tenant's first month, so that every tenant filter
+//! has rows to pass over.
 
+use chrono::NaiveDate;
+use prorata_core::reconcile::Settings;
 use prorata_engine::Engine;
-use prorata_store::Tenant;
-use prorata_testkit::bulk::professional_tenant;
+use prorata_store::{DailyUsage, Tenant, TenantMode};
+use prorata_testkit::bulk::{customer, customers, professional, tenant_with_catalog};
 
 use crate::common::d;
 
+/// A live tenant of `n` customers on the Professional plan, the `i`-th starting (and due) on
+/// `start(i)`, each with a call-minute total on 10 January 2025 (appended, folded by the first
+/// run): the runs read and bill usage as a real tenant's do.
+async fn tenant_with_usage(
+    engine: &Engine,
+    name: &str,
+    n: usize,
+    start: &(dyn Fn(usize) -> NaiveDate + Sync),
+) -> Tenant {
+    let (tenant, catalog) =
+        tenant_with_catalog(engine, name, TenantMode::Live, None, &Settings::default())
+            .await
+            .expect("tenant");
+    let accounts = customers(engine, tenant.id, catalog, n, &customer, &|i| {
+        professional(start(i))
+    })
+    .await
+    .expect("customers");
+    let mut tx = engine.store.begin().await.expect("begin");
+    let usage: Vec<DailyUsage> = tx
+        .subscriptions_of_accounts(tenant.id, &accounts)
+        .await
+        .expect("subscriptions")
+        .into_iter()
+        .map(|s| DailyUsage {
+            subscription_id: s.id,
+            metric: "outbound_eu".into(),
+            usage_date: d(2025, 1, 10),
+            events: 3,
+            quantity: 180,
+        })
+        .collect();
+    tx.add_daily_usage(tenant.id, d(2025, 1, 10), &usage)
+        .await
+        .expect("usage");
+    tx.commit().await.expect("commit");
+    tenant
+}
+
 /// The big tenant of `big` subscriptions, due on three days in turn (each day's subscriptions
 /// are spread over all the ids, as a real tenant's anniversaries are), written after a small
-/// tenant of `small`, whose first month is billed: documents, ledger and renders of another
-/// tenant.
+/// tenant of `small`, whose first month is billed: documents, ledger, usage and renders of
+/// another tenant.
 pub async fn tenants(engine: &Engine, small: usize, big: usize) -> Tenant {
-    let first = professional_tenant(engine, "small", small, &|_| d(2025, 1, 6))
-        .await
-        .expect("small tenant");
-    let tenant = professional_tenant(engine, "big", big, &|i| d(2025, 1, 6 + (i % 3) as u32))
-        .await
-        .expect("big tenant");
+    let first = tenant_with_usage(engine, "small", small, &|_| d(2025, 1, 6)).await;
+    let tenant = tenant_with_usage(engine, "big", big, &|i| d(2025, 1, 6 + (i % 3) as u32)).await;
     engine
         .run_billing(&first, d(2025, 1, 6), &mut |_| {})
         .await

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use prorata_core::reconcile::UsageRecord;
 use sqlx::QueryBuilder;
 
@@ -237,8 +237,8 @@ impl Tx {
     pub async fn fold_usage(&mut self, tenant: i64) -> Result<u64> {
         // The upsert reads the partial rows grouped and sorted by `usage_daily`'s key, so it
         // walks that index once, in order, however many batches are folded.
-        const UPSERT: &str =
-            " ON CONFLICT (tenant_id, subscription_id, usage_date, metric, recorded_on) \
+        const UPSERT: &str = " ON CONFLICT (tenant_id, usage_month, subscription_id, usage_date, \
+             metric, recorded_on) \
              DO UPDATE SET events = usage_daily.events + excluded.events, \
              quantity = usage_daily.quantity + excluded.quantity";
         let written = match &mut self.inner {
@@ -256,12 +256,13 @@ impl Tx {
                 .execute(&mut **t)
                 .await?;
                 let written = sqlx::query(&format!(
-                    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
-                     recorded_on, events, quantity) \
-                     SELECT tenant_id, subscription_id, metric, usage_date, recorded_on, \
-                     SUM(events), SUM(quantity) FROM usage_daily_pending WHERE tenant_id = $1 \
+                    "INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, \
+                     usage_date, recorded_on, events, quantity) \
+                     SELECT tenant_id, {SQLITE_MONTH}, subscription_id, metric, usage_date, \
+                     recorded_on, SUM(events), SUM(quantity) FROM usage_daily_pending \
+                     WHERE tenant_id = $1 \
                      GROUP BY subscription_id, metric, usage_date, recorded_on \
-                     ORDER BY subscription_id, usage_date, metric, recorded_on{UPSERT}"
+                     ORDER BY 2, subscription_id, usage_date, metric, recorded_on{UPSERT}"
                 ))
                 .bind(tenant)
                 .execute(&mut **t)
@@ -287,12 +288,12 @@ impl Tx {
                  ORDER BY s.id FOR UPDATE OF s), \
                  voided AS (UPDATE subscriptions s SET settled_through = NULL, horizon = NULL, \
                  revision = s.revision + 1 FROM late WHERE s.id = late.id) \
-                 INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, \
-                 recorded_on, events, quantity) \
-                 SELECT $1, subscription_id, metric, usage_date, recorded_on, \
+                 INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, \
+                 usage_date, recorded_on, events, quantity) \
+                 SELECT $1, {POSTGRES_MONTH}, subscription_id, metric, usage_date, recorded_on, \
                  SUM(events)::BIGINT, SUM(quantity)::BIGINT FROM moved \
                  GROUP BY subscription_id, metric, usage_date, recorded_on \
-                 ORDER BY subscription_id, usage_date, metric, recorded_on{UPSERT}"
+                 ORDER BY 2, subscription_id, usage_date, metric, recorded_on{UPSERT}"
             ))
             .bind(tenant)
             .execute(&mut **t)
@@ -300,6 +301,19 @@ impl Tx {
             .rows_affected(),
         };
         Ok(written)
+    }
+
+    /// The first and last months `usage_daily` holds for the tenant (`usage_month`), if any:
+    /// the bounds of a reader's months. Two reads of the key's ends.
+    async fn usage_months(&mut self, tenant: i64) -> Result<Option<(i32, i32)>> {
+        let (first, last): (Option<i32>, Option<i32>) = on_tx!(self, conn => sqlx::query_as(
+            "SELECT (SELECT MIN(usage_month) FROM usage_daily WHERE tenant_id = $1), \
+             (SELECT MAX(usage_month) FROM usage_daily WHERE tenant_id = $1)",
+        )
+        .bind(tenant)
+        .fetch_one(&mut *conn)
+        .await?);
+        Ok(first.zip(last))
     }
 
     /// The partial totals of subscriptions `first..=last` not folded yet, summed per daily
@@ -351,7 +365,20 @@ impl Tx {
         ) else {
             return Ok(out);
         };
-        for chunk in from.chunks(ROWS_PER_INSERT) {
+        // Each subscription's months, from its day's (or the first held) to the last held:
+        // one range of `usage_daily`'s key each.
+        let keys: Vec<(i64, i32, NaiveDate)> = match self.usage_months(tenant).await? {
+            None => Vec::new(),
+            Some((first_month, last_month)) => from
+                .iter()
+                .flat_map(|&(sub, day)| {
+                    let start = day.map_or(first_month, |d| usage_month(d).max(first_month));
+                    let day = day.unwrap_or_else(before_all);
+                    (start..=last_month).map(move |month| (sub, month, day))
+                })
+                .collect(),
+        };
+        for chunk in keys.chunks(ROWS_PER_INSERT) {
             match &mut self.inner {
                 // One row per subscription, its totals as a JSON array: sqlx hands SQLite's
                 // rows over from its worker thread one at a time, and a month of calls is
@@ -361,52 +388,53 @@ impl Tx {
                         "SELECT t.subscription_id, json_group_array(json_array(t.metric, \
                          t.usage_date, t.recorded_on, t.events, t.quantity)) FROM (",
                     );
-                    q.push_values(chunk, |mut b, (sub, day)| {
-                        b.push_bind(*sub).push_bind(day.unwrap_or_else(before_all));
+                    q.push_values(chunk, |mut b, (sub, month, day)| {
+                        b.push_bind(*sub).push_bind(*month).push_bind(*day);
                     });
                     q.push(") AS k CROSS JOIN usage_daily t WHERE t.tenant_id = ")
                         .push_bind(tenant)
                         .push(
-                            " AND t.subscription_id = k.column1 AND t.usage_date >= k.column2 \
-                             GROUP BY t.subscription_id",
+                            " AND t.usage_month = k.column2 AND t.subscription_id = k.column1 \
+                             AND t.usage_date >= k.column3 GROUP BY t.subscription_id",
                         );
                     let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&mut **t).await?;
                     for (sub, totals) in rows {
                         let totals: Vec<(String, NaiveDate, NaiveDate, i64, i64)> =
                             serde_json::from_str(&totals)?;
-                        out.insert(
-                            sub,
-                            totals
-                                .into_iter()
-                                .map(
-                                    |(metric, date, recorded_on, events, quantity)| UsageRecord {
-                                        metric,
-                                        date,
-                                        quantity,
-                                        recorded_on,
-                                        events,
-                                    },
-                                )
-                                .collect(),
-                        );
+                        // A subscription's months may span two statements.
+                        out.entry(sub).or_default().extend(totals.into_iter().map(
+                            |(metric, date, recorded_on, events, quantity)| UsageRecord {
+                                metric,
+                                date,
+                                quantity,
+                                recorded_on,
+                                events,
+                            },
+                        ));
                     }
                 }
                 Inner::Postgres(t) => {
                     type Row = (i64, String, NaiveDate, NaiveDate, i64, i64);
-                    let (subs, days): (Vec<i64>, Vec<NaiveDate>) = chunk
-                        .iter()
-                        .map(|(sub, day)| (*sub, day.unwrap_or_else(before_all)))
-                        .unzip();
+                    let mut subs = Vec::with_capacity(chunk.len());
+                    let mut months = Vec::with_capacity(chunk.len());
+                    let mut days = Vec::with_capacity(chunk.len());
+                    for &(sub, month, day) in chunk {
+                        subs.push(sub);
+                        months.push(month);
+                        days.push(day);
+                    }
                     let rows: Vec<Row> = sqlx::query_as(
                         "SELECT t.subscription_id, t.metric, t.usage_date, t.recorded_on, \
-                         t.events, t.quantity FROM UNNEST($2::BIGINT[], $3::DATE[]) AS k(s, d) \
+                         t.events, t.quantity \
+                         FROM UNNEST($2::BIGINT[], $3::INTEGER[], $4::DATE[]) AS k(s, m, d) \
                          CROSS JOIN LATERAL (SELECT u.subscription_id, u.metric, u.usage_date, \
                          u.recorded_on, u.events, u.quantity FROM usage_daily u \
-                         WHERE u.tenant_id = $1 AND u.subscription_id = k.s \
-                         AND u.usage_date >= k.d OFFSET 0) t",
+                         WHERE u.tenant_id = $1 AND u.usage_month = k.m \
+                         AND u.subscription_id = k.s AND u.usage_date >= k.d OFFSET 0) t",
                     )
                     .bind(tenant)
                     .bind(subs)
+                    .bind(months)
                     .bind(days)
                     .fetch_all(&mut **t)
                     .await?;
@@ -525,6 +553,19 @@ async fn copy_in(t: &mut sqlx::PgConnection, sql: &str, data: Vec<u8>) -> Result
 
 /// Adds partial totals not folded yet to the folded ones: to a subscription's record of the
 /// same metric, day and day learnt, or as a record of its own.
+/// `usage_daily`'s month of a day: year × 12 + month − 1, as the fold writes it.
+fn usage_month(day: NaiveDate) -> i32 {
+    day.year() * 12 + day.month0() as i32
+}
+
+/// `usage_month` computed by SQLite from a `usage_date` (text, `YYYY-MM-DD`).
+const SQLITE_MONTH: &str = "CAST(substr(usage_date, 1, 4) AS INTEGER) * 12 \
+     + CAST(substr(usage_date, 6, 2) AS INTEGER) - 1";
+
+/// `usage_month` computed by PostgreSQL from a `usage_date`.
+const POSTGRES_MONTH: &str =
+    "(EXTRACT(YEAR FROM usage_date) * 12 + EXTRACT(MONTH FROM usage_date) - 1)::INTEGER";
+
 fn add_pending(
     out: &mut BTreeMap<i64, Vec<UsageRecord>>,
     pending: Vec<(i64, String, NaiveDate, NaiveDate, i64, i64)>,

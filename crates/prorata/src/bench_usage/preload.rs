@@ -143,11 +143,12 @@ fn sqlite_metric() -> String {
     format!("CASE i % 4{arms} END")
 }
 
-/// The pre-loaded events' daily totals, as a fold leaves them.
+/// The pre-loaded events' daily totals, as a fold leaves them. All are January 2025's:
+/// `usage_month` (year × 12 + month − 1) 24,300.
 const DAILY_TOTALS: &str =
-    "INSERT INTO usage_daily (tenant_id, subscription_id, metric, usage_date, recorded_on, \
-     events, quantity) \
-     SELECT tenant_id, subscription_id, metric, usage_date, recorded_on, COUNT(*), \
+    "INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, usage_date, \
+     recorded_on, events, quantity) \
+     SELECT tenant_id, 24300, subscription_id, metric, usage_date, recorded_on, COUNT(*), \
      CAST(SUM(billable_seconds) AS BIGINT) FROM usage_events \
      WHERE tenant_id = $1 AND event_id LIKE 'pre-%' \
      GROUP BY tenant_id, subscription_id, metric, usage_date, recorded_on";
