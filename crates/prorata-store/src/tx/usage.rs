@@ -551,8 +551,6 @@ async fn copy_in(t: &mut sqlx::PgConnection, sql: &str, data: Vec<u8>) -> Result
     Ok(())
 }
 
-/// Adds partial totals not folded yet to the folded ones: to a subscription's record of the
-/// same metric, day and day learnt, or as a record of its own.
 /// `usage_daily`'s month of a day: year × 12 + month − 1, as the fold writes it.
 fn usage_month(day: NaiveDate) -> i32 {
     day.year() * 12 + day.month0() as i32
@@ -566,6 +564,8 @@ const SQLITE_MONTH: &str = "CAST(substr(usage_date, 1, 4) AS INTEGER) * 12 \
 const POSTGRES_MONTH: &str =
     "(EXTRACT(YEAR FROM usage_date) * 12 + EXTRACT(MONTH FROM usage_date) - 1)::INTEGER";
 
+/// Adds partial totals not folded yet to the folded ones: to a subscription's record of the
+/// same metric, day and day learnt, or as a record of its own.
 fn add_pending(
     out: &mut BTreeMap<i64, Vec<UsageRecord>>,
     pending: Vec<(i64, String, NaiveDate, NaiveDate, i64, i64)>,

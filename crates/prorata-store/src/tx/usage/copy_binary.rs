@@ -1,7 +1,7 @@
-//! PostgreSQL's binary `COPY` format for usage events and partial daily totals: a signature and header, then per row
-//! a field count and each field as a length and its bytes in network order (`-1`: NULL),
-//! then a trailer. Times count from 2000-01-01, in microseconds for a `timestamptz` and in
-//! days for a `date`.
+//! PostgreSQL's binary `COPY` format for usage events, their ids and partial daily totals: a
+//! signature and header, then per row a field count and each field as a length and its bytes
+//! in network order (`-1`: NULL), then a trailer. Times count from 2000-01-01, in
+//! microseconds for a `timestamptz` and in days for a `date`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -12,6 +12,9 @@ const FIELDS: i16 = 14;
 
 /// Columns of a partial daily total's row.
 const DAILY_FIELDS: i16 = 7;
+
+/// Columns of an event id's row (tenant, event id).
+const ID_FIELDS: i16 = 2;
 
 /// The signature, flags (none) and header extension length (none), with room for the rows.
 pub(super) fn header(capacity: usize) -> Vec<u8> {
@@ -81,7 +84,7 @@ pub(super) fn row(out: &mut Vec<u8>, tenant: i64, recorded_on: NaiveDate, c: &Ne
 
 /// One event id as a row of `usage_event_ids`: tenant, event id.
 pub(super) fn id_row(out: &mut Vec<u8>, tenant: i64, event_id: &str) {
-    out.extend_from_slice(&2i16.to_be_bytes());
+    out.extend_from_slice(&ID_FIELDS.to_be_bytes());
     int8(out, tenant);
     text(out, event_id);
 }
