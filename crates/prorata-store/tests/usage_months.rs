@@ -4,12 +4,12 @@
 //! empty, for two tenants, reads exactly the same totals after it, whole or from a horizon's
 //! day, and a fold afterwards adds to the right ones.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::NaiveDate;
 use prorata_core::reconcile::{Settings, UsageRecord};
 use prorata_store::{DailyUsage, Store, TenantMode};
-use prorata_testkit::both_stores;
+use prorata_testkit::{both_stores, TempDirGuard};
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("a date")
@@ -51,17 +51,13 @@ fn before() -> Vec<(i64, &'static str, NaiveDate, NaiveDate, i64, i64)> {
     ]
 }
 
-/// The migrations of this backend up to 0019, copied to a folder of their own: what a
-/// database of the previous release has applied.
-fn migrations_before_0020(backend: &str) -> PathBuf {
+/// The migrations of this backend up to 0019, copied to a folder of their own (removed when
+/// the guard drops): what a database of the previous release has applied.
+fn migrations_before_0020(backend: &str) -> TempDirGuard {
     let all = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(backend);
-    let dir = std::env::temp_dir().join(format!(
-        "prorata-migrations-0019-{backend}-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("folder");
+    let dir = TempDirGuard::new("prorata-migrations-0019");
     for entry in std::fs::read_dir(&all).expect("migrations") {
         let path = entry.expect("entry").path();
         let name = path
@@ -74,7 +70,7 @@ fn migrations_before_0020(backend: &str) -> PathBuf {
             .and_then(|v| v.parse().ok())
             .unwrap_or(u32::MAX);
         if version < 20 {
-            std::fs::copy(&path, dir.join(name)).expect("copy");
+            std::fs::copy(&path, dir.path().join(name)).expect("copy");
         }
     }
     dir
@@ -118,7 +114,7 @@ async fn daily_totals_written_before_the_month_key_read_the_same_after_it(url: &
         "postgres"
     };
     let folder = migrations_before_0020(backend);
-    let old = sqlx::migrate::Migrator::new(folder.as_path())
+    let old = sqlx::migrate::Migrator::new(folder.path())
         .await
         .expect("migrations to 0019");
     let store = Store::connect(url).await.expect("connect");
@@ -163,7 +159,6 @@ async fn daily_totals_written_before_the_month_key_read_the_same_after_it(url: &
     } else {
         previous_release!(sqlx::PgPool);
     }
-    let _ = std::fs::remove_dir_all(&folder);
 
     store.migrate().await.expect("migrate to the latest");
     let (tenant, other) = (tenants[0], tenants[1]);

@@ -94,13 +94,23 @@ pub async fn professional_tenant(
     n: usize,
     start: &(dyn Fn(usize) -> NaiveDate + Sync),
 ) -> Result<Tenant> {
+    Ok(professional_customers(engine, name, n, start).await?.0)
+}
+
+/// [`professional_tenant`], with its customers' account ids, in order.
+pub async fn professional_customers(
+    engine: &Engine,
+    name: &str,
+    n: usize,
+    start: &(dyn Fn(usize) -> NaiveDate + Sync),
+) -> Result<(Tenant, Vec<i64>)> {
     let (tenant, catalog) =
         tenant_with_catalog(engine, name, TenantMode::Live, None, &Settings::default()).await?;
-    customers(engine, tenant.id, catalog, n, &customer, &|i| {
+    let accounts = customers(engine, tenant.id, catalog, n, &customer, &|i| {
         professional(start(i))
     })
     .await?;
-    Ok(tenant)
+    Ok((tenant, accounts))
 }
 
 /// `n` [`customer`]s, each with `sub`; their account ids, in order.

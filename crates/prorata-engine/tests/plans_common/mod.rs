@@ -4,10 +4,9 @@
 //! has rows to pass over.
 
 use chrono::NaiveDate;
-use prorata_core::reconcile::Settings;
 use prorata_engine::Engine;
-use prorata_store::{DailyUsage, Tenant, TenantMode};
-use prorata_testkit::bulk::{customer, customers, professional, tenant_with_catalog};
+use prorata_store::{DailyUsage, Tenant};
+use prorata_testkit::bulk::professional_customers;
 
 use crate::common::d;
 
@@ -20,15 +19,9 @@ async fn tenant_with_usage(
     n: usize,
     start: &(dyn Fn(usize) -> NaiveDate + Sync),
 ) -> Tenant {
-    let (tenant, catalog) =
-        tenant_with_catalog(engine, name, TenantMode::Live, None, &Settings::default())
-            .await
-            .expect("tenant");
-    let accounts = customers(engine, tenant.id, catalog, n, &customer, &|i| {
-        professional(start(i))
-    })
-    .await
-    .expect("customers");
+    let (tenant, accounts) = professional_customers(engine, name, n, start)
+        .await
+        .expect("tenant");
     let mut tx = engine.store.begin().await.expect("begin");
     let usage: Vec<DailyUsage> = tx
         .subscriptions_of_accounts(tenant.id, &accounts)
