@@ -350,9 +350,8 @@ impl Engine {
 
     /// Folds the tenant's appended partial usage totals into the daily totals, in a
     /// transaction of its own (see `Tx::fold_usage`: safe to cut off, safe to run again).
-    /// Returns how many daily totals it wrote. Readers see the same usage before and after: it
-    /// only keeps the appended rows few.
-    pub async fn fold_usage(&self, tenant: i64) -> Result<u64> {
+    /// Readers see the same usage before and after: it only keeps the appended rows few.
+    pub async fn fold_usage(&self, tenant: i64) -> Result<()> {
         Ok(committed!(self.store, tx => tx.fold_usage(tenant).await?)?)
     }
 

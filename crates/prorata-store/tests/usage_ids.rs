@@ -1,7 +1,12 @@
-//! Deduplication of call records by event id on PostgreSQL, where a batch writes its ids by
-//! `COPY` and, when one is known, again with `ON CONFLICT DO NOTHING`: an id a concurrent
-//! batch has written but not committed yet is still a duplicate once it commits, neither
-//! stored twice nor an error, and a batch of known ids stores only the new ones.
+//! Deduplication of call records by event id.
+//!
+//! On PostgreSQL a batch writes its ids by `COPY` and, when one is known, again with
+//! `ON CONFLICT DO NOTHING`: an id a concurrent batch has written but not committed yet is
+//! still a duplicate once it commits, neither stored twice nor an error, and a batch of known
+//! ids stores only the new ones.
+//!
+//! On SQLite a batch is inserted optimistically, a statement per chunk of ids; a chunk holding
+//! a known id fails, is undone alone, and goes again without its known ids.
 
 use std::time::Duration;
 
@@ -92,4 +97,63 @@ async fn an_id_committed_by_a_concurrent_batch_after_the_read_is_a_duplicate() {
         let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
         assert_eq!(ids, ["a", "b", "c", "d"], "{table}");
     }
+}
+
+fn numbered(ids: impl Iterator<Item = usize>) -> Vec<NewCall> {
+    ids.map(|i| call(&format!("e{i:05}"))).collect()
+}
+
+#[tokio::test]
+async fn sqlite_stores_only_the_new_ids_of_statements_holding_known_ones() {
+    let (url, _dir) = prorata_testkit::sqlite_url();
+    let store = Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let mut tx = store.begin().await.expect("begin");
+    let tenant = tx
+        .create_tenant("calls", TenantMode::Live, None, &Settings::default())
+        .await
+        .expect("tenant");
+    // Ids 0, 1000, 2000, … 9000 are known, committed by an earlier batch.
+    let known = numbered((0..10).map(|i| i * 1000));
+    assert_eq!(
+        tx.insert_calls(tenant, day(), &known)
+            .await
+            .expect("insert"),
+        (0..10).collect::<Vec<_>>()
+    );
+    tx.commit().await.expect("commit");
+
+    // A batch of 10,000 ids, the known ones among them, sent in reverse order: statements of
+    // 2,000 in id order, each holding two known ids. Within the same transaction, a first
+    // batch stores 10,500 and 10,501; the second batch resends 10,500 among its own.
+    let mut tx = store.begin().await.expect("begin");
+    let first = numbered([10_500, 10_501].into_iter());
+    assert_eq!(
+        tx.insert_calls(tenant, day(), &first)
+            .await
+            .expect("insert"),
+        [0, 1]
+    );
+    let batch = numbered((0..10_000).rev().chain([10_500]));
+    let stored = tx
+        .insert_calls(tenant, day(), &batch)
+        .await
+        .expect("insert");
+    tx.commit().await.expect("commit");
+    // Positions in the batch, in order, of every id but the known ones.
+    let expected: Vec<usize> = (0..batch.len())
+        .filter(|&p| p < 10_000 && (9_999 - p) % 1000 != 0)
+        .collect();
+    assert_eq!(stored, expected);
+
+    // Each id is stored once: 10 + 2 + 9,990.
+    let mut tx = store.begin().await.expect("begin");
+    let again = numbered((0..10_000).chain([10_500, 10_501]));
+    assert_eq!(
+        tx.insert_calls(tenant, day(), &again)
+            .await
+            .expect("insert"),
+        Vec::<usize>::new()
+    );
+    tx.rollback().await.expect("rollback");
 }
