@@ -16,11 +16,21 @@ use prorata_testkit::bulk::{professional, subscriptions, tenant_with_catalog};
 
 use crate::db::open;
 
+/// The most memory this process held resident since [`reset_peak_rss`], in KiB.
 pub(crate) fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// The memory this process holds resident now, in KiB.
+pub(crate) fn rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
@@ -172,6 +182,9 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
     );
 
     reset_peak_rss();
+    // What the process holds before the run: the setup's freed memory the allocator kept
+    // (more after setting up more accounts) is part of the peak, not of the run.
+    let resident = rss_kib();
     crate::bench_profile::start();
     let started = Instant::now();
     let bar = crate::progress::counter("billing run");
@@ -202,9 +215,15 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         prorata_engine::CHUNK
     );
     println!("engine / raw insert: {:.2}", rate / raw_rate);
-    match run_peak {
-        Some(kib) => println!("peak memory during the run: {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("peak memory during the run: unavailable (no /proc)"),
+    match (run_peak, resident) {
+        (Some(peak), Some(before)) => println!(
+            "peak memory during the run: {:.1} MiB ({:.1} MiB resident as it started, {:.1} MiB \
+             added by the run)",
+            peak as f64 / 1024.0,
+            before as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0
+        ),
+        _ => println!("peak memory during the run: unavailable (no /proc)"),
     }
     print_profile(&profile, run_secs);
     Ok(())
