@@ -175,9 +175,10 @@ impl Engine {
         let written = if calls.is_empty() {
             Written::default()
         } else if self.store.backend() == "sqlite" {
-            writer::submit(self, tenant.id, today, calls).await?
+            writer::submit(self, tenant.id, today, Batch::new(calls)).await?
         } else {
-            self.write_alone(tenant.id, today, &calls).await?
+            self.write_alone(tenant.id, today, &Batch::new(calls))
+                .await?
         };
         self.fold_in_background(tenant.id, written.rows);
         report.accepted = written.accepted;
@@ -187,13 +188,8 @@ impl Engine {
 
     /// Writes one batch in a transaction of its own, tried again when SQLite reports a
     /// conflicting writer (the billing worker committing a chunk, say): nothing was written.
-    async fn write_alone(
-        &self,
-        tenant: i64,
-        today: NaiveDate,
-        calls: &[NewCall],
-    ) -> Result<Written> {
-        Ok(committed!(self.store, tx => write_batch(tx, tenant, today, calls).await?)?)
+    async fn write_alone(&self, tenant: i64, today: NaiveDate, batch: &Batch) -> Result<Written> {
+        Ok(committed!(self.store, tx => write_batch(tx, tenant, today, batch).await?)?)
     }
 
     /// Checks, dates, attributes and rates a batch: the calls to store, and a report holding
@@ -502,19 +498,36 @@ pub(crate) struct Written {
     pub rows: u64,
 }
 
-/// Writes one batch's calls in `tx`: the events not stored before, the partial daily totals
-/// they add, and ended subscriptions they touch made due again. `calls` must not repeat an
-/// event id; an id stored earlier in the same transaction (another batch of a group) counts
-/// as a duplicate like any other.
-pub(crate) async fn write_batch(
-    tx: &mut Tx,
-    tenant: i64,
-    today: NaiveDate,
-    calls: &[NewCall],
-) -> prorata_store::Result<Written> {
-    let new = tx.insert_calls(tenant, today, calls).await?;
+/// A batch ready to be written: its calls, and what they add to the daily totals and which
+/// subscriptions they touch should all of them be new (as nearly always), worked out before
+/// the batch reaches the writer, so that SQLite's one writer does not wait on it.
+pub(crate) struct Batch {
+    calls: Vec<NewCall>,
+    daily: Vec<DailyUsage>,
+    touched: Vec<i64>,
+}
+
+impl Batch {
+    pub(crate) fn new(calls: Vec<NewCall>) -> Batch {
+        let daily = daily_totals(calls.iter());
+        let touched = crate::distinct(daily.iter().map(|r| r.subscription_id));
+        Batch {
+            calls,
+            daily,
+            touched,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+/// The partial daily totals `calls` add: one per subscription, metric and day (free calls
+/// add none).
+fn daily_totals<'a>(calls: impl Iterator<Item = &'a NewCall>) -> Vec<DailyUsage> {
     let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
-    for c in new.iter().map(|&i| &calls[i]) {
+    for c in calls {
         if let Some(metric) = &c.metric {
             let d = daily
                 .entry((c.subscription_id, metric, c.usage_date))
@@ -523,7 +536,7 @@ pub(crate) async fn write_batch(
             d.1 += c.billable_seconds;
         }
     }
-    let rows: Vec<DailyUsage> = daily
+    daily
         .into_iter()
         .map(|((s, m, d), (events, quantity))| DailyUsage {
             subscription_id: s,
@@ -532,14 +545,37 @@ pub(crate) async fn write_batch(
             events,
             quantity,
         })
-        .collect();
-    tx.add_daily_usage(tenant, today, &rows).await?;
-    let touched: Vec<i64> = crate::distinct(rows.iter().map(|r| r.subscription_id));
-    tx.make_due_if_idle(tenant, &touched, today).await?;
+        .collect()
+}
+
+/// Writes one batch in `tx`: the events not stored before, the partial daily totals they
+/// add, and ended subscriptions they touch made due again. The calls must not repeat an
+/// event id; an id stored earlier in the same transaction (another batch of a group) counts
+/// as a duplicate like any other.
+pub(crate) async fn write_batch(
+    tx: &mut Tx,
+    tenant: i64,
+    today: NaiveDate,
+    batch: &Batch,
+) -> prorata_store::Result<Written> {
+    let calls = &batch.calls;
+    let new = tx.insert_calls(tenant, today, calls).await?;
+    // Some calls were stored before: the totals and subscriptions of the new ones only.
+    let partial;
+    let (daily, touched) = if new.len() == calls.len() {
+        (&batch.daily, &batch.touched)
+    } else {
+        let daily = daily_totals(new.iter().map(|&i| &calls[i]));
+        let touched = crate::distinct(daily.iter().map(|r| r.subscription_id));
+        partial = (daily, touched);
+        (&partial.0, &partial.1)
+    };
+    tx.add_daily_usage(tenant, today, daily).await?;
+    tx.make_due_if_idle(tenant, touched, today).await?;
     Ok(Written {
         accepted: new.len() as u64,
         duplicates: (calls.len() - new.len()) as u64,
-        rows: rows.len() as u64,
+        rows: daily.len() as u64,
     })
 }
 

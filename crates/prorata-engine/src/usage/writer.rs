@@ -13,10 +13,10 @@
 //! per transaction, so one batch's error is not another's.
 
 use chrono::NaiveDate;
-use prorata_store::{NewCall, Store, StoreError};
+use prorata_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{write_batch, Written, BUSY_RETRIES};
+use super::{write_batch, Batch, Written, BUSY_RETRIES};
 use crate::{Engine, EngineError, Result};
 
 /// Events a group holds at most before it is committed: a few batches, so that a commit is
@@ -27,7 +27,7 @@ const GROUP_EVENTS: usize = 40_000;
 pub(crate) struct Job {
     tenant: i64,
     today: NaiveDate,
-    calls: Vec<NewCall>,
+    batch: Batch,
     done: oneshot::Sender<std::result::Result<Written, StoreError>>,
 }
 
@@ -40,13 +40,13 @@ pub(crate) async fn submit(
     engine: &Engine,
     tenant: i64,
     today: NaiveDate,
-    calls: Vec<NewCall>,
+    batch: Batch,
 ) -> Result<Written> {
     let (done, answer) = oneshot::channel();
     let job = Job {
         tenant,
         today,
-        calls,
+        batch,
         done,
     };
     enqueue(engine, job)?;
@@ -92,12 +92,12 @@ fn stopped() -> EngineError {
 /// The writer: groups whatever is waiting, writes it, answers, until the engine is gone.
 async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = jobs.recv().await {
-        let mut events = first.calls.len();
+        let mut events = first.batch.len();
         let mut group = vec![first];
         while events < GROUP_EVENTS {
             match jobs.try_recv() {
                 Ok(job) => {
-                    events += job.calls.len();
+                    events += job.batch.len();
                     group.push(job);
                 }
                 Err(_) => break,
@@ -136,7 +136,7 @@ async fn write_together(store: &Store, group: &[Job]) -> prorata_store::Result<V
     committed!(store, tx => {
         let mut written = Vec::with_capacity(group.len());
         for job in group {
-            written.push(write_batch(tx, job.tenant, job.today, &job.calls).await?);
+            written.push(write_batch(tx, job.tenant, job.today, &job.batch).await?);
         }
         written
     })
