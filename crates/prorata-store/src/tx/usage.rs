@@ -485,9 +485,9 @@ impl Tx {
     }
 }
 
-/// The SQL of a multi-row insert into one table on SQLite, made once per statement size (a
-/// statement of 2,000 rows is 60 kB of text, which building for every chunk cost the writer
-/// as much as a hundredth of its time).
+/// The SQL of a multi-row insert into one table on SQLite, made once per statement size: a
+/// statement of 2,000 events is about 90 kB of text, which the one writer built again for
+/// every chunk.
 struct SqliteInsert {
     head: &'static str,
     columns: usize,
