@@ -498,24 +498,18 @@ pub(crate) struct Written {
     pub rows: u64,
 }
 
-/// A batch ready to be written: its calls, and what they add to the daily totals and which
-/// subscriptions they touch should all of them be new (as nearly always), worked out before
-/// the batch reaches the writer, so that SQLite's one writer does not wait on it.
+/// A batch ready to be written: its calls, and their totals should all of them be new (as
+/// nearly always), worked out before the batch reaches the writer, so that SQLite's one
+/// writer does not wait on it.
 pub(crate) struct Batch {
     calls: Vec<NewCall>,
-    daily: Vec<DailyUsage>,
-    touched: Vec<i64>,
+    totals: Totals,
 }
 
 impl Batch {
     pub(crate) fn new(calls: Vec<NewCall>) -> Batch {
-        let daily = daily_totals(calls.iter());
-        let touched = crate::distinct(daily.iter().map(|r| r.subscription_id));
-        Batch {
-            calls,
-            daily,
-            touched,
-        }
+        let totals = Totals::of(calls.iter());
+        Batch { calls, totals }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -523,29 +517,39 @@ impl Batch {
     }
 }
 
-/// The partial daily totals `calls` add: one per subscription, metric and day (free calls
-/// add none).
-fn daily_totals<'a>(calls: impl Iterator<Item = &'a NewCall>) -> Vec<DailyUsage> {
-    let mut daily: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
-    for c in calls {
-        if let Some(metric) = &c.metric {
-            let d = daily
-                .entry((c.subscription_id, metric, c.usage_date))
-                .or_default();
-            d.0 += 1;
-            d.1 += c.billable_seconds;
+/// What calls add: their partial daily totals, one per subscription, metric and day (free
+/// calls add none), and the subscriptions these touch.
+#[derive(Clone)]
+struct Totals {
+    daily: Vec<DailyUsage>,
+    touched: Vec<i64>,
+}
+
+impl Totals {
+    fn of<'a>(calls: impl Iterator<Item = &'a NewCall>) -> Totals {
+        let mut sums: BTreeMap<(i64, &str, NaiveDate), (i64, i64)> = BTreeMap::new();
+        for c in calls {
+            if let Some(metric) = &c.metric {
+                let d = sums
+                    .entry((c.subscription_id, metric, c.usage_date))
+                    .or_default();
+                d.0 += 1;
+                d.1 += c.billable_seconds;
+            }
         }
+        let daily: Vec<DailyUsage> = sums
+            .into_iter()
+            .map(|((s, m, d), (events, quantity))| DailyUsage {
+                subscription_id: s,
+                metric: m.to_string(),
+                usage_date: d,
+                events,
+                quantity,
+            })
+            .collect();
+        let touched = crate::distinct(daily.iter().map(|r| r.subscription_id));
+        Totals { daily, touched }
     }
-    daily
-        .into_iter()
-        .map(|((s, m, d), (events, quantity))| DailyUsage {
-            subscription_id: s,
-            metric: m.to_string(),
-            usage_date: d,
-            events,
-            quantity,
-        })
-        .collect()
 }
 
 /// Writes one batch in `tx`: the events not stored before, the partial daily totals they
@@ -560,22 +564,18 @@ pub(crate) async fn write_batch(
 ) -> prorata_store::Result<Written> {
     let calls = &batch.calls;
     let new = tx.insert_calls(tenant, today, calls).await?;
-    // Some calls were stored before: the totals and subscriptions of the new ones only.
-    let partial;
-    let (daily, touched) = if new.len() == calls.len() {
-        (&batch.daily, &batch.touched)
+    // Some calls were stored before: the totals of the new ones only.
+    let totals = if new.len() == calls.len() {
+        std::borrow::Cow::Borrowed(&batch.totals)
     } else {
-        let daily = daily_totals(new.iter().map(|&i| &calls[i]));
-        let touched = crate::distinct(daily.iter().map(|r| r.subscription_id));
-        partial = (daily, touched);
-        (&partial.0, &partial.1)
+        std::borrow::Cow::Owned(Totals::of(new.iter().map(|&i| &calls[i])))
     };
-    tx.add_daily_usage(tenant, today, daily).await?;
-    tx.make_due_if_idle(tenant, touched, today).await?;
+    tx.add_daily_usage(tenant, today, &totals.daily).await?;
+    tx.make_due_if_idle(tenant, &totals.touched, today).await?;
     Ok(Written {
         accepted: new.len() as u64,
         duplicates: (calls.len() - new.len()) as u64,
-        rows: daily.len() as u64,
+        rows: totals.daily.len() as u64,
     })
 }
 

@@ -92,49 +92,32 @@ impl Tx {
                 let mut order: Vec<usize> = (0..calls.len()).collect();
                 order.sort_unstable_by(|&a, &b| calls[a].event_id.cmp(&calls[b].event_id));
                 let recorded_on = day_text(recorded_on);
-                let chunks: Vec<&[usize]> = sqlite_chunks(&order).collect();
-                let mut fresh = Vec::with_capacity(calls.len());
-                let mut next = chunks
-                    .first()
-                    .map(|c| event_args(tenant, &recorded_on, calls, c));
-                for (k, chunk) in chunks.iter().enumerate() {
-                    let Some(args) = next.take() else { break };
-                    // Optimistically, as nearly every event is new: the insert checks each id
-                    // against the primary key anyway, where reading the known ids first probed
-                    // the key a second time per event. A known id fails the statement, which
-                    // SQLite undoes alone (the transaction stands); then the chunk's known ids
-                    // are read and the others inserted. The next chunk's values are made
-                    // while SQLite runs this one (see `sqlite_pipelined`).
-                    let (done, made) =
-                        sqlite_pipelined(t, &EVENTS_SQL.get(chunk.len()), args?, || {
-                            chunks
-                                .get(k + 1)
-                                .map(|c| event_args(tenant, &recorded_on, calls, c))
-                        })
-                        .await;
-                    next = made;
-                    match done {
-                        Ok(()) => fresh.extend_from_slice(chunk),
-                        Err(e) if is_unique_violation(&e) => {
-                            let known = known_event_ids(t, tenant, calls, chunk).await?;
-                            let new: Vec<usize> = chunk
-                                .iter()
-                                .copied()
-                                .filter(|&i| !known.contains(&calls[i].event_id))
-                                .collect();
-                            for part in sqlite_chunks(&new) {
-                                let args = event_args(tenant, &recorded_on, calls, part)?;
-                                sqlx::query_with(&EVENTS_SQL.get(part.len()), args)
-                                    .execute(&mut **t)
-                                    .await?;
-                            }
-                            fresh.extend(new);
-                        }
-                        Err(e) => return Err(e.into()),
+                let args = |chunk: &[usize]| event_args(tenant, &recorded_on, calls, chunk);
+                // Optimistically, as nearly every event is new: the insert checks each id
+                // against the primary key anyway, where reading the known ids first probed the
+                // key a second time per event. A known id fails its statement, which SQLite
+                // undoes alone (the transaction stands); then that chunk's known ids are read
+                // and the others inserted.
+                let mut known = std::collections::HashSet::new();
+                for (chunk, _) in sqlite_insert(t, &EVENTS_SQL, &order, args).await? {
+                    let ids = known_event_ids(t, tenant, calls, chunk).await?;
+                    let new: Vec<usize> = chunk
+                        .iter()
+                        .copied()
+                        .filter(|&i| !ids.contains(&calls[i].event_id))
+                        .collect();
+                    if let Some((_, e)) = sqlite_insert(t, &EVENTS_SQL, &new, args)
+                        .await?
+                        .into_iter()
+                        .next()
+                    {
+                        return Err(e.into());
                     }
+                    known.extend(ids);
                 }
-                fresh.sort_unstable();
-                Ok(fresh)
+                Ok((0..calls.len())
+                    .filter(|&i| !known.contains(&calls[i].event_id))
+                    .collect())
             }
             Inner::Postgres(t) => {
                 // Sorted: the index is filled in order, and concurrent batches sharing ids
@@ -188,19 +171,14 @@ impl Tx {
         match &mut self.inner {
             Inner::Sqlite(t) => {
                 let recorded_on = day_text(recorded_on);
-                let chunks: Vec<&[DailyUsage]> = sqlite_chunks(rows).collect();
-                let mut next = chunks.first().map(|c| daily_args(tenant, &recorded_on, c));
-                for k in 0..chunks.len() {
-                    let Some(args) = next.take() else { break };
-                    let (done, made) =
-                        sqlite_pipelined(t, &DAILY_SQL.get(chunks[k].len()), args?, || {
-                            chunks
-                                .get(k + 1)
-                                .map(|c| daily_args(tenant, &recorded_on, c))
-                        })
-                        .await;
-                    next = made;
-                    done?;
+                let args = |chunk: &[DailyUsage]| daily_args(tenant, &recorded_on, chunk);
+                // No unique key: a refusal is some other error.
+                if let Some((_, e)) = sqlite_insert(t, &DAILY_SQL, rows, args)
+                    .await?
+                    .into_iter()
+                    .next()
+                {
+                    return Err(e.into());
                 }
             }
             // COPY, as for the events: a batch appends about one partial total per event
@@ -534,23 +512,40 @@ static DAILY_SQL: SqliteInsert = SqliteInsert::new(
     7,
 );
 
-/// Runs `sql` with `args` on SQLite and, while SQLite's worker thread executes it, calls
-/// `make` (the next statement's values) on this one. One connection runs one statement at a
-/// time, and usage ingestion has one writer: values made between statements would leave
-/// SQLite idle that long, about a seventh of a batch's time.
-async fn sqlite_pipelined<T>(
+/// Inserts `rows` with `sql`, one multi-row statement per chunk of [`SQLITE_SIZES`], and
+/// makes each statement's values (`args`) while SQLite's worker thread runs the one before:
+/// one connection runs one statement at a time, and usage ingestion has one writer, so values
+/// made between statements would leave SQLite idle that long (about a seventh of a batch's
+/// time). Returns the chunks refused on a unique key, each undone by SQLite alone (the
+/// transaction stands); any other error ends the insert.
+async fn sqlite_insert<'r, R>(
     t: &mut sqlx::SqliteConnection,
-    sql: &str,
-    args: SqliteArguments<'static>,
-    make: impl FnOnce() -> T,
-) -> (std::result::Result<(), sqlx::Error>, T) {
-    // Biased: the statement is polled first, which hands it to the worker; `make` then runs
-    // while the statement's future waits for the worker's answer.
-    tokio::join!(
-        biased;
-        async { sqlx::query_with(sql, args).execute(t).await.map(|_| ()) },
-        async { make() },
-    )
+    sql: &SqliteInsert,
+    rows: &'r [R],
+    args: impl Fn(&[R]) -> Result<SqliteArguments<'static>>,
+) -> Result<Vec<(&'r [R], sqlx::Error)>> {
+    let chunks: Vec<&[R]> = sqlite_chunks(rows).collect();
+    let mut refused = Vec::new();
+    let mut next = chunks.first().map(|&c| args(c));
+    for (k, &chunk) in chunks.iter().enumerate() {
+        let Some(values) = next.take() else { break };
+        let values = values?;
+        let statement = sql.get(chunk.len());
+        // Biased: the statement is polled first, which hands it to the worker; the next
+        // values are then made while the statement's future waits for the worker's answer.
+        let (done, made) = tokio::join!(
+            biased;
+            sqlx::query_with(&statement, values).execute(&mut *t),
+            async { chunks.get(k + 1).map(|&c| args(c)) },
+        );
+        next = made;
+        match done {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => refused.push((chunk, e)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(refused)
 }
 
 /// The values of the calls at positions `chunk` of `calls`, in [`EVENTS_SQL`]'s order. Owned,
