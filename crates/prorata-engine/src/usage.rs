@@ -376,9 +376,11 @@ impl Engine {
         tokio::spawn(async move {
             // A failed fold leaves the rows appended, still read and still folded by the
             // next fold (the billing run's, or this one's next turn).
+            let mut laps = crate::phases::Laps::start("usage fold");
             if let Err(e) = engine.fold_usage(tenant).await {
                 tracing::warn!(tenant, error = %e, "folding usage totals failed");
             }
+            laps.lap("background fold");
             if let Ok(mut pending) = engine.usage_pending.lock() {
                 pending.entry(tenant).or_default().1 = false;
             }
@@ -562,8 +564,10 @@ pub(crate) async fn write_batch(
     today: NaiveDate,
     batch: &Batch,
 ) -> prorata_store::Result<Written> {
+    let mut laps = crate::phases::Laps::start("usage batch");
     let calls = &batch.calls;
     let new = tx.insert_calls(tenant, today, calls).await?;
+    laps.lap("events");
     // Some calls were stored before: the totals of the new ones only.
     let totals = if new.len() == calls.len() {
         std::borrow::Cow::Borrowed(&batch.totals)
@@ -571,7 +575,9 @@ pub(crate) async fn write_batch(
         std::borrow::Cow::Owned(Totals::of(new.iter().map(|&i| &calls[i])))
     };
     tx.add_daily_usage(tenant, today, &totals.daily).await?;
+    laps.lap("partial totals");
     tx.make_due_if_idle(tenant, &totals.touched, today).await?;
+    laps.lap("ended subscriptions made due");
     Ok(Written {
         accepted: new.len() as u64,
         duplicates: (calls.len() - new.len()) as u64,

@@ -185,7 +185,7 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
     // What the process holds before the run: the setup's freed memory the allocator kept
     // (more after setting up more accounts) is part of the peak, not of the run.
     let resident = rss_kib();
-    crate::bench_profile::start();
+    crate::bench_profile::start(true);
     let started = Instant::now();
     let bar = crate::progress::counter("billing run");
     let summary = engine
@@ -225,20 +225,28 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         ),
         _ => println!("peak memory during the run: unavailable (no /proc)"),
     }
-    print_profile(&profile, run_secs);
+    print_profile(&profile, run_secs, &["start", "reader", "writer"]);
     Ok(())
 }
 
-/// Where the run's time went: each stage's phases (the reader prepares chunk k+1 while the
-/// writer writes chunk k, so the stages overlap), then the statements that took longest.
-pub(crate) fn print_profile(profile: &crate::bench_profile::Profile, run_secs: f64) {
-    println!("time by phase (s, share of the run's wall clock; reader and writer overlap):");
-    for stage in ["start", "reader", "writer"] {
+/// Where the run's time went: the phases of each of `stages` (a billing run's reader prepares
+/// chunk k+1 while its writer writes chunk k, so the stages overlap), then the statements that
+/// took longest, if they were gathered.
+pub(crate) fn print_profile(
+    profile: &crate::bench_profile::Profile,
+    run_secs: f64,
+    stages: &[&str],
+) {
+    println!("time by phase (s, share of the run's wall clock; stages overlap):");
+    for &stage in stages {
         let phases: Vec<_> = profile
             .phases
             .iter()
             .filter(|((s, _), _)| s == stage)
             .collect();
+        if phases.is_empty() {
+            continue; // PostgreSQL's usage batches have no writer of their own, say
+        }
         let total: f64 = phases.iter().map(|(_, t)| t.total).sum();
         println!("  {stage}: {total:.2} s");
         for ((_, phase), t) in phases {
@@ -249,6 +257,9 @@ pub(crate) fn print_profile(profile: &crate::bench_profile::Profile, run_secs: f
                 t.max * 1000.0
             );
         }
+    }
+    if profile.statements.is_empty() {
+        return;
     }
     let mut statements: Vec<_> = profile.statements.iter().collect();
     statements.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));

@@ -87,7 +87,7 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
     let mut rates = Vec::new();
     for (label, tenant) in [("one month old", &new), ("with history", &old)] {
         reset_peak_rss();
-        crate::bench_profile::start();
+        crate::bench_profile::start(true);
         let started = Instant::now();
         let bar = crate::progress::counter(label);
         let summary = engine
@@ -106,7 +106,7 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
              memory {peak}",
             summary.invoices
         );
-        crate::bench::print_profile(&profile, secs);
+        crate::bench::print_profile(&profile, secs, &["start", "reader", "writer"]);
         rates.push(rate);
     }
     engine.store.close().await;

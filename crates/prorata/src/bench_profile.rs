@@ -1,8 +1,9 @@
 //! What explains a slow billing run: while switched on, a tracing layer adds up the engine's
 //! phase events ([`prorata_engine::phases`]) and sqlx's per-statement events (target
 //! `sqlx::query`, each with its statement and elapsed time) by phase and by statement, for
-//! `prorata bench billing-run` to print. Switched off — always, outside that bench — its filter
-//! answers no at the cost of one atomic load, so a server pays nothing for it.
+//! `prorata bench billing-run` to print (`prorata bench usage`: the phases alone). Switched
+//! off — always, outside those benches — its filter answers no at the cost of one atomic
+//! load, so a server pays nothing for it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -18,6 +19,8 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 const SQLX: &str = "sqlx::query";
 
 static ON: AtomicBool = AtomicBool::new(false);
+/// Whether sqlx's statements are gathered too, not only the phases.
+static STATEMENTS: AtomicBool = AtomicBool::new(false);
 static PROFILE: Mutex<Option<Profile>> = Mutex::new(None);
 
 /// Count, total and longest time of one phase or statement.
@@ -45,11 +48,14 @@ pub(crate) struct Profile {
     pub statements: HashMap<String, Times>,
 }
 
-/// Starts gathering (dropping anything gathered before).
-pub(crate) fn start() {
+/// Starts gathering (dropping anything gathered before): the phases, and sqlx's statements
+/// when `statements` (each event then carries its statement's text: usage ingestion's
+/// statements of 2,000 rows would be timed with the gathering).
+pub(crate) fn start(statements: bool) {
     if let Ok(mut p) = PROFILE.lock() {
         *p = Some(Profile::default());
     }
+    STATEMENTS.store(statements, Ordering::Release);
     ON.store(true, Ordering::Release);
 }
 
@@ -81,7 +87,9 @@ struct WhenOn;
 
 impl<S> Filter<S> for WhenOn {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        ON.load(Ordering::Relaxed) && wanted(meta)
+        ON.load(Ordering::Relaxed)
+            && wanted(meta)
+            && (meta.target() != SQLX || STATEMENTS.load(Ordering::Relaxed))
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {

@@ -9,7 +9,9 @@
 //! 1. HTTP: `http_events` generated January calls (1 % resent, 0.1 % broken) posted to
 //!    `POST /v1/usage` on loopback in batches of 10,000 over [`http::CONNECTIONS`] keep-alive
 //!    connections at once, each connection waiting for its batch's answer (committed) before
-//!    sending the next. Timed: the round trips; the generator's time is left out.
+//!    sending the next. Timed: the round trips; the generator's time is left out. Then where
+//!    the usage writer's time went (the engine's phase events: waiting for batches or writing
+//!    them, each batch's events and partial totals, a background fold).
 //! 2. The month: calls up to `month_calls` in all, ingested through the engine (validated,
 //!    dated, rated, stored, daily totals kept), then the 1 February billing run, which invoices
 //!    January's minutes from the daily totals. Both timed, with peak memory.
@@ -111,11 +113,13 @@ async fn run(
     let bodies = http::write_bodies(&mut gen, http_events)?;
     let bar = crate::progress::bar("HTTP events", http_events as u64);
     reset_peak_rss();
+    crate::bench_profile::start(false);
     let http::Sent {
         report: http,
         secs: http_secs,
         cpu_secs: http_cpu,
     } = http::send(addr, &key.secret, bodies, &bar).await?;
+    let profile = crate::bench_profile::stop();
     bar.finish_and_clear();
     let http_peak = peak_rss_kib();
     server.abort();
@@ -161,6 +165,13 @@ async fn run(
         http.rejected.len(),
         mib(http_peak),
         http_events as f64 / http_cpu
+    );
+    // What holds ingestion back: a writer waiting for batches is starved by its clients; one
+    // always writing is the limit, and its phases say where its time goes.
+    crate::bench::print_profile(
+        &profile,
+        http_secs,
+        &["usage writer", "usage batch", "usage fold"],
     );
     if rest == 0 {
         println!(

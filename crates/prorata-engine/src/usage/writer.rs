@@ -17,6 +17,7 @@ use prorata_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{write_batch, Batch, Written, BUSY_RETRIES};
+use crate::phases::Laps;
 use crate::{Engine, EngineError, Result};
 
 /// Events a group holds at most before it is committed: a few batches, so that a commit is
@@ -90,8 +91,12 @@ fn stopped() -> EngineError {
 }
 
 /// The writer: groups whatever is waiting, writes it, answers, until the engine is gone.
+/// Traced by phase (`prorata::phase`): the time spent waiting for batches against writing
+/// them tells a writer kept busy from one starved by its clients.
 async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut laps = Laps::start("usage writer");
     while let Some(first) = jobs.recv().await {
+        laps.lap("waiting for batches");
         let mut events = first.batch.len();
         let mut group = vec![first];
         while events < GROUP_EVENTS {
@@ -103,7 +108,13 @@ async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
+        let batches = group.len();
         write_group(&store, group).await;
+        laps.lap(if batches == 1 {
+            "one batch written"
+        } else {
+            "batches written together"
+        });
     }
 }
 
