@@ -171,7 +171,12 @@ async fn run(
     crate::bench::print_profile(
         &profile,
         http_secs,
-        &["usage writer", "usage batch", "usage fold"],
+        &[
+            "usage writer",
+            "usage transaction",
+            "usage batch",
+            "usage fold",
+        ],
     );
     if rest == 0 {
         println!(
