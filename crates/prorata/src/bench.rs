@@ -225,9 +225,12 @@ async fn run(url: &str, store: &str, n: usize) -> Result<()> {
         ),
         _ => println!("peak memory during the run: unavailable (no /proc)"),
     }
-    print_profile(&profile, run_secs, &["start", "reader", "writer"]);
+    print_profile(&profile, run_secs, &BILLING_STAGES);
     Ok(())
 }
+
+/// The stages of a billing run's phase events, in the order printed.
+pub(crate) const BILLING_STAGES: [&str; 3] = ["start", "reader", "writer"];
 
 /// Where the run's time went: the phases of each of `stages` (a billing run's reader prepares
 /// chunk k+1 while its writer writes chunk k, so the stages overlap), then the statements that

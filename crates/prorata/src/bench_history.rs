@@ -106,7 +106,7 @@ async fn run(url: &str, store: &str, n: usize, months: u32) -> Result<()> {
              memory {peak}",
             summary.invoices
         );
-        crate::bench::print_profile(&profile, secs, &["start", "reader", "writer"]);
+        crate::bench::print_profile(&profile, secs, &crate::bench::BILLING_STAGES);
         rates.push(rate);
     }
     engine.store.close().await;
