@@ -152,7 +152,8 @@ macro_rules! on_writer {
 impl Writer {
     async fn open(url: &str) -> Result<Writer> {
         if url.starts_with("sqlite://") {
-            // The store's own settings: WAL, synchronous=NORMAL, a 64 MiB page cache.
+            // The store's own settings: WAL, synchronous=NORMAL, a 64 MiB page cache (the
+            // database, the store's, has the store's page size).
             let options = SqliteConnectOptions::from_str(url)?
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
