@@ -345,10 +345,11 @@ impl Engine {
     }
 
     /// Folds the tenant's appended partial usage totals into the daily totals, in a
-    /// transaction of its own (see `Tx::fold_usage`: safe to cut off, safe to run again).
-    /// Readers see the same usage before and after: it only keeps the appended rows few.
+    /// transaction of its own (see `Store::fold_usage`: safe to cut off, safe to run again;
+    /// on SQLite, sorted before it takes the write lock). Readers see the same usage before
+    /// and after: it only keeps the appended rows few.
     pub async fn fold_usage(&self, tenant: i64) -> Result<()> {
-        Ok(committed!(self.store, tx => tx.fold_usage(tenant).await?)?)
+        Ok(self.store.fold_usage(tenant).await?)
     }
 
     /// Ingestion folds a tenant's appended usage totals in the background once its batches

@@ -225,6 +225,11 @@ async fn no_billing_run_statement_walks_a_big_table_on_sqlite() {
         ) {
             continue;
         }
+        // The usage fold's staging tables are its connection's own (`temp.`), gone with it:
+        // they hold the very rows being folded, read whole by design.
+        if sql.contains("temp.") {
+            continue;
+        }
         let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
             .fetch_all(&mut conn)
             .await

@@ -28,6 +28,9 @@ pub enum TenantWork {
     /// Rendering the files of new documents, and sign-in housekeeping: safe twice, but
     /// rendering is the costliest work per document, so not done twice at once.
     Documents = 3,
+    /// SQLite's fold of appended usage totals in two steps (`Store::fold_usage`): two at once
+    /// would each stage the same rows, and all but one would be thrown away.
+    UsageFold = 4,
 }
 
 /// Advisory lock keys are one `bigint` shared by everything on the server: Prorata's carry this
@@ -114,7 +117,7 @@ impl Store {
         }
     }
 
-    fn local_lock(&self, tenant: i64, work: TenantWork) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn local_lock(&self, tenant: i64, work: TenantWork) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry((tenant, work)).or_default().clone()
     }

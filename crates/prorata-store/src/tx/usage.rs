@@ -17,6 +17,7 @@ use super::{push_ids, Inner, Tx, ROWS_PER_INSERT};
 use crate::Result;
 
 mod copy_binary;
+mod fold;
 
 /// A call record ready to be stored: checked, dated, attributed and rated by the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,11 +209,10 @@ impl Tx {
     /// Usage dated before a subscription's settled-through horizon voids it (and bumps the
     /// revision, so a billing run that read the subscription before reconciles it again):
     /// the next run reads its whole history and bills the late usage.
+    ///
+    /// For a fold in a transaction of its own, [`crate::Store::fold_usage`] does the same
+    /// holding SQLite's write lock for half as long.
     pub async fn fold_usage(&mut self, tenant: i64) -> Result<()> {
-        const UPSERT: &str = " ON CONFLICT (tenant_id, usage_month, subscription_id, usage_date, \
-             metric, recorded_on) \
-             DO UPDATE SET events = usage_daily.events + excluded.events, \
-             quantity = usage_daily.quantity + excluded.quantity";
         match &mut self.inner {
             // SQLite has one writer at a time: nothing can be appended between the two
             // statements of this transaction.
@@ -719,6 +719,12 @@ async fn copy_in(t: &mut sqlx::PgConnection, sql: &str, data: Vec<u8>) -> Result
 fn usage_month(day: NaiveDate) -> i32 {
     day.year() * 12 + day.month0() as i32
 }
+
+/// A fold's upsert: a partial total is added to the daily total of its key.
+const UPSERT: &str = " ON CONFLICT (tenant_id, usage_month, subscription_id, usage_date, \
+     metric, recorded_on) \
+     DO UPDATE SET events = usage_daily.events + excluded.events, \
+     quantity = usage_daily.quantity + excluded.quantity";
 
 /// `usage_month` computed by SQLite from a `usage_date` (text, `YYYY-MM-DD`).
 const SQLITE_MONTH: &str = "CAST(substr(usage_date, 1, 4) AS INTEGER) * 12 \
