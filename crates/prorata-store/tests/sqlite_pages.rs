@@ -6,18 +6,22 @@
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 use prorata_core::reconcile::Settings;
 use prorata_store::{Store, TenantMode, SQLITE_PAGE_SIZE};
 use prorata_testkit::TempDirGuard;
 
-async fn page_size_and_journal(url: &str) -> (i64, String) {
-    let mut c = SqliteConnectOptions::from_str(url)
+async fn open(url: &str) -> SqliteConnection {
+    SqliteConnectOptions::from_str(url)
         .expect("a URL")
         .connect()
         .await
-        .expect("open");
+        .expect("open")
+}
+
+async fn page_size_and_journal(url: &str) -> (i64, String) {
+    let mut c = open(url).await;
     let size: i64 = sqlx::query_scalar("PRAGMA page_size")
         .fetch_one(&mut c)
         .await
@@ -76,11 +80,7 @@ async fn a_database_made_with_4_kib_pages_is_opened_and_migrated_as_it_is() {
     let (size, journal) = page_size_and_journal(&url).await;
     assert_eq!(size, 4096, "an existing database keeps its pages");
     assert_eq!(journal, "wal");
-    let mut c = SqliteConnectOptions::from_str(&url)
-        .expect("a URL")
-        .connect()
-        .await
-        .expect("open");
+    let mut c = open(&url).await;
     let kept: String = sqlx::query_scalar("SELECT v FROM kept")
         .fetch_one(&mut c)
         .await

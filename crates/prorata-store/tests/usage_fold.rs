@@ -39,29 +39,24 @@ fn batch(b: i64) -> Vec<DailyUsage> {
 }
 
 async fn appended_rows_left(url: &str, tenant: i64) -> i64 {
-    const SQL: &str = "SELECT COUNT(*) FROM usage_daily_pending WHERE tenant_id = $1";
+    macro_rules! count {
+        ($options:ty) => {{
+            let mut c = <$options>::from_str(url)
+                .expect("a URL")
+                .connect()
+                .await
+                .expect("open");
+            sqlx::query_scalar("SELECT COUNT(*) FROM usage_daily_pending WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut c)
+                .await
+                .expect("count")
+        }};
+    }
     if url.starts_with("sqlite://") {
-        let mut c = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-            .expect("a URL")
-            .connect()
-            .await
-            .expect("open");
-        sqlx::query_scalar(SQL)
-            .bind(tenant)
-            .fetch_one(&mut c)
-            .await
-            .expect("count")
+        count!(sqlx::sqlite::SqliteConnectOptions)
     } else {
-        let mut c = sqlx::postgres::PgConnectOptions::from_str(url)
-            .expect("a URL")
-            .connect()
-            .await
-            .expect("open");
-        sqlx::query_scalar(SQL)
-            .bind(tenant)
-            .fetch_one(&mut c)
-            .await
-            .expect("count")
+        count!(sqlx::postgres::PgConnectOptions)
     }
 }
 
