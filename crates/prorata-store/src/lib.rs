@@ -135,6 +135,11 @@ impl Store {
                 .busy_timeout(Duration::from_secs(30));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                // No ping before handing out a connection: it is a file in this process, not
+                // a socket that can go stale, and the ping was a round trip to the
+                // connection's worker thread on every acquire: up to half of the usage writer's
+                // `BEGIN` (BENCHMARKS.md, eighth pass).
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Db::Sqlite(pool)
