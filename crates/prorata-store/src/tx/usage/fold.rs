@@ -22,6 +22,8 @@ use crate::{Db, Result, Store, StoreError, TenantWork};
 /// reported a conflicting writer) before it gives up with the error.
 const ATTEMPTS: u32 = 4;
 
+const CONTESTED: &str = "other processes' folds kept taking this fold's usage totals: fold again";
+
 impl Store {
     /// Folds the tenant's appended partial totals into `usage_daily` and removes them, in a
     /// transaction of its own: committed, both happened; cut off, neither did, so a fold can
@@ -42,19 +44,15 @@ impl Store {
             .await;
         let mut c = pool.acquire().await?;
         let mut attempt = 1;
-        let folded =
-            loop {
-                match fold_staged(&mut c, tenant).await {
-                    Ok(true) => break Ok(()),
-                    Ok(false) if attempt < ATTEMPTS => attempt += 1,
-                    Err(e) if attempt < ATTEMPTS && e.is_busy() => attempt += 1,
-                    Ok(false) => break Err(StoreError::Conflict(
-                        "other processes' folds kept taking this fold's usage totals: fold again"
-                            .into(),
-                    )),
-                    Err(e) => break Err(e),
-                }
-            };
+        let folded = loop {
+            match fold_staged(&mut c, tenant).await {
+                Ok(true) => break Ok(()),
+                Ok(false) if attempt < ATTEMPTS => attempt += 1,
+                Err(e) if attempt < ATTEMPTS && e.is_busy() => attempt += 1,
+                Ok(false) => break Err(StoreError::Conflict(CONTESTED.into())),
+                Err(e) => break Err(e),
+            }
+        };
         // The connection goes back to the pool without the staging tables; should dropping
         // them fail, it is closed instead.
         if unstage(&mut c).await.is_err() {
