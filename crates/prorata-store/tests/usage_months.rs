@@ -208,7 +208,9 @@ async fn daily_totals_written_before_the_month_key_read_the_same_after_it(url: &
     tx.add_daily_usage(tenant, day(2025, 2, 20), &added)
         .await
         .expect("append");
-    tx.fold_usage(tenant).await.expect("fold");
+    tx.commit().await.expect("commit");
+    store.fold_usage(tenant).await.expect("fold");
+    let mut tx = store.begin().await.expect("begin");
     let read = tx.usage_of_subscriptions(tenant, &[7]).await.expect("read");
     let mut want = expected(7, all);
     for r in want.iter_mut() {

@@ -159,7 +159,7 @@ impl Tx {
     /// Appends a batch's partial daily totals learnt on `recorded_on` (one row per
     /// subscription, metric and day, `rows` not repeating one). Appended, not added in place:
     /// a batch spread over thousands of subscriptions would otherwise rewrite as many random
-    /// pages of `usage_daily`'s index; [`Tx::fold_usage`] adds them up later, sorted.
+    /// pages of `usage_daily`'s index; [`crate::Store::fold_usage`] adds them up later, sorted.
     pub async fn add_daily_usage(
         &mut self,
         tenant: i64,
@@ -196,84 +196,6 @@ impl Tx {
                      recorded_on, events, quantity) FROM STDIN (FORMAT binary)",
                     data,
                 )
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Folds the tenant's appended partial totals into `usage_daily` and removes them, in this
-    /// transaction: committed, both happened; cut off by a crash, neither did, so a fold can
-    /// always be run again. Readers see the same sums before and after.
-    ///
-    /// Usage dated before a subscription's settled-through horizon voids it (and bumps the
-    /// revision, so a billing run that read the subscription before reconciles it again):
-    /// the next run reads its whole history and bills the late usage.
-    ///
-    /// For a fold in a transaction of its own, [`crate::Store::fold_usage`] does the same
-    /// holding SQLite's write lock for half as long.
-    pub async fn fold_usage(&mut self, tenant: i64) -> Result<()> {
-        match &mut self.inner {
-            // SQLite has one writer at a time: nothing can be appended between the two
-            // statements of this transaction.
-            Inner::Sqlite(t) => {
-                sqlx::query(
-                    "UPDATE subscriptions SET settled_through = NULL, horizon = NULL, \
-                     revision = revision + 1 FROM (SELECT subscription_id AS s, \
-                     MIN(usage_date) AS d FROM usage_daily_pending WHERE tenant_id = $1 \
-                     GROUP BY subscription_id) AS p WHERE subscriptions.tenant_id = $1 \
-                     AND subscriptions.id = p.s AND subscriptions.settled_through > p.d",
-                )
-                .bind(tenant)
-                .execute(&mut **t)
-                .await?;
-                // Each partial total is added on its own, ungrouped: SQLite's upsert adds a
-                // row to the total an earlier row of the same statement inserted. Sorted by
-                // month and subscription only, which keeps the walk of `usage_daily`'s key in
-                // order page by page: a sort on two numbers instead of grouping on the whole
-                // key and sorting the groups again, a sixth of the statement's time.
-                sqlx::query(&format!(
-                    "INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, \
-                     usage_date, recorded_on, events, quantity) \
-                     SELECT tenant_id, {SQLITE_MONTH}, subscription_id, metric, usage_date, \
-                     recorded_on, events, quantity FROM usage_daily_pending \
-                     WHERE tenant_id = $1 ORDER BY 2, subscription_id{UPSERT}"
-                ))
-                .bind(tenant)
-                .execute(&mut **t)
-                .await?;
-                sqlx::query("DELETE FROM usage_daily_pending WHERE tenant_id = $1")
-                    .bind(tenant)
-                    .execute(&mut **t)
-                    .await?;
-            }
-            // Batches commit concurrently on PostgreSQL: the rows deleted are exactly the rows
-            // summed (those this statement's snapshot sees), never one committed meanwhile.
-            // The horizons are voided in the same statement, from the very rows moved; their
-            // rows are locked in id order, as the billing run's writer locks them, so the two
-            // never wait on each other in a cycle. Grouped, as PostgreSQL's upsert may not
-            // touch a row twice in one statement; sorted by `usage_daily`'s key, so it walks
-            // that index once, in order.
-            Inner::Postgres(t) => {
-                sqlx::query(&format!(
-                    "WITH moved AS (DELETE FROM usage_daily_pending WHERE tenant_id = $1 \
-                     RETURNING subscription_id, metric, usage_date, recorded_on, events, \
-                     quantity), \
-                     late AS (SELECT s.id FROM subscriptions s JOIN (SELECT subscription_id, \
-                     MIN(usage_date) AS d FROM moved GROUP BY subscription_id) p \
-                     ON s.id = p.subscription_id WHERE s.tenant_id = $1 \
-                     AND s.settled_through > p.d ORDER BY s.id FOR UPDATE OF s), \
-                     voided AS (UPDATE subscriptions s SET settled_through = NULL, \
-                     horizon = NULL, revision = s.revision + 1 FROM late WHERE s.id = late.id) \
-                     INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, \
-                     usage_date, recorded_on, events, quantity) \
-                     SELECT $1, {POSTGRES_MONTH}, subscription_id, metric, usage_date, \
-                     recorded_on, SUM(events)::BIGINT, SUM(quantity)::BIGINT FROM moved \
-                     GROUP BY subscription_id, metric, usage_date, recorded_on \
-                     ORDER BY 2, subscription_id, usage_date, metric, recorded_on{UPSERT}"
-                ))
-                .bind(tenant)
-                .execute(&mut **t)
                 .await?;
             }
         }

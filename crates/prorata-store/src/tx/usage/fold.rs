@@ -1,7 +1,7 @@
 //! A fold of a tenant's appended usage totals in a transaction of its own, with as little of it
 //! as possible under SQLite's one write lock.
 //!
-//! SQLite's fold ([`Tx::fold_usage`]) spent about half its time sorting the appended rows
+//! SQLite's fold, in one transaction, spent about half its time sorting the appended rows
 //! into `usage_daily`'s order, all of it holding the write lock that usage ingestion's writer
 //! waits for (BENCHMARKS.md, eighth pass). Here the rows are first copied, sorted and with each
 //! subscription's first day, into tables of the connection's own temporary database: one
@@ -13,9 +13,9 @@
 //! between, the number deleted shows it: the transaction is rolled back and the fold staged
 //! again.
 
-use sqlx::{Connection as _, SqliteConnection};
+use sqlx::{Connection as _, PgConnection, SqliteConnection};
 
-use super::{SQLITE_MONTH, UPSERT};
+use super::{POSTGRES_MONTH, SQLITE_MONTH, UPSERT};
 use crate::{Db, Result, Store, StoreError, TenantWork};
 
 /// Times a fold is staged again after another process's fold took some of its rows (or SQLite
@@ -27,14 +27,20 @@ const CONTESTED: &str = "other processes' folds kept taking this fold's usage to
 impl Store {
     /// Folds the tenant's appended partial totals into `usage_daily` and removes them, in a
     /// transaction of its own: committed, both happened; cut off, neither did, so a fold can
-    /// always be run again. Readers see the same sums before and after. Usage dated before a
-    /// subscription's settled-through horizon voids it, as [`Tx::fold_usage`] does.
+    /// always be run again. Readers see the same sums before and after.
+    ///
+    /// Usage dated before a subscription's settled-through horizon voids it (and bumps the
+    /// revision, so a billing run that read the subscription before reconciles it again):
+    /// the next run reads its whole history and bills the late usage.
     pub async fn fold_usage(&self, tenant: i64) -> Result<()> {
-        let Db::Sqlite(pool) = &self.db else {
+        let pool = match &self.db {
+            Db::Sqlite(pool) => pool,
             // PostgreSQL's fold is one statement; its writers do not wait on each other.
-            let mut tx = self.begin().await?;
-            tx.fold_usage(tenant).await?;
-            return tx.commit().await;
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                fold_postgres(&mut tx, tenant).await?;
+                return Ok(tx.commit().await?);
+            }
         };
         // One fold of the tenant at a time in this process (the billing run's and
         // ingestion's): the others wait, then fold what was appended meanwhile.
@@ -73,9 +79,12 @@ async fn fold_staged(c: &mut SqliteConnection, tenant: i64) -> Result<bool> {
     )
     .execute(&mut *c)
     .await?;
-    // One statement, one snapshot; written to the temporary database only. Sorted by month
-    // and subscription, the order that walks `usage_daily`'s key page by page (see
-    // `Tx::fold_usage`); the staged rows keep it as their rowid order.
+    // One statement, one snapshot; written to the temporary database only. Each appended row
+    // is added on its own, ungrouped: SQLite's upsert adds a row to the total an earlier row
+    // of the same statement inserted. Sorted by month and subscription only, which keeps the
+    // walk of `usage_daily`'s key in order page by page: a sort on two numbers instead of
+    // grouping on the whole key and sorting the groups again, a sixth of the time. The staged
+    // rows keep that order as their rowid order.
     sqlx::query(&format!(
         "INSERT INTO temp.usage_fold SELECT id, {SQLITE_MONTH}, subscription_id, metric, \
          usage_date, recorded_on, events, quantity FROM main.usage_daily_pending \
@@ -131,6 +140,36 @@ async fn fold_staged(c: &mut SqliteConnection, tenant: i64) -> Result<bool> {
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// PostgreSQL's fold, in the caller's transaction. Batches commit concurrently: the rows
+/// deleted are exactly the rows summed (those this statement's snapshot sees), never one
+/// committed meanwhile. The horizons are voided in the same statement, from the very rows
+/// moved; their rows are locked in id order, as the billing run's writer locks them, so the
+/// two never wait on each other in a cycle. Grouped, as PostgreSQL's upsert may not touch a
+/// row twice in one statement; sorted by `usage_daily`'s key, so it walks that index once, in
+/// order.
+async fn fold_postgres(c: &mut PgConnection, tenant: i64) -> Result<()> {
+    sqlx::query(&format!(
+        "WITH moved AS (DELETE FROM usage_daily_pending WHERE tenant_id = $1 \
+         RETURNING subscription_id, metric, usage_date, recorded_on, events, quantity), \
+         late AS (SELECT s.id FROM subscriptions s JOIN (SELECT subscription_id, \
+         MIN(usage_date) AS d FROM moved GROUP BY subscription_id) p \
+         ON s.id = p.subscription_id WHERE s.tenant_id = $1 \
+         AND s.settled_through > p.d ORDER BY s.id FOR UPDATE OF s), \
+         voided AS (UPDATE subscriptions s SET settled_through = NULL, \
+         horizon = NULL, revision = s.revision + 1 FROM late WHERE s.id = late.id) \
+         INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, \
+         usage_date, recorded_on, events, quantity) \
+         SELECT $1, {POSTGRES_MONTH}, subscription_id, metric, usage_date, \
+         recorded_on, SUM(events)::BIGINT, SUM(quantity)::BIGINT FROM moved \
+         GROUP BY subscription_id, metric, usage_date, recorded_on \
+         ORDER BY 2, subscription_id, usage_date, metric, recorded_on{UPSERT}"
+    ))
+    .bind(tenant)
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 /// Drops the staging tables, if any.
