@@ -27,6 +27,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+mod checkpoint;
 mod locks;
 mod model;
 mod tx;
@@ -107,11 +108,15 @@ pub struct Store {
     partitions: Arc<Mutex<BTreeSet<NaiveDate>>>,
     /// Tenant locks held in this process (SQLite; PostgreSQL's are the server's).
     locks: locks::LocalLocks,
+    /// SQLite's checkpoints off the writers (`checkpoint.rs`), until the last clone of the
+    /// store is dropped or [`Store::close`]d.
+    checkpointer: Arc<Mutex<Option<checkpoint::Checkpointer>>>,
 }
 
 impl Store {
     /// Opens `url`: `sqlite://PATH` (created if missing, with its folder) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store> {
+        let mut checkpointer = None;
         let db = if let Some(path) = url.strip_prefix("sqlite://") {
             let file = path.split('?').next().unwrap_or(path);
             if let Some(dir) = std::path::Path::new(file).parent() {
@@ -132,6 +137,12 @@ impl Store {
                 // 64 MiB of page cache per connection (SQLite's default is 2 MiB): a billing
                 // day's ledger and jobs otherwise come back through a read syscall per page.
                 .pragma("cache_size", "-65536")
+                // Writers leave checkpoints to the store's checkpointer up to this many pages
+                // of WAL (`checkpoint.rs`).
+                .pragma(
+                    "wal_autocheckpoint",
+                    checkpoint::WRITER_CHECKPOINT_PAGES.to_string(),
+                )
                 .busy_timeout(Duration::from_secs(30));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
@@ -140,8 +151,9 @@ impl Store {
                 // connection's worker thread on every acquire: up to half of the usage writer's
                 // `BEGIN` (BENCHMARKS.md, eighth pass).
                 .test_before_acquire(false)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
+            checkpointer = checkpoint::Checkpointer::start(&options).await?;
             Db::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
@@ -157,6 +169,7 @@ impl Store {
             db,
             partitions: Arc::default(),
             locks: Arc::default(),
+            checkpointer: Arc::new(Mutex::new(checkpointer)),
         })
     }
 
@@ -286,6 +299,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Ok(mut checkpointer) = self.checkpointer.lock() {
+            checkpointer.take();
+        }
         on_db!(&self.db, pool => pool.close().await)
     }
 }
