@@ -14,7 +14,9 @@
 //!    them, each batch's events and partial totals, a background fold).
 //! 2. The month: calls up to `month_calls` in all, ingested through the engine (validated,
 //!    dated, rated, stored, daily totals kept), then the 1 February billing run, which invoices
-//!    January's minutes from the daily totals. Both timed, with peak memory.
+//!    January's minutes from the daily totals. Both timed, with peak memory; the run's phases
+//!    and slowest statements printed as `bench billing-run` prints them (its fold of the
+//!    appended totals first, then the reader's and the writer's).
 
 use std::time::Instant;
 
@@ -145,9 +147,12 @@ async fn run(
     bar.finish_and_clear();
     let ingest_peak = peak_rss_kib();
     reset_peak_rss();
+    crate::bench_profile::start(true);
     let t = Instant::now();
-    let summary = engine.run_billing(&tenant, feb, &mut |_| {}).await?;
+    let summary = engine.run_billing(&tenant, feb, &mut |_| {}).await;
     let bill_secs = t.elapsed().as_secs_f64();
+    let bill_profile = crate::bench_profile::stop();
+    let summary = summary?;
     let bill_peak = peak_rss_kib();
     engine.store.close().await;
 
@@ -194,5 +199,8 @@ async fn run(
         summary.invoices,
         mib(bill_peak)
     );
+    // The month's run folds what ingestion left pending, then reads the daily totals: its
+    // phases and statements say which of the two a slow run spent its time on.
+    crate::bench::print_profile(&bill_profile, bill_secs, &crate::bench::BILLING_STAGES);
     Ok(())
 }
