@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use prorata_core::reconcile::{Settings, UsageRecord};
 use prorata_store::{DailyUsage, Store, TenantMode};
-use prorata_testkit::{both_stores, TempDirGuard};
+use prorata_testkit::{both_stores, migrations_before, TempDirGuard};
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("a date")
@@ -51,29 +51,13 @@ fn before() -> Vec<(i64, &'static str, NaiveDate, NaiveDate, i64, i64)> {
     ]
 }
 
-/// The migrations of this backend up to 0019, copied to a folder of their own (removed when
-/// the guard drops): what a database of the previous release has applied.
+/// The migrations of this backend up to 0019: what a database of the previous release has
+/// applied.
 fn migrations_before_0020(backend: &str) -> TempDirGuard {
     let all = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(backend);
-    let dir = TempDirGuard::new("prorata-migrations-0019");
-    for entry in std::fs::read_dir(&all).expect("migrations") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let version: u32 = name
-            .split('_')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u32::MAX);
-        if version < 20 {
-            std::fs::copy(&path, dir.path().join(name)).expect("copy");
-        }
-    }
-    dir
+    migrations_before(&all, 20)
 }
 
 /// The totals as comparable tuples, in order.

@@ -250,6 +250,33 @@ impl Drop for TempDirGuard {
     }
 }
 
+/// The migrations in `folder` numbered below `version`, copied to a folder of their own
+/// (removed when the guard drops): what a database of an earlier release has applied, for a
+/// test that migrates it on to the latest.
+///
+/// # Panics
+///
+/// If `folder` cannot be read or a file copied.
+pub fn migrations_before(folder: &Path, version: u32) -> TempDirGuard {
+    let dir = TempDirGuard::new("prorata-migrations");
+    for entry in fs::read_dir(folder).expect("migrations") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let number: u32 = name
+            .split('_')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX);
+        if number < version {
+            fs::copy(&path, dir.path().join(name)).expect("copy");
+        }
+    }
+    dir
+}
+
 /// A URL for a new SQLite database file in a fresh temporary directory,
 /// `sqlite://<dir>/test.sqlite3?mode=rwc` (sqlx creates the file on first
 /// connection), and the guard that removes the directory when dropped. Keep

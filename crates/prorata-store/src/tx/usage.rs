@@ -47,7 +47,7 @@ pub struct DailyUsage {
     pub quantity: i64,
 }
 
-/// Rows per SQLite statement: 14 binds each, under SQLite's 32,766.
+/// Rows per SQLite statement: at most 5 binds each, under SQLite's 32,766.
 const SQLITE_ROWS: usize = 2000;
 
 /// The sizes SQLite statements take: whole statements of [`SQLITE_ROWS`], then the rest in a
@@ -386,19 +386,29 @@ impl Tx {
 }
 
 /// The SQL of a multi-row insert into one table on SQLite, made once per statement size: a
-/// statement of 2,000 events is about 90 kB of text, which the one writer built again for
-/// every chunk.
+/// statement of 2,000 rows is tens of kB of text, which the one writer built again for every
+/// chunk.
+///
+/// Values every row shares (the tenant, the day learnt) are bound once per statement, in the
+/// select list over the rows' `VALUES`: each value bound is work on the one writer. Not as
+/// numbered parameters (`?1` in every row): SQLite finds a numbered parameter's name by
+/// walking a list of all of them, which sqlx asks for each one it binds — a statement of
+/// 4,000 took seconds.
 struct SqliteInsert {
     head: &'static str,
-    columns: usize,
+    /// The select list: `?` for a shared value, `columnN` for a row's own `N`-th value.
+    select: &'static str,
+    /// How many values a row has of its own.
+    own: usize,
     made: std::sync::OnceLock<Vec<String>>,
 }
 
 impl SqliteInsert {
-    const fn new(head: &'static str, columns: usize) -> SqliteInsert {
+    const fn new(head: &'static str, select: &'static str, own: usize) -> SqliteInsert {
         SqliteInsert {
             head,
-            columns,
+            select,
+            own,
             made: std::sync::OnceLock::new(),
         }
     }
@@ -416,22 +426,30 @@ impl SqliteInsert {
     }
 
     fn make(&self, rows: usize) -> String {
-        let row = format!("({})", vec!["?"; self.columns].join(", "));
-        format!("{} VALUES {}", self.head, vec![row; rows].join(", "))
+        let row = format!("({})", vec!["?"; self.own].join(", "));
+        format!(
+            "{} SELECT {} FROM (VALUES {})",
+            self.head,
+            self.select,
+            vec![row; rows].join(", ")
+        )
     }
 }
 
+/// A call record: the tenant (shared), its event id, and the call as one JSON array (see
+/// migration 0022: SQLite's one writer bound fourteen values per event).
 static EVENTS_SQL: SqliteInsert = SqliteInsert::new(
-    "INSERT INTO usage_events (tenant_id, event_id, account_id, subscription_id, started_at, \
-     usage_date, direction, toll_free, caller, callee, duration_seconds, metric, \
-     billable_seconds, recorded_on)",
-    14,
+    "INSERT INTO usage_events (tenant_id, event_id, call)",
+    "?, column1, column2",
+    2,
 );
 
+/// A partial total: the tenant and the day learnt shared.
 static DAILY_SQL: SqliteInsert = SqliteInsert::new(
     "INSERT INTO usage_daily_pending (tenant_id, subscription_id, metric, usage_date, \
      recorded_on, events, quantity)",
-    7,
+    "?, column1, column2, column3, ?, column4, column5",
+    5,
 );
 
 /// Inserts `rows` with `sql`, one multi-row statement per chunk of [`SQLITE_SIZES`], and
@@ -479,27 +497,35 @@ fn event_args(
     chunk: &[usize],
 ) -> Result<SqliteArguments<'static>> {
     let mut args = SqliteArguments::default();
-    args.reserve(chunk.len() * 14, 0);
+    args.reserve(1 + chunk.len() * 2, 0);
+    add(&mut args, tenant)?;
     for c in chunk.iter().map(|&i| &calls[i]) {
-        let started_at = c
-            .started_at
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        add(&mut args, tenant)?;
         add(&mut args, c.event_id.clone())?;
-        add(&mut args, c.account_id)?;
-        add(&mut args, c.subscription_id)?;
-        add(&mut args, started_at)?;
-        add(&mut args, day_text(c.usage_date))?;
-        add(&mut args, direction(c.outbound))?;
-        add(&mut args, c.toll_free)?;
-        add(&mut args, c.caller.clone())?;
-        add(&mut args, c.callee.clone())?;
-        add(&mut args, c.duration_seconds)?;
-        add(&mut args, c.metric.clone())?;
-        add(&mut args, c.billable_seconds)?;
-        add(&mut args, recorded_on.to_string())?;
+        add(&mut args, packed_call(recorded_on, c)?)?;
     }
     Ok(args)
+}
+
+/// A call as SQLite keeps it: its fields as one JSON array, in the order migration 0022 and
+/// the view `usage_calls` name them.
+fn packed_call(recorded_on: &str, c: &NewCall) -> Result<String> {
+    let started_at = c
+        .started_at
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    Ok(serde_json::to_string(&(
+        c.account_id,
+        c.subscription_id,
+        started_at,
+        day_text(c.usage_date),
+        direction(c.outbound),
+        i64::from(c.toll_free),
+        &c.caller,
+        &c.callee,
+        c.duration_seconds,
+        &c.metric,
+        c.billable_seconds,
+        recorded_on,
+    ))?)
 }
 
 /// The values of partial totals `rows`, in [`DAILY_SQL`]'s order.
@@ -509,13 +535,13 @@ fn daily_args(
     rows: &[DailyUsage],
 ) -> Result<SqliteArguments<'static>> {
     let mut args = SqliteArguments::default();
-    args.reserve(rows.len() * 7, 0);
+    args.reserve(2 + rows.len() * 5, 0);
+    add(&mut args, tenant)?;
+    add(&mut args, recorded_on.to_string())?;
     for r in rows {
-        add(&mut args, tenant)?;
         add(&mut args, r.subscription_id)?;
         add(&mut args, r.metric.clone())?;
         add(&mut args, day_text(r.usage_date))?;
-        add(&mut args, recorded_on.to_string())?;
         add(&mut args, r.events)?;
         add(&mut args, r.quantity)?;
     }
@@ -703,11 +729,30 @@ mod tests {
     #[test]
     fn sqlite_inserts_hold_one_row_of_placeholders_per_row_whatever_the_size() {
         for rows in SQLITE_SIZES.into_iter().chain([3, 1999]) {
-            for (sql, columns) in [(EVENTS_SQL.get(rows), 14), (DAILY_SQL.get(rows), 7)] {
-                assert_eq!(sql.matches('?').count(), rows * columns, "{rows} rows");
-                assert_eq!(sql.matches('(').count(), rows + 1, "{rows} rows");
+            // Own values per row, and values shared by all rows.
+            for (sql, own, shared) in [(EVENTS_SQL.get(rows), 2, 1), (DAILY_SQL.get(rows), 5, 2)] {
+                assert_eq!(sql.matches('?').count(), shared + rows * own, "{rows} rows");
+                // The columns' list, the rows' list, and each row.
+                assert_eq!(sql.matches('(').count(), rows + 2, "{rows} rows");
             }
         }
+    }
+
+    #[test]
+    fn shared_values_come_first_then_each_row_its_own() {
+        assert_eq!(
+            EVENTS_SQL.get(2),
+            "INSERT INTO usage_events (tenant_id, event_id, call) \
+             SELECT ?, column1, column2 FROM (VALUES (?, ?), (?, ?))"
+        );
+        let daily = DAILY_SQL.get(1);
+        assert!(
+            daily.ends_with(
+                " SELECT ?, column1, column2, column3, ?, column4, column5 \
+                 FROM (VALUES (?, ?, ?, ?, ?))"
+            ),
+            "{daily}"
+        );
     }
 
     #[test]

@@ -45,12 +45,10 @@ pub async fn preload(url: &str, tenant: i64, accounts: usize, events: u64) -> Re
             let to = (from + CHUNK).min(events);
             sqlx::query(&format!(
                 "WITH RECURSIVE n(i) AS (SELECT $2 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $3) \
-                 INSERT INTO usage_events (tenant_id, event_id, account_id, subscription_id, \
-                 started_at, usage_date, direction, toll_free, caller, callee, duration_seconds, \
-                 metric, billable_seconds, recorded_on) \
-                 SELECT $1, printf('pre-%010d', i), s.account_id, s.id, d || 'T10:00:00Z', d, \
-                 'outbound', 0, '+33145678900', '+33145678901', dur, \
-                 {metric}, (dur + 59) / 60 * 60, '2025-01-31' \
+                 INSERT INTO usage_events (tenant_id, event_id, call) \
+                 SELECT $1, printf('pre-%010d', i), json_array(s.account_id, s.id, \
+                 d || 'T10:00:00Z', d, 'outbound', 0, '+33145678900', '+33145678901', dur, \
+                 {metric}, (dur + 59) / 60 * 60, '2025-01-31') \
                  FROM (SELECT i, printf('2025-01-%02d', 1 + (i / $4) % 31) AS d, \
                  1 + (i * 7919) % 1200 AS dur FROM n) g JOIN bench_subs s ON s.k = g.i % $4 \
                  ORDER BY i",
@@ -65,7 +63,8 @@ pub async fn preload(url: &str, tenant: i64, accounts: usize, events: u64) -> Re
             from = to;
             bar.set_position(from);
         }
-        sqlx::query(DAILY_TOTALS)
+        // SQLite keeps a call in one JSON value; its view gives the columns back.
+        sqlx::query(&daily_totals("usage_calls"))
             .bind(tenant)
             .execute(&mut conn)
             .await?;
@@ -115,7 +114,7 @@ pub async fn preload(url: &str, tenant: i64, accounts: usize, events: u64) -> Re
             from = to;
             bar.set_position(from);
         }
-        sqlx::query(DAILY_TOTALS)
+        sqlx::query(&daily_totals("usage_events"))
             .bind(tenant)
             .execute(&mut conn)
             .await?;
@@ -143,12 +142,16 @@ fn sqlite_metric() -> String {
     format!("CASE i % 4{arms} END")
 }
 
-/// The pre-loaded events' daily totals, as a fold leaves them. All are January 2025's:
-/// `usage_month` (year × 12 + month − 1) 24,300.
-const DAILY_TOTALS: &str =
-    "INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, usage_date, \
-     recorded_on, events, quantity) \
-     SELECT tenant_id, 24300, subscription_id, metric, usage_date, recorded_on, COUNT(*), \
-     CAST(SUM(billable_seconds) AS BIGINT) FROM usage_events \
-     WHERE tenant_id = $1 AND event_id LIKE 'pre-%' \
-     GROUP BY tenant_id, subscription_id, metric, usage_date, recorded_on";
+/// The pre-loaded events' daily totals, as a fold leaves them, read from `calls` (a table or
+/// view with the calls' columns). All are January 2025's: `usage_month` (year × 12 + month −
+/// 1) 24,300.
+fn daily_totals(calls: &str) -> String {
+    format!(
+        "INSERT INTO usage_daily (tenant_id, usage_month, subscription_id, metric, usage_date, \
+         recorded_on, events, quantity) \
+         SELECT tenant_id, 24300, subscription_id, metric, usage_date, recorded_on, COUNT(*), \
+         CAST(SUM(billable_seconds) AS BIGINT) FROM {calls} \
+         WHERE tenant_id = $1 AND event_id LIKE 'pre-%' \
+         GROUP BY tenant_id, subscription_id, metric, usage_date, recorded_on"
+    )
+}
