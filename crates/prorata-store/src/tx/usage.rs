@@ -392,8 +392,8 @@ impl Tx {
 /// Values every row shares (the tenant, the day learnt) are bound once per statement, in the
 /// select list over the rows' `VALUES`: each value bound is work on the one writer. Not as
 /// numbered parameters (`?1` in every row): SQLite finds a numbered parameter's name by
-/// walking a list of all of them, which sqlx asks for each one it binds — a statement of
-/// 4,000 took seconds.
+/// walking a list of all of them, which sqlx asks for each one it binds — ingestion fell to
+/// a tenth of its rate (BENCHMARKS.md, eleventh pass).
 struct SqliteInsert {
     head: &'static str,
     /// The select list: `?` for a shared value, `columnN` for a row's own `N`-th value.
