@@ -398,17 +398,14 @@ struct SqliteInsert {
     head: &'static str,
     /// The select list: `?` for a shared value, `columnN` for a row's own `N`-th value.
     select: &'static str,
-    /// How many values a row has of its own.
-    own: usize,
     made: std::sync::OnceLock<Vec<String>>,
 }
 
 impl SqliteInsert {
-    const fn new(head: &'static str, select: &'static str, own: usize) -> SqliteInsert {
+    const fn new(head: &'static str, select: &'static str) -> SqliteInsert {
         SqliteInsert {
             head,
             select,
-            own,
             made: std::sync::OnceLock::new(),
         }
     }
@@ -426,7 +423,9 @@ impl SqliteInsert {
     }
 
     fn make(&self, rows: usize) -> String {
-        let row = format!("({})", vec!["?"; self.own].join(", "));
+        // A row's own values: the select list's `columnN`s.
+        let own = self.select.matches("column").count();
+        let row = format!("({})", vec!["?"; own].join(", "));
         format!(
             "{} SELECT {} FROM (VALUES {})",
             self.head,
@@ -441,7 +440,6 @@ impl SqliteInsert {
 static EVENTS_SQL: SqliteInsert = SqliteInsert::new(
     "INSERT INTO usage_events (tenant_id, event_id, call)",
     "?, column1, column2",
-    2,
 );
 
 /// A partial total: the tenant and the day learnt shared.
@@ -449,7 +447,6 @@ static DAILY_SQL: SqliteInsert = SqliteInsert::new(
     "INSERT INTO usage_daily_pending (tenant_id, subscription_id, metric, usage_date, \
      recorded_on, events, quantity)",
     "?, column1, column2, column3, ?, column4, column5",
-    5,
 );
 
 /// Inserts `rows` with `sql`, one multi-row statement per chunk of [`SQLITE_SIZES`], and
